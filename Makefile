@@ -1,0 +1,89 @@
+# quant — build, test, demo.  See README.md for the two commands that matter.
+#
+#   make            build build/libquant.a, build/quant and the unit tests
+#   make test       run every test (unit + integration), then the unit tests under ASan+UBSan
+#   make demo       install what is missing (scripts/setup.sh), build, run ptq-nn on Fashion-MNIST
+#   make CC=clang   the same with clang
+#
+# Sources are found by wildcard: a new .c file under src/ joins the library, a new
+# tools/quant/*.c joins the program, a new tests/test_*.c becomes a test binary.
+# Files named *_avx2.c / *_avx512.c get the matching -m flags (runtime dispatch picks them).
+
+ifeq ($(origin CC),default)
+CC      = gcc
+endif
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc \
+           -fopenmp $(SAN)
+LDLIBS  += -lopenblas -llapacke -lcjson -lcurl -lz -lm -fopenmp $(SAN)
+
+SRC_LIB   := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+SRC_TOOL  := $(sort $(wildcard tools/quant/*.c))
+SRC_TEST  := $(sort $(wildcard tests/test_*.c))
+SRC_BENCH := $(sort $(wildcard bench/*.c))
+
+OBJ_LIB   := $(SRC_LIB:%.c=$(BUILD)/obj/%.o)
+OBJ_TOOL  := $(SRC_TOOL:%.c=$(BUILD)/obj/%.o)
+BIN_TEST  := $(SRC_TEST:tests/%.c=$(BUILD)/tests/%)
+BIN_BENCH := $(SRC_BENCH:bench/%.c=$(BUILD)/bench/%)
+LIB       := $(BUILD)/libquant.a
+QUANT     := $(BUILD)/quant
+
+.PHONY: all lib tests bench test test-unit test-asan demo setup clean check-clang
+all: $(LIB) $(QUANT) $(BIN_TEST) $(BIN_BENCH)
+lib: $(LIB)
+tests: $(BIN_TEST)
+bench: $(BIN_BENCH)
+
+$(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(QUANT): $(OBJ_TOOL) $(LIB)
+	$(CC) $(CFLAGS) $(OBJ_TOOL) $(LIB) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $< $(LIB) -o $@ $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+
+# The full suite: unit tests, integration tests (CLI, numpy/PyTorch/npm references),
+# then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: all
+	QUANT_BUILD=$(BUILD) bash tests/run.sh
+	$(MAKE) test-asan
+
+test-unit: all
+	QUANT_BUILD=$(BUILD) bash tests/run.sh --unit
+
+test-asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests $(QUANT:build/%=build-asan/%)
+	QUANT_BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 bash tests/run.sh --unit
+
+check-clang:
+	$(MAKE) BUILD=build-clang CC=clang all
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(MAKE) all
+	$(QUANT) ptq-nn --save-model $(BUILD)/models
+
+clean:
+	rm -rf build build-asan build-clang
+
+-include $(OBJ_LIB:.o=.d) $(OBJ_TOOL:.o=.d) $(BIN_TEST:%=%.d)

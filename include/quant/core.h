@@ -1,0 +1,130 @@
+/* core.h — errors, checked allocation, files (read, mmap, atomic write), rng, time,
+ * progress, tables and JSON output.  Everything above src/core uses these.
+ *
+ * Error convention: a library function that can fail on bad input returns int
+ * (0 = ok, -1 = failed) and takes a QErr* as its last argument, which it fills
+ * with one line that names the file / tensor / offset and what was expected.
+ * Library code never exits on bad input; the CLI prints "quant: error: <msg>".
+ * Out-of-memory is not bad input: xmalloc() reports file:line and aborts. */
+#ifndef QUANT_CORE_H
+#define QUANT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- errors */
+typedef struct QErr {
+    char msg[1024];
+} QErr;
+
+/* Sets err->msg (printf-style) and returns -1, so callers can write
+ * `return qerr_set(err, "%s: truncated at byte %zu", path, off);`.  err may be NULL. */
+int qerr_set(QErr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes an existing message: "context: old message". Returns -1. */
+int qerr_prefix(QErr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------ checked allocation */
+void *xmalloc_at(size_t n, const char *file, int line);
+void *xcalloc_at(size_t count, size_t size, const char *file, int line);
+void *xrealloc_at(void *p, size_t n, const char *file, int line);
+char *xstrdup_at(const char *s, const char *file, int line);
+#define xmalloc(n)       xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(c, s)    xcalloc_at((c), (s), __FILE__, __LINE__)
+#define xrealloc(p, n)   xrealloc_at((p), (n), __FILE__, __LINE__)
+#define xstrdup(s)       xstrdup_at((s), __FILE__, __LINE__)
+
+/* ------------------------------------------------------------------ files */
+/* Reads a whole file into a fresh buffer (NUL-terminated one byte past len). */
+int qfile_read_all(const char *path, uint8_t **data, size_t *len, QErr *err);
+
+/* A read-only (or private copy-on-write) memory map of a whole file. */
+typedef struct QMap {
+    uint8_t *data;
+    size_t len;
+} QMap;
+int  qmap_open(QMap *m, const char *path, int writable_private, QErr *err);
+void qmap_close(QMap *m);
+
+/* Atomic writer: writes go to "<path>.tmp.<pid>", commit fsyncs and renames it over
+ * <path>; abort (or a failed write) removes the temporary, so no partial output is
+ * ever left under the final name. */
+typedef struct QWriter {
+    FILE *f;
+    char *path;
+    char *tmp;
+    int failed;
+} QWriter;
+int  qwriter_open(QWriter *w, const char *path, QErr *err);
+int  qwriter_write(QWriter *w, const void *buf, size_t n, QErr *err);
+int  qwriter_commit(QWriter *w, QErr *err);
+void qwriter_abort(QWriter *w);
+/* mkdir -p */
+int  qmkdir_p(const char *dir, QErr *err);
+int  qpath_exists(const char *path);
+int  qpath_is_dir(const char *path);
+
+/* Where the shared test/dev data lives: $QUANT_DATA_DIR, else "../shared/data". */
+const char *quant_data_dir(void);
+
+/* -------------------------------------------------------------------- rng */
+/* PCG-style 64-bit generator; one per consumer, seeded explicitly (no global state). */
+typedef struct QRng {
+    uint64_t state;
+} QRng;
+void     qrng_seed(QRng *r, uint64_t seed);
+uint32_t qrng_u32(QRng *r);
+uint64_t qrng_u64(QRng *r);
+float    qrng_uniform(QRng *r);              /* [0, 1) */
+float    qrng_normal(QRng *r);               /* N(0, 1), Box-Muller */
+uint32_t qrng_below(QRng *r, uint32_t n);    /* uniform in [0, n) */
+void     qrng_shuffle_i32(QRng *r, int32_t *a, int64_t n);
+
+/* ------------------------------------------------------- time, threads, rss */
+double  qtime_now(void);        /* seconds, monotonic */
+int     qthreads_get(void);
+void    qthreads_set(int n);    /* OpenMP and OpenBLAS thread counts together */
+int64_t qpeak_rss_bytes(void);  /* VmHWM from /proc/self/status, -1 if unknown */
+
+/* --------------------------------------------------------------- progress */
+/* A single updating line on stderr, shown only when stderr is a terminal.
+ * Lines that must always be seen (per-epoch summaries) use qlog(). */
+typedef struct QProgress {
+    int tty;
+    int active;
+    double t0;
+} QProgress;
+void qprogress_init(QProgress *p);
+void qprogress_update(QProgress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void qprogress_done(QProgress *p);
+void qlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* stderr, one line */
+
+/* ----------------------------------------------------------------- tables */
+/* Readable aligned table on a stream: columns set once, then rows of cells. */
+typedef struct QTable {
+    int ncols, nrows, cap;
+    char **cells;   /* (nrows + 1) * ncols; row 0 is the header */
+    int *right;     /* per column: right-align (numbers) */
+    int next_col;   /* qtable_cell's position in the current row */
+} QTable;
+void qtable_init(QTable *t, int ncols, const char *const *headers);
+void qtable_align_right(QTable *t, int col, int right);
+void qtable_add_row(QTable *t, const char *const *cells);
+/* Row by row: qtable_new_row(), then one qtable_cell() per column, left to right. */
+void qtable_new_row(QTable *t);
+void qtable_cell(QTable *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void qtable_print(const QTable *t, FILE *f);
+void qtable_free(QTable *t);
+
+/* ------------------------------------------------------------------- json */
+struct cJSON;
+/* Writes a cJSON tree to path atomically (pretty-printed). */
+int qjson_write_file(const char *path, const struct cJSON *root, QErr *err);
+
+/* -------------------------------------------------------------- half floats */
+float    qf16_to_f32(uint16_t h);
+uint16_t qf32_to_f16(float f);
+float    qbf16_to_f32(uint16_t h);
+uint16_t qf32_to_bf16(float f);   /* round to nearest even */
+
+#endif

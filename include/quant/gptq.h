@@ -1,0 +1,46 @@
+/* gptq.h — GPTQ (Frantar et al., 2022): quantize a weight matrix column by column and
+ * push each column's rounding error onto the columns not yet quantized, weighted by the
+ * inverse Hessian of the layer's reconstruction loss ||W X - W_q X||^2, H = 2 X^T X.
+ * Model-agnostic: the caller supplies W and H (accumulated from calibration inputs).
+ * Used by the LLM drivers (src/llm/ptq) and by the network PTQ (src/nn). */
+#ifndef QUANT_GPTQ_H
+#define QUANT_GPTQ_H
+
+#include <stdint.h>
+
+#include "quant/core.h"
+#include "quant/qparams.h"
+
+/* Running accumulation of H = 2/n sum_i x_i x_i^T over calibration rows x_i (length K). */
+typedef struct GptqHessian {
+    int64_t K;
+    int64_t nsamples;
+    double *H;      /* [K, K] */
+} GptqHessian;
+void gptq_hessian_init(GptqHessian *h, int64_t K);
+void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows);   /* X[rows, K] */
+void gptq_hessian_free(GptqHessian *h);
+
+typedef struct GptqOpts {
+    double damp;        /* dampening, fraction of the mean diagonal added to H; default 0.01 */
+    int block_size;     /* lazy-batch width; default 128 */
+    int act_order;      /* quantize columns in order of decreasing H diagonal */
+    /* scheme: bits, symmetric, granularity (channel or group); a group's scale/zero is fitted
+     * (min-max, or MSE clipping when mse_clip) from the error-updated weights when the
+     * group's first column is reached, as in the reference implementation */
+    int bits;
+    int symmetric;
+    QGranularity gran;
+    int64_t group_size;
+    int mse_clip;
+} GptqOpts;
+void gptq_opts_default(GptqOpts *o);
+
+/* W[N, K] (rows = output channels) is quantized in place: on return W holds the
+ * dequantized weights, q[N, K] the codes and p (initialised by this call) the scales.
+ * H is not modified.  Dead inputs (H[i][i] == 0) get weight 0.
+ * Returns -1 + err if the dampened H is not positive definite after retries. */
+int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *H, const GptqOpts *opts,
+                  QParams *p, int8_t *q, QErr *err);
+
+#endif

@@ -1,0 +1,57 @@
+/* kernels.h — matrix products: fp32 through BLAS, and the integer kernels that the
+ * quantized models run on.  Nothing here knows about models or calibration.
+ *
+ * Layout convention everywhere: activations X[M, K] row-major (M = batch/tokens),
+ * weights W[N, K] row-major (N = output features), outputs Y[M, N]:  Y = X W^T (+ b). */
+#ifndef QUANT_KERNELS_H
+#define QUANT_KERNELS_H
+
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ fp32 */
+/* Y[M,N] = X[M,K] W[N,K]^T + b[N] (b may be NULL); BLAS sgemm (sgemv when M == 1). */
+void kern_linear_f32(int M, int N, int K, const float *X, const float *W, const float *b, float *Y);
+
+/* ------------------------------------------------------------ int8 GEMM */
+/* Which implementation runs; chosen once from CPUID, overridable for tests and benches. */
+typedef enum KernIsa {
+    KERN_ISA_SCALAR = 0,
+    KERN_ISA_AVX2 = 1,
+    KERN_ISA_AVX512VNNI = 2,
+} KernIsa;
+KernIsa     kern_isa_best(void);               /* best the CPU supports */
+const char *kern_isa_name(KernIsa isa);
+
+/* Weights W[N, K] int8 codes, pre-packed once into whatever layout the ISA's kernel wants,
+ * with the per-row sums sum_k W[n,k] precomputed (needed for activation zero-points). */
+typedef struct KernS8Weights KernS8Weights;
+KernS8Weights *kern_s8_weights_pack(const int8_t *W, int N, int K, KernIsa isa);
+void           kern_s8_weights_free(KernS8Weights *w);
+
+/* Fixed-point requantization of an int32 accumulator to int8, per output channel n:
+ *   y = clamp(zero_y + round_half_away(acc * mult[n] * 2^-31 * 2^-shift[n]), lo, hi)
+ * where real multiplier  M = s_x * s_w[n] / s_y  =  mult * 2^(-31 - shift), mult in [2^30, 2^31).
+ * (gemmlowp / TFLite "quantized multiplier"; lo = zero_y for a fused ReLU, else -128.) */
+typedef struct KernRequant {
+    const int32_t *mult;    /* [N] */
+    const int32_t *shift;   /* [N] right shift (may be negative = left) */
+    int32_t zero_y;
+    int32_t lo, hi;
+} KernRequant;
+/* Splits a real multiplier 0 < m < 2^31 into (mult, shift). */
+void kern_quantize_multiplier(double m, int32_t *mult, int32_t *shift);
+/* The scalar reference of one requantization step (the ISA kernels must match it bit for bit). */
+int32_t kern_requant_one(int32_t acc, int32_t mult, int32_t shift, int32_t zero_y, int32_t lo, int32_t hi);
+
+/* Integer-only quantized linear layer:
+ *   acc[m,n] = sum_k (X[m,k] - zero_x) * W[n,k] + bias[n]          (int32, exact)
+ *   Y[m,n]   = requant(acc[m,n])                                     (int8)
+ * X int8 codes [M, K]; bias int32 [N] (may be NULL); Y int8 [M, N].
+ * Every ISA gives bit-identical Y. */
+void kern_qlinear_s8(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W,
+                     const int32_t *bias, const KernRequant *rq, int8_t *Y);
+/* Same product, int32 output acc[M, N] (no requantization) — for the final layer / logits. */
+void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W,
+                         const int32_t *bias, int32_t *acc);
+
+#endif

@@ -1,0 +1,87 @@
+/* qparams.h — the quantization scheme: bits, symmetric/affine, granularity, and the
+ * scales and zero-points that map floats to integer codes and back.
+ *
+ *   q = clamp(round(x / s) + z, qmin, qmax)        x_hat = s * (q - z)
+ *
+ * Codes are always held as int8_t in [qmin, qmax] = [-2^(b-1), 2^(b-1) - 1], for any
+ * bits b in 2..8 (an unsigned uint8 activation with zero-point z_u is the same grid as
+ * int8 with z = z_u - 128).  Symmetric means z = 0; affine lets z move so [lo, hi] maps
+ * onto the whole code range with 0.0 exactly representable.
+ *
+ * A tensor is viewed as a matrix [rows, cols]; a "channel" is a row (the output channel
+ * of a weight matrix W[out, in]).  Granularity:
+ *   QGRAN_TENSOR   one (s, z) for everything                      n = 1
+ *   QGRAN_CHANNEL  one per row                                    n = rows
+ *   QGRAN_GROUP    one per run of group_size columns in each row  n = rows * ceil(cols / g)
+ *                  (the last group of a row may be shorter: "ragged")
+ * Scale/zero pair k for element (r, c) is qparams_index(p, r, c). */
+#ifndef QUANT_QPARAMS_H
+#define QUANT_QPARAMS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "quant/core.h"
+
+typedef enum QGranularity {
+    QGRAN_TENSOR = 0,
+    QGRAN_CHANNEL = 1,
+    QGRAN_GROUP = 2,
+} QGranularity;
+
+typedef struct QParams {
+    int bits;                /* 2..8 */
+    int symmetric;           /* 1: z = 0 */
+    QGranularity gran;
+    int64_t group_size;      /* columns per group (QGRAN_GROUP), else 0 */
+    int64_t rows, cols;      /* the tensor as a matrix */
+    int64_t groups_per_row;  /* 1 for tensor/channel, ceil(cols / group_size) for groups */
+    int64_t n;               /* number of (scale, zero) pairs */
+    int32_t qmin, qmax;      /* code range */
+    float *scale;            /* [n] */
+    int32_t *zero;           /* [n] */
+} QParams;
+
+/* Allocates scale/zero (scale = 1, zero = 0).  -1 + err on bits outside 2..8, group_size
+ * < 1 with QGRAN_GROUP, or non-positive shape. */
+int  qparams_init(QParams *p, int bits, int symmetric, QGranularity gran, int64_t group_size,
+                  int64_t rows, int64_t cols, QErr *err);
+void qparams_free(QParams *p);
+int  qparams_copy(QParams *dst, const QParams *src);   /* deep copy */
+
+static inline int64_t qparams_index(const QParams *p, int64_t r, int64_t c) {
+    switch (p->gran) {
+        case QGRAN_TENSOR: return 0;
+        case QGRAN_CHANNEL: return r;
+        default: return r * p->groups_per_row + c / p->group_size;
+    }
+}
+
+/* Scale and zero-point for one quantization unit whose values lie in [lo, hi].
+ * The range is first widened to include 0. Symmetric: s = max(|lo|, |hi|) / qmax, z = 0.
+ * Affine: s = (hi - lo) / (qmax - qmin), z = round(qmin - lo / s) clamped to [qmin, qmax].
+ * A degenerate range (lo == hi == 0) gives s = 1 (any positive s is exact for zeros). */
+void qparams_set_range(QParams *p, int64_t k, float lo, float hi);
+/* Min-max over the data x[rows, cols] for every unit (the simplest observer). */
+void qparams_fit_minmax(QParams *p, const float *x);
+
+static inline int32_t quant_code(float x, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
+    float v = nearbyintf(x / scale) + (float)zero;   /* round half to even, as torch.round */
+    if (v < (float)qmin) v = (float)qmin;
+    if (v > (float)qmax) v = (float)qmax;
+    return (int32_t)v;
+}
+static inline float quant_value(int32_t q, float scale, int32_t zero) { return scale * (float)(q - zero); }
+
+/* x[rows, cols] -> codes q[rows, cols] */
+void quantize(const QParams *p, const float *x, int8_t *q);
+/* codes -> y[rows, cols] */
+void dequantize(const QParams *p, const int8_t *q, float *y);
+/* y = dequantize(quantize(x)); y may equal x */
+void fake_quantize(const QParams *p, const float *x, float *y);
+
+/* Storage cost of the scheme, in bits per element, counting codes at p->bits plus a
+ * 16-bit scale (and a zero-point of p->bits when affine) per unit. */
+double qparams_bits_per_weight(const QParams *p);
+
+#endif

@@ -1,0 +1,64 @@
+/* error.c — QErr messages and checked allocation. */
+#include "quant/core.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int qerr_set(QErr *err, const char *fmt, ...) {
+    if (!err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int qerr_prefix(QErr *err, const char *fmt, ...) {
+    if (!err) return -1;
+    char head[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t h = strlen(head);
+    if (h > sizeof err->msg - 3) h = sizeof err->msg - 3;
+    memcpy(err->msg, head, h);
+    memcpy(err->msg + h, ": ", 2);
+    size_t rest = sizeof err->msg - h - 3, o = strlen(old);
+    if (o > rest) o = rest;
+    memcpy(err->msg + h + 2, old, o);
+    err->msg[h + 2 + o] = 0;
+    return -1;
+}
+
+static void oom(size_t n, const char *file, int line) {
+    fprintf(stderr, "quant: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+    abort();
+}
+
+void *xmalloc_at(size_t n, const char *file, int line) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n, file, line);
+    return p;
+}
+
+void *xcalloc_at(size_t count, size_t size, const char *file, int line) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) oom(count * size, file, line);
+    return p;
+}
+
+void *xrealloc_at(void *p, size_t n, const char *file, int line) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n, file, line);
+    return q;
+}
+
+char *xstrdup_at(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc_at(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}

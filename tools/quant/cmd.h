@@ -1,0 +1,17 @@
+/* cmd.h — the subcommands of the quant program, one file each (cmd_<name>.c).
+ * Each returns the process exit status; errors are printed by main as
+ * "quant: error: <msg>" from the QErr the command fills. */
+#ifndef QUANT_TOOL_CMD_H
+#define QUANT_TOOL_CMD_H
+
+#include "args.h"
+
+int cmd_basics(Args *a, QErr *err);    /* quantize a tensor, show scale/zero-point and error */
+int cmd_ptq_nn(Args *a, QErr *err);    /* train fp32 MLP/CNN on Fashion-MNIST, PTQ, integer inference */
+int cmd_eval_nn(Args *a, QErr *err);   /* reload a saved .qnn model and measure its accuracy */
+int cmd_qat(Args *a, QErr *err);       /* quantization-aware training (STE, LSQ) */
+int cmd_eval(Args *a, QErr *err);      /* LLM perplexity */
+int cmd_generate(Args *a, QErr *err);  /* LLM text generation */
+int cmd_ptq_llm(Args *a, QErr *err);   /* LLM post-training quantization (RTN, GPTQ, W8A8, ...) */
+
+#endif

@@ -1,0 +1,8 @@
+/* cmd_eval_nn.c — placeholder until this command is implemented (see issues). */
+#include "cmd.h"
+
+int cmd_eval_nn(Args *a, QErr *err) {
+    (void)a;
+    qerr_set(err, "'eval_nn' is not implemented yet");
+    return 2;
+}
