@@ -1,0 +1,53 @@
+/* tokenizer.h — text <-> token ids for the language models.
+ *
+ * One interface, several implementations behind a small table of functions:
+ *   llama2.c tokenizer.bin (SentencePiece-style BPE by merge scores, byte fallback)
+ *   GPT-2 byte-level BPE  (vocab.json + merges.txt, or tokenizer.json "ByteLevel")
+ *   Llama tokenizer.json  (BPE over "▁"-marked text with byte fallback)
+ * encode() never fails on valid UTF-8 or arbitrary bytes: unknown bytes go through byte
+ * fallback (or the byte-level alphabet). */
+#ifndef QUANT_TOKENIZER_H
+#define QUANT_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant/core.h"
+
+typedef struct Tokenizer Tokenizer;
+
+/* Implementation table (src/llm/tokenizer_*.c fill it; callers use the functions below). */
+typedef struct TokenizerVtbl {
+    const char *kind;   /* "llama2c" | "gpt2-bpe" | "llama-bpe" */
+    /* Appends the ids of text[0, len) to *ids (capacity *cap, grown with xrealloc). */
+    int (*encode)(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int64_t *n,
+                  int64_t *cap, QErr *err);
+    /* Bytes that token `id` adds to the text when it follows `prev` (-1 at the start);
+     * writes at most cap bytes, returns the count.  Concatenating pieces gives decode(). */
+    size_t (*piece)(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap);
+    void (*free)(Tokenizer *t);
+} TokenizerVtbl;
+
+struct Tokenizer {
+    const TokenizerVtbl *vt;
+    int32_t vocab_size;
+    int32_t bos_id, eos_id;   /* -1 when the vocabulary has none */
+    int add_bos;              /* whether the model family expects BOS at the start of a text */
+    void *impl;               /* implementation data */
+};
+
+/* llama2.c tokenizer.bin for a model with vocab_size tokens. */
+int tokenizer_load_llama2c(Tokenizer **t, const char *path, int32_t vocab_size, QErr *err);
+/* Hugging Face: a directory holding tokenizer.json (or vocab.json + merges.txt), or the
+ * path of a tokenizer.json file.  The kind (GPT-2 byte-level or Llama) is read from it. */
+int tokenizer_load_hf(Tokenizer **t, const char *path, QErr *err);
+void tokenizer_free(Tokenizer *t);
+
+/* ids (malloc'ed, caller frees) of text; BOS first when add_bos and the vocabulary has one. */
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_bos, int32_t **ids,
+                     int64_t *n, QErr *err);
+/* The text of ids (malloc'ed, NUL-terminated); BOS/EOS contribute nothing. */
+char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, size_t *len);
+size_t tokenizer_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap);
+
+#endif
