@@ -1,0 +1,71 @@
+/* nn_model.h — the fp32 classifier (an MLP: linear layers with ReLU between them),
+ * its training (softmax cross-entropy, Adam, shuffled mini-batches) and evaluation.
+ *
+ * Shapes: B = batch, dims[0] = input features (784), dims[L] = classes (10);
+ * layer l maps dims[l] -> dims[l + 1] with w[l] [dims[l+1], dims[l]], b[l] [dims[l+1]]. */
+#ifndef QUANT_NN_MODEL_H
+#define QUANT_NN_MODEL_H
+
+#include <stdint.h>
+
+#include "quant/core.h"
+#include "quant/nn_data.h"
+#include "quant/qparams.h"
+
+#define NN_MAX_LAYERS 8
+
+typedef struct NnModel {
+    int n_layers;                 /* linear layers L */
+    int dims[NN_MAX_LAYERS + 1];  /* feature counts, input first */
+    float *w[NN_MAX_LAYERS];      /* [dims[l+1], dims[l]] */
+    float *b[NN_MAX_LAYERS];      /* [dims[l+1]] */
+} NnModel;
+
+/* PyTorch's default nn.Linear initialisation: w, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+int  nn_mlp_init(NnModel *m, int n_in, const int *hidden, int n_hidden, int n_out, QRng *rng, QErr *err);
+void nn_model_copy(NnModel *dst, const NnModel *src);
+void nn_model_free(NnModel *m);
+int64_t nn_model_n_params(const NnModel *m);
+
+/* Optional fake quantization of each linear layer's input (simulated W?A8): act[l] is the
+ * per-tensor QParams applied to the input of layer l, or NULL to leave it in float. */
+typedef struct NnActQuant {
+    const QParams *act[NN_MAX_LAYERS];
+} NnActQuant;
+
+/* Scratch for a forward pass of up to max_batch rows. */
+typedef struct NnWorkspace {
+    int max_batch;
+    float *a[NN_MAX_LAYERS + 1];  /* a[l] [B, dims[l]]: layer inputs; a[L] = logits */
+} NnWorkspace;
+void nn_workspace_init(NnWorkspace *ws, const NnModel *m, int max_batch);
+void nn_workspace_free(NnWorkspace *ws);
+
+/* logits = model(x[B, dims[0]]); returns ws->a[L] ([B, classes]). aq may be NULL.
+ * When observe is non-NULL it is called with every layer's input (calibration). */
+typedef void (*NnObserveFn)(void *ctx, int layer, const float *x, int64_t n);
+const float *nn_model_forward(const NnModel *m, NnWorkspace *ws, const float *x, int B, const NnActQuant *aq,
+                              NnObserveFn observe, void *ctx);
+
+/* Accuracy on a dataset (fraction correct); pred [n] receives predicted classes if non-NULL. */
+double nn_model_accuracy(const NnModel *m, const NnDataset *d, const NnActQuant *aq, uint8_t *pred);
+
+typedef struct NnTrainOpts {
+    int epochs;       /* 5 */
+    int batch;        /* 128 */
+    float lr;         /* 1e-3 */
+    uint64_t seed;    /* shuffling */
+    int verbose;      /* per-epoch line on stderr */
+} NnTrainOpts;
+void nn_train_opts_default(NnTrainOpts *o);
+
+typedef struct NnTrainStats {
+    double loss, train_acc, seconds;  /* of the last epoch */
+    double total_seconds;
+} NnTrainStats;
+
+/* Trains in place with Adam; a per-epoch line (loss, train accuracy, seconds) through qlog
+ * when verbose. */
+void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st);
+
+#endif
