@@ -1,0 +1,29 @@
+/* kernels_internal.h — what the ISA-specific int8 kernels share (not public). */
+#ifndef QUANT_KERNELS_INTERNAL_H
+#define QUANT_KERNELS_INTERNAL_H
+
+#include "quant/kernels.h"
+
+/* Packed weights.  Layouts by ISA (N rounded up to the block, K up to kstep, pads are 0):
+ *   scalar      W as given, [N, K] int8
+ *   avx2        blocks of 8 outputs x pairs of k as int16: [N/8][K/2][8][2]
+ *   avx512vnni  blocks of 16 outputs x quads of k as int8: [N/16][K/4][16][4] */
+struct KernS8Weights {
+    KernIsa isa;
+    int N, K;        /* logical shape */
+    int Np, Kp;      /* padded shape */
+    void *data;      /* packed codes */
+    int32_t *rowsum; /* [N] sum_k W[n,k] */
+};
+
+/* acc[M, N] = sum_k (X[m,k] - zero_x) * W[n,k] (+ bias[n]) — exact int32 */
+void kern_acc_scalar(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
+                     int32_t *acc);
+void kern_acc_avx2(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
+                   int32_t *acc);
+void kern_acc_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
+                     int32_t *acc);
+void kern_pack_avx2(KernS8Weights *w, const int8_t *W);
+void kern_pack_avx512(KernS8Weights *w, const int8_t *W);
+
+#endif

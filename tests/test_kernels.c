@@ -1,0 +1,152 @@
+/* test_kernels.c — int8 kernels: every ISA equals a naive loop written here; the
+ * requantization equals its closed form; fp32 linear equals a naive loop. */
+#include "quant/kernels.h"
+#include "quant/core.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+static void fill(QRng *r, int8_t *a, size_t n, int lo, int hi) {
+    for (size_t i = 0; i < n; i++) a[i] = (int8_t)(lo + (int)qrng_below(r, (uint32_t)(hi - lo + 1)));
+}
+
+static const int shapes[][3] = {{1, 1, 1}, {1, 784, 256}, {3, 5, 7}, {4, 33, 17}, {7, 130, 31}, {256, 784, 10},
+                                {5, 256, 128}, {1, 1023, 65}, {9, 4, 16}};
+
+TEST(acc_all_isas_equal_naive) {
+    QRng r;
+    qrng_seed(&r, 1);
+    KernIsa best = kern_isa_best();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        int8_t *X = xmalloc((size_t)M * K), *W = xmalloc((size_t)N * K);
+        int32_t *bias = xmalloc((size_t)N * 4), *ref = xmalloc((size_t)M * N * 4), *got = xmalloc((size_t)M * N * 4);
+        /* extremes included: -128..127 on both sides */
+        fill(&r, X, (size_t)M * K, -128, 127);
+        fill(&r, W, (size_t)N * K, -128, 127);
+        for (int n = 0; n < N; n++) bias[n] = (int32_t)qrng_below(&r, 200001) - 100000;
+        int32_t zx = (int32_t)qrng_below(&r, 256) - 128;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                int64_t a = bias[n];
+                for (int k = 0; k < K; k++) a += (int64_t)(X[(size_t)m * K + k] - zx) * W[(size_t)n * K + k];
+                ref[(size_t)m * N + n] = (int32_t)a;
+            }
+        for (int isa = 0; isa <= (int)best; isa++) {
+            KernS8Weights *pw = kern_s8_weights_pack(W, N, K, (KernIsa)isa);
+            kern_qlinear_s8_acc(M, X, zx, pw, bias, got);
+            int bad = 0;
+            for (int i = 0; i < M * N; i++) bad += got[i] != ref[i];
+            CHECK_MSG(bad == 0, "isa %s shape M=%d K=%d N=%d: %d mismatches", kern_isa_name((KernIsa)isa), M, K, N, bad);
+            kern_s8_weights_free(pw);
+        }
+        free(X);
+        free(W);
+        free(bias);
+        free(ref);
+        free(got);
+    }
+    CHECK(best == KERN_ISA_AVX512VNNI || best == KERN_ISA_AVX2 || best == KERN_ISA_SCALAR);
+}
+
+TEST(quantize_multiplier_reproduces_real_value) {
+    const double ms[] = {1e-6, 0.000123, 0.0039215, 0.25, 0.5, 0.999999, 1.0, 3.7, 1000.5};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        int32_t mult, shift;
+        kern_quantize_multiplier(ms[i], &mult, &shift);
+        CHECK(mult >= (1 << 30));
+        double back = (double)mult * ldexp(1.0, -31 - shift);
+        CHECK_NEAR(back / ms[i], 1.0, ldexp(1.0, -30));
+    }
+}
+
+TEST(requant_matches_closed_form) {
+    QRng r;
+    qrng_seed(&r, 7);
+    for (int t = 0; t < 20000; t++) {
+        double m = ldexp(0.5 + 0.5 * qrng_uniform(&r), -(int)qrng_below(&r, 20));
+        int32_t mult, shift;
+        kern_quantize_multiplier(m, &mult, &shift);
+        int32_t acc = (int32_t)(qrng_u32(&r) >> (1 + qrng_below(&r, 24))) * (qrng_below(&r, 2) ? 1 : -1);
+        int32_t zy = (int32_t)qrng_below(&r, 256) - 128;
+        /* exact rational value acc * mult / 2^(31+shift), rounded half away from zero */
+        long double v = (long double)acc * mult / powl(2.0L, 31 + shift);
+        long double rv = v >= 0 ? floorl(v + 0.5L) : -floorl(-v + 0.5L);
+        long double y = rv + zy;
+        if (y < -128) y = -128;
+        if (y > 127) y = 127;
+        int32_t got = kern_requant_one(acc, mult, shift, zy, -128, 127);
+        if (got != (int32_t)y) {
+            CHECK_MSG(got == (int32_t)y, "acc %d mult %d shift %d: got %d want %d", acc, mult, shift, got, (int)y);
+            break;
+        }
+    }
+    /* ties round away from zero: 3 * 2^30 / 2^31 = 1.5 -> 2, and -1.5 -> -2 */
+    CHECK(kern_requant_one(3, 1 << 30, 0, 0, -128, 127) == 2);
+    CHECK(kern_requant_one(-3, 1 << 30, 0, 0, -128, 127) == -2);
+    CHECK(kern_requant_one(1000, 1 << 30, 0, 5, 5, 127) == 127);  /* clamp high */
+    CHECK(kern_requant_one(-1000, 1 << 30, 0, 5, 5, 127) == 5);   /* fused ReLU clamp */
+}
+
+TEST(qlinear_requant_same_on_every_isa) {
+    QRng r;
+    qrng_seed(&r, 3);
+    int M = 13, K = 77, N = 40;
+    int8_t *X = xmalloc((size_t)M * K), *W = xmalloc((size_t)N * K), Y0[13 * 40], Y1[13 * 40];
+    fill(&r, X, (size_t)M * K, -128, 127);
+    fill(&r, W, (size_t)N * K, -127, 127);
+    int32_t mult[40], shift[40], bias[40];
+    for (int n = 0; n < N; n++) {
+        kern_quantize_multiplier(1e-4 * (1 + n), &mult[n], &shift[n]);
+        bias[n] = (int32_t)qrng_below(&r, 2001) - 1000;
+    }
+    KernRequant rq = {mult, shift, -5, -5, 127};
+    KernS8Weights *w0 = kern_s8_weights_pack(W, N, K, KERN_ISA_SCALAR);
+    kern_qlinear_s8(M, X, 3, w0, bias, &rq, Y0);
+    for (int isa = 1; isa <= (int)kern_isa_best(); isa++) {
+        KernS8Weights *w1 = kern_s8_weights_pack(W, N, K, (KernIsa)isa);
+        kern_qlinear_s8(M, X, 3, w1, bias, &rq, Y1);
+        CHECK(memcmp(Y0, Y1, sizeof Y0) == 0);
+        kern_s8_weights_free(w1);
+    }
+    for (int i = 0; i < M * N; i++) CHECK(Y0[i] >= -5);
+    kern_s8_weights_free(w0);
+    free(X);
+    free(W);
+}
+
+TEST(linear_f32_equals_naive) {
+    QRng r;
+    qrng_seed(&r, 5);
+    int dims[][3] = {{1, 50, 30}, {17, 64, 9}};
+    for (int s = 0; s < 2; s++) {
+        int M = dims[s][0], K = dims[s][1], N = dims[s][2];
+        float *X = xmalloc((size_t)M * K * 4), *W = xmalloc((size_t)N * K * 4), *b = xmalloc((size_t)N * 4),
+              *Y = xmalloc((size_t)M * N * 4);
+        for (int i = 0; i < M * K; i++) X[i] = qrng_normal(&r);
+        for (int i = 0; i < N * K; i++) W[i] = qrng_normal(&r);
+        for (int i = 0; i < N; i++) b[i] = qrng_normal(&r);
+        kern_linear_f32(M, N, K, X, W, b, Y);
+        double maxd = 0;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                double a = b[n];
+                for (int k = 0; k < K; k++) a += (double)X[m * K + k] * W[n * K + k];
+                maxd = fmax(maxd, fabs(a - Y[m * N + n]));
+            }
+        CHECK(maxd < 1e-4);
+        free(X);
+        free(W);
+        free(b);
+        free(Y);
+    }
+}
+
+int main(void) {
+    RUN(acc_all_isas_equal_naive);
+    RUN(quantize_multiplier_reproduces_real_value);
+    RUN(requant_matches_closed_form);
+    RUN(qlinear_requant_same_on_every_isa);
+    RUN(linear_f32_equals_naive);
+    return test_summary("test_kernels");
+}
