@@ -47,4 +47,9 @@ void qobserver_free(QObserver *o);
  * shrink factors of the min-max range. */
 void qclip_mse_search(const float *x, int64_t n, int bits, int symmetric, float *lo, float *hi);
 
+/* Fits every unit of p (tensor / row / group) of x[rows, cols] with a fresh observer of the
+ * given kind (QOBS_MSE uses qclip_mse_search): weight quantization with a chosen observer. */
+struct QParams;
+void qparams_fit_observer(struct QParams *p, const float *x, QObserverKind kind);
+
 #endif
