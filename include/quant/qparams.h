@@ -65,11 +65,16 @@ void qparams_set_range(QParams *p, int64_t k, float lo, float hi);
 /* Min-max over the data x[rows, cols] for every unit (the simplest observer). */
 void qparams_fit_minmax(QParams *p, const float *x);
 
+/* round(x / scale) + zero, clamped to [qmin, qmax]; rounds half to even (as torch.round).
+ * Clamping happens before rounding (the bounds are integers, so the result is the same)
+ * which keeps |v| < 2^22, where adding and subtracting 1.5 * 2^23 rounds exactly in the
+ * default rounding mode without a libm call.  NaN maps to qmin. */
 static inline int32_t quant_code(float x, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
-    float v = nearbyintf(x / scale) + (float)zero;   /* round half to even, as torch.round */
-    if (v < (float)qmin) v = (float)qmin;
-    if (v > (float)qmax) v = (float)qmax;
-    return (int32_t)v;
+    float v = x / scale, lo = (float)(qmin - zero), hi = (float)(qmax - zero);
+    if (!(v >= lo)) v = lo;
+    if (v > hi) v = hi;
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (int32_t)v + zero;
 }
 static inline float quant_value(int32_t q, float scale, int32_t zero) { return scale * (float)(q - zero); }
 

@@ -125,9 +125,10 @@ void kern_qlinear_s8(int M, const int8_t *X, int32_t zero_x, const KernS8Weights
     int32_t *acc = (size_t)M * N <= 4096 ? stackbuf : xmalloc((size_t)M * N * sizeof(int32_t));
     kern_qlinear_s8_acc(M, X, zero_x, W, bias, acc);
     /* The epilogue is shared by every ISA, so their outputs are bit-identical by construction. */
-    for (int64_t i = 0; i < (int64_t)M * N; i++) {
-        int n = (int)(i % N);
-        Y[i] = (int8_t)kern_requant_one(acc[i], rq->mult[n], rq->shift[n], rq->zero_y, rq->lo, rq->hi);
+    for (int m = 0; m < M; m++) {
+        const int32_t *a = acc + (size_t)m * N;
+        int8_t *y = Y + (size_t)m * N;
+        for (int n = 0; n < N; n++) y[n] = (int8_t)kern_requant_one(a[n], rq->mult[n], rq->shift[n], rq->zero_y, rq->lo, rq->hi);
     }
     if (acc != stackbuf) free(acc);
 }

@@ -35,6 +35,21 @@ static inline void block_rows(int R, const uint8_t *xu, int Kp, const int8_t *wb
         }
         return;
     }
+    if (R == 1) {
+        /* one row: four independent accumulator chains hide vpdpbusd's latency */
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+        int k4 = 0;
+        for (; k4 + 3 < K4; k4 += 4) {
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_set1_epi32(x0[k4]), _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64)));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_set1_epi32(x0[k4 + 1]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 1) * 64)));
+            s2 = _mm512_dpbusd_epi32(s2, _mm512_set1_epi32(x0[k4 + 2]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 2) * 64)));
+            s3 = _mm512_dpbusd_epi32(s3, _mm512_set1_epi32(x0[k4 + 3]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 3) * 64)));
+        }
+        for (; k4 < K4; k4++)
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_set1_epi32(x0[k4]), _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64)));
+        acc[0] = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
+        return;
+    }
     for (int k4 = 0; k4 < K4; k4++) {
         __m512i wv = _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64));
         for (int r = 0; r < R; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(x0[(size_t)r * (Kp / 4) + k4]), wv);
@@ -46,7 +61,8 @@ void kern_acc_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights
     const int N = W->N, K = W->K, Kp = W->Kp, K4 = Kp / 4, NB = W->Np / 16;
     const int8_t *wp = W->data;
     /* unsigned copy of X, zero-padded to Kp (pads meet zero weights) */
-    uint8_t *xu = xmalloc((size_t)M * Kp);
+    uint8_t stackbuf[8192];
+    uint8_t *xu = (size_t)M * Kp <= sizeof stackbuf ? stackbuf : xmalloc((size_t)M * Kp);
     for (int m = 0; m < M; m++) {
         for (int k = 0; k < K; k++) xu[(size_t)m * Kp + k] = (uint8_t)(X[(size_t)m * K + k] + 128);
         for (int k = K; k < Kp; k++) xu[(size_t)m * Kp + k] = 0;
@@ -68,5 +84,5 @@ void kern_acc_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights
                 }
             }
         }
-    free(xu);
+    if (xu != stackbuf) free(xu);
 }

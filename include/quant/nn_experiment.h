@@ -1,0 +1,49 @@
+/* nn_experiment.h — the whole ptq-nn job as a library call: train (or load) the fp32 model,
+ * quantize it every requested way, measure accuracy, size and speed, save the models.
+ * The CLI only parses flags into NnPtqOpts and prints the rows. */
+#ifndef QUANT_NN_EXPERIMENT_H
+#define QUANT_NN_EXPERIMENT_H
+
+#include "quant/nn_ptq.h"
+
+typedef struct NnPtqOpts {
+    const char *data_dir;       /* Fashion-MNIST directory */
+    const char *from;           /* load this fp32 .qnn instead of training (NULL: train) */
+    int hidden[NN_MAX_LAYERS];  /* hidden widths */
+    int n_hidden;
+    NnTrainOpts train;
+    int64_t calib_samples;      /* training images watched by the activation observer */
+    int bits[8];                /* weight-only bit widths */
+    int n_bits;
+    QObserverKind observer;
+    int64_t group_size;         /* > 0: also per-group weight-only rows */
+    const char *save_dir;       /* NULL: do not save */
+    int threads;
+    int bench;                  /* measure latency / throughput */
+} NnPtqOpts;
+void nn_ptq_opts_default(NnPtqOpts *o);
+
+typedef struct NnPtqRow {
+    char method[32];        /* fp32 | weight-only | static (fake-quant) | static (integer) */
+    int wbits, abits;       /* 32 = float */
+    char granularity[24];
+    char observer[16];
+    double acc;             /* test accuracy, fraction */
+    size_t bytes;           /* model file size */
+    double lat_b1_ms;       /* batch-1 latency */
+    double thr_b256;        /* batch-256 images per second */
+    char file[64];          /* saved file name, "" if not saved */
+} NnPtqRow;
+
+typedef struct NnPtqReport {
+    int n_rows;
+    NnPtqRow rows[64];
+    double train_seconds, seconds_per_epoch, fp32_train_loss;
+    double agreement;       /* integer vs fake-quant predictions agreeing, fraction */
+    int64_t n_test;
+    char isa[16];
+} NnPtqReport;
+
+int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err);
+
+#endif

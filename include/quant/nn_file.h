@@ -1,0 +1,37 @@
+/* nn_file.h — .qnn files: the fp32 network, weight-only quantized networks and the integer
+ * W8A8 network, in one small versioned container (docs/formats.md#qnn). */
+#ifndef QUANT_NN_FILE_H
+#define QUANT_NN_FILE_H
+
+#include "quant/nn_model.h"
+#include "quant/nn_ptq.h"
+
+typedef enum NnFileKind {
+    NN_FILE_FP32 = 0,
+    NN_FILE_WEIGHT_ONLY = 1,
+    NN_FILE_INT8 = 2,
+} NnFileKind;
+
+/* Writers: atomic (temporary file + rename).  *bytes (may be NULL) receives the file size. */
+int nn_save_fp32(const char *path, const NnModel *m, size_t *bytes, QErr *err);
+int nn_save_weight_only(const char *path, const NnQuantWeights *q, size_t *bytes, QErr *err);
+int nn_save_int8(const char *path, const NnQModel *q, size_t *bytes, QErr *err);
+/* Size the file would have, without writing it. */
+size_t nn_file_size_weight_only(const NnQuantWeights *q);
+size_t nn_file_size_int8(const NnQModel *q);
+size_t nn_file_size_fp32(const NnModel *m);
+
+/* A loaded file: kind tells which member is filled.  Weight-only files load as an fp32
+ * model with the dequantized weights (bit-identical to what was evaluated before saving);
+ * scheme describes them. */
+typedef struct NnLoaded {
+    NnFileKind kind;
+    NnModel model;           /* FP32, WEIGHT_ONLY */
+    NnWeightQuant scheme;    /* WEIGHT_ONLY */
+    NnQModel qmodel;         /* INT8 (packed for the best ISA) */
+} NnLoaded;
+/* Validates magic, version, sizes, every offset against the file length, and a CRC32. */
+int  nn_load(const char *path, NnLoaded *out, QErr *err);
+void nn_loaded_free(NnLoaded *l);
+
+#endif
