@@ -43,11 +43,12 @@ $(BUILD)/obj/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mav
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(OBJ_LIB)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 $(QUANT): $(OBJ_TOOL) $(LIB)
 	$(CC) $(CFLAGS) $(OBJ_TOOL) $(LIB) -o $@ $(LDLIBS)

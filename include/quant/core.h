@@ -84,6 +84,9 @@ void     qrng_shuffle_i32(QRng *r, int32_t *a, int64_t n);
 double  qtime_now(void);        /* seconds, monotonic */
 int     qthreads_get(void);
 void    qthreads_set(int n);    /* OpenMP and OpenBLAS thread counts together */
+/* Sets OpenBLAS's own thread count and returns the previous one: work that is parallel
+ * across independent items (windows, samples) runs BLAS single-threaded inside. */
+int     qblas_threads_swap(int n);
 int64_t qpeak_rss_bytes(void);  /* VmHWM from /proc/self/status, -1 if unknown */
 
 /* --------------------------------------------------------------- progress */

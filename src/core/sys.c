@@ -6,6 +6,7 @@
 #include <time.h>
 
 void openblas_set_num_threads(int num_threads);  /* from libopenblas */
+int openblas_get_num_threads(void);
 
 double qtime_now(void) {
     struct timespec ts;
@@ -19,6 +20,12 @@ void qthreads_set(int n) {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+}
+
+int qblas_threads_swap(int n) {
+    int old = openblas_get_num_threads();
+    openblas_set_num_threads(n < 1 ? 1 : n);
+    return old;
 }
 
 int64_t qpeak_rss_bytes(void) {

@@ -1,8 +1,79 @@
-/* cmd_eval.c — placeholder until this command is implemented (see issues). */
+/* cmd_eval.c — `quant eval`: perplexity of a language model on a text file. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd.h"
+#include "quant/llm_eval.h"
+#include "quant/llm_open.h"
 
 int cmd_eval(Args *a, QErr *err) {
-    (void)a;
-    qerr_set(err, "'eval' is not implemented yet");
-    return 2;
+    if (args_has(a, "help")) {
+        puts("usage: quant eval --model FILE [--tokenizer FILE] --text FILE [--seq-len 256] [--stride N]\n"
+             "                  [--ppl-protocol windows|llama.cpp] [--max-windows N] [--threads N] [--json FILE]");
+        return 0;
+    }
+    const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
+    const char *text_path = args_str(a, "text", NULL), *json = args_str(a, "json", NULL);
+    const char *proto = args_str(a, "ppl-protocol", "windows");
+    long seq, stride, maxw, threads;
+    if (args_int(a, "seq-len", 256, 2, 1 << 20, &seq, err) || args_int(a, "stride", 0, 0, 1 << 20, &stride, err) ||
+        args_int(a, "max-windows", 0, 0, 1L << 40, &maxw, err) || args_int(a, "threads", 0, 0, 1024, &threads, err))
+        return 2;
+    if (args_has(a, "model-name")) return qerr_set(err, "--model_name: Hugging Face models are not supported by this build yet; use --model FILE"), 2;
+    if (args_finish(a, err)) return 2;
+    if (!text_path) return qerr_set(err, "--text FILE is required"), 2;
+    LlmPplOpts o = {LLM_PPL_WINDOWS, (int)seq, (int)stride, maxw, 0};
+    if (strcmp(proto, "llama.cpp") == 0 || strcmp(proto, "llamacpp") == 0) o.protocol = LLM_PPL_LLAMACPP;
+    else if (strcmp(proto, "windows") != 0 && strcmp(proto, "gptq") != 0)
+        return qerr_set(err, "--ppl-protocol %s: expected windows (alias gptq) or llama.cpp", proto), 2;
+    if (threads > 0) qthreads_set((int)threads);
+    LlmModel m;
+    Tokenizer *tok;
+    if (llm_open(model, tokp, &m, &tok, err)) return 1;
+    uint8_t *text;
+    size_t len;
+    int rc = 1;
+    if (qfile_read_all(text_path, &text, &len, err)) goto out;
+    int32_t *ids;
+    int64_t n;
+    double t0 = qtime_now();
+    if (tokenizer_encode(tok, (const char *)text, len, tok->add_bos, &ids, &n, err)) {
+        free(text);
+        goto out;
+    }
+    double tok_s = qtime_now() - t0;
+    LlmPplResult r;
+    if (llm_perplexity(&m, tok, ids, n, &o, NULL, NULL, &r, err) == 0) {
+        char desc[512];
+        llm_ppl_describe(&o, tok, desc, sizeof desc);
+        printf("model      %s (%s, %lld parameters)\n", model, m.c.arch == LLM_ARCH_GPT2 ? "gpt2" : "llama",
+               (long long)llm_n_params(&m));
+        printf("text       %s: %zu bytes, %lld tokens (tokenized in %.2f s)\n", text_path, len, (long long)n, tok_s);
+        printf("protocol   %s\n", desc);
+        printf("scored     %lld tokens in %lld windows\n", (long long)r.tokens_scored, (long long)r.windows);
+        printf("perplexity %.4f  (mean NLL %.5f nats/token)\n", r.ppl, r.mean_nll);
+        printf("speed      %.0f tokens/s (%.2f s)\n", r.tokens_per_second, r.seconds);
+        rc = 0;
+        if (json) {
+            cJSON *root = cJSON_CreateObject();
+            cJSON_AddStringToObject(root, "model", model);
+            cJSON_AddStringToObject(root, "text", text_path);
+            cJSON_AddStringToObject(root, "protocol", desc);
+            cJSON_AddNumberToObject(root, "seq_len", (double)seq);
+            cJSON_AddNumberToObject(root, "perplexity", r.ppl);
+            cJSON_AddNumberToObject(root, "mean_nll", r.mean_nll);
+            cJSON_AddNumberToObject(root, "tokens_scored", (double)r.tokens_scored);
+            cJSON_AddNumberToObject(root, "windows", (double)r.windows);
+            cJSON_AddNumberToObject(root, "tokens_per_second", r.tokens_per_second);
+            rc = qjson_write_file(json, root, err) ? 1 : 0;
+            cJSON_Delete(root);
+        }
+    }
+    free(ids);
+    free(text);
+out:
+    tokenizer_free(tok);
+    llm_free(&m);
+    return rc;
 }

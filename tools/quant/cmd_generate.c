@@ -1,8 +1,50 @@
-/* cmd_generate.c — placeholder until this command is implemented (see issues). */
+/* cmd_generate.c — `quant generate`: sample text from a language model, streamed. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd.h"
+#include "quant/llm_eval.h"
+#include "quant/llm_open.h"
 
 int cmd_generate(Args *a, QErr *err) {
-    (void)a;
-    qerr_set(err, "'generate' is not implemented yet");
-    return 2;
+    if (args_has(a, "help")) {
+        puts("usage: quant generate --model FILE [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
+             "                      [--top-p 0.9] [--seed 1] [--threads N]");
+        return 0;
+    }
+    const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
+    const char *prompt = args_str(a, "prompt", "");
+    long n, seed, threads;
+    double temp, top_p;
+    if (args_int(a, "n", 256, 0, 1 << 20, &n, err) || args_int(a, "seed", 1, 0, 2147483647L, &seed, err) ||
+        args_double(a, "temp", 0.0, 0.0, 100.0, &temp, err) || args_double(a, "top-p", 1.0, 0.0, 1.0, &top_p, err) ||
+        args_int(a, "threads", 0, 0, 1024, &threads, err))
+        return 2;
+    /* "-n 100" arrives as two positional words */
+    if (a->npos == 2 && strcmp(a->pos[0], "-n") == 0) {
+        char *end;
+        n = strtol(a->pos[1], &end, 10);
+        if (*end || n < 0) return qerr_set(err, "-n: '%s' is not a token count", a->pos[1]), 2;
+        a->npos = 0;
+        free(a->pos[0]);
+        free(a->pos[1]);
+    }
+    if (args_finish(a, err)) return 2;
+    if (threads > 0) qthreads_set((int)threads);
+    LlmModel m;
+    Tokenizer *tok;
+    if (llm_open(model, tokp, &m, &tok, err)) return 1;
+    LlmSampler s = {(float)temp, (float)top_p, {0}};
+    qrng_seed(&s.rng, (uint64_t)seed);
+    char *text = NULL;
+    double tps = 0;
+    int rc = llm_generate(&m, tok, prompt, (int)n, &s, stdout, &text, &tps, err);
+    if (rc == 0) {
+        printf("\n");
+        fprintf(stderr, "[%.0f tokens/s]\n", tps);
+    }
+    free(text);
+    tokenizer_free(tok);
+    llm_free(&m);
+    return rc ? 1 : 0;
 }

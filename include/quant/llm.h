@@ -1,0 +1,104 @@
+/* llm.h — decoder-only transformers in fp32: configuration, weights, one forward pass driven
+ * by the configuration (Llama: RMSNorm, RoPE, SwiGLU, grouped-query attention; GPT-2:
+ * LayerNorm, learned positions, GELU, biases), KV cache, and the per-linear input hook that
+ * calibration and activation quantization use.
+ *
+ * Shape legend: T = tokens in a call, D = dim, H = n_heads, Hkv = n_kv_heads, hs = D / H,
+ * F = hidden_dim (FFN), V = vocab, S = max_seq.  Weights [out, in] row-major. */
+#ifndef QUANT_LLM_H
+#define QUANT_LLM_H
+
+#include <stdint.h>
+
+#include "quant/core.h"
+
+typedef enum LlmArch { LLM_ARCH_LLAMA = 0, LLM_ARCH_GPT2 = 1 } LlmArch;
+
+typedef struct LlmConfig {
+    LlmArch arch;
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, max_seq;
+    float norm_eps;        /* RMSNorm / LayerNorm epsilon */
+    float rope_theta;      /* Llama */
+    int rope_interleaved;  /* 1: pairs (2i, 2i+1) as llama2.c; 0: halves (i, i + hs/2) as HF */
+    int shared_head;       /* classifier tied to the token embedding */
+} LlmConfig;
+
+typedef struct LlmLayer {
+    float *attn_norm, *attn_norm_b;  /* [D]; bias only for LayerNorm */
+    float *wq, *wk, *wv, *wo;        /* [H*hs, D], [Hkv*hs, D], [Hkv*hs, D], [D, H*hs] */
+    float *bq, *bk, *bv, *bo;        /* GPT-2 biases or NULL */
+    float *ffn_norm, *ffn_norm_b;    /* [D] */
+    float *w_gate;                   /* [F, D] Llama only */
+    float *w_up, *b_up;              /* [F, D] */
+    float *w_down, *b_down;          /* [D, F] */
+} LlmLayer;
+
+typedef struct LlmModel {
+    LlmConfig c;
+    float *tok_emb;      /* [V, D] */
+    float *pos_emb;      /* [S, D] GPT-2 only */
+    LlmLayer *layers;    /* [n_layers] */
+    float *final_norm, *final_norm_b;  /* [D] */
+    float *head;         /* [V, D]; == tok_emb when shared */
+    /* storage */
+    QMap map;            /* llama2.c checkpoints: private (copy-on-write) map */
+    float *owned;        /* weights owned by the model (widened / transposed) */
+    char name[256];
+} LlmModel;
+
+/* llama2.c legacy checkpoint (7 x int32 header, fp32 weights). */
+int  llm_load_llama2c(LlmModel *m, const char *path, QErr *err);
+/* Any supported path: a llama2.c .bin or (when present) other formats registered in
+ * llm_load.c. */
+int  llm_load(LlmModel *m, const char *path, QErr *err);
+void llm_free(LlmModel *m);
+int64_t llm_n_params(const LlmModel *m);
+
+/* ----------------------------------------------------------- linear layers */
+/* Where a linear's input comes from: linears of one site share their input. */
+typedef enum LlmSite {
+    LLM_SITE_QKV = 0,   /* attention input (after the norm): q, k, v */
+    LLM_SITE_O = 1,     /* attention output: o */
+    LLM_SITE_UP = 2,    /* FFN input (after the norm): gate, up */
+    LLM_SITE_DOWN = 3,  /* FFN hidden: down */
+    LLM_N_SITES = 4
+} LlmSite;
+
+typedef struct LlmLinear {
+    const char *name;   /* "q", "k", "v", "o", "gate", "up", "down" */
+    LlmSite site;
+    float *w;           /* [out, in] (writable) */
+    float *b;           /* [out] or NULL */
+    int in, out;
+} LlmLinear;
+enum { LLM_MAX_LINEARS = 7 };
+/* The linears of block `layer`, in execution order; returns their count. */
+int llm_block_linears(LlmModel *m, int layer, LlmLinear out[LLM_MAX_LINEARS]);
+
+/* Called with the input X [T, in] of every site before its linears run; may modify X in
+ * place (fake-quantize it) — that is how activation quantization and calibration capture
+ * work. */
+typedef void (*LlmHook)(void *ctx, int layer, LlmSite site, float *X, int T, int in);
+
+/* ------------------------------------------------------------------ forward */
+typedef struct LlmState {
+    int max_T;            /* largest T per call */
+    float *x, *xb, *q, *k, *v, *att_out, *h1, *h2;  /* scratch, [max_T, ...] */
+    float *scores;        /* [H, max_T, S] attention weights */
+    float *rope;          /* [S, hs/2, 2] cos, sin */
+    float *kcache, *vcache;  /* [L, S, Hkv*hs] */
+    float *logits;        /* [max_T, V] */
+} LlmState;
+void llm_state_init(LlmState *s, const LlmModel *m, int max_T);
+void llm_state_free(LlmState *s);
+
+/* x [T, D] = embeddings of tokens at positions pos0.. */
+void llm_embed(const LlmModel *m, const int32_t *tokens, int T, int pos0, float *x);
+/* One block on x [T, D] in place, positions pos0.., using/filling the KV cache. */
+void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx);
+/* Final norm + classifier: logits [T, V] from x [T, D] (x is overwritten by the norm). */
+void llm_head_forward(const LlmModel *m, float *x, int T, float *logits);
+/* Whole model: logits [T, V] (= s->logits) for tokens at positions pos0..pos0+T-1. */
+float *llm_forward(const LlmModel *m, LlmState *s, const int32_t *tokens, int T, int pos0, LlmHook hook, void *ctx);
+
+#endif

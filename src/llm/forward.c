@@ -1,0 +1,186 @@
+/* forward.c — the transformer forward pass for Llama and GPT-2 configurations (llm.h).
+ * A call processes T tokens at positions pos0..pos0+T-1 with matrix-matrix products, and
+ * appends their keys/values to the cache so later calls (generation) can continue. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "quant/kernels.h"
+#include "quant/llm.h"
+
+void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
+    const LlmConfig *c = &m->c;
+    int D = c->dim, hs = D / c->n_heads, kvd = c->n_kv_heads * hs, F = c->hidden_dim;
+    memset(s, 0, sizeof *s);
+    s->max_T = max_T;
+    s->x = xmalloc((size_t)max_T * D * sizeof(float));
+    s->xb = xmalloc((size_t)max_T * D * sizeof(float));
+    s->q = xmalloc((size_t)max_T * D * sizeof(float));
+    s->k = xmalloc((size_t)max_T * kvd * sizeof(float));
+    s->v = xmalloc((size_t)max_T * kvd * sizeof(float));
+    s->att_out = xmalloc((size_t)max_T * D * sizeof(float));
+    s->h1 = xmalloc((size_t)max_T * F * sizeof(float));
+    s->h2 = xmalloc((size_t)max_T * F * sizeof(float));
+    s->scores = xmalloc((size_t)c->n_heads * max_T * c->max_seq * sizeof(float));
+    s->kcache = xcalloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float));
+    s->vcache = xcalloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float));
+    s->logits = xmalloc((size_t)max_T * c->vocab_size * sizeof(float));
+    s->rope = xmalloc((size_t)c->max_seq * hs * sizeof(float));
+    for (int p = 0; p < c->max_seq; p++)
+        for (int i = 0; i < hs / 2; i++) {
+            double freq = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / hs), a = p * freq;
+            s->rope[(size_t)p * hs + 2 * i] = (float)cos(a);
+            s->rope[(size_t)p * hs + 2 * i + 1] = (float)sin(a);
+        }
+}
+
+void llm_state_free(LlmState *s) {
+    free(s->x);
+    free(s->xb);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att_out);
+    free(s->h1);
+    free(s->h2);
+    free(s->scores);
+    free(s->kcache);
+    free(s->vcache);
+    free(s->logits);
+    free(s->rope);
+    memset(s, 0, sizeof *s);
+}
+
+void llm_embed(const LlmModel *m, const int32_t *tokens, int T, int pos0, float *x) {
+    int D = m->c.dim;
+    for (int t = 0; t < T; t++) {
+        memcpy(x + (size_t)t * D, m->tok_emb + (size_t)tokens[t] * D, (size_t)D * sizeof(float));
+        if (m->pos_emb)
+            for (int i = 0; i < D; i++) x[(size_t)t * D + i] += m->pos_emb[(size_t)(pos0 + t) * D + i];
+    }
+}
+
+/* out [T, D] = norm(x [T, D]): RMSNorm (Llama) or LayerNorm with bias (GPT-2). */
+static void norm(const LlmModel *m, float *out, const float *x, const float *w, const float *b, int T) {
+    int D = m->c.dim;
+    float eps = m->c.norm_eps;
+    for (int t = 0; t < T; t++) {
+        const float *xi = x + (size_t)t * D;
+        float *o = out + (size_t)t * D;
+        if (m->c.arch == LLM_ARCH_GPT2) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < D; i++) mean += xi[i];
+            mean /= D;
+            for (int i = 0; i < D; i++) var += (xi[i] - mean) * (xi[i] - mean);
+            var /= D;
+            float r = 1.0f / sqrtf((float)var + eps);
+            for (int i = 0; i < D; i++) o[i] = (float)(xi[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
+        } else {
+            float ss = 0;
+            for (int i = 0; i < D; i++) ss += xi[i] * xi[i];
+            float r = 1.0f / sqrtf(ss / D + eps);
+            for (int i = 0; i < D; i++) o[i] = w[i] * (r * xi[i]);
+        }
+    }
+}
+
+/* Rotary embedding on vec [n_heads_here * hs] at position pos; tab holds cos/sin
+ * [S, hs/2, 2] computed once per state. */
+static void rope(const LlmConfig *c, const float *tab, float *vec, int nh, int hs, int pos) {
+    const float *row = tab + (size_t)pos * hs;
+    for (int h = 0; h < nh; h++) {
+        float *v = vec + (size_t)h * hs;
+        for (int i = 0; i < hs / 2; i++) {
+            float cs = row[2 * i], sn = row[2 * i + 1];
+            int i0 = c->rope_interleaved ? 2 * i : i, i1 = c->rope_interleaved ? 2 * i + 1 : i + hs / 2;
+            float v0 = v[i0], v1 = v[i1];
+            v[i0] = v0 * cs - v1 * sn;
+            v[i1] = v0 * sn + v1 * cs;
+        }
+    }
+}
+
+static float gelu_tanh(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx) {
+    const LlmConfig *c = &m->c;
+    const LlmLayer *l = &m->layers[layer];
+    const int D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, F = c->hidden_dim, S = c->max_seq;
+    float *kc = s->kcache + (size_t)layer * S * kvd, *vc = s->vcache + (size_t)layer * S * kvd;
+
+    /* attention */
+    norm(m, s->xb, x, l->attn_norm, l->attn_norm_b, T);
+    if (hook) hook(ctx, layer, LLM_SITE_QKV, s->xb, T, D);
+    kern_linear_f32(T, D, D, s->xb, l->wq, l->bq, s->q);
+    kern_linear_f32(T, kvd, D, s->xb, l->wk, l->bk, s->k);
+    kern_linear_f32(T, kvd, D, s->xb, l->wv, l->bv, s->v);
+    for (int t = 0; t < T; t++) {
+        if (c->arch == LLM_ARCH_LLAMA) {
+            rope(c, s->rope, s->q + (size_t)t * D, H, hs, pos0 + t);
+            rope(c, s->rope, s->k + (size_t)t * kvd, Hkv, hs, pos0 + t);
+        }
+        memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+        memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+    }
+    /* causal attention, one head at a time as two matrix products over the cache:
+     * A [T, n] = Q_h K_h^T / sqrt(hs) (masked beyond each token's position), softmax by row,
+     * O_h [T, hs] = A V_h.  n = pos0 + T keys; K_h, V_h are strided views into the cache. */
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int n = pos0 + T;
+#pragma omp parallel for schedule(static) if ((int64_t)T * n * D > (1 << 22))
+    for (int h = 0; h < H; h++) {
+        int kvh = h / (H / Hkv);
+        float *A = s->scores + (size_t)h * T * S;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, hs, scale, s->q + (size_t)h * hs, D,
+                    kc + (size_t)kvh * hs, kvd, 0.0f, A, n);
+        for (int t = 0; t < T; t++) {
+            float *a = A + (size_t)t * n;
+            int len = pos0 + t + 1;
+            float mx = a[0];
+            for (int j = 1; j < len; j++) mx = a[j] > mx ? a[j] : mx;
+            float sum = 0;
+            for (int j = 0; j < len; j++) sum += (a[j] = expf(a[j] - mx));
+            float inv = 1.0f / sum;
+            for (int j = 0; j < len; j++) a[j] *= inv;
+            for (int j = len; j < n; j++) a[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, n, 1.0f, A, n, vc + (size_t)kvh * hs, kvd, 0.0f,
+                    s->att_out + (size_t)h * hs, D);
+    }
+    if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
+    kern_linear_f32(T, D, D, s->att_out, l->wo, l->bo, s->xb);
+    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+
+    /* feed-forward */
+    norm(m, s->xb, x, l->ffn_norm, l->ffn_norm_b, T);
+    if (hook) hook(ctx, layer, LLM_SITE_UP, s->xb, T, D);
+    kern_linear_f32(T, F, D, s->xb, l->w_up, l->b_up, s->h2);
+    if (l->w_gate) {
+        kern_linear_f32(T, F, D, s->xb, l->w_gate, NULL, s->h1);
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float g = s->h1[i];
+            s->h1[i] = g / (1.0f + expf(-g)) * s->h2[i];
+        }
+    } else {
+        for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);
+    }
+    if (hook) hook(ctx, layer, LLM_SITE_DOWN, s->h1, T, F);
+    kern_linear_f32(T, D, F, s->h1, l->w_down, l->b_down, s->xb);
+    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+}
+
+void llm_head_forward(const LlmModel *m, float *x, int T, float *logits) {
+    norm(m, x, x, m->final_norm, m->final_norm_b, T);
+    kern_linear_f32(T, m->c.vocab_size, m->c.dim, x, m->head, NULL, logits);
+}
+
+float *llm_forward(const LlmModel *m, LlmState *s, const int32_t *tokens, int T, int pos0, LlmHook hook, void *ctx) {
+    llm_embed(m, tokens, T, pos0, s->x);
+    for (int l = 0; l < m->c.n_layers; l++) llm_block_forward(m, s, l, s->x, T, pos0, hook, ctx);
+    llm_head_forward(m, s->x, T, s->logits);
+    return s->logits;
+}

@@ -1,0 +1,38 @@
+/* llm_load.c — open a model and its tokenizer from what the user named (llm.h). */
+#include <string.h>
+
+#include "quant/llm.h"
+#include "quant/llm_open.h"
+
+int llm_load(LlmModel *m, const char *path, QErr *err) {
+    if (qpath_is_dir(path))
+        return qerr_set(err, "%s: Hugging Face model directories are not supported by this build yet (llama2.c .bin "
+                        "checkpoints and quant's .safetensors files are)", path);
+    return llm_load_llama2c(m, path, err);
+}
+
+int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenizer **tok, QErr *err) {
+    *tok = NULL;
+    if (!model_path) return qerr_set(err, "--model is required (a llama2.c .bin checkpoint)");
+    if (llm_load(m, model_path, err)) return -1;
+    char guess[4096];
+    if (!tok_path) {
+        /* llama2.c keeps tokenizer.bin (or tok<vocab>.bin) beside the checkpoint */
+        const char *slash = strrchr(model_path, '/');
+        int dirlen = slash ? (int)(slash - model_path) : 1;
+        const char *dir = slash ? model_path : ".";
+        snprintf(guess, sizeof guess, "%.*s/tok%d.bin", dirlen, dir, m->c.vocab_size);
+        if (!qpath_exists(guess)) snprintf(guess, sizeof guess, "%.*s/tokenizer.bin", dirlen, dir);
+        if (!qpath_exists(guess)) {
+            llm_free(m);
+            return qerr_set(err, "%s: no tokenizer given and none found beside the model (tried tok%d.bin, tokenizer.bin); "
+                            "pass --tokenizer FILE", model_path, m->c.vocab_size);
+        }
+        tok_path = guess;
+    }
+    if (tokenizer_load_llama2c(tok, tok_path, m->c.vocab_size, err)) {
+        llm_free(m);
+        return -1;
+    }
+    return 0;
+}
