@@ -36,6 +36,7 @@ typedef struct LlmWQuant {
     int symmetric;
     int act_order;       /* GPTQ */
     double damp;         /* GPTQ dampening (fraction of mean diagonal) */
+    int mse_clip;        /* GPTQ: fit each group's range by MSE search instead of min-max */
 } LlmWQuant;
 
 typedef struct LlmQLinear {
@@ -62,6 +63,9 @@ int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int 
 void llm_quantized_free(LlmQuantized *q);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
+
+/* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
+int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);
 
 /* ------------------------------------------------------------ activations */
 typedef enum LlmActMode { LLM_ACT_NONE = 0, LLM_ACT_DYNAMIC = 1, LLM_ACT_STATIC = 2 } LlmActMode;

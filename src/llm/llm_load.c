@@ -2,12 +2,14 @@
 #include <string.h>
 
 #include "quant/llm.h"
+#include "quant/llm_qfile.h"
 #include "quant/llm_open.h"
 
 int llm_load(LlmModel *m, const char *path, QErr *err) {
     if (qpath_is_dir(path))
         return qerr_set(err, "%s: Hugging Face model directories are not supported by this build yet (llama2.c .bin "
                         "checkpoints and quant's .safetensors files are)", path);
+    if (llm_qfile_detect(path)) return llm_load_qfile(m, path, err);
     return llm_load_llama2c(m, path, err);
 }
 

@@ -80,6 +80,8 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
                                     (long long)Hs->K, (long long)K);
     if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
         return -1;
+    p->scale_f16 = o->scale_f16;
+    p->sym_full = o->sym_full;
     const int64_t g = p->gran == QGRAN_GROUP ? p->group_size : K;
     int64_t bs = o->block_size > 0 ? o->block_size : 128;
     if (p->gran == QGRAN_GROUP) bs = (bs + g - 1) / g * g; /* groups never straddle a block */

@@ -62,6 +62,8 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Capt
 static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes) {
     QErr e;
     qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
+    p->scale_f16 = 1;
+    p->sym_full = 1;
     qparams_fit_minmax(p, w);
     quantize(p, w, codes);
     dequantize(p, codes, w);
@@ -84,6 +86,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
         q->emb_bits = emb_bits;
         q->emb_codes = xmalloc((size_t)cf->vocab_size * D);
         qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, D, err);
+        q->emb_p.scale_f16 = 1;
         qparams_fit_minmax(&q->emb_p, m->tok_emb);
         quantize(&q->emb_p, m->tok_emb, q->emb_codes);
         dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
@@ -120,6 +123,9 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                 go.gran = s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL;
                 go.group_size = s->group_size;
                 go.act_order = s->act_order;
+                go.scale_f16 = 1;
+                go.sym_full = 1;
+                go.mse_clip = s->mse_clip;
                 if (s->damp > 0) go.damp = s->damp;
                 rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &cap.h[lin[k].site], &go, &ql->p, ql->codes, err);
                 if (rc) qerr_prefix(err, "%s", ql->name);
