@@ -69,34 +69,51 @@ static inline void epilogue16(const Epi *e, int m, int n0, __m512i a) {
     _mm512_mask_cvtepi32_storeu_epi8(e->Y + (size_t)m * e->N + n0, k, y);
 }
 
-/* R rows (xu, stride Kp bytes) x C blocks of 16 channels starting at block nb0. */
+/* R rows (xu, stride Kp bytes) x C blocks of 16 channels starting at block nb0.  Written
+ * out with named registers and constant-folded conditions (R, C are constants after
+ * inlining) so that every compiler keeps the 16 accumulators in registers. */
+#define ACC_ROW(r) __m512i a##r##0 = z, a##r##1 = z, a##r##2 = z, a##r##3 = z
+#define DP_ROW(r)                                                                          \
+    if (R > r) {                                                                           \
+        int32_t x4;                                                                        \
+        memcpy(&x4, xu + (size_t)(r) * Kp + (size_t)k4 * 4, 4);                            \
+        __m512i xb = _mm512_set1_epi32(x4);                                                \
+        a##r##0 = _mm512_dpbusd_epi32(a##r##0, xb, w0);                                    \
+        if (C > 1) a##r##1 = _mm512_dpbusd_epi32(a##r##1, xb, w1);                         \
+        if (C > 2) a##r##2 = _mm512_dpbusd_epi32(a##r##2, xb, w2);                         \
+        if (C > 3) a##r##3 = _mm512_dpbusd_epi32(a##r##3, xb, w3);                         \
+    }
+#define EPI_ROW(r)                                                                         \
+    if (R > r) {                                                                           \
+        epilogue16(e, m0 + r, nb0 * 16, a##r##0);                                          \
+        if (C > 1) epilogue16(e, m0 + r, nb0 * 16 + 16, a##r##1);                          \
+        if (C > 2) epilogue16(e, m0 + r, nb0 * 16 + 32, a##r##2);                          \
+        if (C > 3) epilogue16(e, m0 + r, nb0 * 16 + 48, a##r##3);                          \
+    }
 static inline __attribute__((always_inline)) void micro(const int R, const int C, const uint8_t *xu, int Kp,
                                                          const int8_t *wp, int K4, int m0, int nb0, const Epi *e) {
-    __m512i acc[4][4];
-    const int8_t *wb[4];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; c++) wb[c] = wp + (size_t)(nb0 + c) * K4 * 64;
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_si512();
+    const __m512i z = _mm512_setzero_si512();
+    ACC_ROW(0);
+    ACC_ROW(1);
+    ACC_ROW(2);
+    ACC_ROW(3);
+    const size_t bs = (size_t)K4 * 64; /* bytes per block of 16 channels */
+    const int8_t *wb = wp + (size_t)nb0 * bs;
     for (int k4 = 0; k4 < K4; k4++) {
-        __m512i wv[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) wv[c] = _mm512_loadu_si512((const void *)(wb[c] + (size_t)k4 * 64));
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            int32_t x4;
-            memcpy(&x4, xu + (size_t)r * Kp + (size_t)k4 * 4, 4);
-            __m512i xb = _mm512_set1_epi32(x4);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xb, wv[c]);
-        }
+        const int8_t *wk = wb + (size_t)k4 * 64;
+        __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = z, w2 = z, w3 = z;
+        if (C > 1) w1 = _mm512_loadu_si512((const void *)(wk + bs));
+        if (C > 2) w2 = _mm512_loadu_si512((const void *)(wk + 2 * bs));
+        if (C > 3) w3 = _mm512_loadu_si512((const void *)(wk + 3 * bs));
+        DP_ROW(0)
+        DP_ROW(1)
+        DP_ROW(2)
+        DP_ROW(3)
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) epilogue16(e, m0 + r, (nb0 + c) * 16, acc[r][c]);
+    EPI_ROW(0)
+    EPI_ROW(1)
+    EPI_ROW(2)
+    EPI_ROW(3)
 }
 
 #define MICRO_CASE(R_, C_) \
@@ -145,7 +162,8 @@ void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
     Epi e = {off, rq ? mult : NULL, rs, rq ? rq->zero_y : 0, rq ? rq->lo : 0, rq ? rq->hi : 0, N, Y, acc};
 
     const int MB = (M + 3) / 4, NG = (NB + 3) / 4;
-#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)M * N * K > (1 << 22))
+/* dynamic: on a shared machine one core may be busy; the other then takes more tiles */
+#pragma omp parallel for collapse(2) schedule(dynamic, 2) if ((int64_t)M * N * K > (1 << 22))
     for (int g = 0; g < NG; g++)
         for (int mb = 0; mb < MB; mb++) {
             int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
