@@ -21,8 +21,10 @@ void kern_acc_scalar(int M, const int8_t *X, int32_t zero_x, const KernS8Weights
                      int32_t *acc);
 void kern_acc_avx2(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
                    int32_t *acc);
-void kern_acc_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
-                     int32_t *acc);
+/* AVX-512 VNNI: with rq, Y = requant(acc) fused (every 31 + rq->shift[n] must lie in
+ * [1, 62]; kern_qlinear_s8 checks); without rq (NULL), the int32 acc[M, N] is written. */
+void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
+                         const KernRequant *rq, int8_t *Y, int32_t *acc);
 void kern_pack_avx2(KernS8Weights *w, const int8_t *W);
 void kern_pack_avx512(KernS8Weights *w, const int8_t *W);
 

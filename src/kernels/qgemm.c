@@ -113,7 +113,7 @@ void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
                          int32_t *acc) {
     switch (W->isa) {
         case KERN_ISA_AVX2: kern_acc_avx2(M, X, zero_x, W, bias, acc); break;
-        case KERN_ISA_AVX512VNNI: kern_acc_avx512(M, X, zero_x, W, bias, acc); break;
+        case KERN_ISA_AVX512VNNI: kern_qlinear_avx512(M, X, zero_x, W, bias, NULL, NULL, acc); break;
         default: kern_acc_scalar(M, X, zero_x, W, bias, acc);
     }
 }
@@ -121,10 +121,20 @@ void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
 void kern_qlinear_s8(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
                      const KernRequant *rq, int8_t *Y) {
     const int N = W->N;
+    if (W->isa == KERN_ISA_AVX512VNNI) {
+        /* the fused SIMD epilogue handles total shifts 1..62 (every real multiplier in
+         * [2^-31, 2^30)); anything else takes the shared scalar epilogue below */
+        int fused = 1;
+        for (int n = 0; n < N; n++) fused &= rq->shift[n] >= -30 && rq->shift[n] <= 31;
+        if (fused) {
+            kern_qlinear_avx512(M, X, zero_x, W, bias, rq, Y, NULL);
+            return;
+        }
+    }
     int32_t stackbuf[4096];
     int32_t *acc = (size_t)M * N <= 4096 ? stackbuf : xmalloc((size_t)M * N * sizeof(int32_t));
     kern_qlinear_s8_acc(M, X, zero_x, W, bias, acc);
-    /* The epilogue is shared by every ISA, so their outputs are bit-identical by construction. */
+    /* The scalar epilogue (AVX-512's fused one does the same arithmetic lane by lane). */
     for (int m = 0; m < M; m++) {
         const int32_t *a = acc + (size_t)m * N;
         int8_t *y = Y + (size_t)m * N;

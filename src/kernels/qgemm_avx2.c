@@ -1,4 +1,10 @@
-/* qgemm_avx2.c — int8 linear with AVX2: int8 widened to int16, _mm256_madd_epi16 (exact). */
+/* qgemm_avx2.c — int8 linear with AVX2: int8 widened to int16, _mm256_madd_epi16 (exact:
+ * each pair product sum is at most 2 * 128 * 128 = 2^15 in magnitude, far inside int32;
+ * _mm256_maddubs_epi16 would saturate int16, so it is not used).
+ *
+ * Register blocking: R <= 4 rows of X by C <= 2 blocks of 8 output channels (8 ymm
+ * accumulators); each weight vector loaded feeds R madds, each broadcast x-pair feeds C.
+ * The requantization is the shared scalar epilogue in qgemm.c. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,38 +24,94 @@ void kern_pack_avx2(KernS8Weights *w, const int8_t *W) {
     w->data = p;
 }
 
+/* acc[m, n0..n0+7] = a + off[n0..] (only channels < N are stored) */
+static inline void store8(int32_t *acc, int N, const int32_t *off, int m, int n0, __m256i a) {
+    a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(off + n0)));
+    int32_t *dst = acc + (size_t)m * N + n0;
+    if (N - n0 >= 8) {
+        _mm256_storeu_si256((__m256i *)dst, a);
+        return;
+    }
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(N - n0), idx);
+    _mm256_maskstore_epi32(dst, mask, a);
+}
+
+/* R rows of xs (int16, stride Kp) x C blocks of 8 channels from block nb0; named registers
+ * and conditions that fold away once R, C are constants keep everything in registers. */
+#define MADD_ROW(r)                                                                        \
+    if (R > r) {                                                                           \
+        int32_t xp;                                                                        \
+        memcpy(&xp, xs + (size_t)(r) * Kp + (size_t)k2 * 2, 4);                            \
+        __m256i xb = _mm256_set1_epi32(xp);                                                \
+        a##r##0 = _mm256_add_epi32(a##r##0, _mm256_madd_epi16(xb, w0));                    \
+        if (C > 1) a##r##1 = _mm256_add_epi32(a##r##1, _mm256_madd_epi16(xb, w1));         \
+    }
+#define STORE_ROW(r)                                                                       \
+    if (R > r) {                                                                           \
+        store8(acc, N, off, m0 + r, nb0 * 8, a##r##0);                                     \
+        if (C > 1) store8(acc, N, off, m0 + r, nb0 * 8 + 8, a##r##1);                      \
+    }
+static inline __attribute__((always_inline)) void micro(const int R, const int C, const int16_t *xs, int Kp,
+                                                         const int16_t *wp, int m0, int nb0, int N,
+                                                         const int32_t *off, int32_t *acc) {
+    const __m256i z = _mm256_setzero_si256();
+    __m256i a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+    const int K2 = Kp / 2;
+    const size_t bs = (size_t)K2 * 16; /* int16 per block of 8 channels */
+    const int16_t *wb = wp + (size_t)nb0 * bs;
+    for (int k2 = 0; k2 < K2; k2++) {
+        const int16_t *wk = wb + (size_t)k2 * 16;
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)wk), w1 = z;
+        if (C > 1) w1 = _mm256_loadu_si256((const __m256i *)(wk + bs));
+        MADD_ROW(0)
+        MADD_ROW(1)
+        MADD_ROW(2)
+        MADD_ROW(3)
+    }
+    STORE_ROW(0)
+    STORE_ROW(1)
+    STORE_ROW(2)
+    STORE_ROW(3)
+}
+
+#define MICRO_CASE(R_, C_) \
+    case (R_) * 4 + (C_): micro((R_), (C_), xr, Kp, wp, m0, nb0, N, off, acc); break;
+
 void kern_acc_avx2(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
                    int32_t *acc) {
-    const int N = W->N, K = W->K, K2 = W->Kp / 2, NB = W->Np / 8;
+    const int N = W->N, K = W->K, Kp = W->Kp, Np = W->Np, NB = Np / 8;
     const int16_t *wp = W->data;
-#pragma omp parallel if ((int64_t)M * N * K > (1 << 22))
-    {
-        int16_t *xs = xcalloc((size_t)W->Kp, sizeof(int16_t));
-#pragma omp for schedule(static)
-        for (int m = 0; m < M; m++) {
-            for (int k = 0; k < K; k++) xs[k] = X[(size_t)m * K + k];
-            const int32_t *xpair = (const int32_t *)xs;
-            for (int nb = 0; nb < NB; nb++) {
-                const int16_t *wb = wp + (size_t)nb * K2 * 16;
-                __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-                int k2 = 0;
-                for (; k2 + 1 < K2; k2 += 2) {
-                    __m256i x0 = _mm256_set1_epi32(xpair[k2]), x1 = _mm256_set1_epi32(xpair[k2 + 1]);
-                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(wb + (size_t)k2 * 16))));
-                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x1, _mm256_loadu_si256((const __m256i *)(wb + (size_t)(k2 + 1) * 16))));
-                }
-                for (; k2 < K2; k2++) {
-                    __m256i x0 = _mm256_set1_epi32(xpair[k2]);
-                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(wb + (size_t)k2 * 16))));
-                }
-                int32_t out[8];
-                _mm256_storeu_si256((__m256i *)out, _mm256_add_epi32(a0, a1));
-                for (int j = 0; j < 8; j++) {
-                    int n = nb * 8 + j;
-                    if (n < N) acc[(size_t)m * N + n] = out[j] - zero_x * W->rowsum[n] + (bias ? bias[n] : 0);
-                }
+    /* X widened to int16 once, zero-padded to Kp (pads meet zero weights) */
+    int16_t xbuf[4096];
+    int16_t *xs = (size_t)M * Kp <= sizeof xbuf / sizeof xbuf[0] ? xbuf : xmalloc((size_t)M * Kp * sizeof(int16_t));
+    for (int m = 0; m < M; m++) {
+        const int8_t *xr = X + (size_t)m * K;
+        int16_t *sr = xs + (size_t)m * Kp;
+        int k = 0;
+        for (; k + 16 <= K; k += 16)
+            _mm256_storeu_si256((__m256i *)(sr + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xr + k))));
+        for (; k < K; k++) sr[k] = xr[k];
+        for (; k < Kp; k++) sr[k] = 0;
+    }
+    /* per channel: bias[n] - zero_x * rowsum[n] (wrapping like the int32 sum it equals) */
+    int32_t obuf[1024];
+    int32_t *off = (size_t)Np <= sizeof obuf / sizeof obuf[0] ? obuf : xmalloc((size_t)Np * sizeof(int32_t));
+    for (int n = 0; n < Np; n++)
+        off[n] = n < N ? (int32_t)((uint32_t)(bias ? bias[n] : 0) - (uint32_t)zero_x * (uint32_t)W->rowsum[n]) : 0;
+    const int MB = (M + 3) / 4, NG = (NB + 1) / 2;
+#pragma omp parallel for collapse(2) schedule(dynamic, 2) if ((int64_t)M * N * K > (1 << 22))
+    for (int g = 0; g < NG; g++)
+        for (int mb = 0; mb < MB; mb++) {
+            int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
+            int nb0 = g * 2, C = NB - nb0 < 2 ? NB - nb0 : 2;
+            const int16_t *xr = xs + (size_t)m0 * Kp;
+            switch (R * 4 + C) {
+                MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(2, 1) MICRO_CASE(2, 2)
+                MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(4, 1) MICRO_CASE(4, 2)
+                default: break;
             }
         }
-        free(xs);
-    }
+    if (off != obuf) free(off);
+    if (xs != xbuf) free(xs);
 }

@@ -1,6 +1,12 @@
 /* qgemm_avx512.c — int8 linear with AVX-512 VNNI (vpdpbusd: u8 x s8 -> s32).
- * X is shifted to unsigned (x + 128), which adds 128 * rowsum(W) to every dot product;
- * that and the activation zero-point are removed exactly afterwards. */
+ * X is shifted to unsigned (x + 128, i.e. x ^ 0x80), which adds 128 * rowsum(W) to every
+ * dot product; that and the activation zero-point are removed exactly afterwards.
+ *
+ * Register blocking: a micro-kernel keeps R <= 4 rows of X by C <= 4 blocks of 16 output
+ * channels (up to 16 zmm accumulators), so each weight vector loaded feeds R vpdpbusd and
+ * each broadcast of 4 x-bytes feeds C; 16 independent chains hide vpdpbusd's latency.
+ * The requantization to int8 is fused into the micro-kernel's epilogue and does exactly
+ * what kern_requant_one does (64-bit product, round half away from zero, clamp). */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,69 +26,150 @@ void kern_pack_avx512(KernS8Weights *w, const int8_t *W) {
     w->data = p;
 }
 
-/* Rows m0..m0+R-1 (R <= 4) against output block nb. */
-static inline void block_rows(int R, const uint8_t *xu, int Kp, const int8_t *wb, int K4, __m512i *acc) {
-    const int32_t *x0 = (const int32_t *)xu;
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_si512();
-    if (R == 4) {
-        const int32_t *x1 = x0 + Kp / 4, *x2 = x0 + 2 * (Kp / 4), *x3 = x0 + 3 * (Kp / 4);
-        for (int k4 = 0; k4 < K4; k4++) {
-            __m512i wv = _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64));
-            acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_set1_epi32(x0[k4]), wv);
-            acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_set1_epi32(x1[k4]), wv);
-            acc[2] = _mm512_dpbusd_epi32(acc[2], _mm512_set1_epi32(x2[k4]), wv);
-            acc[3] = _mm512_dpbusd_epi32(acc[3], _mm512_set1_epi32(x3[k4]), wv);
-        }
+/* Per-call constants for the epilogue, padded to Np (pads are harmless: never stored). */
+typedef struct Epi {
+    const int32_t *off;   /* [Np] bias[n] - (128 + zero_x) * rowsum[n] */
+    const int32_t *mult;  /* [Np] requant multiplier (NULL: write int32 acc instead) */
+    const int32_t *rs;    /* [Np] total right shift 31 + shift[n], all in [1, 62] */
+    int32_t zero_y, lo, hi;
+    int N;
+    int8_t *Y;            /* [M, N] int8 out, or */
+    int32_t *acc;         /* [M, N] int32 out */
+} Epi;
+
+/* round_half_away(p / 2^s) + zero_y, clamped — on 8 signed 64-bit products */
+static inline __m512i requant_q(__m512i p, __m512i s, __m512i zy, __m512i lo, __m512i hi) {
+    const __m512i one = _mm512_set1_epi64(1);
+    __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+    __m512i q = _mm512_srlv_epi64(_mm512_add_epi64(_mm512_abs_epi64(p), half), s);
+    q = _mm512_mask_sub_epi64(q, _mm512_cmplt_epi64_mask(p, _mm512_setzero_si512()), _mm512_setzero_si512(), q);
+    q = _mm512_add_epi64(q, zy);
+    return _mm512_min_epi64(_mm512_max_epi64(q, lo), hi);
+}
+
+/* Finishes 16 accumulators of row m, channels n0..n0+15. */
+static inline void epilogue16(const Epi *e, int m, int n0, __m512i a) {
+    a = _mm512_add_epi32(a, _mm512_loadu_si512((const void *)(e->off + n0)));
+    int rem = e->N - n0;
+    __mmask16 k = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+    if (!e->mult) {
+        _mm512_mask_storeu_epi32(e->acc + (size_t)m * e->N + n0, k, a);
         return;
     }
-    if (R == 1) {
-        /* one row: four independent accumulator chains hide vpdpbusd's latency */
-        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-        int k4 = 0;
-        for (; k4 + 3 < K4; k4 += 4) {
-            s0 = _mm512_dpbusd_epi32(s0, _mm512_set1_epi32(x0[k4]), _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64)));
-            s1 = _mm512_dpbusd_epi32(s1, _mm512_set1_epi32(x0[k4 + 1]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 1) * 64)));
-            s2 = _mm512_dpbusd_epi32(s2, _mm512_set1_epi32(x0[k4 + 2]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 2) * 64)));
-            s3 = _mm512_dpbusd_epi32(s3, _mm512_set1_epi32(x0[k4 + 3]), _mm512_loadu_si512((const void *)(wb + (size_t)(k4 + 3) * 64)));
-        }
-        for (; k4 < K4; k4++)
-            s0 = _mm512_dpbusd_epi32(s0, _mm512_set1_epi32(x0[k4]), _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64)));
-        acc[0] = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
-        return;
+    const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+    __m512i mu = _mm512_loadu_si512((const void *)(e->mult + n0));
+    __m512i s = _mm512_loadu_si512((const void *)(e->rs + n0));
+    __m512i zy = _mm512_set1_epi64(e->zero_y), lo = _mm512_set1_epi64(e->lo), hi = _mm512_set1_epi64(e->hi);
+    /* even lanes in the low dwords of the qwords, odd lanes shifted down into them */
+    __m512i pe = _mm512_mul_epi32(a, mu);
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(mu, 32));
+    __m512i qe = requant_q(pe, _mm512_and_si512(s, lo32), zy, lo, hi);
+    __m512i qo = requant_q(po, _mm512_srli_epi64(s, 32), zy, lo, hi);
+    __m512i y = _mm512_mask_blend_epi32((__mmask16)0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+    _mm512_mask_cvtepi32_storeu_epi8(e->Y + (size_t)m * e->N + n0, k, y);
+}
+
+/* R rows (xu, stride Kp bytes) x C blocks of 16 channels starting at block nb0.  Written
+ * out with named registers and constant-folded conditions (R, C are constants after
+ * inlining) so that every compiler keeps the 16 accumulators in registers. */
+#define ACC_ROW(r) __m512i a##r##0 = z, a##r##1 = z, a##r##2 = z, a##r##3 = z
+#define DP_ROW(r)                                                                          \
+    if (R > r) {                                                                           \
+        int32_t x4;                                                                        \
+        memcpy(&x4, xu + (size_t)(r) * Kp + (size_t)k4 * 4, 4);                            \
+        __m512i xb = _mm512_set1_epi32(x4);                                                \
+        a##r##0 = _mm512_dpbusd_epi32(a##r##0, xb, w0);                                    \
+        if (C > 1) a##r##1 = _mm512_dpbusd_epi32(a##r##1, xb, w1);                         \
+        if (C > 2) a##r##2 = _mm512_dpbusd_epi32(a##r##2, xb, w2);                         \
+        if (C > 3) a##r##3 = _mm512_dpbusd_epi32(a##r##3, xb, w3);                         \
     }
+#define EPI_ROW(r)                                                                         \
+    if (R > r) {                                                                           \
+        epilogue16(e, m0 + r, nb0 * 16, a##r##0);                                          \
+        if (C > 1) epilogue16(e, m0 + r, nb0 * 16 + 16, a##r##1);                          \
+        if (C > 2) epilogue16(e, m0 + r, nb0 * 16 + 32, a##r##2);                          \
+        if (C > 3) epilogue16(e, m0 + r, nb0 * 16 + 48, a##r##3);                          \
+    }
+static inline __attribute__((always_inline)) void micro(const int R, const int C, const uint8_t *xu, int Kp,
+                                                         const int8_t *wp, int K4, int m0, int nb0, const Epi *e) {
+    const __m512i z = _mm512_setzero_si512();
+    ACC_ROW(0);
+    ACC_ROW(1);
+    ACC_ROW(2);
+    ACC_ROW(3);
+    const size_t bs = (size_t)K4 * 64; /* bytes per block of 16 channels */
+    const int8_t *wb = wp + (size_t)nb0 * bs;
     for (int k4 = 0; k4 < K4; k4++) {
-        __m512i wv = _mm512_loadu_si512((const void *)(wb + (size_t)k4 * 64));
-        for (int r = 0; r < R; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(x0[(size_t)r * (Kp / 4) + k4]), wv);
+        const int8_t *wk = wb + (size_t)k4 * 64;
+        __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = z, w2 = z, w3 = z;
+        if (C > 1) w1 = _mm512_loadu_si512((const void *)(wk + bs));
+        if (C > 2) w2 = _mm512_loadu_si512((const void *)(wk + 2 * bs));
+        if (C > 3) w3 = _mm512_loadu_si512((const void *)(wk + 3 * bs));
+        DP_ROW(0)
+        DP_ROW(1)
+        DP_ROW(2)
+        DP_ROW(3)
+    }
+    EPI_ROW(0)
+    EPI_ROW(1)
+    EPI_ROW(2)
+    EPI_ROW(3)
+}
+
+#define MICRO_CASE(R_, C_) \
+    case (R_) * 8 + (C_): micro((R_), (C_), xu, Kp, wp, K4, m0, nb0, e); break;
+
+static void micro_any(int R, int C, const uint8_t *xu, int Kp, const int8_t *wp, int K4, int m0, int nb0,
+                      const Epi *e) {
+    switch (R * 8 + C) {
+        MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(1, 3) MICRO_CASE(1, 4)
+        MICRO_CASE(2, 1) MICRO_CASE(2, 2) MICRO_CASE(2, 3) MICRO_CASE(2, 4)
+        MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(3, 3) MICRO_CASE(3, 4)
+        MICRO_CASE(4, 1) MICRO_CASE(4, 2) MICRO_CASE(4, 3) MICRO_CASE(4, 4)
+        default: break;
     }
 }
 
-void kern_acc_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
-                     int32_t *acc) {
-    const int N = W->N, K = W->K, Kp = W->Kp, K4 = Kp / 4, NB = W->Np / 16;
+void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
+                         const KernRequant *rq, int8_t *Y, int32_t *acc) {
+    const int N = W->N, K = W->K, Kp = W->Kp, Np = W->Np, K4 = Kp / 4, NB = Np / 16;
     const int8_t *wp = W->data;
-    /* unsigned copy of X, zero-padded to Kp (pads meet zero weights) */
-    uint8_t stackbuf[8192];
-    uint8_t *xu = (size_t)M * Kp <= sizeof stackbuf ? stackbuf : xmalloc((size_t)M * Kp);
+    /* unsigned copy of X (x ^ 0x80 == x + 128), zero-padded to Kp (pads meet zero weights) */
+    uint8_t xbuf[8192];
+    uint8_t *xu = (size_t)M * Kp <= sizeof xbuf ? xbuf : xmalloc((size_t)M * Kp);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int m = 0; m < M; m++) {
-        for (int k = 0; k < K; k++) xu[(size_t)m * Kp + k] = (uint8_t)(X[(size_t)m * K + k] + 128);
-        for (int k = K; k < Kp; k++) xu[(size_t)m * Kp + k] = 0;
-    }
-    const int MB = (M + 3) / 4;
-#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)M * N * K > (1 << 22))
-    for (int mb = 0; mb < MB; mb++)
-        for (int nb = 0; nb < NB; nb++) {
-            int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
-            __m512i a[4];
-            block_rows(R, xu + (size_t)m0 * Kp, Kp, wp + (size_t)nb * K4 * 64, K4, a);
-            for (int r = 0; r < R; r++) {
-                int32_t out[16];
-                _mm512_storeu_si512((void *)out, a[r]);
-                for (int j = 0; j < 16; j++) {
-                    int n = nb * 16 + j;
-                    if (n < N)
-                        acc[(size_t)(m0 + r) * N + n] = out[j] - (128 + zero_x) * W->rowsum[n] + (bias ? bias[n] : 0);
-                }
-            }
+        const int8_t *xr = X + (size_t)m * K;
+        uint8_t *ur = xu + (size_t)m * Kp;
+        for (int k = 0; k < K; k += 64) {
+            int rem = K - k;
+            __mmask64 mk = rem >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << rem) - 1);
+            __m512i v = _mm512_maskz_loadu_epi8(mk, xr + k);
+            _mm512_mask_storeu_epi8(ur + k, mk, _mm512_xor_si512(v, flip));
         }
-    if (xu != stackbuf) free(xu);
+        for (int k = K; k < Kp; k++) ur[k] = 0;
+    }
+    /* per-channel epilogue constants, padded to Np */
+    int32_t cbuf[3 * 1024];
+    int32_t *cst = 3 * (size_t)Np <= sizeof cbuf / sizeof cbuf[0] ? cbuf : xmalloc(3 * (size_t)Np * sizeof(int32_t));
+    int32_t *off = cst, *mult = cst + Np, *rs = cst + 2 * Np;
+    for (int n = 0; n < Np; n++) {
+        int in = n < N;
+        off[n] = in ? (int32_t)((uint32_t)(bias ? bias[n] : 0) - (uint32_t)(128 + zero_x) * (uint32_t)W->rowsum[n]) : 0;
+        mult[n] = in && rq ? rq->mult[n] : 0;
+        rs[n] = in && rq ? 31 + rq->shift[n] : 31;
+    }
+    Epi e = {off, rq ? mult : NULL, rs, rq ? rq->zero_y : 0, rq ? rq->lo : 0, rq ? rq->hi : 0, N, Y, acc};
+
+    const int MB = (M + 3) / 4, NG = (NB + 3) / 4;
+/* dynamic: on a shared machine one core may be busy; the other then takes more tiles */
+#pragma omp parallel for collapse(2) schedule(dynamic, 2) if ((int64_t)M * N * K > (1 << 22))
+    for (int g = 0; g < NG; g++)
+        for (int mb = 0; mb < MB; mb++) {
+            int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
+            int nb0 = g * 4, C = NB - nb0 < 4 ? NB - nb0 : 4;
+            micro_any(R, C, xu + (size_t)m0 * Kp, Kp, wp, K4, m0, nb0, &e);
+        }
+    if (cst != cbuf) free(cst);
+    if (xu != xbuf) free(xu);
 }
