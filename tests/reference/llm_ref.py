@@ -16,6 +16,7 @@ Computed in float64 from the file's values (BF16/F16 widened exactly).
   llm_ref.py logits DIR --tokens 1,2,3 --out FILE
       writes the logits [T, V] as little-endian float64 to FILE
   llm_ref.py bad DIR KIND   writes a deliberately broken model directory
+  llm_ref.py l2c-encode TOKENIZER.bin TEXTFILE OUT   llama2.c run.c encode() (no BOS), int32 ids
 """
 import json
 import os
@@ -297,12 +298,58 @@ def main(argv):
         ids = [int(s) for s in a["--tokens"].split(",")]
         lg = logits(argv[1], ids)
         lg.astype("<f8").tofile(a["--out"])
+    elif len(argv) == 4 and argv[0] == "l2c-encode":  # TOKENIZER.bin TEXTFILE OUT (int32 ids)
+        text = open(argv[2], "rb").read().decode("utf-8")
+        np.asarray(l2c_encode(argv[1], text), dtype="<i4").tofile(argv[3])
     elif len(argv) == 3 and argv[0] == "bad":
         bad(argv[1], argv[2])
     else:
         print(__doc__)
         return 2
     return 0
+
+
+# ------------------------------------------------------------------ llama2.c tokenizer
+def l2c_encode(tok_path, text):
+    """llama2.c's run.c encode(): dummy-prefix " ", codepoints looked up (byte fallback id = byte + 3),
+    then repeatedly merge the adjacent pair whose concatenation is in the vocab with the best score
+    (leftmost on ties).  Quadratic, as run.c; for short texts."""
+    data = open(tok_path, "rb").read()
+    off = 4
+    vocab, scores = [], []
+    while off < len(data):
+        sc, n = struct.unpack("<fi", data[off:off + 8])
+        vocab.append(data[off + 8:off + 8 + n])
+        scores.append(sc)
+        off += 8 + n
+    lookup = {v: i for i, v in reversed(list(enumerate(vocab)))}
+    ids = []
+    b = text.encode("utf-8")
+    if b:
+        ids.append(lookup[b" "])
+    i = 0
+    while i < len(b):
+        j = i + 1
+        while j < len(b) and (b[j] & 0xC0) == 0x80 and j - i < 4:
+            j += 1
+        cp = b[i:j]
+        if cp in lookup:
+            ids.append(lookup[cp])
+        else:
+            ids.extend(x + 3 for x in cp)
+        i = j
+    while True:
+        best, best_id, best_i = -1e10, -1, -1
+        for k in range(len(ids) - 1):
+            s = vocab[ids[k]] + vocab[ids[k + 1]]
+            if s in lookup and scores[lookup[s]] > best:
+                best, best_id, best_i = scores[lookup[s]], lookup[s], k
+        if best_i < 0:
+            break
+        ids[best_i:best_i + 2] = [best_id]
+    return ids
+
+
 
 
 if __name__ == "__main__":
