@@ -9,18 +9,25 @@
 
 int cmd_eval(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant eval --model FILE [--tokenizer FILE] --text FILE [--seq-len 256] [--stride N]\n"
+        puts("usage: quant eval --model FILE|DIR [--model_name DIR] [--tokenizer FILE] --text FILE [--seq-len 256] [--stride N]\n"
              "                  [--ppl-protocol windows|llama.cpp] [--max-windows N] [--threads N] [--json FILE]");
         return 0;
     }
     const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
+    /* --model_name NAME: a local Hugging Face directory (Hub resolution joins later) */
+    const char *model_name = args_str(a, "model-name", NULL);
+    if (model_name && !model) {
+        if (!qpath_is_dir(model_name))
+            return qerr_set(err, "--model_name %s: not a local model directory (downloading from the Hub is not built in "
+                            "yet); use --model DIR", model_name), 2;
+        model = model_name;
+    }
     const char *text_path = args_str(a, "text", NULL), *json = args_str(a, "json", NULL);
     const char *proto = args_str(a, "ppl-protocol", "windows");
     long seq, stride, maxw, threads;
     if (args_int(a, "seq-len", 256, 2, 1 << 20, &seq, err) || args_int(a, "stride", 0, 0, 1 << 20, &stride, err) ||
         args_int(a, "max-windows", 0, 0, 1L << 40, &maxw, err) || args_int(a, "threads", 0, 0, 1024, &threads, err))
         return 2;
-    if (args_has(a, "model-name")) return qerr_set(err, "--model_name: Hugging Face models are not supported by this build yet; use --model FILE"), 2;
     if (args_finish(a, err)) return 2;
     if (!text_path) return qerr_set(err, "--text FILE is required"), 2;
     LlmPplOpts o = {LLM_PPL_WINDOWS, (int)seq, (int)stride, maxw, 0};
