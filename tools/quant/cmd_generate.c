@@ -49,6 +49,7 @@ int cmd_generate(Args *a, QErr *err) {
     int rc = llm_generate(&m, tok, prompt, (int)n, &s, stdout, &text, &tps, err);
     if (rc == 0) {
         printf("\n");
+        fflush(stdout);
         fprintf(stderr, "[%.0f tokens/s]\n", tps);
     }
     free(text);
