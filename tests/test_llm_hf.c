@@ -129,6 +129,11 @@ TEST(llama_f16) {
     compare_variant("llama_f16", "--arch llama --dtype F16 --seed 5");
 }
 
+TEST(llama_tied_head) {
+    if (!have_ref()) SKIP("no python3 with numpy");
+    compare_variant("llama_tied", "--arch llama --dtype F32 --seed 6 --tied 1");
+}
+
 static void expect_bad(const char *kind, const char *needle) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/bad_%s", test_tmpdir(), kind);
@@ -163,6 +168,7 @@ int main(void) {
     RUN(llama_gqa_untied_f32);
     RUN(llama_bf16_sharded);
     RUN(llama_f16);
+    RUN(llama_tied_head);
     RUN(bad_models);
     return test_summary("test_llm_hf");
 }

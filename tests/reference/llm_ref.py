@@ -11,7 +11,7 @@ modeling_llama.py LlamaForCausalLM), not from our C code:
          down(silu(gate x) * up x), lm_head (or embed_tokens when tied).
 Computed in float64 from the file's values (BF16/F16 widened exactly).
 
-  llm_ref.py make DIR --arch gpt2|llama [--dtype F32|BF16|F16] [--seed N] [--shards 1|2]
+  llm_ref.py make DIR --arch gpt2|llama [--dtype F32|BF16|F16] [--seed N] [--shards 1|2] [--tied 0|1]
       writes DIR/config.json and DIR/model.safetensors (or 2 shards + index), random weights
   llm_ref.py logits DIR --tokens 1,2,3 --out FILE
       writes the logits [T, V] as little-endian float64 to FILE
@@ -90,7 +90,7 @@ LLAMA_CFG = dict(architectures=["LlamaForCausalLM"], model_type="llama", vocab_s
                  tie_word_embeddings=False)
 
 
-def make(d, arch, dtype="F32", seed=0, shards=1):
+def make(d, arch, dtype="F32", seed=0, shards=1, tied=0):
     rng = np.random.default_rng(seed)
     os.makedirs(d, exist_ok=True)
     W = lambda *s: (rng.standard_normal(s) * 0.2).astype(np.float32)
@@ -124,7 +124,11 @@ def make(d, arch, dtype="F32", seed=0, shards=1):
                   (p + "post_attention_layernorm.weight", N(D)),
                   (p + "mlp.gate_proj.weight", W(F, D)), (p + "mlp.up_proj.weight", W(F, D)),
                   (p + "mlp.down_proj.weight", W(D, F))]
-        t += [("model.norm.weight", N(D)), ("lm_head.weight", W(V, D))]
+        t += [("model.norm.weight", N(D))]
+        if tied:
+            c["tie_word_embeddings"] = True
+        else:
+            t += [("lm_head.weight", W(V, D))]
     c["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}[dtype]
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
@@ -292,7 +296,7 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "make":
         a = dict(zip(argv[2::2], argv[3::2]))
         make(argv[1], a.get("--arch", "gpt2"), a.get("--dtype", "F32"), int(a.get("--seed", "0")),
-             int(a.get("--shards", "1")))
+             int(a.get("--shards", "1")), int(a.get("--tied", "0")))
     elif len(argv) >= 2 and argv[0] == "logits":
         a = dict(zip(argv[2::2], argv[3::2]))
         ids = [int(s) for s in a["--tokens"].split(",")]
