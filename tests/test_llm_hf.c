@@ -134,6 +134,58 @@ TEST(llama_tied_head) {
     compare_variant("llama_tied", "--arch llama --dtype F32 --seed 6 --tied 1");
 }
 
+/* The hook sees every site's input once per layer, with the widths the linears read; doubling
+ * the input of a GPT-2 block's c_fc by the hook equals doubling c_fc's weight (not its bias). */
+typedef struct HookLog {
+    int calls[8][LLM_N_SITES], width[LLM_N_SITES], double_site, layer;
+} HookLog;
+static void log_hook(void *ctx, int layer, LlmSite site, float *X, int T, int in) {
+    HookLog *h = ctx;
+    h->calls[layer][site]++;
+    h->width[site] = in;
+    if (h->double_site == (int)site && h->layer == layer)
+        for (size_t i = 0; i < (size_t)T * in; i++) X[i] *= 2.0f;
+}
+
+TEST(hook_sites) {
+    if (!have_ref()) SKIP("no python3 with numpy");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/hook_gpt2", test_tmpdir());
+    CHECK(run("make %s --arch gpt2 --seed 9%s%s", dir, "", "") == 0);
+    LlmModel m, m2;
+    QErr err = {{0}};
+    if (llm_load(&m, dir, &err) || llm_load(&m2, dir, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    enum { T = 9 };
+    int32_t ids[T] = {5, 17, 3, 90, 44, 2, 61, 61, 7};
+    HookLog h;
+    memset(&h, 0, sizeof h);
+    h.double_site = LLM_SITE_UP;
+    h.layer = 1;
+    LlmState s, s2;
+    llm_state_init(&s, &m, T);
+    llm_state_init(&s2, &m2, T);
+    const float *a = llm_forward(&m, &s, ids, T, 0, log_hook, &h);
+    for (int l = 0; l < m.c.n_layers; l++)
+        for (int k = 0; k < LLM_N_SITES; k++) CHECK(h.calls[l][k] == 1);
+    CHECK(h.width[LLM_SITE_QKV] == m.c.dim && h.width[LLM_SITE_DOWN] == m.c.hidden_dim);
+    LlmLinear lin[LLM_MAX_LINEARS];
+    int nl = llm_block_linears(&m2, 1, lin);
+    for (int i = 0; i < nl; i++)
+        if (lin[i].site == LLM_SITE_UP)
+            for (size_t j = 0; j < (size_t)lin[i].in * lin[i].out; j++) lin[i].w[j] *= 2.0f;
+    const float *b = llm_forward(&m2, &s2, ids, T, 0, NULL, NULL);
+    double d = 0;
+    for (size_t i = 0; i < (size_t)T * m.c.vocab_size; i++) d = fmax(d, fabs(a[i] - b[i]));
+    CHECK_MSG(d < 1e-5, "hook-doubled input vs doubled weight: %g", d);
+    llm_state_free(&s);
+    llm_state_free(&s2);
+    llm_free(&m);
+    llm_free(&m2);
+}
+
 static void expect_bad(const char *kind, const char *needle) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/bad_%s", test_tmpdir(), kind);
@@ -169,6 +221,7 @@ int main(void) {
     RUN(llama_bf16_sharded);
     RUN(llama_f16);
     RUN(llama_tied_head);
+    RUN(hook_sites);
     RUN(bad_models);
     return test_summary("test_llm_hf");
 }
