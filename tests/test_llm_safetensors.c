@@ -75,6 +75,8 @@ TEST(corrupt_files) {
                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
                 16, "overlap");
     expect_fail("dtype.st", "{\"a\":{\"dtype\":\"F8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "dtype");
+    expect_fail("huge.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000000000,1000000000000],\"data_offsets\":[0,4]}}", 4,
+                "shape too large");
     expect_fail("json.st", "{\"a\":{\"dtype\":", 0, "JSON");
     expect_fail("backwards.st", "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[4,0]}}", 8, "begin <= end");
     /* header length larger than the file: truncated */

@@ -95,6 +95,17 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     size_t per = 2 * D + qd * D + 2 * kvd * D + D * qd + (gpt2 ? 2 : 3) * F * D;
     if (gpt2) per += 2 * D + qd + 2 * kvd + D + F + D;
     size_t total = V * D + (size_t)c->n_layers * per + D + (gpt2 ? D + S * D : 0) + (c->shared_head ? 0 : V * D);
+    /* Before allocating: a config implying far more weights than the files hold is bad input,
+     * not an out-of-memory abort.  Smaller disagreements get the per-tensor messages below. */
+    size_t avail = 0;
+    for (int i = 0; i < L.st.ntensors; i++) avail += (size_t)L.st.tensors[i].numel;
+    if (total > 2 * avail + ((size_t)1 << 20)) {
+        qerr_set(err, "%s: config.json implies %zu weights but the safetensors hold only %zu: dims disagree", dir, total,
+                 avail);
+        st_close(&L.st);
+        memset(m, 0, sizeof *m);
+        return -1;
+    }
     m->owned = xmalloc(total * sizeof(float));
     m->layers = xcalloc((size_t)c->n_layers, sizeof(LlmLayer));
     float *p = m->owned;

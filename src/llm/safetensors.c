@@ -110,12 +110,14 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
                 qerr_set(err, "%s: tensor '%s': bad shape entry", path, name);
                 goto done;
             }
-            t.shape[t.ndim++] = (int64_t)d->valuedouble;
-            t.numel *= (int64_t)d->valuedouble;
-            if (t.numel > (int64_t)1 << 40) {
+            int64_t dim = (int64_t)d->valuedouble;
+            t.shape[t.ndim++] = dim;
+            /* checked before multiplying, so the product cannot overflow */
+            if (dim > 0 && t.numel > ((int64_t)1 << 40) / dim) {
                 qerr_set(err, "%s: tensor '%s': shape too large", path, name);
                 goto done;
             }
+            t.numel *= dim;
         }
         if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !cJSON_IsNumber(of->child) ||
             !cJSON_IsNumber(of->child->next) || of->child->valuedouble < 0 ||

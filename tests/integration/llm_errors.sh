@@ -25,6 +25,10 @@ if "$PY" -c 'import numpy' 2>/dev/null; then
         want=want_$kind
         fails_with "eval_$kind" "${!want}" "$QUANT" eval --model "$T/$kind" --text "$TXT" --seq-len 8
     done
+    # a config whose dims imply far more weights than the files hold: an error, not an OOM abort
+    "$PY" $REF make "$T/huge" --arch llama
+    sed -i 's/"hidden_size": 48/"hidden_size": 480000/' "$T/huge/config.json"
+    fails_with eval_absurd_dims "implies .* weights but the safetensors hold only" "$QUANT" eval --model "$T/huge" --text "$TXT"
     # a valid model without any tokenizer files
     "$PY" $REF make "$T/notok" --arch llama
     fails_with eval_missing_tokenizer "no tokenizer found" "$QUANT" eval --model "$T/notok" --text "$TXT" --seq-len 8

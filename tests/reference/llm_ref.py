@@ -259,7 +259,7 @@ def bad(d, kind):
         c["architectures"] = ["BertForMaskedLM"]
         c["model_type"] = "bert"
         json.dump(c, open(os.path.join(d, "config.json"), "w"))
-    elif kind == "dims":  # config says 8 heads of 6 but the tensors are 48 wide... use n_embd 40
+    elif kind == "dims":  # config.json says n_embd 40, the tensors are 32 wide
         make(d, "gpt2")
         c = json.load(open(os.path.join(d, "config.json")))
         c["n_embd"] = 40
