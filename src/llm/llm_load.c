@@ -11,17 +11,14 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
         memset(m, 0, sizeof *m);
         return qerr_set(err, "%s: no such file or directory", path);
     }
-<<<<<<< HEAD
     if (llm_qfile_detect(path)) return llm_load_qfile(m, path, err);
-=======
     size_t n = strlen(path);
     if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) {
         /* A Hugging Face model is named by its directory (config.json + tensors); quant's own
-         * quantized .safetensors files are loaded by the ptq-llm module when it registers here. */
+         * quantized .safetensors files were recognised above by their metadata. */
         memset(m, 0, sizeof *m);
         return qerr_set(err, "%s: a lone .safetensors file; pass the model directory (with config.json) instead", path);
     }
->>>>>>> llmrt
     return llm_load_llama2c(m, path, err);
 }
 
