@@ -155,6 +155,49 @@ TEST(qlinear_requant_every_isa_equals_closed_form) {
     }
 }
 
+/* Float -> int8 entry quantization on every ISA equals round-half-even(x / s) + z clamped,
+ * written here with rintf (default rounding mode), including NaN (-> qmin), infinities,
+ * exact ties, and lengths that leave SIMD tails. */
+TEST(quantize_f32_s8_every_isa_equals_closed_form) {
+    QRng r;
+    qrng_seed(&r, 11);
+    const int n = 1003;
+    float *x = xmalloc((size_t)n * sizeof(float));
+    int8_t *y = xmalloc((size_t)n), *ref = xmalloc((size_t)n);
+    const float scale = 0.0371f;
+    const int32_t zero = -17, qmin = -128, qmax = 127;
+    for (int i = 0; i < n; i++) x[i] = qrng_normal(&r) * 3.0f;
+    for (int i = 0; i < 40; i++) x[i * 7] = ((float)i - 20.5f) * scale; /* near ties */
+    for (int i = 0; i < 16; i++) x[300 + i] = (float)(i - 8) + 0.5f;   /* exact ties at scale 1 below */
+    x[1] = NAN;
+    x[2] = INFINITY;
+    x[3] = -INFINITY;
+    x[4] = -0.0f;
+    x[5] = 1e30f;
+    for (int pass = 0; pass < 2; pass++) {
+        float sc = pass ? 1.0f : scale;
+        for (int i = 0; i < n; i++) {
+            float v = x[i] / sc;
+            double q = isnan(v) ? qmin : (double)rintf(v) + zero;
+            ref[i] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
+        }
+        for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+            for (int len = n; len >= n - 17; len -= 17) { /* tails of every length mod 16 */
+                memset(y, 0x55, (size_t)n);
+                kern_quantize_f32_s8(len, x, sc, zero, qmin, qmax, y, (KernIsa)isa);
+                int bad = 0;
+                for (int i = 0; i < len; i++) bad += y[i] != ref[i];
+                for (int i = len; i < n; i++) bad += y[i] != 0x55; /* nothing written past n */
+                CHECK_MSG(bad == 0, "isa %s len %d scale %g: %d wrong", kern_isa_name((KernIsa)isa), len, sc, bad);
+            }
+        }
+    }
+    CHECK(ref[1] == qmin && ref[2] == qmax && ref[3] == qmin);
+    free(x);
+    free(y);
+    free(ref);
+}
+
 TEST(linear_f32_equals_naive) {
     QRng r;
     qrng_seed(&r, 5);
@@ -187,6 +230,7 @@ int main(void) {
     RUN(quantize_multiplier_reproduces_real_value);
     RUN(requant_matches_closed_form);
     RUN(qlinear_requant_every_isa_equals_closed_form);
+    RUN(quantize_f32_s8_every_isa_equals_closed_form);
     RUN(linear_f32_equals_naive);
     return test_summary("test_kernels");
 }

@@ -27,6 +27,7 @@ const char *kern_isa_name(KernIsa isa);
 typedef struct KernS8Weights KernS8Weights;
 KernS8Weights *kern_s8_weights_pack(const int8_t *W, int N, int K, KernIsa isa);
 void           kern_s8_weights_free(KernS8Weights *w);
+KernIsa        kern_s8_weights_isa(const KernS8Weights *w);   /* the ISA it was packed for */
 
 /* Fixed-point requantization of an int32 accumulator to int8, per output channel n:
  *   y = clamp(zero_y + round_half_away(acc * mult[n] * 2^-31 * 2^-shift[n]), lo, hi)
@@ -53,5 +54,12 @@ void kern_qlinear_s8(int M, const int8_t *X, int32_t zero_x, const KernS8Weights
 /* Same product, int32 output acc[M, N] (no requantization) — for the final layer / logits. */
 void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W,
                          const int32_t *bias, int32_t *acc);
+
+
+/* Entry of an integer-only network: y[i] = quant_code(x[i], scale, zero, qmin, qmax)
+ * (qparams.h: x / scale, clamped, rounded half to even, + zero) bit for bit, with the
+ * ISA's SIMD.  -128 <= qmin <= qmax <= 127.  x[n] float, y[n] int8. */
+void kern_quantize_f32_s8(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
+                          int8_t *y, KernIsa isa);
 
 #endif

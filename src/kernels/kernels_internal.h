@@ -28,4 +28,17 @@ void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
 void kern_pack_avx2(KernS8Weights *w, const int8_t *W);
 void kern_pack_avx512(KernS8Weights *w, const int8_t *W);
 
+void kern_quantize_f32_s8_scalar(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
+                                 int8_t *y);
+void kern_quantize_f32_s8_avx2(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
+                               int8_t *y);
+void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
+                                 int8_t *y);
+
+/* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
+ * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially.
+ * Tiles must be independent; the call returns when all are done (pool.c). */
+typedef void (*KernTileFn)(void *arg, int tile);
+void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big);
+
 #endif

@@ -76,7 +76,30 @@ static inline __attribute__((always_inline)) void micro(const int R, const int C
 }
 
 #define MICRO_CASE(R_, C_) \
-    case (R_) * 4 + (C_): micro((R_), (C_), xr, Kp, wp, m0, nb0, N, off, acc); break;
+    case (R_) * 4 + (C_): micro((R_), (C_), xr, j->Kp, j->wp, m0, nb0, j->N, j->off, j->acc); break;
+
+/* One tile = up to 4 rows x 2 blocks of 8 channels (consecutive tiles share weights). */
+typedef struct Job {
+    const int16_t *xs;
+    int Kp;
+    const int16_t *wp;
+    int M, N, NB, MB;
+    const int32_t *off;
+    int32_t *acc;
+} Job;
+
+static void tile(void *arg, int t) {
+    const Job *j = arg;
+    int g = t / j->MB, mb = t % j->MB;
+    int m0 = mb * 4, R = j->M - m0 < 4 ? j->M - m0 : 4;
+    int nb0 = g * 2, C = j->NB - nb0 < 2 ? j->NB - nb0 : 2;
+    const int16_t *xr = j->xs + (size_t)m0 * j->Kp;
+    switch (R * 4 + C) {
+        MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(2, 1) MICRO_CASE(2, 2)
+        MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(4, 1) MICRO_CASE(4, 2)
+        default: break;
+    }
+}
 
 void kern_acc_avx2(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
                    int32_t *acc) {
@@ -99,19 +122,8 @@ void kern_acc_avx2(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *
     int32_t *off = (size_t)Np <= sizeof obuf / sizeof obuf[0] ? obuf : xmalloc((size_t)Np * sizeof(int32_t));
     for (int n = 0; n < Np; n++)
         off[n] = n < N ? (int32_t)((uint32_t)(bias ? bias[n] : 0) - (uint32_t)zero_x * (uint32_t)W->rowsum[n]) : 0;
-    const int MB = (M + 3) / 4, NG = (NB + 1) / 2;
-#pragma omp parallel for collapse(2) schedule(dynamic, 2) if ((int64_t)M * N * K > (1 << 22))
-    for (int g = 0; g < NG; g++)
-        for (int mb = 0; mb < MB; mb++) {
-            int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
-            int nb0 = g * 2, C = NB - nb0 < 2 ? NB - nb0 : 2;
-            const int16_t *xr = xs + (size_t)m0 * Kp;
-            switch (R * 4 + C) {
-                MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(2, 1) MICRO_CASE(2, 2)
-                MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(4, 1) MICRO_CASE(4, 2)
-                default: break;
-            }
-        }
+    Job job = {xs, Kp, wp, M, N, NB, (M + 3) / 4, off, acc};
+    kern_parallel_tiles(job.MB * ((NB + 1) / 2), tile, &job, (int64_t)M * N * K > (1 << 22));
     if (off != obuf) free(off);
     if (xs != xbuf) free(xs);
 }

@@ -130,6 +130,24 @@ static void micro_any(int R, int C, const uint8_t *xu, int Kp, const int8_t *wp,
     }
 }
 
+/* One tile = up to 4 rows x 4 blocks of 16 channels; tiles of one channel group are
+ * consecutive, so the threads share that group's weights while they are in cache. */
+typedef struct Job {
+    const uint8_t *xu;
+    int Kp;
+    const int8_t *wp;
+    int K4, M, NB, MB;
+    const Epi *e;
+} Job;
+
+static void tile(void *arg, int t) {
+    const Job *j = arg;
+    int g = t / j->MB, mb = t % j->MB;
+    int m0 = mb * 4, R = j->M - m0 < 4 ? j->M - m0 : 4;
+    int nb0 = g * 4, C = j->NB - nb0 < 4 ? j->NB - nb0 : 4;
+    micro_any(R, C, j->xu + (size_t)m0 * j->Kp, j->Kp, j->wp, j->K4, m0, nb0, j->e);
+}
+
 void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Weights *W, const int32_t *bias,
                          const KernRequant *rq, int8_t *Y, int32_t *acc) {
     const int N = W->N, K = W->K, Kp = W->Kp, Np = W->Np, K4 = Kp / 4, NB = Np / 16;
@@ -161,15 +179,8 @@ void kern_qlinear_avx512(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
     }
     Epi e = {off, rq ? mult : NULL, rs, rq ? rq->zero_y : 0, rq ? rq->lo : 0, rq ? rq->hi : 0, N, Y, acc};
 
-    const int MB = (M + 3) / 4, NG = (NB + 3) / 4;
-/* dynamic: on a shared machine one core may be busy; the other then takes more tiles */
-#pragma omp parallel for collapse(2) schedule(dynamic, 2) if ((int64_t)M * N * K > (1 << 22))
-    for (int g = 0; g < NG; g++)
-        for (int mb = 0; mb < MB; mb++) {
-            int m0 = mb * 4, R = M - m0 < 4 ? M - m0 : 4;
-            int nb0 = g * 4, C = NB - nb0 < 4 ? NB - nb0 : 4;
-            micro_any(R, C, xu + (size_t)m0 * Kp, Kp, wp, K4, m0, nb0, &e);
-        }
+    Job job = {xu, Kp, wp, K4, M, NB, (M + 3) / 4, &e};
+    kern_parallel_tiles(job.MB * ((NB + 3) / 4), tile, &job, (int64_t)M * N * K > (1 << 22));
     if (cst != cbuf) free(cst);
     if (xu != xbuf) free(xu);
 }

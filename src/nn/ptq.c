@@ -146,8 +146,8 @@ void nn_qmodel_forward(const NnQModel *q, NnQWorkspace *ws, const float *x, int 
     {
         float s = q->act_scale[0];
         int32_t z = q->act_zero[0];
-        int64_t n = (int64_t)B * q->dims[0];
-        for (int64_t i = 0; i < n; i++) ws->a[0][i] = (int8_t)quant_code(x[i], s, z, -128, 127);
+        /* = quant_code() on every element, with the packed weights' SIMD (kernels.h) */
+        kern_quantize_f32_s8((int64_t)B * q->dims[0], x, s, z, -128, 127, ws->a[0], kern_s8_weights_isa(q->packed[0]));
     }
     for (int l = 0; l + 1 < L; l++) {
         /* ReLU fused: clamp below at the next grid's zero-point (= real 0) */
