@@ -26,7 +26,7 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] && [ "${t%.d}" = "$t" ] && progs+=("$t")
 done
 if [ $unit_only = 0 ]; then
-    for t in tests/integration/*.sh; do [ -f "$t" ] && progs+=("$t"); done
+    for t in tests/integration/*.sh; do [ -f "$t" ] && [ "$(basename "$t")" != lib.sh ] && progs+=("$t"); done
 fi
 
 total_p=0; total_f=0; total_s=0

@@ -33,6 +33,8 @@ typedef struct GptqOpts {
     QGranularity gran;
     int64_t group_size;
     int mse_clip;
+    int scale_f16;      /* round scales to float16 (as stored in files) */
+    int sym_full;       /* symmetric over all 2^b levels (qparams.h) */
 } GptqOpts;
 void gptq_opts_default(GptqOpts *o);
 

@@ -48,6 +48,13 @@ typedef struct LlmModel {
 
 /* llama2.c legacy checkpoint (7 x int32 header, fp32 weights). */
 int  llm_load_llama2c(LlmModel *m, const char *path, QErr *err);
+/* Hugging Face: config.json (GPT2LMHeadModel, LlamaForCausalLM) -> cfg; unknown architecture,
+ * unsupported options (rope_scaling, biases on Llama) or inconsistent dims are errors. */
+int  llm_config_from_json(LlmConfig *cfg, const char *path, QErr *err);
+/* Hugging Face directory: config.json + model.safetensors or model.safetensors.index.json
+ * shards; F32/F16/BF16 widened into owned fp32, GPT-2 Conv1D weights transposed to [out, in];
+ * every tensor checked against the shape the config implies (llm_hf.c). */
+int  llm_load_hf(LlmModel *m, const char *dir, QErr *err);
 /* Any supported path: a llama2.c .bin or (when present) other formats registered in
  * llm_load.c. */
 int  llm_load(LlmModel *m, const char *path, QErr *err);

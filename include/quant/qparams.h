@@ -38,6 +38,9 @@ typedef struct QParams {
     int64_t groups_per_row;  /* 1 for tensor/channel, ceil(cols / group_size) for groups */
     int64_t n;               /* number of (scale, zero) pairs */
     int32_t qmin, qmax;      /* code range */
+    int scale_f16;           /* scales rounded to float16 (what files store), set after init */
+    int sym_full;            /* symmetric over all 2^b levels (llama.cpp Q4_0 style): the scale takes the
+                                sign of the extreme value so that value lands exactly on qmin; may be < 0 */
     float *scale;            /* [n] */
     int32_t *zero;           /* [n] */
 } QParams;
@@ -58,7 +61,8 @@ static inline int64_t qparams_index(const QParams *p, int64_t r, int64_t c) {
 }
 
 /* Scale and zero-point for one quantization unit whose values lie in [lo, hi].
- * The range is first widened to include 0. Symmetric: s = max(|lo|, |hi|) / qmax, z = 0.
+ * The range is first widened to include 0. Symmetric: s = max(|lo|, |hi|) / qmax, z = 0
+ * (with sym_full: s = e / qmin where e is lo or hi, whichever is larger in magnitude).
  * Affine: s = (hi - lo) / (qmax - qmin), z = round(qmin - lo / s) clamped to [qmin, qmax].
  * A degenerate range (lo == hi == 0) gives s = 1 (any positive s is exact for zeros). */
 void qparams_set_range(QParams *p, int64_t k, float lo, float hi);

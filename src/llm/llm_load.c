@@ -2,19 +2,53 @@
 #include <string.h>
 
 #include "quant/llm.h"
+#include "quant/llm_qfile.h"
 #include "quant/llm_open.h"
 
 int llm_load(LlmModel *m, const char *path, QErr *err) {
-    if (qpath_is_dir(path))
-        return qerr_set(err, "%s: Hugging Face model directories are not supported by this build yet (llama2.c .bin "
-                        "checkpoints and quant's .safetensors files are)", path);
+    if (qpath_is_dir(path)) return llm_load_hf(m, path, err);
+    if (!qpath_exists(path)) {
+        memset(m, 0, sizeof *m);
+        return qerr_set(err, "%s: no such file or directory", path);
+    }
+    if (llm_qfile_detect(path)) return llm_load_qfile(m, path, err);
+    size_t n = strlen(path);
+    if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) {
+        /* A Hugging Face model is named by its directory (config.json + tensors); quant's own
+         * quantized .safetensors files were recognised above by their metadata. */
+        memset(m, 0, sizeof *m);
+        return qerr_set(err, "%s: a lone .safetensors file; pass the model directory (with config.json) instead", path);
+    }
     return llm_load_llama2c(m, path, err);
 }
 
 int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenizer **tok, QErr *err) {
     *tok = NULL;
-    if (!model_path) return qerr_set(err, "--model is required (a llama2.c .bin checkpoint)");
+    if (!model_path) return qerr_set(err, "--model is required (a llama2.c .bin checkpoint or a Hugging Face directory)");
     if (llm_load(m, model_path, err)) return -1;
+    if (qpath_is_dir(model_path)) {
+        /* Hugging Face: tokenizer.json (or vocab.json + merges.txt) in the model directory */
+        const char *tp = tok_path ? tok_path : model_path;
+        char probe[4200], probe2[4200];
+        snprintf(probe, sizeof probe, "%s/tokenizer.json", tp);
+        snprintf(probe2, sizeof probe2, "%s/vocab.json", tp);
+        if (!qpath_exists(tp) || (qpath_is_dir(tp) && !qpath_exists(probe) && !qpath_exists(probe2))) {
+            llm_free(m);
+            return qerr_set(err, "%s: no tokenizer found (expected tokenizer.json or vocab.json + merges.txt)", tp);
+        }
+        if (tokenizer_load_hf(tok, tp, err)) {
+            llm_free(m);
+            return -1;
+        }
+        if ((*tok)->vocab_size > m->c.vocab_size) {
+            qerr_set(err, "%s: the tokenizer has %d tokens but the model only %d", tp, (*tok)->vocab_size, m->c.vocab_size);
+            tokenizer_free(*tok);
+            *tok = NULL;
+            llm_free(m);
+            return -1;
+        }
+        return 0;
+    }
     char guess[4096];
     if (!tok_path) {
         /* llama2.c keeps tokenizer.bin (or tok<vocab>.bin) beside the checkpoint */

@@ -47,7 +47,10 @@ void qparams_set_range(QParams *p, int64_t k, float lo, float hi) {
     if (hi < 0.0f) hi = 0.0f;
     float s;
     int32_t z = 0;
-    if (p->symmetric) {
+    if (p->symmetric && p->sym_full) {
+        float e = -lo > hi ? lo : hi;
+        s = e / (float)p->qmin;
+    } else if (p->symmetric) {
         float amax = fmaxf(-lo, hi);
         s = amax / (float)p->qmax;
     } else {
@@ -59,7 +62,19 @@ void qparams_set_range(QParams *p, int64_t k, float lo, float hi) {
             z = (int32_t)zf;
         }
     }
-    if (!(s > 0.0f) || !isfinite(s)) s = 1.0f; /* all zeros: any scale is exact */
+    if (s == 0.0f || !isfinite(s)) s = 1.0f; /* all zeros: any scale is exact */
+    if (p->scale_f16) {
+        /* round |s| to what a float16 can hold (never to 0, rounding up so the range stays
+         * covered), keep the sign, and refit the zero-point to it */
+        float a = fabsf(s), r = qf16_to_f32(qf32_to_f16(a));
+        if (!(r > 0.0f)) r = qf16_to_f32(1); /* smallest subnormal */
+        if (r < a) r = qf16_to_f32((uint16_t)(qf32_to_f16(a) + 1));
+        s = s < 0 ? -r : r;
+        if (!p->symmetric) {
+            float zf = nearbyintf((float)p->qmin - lo / s);
+            z = (int32_t)fminf(fmaxf(zf, (float)p->qmin), (float)p->qmax);
+        }
+    }
     p->scale[k] = s;
     p->zero[k] = z;
 }

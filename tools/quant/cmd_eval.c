@@ -9,24 +9,38 @@
 
 int cmd_eval(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant eval --model FILE [--tokenizer FILE] --text FILE [--seq-len 256] [--stride N]\n"
-             "                  [--ppl-protocol windows|llama.cpp] [--max-windows N] [--threads N] [--json FILE]");
+        puts("usage: quant eval --model FILE|DIR [--model_name DIR] [--tokenizer FILE] --text FILE [--seq-len 256]\n"
+             "                  [--stride N] [--ppl-protocol windows|llama.cpp|all] [--max-windows N] [--threads N]\n"
+             "                  [--json FILE]\n"
+             "  windows (alias gptq): non-overlapping windows, every prediction scored (GPTQ/SmoothQuant protocol)\n"
+             "  llama.cpp: as llama-perplexity (BOS-led chunks, second half scored); all: both");
         return 0;
     }
     const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
+    /* --model_name NAME: a local Hugging Face directory (Hub resolution joins later) */
+    const char *model_name = args_str(a, "model-name", NULL);
+    if (model_name && !model) {
+        if (!qpath_is_dir(model_name))
+            return qerr_set(err, "--model_name %s: not a local model directory (downloading from the Hub is not built in "
+                            "yet); use --model DIR", model_name), 2;
+        model = model_name;
+    }
     const char *text_path = args_str(a, "text", NULL), *json = args_str(a, "json", NULL);
     const char *proto = args_str(a, "ppl-protocol", "windows");
     long seq, stride, maxw, threads;
     if (args_int(a, "seq-len", 256, 2, 1 << 20, &seq, err) || args_int(a, "stride", 0, 0, 1 << 20, &stride, err) ||
         args_int(a, "max-windows", 0, 0, 1L << 40, &maxw, err) || args_int(a, "threads", 0, 0, 1024, &threads, err))
         return 2;
-    if (args_has(a, "model-name")) return qerr_set(err, "--model_name: Hugging Face models are not supported by this build yet; use --model FILE"), 2;
     if (args_finish(a, err)) return 2;
     if (!text_path) return qerr_set(err, "--text FILE is required"), 2;
-    LlmPplOpts o = {LLM_PPL_WINDOWS, (int)seq, (int)stride, maxw, 0};
-    if (strcmp(proto, "llama.cpp") == 0 || strcmp(proto, "llamacpp") == 0) o.protocol = LLM_PPL_LLAMACPP;
-    else if (strcmp(proto, "windows") != 0 && strcmp(proto, "gptq") != 0)
-        return qerr_set(err, "--ppl-protocol %s: expected windows (alias gptq) or llama.cpp", proto), 2;
+    LlmPplProtocol protos[2];
+    int nproto = 0;
+    if (strcmp(proto, "windows") == 0 || strcmp(proto, "gptq") == 0 || strcmp(proto, "all") == 0)
+        protos[nproto++] = LLM_PPL_WINDOWS;
+    if (strcmp(proto, "llama.cpp") == 0 || strcmp(proto, "llamacpp") == 0 || strcmp(proto, "all") == 0)
+        protos[nproto++] = LLM_PPL_LLAMACPP;
+    if (nproto == 0)
+        return qerr_set(err, "--ppl-protocol %s: expected windows (alias gptq), llama.cpp or all", proto), 2;
     if (threads > 0) qthreads_set((int)threads);
     LlmModel m;
     Tokenizer *tok;
@@ -43,33 +57,44 @@ int cmd_eval(Args *a, QErr *err) {
         goto out;
     }
     double tok_s = qtime_now() - t0;
-    LlmPplResult r;
-    if (llm_perplexity(&m, tok, ids, n, &o, NULL, NULL, &r, err) == 0) {
+    printf("model      %s (%s, %lld parameters)\n", model, m.c.arch == LLM_ARCH_GPT2 ? "gpt2" : "llama",
+           (long long)llm_n_params(&m));
+    printf("text       %s: %zu bytes, %lld tokens (tokenized in %.2f s)\n", text_path, len, (long long)n, tok_s);
+    cJSON *root = cJSON_CreateObject(), *results = NULL;
+    cJSON_AddStringToObject(root, "model", model);
+    cJSON_AddStringToObject(root, "text", text_path);
+    cJSON_AddStringToObject(root, "tokenizer", tok->vt->kind);
+    cJSON_AddNumberToObject(root, "text_tokens", (double)n);
+    cJSON_AddNumberToObject(root, "seq_len", (double)seq);
+    if (nproto > 1) results = cJSON_AddArrayToObject(root, "results");
+    rc = 0;
+    for (int k = 0; k < nproto && rc == 0; k++) {
+        LlmPplOpts o = {protos[k], (int)seq, (int)stride, maxw, 0};
+        LlmPplResult r;
+        if (llm_perplexity(&m, tok, ids, n, &o, NULL, NULL, &r, err)) {
+            rc = 1;
+            break;
+        }
         char desc[512];
         llm_ppl_describe(&o, tok, desc, sizeof desc);
-        printf("model      %s (%s, %lld parameters)\n", model, m.c.arch == LLM_ARCH_GPT2 ? "gpt2" : "llama",
-               (long long)llm_n_params(&m));
-        printf("text       %s: %zu bytes, %lld tokens (tokenized in %.2f s)\n", text_path, len, (long long)n, tok_s);
+        if (k) printf("\n");
         printf("protocol   %s\n", desc);
         printf("scored     %lld tokens in %lld windows\n", (long long)r.tokens_scored, (long long)r.windows);
         printf("perplexity %.4f  (mean NLL %.5f nats/token)\n", r.ppl, r.mean_nll);
         printf("speed      %.0f tokens/s (%.2f s)\n", r.tokens_per_second, r.seconds);
-        rc = 0;
-        if (json) {
-            cJSON *root = cJSON_CreateObject();
-            cJSON_AddStringToObject(root, "model", model);
-            cJSON_AddStringToObject(root, "text", text_path);
-            cJSON_AddStringToObject(root, "protocol", desc);
-            cJSON_AddNumberToObject(root, "seq_len", (double)seq);
-            cJSON_AddNumberToObject(root, "perplexity", r.ppl);
-            cJSON_AddNumberToObject(root, "mean_nll", r.mean_nll);
-            cJSON_AddNumberToObject(root, "tokens_scored", (double)r.tokens_scored);
-            cJSON_AddNumberToObject(root, "windows", (double)r.windows);
-            cJSON_AddNumberToObject(root, "tokens_per_second", r.tokens_per_second);
-            rc = qjson_write_file(json, root, err) ? 1 : 0;
-            cJSON_Delete(root);
-        }
+        cJSON *o_js = results ? cJSON_CreateObject() : root;
+        cJSON_AddStringToObject(o_js, "protocol", desc);
+        cJSON_AddStringToObject(o_js, "protocol_name", protos[k] == LLM_PPL_LLAMACPP ? "llama.cpp" : "windows");
+        cJSON_AddNumberToObject(o_js, "stride", (double)(stride > 0 ? stride : seq));
+        cJSON_AddNumberToObject(o_js, "perplexity", r.ppl);
+        cJSON_AddNumberToObject(o_js, "mean_nll", r.mean_nll);
+        cJSON_AddNumberToObject(o_js, "tokens_scored", (double)r.tokens_scored);
+        cJSON_AddNumberToObject(o_js, "windows", (double)r.windows);
+        cJSON_AddNumberToObject(o_js, "tokens_per_second", r.tokens_per_second);
+        if (results) cJSON_AddItemToArray(results, o_js);
     }
+    if (rc == 0 && json) rc = qjson_write_file(json, root, err) ? 1 : 0;
+    cJSON_Delete(root);
     free(ids);
     free(text);
 out:

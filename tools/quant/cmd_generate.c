@@ -8,11 +8,19 @@
 
 int cmd_generate(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant generate --model FILE [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
+        puts("usage: quant generate --model FILE|DIR [--model_name DIR] [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
              "                      [--top-p 0.9] [--seed 1] [--threads N]");
         return 0;
     }
     const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
+    /* --model_name NAME: a local Hugging Face directory (Hub resolution joins later) */
+    const char *model_name = args_str(a, "model-name", NULL);
+    if (model_name && !model) {
+        if (!qpath_is_dir(model_name))
+            return qerr_set(err, "--model_name %s: not a local model directory (downloading from the Hub is not built in "
+                            "yet); use --model DIR", model_name), 2;
+        model = model_name;
+    }
     const char *prompt = args_str(a, "prompt", "");
     long n, seed, threads;
     double temp, top_p;
@@ -41,6 +49,7 @@ int cmd_generate(Args *a, QErr *err) {
     int rc = llm_generate(&m, tok, prompt, (int)n, &s, stdout, &text, &tps, err);
     if (rc == 0) {
         printf("\n");
+        fflush(stdout);
         fprintf(stderr, "[%.0f tokens/s]\n", tps);
     }
     free(text);

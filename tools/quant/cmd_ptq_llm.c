@@ -1,8 +1,227 @@
-/* cmd_ptq_llm.c — placeholder until this command is implemented (see issues). */
+/* cmd_ptq_llm.c — `quant ptq-llm`: flags -> llm_ptq_run -> tables / JSON. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd.h"
+#include "quant/llm_ptq_run.h"
+
+static const char *usage =
+    "usage: quant ptq-llm --model FILE [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
+    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
+    "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
+    "         [--act-order True|False (GPTQ, default True)] [--mse-clip] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
+
+static const char *site_name(LlmSite s) {
+    static const char *n[] = {"attn-in (q,k,v)", "attn-out (o)", "ffn-in (gate,up)", "ffn-down"};
+    return n[s];
+}
 
 int cmd_ptq_llm(Args *a, QErr *err) {
-    (void)a;
-    qerr_set(err, "'ptq_llm' is not implemented yet");
-    return 2;
+    if (args_has(a, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    LlmPtqOpts o;
+    llm_ptq_opts_default(&o);
+    if (args_has(a, "model-name"))
+        return qerr_set(err, "--model_name %s: Hugging Face models are not supported by this build yet; use --model FILE "
+                        "(a llama2.c checkpoint)", args_str(a, "model-name", "")), 2;
+    o.model = args_str(a, "model", NULL);
+    o.tokenizer = args_str(a, "tokenizer", NULL);
+    o.eval_text = args_str(a, "eval-text", NULL);
+    o.calib_text = args_str(a, "calib-text", NULL);
+    long v, *bits = NULL, *groups = NULL;
+    int nb = 0, ng = 0, nm = 0;
+    double d;
+    char **methods = NULL;
+    if (args_int(a, "seq-len", 256, 2, 1 << 20, &v, err)) return 2;
+    o.seq_len = (int)v;
+    if (args_int(a, "calib-samples", 128, 1, 1 << 20, &v, err)) return 2;
+    o.calib_samples = (int)v;
+    if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
+    o.seed = (uint64_t)v;
+    if (args_int(a, "act-bits", 8, 0, 8, &v, err)) return 2;
+    if (v != 0 && v != 8) return qerr_set(err, "--act-bits: only 8 (or 0 to skip W8A8) is supported"), 2;
+    o.act_bits = (int)v;
+    if (args_double(a, "outlier-threshold", 6.0, 0.0, 1e9, &d, err)) return 2;
+    o.outlier_threshold = (float)d;
+    if (args_int(a, "emb-bits", 8, 0, 8, &v, err)) return 2;
+    if (v != 0 && v < 2) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
+    o.emb_bits = (int)v;
+    if (args_double(a, "eval-fraction", 0.5, 0.01, 0.99, &o.eval_fraction, err)) return 2;
+    if (args_int(a, "max-windows", 0, 0, 1L << 40, &v, err)) return 2;
+    o.max_windows = v;
+    if (args_int(a, "threads", 0, 0, 1024, &v, err)) return 2;
+    o.threads = (int)v;
+    int affine, act_order, mse;
+    if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
+        args_bool(a, "mse-clip", 0, &mse, err))
+        return 2;
+    double damp;
+    if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
+    o.save_dir = args_str(a, "save", NULL);
+    const char *json = args_str(a, "json", NULL);
+    if (args_str_list(a, "method", "rtn,gptq", &methods, &nm, err)) return 2;
+    int rc = 2;
+    if (args_int_list(a, "bits", "8,4,3,2", 2, 8, &bits, &nb, err)) goto done;
+    if (args_int_list(a, "group-size", args_has(a, "bits") ? "0" : "0,32,32,16", 0, 1 << 20, &groups, &ng, err)) goto done;
+    if (ng != 1 && ng != nb) {
+        qerr_set(err, "--group-size: give one value or one per bit width (%d)", nb);
+        goto done;
+    }
+    for (int i = 0; i < nm; i++) {
+        LlmQMethod meth;
+        if (strcmp(methods[i], "rtn") == 0) meth = LLM_Q_RTN;
+        else if (strcmp(methods[i], "gptq") == 0) meth = LLM_Q_GPTQ;
+        else {
+            qerr_set(err, "--method %s: expected rtn or gptq", methods[i]);
+            goto done;
+        }
+        for (int b = 0; b < nb; b++) {
+            if (o.n_variants >= LLM_PTQ_MAX_VARIANTS) {
+                qerr_set(err, "too many variants (at most %d)", LLM_PTQ_MAX_VARIANTS);
+                goto done;
+            }
+            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse};
+            o.variants[o.n_variants++] = w;
+        }
+    }
+    if (args_finish(a, err)) goto done;
+    if (!o.model) {
+        qerr_set(err, "--model FILE is required (a llama2.c checkpoint)");
+        goto done;
+    }
+    LlmPtqReport *r = xcalloc(1, sizeof *r);
+    rc = llm_ptq_run(&o, r, err) ? 1 : 0;
+    if (rc) {
+        free(r);
+        goto done;
+    }
+    printf("model        %s\n", r->model_desc);
+    printf("evaluation   %s: %s; %lld windows, %lld tokens scored\n", o.eval_text, r->eval_desc, (long long)r->eval_windows,
+           (long long)r->eval_tokens_scored);
+    printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
+           o.eval_text, o.seq_len, (long long)r->eval_windows);
+    printf("calibration  %s\n", r->calib_desc);
+    printf("embedding    %s\n\n", o.emb_bits ? "token embedding (and tied head) 8-bit per row in every quantized row" : "fp32");
+    const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "size on disk", "perplexity", "vs fp32", "seconds"};
+    QTable t;
+    qtable_init(&t, 9, hdr);
+    for (int c = 1; c < 9; c++) qtable_align_right(&t, c, 1);
+    double fp = r->rows[0].ppl;
+    for (int i = 0; i < r->n_rows; i++) {
+        const LlmPtqRow *w = &r->rows[i];
+        qtable_new_row(&t);
+        qtable_cell(&t, "%s", w->method);
+        qtable_cell(&t, w->wbits == 32 ? "fp32" : "%d", w->wbits);
+        if (w->group < 0) qtable_cell(&t, "-");
+        else if (w->group == 0) qtable_cell(&t, "channel");
+        else qtable_cell(&t, "%lld", (long long)w->group);
+        qtable_cell(&t, w->abits == 32 ? "fp32" : "%d", w->abits);
+        qtable_cell(&t, "%.3f", w->bpw);
+        if (w->bytes) qtable_cell(&t, "%zu", w->bytes);
+        else qtable_cell(&t, "-");
+        qtable_cell(&t, "%.4f", w->ppl);
+        qtable_cell(&t, i == 0 ? "-" : "%+.2f%%", 100 * (w->ppl / fp - 1));
+        qtable_cell(&t, "%.1f", w->seconds);
+    }
+    qtable_print(&t, stdout);
+    qtable_free(&t);
+
+    printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows\n");
+    const char *h2[] = {"layer", "input of", "max|x|", "median channel max|x|", "ratio", "channels > thr", "weight kurtosis"};
+    qtable_init(&t, 7, h2);
+    for (int c = 2; c < 7; c++) qtable_align_right(&t, c, 1);
+    for (int i = 0; i < r->n_outliers; i++) {
+        const LlmPtqOutlier *u = &r->outliers[i];
+        qtable_new_row(&t);
+        qtable_cell(&t, "%d", u->layer);
+        qtable_cell(&t, "%s", site_name(u->site));
+        qtable_cell(&t, "%.3f", u->absmax);
+        qtable_cell(&t, "%.3f", u->median_channel_absmax);
+        qtable_cell(&t, "%.1f", u->median_channel_absmax > 0 ? u->absmax / u->median_channel_absmax : 0);
+        qtable_cell(&t, "%d", u->channels_above);
+        qtable_cell(&t, "%.2f", u->weight_kurtosis);
+    }
+    qtable_print(&t, stdout);
+    printf("(threshold %.1f; Gaussian weights have kurtosis 3)\n", o.outlier_threshold);
+
+    printf("\nWhy LLMs are hard (2): error accumulates — relative error ||y_q - y|| / ||y|| of the hidden state after each block\n");
+    int ncols = 1 + r->n_layers;
+    const char **h3 = xcalloc((size_t)ncols, sizeof(char *));
+    char (*labels)[24] = xcalloc((size_t)ncols, 24);
+    h3[0] = "variant";
+    for (int l = 0; l < r->n_layers; l++) {
+        snprintf(labels[l + 1], 24, "block %d", l);
+        h3[l + 1] = labels[l + 1];
+    }
+    qtable_init(&t, ncols, h3);
+    for (int c = 1; c < ncols; c++) qtable_align_right(&t, c, 1);
+    for (int i = 1; i < r->n_rows; i++) {
+        const LlmPtqRow *w = &r->rows[i];
+        qtable_new_row(&t);
+        if (w->abits == 32) qtable_cell(&t, "%s w%d%s%.0lld", w->method, w->wbits, w->group ? " g" : "", (long long)(w->group ? w->group : 0));
+        else qtable_cell(&t, "w8 (for %s)", w->method);
+        for (int l = 0; l < r->n_layers; l++) qtable_cell(&t, "%.4f", w->block_err[l]);
+    }
+    qtable_print(&t, stdout);
+    qtable_free(&t);
+    printf("\nWhy LLMs are hard (3): low bits — see the perplexity column above.\n");
+    printf("total %.1f s, peak RSS %.1f MB%s%s\n", r->total_seconds, r->peak_rss / 1048576.0, o.save_dir ? ", saved in " : "",
+           o.save_dir ? o.save_dir : "");
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "command", "ptq-llm");
+        cJSON_AddStringToObject(root, "model", r->model_desc);
+        cJSON_AddStringToObject(root, "eval_protocol", r->eval_desc);
+        cJSON_AddStringToObject(root, "calibration", r->calib_desc);
+        cJSON_AddNumberToObject(root, "eval_windows", (double)r->eval_windows);
+        cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);
+        cJSON_AddNumberToObject(root, "total_seconds", r->total_seconds);
+        cJSON_AddNumberToObject(root, "peak_rss_bytes", (double)r->peak_rss);
+        cJSON *rows = cJSON_AddArrayToObject(root, "rows");
+        for (int i = 0; i < r->n_rows; i++) {
+            const LlmPtqRow *w = &r->rows[i];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "method", w->method);
+            cJSON_AddNumberToObject(x, "weight_bits", w->wbits);
+            cJSON_AddNumberToObject(x, "group_size", (double)w->group);
+            cJSON_AddNumberToObject(x, "act_bits", w->abits);
+            cJSON_AddNumberToObject(x, "bits_per_weight", w->bpw);
+            cJSON_AddNumberToObject(x, "bytes", (double)w->bytes);
+            cJSON_AddNumberToObject(x, "perplexity", w->ppl);
+            cJSON_AddNumberToObject(x, "delta_vs_fp32", w->ppl / fp - 1);
+            cJSON_AddNumberToObject(x, "seconds", w->seconds);
+            if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
+            if (i > 0) {
+                cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
+                for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+            }
+            cJSON_AddItemToArray(rows, x);
+        }
+        cJSON *outl = cJSON_AddArrayToObject(root, "outliers");
+        for (int i = 0; i < r->n_outliers; i++) {
+            const LlmPtqOutlier *u = &r->outliers[i];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "layer", u->layer);
+            cJSON_AddStringToObject(x, "input_of", site_name(u->site));
+            cJSON_AddNumberToObject(x, "absmax", u->absmax);
+            cJSON_AddNumberToObject(x, "median_channel_absmax", u->median_channel_absmax);
+            cJSON_AddNumberToObject(x, "channels_above_threshold", u->channels_above);
+            cJSON_AddNumberToObject(x, "weight_kurtosis", u->weight_kurtosis);
+            cJSON_AddItemToArray(outl, x);
+        }
+        if (qjson_write_file(json, root, err)) rc = 1;
+        cJSON_Delete(root);
+    }
+    free(h3);
+    free(labels);
+    free(r);
+done:
+    args_free_list(methods, nm);
+    free(bits);
+    free(groups);
+    return rc;
 }

@@ -1,0 +1,98 @@
+/* llm_ptq.h — post-training quantization of language models.
+ *
+ * Weights: every linear layer of every block (q, k, v, o, gate/up, down), RTN or GPTQ,
+ * 2..8 bits, per channel or per group, block by block: each block is calibrated on the
+ * outputs of the blocks already quantized before it, so error compensation (GPTQ) sees the
+ * inputs the quantized model will really produce.  The token embedding (and the head, when
+ * tied to it) is quantized separately, 8-bit per row by default.
+ * Activations (W8A8): int8 inputs to every linear, per token (dynamic) or per tensor
+ * (static, calibrated); LLM.int8()-style decomposition keeps input channels whose
+ * calibration |x| exceeds a threshold in floating point. */
+#ifndef QUANT_LLM_PTQ_H
+#define QUANT_LLM_PTQ_H
+
+#include "quant/llm.h"
+#include "quant/qparams.h"
+#include "quant/tokenizer.h"
+
+/* ------------------------------------------------------------ calibration */
+typedef struct LlmCalib {
+    int n, seq_len;
+    int32_t *tokens;   /* [n, seq_len] */
+} LlmCalib;
+/* n windows of seq_len tokens with seeded random starts in tokens[lo, hi); the first token
+ * of each window is replaced by BOS when bos >= 0 (the model's start-of-text state). */
+int  llm_calib_sample(const int32_t *tokens, int64_t lo, int64_t hi, int n, int seq_len, int32_t bos, uint64_t seed,
+                      LlmCalib *c, QErr *err);
+void llm_calib_free(LlmCalib *c);
+
+/* ------------------------------------------------------- weight quantization */
+typedef enum LlmQMethod { LLM_Q_RTN = 0, LLM_Q_GPTQ = 1 } LlmQMethod;
+
+typedef struct LlmWQuant {
+    LlmQMethod method;
+    int bits;
+    int64_t group_size;  /* 0: per output channel */
+    int symmetric;
+    int act_order;       /* GPTQ */
+    double damp;         /* GPTQ dampening (fraction of mean diagonal) */
+    int mse_clip;        /* GPTQ: fit each group's range by MSE search instead of min-max */
+} LlmWQuant;
+
+typedef struct LlmQLinear {
+    char name[32];       /* "blk.<l>.<linear>" */
+    QParams p;
+    int8_t *codes;       /* [out, in] */
+    float *bias;         /* not owned (points into the model) */
+} LlmQLinear;
+
+typedef struct LlmQuantized {
+    LlmWQuant scheme;
+    int n;                       /* quantized linears */
+    LlmQLinear *lin;             /* [n] */
+    QParams emb_p;               /* token embedding, per row */
+    int8_t *emb_codes;           /* [V, D] or NULL when kept in fp32 */
+    int emb_bits;
+    double *block_err;           /* [n_layers] ||y_q - y|| / ||y|| after each block (calibration data) */
+    double seconds;
+} LlmQuantized;
+
+/* Quantizes m's weights in place (they then hold the dequantized values) and fills q.
+ * emb_bits: 8 (default) or 0 to keep the embedding/head in fp32. */
+int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int emb_bits, LlmQuantized *q, QErr *err);
+void llm_quantized_free(LlmQuantized *q);
+/* Bits per linear weight including scales (f16) and zero-points. */
+double llm_quantized_bits_per_weight(const LlmQuantized *q);
+
+/* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
+int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);
+
+/* ------------------------------------------------------------ activations */
+typedef enum LlmActMode { LLM_ACT_NONE = 0, LLM_ACT_DYNAMIC = 1, LLM_ACT_STATIC = 2 } LlmActMode;
+
+/* Per-site statistics from calibration: used for static ranges, outlier channels, reports. */
+typedef struct LlmSiteStats {
+    int in;
+    float lo, hi;          /* min / max over everything */
+    float *absmax;         /* [in] per input channel */
+} LlmSiteStats;
+typedef struct LlmActStats {
+    int n_layers;
+    LlmSiteStats *s;       /* [n_layers * LLM_N_SITES] */
+} LlmActStats;
+int  llm_act_stats_collect(const LlmModel *m, const LlmCalib *c, LlmActStats *st, QErr *err);
+void llm_act_stats_free(LlmActStats *st);
+
+typedef struct LlmActQuant {
+    LlmActMode mode;
+    int bits;                    /* 8 */
+    const LlmActStats *stats;    /* static ranges and outlier channels */
+    float outlier_threshold;     /* > 0: LLM.int8() decomposition */
+} LlmActQuant;
+/* The hook to pass to llm_forward / llm_perplexity (ctx = LlmActQuant*); thread-safe. */
+void llm_act_quant_hook(void *ctx, int layer, LlmSite site, float *X, int T, int in);
+/* With decomposition: re-quantize the weights of every linear to 8 bits per channel over the
+ * non-outlier input columns only, restoring the outlier columns to their fp32 values. */
+void llm_int8_decompose_weights(LlmModel *m, const float *const *fp_weights, const LlmActStats *st, float threshold);
+
+#endif

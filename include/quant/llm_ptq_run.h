@@ -1,0 +1,63 @@
+/* llm_ptq_run.h — the whole ptq-llm job as a library call: open the model, split the text
+ * into evaluation and calibration tokens, measure fp32, quantize every requested variant
+ * (weights RTN/GPTQ at each bit width and group size; W8A8 per-token / per-tensor / with
+ * outlier decomposition), measure perplexity, collect the three reports, save. */
+#ifndef QUANT_LLM_PTQ_RUN_H
+#define QUANT_LLM_PTQ_RUN_H
+
+#include "quant/llm_eval.h"
+#include "quant/llm_ptq.h"
+
+enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128 };
+
+typedef struct LlmPtqOpts {
+    const char *model, *tokenizer;
+    const char *calib_text, *eval_text;  /* same file (or calib NULL): split, see eval_fraction */
+    int seq_len, calib_samples;
+    uint64_t seed;
+    int n_variants;
+    LlmWQuant variants[LLM_PTQ_MAX_VARIANTS];
+    int act_bits;                /* 0: no W8A8 rows */
+    float outlier_threshold;     /* LLM.int8() decomposition threshold */
+    int emb_bits;                /* 8 or 0 (fp32) */
+    double eval_fraction;        /* share of a shared file used for evaluation (rest: calibration) */
+    int64_t max_windows;         /* cap on evaluation windows (0: all) */
+    const char *save_dir;
+    int threads;
+} LlmPtqOpts;
+void llm_ptq_opts_default(LlmPtqOpts *o);
+
+typedef struct LlmPtqRow {
+    char method[24];
+    int wbits, abits;
+    int64_t group;               /* 0 = per channel, -1 = fp32 */
+    double bpw;                  /* bits per linear weight incl. scales */
+    size_t bytes;                /* file size */
+    double ppl, seconds;
+    double block_err[LLM_PTQ_MAX_LAYERS];
+    char file[128];
+} LlmPtqRow;
+
+typedef struct LlmPtqOutlier {
+    int layer;
+    LlmSite site;
+    float absmax, median_channel_absmax;
+    int channels_above;
+    double weight_kurtosis;      /* of the site's first linear */
+} LlmPtqOutlier;
+
+typedef struct LlmPtqReport {
+    int n_rows;
+    LlmPtqRow rows[LLM_PTQ_MAX_VARIANTS + 4];
+    int n_layers;
+    int n_outliers;
+    LlmPtqOutlier outliers[LLM_PTQ_MAX_LAYERS * LLM_N_SITES];
+    char eval_desc[512], calib_desc[256], model_desc[256];
+    int64_t eval_windows, eval_tokens_scored;
+    double total_seconds;
+    int64_t peak_rss;
+} LlmPtqReport;
+
+int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err);
+
+#endif

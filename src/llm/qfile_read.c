@@ -1,0 +1,215 @@
+/* qfile_read.c — reading quant's quantized model files (llm_qfile.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/llm_qfile.h"
+#include "quant/pack.h"
+#include "quant/qparams.h"
+#include "quant/safetensors.h"
+
+int llm_qfile_detect(const char *path) {
+    size_t n = strlen(path);
+    if (n < 12 || strcmp(path + n - 12, ".safetensors") != 0) return 0;
+    Safetensors st;
+    QErr e;
+    if (st_open(&st, path, &e)) return 1; /* let the loader report what is wrong */
+    const char *f = st_meta(&st, "format");
+    int ours = f && strcmp(f, LLM_QFILE_FORMAT) == 0;
+    st_close(&st);
+    return ours;
+}
+
+static int meta_int(const Safetensors *st, const char *path, const char *key, long lo, long hi, int *out, QErr *err) {
+    const char *v = st_meta(st, key);
+    if (!v) return qerr_set(err, "%s: metadata '%s' is missing", path, key);
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < lo || x > hi) return qerr_set(err, "%s: metadata %s = '%s' is not an integer in [%ld, %ld]", path, key, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int meta_float(const Safetensors *st, const char *path, const char *key, float *out, QErr *err) {
+    const char *v = st_meta(st, key);
+    if (!v) return qerr_set(err, "%s: metadata '%s' is missing", path, key);
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || end == v || !(x > 0)) return qerr_set(err, "%s: metadata %s = '%s' is not a positive number", path, key, v);
+    *out = (float)x;
+    return 0;
+}
+
+/* A tensor by name with the exact dtype and element count expected. */
+static const StTensor *need(const Safetensors *st, const char *path, const char *name, StDtype dt, int64_t numel, QErr *err) {
+    const StTensor *t = st_find(st, name);
+    if (!t) {
+        qerr_set(err, "%s: tensor '%s' is missing", path, name);
+        return NULL;
+    }
+    if (t->dtype != dt) {
+        qerr_set(err, "%s: tensor '%s' is %s, expected %s", path, name, st_dtype_name(t->dtype), st_dtype_name(dt));
+        return NULL;
+    }
+    if (t->numel != numel) {
+        qerr_set(err, "%s: tensor '%s' has %lld elements, the config needs %lld", path, name, (long long)t->numel,
+                 (long long)numel);
+        return NULL;
+    }
+    return t;
+}
+
+static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, float *dst, QErr *err) {
+    const StTensor *t = need(st, path, name, ST_F32, numel, err);
+    if (!t) return -1;
+    memcpy(dst, t->data, (size_t)numel * 4);
+    return 0;
+}
+
+/* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
+static int read_quant(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
+                      int64_t group, int sym, float *w, QErr *err) {
+    QParams p;
+    if (qparams_init(&p, bits, sym, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err))
+        return qerr_prefix(err, "%s: %s", path, base);
+    char name[160];
+    int rc = -1;
+    int8_t *codes = xmalloc((size_t)(rows * cols));
+    snprintf(name, sizeof name, "%s.qweight", base);
+    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), err);
+    snprintf(name, sizeof name, "%s.scale", base);
+    const StTensor *ts = tq ? need(st, path, name, ST_F16, p.n, err) : NULL;
+    const StTensor *tz = NULL;
+    if (ts && !sym) {
+        snprintf(name, sizeof name, "%s.zero", base);
+        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p.n), err);
+        if (!tz) goto out;
+    }
+    if (!ts) goto out;
+    qunpack(bits, tq->data, rows * cols, codes);
+    for (int64_t k = 0; k < p.n; k++) {
+        uint16_t h;
+        memcpy(&h, ts->data + 2 * k, 2);
+        p.scale[k] = qf16_to_f32(h);
+        if (p.scale[k] == 0.0f || !isfinite(p.scale[k])) {
+            qerr_set(err, "%s: %s scale %lld is %g (must be finite and non-zero)", path, base, (long long)k, p.scale[k]);
+            goto out;
+        }
+    }
+    if (tz) {
+        int8_t *z = xmalloc((size_t)p.n);
+        qunpack(bits, tz->data, p.n, z);
+        for (int64_t k = 0; k < p.n; k++) p.zero[k] = z[k];
+        free(z);
+    }
+    dequantize(&p, codes, w);
+    rc = 0;
+out:
+    free(codes);
+    qparams_free(&p);
+    return rc;
+}
+
+int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
+    memset(m, 0, sizeof *m);
+    Safetensors st;
+    if (st_open(&st, path, err)) return -1;
+    int rc = -1;
+    const char *fmt = st_meta(&st, "format"), *ver = st_meta(&st, "version");
+    if (!fmt || strcmp(fmt, LLM_QFILE_FORMAT) != 0) {
+        qerr_set(err, "%s: not a quant model file (metadata format is %s)", path, fmt ? fmt : "absent");
+        goto out;
+    }
+    if (!ver || strcmp(ver, LLM_QFILE_VERSION) != 0) {
+        qerr_set(err, "%s: unsupported quant-llm version %s (this build reads %s)", path, ver ? ver : "?", LLM_QFILE_VERSION);
+        goto out;
+    }
+    LlmConfig *c = &m->c;
+    int arch, bits, group, sym, emb_bits;
+    if (meta_int(&st, path, "arch", 0, 1, &arch, err) || meta_int(&st, path, "dim", 1, 65536, &c->dim, err) ||
+        meta_int(&st, path, "hidden_dim", 1, 1 << 20, &c->hidden_dim, err) ||
+        meta_int(&st, path, "n_layers", 1, 1024, &c->n_layers, err) || meta_int(&st, path, "n_heads", 1, 4096, &c->n_heads, err) ||
+        meta_int(&st, path, "n_kv_heads", 1, 4096, &c->n_kv_heads, err) ||
+        meta_int(&st, path, "vocab_size", 1, 1 << 22, &c->vocab_size, err) ||
+        meta_int(&st, path, "max_seq", 1, 1 << 20, &c->max_seq, err) ||
+        meta_int(&st, path, "rope_interleaved", 0, 1, &c->rope_interleaved, err) ||
+        meta_int(&st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(&st, path, "norm_eps", &c->norm_eps, err) ||
+        meta_float(&st, path, "rope_theta", &c->rope_theta, err) || meta_int(&st, path, "bits", 2, 8, &bits, err) ||
+        meta_int(&st, path, "group_size", 0, 1 << 20, &group, err) || meta_int(&st, path, "symmetric", 0, 1, &sym, err) ||
+        meta_int(&st, path, "emb_bits", 0, 8, &emb_bits, err))
+        goto out;
+    c->arch = (LlmArch)arch;
+    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->dim / c->n_heads) % 2) {
+        qerr_set(err, "%s: inconsistent heads: dim %d, %d heads, %d kv heads", path, c->dim, c->n_heads, c->n_kv_heads);
+        goto out;
+    }
+    int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, S = c->max_seq;
+    int64_t kvd = D / c->n_heads * c->n_kv_heads;
+    int gpt2 = c->arch == LLM_ARCH_GPT2;
+    /* one owned buffer for all fp32 weights */
+    int64_t per = 2 * D * (gpt2 ? 2 : 1) + D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3) +
+                  (gpt2 ? D + 2 * kvd + D + F + D : 0);
+    int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
+    float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
+    m->owned = buf;
+    m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
+#define TAKE(ptr, count) (ptr = w, w += (count))
+    TAKE(m->tok_emb, V * D);
+    if (emb_bits > 0) {
+        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 1, m->tok_emb, err)) goto out;
+    } else if (read_f32(&st, path, "token_embd.weight", V * D, m->tok_emb, err)) {
+        goto out;
+    }
+    if (c->shared_head) m->head = m->tok_emb;
+    else if (read_f32(&st, path, "output.weight", V * D, TAKE(m->head, V * D), err)) goto out;
+    if (gpt2 && read_f32(&st, path, "position_embd.weight", S * D, TAKE(m->pos_emb, S * D), err)) goto out;
+    if (read_f32(&st, path, "output_norm.weight", D, TAKE(m->final_norm, D), err)) goto out;
+    if (gpt2 && read_f32(&st, path, "output_norm.bias", D, TAKE(m->final_norm_b, D), err)) goto out;
+    char name[160];
+    for (int64_t l = 0; l < L; l++) {
+        LlmLayer *y = &m->layers[l];
+        snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)l);
+        if (read_f32(&st, path, name, D, TAKE(y->attn_norm, D), err)) goto out;
+        snprintf(name, sizeof name, "blk.%lld.ffn_norm.weight", (long long)l);
+        if (read_f32(&st, path, name, D, TAKE(y->ffn_norm, D), err)) goto out;
+        if (gpt2) {
+            snprintf(name, sizeof name, "blk.%lld.attn_norm.bias", (long long)l);
+            if (read_f32(&st, path, name, D, TAKE(y->attn_norm_b, D), err)) goto out;
+            snprintf(name, sizeof name, "blk.%lld.ffn_norm.bias", (long long)l);
+            if (read_f32(&st, path, name, D, TAKE(y->ffn_norm_b, D), err)) goto out;
+        }
+        TAKE(y->wq, D * D);
+        TAKE(y->wk, kvd * D);
+        TAKE(y->wv, kvd * D);
+        TAKE(y->wo, D * D);
+        if (!gpt2) TAKE(y->w_gate, F * D);
+        TAKE(y->w_up, F * D);
+        TAKE(y->w_down, D * F);
+        if (gpt2) {
+            TAKE(y->bq, D);
+            TAKE(y->bk, kvd);
+            TAKE(y->bv, kvd);
+            TAKE(y->bo, D);
+            TAKE(y->b_up, F);
+            TAKE(y->b_down, D);
+        }
+        LlmLinear lin[LLM_MAX_LINEARS];
+        int nl = llm_block_linears(m, (int)l, lin);
+        for (int k = 0; k < nl; k++) {
+            char base[96];
+            snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
+            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, sym, lin[k].w, err)) goto out;
+            if (lin[k].b) {
+                snprintf(name, sizeof name, "%s.bias", base);
+                if (read_f32(&st, path, name, lin[k].out, lin[k].b, err)) goto out;
+            }
+        }
+    }
+#undef TAKE
+    snprintf(m->name, sizeof m->name, "%s", path);
+    rc = 0;
+out:
+    st_close(&st);
+    if (rc) llm_free(m);
+    return rc;
+}

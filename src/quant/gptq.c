@@ -1,0 +1,193 @@
+/* gptq.c — GPTQ (gptq.h).  Frantar, Ashkboos, Hoefler, Alistarh 2022, Algorithm 1:
+ * with U the upper Cholesky factor of H^-1 (H^-1 = U^T U), columns are quantized in order;
+ * column i's error e = (w_i - q_i) / U_ii is subtracted from the later columns j as
+ * e * U_ij — eagerly inside a block of columns, lazily (one matrix product) beyond it. */
+#include "quant/gptq.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/observer.h"
+
+void gptq_hessian_init(GptqHessian *h, int64_t K) {
+    h->K = K;
+    h->nsamples = 0;
+    h->H = xcalloc((size_t)K * K, sizeof(double));
+}
+
+void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
+    /* running mean of 2 x x^T:  H = H * n/(n+r) + 2/(n+r) * X^T X */
+    int64_t K = h->K, n = h->nsamples, tot = n + rows;
+    if (rows <= 0) return;
+    double keep = (double)n / (double)tot, add = 2.0 / (double)tot;
+    double *Xd = xmalloc((size_t)rows * K * sizeof(double));
+    for (int64_t i = 0; i < rows * K; i++) Xd[i] = X[i];
+    for (int64_t i = 0; i < K * K; i++) h->H[i] *= keep;
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)rows, add, Xd, (int)K, 1.0, h->H, (int)K);
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++) h->H[i * K + j] = h->H[j * K + i];
+    h->nsamples = tot;
+    free(Xd);
+}
+
+void gptq_hessian_free(GptqHessian *h) {
+    free(h->H);
+    memset(h, 0, sizeof *h);
+}
+
+void gptq_opts_default(GptqOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->damp = 0.01;
+    o->block_size = 128;
+    o->bits = 4;
+    o->symmetric = 0;
+    o->gran = QGRAN_CHANNEL;
+}
+
+/* U: upper Cholesky factor of (H + damp)^-1, in place in A [K, K]. */
+static int inverse_cholesky_upper(double *A, int K) {
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', K, A, K) != 0) return -1;
+    if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', K, A, K) != 0) return -1;
+    for (int i = 0; i < K; i++)
+        for (int j = i + 1; j < K; j++) A[(size_t)i * K + j] = A[(size_t)j * K + i];
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', K, A, K) != 0) return -1;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < i; j++) A[(size_t)i * K + j] = 0.0;
+    return 0;
+}
+
+/* Fits the (scale, zero) of unit k over vals[n]. */
+static void fit_unit(QParams *p, int64_t k, const float *vals, int64_t n, int mse) {
+    float lo, hi;
+    if (mse) {
+        qclip_mse_search(vals, n, p->bits, p->symmetric, &lo, &hi);
+    } else {
+        lo = hi = vals[0];
+        for (int64_t i = 1; i < n; i++) {
+            lo = fminf(lo, vals[i]);
+            hi = fmaxf(hi, vals[i]);
+        }
+    }
+    qparams_set_range(p, k, lo, hi);
+}
+
+int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqOpts *o, QParams *p, int8_t *q,
+                  QErr *err) {
+    if (Hs->K != K) return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K,
+                                    (long long)Hs->K, (long long)K);
+    if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
+        return -1;
+    p->scale_f16 = o->scale_f16;
+    p->sym_full = o->sym_full;
+    const int64_t g = p->gran == QGRAN_GROUP ? p->group_size : K;
+    int64_t bs = o->block_size > 0 ? o->block_size : 128;
+    if (p->gran == QGRAN_GROUP) bs = (bs + g - 1) / g * g; /* groups never straddle a block */
+
+    /* permutation (act-order): columns by decreasing H diagonal */
+    int64_t *perm = xmalloc((size_t)K * sizeof(int64_t));
+    for (int64_t i = 0; i < K; i++) perm[i] = i;
+    if (o->act_order)
+        for (int64_t i = 1; i < K; i++) { /* insertion sort, stable */
+            int64_t v = perm[i], j = i;
+            while (j > 0 && Hs->H[perm[j - 1] * K + perm[j - 1]] < Hs->H[v * K + v]) {
+                perm[j] = perm[j - 1];
+                j--;
+            }
+            perm[j] = v;
+        }
+    /* working copies in permuted order: WT [K, N] (a column of W is a row of WT), H [K, K] */
+    float *WT = xmalloc((size_t)K * N * sizeof(float));
+    double *A = xmalloc((size_t)K * K * sizeof(double));
+    int64_t dead = 0;
+    for (int64_t i = 0; i < K; i++) {
+        int64_t c = perm[i];
+        int isdead = Hs->H[c * K + c] == 0.0;
+        dead += isdead;
+        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W[n * K + c];
+        for (int64_t j = 0; j < K; j++) A[i * K + j] = Hs->H[c * K + perm[j]];
+        if (isdead) A[i * K + i] = 1.0;
+    }
+    double mean_diag = 0;
+    for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
+    mean_diag /= (double)K;
+    double *U = xmalloc((size_t)K * K * sizeof(double));
+    double damp = o->damp > 0 ? o->damp : 0.01;
+    int ok = 0;
+    for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
+        memcpy(U, A, (size_t)K * K * sizeof(double));
+        for (int64_t i = 0; i < K; i++) U[i * K + i] += damp * mean_diag;
+        ok = inverse_cholesky_upper(U, (int)K) == 0;
+    }
+    free(A);
+    if (!ok) {
+        free(U);
+        free(WT);
+        free(perm);
+        qparams_free(p);
+        return qerr_set(err, "GPTQ: the dampened Hessian (%lldx%lld) is not positive definite", (long long)K, (long long)K);
+    }
+    /* with act-order, groups are fixed up front from the original weights (static groups) */
+    float *buf = xmalloc((size_t)(g > K ? g : K) * sizeof(float));
+    if (o->act_order || p->gran == QGRAN_CHANNEL) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t j = 0; j < p->groups_per_row; j++) {
+                int64_t c0 = j * g, c1 = c0 + g < K ? c0 + g : K;
+                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[n * K + c];
+                fit_unit(p, n * p->groups_per_row + j, buf, c1 - c0, o->mse_clip);
+            }
+    }
+    float *E = xmalloc((size_t)bs * N * sizeof(float));   /* scaled errors of the block [bs, N] */
+    float *Uf = xmalloc((size_t)bs * K * sizeof(float));  /* U rows of the block, float */
+    for (int64_t i1 = 0; i1 < K; i1 += bs) {
+        int64_t i2 = i1 + bs < K ? i1 + bs : K, cnt = i2 - i1;
+        for (int64_t i = i1; i < i2; i++) {
+            int64_t c = perm[i]; /* original column */
+            if (!o->act_order && p->gran == QGRAN_GROUP && c % g == 0) {
+                /* fit this group from the error-updated weights (columns c .. c+g-1 = rows i .. of WT) */
+                int64_t c1 = c + g < K ? c + g : K;
+                for (int64_t n = 0; n < N; n++) {
+                    for (int64_t cc = c; cc < c1; cc++) buf[cc - c] = WT[(i + cc - c) * N + n];
+                    fit_unit(p, n * p->groups_per_row + c / g, buf, c1 - c, o->mse_clip);
+                }
+            }
+            double d = U[i * K + i];
+            float *row = WT + i * N;
+            float *e = E + (i - i1) * N;
+            for (int64_t n = 0; n < N; n++) {
+                int64_t k = qparams_index(p, n, c);
+                int32_t code = quant_code(row[n], p->scale[k], p->zero[k], p->qmin, p->qmax);
+                float deq = quant_value(code, p->scale[k], p->zero[k]);
+                q[n * K + c] = (int8_t)code;
+                e[n] = (float)((row[n] - deq) / d);
+                row[n] = deq;
+            }
+            /* eager update of the rest of the block */
+            for (int64_t j = i + 1; j < i2; j++) {
+                float u = (float)U[i * K + j];
+                if (u == 0.0f) continue;
+                float *rj = WT + j * N;
+                for (int64_t n = 0; n < N; n++) rj[n] -= e[n] * u;
+            }
+        }
+        /* lazy update of everything after the block: WT[i2:, :] -= U[i1:i2, i2:]^T E */
+        if (i2 < K) {
+            for (int64_t i = 0; i < cnt; i++)
+                for (int64_t j = i2; j < K; j++) Uf[i * K + j] = (float)U[(i1 + i) * K + j];
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(K - i2), (int)N, (int)cnt, -1.0f, Uf + i2, (int)K,
+                        E, (int)N, 1.0f, WT + i2 * N, (int)N);
+        }
+    }
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t n = 0; n < N; n++) W[n * K + perm[i]] = WT[i * N + n];
+    (void)dead;
+    free(E);
+    free(Uf);
+    free(buf);
+    free(U);
+    free(WT);
+    free(perm);
+    return 0;
+}
