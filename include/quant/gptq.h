@@ -24,10 +24,14 @@ void gptq_hessian_free(GptqHessian *h);
 typedef struct GptqOpts {
     double damp;        /* dampening, fraction of the mean diagonal added to H; default 0.01 */
     int block_size;     /* lazy-batch width; default 128 */
-    int act_order;      /* quantize columns in order of decreasing H diagonal */
-    /* scheme: bits, symmetric, granularity (channel or group); a group's scale/zero is fitted
-     * (min-max, or MSE clipping when mse_clip) from the error-updated weights when the
-     * group's first column is reached, as in the reference implementation */
+    int act_order;      /* quantize columns in order of decreasing H diagonal, then un-permute */
+    /* scheme: bits, symmetric, granularity (channel or group; QGRAN_TENSOR is treated as
+     * channel).  Scales/zeros are fitted by min-max, or MSE clipping (qclip_mse_search) when
+     * mse_clip.  Per channel: from the original weights.  Groups (ragged last group allowed)
+     * always follow the ORIGINAL column order, so files need no permutation: without
+     * act_order a group is fitted from the error-updated weights when its first column is
+     * reached, as in the reference implementation; with act_order every group is fitted up
+     * front from the original weights (the reference's "static groups"). */
     int bits;
     int symmetric;
     QGranularity gran;

@@ -3,16 +3,21 @@
 from the paper for tests/test_gptq.c.  Reads W [N, K] and X [n, K] (float32, raw), writes
 the dequantized weights [N, K] (float32) and the codes [N, K] (int8).
 
-usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) out_w.bin out_q.bin
-Grid: affine over [min(lo,0), max(hi,0)] with 2^bits levels, codes in [-2^(b-1), 2^(b-1)-1],
-zero = round(qmin - lo/s); ties round to even.  Groups are fitted from the error-updated
+usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) sym(0/1) out_w.bin out_q.bin
+Grid: codes in [-2^(b-1), 2^(b-1)-1] over [min(lo,0), max(hi,0)]; affine: s = (hi-lo)/(2^b-1),
+zero = round(qmin - lo/s); symmetric: s = max(-lo, hi)/qmax, zero = 0; ties round to even.  Groups are fitted from the error-updated
 weights when their first column comes up; with act_order, from the original weights."""
 import sys
 import numpy as np
 
+SYM = 0
+
 def fit(vals, bits):
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     lo, hi = min(vals.min(), 0.0), max(vals.max(), 0.0)
+    if SYM:
+        s = np.float32(max(-np.float32(lo), np.float32(hi)) / np.float32(qmax))
+        return (s if s != 0 else np.float32(1.0)), 0
     s = np.float32((np.float32(hi) - np.float32(lo)) / np.float32(qmax - qmin))
     if s == 0: s = np.float32(1.0)
     z = int(np.clip(np.rint(np.float32(qmin) - np.float32(lo) / s), qmin, qmax))
@@ -26,7 +31,8 @@ def quant(w, s, z, bits):
 
 def main():
     a = sys.argv[1:]
-    N, K, n, bits, group, act_order = map(int, a[2:8])
+    global SYM
+    N, K, n, bits, group, act_order, SYM = map(int, a[2:9])
     W = np.fromfile(a[0], dtype=np.float32).reshape(N, K).astype(np.float64)
     X = np.fromfile(a[1], dtype=np.float32).reshape(n, K).astype(np.float64)
     H = 2.0 / n * X.T @ X
@@ -61,7 +67,7 @@ def main():
             Q[r, c], D[r, c] = quant(w[r], S[r, c // g], Z[r, c // g], bits)
         err = (w - D[:, c]) / U[i, i]
         Wp[:, i:] -= np.outer(err, U[i, i:])
-    D.astype(np.float32).tofile(a[8])
-    Q.astype(np.int8).tofile(a[9])
+    D.astype(np.float32).tofile(a[9])
+    Q.astype(np.int8).tofile(a[10])
 
 main()
