@@ -75,7 +75,8 @@ static void compare(int bits, int group, int act_order, int sym, int block) {
     GptqOpts o;
     gptq_opts_default(&o);
     o.bits = bits;
-    o.symmetric = sym;
+    o.symmetric = sym != 0;
+    o.sym_full = sym == 2;
     o.gran = group ? QGRAN_GROUP : QGRAN_CHANNEL;
     o.group_size = group;
     o.act_order = act_order;
@@ -120,7 +121,8 @@ static void compare(int bits, int group, int act_order, int sym, int block) {
     for (int n = 0; n < N; n++) CHECK_MSG(W[n * K + 5] == 0.0f, "dead input 5, row %d: weight %g", n, W[n * K + 5]);
     /* GPTQ beats round-to-nearest on the layer output */
     QParams pr;
-    qparams_init(&pr, bits, sym, o.gran, group, N, K, &e);
+    qparams_init(&pr, bits, sym != 0, o.gran, group, N, K, &e);
+    pr.sym_full = sym == 2;
     float rtn[N * K];
     qparams_fit_minmax(&pr, W0);
     fake_quantize(&pr, W0, rtn);
@@ -135,6 +137,8 @@ TEST(gptq_matches_numpy_per_channel_one_batch) { compare(4, 0, 0, 0, 128); }
 TEST(gptq_matches_numpy_symmetric) { compare(4, 0, 0, 1, 16); }
 TEST(gptq_matches_numpy_groups_ragged) { compare(3, 32, 0, 0, 16); } /* 70 = 32 + 32 + 6 */
 TEST(gptq_matches_numpy_groups_sym) { compare(4, 32, 0, 1, 128); }
+TEST(gptq_matches_numpy_groups_sym_full) { compare(4, 32, 0, 2, 16); } /* the LLM files' grid */
+TEST(gptq_matches_numpy_sym_full_2bit_g16) { compare(2, 16, 0, 2, 16); }
 TEST(gptq_matches_numpy_act_order) { compare(4, 0, 1, 0, 16); }
 TEST(gptq_matches_numpy_act_order_groups) { compare(2, 16, 1, 0, 16); }
 TEST(gptq_matches_numpy_act_order_groups32) { compare(4, 32, 1, 1, 128); }
@@ -190,6 +194,51 @@ TEST(gptq_beats_rtn_on_low_rank_inputs) {
     qparams_free(&p);
     qparams_free(&pr);
     gptq_hessian_free(&h);
+}
+
+/* The scheme the LLM files use: full-range symmetric grid, float16 scales, MSE clipping.
+ * The returned codes and (f16-exact) scales must reproduce the returned weights bit for bit,
+ * and the layer output must still beat round-to-nearest with the same grid. */
+TEST(gptq_file_scheme_consistent) {
+    static const int gs[] = {0, 32, 16};
+    for (int gi = 0; gi < 3; gi++)
+        for (int mse = 0; mse < 2; mse++) {
+            GptqHessian h;
+            gptq_hessian_init(&h, K);
+            gptq_hessian_add(&h, X, NS);
+            GptqOpts o;
+            gptq_opts_default(&o);
+            o.bits = gs[gi] == 16 ? 2 : 4;
+            o.symmetric = 1;
+            o.sym_full = 1;
+            o.scale_f16 = 1;
+            o.mse_clip = mse;
+            o.gran = gs[gi] ? QGRAN_GROUP : QGRAN_CHANNEL;
+            o.group_size = gs[gi];
+            o.block_size = 16;
+            float W[N * K], deq[N * K], rtn[N * K];
+            int8_t q[N * K];
+            memcpy(W, W0, sizeof W);
+            QParams p, pr;
+            QErr e;
+            CHECK(gptq_quantize(W, N, K, &h, &o, &p, q, &e) == 0);
+            dequantize(&p, q, deq);
+            int exact = 1, f16 = 1;
+            for (int i = 0; i < N * K; i++) exact &= deq[i] == W[i];
+            for (int64_t k = 0; k < p.n; k++) f16 &= qf16_to_f32(qf32_to_f16(p.scale[k])) == p.scale[k] && p.zero[k] == 0;
+            CHECK_MSG(exact, "group %d mse %d: codes and scales do not reproduce the weights", gs[gi], mse);
+            CHECK_MSG(f16, "group %d mse %d: a scale is not a float16 value or a zero is not 0", gs[gi], mse);
+            qparams_init(&pr, o.bits, 1, o.gran, o.group_size, N, K, &e);
+            pr.sym_full = 1;
+            pr.scale_f16 = 1;
+            qparams_fit_minmax(&pr, W0);
+            fake_quantize(&pr, W0, rtn);
+            CHECK_MSG(out_err(W0, W) < out_err(W0, rtn), "group %d mse %d: gptq %g not below rtn %g", gs[gi], mse,
+                      out_err(W0, W), out_err(W0, rtn));
+            qparams_free(&p);
+            qparams_free(&pr);
+            gptq_hessian_free(&h);
+        }
 }
 
 /* H = 0 (every input dead): every weight becomes 0, and the solver still succeeds */
@@ -271,10 +320,13 @@ int main(void) {
     RUN(gptq_matches_numpy_symmetric);
     RUN(gptq_matches_numpy_groups_ragged);
     RUN(gptq_matches_numpy_groups_sym);
+    RUN(gptq_matches_numpy_groups_sym_full);
+    RUN(gptq_matches_numpy_sym_full_2bit_g16);
     RUN(gptq_matches_numpy_act_order);
     RUN(gptq_matches_numpy_act_order_groups);
     RUN(gptq_matches_numpy_act_order_groups32);
     RUN(gptq_beats_rtn_on_low_rank_inputs);
+    RUN(gptq_file_scheme_consistent);
     RUN(gptq_all_dead);
     RUN(gptq_rejects_bad_input);
     RUN(hessian_running_mean);

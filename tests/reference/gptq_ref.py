@@ -3,9 +3,10 @@
 from the paper for tests/test_gptq.c.  Reads W [N, K] and X [n, K] (float32, raw), writes
 the dequantized weights [N, K] (float32) and the codes [N, K] (int8).
 
-usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) sym(0/1) out_w.bin out_q.bin
+usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) sym(0 affine/1 symmetric/2 full symmetric) out_w.bin out_q.bin
 Grid: codes in [-2^(b-1), 2^(b-1)-1] over [min(lo,0), max(hi,0)]; affine: s = (hi-lo)/(2^b-1),
-zero = round(qmin - lo/s); symmetric: s = max(-lo, hi)/qmax, zero = 0; ties round to even.  Groups are fitted from the error-updated
+zero = round(qmin - lo/s); symmetric: s = max(-lo, hi)/qmax, zero = 0;
+full symmetric: s = e/qmin with e the larger-magnitude of lo, hi (s may be < 0), zero = 0; ties round to even.  Groups are fitted from the error-updated
 weights when their first column comes up; with act_order, from the original weights."""
 import sys
 import numpy as np
@@ -15,6 +16,10 @@ SYM = 0
 def fit(vals, bits):
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     lo, hi = min(vals.min(), 0.0), max(vals.max(), 0.0)
+    if SYM == 2:   # "full" symmetric: the larger-magnitude extreme lands exactly on qmin
+        e = np.float32(lo) if -lo > hi else np.float32(hi)
+        s = np.float32(e / np.float32(qmin))
+        return (s if s != 0 else np.float32(1.0)), 0
     if SYM:
         s = np.float32(max(-np.float32(lo), np.float32(hi)) / np.float32(qmax))
         return (s if s != 0 else np.float32(1.0)), 0
