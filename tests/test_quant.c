@@ -99,7 +99,7 @@ TEST(full_range_symmetric_grid) {
     CHECK_NEAR(p.scale[0], 0.25, 1e-7);
     fake_quantize(&p, x, y);
     for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], x[i], 1e-7);
-    float x2[2] = {2.0f, -1.0f};
+    float x2[4] = {2.0f, -1.0f, 0.0f, 0.5f};
     qparams_fit_minmax(&p, x2);
     CHECK_NEAR(p.scale[0], -0.25, 1e-7); /* sign follows the extreme */
     fake_quantize(&p, x2, y);

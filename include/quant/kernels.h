@@ -23,7 +23,8 @@ KernIsa     kern_isa_best(void);               /* best the CPU supports */
 const char *kern_isa_name(KernIsa isa);
 
 /* Weights W[N, K] int8 codes, pre-packed once into whatever layout the ISA's kernel wants,
- * with the per-row sums sum_k W[n,k] precomputed (needed for activation zero-points). */
+ * with the per-row sums sum_k W[n,k] precomputed (needed for activation zero-points).
+ * The weights carry their ISA (capped to what this CPU runs); every call on them uses it. */
 typedef struct KernS8Weights KernS8Weights;
 KernS8Weights *kern_s8_weights_pack(const int8_t *W, int N, int K, KernIsa isa);
 void           kern_s8_weights_free(KernS8Weights *w);
@@ -44,7 +45,9 @@ void kern_quantize_multiplier(double m, int32_t *mult, int32_t *shift);
 /* The scalar reference of one requantization step (the ISA kernels must match it bit for bit). */
 int32_t kern_requant_one(int32_t acc, int32_t mult, int32_t shift, int32_t zero_y, int32_t lo, int32_t hi);
 
-/* Integer-only quantized linear layer:
+/* Integer-only quantized linear layer (large products run on the kernels' own worker
+ * threads, as many as omp_get_max_threads() allows; small ones and calls from inside a
+ * parallel region run on the calling thread):
  *   acc[m,n] = sum_k (X[m,k] - zero_x) * W[n,k] + bias[n]          (int32, exact)
  *   Y[m,n]   = requant(acc[m,n])                                     (int8)
  * X int8 codes [M, K]; bias int32 [N] (may be NULL); Y int8 [M, N].
@@ -58,7 +61,8 @@ void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
 
 /* Entry of an integer-only network: y[i] = quant_code(x[i], scale, zero, qmin, qmax)
  * (qparams.h: x / scale, clamped, rounded half to even, + zero) bit for bit, with the
- * ISA's SIMD.  -128 <= qmin <= qmax <= 127.  x[n] float, y[n] int8. */
+ * ISA's SIMD (isa from kern_isa_best() or kern_s8_weights_isa(): one the CPU runs).
+ * -128 <= qmin <= qmax <= 127.  x[n] float, y[n] int8. */
 void kern_quantize_f32_s8(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
                           int8_t *y, KernIsa isa);
 

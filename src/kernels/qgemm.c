@@ -7,18 +7,23 @@
 #include "kernels_internal.h"
 #include "quant/core.h"
 
-KernIsa kern_isa_best(void) {
-    /* QUANT_ISA=scalar|avx2|avx512vnni caps the choice (tests, benchmarks) */
-    const char *env = getenv("QUANT_ISA");
-    KernIsa cap = KERN_ISA_AVX512VNNI;
-    if (env && strcmp(env, "scalar") == 0) cap = KERN_ISA_SCALAR;
-    if (env && strcmp(env, "avx2") == 0) cap = KERN_ISA_AVX2;
+/* The best ISA at most cap that this CPU runs. */
+static KernIsa isa_cpu(KernIsa cap) {
     __builtin_cpu_init();
     if (cap >= KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
         return KERN_ISA_AVX512VNNI;
     if (cap >= KERN_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return KERN_ISA_AVX2;
     return KERN_ISA_SCALAR;
+}
+
+KernIsa kern_isa_best(void) {
+    /* QUANT_ISA=scalar|avx2|avx512vnni caps the choice (tests, benchmarks) */
+    const char *env = getenv("QUANT_ISA");
+    KernIsa cap = KERN_ISA_AVX512VNNI;
+    if (env && strcmp(env, "scalar") == 0) cap = KERN_ISA_SCALAR;
+    if (env && strcmp(env, "avx2") == 0) cap = KERN_ISA_AVX2;
+    return isa_cpu(cap);
 }
 
 const char *kern_isa_name(KernIsa isa) {
@@ -31,7 +36,7 @@ const char *kern_isa_name(KernIsa isa) {
 
 KernS8Weights *kern_s8_weights_pack(const int8_t *W, int N, int K, KernIsa isa) {
     KernS8Weights *w = xcalloc(1, sizeof *w);
-    w->isa = isa;
+    w->isa = isa_cpu(isa); /* never an ISA the CPU lacks (e.g. a request from a config) */
     w->N = N;
     w->K = K;
     w->rowsum = xmalloc((size_t)N * sizeof(int32_t));

@@ -141,17 +141,13 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
             float *a = A + (size_t)t * n;
             int len = pos0 + t + 1;
             float mx = a[0];
-#pragma omp simd reduction(max : mx)
             for (int j = 1; j < len; j++) mx = fmaxf(mx, a[j]);
             float sum = 0;
-            /* vectorised exp (libmvec) needs -fno-math-errno, set in the Makefile */
-#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < len; j++) {
                 a[j] = expf(a[j] - mx);
                 sum += a[j];
             }
             float inv = 1.0f / sum;
-#pragma omp simd
             for (int j = 0; j < len; j++) a[j] *= inv;
             if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
         }

@@ -110,6 +110,13 @@ out:
     return rc;
 }
 
+/* The next count floats of the owned buffer. */
+static float *carve(float **w, int64_t count) {
+    float *p = *w;
+    *w += count;
+    return p;
+}
+
 int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     memset(m, 0, sizeof *m);
     Safetensors st;
@@ -153,7 +160,7 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
     m->owned = buf;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
-#define TAKE(ptr, count) (ptr = w, w += (count))
+#define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
     TAKE(m->tok_emb, V * D);
     if (emb_bits > 0) {
         if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 1, m->tok_emb, err)) goto out;

@@ -11,7 +11,7 @@ static const char *usage =
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
     "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
-    "         [--eval-fraction 0.9] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
+    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
 
 static const char *site_name(LlmSite s) {
     static const char *n[] = {"attn-in (q,k,v)", "attn-out (o)", "ffn-in (gate,up)", "ffn-down"};
@@ -50,7 +50,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_int(a, "emb-bits", 8, 0, 8, &v, err)) return 2;
     if (v != 0 && v < 2) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
     o.emb_bits = (int)v;
-    if (args_double(a, "eval-fraction", 0.9, 0.01, 0.99, &o.eval_fraction, err)) return 2;
+    if (args_double(a, "eval-fraction", 0.5, 0.01, 0.99, &o.eval_fraction, err)) return 2;
     if (args_int(a, "max-windows", 0, 0, 1L << 40, &v, err)) return 2;
     o.max_windows = v;
     if (args_int(a, "threads", 0, 0, 1024, &v, err)) return 2;

@@ -15,7 +15,7 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     o->act_bits = 8;
     o->outlier_threshold = 6.0f;
     o->emb_bits = 8;
-    o->eval_fraction = 0.9;
+    o->eval_fraction = 0.5;
 }
 
 static int cmp_float(const void *a, const void *b) {
