@@ -99,6 +99,12 @@ if [ "$(id -u)" != 0 ]; then
 else
     skip save_readonly_dir "running as root: a read-only directory is still writable"
 fi
+# the last file's rename fails (a directory holds its name): the error names it, the files
+# written before it are complete, and no temporary is left behind
+mkdir -p "$T/d/mlp-w8a8.qnn"
+check_fails save_rename_fails "$QUANT" ptq-nn "${FAST[@]}" --save-model "$T/d"
+check save_rename_fails_no_tmp bash -c "! ls -A '$T/d' | grep -v '^mlp-[a-z0-9-]*\.qnn\$'"
+check save_rename_fails_earlier_files_ok "$QUANT" eval-nn --model "$T/d/mlp-fp32.qnn" --data "$FM"
 check_fails json_parent_is_file "$QUANT" ptq-nn "${FAST[@]}" --json "$T/afile/out.json"
 check json_parent_no_tmp bash -c "! ls '$T' | grep -q 'afile.*tmp'"
 summary
