@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     int threads = 1, epochs = 5, reps_b1 = 2000, reps_b256 = 200;
     unsigned long long seed = 0;
     const char *data = NN_FASHION_DEFAULT_DIR, *json = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage();
         if (!strcmp(a, "--threads")) threads = atoi(v);
@@ -87,7 +87,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--reps-b256")) reps_b256 = atoi(v);
         else if (!strcmp(a, "--json")) json = v;
         else return usage();
-        i++;
     }
     if (threads < 1 || epochs < 1 || reps_b1 < 1 || reps_b256 < 1) return usage();
     qthreads_set(threads);
