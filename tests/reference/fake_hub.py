@@ -59,5 +59,7 @@ srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 os.replace(portfile + ".tmp", portfile)
-threading.Timer(lifetime, srv.shutdown).start()
+timer = threading.Timer(lifetime, srv.shutdown)
+timer.daemon = True  # GET /shutdown must not wait for it
+timer.start()
 srv.serve_forever()
