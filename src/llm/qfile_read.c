@@ -41,7 +41,9 @@ static int meta_float(const Safetensors *st, const char *path, const char *key, 
 }
 
 /* A tensor by name with the exact dtype and element count expected. */
-static const StTensor *need(const Safetensors *st, const char *path, const char *name, StDtype dt, int64_t numel, QErr *err) {
+/* cols == 0: the tensor must be 1-D [numel]; else 2-D [numel / cols, cols]. */
+static const StTensor *need(const Safetensors *st, const char *path, const char *name, StDtype dt, int64_t numel,
+                            int64_t cols, QErr *err) {
     const StTensor *t = st_find(st, name);
     if (!t) {
         qerr_set(err, "%s: tensor '%s' is missing", path, name);
@@ -56,11 +58,18 @@ static const StTensor *need(const Safetensors *st, const char *path, const char 
                  (long long)numel);
         return NULL;
     }
+    int shape_ok = cols == 0 ? t->ndim == 1 : (t->ndim == 2 && t->shape[1] == cols && t->shape[0] * cols == numel);
+    if (!shape_ok) {
+        qerr_set(err, "%s: tensor '%s' has %d dimensions / the wrong shape; expected [%lld%s%lld]", path, name, t->ndim,
+                 (long long)(cols ? numel / cols : numel), cols ? ", " : "", (long long)(cols ? cols : 0));
+        return NULL;
+    }
     return t;
 }
 
-static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, float *dst, QErr *err) {
-    const StTensor *t = need(st, path, name, ST_F32, numel, err);
+static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, int64_t cols, float *dst,
+                    QErr *err) {
+    const StTensor *t = need(st, path, name, ST_F32, numel, cols, err);
     if (!t) return -1;
     memcpy(dst, t->data, (size_t)numel * 4);
     return 0;
@@ -76,13 +85,13 @@ static int read_quant(const Safetensors *st, const char *path, const char *base,
     int rc = -1;
     int8_t *codes = xmalloc((size_t)(rows * cols));
     snprintf(name, sizeof name, "%s.qweight", base);
-    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), err);
+    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), 0, err);
     snprintf(name, sizeof name, "%s.scale", base);
-    const StTensor *ts = tq ? need(st, path, name, ST_F16, p.n, err) : NULL;
+    const StTensor *ts = tq ? need(st, path, name, ST_F16, p.n, 0, err) : NULL;
     const StTensor *tz = NULL;
     if (ts && !sym) {
         snprintf(name, sizeof name, "%s.zero", base);
-        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p.n), err);
+        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p.n), 0, err);
         if (!tz) goto out;
     }
     if (!ts) goto out;
@@ -164,26 +173,26 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     TAKE(m->tok_emb, V * D);
     if (emb_bits > 0) {
         if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 1, m->tok_emb, err)) goto out;
-    } else if (read_f32(&st, path, "token_embd.weight", V * D, m->tok_emb, err)) {
+    } else if (read_f32(&st, path, "token_embd.weight", V * D, D, m->tok_emb, err)) {
         goto out;
     }
     if (c->shared_head) m->head = m->tok_emb;
-    else if (read_f32(&st, path, "output.weight", V * D, TAKE(m->head, V * D), err)) goto out;
-    if (gpt2 && read_f32(&st, path, "position_embd.weight", S * D, TAKE(m->pos_emb, S * D), err)) goto out;
-    if (read_f32(&st, path, "output_norm.weight", D, TAKE(m->final_norm, D), err)) goto out;
-    if (gpt2 && read_f32(&st, path, "output_norm.bias", D, TAKE(m->final_norm_b, D), err)) goto out;
+    else if (read_f32(&st, path, "output.weight", V * D, D, TAKE(m->head, V * D), err)) goto out;
+    if (gpt2 && read_f32(&st, path, "position_embd.weight", S * D, D, TAKE(m->pos_emb, S * D), err)) goto out;
+    if (read_f32(&st, path, "output_norm.weight", D, 0, TAKE(m->final_norm, D), err)) goto out;
+    if (gpt2 && read_f32(&st, path, "output_norm.bias", D, 0, TAKE(m->final_norm_b, D), err)) goto out;
     char name[160];
     for (int64_t l = 0; l < L; l++) {
         LlmLayer *y = &m->layers[l];
         snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)l);
-        if (read_f32(&st, path, name, D, TAKE(y->attn_norm, D), err)) goto out;
+        if (read_f32(&st, path, name, D, 0, TAKE(y->attn_norm, D), err)) goto out;
         snprintf(name, sizeof name, "blk.%lld.ffn_norm.weight", (long long)l);
-        if (read_f32(&st, path, name, D, TAKE(y->ffn_norm, D), err)) goto out;
+        if (read_f32(&st, path, name, D, 0, TAKE(y->ffn_norm, D), err)) goto out;
         if (gpt2) {
             snprintf(name, sizeof name, "blk.%lld.attn_norm.bias", (long long)l);
-            if (read_f32(&st, path, name, D, TAKE(y->attn_norm_b, D), err)) goto out;
+            if (read_f32(&st, path, name, D, 0, TAKE(y->attn_norm_b, D), err)) goto out;
             snprintf(name, sizeof name, "blk.%lld.ffn_norm.bias", (long long)l);
-            if (read_f32(&st, path, name, D, TAKE(y->ffn_norm_b, D), err)) goto out;
+            if (read_f32(&st, path, name, D, 0, TAKE(y->ffn_norm_b, D), err)) goto out;
         }
         TAKE(y->wq, D * D);
         TAKE(y->wk, kvd * D);
@@ -208,7 +217,7 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
             if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, sym, lin[k].w, err)) goto out;
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
-                if (read_f32(&st, path, name, lin[k].out, lin[k].b, err)) goto out;
+                if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;
             }
         }
     }

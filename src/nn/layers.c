@@ -21,10 +21,12 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
 }
 
 void relu_forward(float *y, const float *x, int64_t n) {
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void relu_backward(float *dx, const float *dy, const float *y, int64_t n) {
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
@@ -64,6 +66,8 @@ void adam_update(float *param, const float *grad, float *m, float *v, int64_t n,
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
     float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
     float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
+    /* same arithmetic as torch.optim.Adam: p -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) */
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * grad[i];
         v[i] = b2 * v[i] + (1.0f - b2) * grad[i] * grad[i];

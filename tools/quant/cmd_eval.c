@@ -4,27 +4,22 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "model_arg.h"
 #include "quant/llm_eval.h"
 #include "quant/llm_open.h"
 
 int cmd_eval(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant eval --model FILE|DIR [--model_name DIR] [--tokenizer FILE] --text FILE [--seq-len 256]\n"
+        puts("usage: quant eval --model FILE|DIR [--model_name NAME [--revision R]] [--tokenizer FILE] --text FILE [--seq-len 256]\n"
              "                  [--stride N] [--ppl-protocol windows|llama.cpp|all] [--max-windows N] [--threads N]\n"
              "                  [--json FILE]\n"
              "  windows (alias gptq): non-overlapping windows, every prediction scored (GPTQ/SmoothQuant protocol)\n"
              "  llama.cpp: as llama-perplexity (BOS-led chunks, second half scored); all: both");
         return 0;
     }
-    const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
-    /* --model_name NAME: a local Hugging Face directory (Hub resolution joins later) */
-    const char *model_name = args_str(a, "model-name", NULL);
-    if (model_name && !model) {
-        if (!qpath_is_dir(model_name))
-            return qerr_set(err, "--model_name %s: not a local model directory (downloading from the Hub is not built in "
-                            "yet); use --model DIR", model_name), 2;
-        model = model_name;
-    }
+    const char *model, *tokp = args_str(a, "tokenizer", NULL);
+    ModelArg ma;
+    model_arg_read(a, &ma);
     const char *text_path = args_str(a, "text", NULL), *json = args_str(a, "json", NULL);
     const char *proto = args_str(a, "ppl-protocol", "windows");
     long seq, stride, maxw, threads;
@@ -44,7 +39,10 @@ int cmd_eval(Args *a, QErr *err) {
     if (threads > 0) qthreads_set((int)threads);
     LlmModel m;
     Tokenizer *tok;
-    if (llm_open(model, tokp, &m, &tok, err)) return 1;
+    if (model_arg_resolve(&ma, &model, err) || llm_open(model, tokp, &m, &tok, err)) {
+        model_arg_free(&ma);
+        return 1;
+    }
     uint8_t *text;
     size_t len;
     int rc = 1;
@@ -100,5 +98,6 @@ int cmd_eval(Args *a, QErr *err) {
 out:
     tokenizer_free(tok);
     llm_free(&m);
+    model_arg_free(&ma);
     return rc;
 }

@@ -3,24 +3,19 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "model_arg.h"
 #include "quant/llm_eval.h"
 #include "quant/llm_open.h"
 
 int cmd_generate(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant generate --model FILE|DIR [--model_name DIR] [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
+        puts("usage: quant generate --model FILE|DIR [--model_name NAME [--revision R]] [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
              "                      [--top-p 0.9] [--seed 1] [--threads N]");
         return 0;
     }
-    const char *model = args_str(a, "model", NULL), *tokp = args_str(a, "tokenizer", NULL);
-    /* --model_name NAME: a local Hugging Face directory (Hub resolution joins later) */
-    const char *model_name = args_str(a, "model-name", NULL);
-    if (model_name && !model) {
-        if (!qpath_is_dir(model_name))
-            return qerr_set(err, "--model_name %s: not a local model directory (downloading from the Hub is not built in "
-                            "yet); use --model DIR", model_name), 2;
-        model = model_name;
-    }
+    const char *model, *tokp = args_str(a, "tokenizer", NULL);
+    ModelArg ma;
+    model_arg_read(a, &ma);
     const char *prompt = args_str(a, "prompt", "");
     long n, seed, threads;
     double temp, top_p;
@@ -41,7 +36,10 @@ int cmd_generate(Args *a, QErr *err) {
     if (threads > 0) qthreads_set((int)threads);
     LlmModel m;
     Tokenizer *tok;
-    if (llm_open(model, tokp, &m, &tok, err)) return 1;
+    if (model_arg_resolve(&ma, &model, err) || llm_open(model, tokp, &m, &tok, err)) {
+        model_arg_free(&ma);
+        return 1;
+    }
     LlmSampler s = {(float)temp, (float)top_p, {0}};
     qrng_seed(&s.rng, (uint64_t)seed);
     char *text = NULL;
@@ -55,5 +53,6 @@ int cmd_generate(Args *a, QErr *err) {
     free(text);
     tokenizer_free(tok);
     llm_free(&m);
+    model_arg_free(&ma);
     return rc ? 1 : 0;
 }

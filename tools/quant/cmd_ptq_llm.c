@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "model_arg.h"
 #include "quant/llm_ptq_run.h"
 
 static const char *usage =
-    "usage: quant ptq-llm --model FILE [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
+    "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
     "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
@@ -25,10 +26,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     LlmPtqOpts o;
     llm_ptq_opts_default(&o);
-    if (args_has(a, "model-name"))
-        return qerr_set(err, "--model_name %s: Hugging Face models are not supported by this build yet; use --model FILE "
-                        "(a llama2.c checkpoint)", args_str(a, "model-name", "")), 2;
-    o.model = args_str(a, "model", NULL);
+    ModelArg ma;
+    model_arg_read(a, &ma);
     o.tokenizer = args_str(a, "tokenizer", NULL);
     o.eval_text = args_str(a, "eval-text", NULL);
     o.calib_text = args_str(a, "calib-text", NULL);
@@ -89,8 +88,12 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         }
     }
     if (args_finish(a, err)) goto done;
+    if (model_arg_resolve(&ma, &o.model, err)) {
+        rc = 1;
+        goto done;
+    }
     if (!o.model) {
-        qerr_set(err, "--model FILE is required (a llama2.c checkpoint)");
+        qerr_set(err, "--model PATH or --model_name NAME is required");
         goto done;
     }
     LlmPtqReport *r = xcalloc(1, sizeof *r);
@@ -220,6 +223,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     free(labels);
     free(r);
 done:
+    model_arg_free(&ma);
     args_free_list(methods, nm);
     free(bits);
     free(groups);

@@ -18,6 +18,8 @@ static const Command commands[] = {
     {"qat", cmd_qat, "quantization-aware training (straight-through estimator, optional LSQ)"},
     {"eval", cmd_eval, "perplexity of a language model on a text"},
     {"generate", cmd_generate, "generate text with a language model"},
+    {"download", cmd_download, "fetch a model from the Hugging Face Hub into its cache (or find it there)"},
+    {"tokenize", cmd_tokenize, "token ids of a text (llama2.c, GPT-2 and Llama tokenizers)"},
     {"ptq-llm", cmd_ptq_llm, "quantize a language model after training (RTN, GPTQ, W8A8) and measure perplexity"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

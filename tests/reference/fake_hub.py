@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""A stand-in for the Hugging Face Hub on 127.0.0.1, for tests/integration/hub.sh.
+
+usage: fake_hub.py ROOT PORTFILE [--token T] [--truncate FILE] [--lifetime SECONDS]
+Serves ROOT/<org>/<name>/<file> at /<org>/<name>/resolve/<rev>/<file> (also /<name>/...) the
+way the Hub does: an X-Repo-Commit header, an ETag, a 302 redirect to /lfs/... for *.safetensors
+(as the Hub redirects large files), 404 for missing files, 401 without the right bearer token
+when --token is given, and with --truncate FILE the connection drops half-way through that
+file.  Binds to loopback only, writes the port it got to PORTFILE, and exits by itself after
+--lifetime seconds (default 120) or on GET /shutdown."""
+import hashlib, http.server, os, sys, threading
+
+args = sys.argv[1:]
+root, portfile = args[0], args[1]
+opt = dict(zip(args[2::2], args[3::2]))
+token, trunc, lifetime = opt.get("--token"), opt.get("--truncate"), float(opt.get("--lifetime", "120"))
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/shutdown":
+            self.send_response(200); self.end_headers()
+            threading.Thread(target=self.server.shutdown).start()
+            return
+        if token and self.headers.get("Authorization") != "Bearer " + token:
+            self.send_response(401); self.send_header("Content-Length", "0"); self.end_headers(); return
+        parts = self.path.lstrip("/").split("/")
+        lfs = parts[0] == "lfs"
+        if lfs:
+            rel = "/".join(parts[1:])
+        else:
+            if "resolve" not in parts:
+                self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+            i = parts.index("resolve")
+            rel = "/".join(parts[:i] + parts[i + 2:])
+        path = os.path.join(root, rel)
+        if ".." in rel or not os.path.isfile(path):
+            self.send_response(404); self.send_header("Content-Length", "0")
+            self.send_header("X-Repo-Commit", COMMIT); self.end_headers(); return
+        if not lfs and path.endswith(".safetensors"):
+            self.send_response(302); self.send_header("Location", "/lfs/" + rel)
+            self.send_header("X-Repo-Commit", COMMIT); self.send_header("Content-Length", "0"); self.end_headers(); return
+        data = open(path, "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", '"%s"' % hashlib.sha256(data).hexdigest())
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.end_headers()
+        if trunc and os.path.basename(path) == trunc:
+            self.wfile.write(data[: len(data) // 2]); self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(data)
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.replace(portfile + ".tmp", portfile)
+timer = threading.Timer(lifetime, srv.shutdown)
+timer.daemon = True  # GET /shutdown must not wait for it
+timer.start()
+srv.serve_forever()
