@@ -11,7 +11,7 @@ static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
     "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
-    "         [--act-order True|False (GPTQ, default True)] [--mse-clip] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
 
 static const char *site_name(LlmSite s) {
@@ -56,7 +56,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.threads = (int)v;
     int affine, act_order, mse;
     if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
-        args_bool(a, "mse-clip", 0, &mse, err))
+        args_bool(a, "mse-clip", 1, &mse, err))
         return 2;
     double damp;
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;

@@ -103,18 +103,26 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
         /* the fp32 reference stream goes through the block before its weights change */
         run_block(m, l, Xf, n, S, NULL);
         Capture cap;
-        if (s->method == LLM_Q_GPTQ) {
+        if (s->method == LLM_Q_GPTQ)
             for (int k = 0; k < LLM_N_SITES; k++) gptq_hessian_init(&cap.h[k], k == LLM_SITE_DOWN ? cf->hidden_dim : D);
-            float *tmp = xmalloc((size_t)n * S * D * sizeof(float));
-            memcpy(tmp, Xq, (size_t)n * S * D * sizeof(float));
-            run_block(m, l, tmp, n, S, &cap);  /* inputs of every site, from the quantized stream */
-            free(tmp);
-        }
+        float *tmp = s->method == LLM_Q_GPTQ ? xmalloc((size_t)n * S * D * sizeof(float)) : NULL;
+        int captured_site = -1;
         for (int k = 0; k < nl && rc == 0; k++) {
             LlmQLinear *ql = &q->lin[q->n++];
             snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
             ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
             ql->bias = lin[k].b;
+            if (s->method == LLM_Q_GPTQ && (int)lin[k].site != captured_site) {
+                /* "true sequential": the inputs of this site come from the block with every
+                 * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
+                for (int h = 0; h < LLM_N_SITES; h++) {
+                    gptq_hessian_free(&cap.h[h]);
+                    gptq_hessian_init(&cap.h[h], h == LLM_SITE_DOWN ? cf->hidden_dim : D);
+                }
+                memcpy(tmp, Xq, (size_t)n * S * D * sizeof(float));
+                run_block(m, l, tmp, n, S, &cap);
+                captured_site = (int)lin[k].site;
+            }
             if (s->method == LLM_Q_GPTQ) {
                 GptqOpts go;
                 gptq_opts_default(&go);
@@ -135,6 +143,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
         }
         if (s->method == LLM_Q_GPTQ)
             for (int k = 0; k < LLM_N_SITES; k++) gptq_hessian_free(&cap.h[k]);
+        free(tmp);
         run_block(m, l, Xq, n, S, NULL);
         double num = 0, den = 0;
         for (size_t i = 0; i < (size_t)n * S * D; i++) {
