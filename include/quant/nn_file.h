@@ -34,4 +34,9 @@ typedef struct NnLoaded {
 int  nn_load(const char *path, NnLoaded *out, QErr *err);
 void nn_loaded_free(NnLoaded *l);
 
+/* The fp32 model a job starts from: loaded from an fp32 .qnn file (from != NULL), or a fresh
+ * MLP with the given hidden widths trained on train with to (st receives the statistics). */
+int nn_model_prepare(NnModel *m, const char *from, const NnDataset *train, const int *hidden, int n_hidden,
+                     const NnTrainOpts *to, NnTrainStats *st, QErr *err);
+
 #endif

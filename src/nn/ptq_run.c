@@ -96,28 +96,12 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     NnModel m = {0};
     char path[4096];
     if (o->save_dir && qmkdir_p(o->save_dir, err)) goto out_data;
-    if (o->from) {
-        NnLoaded ld;
-        if (nn_load(o->from, &ld, err)) goto out_data;
-        if (ld.kind != NN_FILE_FP32) {
-            nn_loaded_free(&ld);
-            qerr_set(err, "%s: --from needs an fp32 model, this file holds a quantized one", o->from);
-            goto out_data;
-        }
-        m = ld.model;
-    } else {
-        QRng rng;
-        qrng_seed(&rng, o->train.seed);
-        if (nn_mlp_init(&m, train.rows * train.cols, o->hidden, o->n_hidden, 10, &rng, err)) goto out_data;
-        NnTrainStats st;
-        nn_train(&m, &train, &o->train, &st);
+    NnTrainStats st;
+    if (nn_model_prepare(&m, o->from, &train, o->hidden, o->n_hidden, &o->train, &st, err)) goto out_data;
+    if (!o->from) {
         r->train_seconds = st.total_seconds;
         r->seconds_per_epoch = o->train.epochs ? st.total_seconds / o->train.epochs : 0;
         r->fp32_train_loss = st.loss;
-    }
-    if (m.dims[0] != train.rows * train.cols) {
-        qerr_set(err, "model input width %d does not match the %dx%d images", m.dims[0], train.rows, train.cols);
-        goto out_model;
     }
     /* fp32 */
     NnPtqRow *row = &r->rows[r->n_rows++];

@@ -63,26 +63,13 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     int rc = -1;
     NnModel m = {0};
     if (o->save_dir && qmkdir_p(o->save_dir, err)) goto out;
-    if (o->from) {
-        NnLoaded ld;
-        if (nn_load(o->from, &ld, err)) goto out;
-        if (ld.kind != NN_FILE_FP32) {
-            nn_loaded_free(&ld);
-            qerr_set(err, "%s: --from needs an fp32 model (mlp-fp32.qnn from ptq-nn --save-model)", o->from);
-            goto out;
-        }
-        m = ld.model;
-    } else {
-        QRng rng;
-        qrng_seed(&rng, o->seed);
+    {
         int hidden[2] = {256, 128};
-        if (nn_mlp_init(&m, 784, hidden, 2, 10, &rng, err)) goto out;
         NnTrainOpts to;
         nn_train_opts_default(&to);
         to.seed = o->seed;
-        NnTrainStats st;
-        qlog("no --from model: training the fp32 MLP first (5 epochs)");
-        nn_train(&m, &train, &to, &st);
+        if (!o->from) qlog("no --from model: training the fp32 MLP first (5 epochs)");
+        if (nn_model_prepare(&m, o->from, &train, hidden, 2, &to, NULL, err)) goto out;
     }
     NnQatRow *row = &r->rows[r->n_rows++];
     snprintf(row->method, sizeof row->method, "fp32");
