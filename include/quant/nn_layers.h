@@ -1,7 +1,6 @@
 /* nn_layers.h — network layers as plain forward/backward function pairs (llm.c style).
  * Shape legend: B = batch, K = input features, N = output features, C = classes.
- * All arrays row-major, float32. Backward functions accumulate (+=) into parameter
- * gradients and overwrite input gradients. */
+ * All arrays row-major, float32. Backward functions overwrite the gradients they return. */
 #ifndef QUANT_NN_LAYERS_H
 #define QUANT_NN_LAYERS_H
 
@@ -9,7 +8,7 @@
 
 /* y[B,N] = x[B,K] w[N,K]^T + b[N] */
 void linear_forward(float *y, const float *x, const float *w, const float *b, int B, int K, int N);
-/* dx[B,K] = dy[B,N] w[N,K] (skipped when dx is NULL); dw[N,K] += dy^T x; db[N] += sum_b dy */
+/* dx[B,K] = dy[B,N] w[N,K] (skipped when dx is NULL); dw[N,K] = dy^T x; db[N] = sum_b dy */
 void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                      int B, int K, int N);
 

@@ -14,10 +14,12 @@ void linear_forward(float *y, const float *x, const float *w, const float *b, in
 void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                      int B, int K, int N) {
     if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, K, N, 1.0f, dy, N, w, K, 0.0f, dx, K);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, B, 1.0f, dy, N, x, K, 1.0f, dw, K);
-    if (db)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, B, 1.0f, dy, N, x, K, 0.0f, dw, K);
+    if (db) {
+        memset(db, 0, (size_t)N * sizeof(float));
         for (int i = 0; i < B; i++)
             for (int n = 0; n < N; n++) db[n] += dy[(size_t)i * N + n];
+    }
 }
 
 void relu_forward(float *y, const float *x, int64_t n) {

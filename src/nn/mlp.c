@@ -66,7 +66,7 @@ void nn_workspace_free(NnWorkspace *ws) {
 
 const float *nn_model_forward(const NnModel *m, NnWorkspace *ws, const float *x, int B, const NnActQuant *aq,
                               NnObserveFn observe, void *ctx) {
-    memcpy(ws->a[0], x, (size_t)B * m->dims[0] * sizeof(float));
+    if (x != ws->a[0]) memcpy(ws->a[0], x, (size_t)B * m->dims[0] * sizeof(float));
     for (int l = 0; l < m->n_layers; l++) {
         int K = m->dims[l], N = m->dims[l + 1];
         float *in = ws->a[l], *out = ws->a[l + 1];
@@ -128,7 +128,6 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
     }
     for (int l = 0; l <= L; l++) d[l] = xmalloc((size_t)Bmax * m->dims[l] * sizeof(float));
     float *probs = xmalloc((size_t)Bmax * C * sizeof(float));
-    float *xb = xmalloc((size_t)Bmax * m->dims[0] * sizeof(float));
     uint8_t *yb = xmalloc((size_t)Bmax);
     int32_t *order = xmalloc((size_t)train->n * sizeof(int32_t));
     for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
@@ -146,11 +145,11 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
         for (int64_t i = 0; i < train->n; i += Bmax) {
             int B = (int)(train->n - i < Bmax ? train->n - i : Bmax);
             for (int j = 0; j < B; j++) {
-                memcpy(xb + (size_t)j * m->dims[0], train->images + (size_t)order[i + j] * m->dims[0],
+                memcpy(ws.a[0] + (size_t)j * m->dims[0], train->images + (size_t)order[i + j] * m->dims[0],
                        (size_t)m->dims[0] * sizeof(float));
                 yb[j] = train->labels[order[i + j]];
             }
-            const float *logits = nn_model_forward(m, &ws, xb, B, NULL, NULL, NULL);
+            const float *logits = nn_model_forward(m, &ws, ws.a[0], B, NULL, NULL, NULL);
             int correct;
             loss_sum += softmax_xent_forward(probs, logits, yb, B, C, &correct) * B;
             hits += correct;
@@ -158,8 +157,6 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
             softmax_xent_backward(d[L], probs, yb, B, C);
             for (int l = L - 1; l >= 0; l--) {
                 int K = m->dims[l], N = m->dims[l + 1];
-                memset(gw[l], 0, (size_t)N * K * sizeof(float));
-                memset(gb[l], 0, (size_t)N * sizeof(float));
                 linear_backward(l > 0 ? d[l] : NULL, gw[l], gb[l], d[l + 1], ws.a[l], m->w[l], B, K, N);
                 if (l > 0) relu_backward(d[l], d[l], ws.a[l], (int64_t)B * K);
             }
@@ -191,7 +188,6 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
     }
     for (int l = 0; l <= L; l++) free(d[l]);
     free(probs);
-    free(xb);
     free(yb);
     free(order);
     nn_workspace_free(&ws);

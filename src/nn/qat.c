@@ -169,8 +169,6 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
                 int K = m->dims[l], N = m->dims[l + 1];
                 int64_t n = (int64_t)B * K;
                 const float *in = o->abits ? aq[l] : a[l];
-                memset(gw[l], 0, (size_t)N * K * sizeof(float));
-                memset(gb[l], 0, (size_t)N * sizeof(float));
                 linear_backward(l > 0 ? d[l] : NULL, gw[l], gb[l], d[l + 1], in, wq[l], B, K, N);
                 /* gw now holds dL/dWq: straight through to the master weights, or LSQ */
                 if (lsq) {
