@@ -6,6 +6,7 @@
 #include "quant/kernels.h"
 #include "quant/nn_experiment.h"
 #include "quant/nn_file.h"
+#include "quant/nn_conv.h"
 #include "quant/nn_layers.h"
 #include "test.h"
 
@@ -40,6 +41,59 @@ TEST(linear_gradients_finite_difference) {
             params[p][i] = keep;
             CHECK_NEAR(grads[p][i], (lp - lm) / (2 * h), 2e-3);
         }
+}
+
+/* conv2d and max-pool: every gradient against central differences of sum(y * g) */
+TEST(conv_and_pool_gradients_finite_difference) {
+    QRng r;
+    qrng_seed(&r, 9);
+    enum { B = 2, C = 2, H = 6, W = 5, OC = 3, K = 3, OH = 4, OW = 3 };
+    float x[B * C * H * W], w[OC * C * K * K], b[OC], g[B * OC * OH * OW], y[B * OC * OH * OW];
+    float dx[B * C * H * W], dw[OC * C * K * K], db[OC], col[C * K * K * OH * OW], dcol[C * K * K * OH * OW];
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = qrng_normal(&r);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = qrng_normal(&r);
+    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = qrng_normal(&r);
+    for (size_t i = 0; i < sizeof g / 4; i++) g[i] = qrng_normal(&r);
+    conv2d_backward(dx, dw, db, g, x, w, col, dcol, B, C, H, W, OC, K);
+    float *params[3] = {x, w, b}, *grads[3] = {dx, dw, db};
+    int sizes[3] = {B * C * H * W, OC * C * K * K, OC};
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < sizes[p]; i++) {
+            double h = 1e-2, lp = 0, lm = 0;
+            float keep = params[p][i];
+            params[p][i] = keep + (float)h;
+            conv2d_forward(y, x, w, b, col, B, C, H, W, OC, K);
+            for (size_t j = 0; j < sizeof y / 4; j++) lp += (double)y[j] * g[j];
+            params[p][i] = keep - (float)h;
+            conv2d_forward(y, x, w, b, col, B, C, H, W, OC, K);
+            for (size_t j = 0; j < sizeof y / 4; j++) lm += (double)y[j] * g[j];
+            params[p][i] = keep;
+            CHECK_NEAR(grads[p][i], (lp - lm) / (2 * h), 2e-3);
+        }
+    /* one output by hand: y[0,0,0,0] = b0 + sum_{c,ki,kj} w[0,c,ki,kj] x[0,c,ki,kj] */
+    conv2d_forward(y, x, w, b, col, B, C, H, W, OC, K);
+    double want = b[0];
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) want += (double)w[(c * K + ki) * K + kj] * x[(c * H + ki) * W + kj];
+    CHECK_NEAR(y[0], want, 1e-5);
+    /* max-pool 2x2 on 5x5 (floor to 2x2): the max of each window; gradient to the argmax only */
+    float px[25], py[4], pg[4] = {1, 2, 3, 4}, pdx[25];
+    int32_t arg[4];
+    for (int i = 0; i < 25; i++) px[i] = (float)((i * 7) % 11);
+    maxpool2_forward(py, arg, px, 1, 1, 5, 5);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            float m = -1;
+            for (int di = 0; di < 2; di++)
+                for (int dj = 0; dj < 2; dj++) m = fmaxf(m, px[(2 * i + di) * 5 + 2 * j + dj]);
+            CHECK(py[i * 2 + j] == m && px[arg[i * 2 + j]] == m);
+        }
+    maxpool2_backward(pdx, pg, arg, 1, 1, 5, 5);
+    double total = 0;
+    for (int i = 0; i < 25; i++) total += pdx[i];
+    CHECK_NEAR(total, 10.0, 1e-9);
+    for (int k = 0; k < 4; k++) CHECK(pdx[arg[k]] == pg[k]);
 }
 
 TEST(relu_and_softmax_xent_gradients) {
@@ -282,6 +336,7 @@ TEST(end_to_end_small) {
 
 int main(void) {
     RUN(linear_gradients_finite_difference);
+    RUN(conv_and_pool_gradients_finite_difference);
     RUN(relu_and_softmax_xent_gradients);
     RUN(adam_first_step_closed_form);
     RUN(idx_reads_fashion_mnist);

@@ -1,0 +1,28 @@
+/* nn_cnn.h — the small CNN for Fashion-MNIST: conv 1->16 3x3, ReLU, max-pool 2, conv 16->32
+ * 3x3, ReLU, max-pool 2, linear 800->10; fp32 training (Adam) and post-training quantization by
+ * fake-quant (weights per output channel, layer inputs per tensor).  No integer path and no
+ * file format for it yet. */
+#ifndef QUANT_NN_CNN_H
+#define QUANT_NN_CNN_H
+
+#include "quant/nn_experiment.h"
+
+enum { CNN_C1 = 16, CNN_C2 = 32, CNN_FLAT = 800, CNN_NPARAM = 6 };
+
+typedef struct NnCnn {
+    float *p[CNN_NPARAM];   /* w1 [16, 9], b1 [16], w2 [32, 144], b2 [32], w3 [10, 800], b3 [10] */
+} NnCnn;
+extern const int64_t nn_cnn_param_size[CNN_NPARAM];
+
+void nn_cnn_init(NnCnn *m, QRng *rng);   /* PyTorch's default initialisation */
+void nn_cnn_copy(NnCnn *dst, const NnCnn *src);
+void nn_cnn_free(NnCnn *m);
+/* act: per-tensor grids of the inputs of conv1, conv2 and the linear layer, or NULL */
+double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act);
+void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st);
+
+/* ptq-nn --arch cnn: fp32, weight-only per-channel 8/4/2 bits (min-max; 2 bits also MSE), and
+ * static W8A8 (fake-quant) rows. */
+int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err);
+
+#endif

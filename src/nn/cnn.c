@@ -1,0 +1,298 @@
+/* cnn.c — the small CNN: forward, backward, Adam training, fake-quant PTQ (nn_cnn.h). */
+#include "quant/nn_cnn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/nn_conv.h"
+#include "quant/nn_layers.h"
+#include "quant/observer.h"
+
+const int64_t nn_cnn_param_size[CNN_NPARAM] = {CNN_C1 * 9, CNN_C1, CNN_C2 * CNN_C1 * 9, CNN_C2, 10 * CNN_FLAT, 10};
+static const int fan_in[CNN_NPARAM] = {9, 9, CNN_C1 * 9, CNN_C1 * 9, CNN_FLAT, CNN_FLAT};
+
+void nn_cnn_init(NnCnn *m, QRng *rng) {
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        m->p[i] = xmalloc((size_t)nn_cnn_param_size[i] * sizeof(float));
+        float bound = 1.0f / sqrtf((float)fan_in[i]);
+        for (int64_t k = 0; k < nn_cnn_param_size[i]; k++) m->p[i][k] = (2.0f * qrng_uniform(rng) - 1.0f) * bound;
+    }
+}
+
+void nn_cnn_copy(NnCnn *dst, const NnCnn *src) {
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        dst->p[i] = xmalloc((size_t)nn_cnn_param_size[i] * sizeof(float));
+        memcpy(dst->p[i], src->p[i], (size_t)nn_cnn_param_size[i] * sizeof(float));
+    }
+}
+
+void nn_cnn_free(NnCnn *m) {
+    for (int i = 0; i < CNN_NPARAM; i++) free(m->p[i]);
+    memset(m, 0, sizeof *m);
+}
+
+/* Activations of one batch of up to Bmax images. */
+typedef struct Acts {
+    float *x, *c1, *p1, *c2, *p2, *logits;   /* [B,1,28,28] [B,16,26,26] [B,16,13,13] [B,32,11,11] [B,32,5,5] [B,10] */
+    int32_t *a1, *a2;                         /* pooling argmax */
+    float *col, *dcol;                        /* im2col scratch [144, 676] */
+} Acts;
+
+static void acts_init(Acts *a, int B) {
+    a->x = xmalloc((size_t)B * 784 * sizeof(float));
+    a->c1 = xmalloc((size_t)B * CNN_C1 * 676 * sizeof(float));
+    a->p1 = xmalloc((size_t)B * CNN_C1 * 169 * sizeof(float));
+    a->c2 = xmalloc((size_t)B * CNN_C2 * 121 * sizeof(float));
+    a->p2 = xmalloc((size_t)B * CNN_FLAT * sizeof(float));
+    a->logits = xmalloc((size_t)B * 10 * sizeof(float));
+    a->a1 = xmalloc((size_t)B * CNN_C1 * 169 * sizeof(int32_t));
+    a->a2 = xmalloc((size_t)B * CNN_FLAT * sizeof(int32_t));
+    a->col = xmalloc((size_t)144 * 676 * sizeof(float));
+    a->dcol = xmalloc((size_t)144 * 676 * sizeof(float));
+}
+
+static void acts_free(Acts *a) {
+    free(a->x);
+    free(a->c1);
+    free(a->p1);
+    free(a->c2);
+    free(a->p2);
+    free(a->logits);
+    free(a->a1);
+    free(a->a2);
+    free(a->col);
+    free(a->dcol);
+}
+
+static void fq_tensor(const QParams *act, float *x, int64_t n) {
+    if (!act) return;
+    QParams p = *act;
+    p.rows = 1;
+    p.cols = n;
+    fake_quantize(&p, x, x);
+}
+
+typedef void (*ObserveFn)(void *ctx, int layer, const float *x, int64_t n);
+
+/* a->x holds the images; act (3 grids) fake-quantizes each layer's input when non-NULL */
+static void forward(const NnCnn *m, Acts *a, int B, const QParams *act, ObserveFn obs, void *ctx) {
+    if (obs) obs(ctx, 0, a->x, (int64_t)B * 784);
+    fq_tensor(act ? &act[0] : NULL, a->x, (int64_t)B * 784);
+    conv2d_forward(a->c1, a->x, m->p[0], m->p[1], a->col, B, 1, 28, 28, CNN_C1, 3);
+    relu_forward(a->c1, a->c1, (int64_t)B * CNN_C1 * 676);
+    maxpool2_forward(a->p1, a->a1, a->c1, B, CNN_C1, 26, 26);
+    if (obs) obs(ctx, 1, a->p1, (int64_t)B * CNN_C1 * 169);
+    fq_tensor(act ? &act[1] : NULL, a->p1, (int64_t)B * CNN_C1 * 169);
+    conv2d_forward(a->c2, a->p1, m->p[2], m->p[3], a->col, B, CNN_C1, 13, 13, CNN_C2, 3);
+    relu_forward(a->c2, a->c2, (int64_t)B * CNN_C2 * 121);
+    maxpool2_forward(a->p2, a->a2, a->c2, B, CNN_C2, 11, 11);
+    if (obs) obs(ctx, 2, a->p2, (int64_t)B * CNN_FLAT);
+    fq_tensor(act ? &act[2] : NULL, a->p2, (int64_t)B * CNN_FLAT);
+    linear_forward(a->logits, a->p2, m->p[4], m->p[5], B, CNN_FLAT, 10);
+}
+
+double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act) {
+    const int bs = 250;
+    Acts a;
+    acts_init(&a, bs);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < d->n; i += bs) {
+        int B = (int)(d->n - i < bs ? d->n - i : bs);
+        memcpy(a.x, d->images + i * 784, (size_t)B * 784 * sizeof(float));
+        forward(m, &a, B, act, NULL, NULL);
+        for (int j = 0; j < B; j++) hits += argmax_f32(a.logits + (size_t)j * 10, 10) == d->labels[i + j];
+    }
+    acts_free(&a);
+    return (double)hits / (double)d->n;
+}
+
+void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
+    const int Bmax = o->batch;
+    Acts a;
+    acts_init(&a, Bmax);
+    float *g[CNN_NPARAM], *mo[CNN_NPARAM], *ve[CNN_NPARAM];
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        g[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+        mo[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+        ve[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+    }
+    float *probs = xmalloc((size_t)Bmax * 10 * sizeof(float)), *dlog = xmalloc((size_t)Bmax * 10 * sizeof(float));
+    float *dp2 = xmalloc((size_t)Bmax * CNN_FLAT * sizeof(float)), *dc2 = xmalloc((size_t)Bmax * CNN_C2 * 121 * sizeof(float));
+    float *dp1 = xmalloc((size_t)Bmax * CNN_C1 * 169 * sizeof(float)), *dc1 = xmalloc((size_t)Bmax * CNN_C1 * 676 * sizeof(float));
+    uint8_t *yb = xmalloc((size_t)Bmax);
+    int32_t *order = xmalloc((size_t)train->n * sizeof(int32_t));
+    for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
+    QRng rng;
+    qrng_seed(&rng, o->seed);
+    QProgress prog;
+    qprogress_init(&prog);
+    memset(st, 0, sizeof *st);
+    double t_all = qtime_now();
+    int step = 0;
+    for (int ep = 0; ep < o->epochs; ep++) {
+        double t0 = qtime_now(), loss = 0;
+        int64_t hits = 0, seen = 0;
+        qrng_shuffle_i32(&rng, order, train->n);
+        for (int64_t i0 = 0; i0 < train->n; i0 += Bmax) {
+            int B = (int)(train->n - i0 < Bmax ? train->n - i0 : Bmax);
+            for (int j = 0; j < B; j++) {
+                memcpy(a.x + (size_t)j * 784, train->images + (size_t)order[i0 + j] * 784, 784 * sizeof(float));
+                yb[j] = train->labels[order[i0 + j]];
+            }
+            forward(m, &a, B, NULL, NULL, NULL);
+            int correct;
+            loss += softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            hits += correct;
+            seen += B;
+            softmax_xent_backward(dlog, probs, yb, B, 10);
+            linear_backward(dp2, g[4], g[5], dlog, a.p2, m->p[4], B, CNN_FLAT, 10);
+            maxpool2_backward(dc2, dp2, a.a2, B, CNN_C2, 11, 11);
+            relu_backward(dc2, dc2, a.c2, (int64_t)B * CNN_C2 * 121);
+            conv2d_backward(dp1, g[2], g[3], dc2, a.p1, m->p[2], a.col, a.dcol, B, CNN_C1, 13, 13, CNN_C2, 3);
+            maxpool2_backward(dc1, dp1, a.a1, B, CNN_C1, 26, 26);
+            relu_backward(dc1, dc1, a.c1, (int64_t)B * CNN_C1 * 676);
+            conv2d_backward(NULL, g[0], g[1], dc1, a.x, m->p[0], a.col, a.dcol, B, 1, 28, 28, CNN_C1, 3);
+            step++;
+            for (int i = 0; i < CNN_NPARAM; i++) adam_update(m->p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], o->lr, step);
+            if ((step & 15) == 0)
+                qprogress_update(&prog, "cnn epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
+                                 100.0 * (double)(i0 + B) / (double)train->n, loss / (double)seen);
+        }
+        qprogress_done(&prog);
+        st->loss = loss / (double)seen;
+        st->train_acc = (double)hits / (double)seen;
+        st->seconds = qtime_now() - t0;
+        if (o->verbose)
+            qlog("cnn epoch %d/%d  loss %.4f  train acc %.2f%%  %.2fs", ep + 1, o->epochs, st->loss, 100 * st->train_acc,
+                 st->seconds);
+    }
+    st->total_seconds = qtime_now() - t_all;
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        free(g[i]);
+        free(mo[i]);
+        free(ve[i]);
+    }
+    free(probs);
+    free(dlog);
+    free(dp2);
+    free(dc2);
+    free(dp1);
+    free(dc1);
+    free(yb);
+    free(order);
+    acts_free(&a);
+}
+
+/* ----------------------------------------------------------------- PTQ */
+static const int wrows[3] = {CNN_C1, CNN_C2, 10}, wcols[3] = {9, CNN_C1 * 9, CNN_FLAT};
+
+/* A copy of m with every weight matrix fake-quantized per output channel. */
+static void quantize_weights(const NnCnn *m, NnCnn *q, int bits, int symmetric, QObserverKind obs) {
+    nn_cnn_copy(q, m);
+    for (int l = 0; l < 3; l++) {
+        QParams p;
+        QErr e;
+        qparams_init(&p, bits, symmetric, QGRAN_CHANNEL, 0, wrows[l], wcols[l], &e);
+        qparams_fit_observer(&p, m->p[2 * l], obs);
+        fake_quantize(&p, m->p[2 * l], q->p[2 * l]);
+        qparams_free(&p);
+    }
+}
+
+typedef struct ObsCtx {
+    QObserver *o[3];
+} ObsCtx;
+static void observe(void *ctx, int layer, const float *x, int64_t n) { qobserver_update(((ObsCtx *)ctx)->o[layer], x, n); }
+
+static size_t weights_bytes(int bits) {
+    size_t b = 0;
+    for (int l = 0; l < 3; l++) b += ((size_t)wrows[l] * wcols[l] * (size_t)bits + 7) / 8 + (size_t)wrows[l] * 8;
+    return b;
+}
+
+int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
+    memset(r, 0, sizeof *r);
+    if (o->from || o->save_dir)
+        return qerr_set(err, "--arch cnn: loading (--from) and saving (--save-model) CNNs are not supported yet");
+    if (o->threads > 0) qthreads_set(o->threads);
+    NnDataset train, test;
+    if (nn_dataset_load_split(&train, o->data_dir, 1, err)) return -1;
+    if (nn_dataset_load_split(&test, o->data_dir, 0, err)) {
+        nn_dataset_free(&train);
+        return -1;
+    }
+    if (train.rows != 28 || train.cols != 28) {
+        nn_dataset_free(&train);
+        nn_dataset_free(&test);
+        return qerr_set(err, "the CNN expects 28x28 images, the data has %dx%d", train.rows, train.cols);
+    }
+    r->n_test = test.n;
+    snprintf(r->isa, sizeof r->isa, "none");
+    NnCnn m;
+    QRng rng;
+    qrng_seed(&rng, o->train.seed);
+    nn_cnn_init(&m, &rng);
+    NnTrainStats st;
+    nn_cnn_train(&m, &train, &o->train, &st);
+    r->train_seconds = st.total_seconds;
+    r->seconds_per_epoch = o->train.epochs ? st.total_seconds / o->train.epochs : 0;
+    NnPtqRow *row = &r->rows[r->n_rows++];
+    snprintf(row->method, sizeof row->method, "fp32 (cnn)");
+    row->wbits = row->abits = 32;
+    snprintf(row->granularity, sizeof row->granularity, "-");
+    snprintf(row->observer, sizeof row->observer, "-");
+    row->acc = nn_cnn_accuracy(&m, &test, NULL);
+    row->bytes = weights_bytes(32);
+    for (int bi = 0; bi <= o->n_bits; bi++) {
+        int bits = bi < o->n_bits ? o->bits[bi] : 2;
+        QObserverKind obs = bi < o->n_bits ? o->observer : QOBS_MSE;
+        if (bi == o->n_bits && o->observer == QOBS_MSE) break;
+        NnCnn q;
+        quantize_weights(&m, &q, bits, 1, obs);
+        row = &r->rows[r->n_rows++];
+        snprintf(row->method, sizeof row->method, "weight-only sym");
+        row->wbits = bits;
+        row->abits = 32;
+        snprintf(row->granularity, sizeof row->granularity, "channel");
+        snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(obs));
+        row->acc = nn_cnn_accuracy(&q, &test, NULL);
+        row->bytes = weights_bytes(bits);
+        nn_cnn_free(&q);
+    }
+    /* static W8A8 (fake-quant): calibrated input grids, 8-bit per-channel weights */
+    ObsCtx oc;
+    for (int l = 0; l < 3; l++) oc.o[l] = qobserver_new(o->observer, NULL);
+    Acts a;
+    acts_init(&a, 250);
+    for (int64_t i = 0; i < o->calib_samples; i += 250) {
+        int B = (int)(o->calib_samples - i < 250 ? o->calib_samples - i : 250);
+        memcpy(a.x, train.images + i * 784, (size_t)B * 784 * sizeof(float));
+        forward(&m, &a, B, NULL, observe, &oc);
+    }
+    acts_free(&a);
+    QParams act[3];
+    for (int l = 0; l < 3; l++) {
+        float lo, hi;
+        qobserver_range(oc.o[l], 8, 0, &lo, &hi);
+        qparams_init(&act[l], 8, 0, QGRAN_TENSOR, 0, 1, 1, err);
+        qparams_set_range(&act[l], 0, lo, hi);
+        qobserver_free(oc.o[l]);
+    }
+    NnCnn q;
+    quantize_weights(&m, &q, 8, 1, QOBS_MINMAX);
+    row = &r->rows[r->n_rows++];
+    snprintf(row->method, sizeof row->method, "static (fake-quant)");
+    row->wbits = row->abits = 8;
+    snprintf(row->granularity, sizeof row->granularity, "channel");
+    snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(o->observer));
+    row->acc = nn_cnn_accuracy(&q, &test, act);
+    row->bytes = weights_bytes(8);
+    nn_cnn_free(&q);
+    for (int l = 0; l < 3; l++) qparams_free(&act[l]);
+    r->agreement = -1;
+    nn_cnn_free(&m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return 0;
+}
