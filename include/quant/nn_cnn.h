@@ -6,6 +6,7 @@
 #define QUANT_NN_CNN_H
 
 #include "quant/nn_experiment.h"
+#include "quant/nn_qat.h"
 
 enum { CNN_C1 = 16, CNN_C2 = 32, CNN_FLAT = 800, CNN_NPARAM = 6 };
 
@@ -21,8 +22,18 @@ void nn_cnn_free(NnCnn *m);
 double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act);
 void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st);
 
+/* Quantization-aware fine-tuning with LSQ (learned per-row weight steps and per-layer input
+ * steps, fp32 master weights), from m; act[3] receives the learned input grids (8-bit codes with
+ * zero-point qmin, i.e. an unsigned grid) and fq the fake-quantized weights. */
+void nn_cnn_qat_lsq(const NnCnn *m, const NnDataset *train, int wbits, int abits, int epochs, float lr, uint64_t seed,
+                    NnCnn *fq, QParams act[3]);
+
 /* ptq-nn --arch cnn: fp32, weight-only per-channel 8/4/2 bits (min-max; 2 bits also MSE), and
  * static W8A8 (fake-quant) rows. */
 int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err);
+
+/* qat --arch cnn: trains the fp32 CNN (5 epochs), then per bit width PTQ and QAT-LSQ rows
+ * (fake-quant accuracy only) against the fp32 model fine-tuned for the same epochs. */
+int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/fakequant.h"
 #include "quant/nn_conv.h"
 #include "quant/nn_layers.h"
 #include "quant/observer.h"
@@ -291,6 +292,248 @@ int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     nn_cnn_free(&q);
     for (int l = 0; l < 3; l++) qparams_free(&act[l]);
     r->agreement = -1;
+    nn_cnn_free(&m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- QAT */
+/* y = s_row * clamp(round(w / s_row), qn, qp) for every row */
+static void lsq_rows(const float *w, const float *s, int rows, int cols, int qn, int qp, float *y) {
+    for (int r = 0; r < rows; r++) lsq_forward(w + (size_t)r * cols, y + (size_t)r * cols, cols, s[r], qn, qp);
+}
+
+void nn_cnn_qat_lsq(const NnCnn *m0, const NnDataset *train, int wbits, int abits, int epochs, float lr, uint64_t seed,
+                    NnCnn *fq, QParams act[3]) {
+    const int Bmax = 128, qn = -(1 << (wbits - 1)), qp = (1 << (wbits - 1)) - 1, aqp = (1 << abits) - 1;
+    NnCnn m, wq;
+    nn_cnn_copy(&m, m0);
+    nn_cnn_copy(&wq, m0);
+    Acts a;
+    acts_init(&a, Bmax);
+    const int64_t in_n[3] = {784, (int64_t)CNN_C1 * 169, CNN_FLAT};
+    float *xq[3], *dxq[3], *sw[3], *gsw[3], *msw[3], *vsw[3], sa[3], gsa[3], msa[3] = {0}, vsa[3] = {0};
+    float *g[CNN_NPARAM], *mo[CNN_NPARAM], *ve[CNN_NPARAM];
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        g[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+        mo[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+        ve[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
+    }
+    for (int l = 0; l < 3; l++) {
+        xq[l] = xmalloc((size_t)Bmax * in_n[l] * sizeof(float));
+        dxq[l] = xmalloc((size_t)Bmax * in_n[l] * sizeof(float));
+        sw[l] = xmalloc((size_t)wrows[l] * sizeof(float));
+        gsw[l] = xcalloc((size_t)wrows[l], sizeof(float));
+        msw[l] = xcalloc((size_t)wrows[l], sizeof(float));
+        vsw[l] = xcalloc((size_t)wrows[l], sizeof(float));
+        for (int r = 0; r < wrows[l]; r++) { /* LSQ's initial step 2<|w|>/sqrt(qp) */
+            double mean = 0;
+            for (int c = 0; c < wcols[l]; c++) mean += fabsf(m.p[2 * l][(size_t)r * wcols[l] + c]);
+            sw[l][r] = (float)fmax(2 * mean / wcols[l] / sqrt((double)qp), 1e-6);
+        }
+    }
+    /* input steps from the first batch's mean |x| */
+    {
+        int B = Bmax;
+        memcpy(a.x, train->images, (size_t)B * 784 * sizeof(float));
+        forward(&m, &a, B, NULL, NULL, NULL);
+        const float *src[3] = {a.x, a.p1, a.p2};
+        for (int l = 0; l < 3; l++) {
+            double mean = 0;
+            for (int64_t i = 0; i < B * in_n[l]; i++) mean += fabsf(src[l][i]);
+            sa[l] = (float)fmax(2 * mean / (double)(B * in_n[l]) / sqrt((double)aqp), 1e-6);
+        }
+    }
+    float *probs = xmalloc((size_t)Bmax * 10 * sizeof(float)), *dlog = xmalloc((size_t)Bmax * 10 * sizeof(float));
+    float *dp2 = xmalloc((size_t)Bmax * CNN_FLAT * sizeof(float)), *dc2 = xmalloc((size_t)Bmax * CNN_C2 * 121 * sizeof(float));
+    float *dp1 = xmalloc((size_t)Bmax * CNN_C1 * 169 * sizeof(float)), *dc1 = xmalloc((size_t)Bmax * CNN_C1 * 676 * sizeof(float));
+    uint8_t *yb = xmalloc((size_t)Bmax);
+    int32_t *order = xmalloc((size_t)train->n * sizeof(int32_t));
+    for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
+    QRng rng;
+    qrng_seed(&rng, seed);
+    int step = 0;
+    for (int ep = 0; ep < epochs; ep++) {
+        double t0 = qtime_now(), loss = 0;
+        int64_t hits = 0, seen = 0;
+        qrng_shuffle_i32(&rng, order, train->n);
+        for (int64_t i0 = 0; i0 < train->n; i0 += Bmax) {
+            int B = (int)(train->n - i0 < Bmax ? train->n - i0 : Bmax);
+            for (int j = 0; j < B; j++) {
+                memcpy(a.x + (size_t)j * 784, train->images + (size_t)order[i0 + j] * 784, 784 * sizeof(float));
+                yb[j] = train->labels[order[i0 + j]];
+            }
+            for (int l = 0; l < 3; l++) lsq_rows(m.p[2 * l], sw[l], wrows[l], wcols[l], qn, qp, wq.p[2 * l]);
+            /* forward with quantized weights and inputs */
+            lsq_forward(a.x, xq[0], (int64_t)B * 784, sa[0], 0, aqp);
+            conv2d_forward(a.c1, xq[0], wq.p[0], m.p[1], a.col, B, 1, 28, 28, CNN_C1, 3);
+            relu_forward(a.c1, a.c1, (int64_t)B * CNN_C1 * 676);
+            maxpool2_forward(a.p1, a.a1, a.c1, B, CNN_C1, 26, 26);
+            lsq_forward(a.p1, xq[1], (int64_t)B * in_n[1], sa[1], 0, aqp);
+            conv2d_forward(a.c2, xq[1], wq.p[2], m.p[3], a.col, B, CNN_C1, 13, 13, CNN_C2, 3);
+            relu_forward(a.c2, a.c2, (int64_t)B * CNN_C2 * 121);
+            maxpool2_forward(a.p2, a.a2, a.c2, B, CNN_C2, 11, 11);
+            lsq_forward(a.p2, xq[2], (int64_t)B * CNN_FLAT, sa[2], 0, aqp);
+            linear_forward(a.logits, xq[2], wq.p[4], m.p[5], B, CNN_FLAT, 10);
+            int correct;
+            loss += softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            hits += correct;
+            seen += B;
+            /* backward: straight through the quantizers inside their ranges, LSQ for the steps */
+            softmax_xent_backward(dlog, probs, yb, B, 10);
+            linear_backward(dxq[2], g[4], g[5], dlog, xq[2], wq.p[4], B, CNN_FLAT, 10);
+            gsa[2] = (float)lsq_backward(a.p2, dxq[2], dp2, (int64_t)B * CNN_FLAT, sa[2], 0, aqp);
+            maxpool2_backward(dc2, dp2, a.a2, B, CNN_C2, 11, 11);
+            relu_backward(dc2, dc2, a.c2, (int64_t)B * CNN_C2 * 121);
+            conv2d_backward(dxq[1], g[2], g[3], dc2, xq[1], wq.p[2], a.col, a.dcol, B, CNN_C1, 13, 13, CNN_C2, 3);
+            gsa[1] = (float)lsq_backward(a.p1, dxq[1], dp1, (int64_t)B * in_n[1], sa[1], 0, aqp);
+            maxpool2_backward(dc1, dp1, a.a1, B, CNN_C1, 26, 26);
+            relu_backward(dc1, dc1, a.c1, (int64_t)B * CNN_C1 * 676);
+            conv2d_backward(NULL, g[0], g[1], dc1, xq[0], wq.p[0], a.col, a.dcol, B, 1, 28, 28, CNN_C1, 3);
+            for (int l = 0; l < 3; l++)
+                for (int r = 0; r < wrows[l]; r++) {
+                    float *gr = g[2 * l] + (size_t)r * wcols[l];
+                    gsw[l][r] = (float)lsq_backward(m.p[2 * l] + (size_t)r * wcols[l], gr, gr, wcols[l], sw[l][r], qn, qp);
+                }
+            step++;
+            for (int i = 0; i < CNN_NPARAM; i++) adam_update(m.p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], lr, step);
+            for (int l = 0; l < 3; l++) {
+                adam_update(sw[l], gsw[l], msw[l], vsw[l], wrows[l], lr, step);
+                for (int r = 0; r < wrows[l]; r++) sw[l][r] = fmaxf(sw[l][r], 1e-8f);
+                if (l > 0) adam_update(&sa[l], &gsa[l], &msa[l], &vsa[l], 1, lr, step); /* the image grid stays */
+                sa[l] = fmaxf(sa[l], 1e-8f);
+            }
+        }
+        qlog("cnn qat lsq W%dA%d epoch %d/%d  loss %.4f  train acc %.2f%%  %.2fs", wbits, abits, ep + 1, epochs,
+             loss / (double)seen, 100.0 * (double)hits / (double)seen, qtime_now() - t0);
+    }
+    nn_cnn_copy(fq, &m);
+    for (int l = 0; l < 3; l++) {
+        lsq_rows(m.p[2 * l], sw[l], wrows[l], wcols[l], qn, qp, fq->p[2 * l]);
+        QErr e;
+        qparams_init(&act[l], abits, 0, QGRAN_TENSOR, 0, 1, 1, &e);
+        act[l].scale[0] = sa[l];
+        act[l].zero[0] = act[l].qmin; /* the unsigned grid [0, aqp] * s as signed codes */
+        free(xq[l]);
+        free(dxq[l]);
+        free(sw[l]);
+        free(gsw[l]);
+        free(msw[l]);
+        free(vsw[l]);
+    }
+    for (int i = 0; i < CNN_NPARAM; i++) {
+        free(g[i]);
+        free(mo[i]);
+        free(ve[i]);
+    }
+    free(probs);
+    free(dlog);
+    free(dp2);
+    free(dc2);
+    free(dp1);
+    free(dc1);
+    free(yb);
+    free(order);
+    acts_free(&a);
+    nn_cnn_free(&m);
+    nn_cnn_free(&wq);
+}
+
+int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
+    memset(r, 0, sizeof *r);
+    if (o->from || o->save_dir) return qerr_set(err, "--arch cnn: --from and --save-model are not supported for the CNN yet");
+    if (!(o->methods & 2)) return qerr_set(err, "--arch cnn: only the LSQ method is built for the CNN");
+    if (o->threads > 0) qthreads_set(o->threads);
+    NnDataset train, test;
+    if (nn_dataset_load_split(&train, o->data_dir, 1, err)) return -1;
+    if (nn_dataset_load_split(&test, o->data_dir, 0, err)) {
+        nn_dataset_free(&train);
+        return -1;
+    }
+    r->n_test = test.n;
+    NnCnn m;
+    QRng rng;
+    qrng_seed(&rng, o->seed);
+    nn_cnn_init(&m, &rng);
+    NnTrainOpts to;
+    nn_train_opts_default(&to);
+    to.seed = o->seed;
+    NnTrainStats st;
+    qlog("training the fp32 CNN (5 epochs)");
+    nn_cnn_train(&m, &train, &to, &st);
+    NnQatRow *row = &r->rows[r->n_rows++];
+    snprintf(row->method, sizeof row->method, "fp32 (cnn)");
+    row->wbits = row->abits = 32;
+    row->acc_fq = nn_cnn_accuracy(&m, &test, NULL);
+    row->acc_int = row->agreement = -1;
+    row->packed_bytes = weights_bytes(32);
+    row->seconds = st.total_seconds;
+    NnCnn ft;
+    nn_cnn_copy(&ft, &m);
+    to.epochs = o->epochs;
+    to.lr = o->lr;
+    to.seed = o->seed + 1;
+    to.verbose = 0;
+    double t0 = qtime_now();
+    nn_cnn_train(&ft, &train, &to, &st);
+    row = &r->rows[r->n_rows++];
+    snprintf(row->method, sizeof row->method, "fp32 fine-tuned");
+    row->wbits = row->abits = 32;
+    row->acc_fq = nn_cnn_accuracy(&ft, &test, NULL);
+    row->acc_int = row->agreement = -1;
+    row->packed_bytes = weights_bytes(32);
+    row->seconds = qtime_now() - t0;
+    nn_cnn_free(&ft);
+    for (int bi = 0; bi < o->n_wbits; bi++)
+        for (int ai = 0; ai < o->n_abits; ai++) {
+            int wb = o->wbits[bi], ab = o->abits[ai];
+            /* PTQ: per-channel min-max weights, min-max calibrated inputs */
+            t0 = qtime_now();
+            NnCnn q;
+            quantize_weights(&m, &q, wb, 1, QOBS_MINMAX);
+            ObsCtx oc;
+            for (int l = 0; l < 3; l++) oc.o[l] = qobserver_new(QOBS_MINMAX, NULL);
+            Acts a;
+            acts_init(&a, 250);
+            for (int64_t i = 0; i < o->calib_samples; i += 250) {
+                int B = (int)(o->calib_samples - i < 250 ? o->calib_samples - i : 250);
+                memcpy(a.x, train.images + i * 784, (size_t)B * 784 * sizeof(float));
+                forward(&m, &a, B, NULL, observe, &oc);
+            }
+            acts_free(&a);
+            QParams act[3];
+            for (int l = 0; l < 3; l++) {
+                float lo, hi;
+                qobserver_range(oc.o[l], ab, 0, &lo, &hi);
+                qparams_init(&act[l], ab, 0, QGRAN_TENSOR, 0, 1, 1, err);
+                qparams_set_range(&act[l], 0, lo, hi);
+                qobserver_free(oc.o[l]);
+            }
+            row = &r->rows[r->n_rows++];
+            snprintf(row->method, sizeof row->method, "PTQ");
+            row->wbits = wb;
+            row->abits = ab;
+            row->acc_fq = nn_cnn_accuracy(&q, &test, act);
+            row->acc_int = row->agreement = -1;
+            row->packed_bytes = weights_bytes(wb);
+            row->seconds = qtime_now() - t0;
+            nn_cnn_free(&q);
+            for (int l = 0; l < 3; l++) qparams_free(&act[l]);
+            /* QAT with learned step sizes */
+            t0 = qtime_now();
+            nn_cnn_qat_lsq(&m, &train, wb, ab, o->epochs, o->lr, o->seed + 1, &q, act);
+            row = &r->rows[r->n_rows++];
+            snprintf(row->method, sizeof row->method, "QAT LSQ");
+            row->wbits = wb;
+            row->abits = ab;
+            row->acc_fq = nn_cnn_accuracy(&q, &test, act);
+            row->acc_int = row->agreement = -1;
+            row->packed_bytes = weights_bytes(wb);
+            row->seconds = qtime_now() - t0;
+            nn_cnn_free(&q);
+            for (int l = 0; l < 3; l++) qparams_free(&act[l]);
+        }
     nn_cnn_free(&m);
     nn_dataset_free(&train);
     nn_dataset_free(&test);

@@ -20,6 +20,7 @@ check "saved integer QAT model reloads to its accuracy" bash -c "\"$QUANT\" eval
 check_fails "qat from a quantized file" "$QUANT" qat --from "$T/m/mlp-w8a8.qnn" --bits 4 --epochs 1
 check_fails "qat --bits 1" "$QUANT" qat --from "$T/m/mlp-fp32.qnn" --bits 1
 check_fails "qat --method bogus" "$QUANT" qat --from "$T/m/mlp-fp32.qnn" --method bogus
-check_fails "qat --arch cnn (not built)" "$QUANT" qat --arch cnn
+check_fails "qat --arch cnn cannot start from a file yet" "$QUANT" qat --arch cnn --from "$T/m/mlp-fp32.qnn"
+check_fails "qat --arch cnn has LSQ only" "$QUANT" qat --arch cnn --method ste
 check_fails "ptq-nn --arch cnn cannot save yet" "$QUANT" ptq-nn --arch cnn --save-model "$T/c"
 summary

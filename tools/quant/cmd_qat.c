@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "quant/nn_qat.h"
+#include "quant/nn_cnn.h"
 
 int cmd_qat(Args *a, QErr *err) {
     if (args_has(a, "help")) {
@@ -19,7 +19,8 @@ int cmd_qat(Args *a, QErr *err) {
     int nb, na, lsq_only;
     double lr;
     const char *arch = args_str(a, "arch", "mlp");
-    if (strcmp(arch, "mlp") != 0) return qerr_set(err, "--arch %s: only 'mlp' is built in this version (no CNN yet)", arch), 2;
+    int cnn = strcmp(arch, "cnn") == 0;
+    if (!cnn && strcmp(arch, "mlp") != 0) return qerr_set(err, "--arch %s: expected mlp or cnn", arch), 2;
     o.data_dir = args_str(a, "data", NN_FASHION_DEFAULT_DIR);
     o.from = args_str(a, "from", NULL);
     o.save_dir = args_str(a, "save-model", NULL);
@@ -62,7 +63,7 @@ int cmd_qat(Args *a, QErr *err) {
     o.threads = (int)v;
     if (args_finish(a, err)) return 2;
     NnQatReport *r = xcalloc(1, sizeof *r);
-    if (nn_qat_run(&o, r, err)) {
+    if (cnn ? nn_cnn_qat_run(&o, r, err) : nn_qat_run(&o, r, err)) {
         free(r);
         return 1;
     }
