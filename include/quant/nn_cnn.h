@@ -23,14 +23,33 @@ double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act);
 void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st);
 
 /* Quantization-aware fine-tuning with LSQ (learned per-row weight steps and per-layer input
- * steps, fp32 master weights), from m; act[3] receives the learned input grids (8-bit codes with
- * zero-point qmin, i.e. an unsigned grid) and fq the fake-quantized weights. */
+ * steps, fp32 master weights), from m; act[3] receives the learned input grids (codes with
+ * zero-point qmin, i.e. an unsigned grid), fq the fake-quantized weights (biases fp32). */
 void nn_cnn_qat_lsq(const NnCnn *m, const NnDataset *train, int wbits, int abits, int epochs, float lr, uint64_t seed,
-                    NnCnn *fq, QParams act[3]);
+                    NnCnn *fq, QParams act[3], float *wscale[3]);  /* wscale[l]: malloc'ed [rows] learned steps */
 
 /* ptq-nn --arch cnn: fp32, weight-only per-channel 8/4/2 bits (min-max; 2 bits also MSE), and
  * static W8A8 (fake-quant) rows. */
 int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err);
+
+/* The integer CNN: int8 convolutions as im2row + the int8 linear kernel (activations kept
+ * height x width x channels), requantization with ReLU fused, max-pooling on int8 codes (max
+ * commutes with the monotonic requantization), int32 logits dequantized at the end. */
+typedef struct NnCnnQ {
+    KernS8Weights *w[3];
+    int32_t *bias[3];
+    int32_t *mult[2], *shift[2];
+    float wscale3[10];
+    float act_scale[3];
+    int32_t act_zero[3];
+} NnCnnQ;
+/* From fp32 weights m (quantized per output channel at wbits, the scales given or min-max)
+ * and the 8-bit input grids act[3]. */
+int  nn_cnn_convert(const NnCnn *m, const QParams act[3], int wbits, float *const wscale[3], NnCnnQ *q, QErr *err);
+void nn_cnn_q_free(NnCnnQ *q);
+double nn_cnn_q_accuracy(const NnCnnQ *q, const NnDataset *d, uint8_t *pred);
+/* predictions of the fake-quant model (for agreement) */
+double nn_cnn_accuracy_pred(const NnCnn *m, const NnDataset *d, const QParams *act, uint8_t *pred);
 
 /* qat --arch cnn: trains the fp32 CNN (5 epochs), then per bit width PTQ and QAT-LSQ rows
  * (fake-quant accuracy only) against the fp32 model fine-tuned for the same epochs. */

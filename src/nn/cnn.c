@@ -305,7 +305,7 @@ static void lsq_rows(const float *w, const float *s, int rows, int cols, int qn,
 }
 
 void nn_cnn_qat_lsq(const NnCnn *m0, const NnDataset *train, int wbits, int abits, int epochs, float lr, uint64_t seed,
-                    NnCnn *fq, QParams act[3]) {
+                    NnCnn *fq, QParams act[3], float *wscale[3]) {
     const int Bmax = 128, qn = -(1 << (wbits - 1)), qp = (1 << (wbits - 1)) - 1, aqp = (1 << abits) - 1;
     NnCnn m, wq;
     nn_cnn_copy(&m, m0);
@@ -417,7 +417,7 @@ void nn_cnn_qat_lsq(const NnCnn *m0, const NnDataset *train, int wbits, int abit
         act[l].zero[0] = act[l].qmin; /* the unsigned grid [0, aqp] * s as signed codes */
         free(xq[l]);
         free(dxq[l]);
-        free(sw[l]);
+        wscale[l] = sw[l];
         free(gsw[l]);
         free(msw[l]);
         free(vsw[l]);
@@ -438,6 +438,49 @@ void nn_cnn_qat_lsq(const NnCnn *m0, const NnDataset *train, int wbits, int abit
     acts_free(&a);
     nn_cnn_free(&m);
     nn_cnn_free(&wq);
+}
+
+/* Fake-quant accuracy of fq (quantized weights, act grids) and, with 8-bit activations, the
+ * integer CNN converted from master (whose weights quantize to fq's) and their agreement. */
+static int cnn_measure(NnQatRow *row, const NnCnn *master, const NnCnn *fq, const QParams act[3], int wbits,
+                       float *const wscale[3], const NnDataset *test, QErr *err) {
+    uint8_t *p1 = xmalloc((size_t)test->n), *p2 = xmalloc((size_t)test->n);
+    row->acc_fq = nn_cnn_accuracy_pred(fq, test, act, p1);
+    row->acc_int = row->agreement = -1;
+    int rc = 0;
+    if (act[0].bits == 8) {
+        /* the float simulation of exactly the converted model: biases as the integer model holds
+         * them, round(b / (s_in s_w)) s_in s_w, as ptq-nn's W8A8 simulation does */
+        NnCnn sim;
+        nn_cnn_copy(&sim, fq);
+        const int qp = (1 << (wbits - 1)) - 1;
+        for (int l = 0; l < 3; l++)
+            for (int n = 0; n < wrows[l]; n++) {
+                float sw = 0;
+                if (wscale && wscale[l]) {
+                    sw = wscale[l][n];
+                } else {
+                    for (int k = 0; k < wcols[l]; k++) sw = fmaxf(sw, fabsf(master->p[2 * l][(size_t)n * wcols[l] + k]));
+                    sw = sw > 0 ? sw / qp : 1.0f;
+                }
+                double sb = (double)act[l].scale[0] * sw;
+                sim.p[2 * l + 1][n] = (float)(nearbyint(master->p[2 * l + 1][n] / sb) * sb);
+            }
+        row->acc_fq = nn_cnn_accuracy_pred(&sim, test, act, p1);
+        nn_cnn_free(&sim);
+        NnCnnQ q;
+        rc = nn_cnn_convert(master, act, wbits, wscale, &q, err);
+        if (rc == 0) {
+            row->acc_int = nn_cnn_q_accuracy(&q, test, p2);
+            int64_t same = 0;
+            for (int64_t i = 0; i < test->n; i++) same += p1[i] == p2[i];
+            row->agreement = (double)same / (double)test->n;
+            nn_cnn_q_free(&q);
+        }
+    }
+    free(p1);
+    free(p2);
+    return rc;
 }
 
 int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
@@ -514,21 +557,23 @@ int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
             snprintf(row->method, sizeof row->method, "PTQ");
             row->wbits = wb;
             row->abits = ab;
-            row->acc_fq = nn_cnn_accuracy(&q, &test, act);
-            row->acc_int = row->agreement = -1;
+            if (cnn_measure(row, &m, &q, act, wb, NULL, &test, err)) return -1;
             row->packed_bytes = weights_bytes(wb);
             row->seconds = qtime_now() - t0;
             nn_cnn_free(&q);
             for (int l = 0; l < 3; l++) qparams_free(&act[l]);
             /* QAT with learned step sizes */
             t0 = qtime_now();
-            nn_cnn_qat_lsq(&m, &train, wb, ab, o->epochs, o->lr, o->seed + 1, &q, act);
+            float *sw[3];
+            nn_cnn_qat_lsq(&m, &train, wb, ab, o->epochs, o->lr, o->seed + 1, &q, act, sw);
             row = &r->rows[r->n_rows++];
             snprintf(row->method, sizeof row->method, "QAT LSQ");
             row->wbits = wb;
             row->abits = ab;
-            row->acc_fq = nn_cnn_accuracy(&q, &test, act);
-            row->acc_int = row->agreement = -1;
+            /* q's weights sit on their grids already: converting them with the learned steps recovers the codes */
+            int mrc = cnn_measure(row, &q, &q, act, wb, sw, &test, err);
+            for (int l = 0; l < 3; l++) free(sw[l]);
+            if (mrc) return -1;
             row->packed_bytes = weights_bytes(wb);
             row->seconds = qtime_now() - t0;
             nn_cnn_free(&q);
@@ -538,4 +583,134 @@ int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     nn_dataset_free(&train);
     nn_dataset_free(&test);
     return 0;
+}
+
+/* ------------------------------------------------------------ integer CNN */
+double nn_cnn_accuracy_pred(const NnCnn *m, const NnDataset *d, const QParams *act, uint8_t *pred) {
+    const int bs = 250;
+    Acts a;
+    acts_init(&a, bs);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < d->n; i += bs) {
+        int B = (int)(d->n - i < bs ? d->n - i : bs);
+        memcpy(a.x, d->images + i * 784, (size_t)B * 784 * sizeof(float));
+        forward(m, &a, B, act, NULL, NULL);
+        for (int j = 0; j < B; j++) {
+            int c = argmax_f32(a.logits + (size_t)j * 10, 10);
+            hits += c == d->labels[i + j];
+            if (pred) pred[i + j] = (uint8_t)c;
+        }
+    }
+    acts_free(&a);
+    return (double)hits / (double)d->n;
+}
+
+int nn_cnn_convert(const NnCnn *m, const QParams act[3], int wbits, float *const wscale[3], NnCnnQ *q, QErr *err) {
+    memset(q, 0, sizeof *q);
+    const int qn = -(1 << (wbits - 1)), qp = (1 << (wbits - 1)) - 1;
+    for (int l = 0; l < 3; l++) {
+        if (act[l].bits != 8) return qerr_set(err, "the integer CNN needs 8-bit activations");
+        q->act_scale[l] = act[l].scale[0];
+        q->act_zero[l] = act[l].zero[0];
+    }
+    for (int l = 0; l < 3; l++) {
+        int N = wrows[l], K = wcols[l];
+        const float *w = m->p[2 * l], *b = m->p[2 * l + 1];
+        int8_t *codes = xmalloc((size_t)N * K);
+        float *s = xmalloc((size_t)N * sizeof(float));
+        for (int n = 0; n < N; n++) {
+            if (wscale && wscale[l]) {
+                s[n] = wscale[l][n];
+            } else {
+                float amax = 0;
+                for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(w[(size_t)n * K + k]));
+                s[n] = amax > 0 ? amax / qp : 1.0f;
+            }
+            for (int k = 0; k < K; k++) {
+                /* the linear layer's inputs arrive as (h, w, c): permute its (c, h, w) columns */
+                int src = l == 2 ? (k % CNN_C2) * 25 + k / CNN_C2 : k;
+                codes[(size_t)n * K + k] =
+                    (int8_t)nearbyintf(fminf(fmaxf(w[(size_t)n * K + src] / s[n], (float)qn), (float)qp));
+            }
+        }
+        q->w[l] = kern_s8_weights_pack(codes, N, K, kern_isa_best());
+        q->bias[l] = xmalloc((size_t)N * sizeof(int32_t));
+        if (l < 2) {
+            q->mult[l] = xmalloc((size_t)N * sizeof(int32_t));
+            q->shift[l] = xmalloc((size_t)N * sizeof(int32_t));
+        }
+        for (int n = 0; n < N; n++) {
+            double sb = (double)q->act_scale[l] * s[n];
+            q->bias[l][n] = (int32_t)fmax(fmin(nearbyint(b[n] / sb), 2147483647.0), -2147483648.0);
+            if (l < 2) kern_quantize_multiplier(sb / q->act_scale[l + 1], &q->mult[l][n], &q->shift[l][n]);
+            else q->wscale3[n] = s[n];
+        }
+        free(codes);
+        free(s);
+    }
+    return 0;
+}
+
+void nn_cnn_q_free(NnCnnQ *q) {
+    for (int l = 0; l < 3; l++) {
+        kern_s8_weights_free(q->w[l]);
+        free(q->bias[l]);
+    }
+    for (int l = 0; l < 2; l++) {
+        free(q->mult[l]);
+        free(q->shift[l]);
+    }
+    memset(q, 0, sizeof *q);
+}
+
+/* rows[P, C*K*K] of an int8 image x[H, W, C] (channels last), columns ordered (c, ki, kj) */
+static void im2row_s8(int8_t *rows, const int8_t *x, int H, int W, int C, int K) {
+    const int OH = H - K + 1, OW = W - K + 1, CKK = C * K * K;
+    for (int i = 0; i < OH; i++)
+        for (int j = 0; j < OW; j++) {
+            int8_t *r = rows + (size_t)(i * OW + j) * CKK;
+            for (int c = 0; c < C; c++)
+                for (int ki = 0; ki < K; ki++)
+                    for (int kj = 0; kj < K; kj++) r[(c * K + ki) * K + kj] = x[((size_t)(i + ki) * W + j + kj) * C + c];
+        }
+}
+
+/* 2x2 max-pool of int8 x[H, W, C] into y[H/2, W/2, C] */
+static void maxpool2_s8(int8_t *y, const int8_t *x, int H, int W, int C) {
+    for (int i = 0; i < H / 2; i++)
+        for (int j = 0; j < W / 2; j++)
+            for (int c = 0; c < C; c++) {
+                int8_t m = x[((size_t)(2 * i) * W + 2 * j) * C + c];
+                int8_t v[3] = {x[((size_t)(2 * i) * W + 2 * j + 1) * C + c], x[((size_t)(2 * i + 1) * W + 2 * j) * C + c],
+                               x[((size_t)(2 * i + 1) * W + 2 * j + 1) * C + c]};
+                for (int k = 0; k < 3; k++) m = v[k] > m ? v[k] : m;
+                y[((size_t)i * (W / 2) + j) * C + c] = m;
+            }
+}
+
+double nn_cnn_q_accuracy(const NnCnnQ *q, const NnDataset *d, uint8_t *pred) {
+    int8_t x[784], rows1[676 * 9], c1[676 * CNN_C1], p1[169 * CNN_C1], rows2[121 * 144], c2[121 * CNN_C2], p2[CNN_FLAT];
+    int32_t acc[10];
+    int64_t hits = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        kern_quantize_f32_s8(784, d->images + i * 784, q->act_scale[0], q->act_zero[0], -128, 127, x, kern_isa_best());
+        im2row_s8(rows1, x, 28, 28, 1, 3);
+        KernRequant r1 = {q->mult[0], q->shift[0], q->act_zero[1], q->act_zero[1], 127};
+        kern_qlinear_s8(676, rows1, q->act_zero[0], q->w[0], q->bias[0], &r1, c1);
+        maxpool2_s8(p1, c1, 26, 26, CNN_C1);
+        im2row_s8(rows2, p1, 13, 13, CNN_C1, 3);
+        KernRequant r2 = {q->mult[1], q->shift[1], q->act_zero[2], q->act_zero[2], 127};
+        kern_qlinear_s8(121, rows2, q->act_zero[1], q->w[1], q->bias[1], &r2, c2);
+        maxpool2_s8(p2, c2, 11, 11, CNN_C2);
+        kern_qlinear_s8_acc(1, p2, q->act_zero[2], q->w[2], q->bias[2], acc);
+        int best = 0;
+        float bv = -INFINITY;
+        for (int c = 0; c < 10; c++) {
+            float v = (float)acc[c] * q->act_scale[2] * q->wscale3[c];
+            if (v > bv) bv = v, best = c;
+        }
+        hits += best == d->labels[i];
+        if (pred) pred[i] = (uint8_t)best;
+    }
+    return (double)hits / (double)d->n;
 }
