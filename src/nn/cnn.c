@@ -110,6 +110,8 @@ double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act) {
 
 void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
     const int Bmax = o->batch;
+    /* many small per-image products: BLAS threads would only spin */
+    int old_blas = qblas_threads_swap(1);
     Acts a;
     acts_init(&a, Bmax);
     float *g[CNN_NPARAM], *mo[CNN_NPARAM], *ve[CNN_NPARAM];
@@ -169,6 +171,7 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
                  st->seconds);
     }
     st->total_seconds = qtime_now() - t_all;
+    qblas_threads_swap(old_blas);
     for (int i = 0; i < CNN_NPARAM; i++) {
         free(g[i]);
         free(mo[i]);
@@ -212,7 +215,7 @@ static size_t weights_bytes(int bits) {
     return b;
 }
 
-int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
+static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     memset(r, 0, sizeof *r);
     if (o->from || o->save_dir)
         return qerr_set(err, "--arch cnn: loading (--from) and saving (--save-model) CNNs are not supported yet");
@@ -483,7 +486,7 @@ static int cnn_measure(NnQatRow *row, const NnCnn *master, const NnCnn *fq, cons
     return rc;
 }
 
-int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
+static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     memset(r, 0, sizeof *r);
     if (o->from || o->save_dir) return qerr_set(err, "--arch cnn: --from and --save-model are not supported for the CNN yet");
     if (!(o->methods & 2)) return qerr_set(err, "--arch cnn: only the LSQ method is built for the CNN");
@@ -713,4 +716,22 @@ double nn_cnn_q_accuracy(const NnCnnQ *q, const NnDataset *d, uint8_t *pred) {
         if (pred) pred[i] = (uint8_t)best;
     }
     return (double)hits / (double)d->n;
+}
+
+/* The jobs: convolutions spread images over the OpenMP threads, so BLAS stays single-threaded
+ * for their duration. */
+int nn_cnn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
+    if (o->threads > 0) qthreads_set(o->threads);
+    int old = qblas_threads_swap(1);
+    int rc = cnn_ptq_run_impl(o, r, err);
+    qblas_threads_swap(old);
+    return rc;
+}
+
+int nn_cnn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
+    if (o->threads > 0) qthreads_set(o->threads);
+    int old = qblas_threads_swap(1);
+    int rc = cnn_qat_run_impl(o, r, err);
+    qblas_threads_swap(old);
+    return rc;
 }
