@@ -11,7 +11,8 @@
  * Files are written to "<file>.incomplete" and renamed only when complete (size checked against
  * Content-Length), so an interrupted download never looks finished.  Unlike huggingface_hub,
  * files are stored directly in snapshots/<hash>/ rather than as symlinks into blobs/.
- * HF_HUB_OFFLINE=1 forbids downloads. */
+ * HF_HUB_OFFLINE=1 forbids downloads.  A revision, and the X-Repo-Commit a server sends, must be
+ * [A-Za-z0-9._-]+ without a leading dot (they become path components), else an error. */
 #ifndef QUANT_HUB_H
 #define QUANT_HUB_H
 

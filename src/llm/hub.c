@@ -68,6 +68,18 @@ static int snapshot_complete(const char *dir) {
     return ok;
 }
 
+/* A revision or commit becomes a path component (refs/<rev>, snapshots/<commit>): letters,
+ * digits, '.', '_', '-' only and no leading '.', so neither a flag nor a server's X-Repo-Commit
+ * header can point outside the cache. */
+static int safe_component(const char *s) {
+    if (!*s || s[0] == '.' || strlen(s) > 100) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+              *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
 /* ------------------------------------------------------------ downloading */
 typedef struct Dl {
     FILE *f;
@@ -245,6 +257,10 @@ static int download(const char *name, const char *rev, const char *repo_dir, int
         goto out;
     }
     if (!commit[0]) snprintf(commit, sizeof commit, "%s", rev);
+    if (!safe_component(commit)) {
+        qerr_set(err, "%s/%s: the server sent X-Repo-Commit '%s', not a commit hash", ep, name, commit);
+        goto out;
+    }
     char snap[8192], refs[8192];
     snprintf(snap, sizeof snap, "%s/snapshots/%s", repo_dir, commit);
     if (qpath_is_dir(snap)) { /* a concurrent or earlier complete download: keep it */
@@ -279,6 +295,7 @@ int hub_resolve(const char *name, const HubOpts *opts, char **dir_out, QErr *err
     if (strstr(name, "..") || name[0] == '/' || strchr(name, '\'') || strlen(name) > 200)
         return qerr_set(err, "'%s' is neither a directory nor a Hugging Face model name (org/name)", name);
     const char *rev = opts && opts->revision ? opts->revision : "main";
+    if (!safe_component(rev)) return qerr_set(err, "revision '%s': expected a branch, tag or commit hash", rev);
     const char *off = getenv("HF_HUB_OFFLINE");
     int offline = (opts && opts->offline) || (off && strcmp(off, "1") == 0);
     char *root = cache_root(), folder[512], repo[4400], ref[4600], snap[4800];

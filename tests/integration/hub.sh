@@ -45,6 +45,11 @@ HF_HOME=$T/hf3 check_fails "401 without HF_TOKEN" "$QUANT" download --model_name
 grep -q "HF_TOKEN" "$T/err" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL 401 message does not mention HF_TOKEN"; }
 HF_HOME=$T/hf3 HF_TOKEN=sekret check "works with HF_TOKEN" "$QUANT" download --model_name test-org/tiny-gpt2
 stop
+serve --commit ../../../escaped
+HF_HOME=$T/hf4 check_fails "X-Repo-Commit that is not a hash is refused" "$QUANT" download --model_name test-org/tiny-gpt2
+check "nothing written outside the cache" bash -c "! find $T/hf4 -name 'escaped*' | grep -q ."
+stop
+HF_HOME=$T/hf4 check_fails "revision with a path in it is refused" "$QUANT" download --model_name test-org/tiny-gpt2 --revision ../../x
 check "a local directory wins" "$QUANT" download --model_name "$T/m1"
 grep -qx "$T/m1" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL local dir"; }
 summary

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A stand-in for the Hugging Face Hub on 127.0.0.1, for tests/integration/hub.sh.
 
-usage: fake_hub.py ROOT PORTFILE [--token T] [--truncate FILE] [--lifetime SECONDS]
+usage: fake_hub.py ROOT PORTFILE [--token T] [--truncate FILE] [--lifetime SECONDS] [--commit C]
 Serves ROOT/<org>/<name>/<file> at /<org>/<name>/resolve/<rev>/<file> (also /<name>/...) the
 way the Hub does: an X-Repo-Commit header, an ETag, a 302 redirect to /lfs/... for *.safetensors
 (as the Hub redirects large files), 404 for missing files, 401 without the right bearer token
 when --token is given, and with --truncate FILE the connection drops half-way through that
-file.  Binds to loopback only, writes the port it got to PORTFILE, and exits by itself after
+file; --commit C sends C as X-Repo-Commit (to test that a hostile value is refused).
+Binds to loopback only, writes the port it got to PORTFILE, and exits by itself after
 --lifetime seconds (default 120) or on GET /shutdown."""
 import hashlib, http.server, os, sys, threading
 
@@ -14,7 +15,7 @@ args = sys.argv[1:]
 root, portfile = args[0], args[1]
 opt = dict(zip(args[2::2], args[3::2]))
 token, trunc, lifetime = opt.get("--token"), opt.get("--truncate"), float(opt.get("--lifetime", "120"))
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT = opt.get("--commit", "0123456789abcdef0123456789abcdef01234567")
 
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
