@@ -48,7 +48,7 @@ static void write_raw(const char *path, const void *p, size_t n) {
     fclose(f);
 }
 
-static int run_reference(int bits, int group, int act_order, int sym, float *deq, int8_t *codes) {
+static int run_reference(int bits, int group, int act_order, int sym, int merge, float *deq, int8_t *codes) {
     char wp[512], xp[512], dp[512], qp[512], cmd[4096];
     const char *t = test_tmpdir();
     snprintf(wp, sizeof wp, "%s/W.bin", t);
@@ -57,8 +57,8 @@ static int run_reference(int bits, int group, int act_order, int sym, float *deq
     snprintf(qp, sizeof qp, "%s/Q.bin", t);
     write_raw(wp, W0, sizeof W0);
     write_raw(xp, X, sizeof X);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/reference/gptq_ref.py %s %s %d %d %d %d %d %d %d %s %s", wp, xp, N, K,
-             NS, bits, group, act_order, sym, dp, qp);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/reference/gptq_ref.py %s %s %d %d %d %d %d %d %d %s %s %d", wp, xp, N,
+             K, NS, bits, group, act_order, sym, dp, qp, merge);
     if (system(cmd) != 0) return -1;
     FILE *f = fopen(dp, "rb"), *g = fopen(qp, "rb");
     int ok = f && g && fread(deq, 4, N * K, f) == N * K && fread(codes, 1, N * K, g) == N * K;
@@ -67,7 +67,7 @@ static int run_reference(int bits, int group, int act_order, int sym, float *deq
     return ok ? 0 : -1;
 }
 
-static void compare(int bits, int group, int act_order, int sym, int block) {
+static void compare_m(int bits, int group, int act_order, int sym, int block, int merge) {
     GptqHessian h;
     gptq_hessian_init(&h, K);
     gptq_hessian_add(&h, X, NS / 2); /* in two parts: the running mean must equal one pass */
@@ -81,13 +81,15 @@ static void compare(int bits, int group, int act_order, int sym, int block) {
     o.group_size = group;
     o.act_order = act_order;
     o.block_size = block; /* 16: several lazy batches over 70 columns; 128: one */
+    o.merge_tail = merge;
     float W[N * K], ref[N * K];
     int8_t q[N * K], rq[N * K];
     memcpy(W, W0, sizeof W);
     QParams p;
     QErr e;
     CHECK(gptq_quantize(W, N, K, &h, &o, &p, q, &e) == 0);
-    if (run_reference(bits, group, act_order, sym, ref, rq)) {
+    if (merge && group) CHECK_MSG(p.n == N * (K / group), "merged tail: %lld scales, expected %d", (long long)p.n, N * (K / group));
+    if (run_reference(bits, group, act_order, sym, merge, ref, rq)) {
         fprintf(stderr, "  (numpy reference failed to run)\n");
         test_cur_failed_++;
         return;
@@ -123,6 +125,7 @@ static void compare(int bits, int group, int act_order, int sym, int block) {
     QParams pr;
     qparams_init(&pr, bits, sym != 0, o.gran, group, N, K, &e);
     pr.sym_full = sym == 2;
+    if (merge) qparams_merge_tail(&pr);
     float rtn[N * K];
     qparams_fit_minmax(&pr, W0);
     fake_quantize(&pr, W0, rtn);
@@ -132,6 +135,8 @@ static void compare(int bits, int group, int act_order, int sym, int block) {
     gptq_hessian_free(&h);
 }
 
+static void compare(int bits, int group, int act_order, int sym, int block) { compare_m(bits, group, act_order, sym, block, 0); }
+
 TEST(gptq_matches_numpy_per_channel) { compare(4, 0, 0, 0, 16); }
 TEST(gptq_matches_numpy_per_channel_one_batch) { compare(4, 0, 0, 0, 128); }
 TEST(gptq_matches_numpy_symmetric) { compare(4, 0, 0, 1, 16); }
@@ -139,6 +144,8 @@ TEST(gptq_matches_numpy_groups_ragged) { compare(3, 32, 0, 0, 16); } /* 70 = 32 
 TEST(gptq_matches_numpy_groups_sym) { compare(4, 32, 0, 1, 128); }
 TEST(gptq_matches_numpy_groups_sym_full) { compare(4, 32, 0, 2, 16); } /* the LLM files' grid */
 TEST(gptq_matches_numpy_sym_full_2bit_g16) { compare(2, 16, 0, 2, 16); }
+TEST(gptq_matches_numpy_merged_tail) { compare_m(4, 32, 0, 2, 16, 1); }          /* 70 = 32 + 38 */
+TEST(gptq_matches_numpy_merged_tail_act_order) { compare_m(3, 16, 1, 1, 128, 1); } /* 70 = 16 * 3 + 22 */
 TEST(gptq_matches_numpy_act_order) { compare(4, 0, 1, 0, 16); }
 TEST(gptq_matches_numpy_act_order_groups) { compare(2, 16, 1, 0, 16); }
 TEST(gptq_matches_numpy_act_order_groups32) { compare(4, 32, 1, 1, 128); }
@@ -309,6 +316,55 @@ TEST(hessian_running_mean) {
     gptq_hessian_free(&b);
 }
 
+/* gptq_refit_to_inputs against numpy's least squares on the stacked problem, with and without
+ * an added target; identical inputs and no added target give W back. */
+TEST(refit_matches_numpy_lstsq) {
+    enum { NR = 400 };
+    static float Xq[NR * K], Yadd[NR * N];
+    QRng r;
+    qrng_seed(&r, 5);
+    for (int i = 0; i < NR * K; i++) Xq[i] = X[i] + 0.3f * qrng_normal(&r); /* the "quantized model's" inputs */
+    for (int i = 0; i < NR * N; i++) Yadd[i] = 0.05f * qrng_normal(&r);
+    const char *t = test_tmpdir();
+    char wp[512], fp[512], qp[512], yp[512], op[512], cmd[4096];
+    snprintf(wp, sizeof wp, "%s/RW.bin", t);
+    snprintf(fp, sizeof fp, "%s/RXf.bin", t);
+    snprintf(qp, sizeof qp, "%s/RXq.bin", t);
+    snprintf(yp, sizeof yp, "%s/RY.bin", t);
+    snprintf(op, sizeof op, "%s/RO.bin", t);
+    write_raw(wp, W0, sizeof W0);
+    write_raw(fp, X, sizeof X);
+    write_raw(qp, Xq, sizeof Xq);
+    write_raw(yp, Yadd, sizeof Yadd);
+    for (int with_y = 0; with_y < 2; with_y++) {
+        float W[N * K], ref[N * K];
+        memcpy(W, W0, sizeof W);
+        QErr e;
+        CHECK(gptq_refit_to_inputs(W, N, K, X, Xq, with_y ? Yadd : NULL, NR, 0.01, &e) == 0);
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/reference/refit_ref.py %s %s %s %s %d %d %d 0.01 %s", wp, fp, qp,
+                 with_y ? yp : "-", N, K, NR, op);
+        FILE *f = system(cmd) == 0 ? fopen(op, "rb") : NULL;
+        int ok = f && fread(ref, 4, N * K, f) == N * K;
+        if (f) fclose(f);
+        CHECK_MSG(ok, "numpy reference failed to run");
+        double md = 0, mw = 0, moved = 0;
+        for (int i = 0; i < N * K; i++) {
+            md = fmax(md, fabs((double)W[i] - ref[i]));
+            mw = fmax(mw, fabs((double)ref[i]));
+            moved = fmax(moved, fabs((double)ref[i] - W0[i]));
+        }
+        CHECK_MSG(md < 1e-4 * mw, "with_y %d: max |ours - numpy| %g (max |w| %g)", with_y, md, mw);
+        CHECK_MSG(moved > 0.01, "with_y %d: the refit barely moved the weights (%g): a weak test", with_y, moved);
+    }
+    float W[N * K];
+    memcpy(W, W0, sizeof W);
+    QErr e;
+    CHECK(gptq_refit_to_inputs(W, N, K, X, X, NULL, NS, 0.01, &e) == 0);
+    double md = 0;
+    for (int i = 0; i < N * K; i++) md = fmax(md, fabs((double)W[i] - W0[i]));
+    CHECK_MSG(md < 1e-5, "identical inputs moved the weights by %g", md);
+}
+
 int main(void) {
     make_data();
     if (access("/usr/bin/python3", X_OK) != 0) {
@@ -322,6 +378,8 @@ int main(void) {
     RUN(gptq_matches_numpy_groups_sym);
     RUN(gptq_matches_numpy_groups_sym_full);
     RUN(gptq_matches_numpy_sym_full_2bit_g16);
+    RUN(gptq_matches_numpy_merged_tail);
+    RUN(gptq_matches_numpy_merged_tail_act_order);
     RUN(gptq_matches_numpy_act_order);
     RUN(gptq_matches_numpy_act_order_groups);
     RUN(gptq_matches_numpy_act_order_groups32);
@@ -330,5 +388,6 @@ int main(void) {
     RUN(gptq_all_dead);
     RUN(gptq_rejects_bad_input);
     RUN(hessian_running_mean);
+    RUN(refit_matches_numpy_lstsq);
     return test_summary("test_gptq");
 }

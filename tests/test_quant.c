@@ -224,7 +224,46 @@ TEST(observer_names) {
     CHECK(qparams_init(&p, 4, 1, QGRAN_GROUP, 0, 1, 1, &e) == -1);
 }
 
+/* a ragged remainder merged into the last group: one scale fewer per row, every element of the
+ * 38-column last group on that group's grid (error <= s/2), its extreme exactly representable */
+TEST(groups_merged_tail) {
+    enum { R = 3, C = 70 };
+    float x[R * C], y[R * C];
+    QRng r;
+    qrng_seed(&r, 3);
+    for (int i = 0; i < R * C; i++) x[i] = qrng_normal(&r);
+    x[1 * C + 69] = 9.0f; /* row 1's largest value sits in the tail */
+    QParams p;
+    QErr e;
+    CHECK(qparams_init(&p, 4, 1, QGRAN_GROUP, 32, R, C, &e) == 0);
+    CHECK(p.groups_per_row == 3 && p.n == 9);
+    qparams_merge_tail(&p);
+    CHECK(p.groups_per_row == 2 && p.n == 6 && p.merge_tail);
+    CHECK(qparams_index(&p, 1, 31) == 2 && qparams_index(&p, 1, 32) == 3 && qparams_index(&p, 1, 69) == 3);
+    int64_t c0, c1;
+    qparams_unit_cols(&p, 1, &c0, &c1);
+    CHECK(c0 == 32 && c1 == 70);
+    qparams_fit_minmax(&p, x);
+    CHECK_NEAR(p.scale[3], 9.0f / 7.0f, 1e-6); /* symmetric: max |x| of columns 32..69 of row 1 over qmax */
+    fake_quantize(&p, x, y);
+    for (int i = 0; i < R * C; i++) {
+        float s = p.scale[qparams_index(&p, i / C, i % C)];
+        CHECK_MSG(fabsf(x[i] - y[i]) <= 0.5f * s + 1e-6f, "element %d: |%g - %g| > s/2 = %g", i, x[i], y[i], 0.5f * s);
+    }
+    CHECK(y[1 * C + 69] == 9.0f);
+    CHECK_NEAR(qparams_bits_per_weight(&p), 4.0 + 16.0 * 6 / (R * C), 1e-12);
+    qparams_merge_tail(&p); /* idempotent */
+    CHECK(p.n == 6);
+    qparams_free(&p);
+    QParams q;
+    CHECK(qparams_init(&q, 4, 1, QGRAN_GROUP, 32, R, 64, &e) == 0); /* no remainder: unchanged */
+    qparams_merge_tail(&q);
+    CHECK(q.n == 6 && !q.merge_tail);
+    qparams_free(&q);
+}
+
 int main(void) {
+    RUN(groups_merged_tail);
     RUN(grid_8bit_unit_interval);
     RUN(grid_points_round_trip);
     RUN(codes_in_range_and_error_bound);

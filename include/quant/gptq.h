@@ -39,6 +39,7 @@ typedef struct GptqOpts {
     int mse_clip;
     int scale_f16;      /* round scales to float16 (as stored in files) */
     int sym_full;       /* symmetric over all 2^b levels (qparams.h) */
+    int merge_tail;     /* a ragged remainder joins the last full group (qparams_merge_tail) */
 } GptqOpts;
 void gptq_opts_default(GptqOpts *o);
 
@@ -48,5 +49,14 @@ void gptq_opts_default(GptqOpts *o);
  * Returns -1 + err if the dampened H is not positive definite after retries. */
 int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *H, const GptqOpts *opts,
                   QParams *p, int8_t *q, QErr *err);
+
+/* The fp32 weights refitted to the inputs the quantized model really produces: W [N, K] is
+ * replaced by argmin_W' ||Xq W'^T - Xf W^T||^2 / rows + ridge * mean(diag(Xq^T Xq / rows)) ||W' - W||^2,
+ * where Xf [rows, K] are the layer's inputs in the fp32 model and Xq the same positions' inputs
+ * in the partly quantized model.  GPTQ then quantizes the refitted W against H = 2 Xq^T Xq, so
+ * the layer also undoes part of the error accumulated before it (the "asymmetric calibration"
+ * of GPTAQ, Li et al. 2025).  Identical inputs return W unchanged. */
+int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
+                         double ridge, QErr *err);
 
 #endif

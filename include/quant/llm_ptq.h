@@ -37,6 +37,10 @@ typedef struct LlmWQuant {
     int act_order;       /* GPTQ */
     double damp;         /* GPTQ dampening (fraction of mean diagonal) */
     int mse_clip;        /* GPTQ: fit each group's range by MSE search instead of min-max */
+    int refit;           /* GPTQ: refit each layer's fp32 weights to the quantized model's inputs first */
+    double refit_ridge;  /* its ridge toward the original weights (fraction of the mean input power) */
+    int tune_epochs;     /* GPTQ, Llama: epochs of block-wise tuning of scales and norms (0: none) */
+    int e2e_epochs;      /* GPTQ, Llama: epochs of end-to-end tuning against the fp32 model (0: none) */
 } LlmWQuant;
 
 typedef struct LlmQLinear {
@@ -54,6 +58,8 @@ typedef struct LlmQuantized {
     int8_t *emb_codes;           /* [V, D] or NULL when kept in fp32 */
     int emb_bits;
     double *block_err;           /* [n_layers] ||y_q - y|| / ||y|| after each block (calibration data) */
+    double *tune_loss;           /* [n_layers][2] block tuning's relative loss before / after (-1: not run) */
+    double e2e_kl[2];            /* end-to-end tuning: mean KL per token before / after (-1: not run) */
     double seconds;
 } LlmQuantized;
 
@@ -63,6 +69,31 @@ int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int 
 void llm_quantized_free(LlmQuantized *q);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
+
+/* Block-wise reconstruction (tune.c): with the integer codes of block `layer`'s linears ql[0..6]
+ * fixed (q, k, v, o, gate, up, down, as GPTQ left them), Adam trains a multiplier exp(theta)
+ * of every group scale and exp(phi) of every RMSNorm weight to minimise
+ * ||block_q(Xq) - Yf||^2 over the n calibration windows Xq [n, S, D] (the quantized model's
+ * inputs to the block), Yf the fp32 block's outputs on the fp32 model's inputs.  Scales end
+ * rounded to float16; m's weights, norms and ql's scales are updated only if the loss drops.
+ * loss0 / loss1: ||block_q(Xq) - Yf||^2 / ||Yf||^2 before and after (= before when not kept).
+ * Llama blocks only. */
+typedef struct LlmTuneOpts {
+    int epochs, batch;   /* 2, 4 windows */
+    float lr;            /* Adam on the log-multipliers, 5e-3 */
+    uint64_t seed;
+} LlmTuneOpts;
+void llm_tune_opts_default(LlmTuneOpts *o);
+int  llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, const float *Yf, int n, int S,
+                    const LlmTuneOpts *o, double *loss0, double *loss1, QErr *err);
+
+/* End-to-end tuning (tune.c): after every block is quantized, the same parameters of all blocks
+ * (group-scale and norm multipliers, codes fixed) plus the final norm are trained together on
+ * the calibration windows to minimise KL(fp32 model || quantized model) of the next-token
+ * distributions; teacher: the fp32 model's log-probabilities [n, seq_len, V].  Kept only if
+ * the calibration KL drops; loss0 / loss1 the mean KL per token before and after. */
+int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float *teacher, const LlmTuneOpts *o,
+                 double *loss0, double *loss1, QErr *err);
 
 /* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);

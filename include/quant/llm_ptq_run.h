@@ -35,6 +35,8 @@ typedef struct LlmPtqRow {
     size_t bytes;                /* file size */
     double ppl, seconds;
     double block_err[LLM_PTQ_MAX_LAYERS];
+    double tune_loss[LLM_PTQ_MAX_LAYERS][2];  /* GPTQ block tuning: relative loss before / after (-1: none) */
+    double e2e_kl[2];            /* GPTQ end-to-end tuning: calibration KL per token before / after (-1: none) */
     char file[128];
 } LlmPtqRow;
 

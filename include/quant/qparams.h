@@ -13,7 +13,9 @@
  *   QGRAN_TENSOR   one (s, z) for everything                      n = 1
  *   QGRAN_CHANNEL  one per row                                    n = rows
  *   QGRAN_GROUP    one per run of group_size columns in each row  n = rows * ceil(cols / g)
- *                  (the last group of a row may be shorter: "ragged")
+ *                  (the last group of a row may be shorter: "ragged"; after
+ *                  qparams_merge_tail the remainder joins the group before it instead:
+ *                  n = rows * floor(cols / g), the last group up to 2g - 1 wide)
  * Scale/zero pair k for element (r, c) is qparams_index(p, r, c). */
 #ifndef QUANT_QPARAMS_H
 #define QUANT_QPARAMS_H
@@ -39,6 +41,7 @@ typedef struct QParams {
     int64_t n;               /* number of (scale, zero) pairs */
     int32_t qmin, qmax;      /* code range */
     int scale_f16;           /* scales rounded to float16 (what files store), set after init */
+    int merge_tail;          /* groups: a ragged remainder belongs to the last full group */
     int sym_full;            /* symmetric over all 2^b levels (llama.cpp Q4_0 style): the scale takes the
                                 sign of the extreme value so that value lands exactly on qmin; may be < 0 */
     float *scale;            /* [n] */
@@ -52,12 +55,31 @@ int  qparams_init(QParams *p, int bits, int symmetric, QGranularity gran, int64_
 void qparams_free(QParams *p);
 int  qparams_copy(QParams *dst, const QParams *src);   /* deep copy */
 
+/* Groups: the remainder of a row whose width is not a multiple of the group size joins the
+ * previous group (172 columns, g = 32: groups of 32, 32, 32, 32 and 44), so the row needs one
+ * scale fewer — what keeps 4-bit groups of 32 at 4.5 bits per weight on such rows.  Call
+ * right after qparams_init; a no-op when there is no remainder or only one group. */
+void qparams_merge_tail(QParams *p);
+
 static inline int64_t qparams_index(const QParams *p, int64_t r, int64_t c) {
     switch (p->gran) {
         case QGRAN_TENSOR: return 0;
         case QGRAN_CHANNEL: return r;
-        default: return r * p->groups_per_row + c / p->group_size;
+        default: {
+            int64_t j = c / p->group_size;
+            return r * p->groups_per_row + (j < p->groups_per_row ? j : p->groups_per_row - 1);
+        }
     }
+}
+/* Columns [*c0, *c1) of unit j within a row (channel: the whole row). */
+static inline void qparams_unit_cols(const QParams *p, int64_t j, int64_t *c0, int64_t *c1) {
+    if (p->gran != QGRAN_GROUP) {
+        *c0 = 0;
+        *c1 = p->cols;
+        return;
+    }
+    *c0 = j * p->group_size;
+    *c1 = j == p->groups_per_row - 1 ? p->cols : *c0 + p->group_size;
 }
 
 /* Scale and zero-point for one quantization unit whose values lie in [lo, hi].

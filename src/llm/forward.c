@@ -141,7 +141,7 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
             float *a = A + (size_t)t * n;
             int len = pos0 + t + 1;
             float mx = a[0];
-            for (int j = 1; j < len; j++) mx = fmaxf(mx, a[j]);
+            for (int j = 1; j < len; j++) mx = a[j] > mx ? a[j] : mx; /* not fmaxf: a libm call on x86 */
             float sum = 0;
             for (int j = 0; j < len; j++) {
                 a[j] = expf(a[j] - mx);

@@ -9,7 +9,7 @@
 /* -log softmax(logits)[target] */
 static double nll(const float *logits, int V, int32_t target) {
     float mx = logits[0];
-    for (int i = 1; i < V; i++) mx = fmaxf(mx, logits[i]);
+    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
     double sum = 0;
     for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
     return log(sum) + mx - logits[target];

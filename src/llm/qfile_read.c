@@ -77,10 +77,11 @@ static int read_f32(const Safetensors *st, const char *path, const char *name, i
 
 /* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
 static int read_quant(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
-                      int64_t group, int sym, float *w, QErr *err) {
+                      int64_t group, int merge_tail, int sym, float *w, QErr *err) {
     QParams p;
     if (qparams_init(&p, bits, sym, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err))
         return qerr_prefix(err, "%s: %s", path, base);
+    if (merge_tail) qparams_merge_tail(&p);
     char name[160];
     int rc = -1;
     int8_t *codes = xmalloc((size_t)(rows * cols));
@@ -154,6 +155,14 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         meta_int(&st, path, "group_size", 0, 1 << 20, &group, err) || meta_int(&st, path, "symmetric", 0, 1, &sym, err) ||
         meta_int(&st, path, "emb_bits", 0, 8, &emb_bits, err))
         goto out;
+    /* how a row's ragged remainder is grouped: "merged" into the last group or "split" into its
+     * own (absent: split) */
+    const char *tail = st_meta(&st, "group_tail");
+    int merge_tail = tail && strcmp(tail, "merged") == 0;
+    if (tail && !merge_tail && strcmp(tail, "split") != 0) {
+        qerr_set(err, "%s: group_tail is \"%s\" (expected merged or split)", path, tail);
+        goto out;
+    }
     c->arch = (LlmArch)arch;
     if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->dim / c->n_heads) % 2) {
         qerr_set(err, "%s: inconsistent heads: dim %d, %d heads, %d kv heads", path, c->dim, c->n_heads, c->n_kv_heads);
@@ -172,7 +181,7 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
 #define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
     TAKE(m->tok_emb, V * D);
     if (emb_bits > 0) {
-        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 1, m->tok_emb, err)) goto out;
+        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 0, 1, m->tok_emb, err)) goto out;
     } else if (read_f32(&st, path, "token_embd.weight", V * D, D, m->tok_emb, err)) {
         goto out;
     }
@@ -214,7 +223,7 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
-            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, sym, lin[k].w, err)) goto out;
+            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err)) goto out;
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;

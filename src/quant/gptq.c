@@ -92,68 +92,30 @@ static void fit_unit(QParams *p, int64_t k, const float *vals, int64_t n, int ms
     qparams_set_range(p, k, lo * bf, hi * bf);
 }
 
-int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqOpts *o, QParams *p, int8_t *q,
-                  QErr *err) {
-    if (Hs->K != K) return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K,
-                                    (long long)Hs->K, (long long)K);
-    if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
-        return -1;
-    p->scale_f16 = o->scale_f16;
-    p->sym_full = o->sym_full;
+/* One GPTQ pass over W0 (not modified) with the permutation perm and U, the upper Cholesky
+ * factor of the permuted, dampened H^-1.  fit: fit p's units here (min-max or MSE, as the
+ * reference does); otherwise p's scales are used as given.  Writes codes q and the
+ * dequantized weights Wq (both in the original column order). */
+static void gptq_pass(const float *W0, int64_t N, int64_t K, const GptqHessian *Hs, const double *U, const int64_t *perm,
+                      const GptqOpts *o, QParams *p, int fit, int8_t *q, float *Wq) {
     const int64_t g = p->gran == QGRAN_GROUP ? p->group_size : K;
     int64_t bs = o->block_size > 0 ? o->block_size : 128;
     if (p->gran == QGRAN_GROUP) bs = (bs + g - 1) / g * g; /* groups never straddle a block */
-
-    /* permutation (act-order): columns by decreasing H diagonal */
-    int64_t *perm = xmalloc((size_t)K * sizeof(int64_t));
-    for (int64_t i = 0; i < K; i++) perm[i] = i;
-    if (o->act_order)
-        for (int64_t i = 1; i < K; i++) { /* insertion sort, stable */
-            int64_t v = perm[i], j = i;
-            while (j > 0 && Hs->H[perm[j - 1] * K + perm[j - 1]] < Hs->H[v * K + v]) {
-                perm[j] = perm[j - 1];
-                j--;
-            }
-            perm[j] = v;
-        }
-    /* working copies in permuted order: WT [K, N] (a column of W is a row of WT), H [K, K] */
+    /* working copy in permuted order: WT [K, N] (a column of W is a row of WT) */
     float *WT = xmalloc((size_t)K * N * sizeof(float));
-    double *A = xmalloc((size_t)K * K * sizeof(double));
-    int64_t dead = 0;
     for (int64_t i = 0; i < K; i++) {
         int64_t c = perm[i];
         int isdead = Hs->H[c * K + c] == 0.0;
-        dead += isdead;
-        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W[n * K + c];
-        for (int64_t j = 0; j < K; j++) A[i * K + j] = Hs->H[c * K + perm[j]];
-        if (isdead) A[i * K + i] = 1.0;
-    }
-    double mean_diag = 0;
-    for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
-    mean_diag /= (double)K;
-    double *U = xmalloc((size_t)K * K * sizeof(double));
-    double damp = o->damp > 0 ? o->damp : 0.01;
-    int ok = 0;
-    for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
-        memcpy(U, A, (size_t)K * K * sizeof(double));
-        for (int64_t i = 0; i < K; i++) U[i * K + i] += damp * mean_diag;
-        ok = inverse_cholesky_upper(U, (int)K) == 0;
-    }
-    free(A);
-    if (!ok) {
-        free(U);
-        free(WT);
-        free(perm);
-        qparams_free(p);
-        return qerr_set(err, "GPTQ: the dampened Hessian (%lldx%lld) is not positive definite", (long long)K, (long long)K);
+        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W0[n * K + c];
     }
     /* with act-order, groups are fixed up front from the original weights (static groups) */
-    float *buf = xmalloc((size_t)(g > K ? g : K) * sizeof(float));
-    if (o->act_order || p->gran == QGRAN_CHANNEL) {
+    float *buf = xmalloc((size_t)K * sizeof(float));
+    if (fit && (o->act_order || p->gran == QGRAN_CHANNEL)) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t j = 0; j < p->groups_per_row; j++) {
-                int64_t c0 = j * g, c1 = c0 + g < K ? c0 + g : K;
-                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[n * K + c];
+                int64_t c0, c1;
+                qparams_unit_cols(p, j, &c0, &c1);
+                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W0[n * K + c];
                 fit_unit(p, n * p->groups_per_row + j, buf, c1 - c0, o->mse_clip);
             }
     }
@@ -163,9 +125,11 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
         int64_t i2 = i1 + bs < K ? i1 + bs : K, cnt = i2 - i1;
         for (int64_t i = i1; i < i2; i++) {
             int64_t c = perm[i]; /* original column */
-            if (!o->act_order && p->gran == QGRAN_GROUP && c % g == 0) {
-                /* fit this group from the error-updated weights (columns c .. c+g-1 = rows i .. of WT) */
-                int64_t c1 = c + g < K ? c + g : K;
+            if (fit && !o->act_order && p->gran == QGRAN_GROUP && c % g == 0 && c / g < p->groups_per_row) {
+                /* fit this group from the error-updated weights (its columns are rows i .. of WT;
+                 * a merged tail past the block's end has not had this block's lazy update yet) */
+                int64_t c0, c1;
+                qparams_unit_cols(p, c / g, &c0, &c1);
                 for (int64_t n = 0; n < N; n++) {
                     for (int64_t cc = c; cc < c1; cc++) buf[cc - c] = WT[(i + cc - c) * N + n];
                     fit_unit(p, n * p->groups_per_row + c / g, buf, c1 - c, o->mse_clip);
@@ -199,13 +163,111 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
         }
     }
     for (int64_t i = 0; i < K; i++)
-        for (int64_t n = 0; n < N; n++) W[n * K + perm[i]] = WT[i * N + n];
-    (void)dead;
+        for (int64_t n = 0; n < N; n++) Wq[n * K + perm[i]] = WT[i * N + n];
     free(E);
     free(Uf);
     free(buf);
-    free(U);
     free(WT);
+}
+
+int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqOpts *o, QParams *p, int8_t *q,
+                  QErr *err) {
+    if (Hs->K != K) return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K,
+                                    (long long)Hs->K, (long long)K);
+    if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
+        return -1;
+    p->scale_f16 = o->scale_f16;
+    p->sym_full = o->sym_full;
+    if (o->merge_tail) qparams_merge_tail(p);
+
+    /* permutation (act-order): columns by decreasing H diagonal */
+    int64_t *perm = xmalloc((size_t)K * sizeof(int64_t));
+    for (int64_t i = 0; i < K; i++) perm[i] = i;
+    if (o->act_order)
+        for (int64_t i = 1; i < K; i++) { /* insertion sort, stable */
+            int64_t v = perm[i], j = i;
+            while (j > 0 && Hs->H[perm[j - 1] * K + perm[j - 1]] < Hs->H[v * K + v]) {
+                perm[j] = perm[j - 1];
+                j--;
+            }
+            perm[j] = v;
+        }
+    double *A = xmalloc((size_t)K * K * sizeof(double));
+    for (int64_t i = 0; i < K; i++) {
+        int64_t c = perm[i];
+        for (int64_t j = 0; j < K; j++) A[i * K + j] = Hs->H[c * K + perm[j]];
+        if (Hs->H[c * K + c] == 0.0) A[i * K + i] = 1.0;
+    }
+    double mean_diag = 0;
+    for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
+    mean_diag /= (double)K;
+    double *U = xmalloc((size_t)K * K * sizeof(double));
+    double damp = o->damp > 0 ? o->damp : 0.01;
+    int ok = 0;
+    for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
+        memcpy(U, A, (size_t)K * K * sizeof(double));
+        for (int64_t i = 0; i < K; i++) U[i * K + i] += damp * mean_diag;
+        ok = inverse_cholesky_upper(U, (int)K) == 0;
+    }
+    free(A);
+    if (!ok) {
+        free(U);
+        free(perm);
+        qparams_free(p);
+        return qerr_set(err, "GPTQ: the dampened Hessian (%lldx%lld) is not positive definite", (long long)K, (long long)K);
+    }
+    float *W0 = xmalloc((size_t)N * K * sizeof(float));
+    memcpy(W0, W, (size_t)N * K * sizeof(float));
+    gptq_pass(W0, N, K, Hs, U, perm, o, p, 1, q, W);
+    free(W0);
+    free(U);
     free(perm);
+    return 0;
+}
+
+int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
+                         double ridge, QErr *err) {
+    if (rows < 1) return qerr_set(err, "refit: no calibration rows");
+    /* A = Xq^T Xq / rows, B = Xq^T (Xf W^T) / rows, in double, a chunk of rows at a time */
+    const int64_t CH = 2048;
+    double *A = xcalloc((size_t)K * K, sizeof(double)), *B = xcalloc((size_t)K * N, sizeof(double));
+    double *Wd = xmalloc((size_t)N * K * sizeof(double)), *xq = xmalloc((size_t)CH * K * sizeof(double)),
+           *xf = xmalloc((size_t)CH * K * sizeof(double)), *y = xmalloc((size_t)CH * N * sizeof(double));
+    for (int64_t i = 0; i < N * K; i++) Wd[i] = W[i];
+    double inv = 1.0 / (double)rows;
+    for (int64_t r0 = 0; r0 < rows; r0 += CH) {
+        int64_t m = rows - r0 < CH ? rows - r0 : CH;
+        for (int64_t i = 0; i < m * K; i++) {
+            xq[i] = Xq[r0 * K + i];
+            xf[i] = Xf[r0 * K + i];
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)m, inv, xq, (int)K, 1.0, A, (int)K);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)N, (int)K, 1.0, xf, (int)K, Wd, (int)K, 0.0, y,
+                    (int)N);
+        if (Yadd)
+            for (int64_t i = 0; i < m * N; i++) y[i] += Yadd[r0 * N + i];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)m, inv, xq, (int)K, y, (int)N, 1.0, B,
+                    (int)N);
+    }
+    double mean_diag = 0;
+    for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
+    mean_diag /= (double)K;
+    double lam = ridge * (mean_diag > 0 ? mean_diag : 1.0);
+    /* (A + lam I) W'^T = B + lam W^T: the ridge pulls toward W, so identical inputs give W back */
+    for (int64_t i = 0; i < K; i++) {
+        A[i * K + i] += lam;
+        for (int64_t n = 0; n < N; n++) B[i * N + n] += lam * Wd[n * K + i];
+    }
+    int rc = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (int)K, (int)N, A, (int)K, B, (int)N);
+    if (rc == 0)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < K; i++) W[n * K + i] = (float)B[i * N + n];
+    free(A);
+    free(B);
+    free(Wd);
+    free(xq);
+    free(xf);
+    free(y);
+    if (rc != 0) return qerr_set(err, "refit: the %lldx%lld input covariance is not positive definite", (long long)K, (long long)K);
     return 0;
 }

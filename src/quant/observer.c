@@ -298,6 +298,7 @@ void qparams_fit_observer(QParams *p, const float *x, QObserverKind kind) {
         for (int64_t j = 0; j < units_per_row; j++) {
             int64_t rowlen = p->gran == QGRAN_TENSOR ? p->rows * p->cols : p->cols;
             int64_t c0 = j * g, c1 = c0 + g < rowlen ? c0 + g : rowlen;
+            if (p->gran == QGRAN_GROUP) qparams_unit_cols(p, j, &c0, &c1);
             const float *u = x + r * rowlen + c0;
             float lo, hi;
             if (kind == QOBS_MSE) {

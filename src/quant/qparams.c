@@ -26,6 +26,14 @@ int qparams_init(QParams *p, int bits, int symmetric, QGranularity gran, int64_t
     return 0;
 }
 
+void qparams_merge_tail(QParams *p) {
+    if (p->gran != QGRAN_GROUP || p->cols % p->group_size == 0 || p->groups_per_row < 2 || p->merge_tail) return;
+    p->groups_per_row--;
+    p->n = p->rows * p->groups_per_row;
+    p->merge_tail = 1;
+    /* the arrays only shrink: keep them (every unit is refitted by the caller) */
+}
+
 void qparams_free(QParams *p) {
     free(p->scale);
     free(p->zero);
@@ -98,11 +106,11 @@ void qparams_fit_minmax(QParams *p, const float *x) {
         qparams_set_range(p, 0, lo, hi);
         return;
     }
-    int64_t g = p->gran == QGRAN_GROUP ? p->group_size : p->cols;
 #pragma omp parallel for schedule(static) if (p->rows * p->cols > 65536)
     for (int64_t r = 0; r < p->rows; r++)
         for (int64_t j = 0; j < p->groups_per_row; j++) {
-            int64_t c0 = j * g, c1 = c0 + g < p->cols ? c0 + g : p->cols;
+            int64_t c0, c1;
+            qparams_unit_cols(p, j, &c0, &c1);
             float lo, hi;
             row_range(x, p->cols, r, c0, c1, &lo, &hi);
             qparams_set_range(p, r * p->groups_per_row + j, lo, hi);

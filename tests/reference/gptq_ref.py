@@ -3,7 +3,8 @@
 from the paper for tests/test_gptq.c.  Reads W [N, K] and X [n, K] (float32, raw), writes
 the dequantized weights [N, K] (float32) and the codes [N, K] (int8).
 
-usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) sym(0 affine/1 symmetric/2 full symmetric) out_w.bin out_q.bin
+usage: gptq_ref.py W.bin X.bin N K n bits group(0=per channel) act_order(0/1) sym(0 affine/1 symmetric/2 full symmetric) out_w.bin out_q.bin [merge]
+merge=1: a row's ragged remainder belongs to the last full group (70 columns, g=32: groups 32 + 38).
 Grid: codes in [-2^(b-1), 2^(b-1)-1] over [min(lo,0), max(hi,0)]; affine: s = (hi-lo)/(2^b-1),
 zero = round(qmin - lo/s); symmetric: s = max(-lo, hi)/qmax, zero = 0;
 full symmetric: s = e/qmin with e the larger-magnitude of lo, hi (s may be < 0), zero = 0; ties round to even.  Groups are fitted from the error-updated
@@ -45,16 +46,21 @@ def main():
     W[:, dead] = 0.0
     H[dead, dead] = 1.0
     g = group if group > 0 else K
+    merge = len(a) > 11 and a[11] == "1" and group > 0 and K % g != 0 and K // g >= 2
+    G = K // g if merge else (K + g - 1) // g
+    unit = lambda c: min(c // g, G - 1)                    # the scale of column c
+    cols = lambda j: (j * g, K if j == G - 1 else min(K, j * g + g))
     perm = np.arange(K)
     if act_order:
         perm = np.argsort(-np.diag(H), kind="stable")
     # static parameters (per channel, or every group when act_order)
-    S = np.zeros((N, (K + g - 1) // g), dtype=np.float32)
-    Z = np.zeros((N, (K + g - 1) // g), dtype=np.int64)
+    S = np.zeros((N, G), dtype=np.float32)
+    Z = np.zeros((N, G), dtype=np.int64)
     if act_order or group == 0:
         for r in range(N):
-            for j in range(S.shape[1]):
-                S[r, j], Z[r, j] = fit(W[r, j * g:(j + 1) * g].astype(np.float32), bits)
+            for j in range(G):
+                c0, c1 = cols(j)
+                S[r, j], Z[r, j] = fit(W[r, c0:c1].astype(np.float32), bits)
     Wp = W[:, perm].copy()
     Hp = H[np.ix_(perm, perm)]
     Hp += 0.01 * np.mean(np.diag(Hp)) * np.eye(K)
@@ -64,12 +70,13 @@ def main():
     D = np.zeros((N, K), dtype=np.float64)
     for i in range(K):                      # column by column (no lazy batching: same math)
         c = perm[i]
-        if not act_order and group > 0 and c % g == 0:
+        if not act_order and group > 0 and c % g == 0 and c // g < G:
+            c0, c1 = cols(c // g)
             for r in range(N):
-                S[r, c // g], Z[r, c // g] = fit(Wp[r, i:i + g].astype(np.float32), bits)
+                S[r, c // g], Z[r, c // g] = fit(Wp[r, i:i + c1 - c0].astype(np.float32), bits)
         w = Wp[:, i]
         for r in range(N):
-            Q[r, c], D[r, c] = quant(w[r], S[r, c // g], Z[r, c // g], bits)
+            Q[r, c], D[r, c] = quant(w[r], S[r, unit(c)], Z[r, unit(c)], bits)
         err = (w - D[:, c]) / U[i, i]
         Wp[:, i:] -= np.outer(err, U[i, i:])
     D.astype(np.float32).tofile(a[9])

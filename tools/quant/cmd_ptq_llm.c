@@ -11,7 +11,10 @@ static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
     "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
-    "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01] [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
+    "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
+    "         [--tune-epochs 2 (GPTQ < 8 bits, Llama: block-wise scale/norm tuning)] [--e2e-epochs 2 (then end to end, KL to fp32)]\n"
+    "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
 
 static const char *site_name(LlmSite s) {
@@ -54,10 +57,16 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.max_windows = v;
     if (args_int(a, "threads", 0, 0, 1024, &v, err)) return 2;
     o.threads = (int)v;
-    int affine, act_order, mse;
+    int affine, act_order, mse, refit;
     if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
-        args_bool(a, "mse-clip", 1, &mse, err))
+        args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err))
         return 2;
+    double ridge;
+    if (args_double(a, "refit-ridge", 0.001, 0.0, 100.0, &ridge, err)) return 2;
+    if (args_int(a, "tune-epochs", 2, 0, 1000, &v, err)) return 2;
+    int tune = (int)v;
+    if (args_int(a, "e2e-epochs", 2, 0, 1000, &v, err)) return 2;
+    int e2e = (int)v;
     double damp;
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
     o.save_dir = args_str(a, "save", NULL);
@@ -83,7 +92,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
                 qerr_set(err, "too many variants (at most %d)", LLM_PTQ_MAX_VARIANTS);
                 goto done;
             }
-            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse};
+            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse, refit, ridge, tune, e2e};
             o.variants[o.n_variants++] = w;
         }
     }
@@ -172,6 +181,18 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     qtable_print(&t, stdout);
     qtable_free(&t);
     printf("\nWhy LLMs are hard (3): low bits — see the perplexity column above.\n");
+    for (int i = 1; i < r->n_rows; i++) {
+        const LlmPtqRow *w = &r->rows[i];
+        if (w->e2e_kl[0] < 0 && w->tune_loss[0][0] < 0) continue;
+        printf("%s w%d%s%.0lld tuning (codes fixed):", w->method, w->wbits, w->group ? " g" : "", (long long)(w->group ? w->group : 0));
+        if (w->tune_loss[0][0] >= 0) {
+            printf(" block loss");
+            for (int l = 0; l < r->n_layers; l++) printf(" %.4f->%.4f", w->tune_loss[l][0], w->tune_loss[l][1]);
+            printf(";");
+        }
+        if (w->e2e_kl[0] >= 0) printf(" end-to-end KL %.4f->%.4f", w->e2e_kl[0], w->e2e_kl[1]);
+        printf("\n");
+    }
     printf("total %.1f s, peak RSS %.1f MB%s%s\n", r->total_seconds, r->peak_rss / 1048576.0, o.save_dir ? ", saved in " : "",
            o.save_dir ? o.save_dir : "");
     if (json) {
@@ -201,6 +222,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             if (i > 0) {
                 cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
                 for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+                if (w->tune_loss[0][0] >= 0) {
+                    cJSON *tl = cJSON_AddArrayToObject(x, "block_tune_loss");
+                    for (int l = 0; l < r->n_layers; l++) {
+                        cJSON *pr = cJSON_CreateArray();
+                        cJSON_AddItemToArray(pr, cJSON_CreateNumber(w->tune_loss[l][0]));
+                        cJSON_AddItemToArray(pr, cJSON_CreateNumber(w->tune_loss[l][1]));
+                        cJSON_AddItemToArray(tl, pr);
+                    }
+                }
+                if (w->e2e_kl[0] >= 0) {
+                    cJSON_AddNumberToObject(x, "e2e_kl_before", w->e2e_kl[0]);
+                    cJSON_AddNumberToObject(x, "e2e_kl_after", w->e2e_kl[1]);
+                }
             }
             cJSON_AddItemToArray(rows, x);
         }

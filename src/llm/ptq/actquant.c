@@ -95,7 +95,7 @@ void llm_act_quant_hook(void *ctx, int layer, LlmSite s, float *X, int T, int in
         for (int t = 0; t < T; t++) {
             float *x = X + (size_t)t * in, amax = 0;
             for (int i = 0; i < in; i++)
-                if (!(thr > 0 && ss->absmax[i] > thr)) amax = fmaxf(amax, fabsf(x[i]));
+                if (!(thr > 0 && ss->absmax[i] > thr)) { float v = fabsf(x[i]); amax = v > amax ? v : amax; }
             if (amax > 0) fq_row(x, in, amax / qmax, qmax, ss ? ss->absmax : NULL, thr);
         }
         return;

@@ -1,5 +1,6 @@
 /* quantize.c — block-by-block weight quantization of a language model (llm_ptq.h). */
 #include <math.h>
+#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,56 +8,61 @@
 #include "quant/gptq.h"
 #include "quant/llm_ptq.h"
 
-/* Hessian capture: one accumulator per site, per thread. */
-typedef struct Capture {
-    GptqHessian h[LLM_N_SITES];
-} Capture;
+/* Calibration inputs of every linear site of a block, kept for all windows: X[site] is
+ * [n * S, in] (NULL: that site is not stored). */
+typedef struct SiteStore {
+    float *X[LLM_N_SITES];
+} SiteStore;
+typedef struct StoreCtx {
+    SiteStore *st;
+    size_t row0; /* first row of the current window */
+} StoreCtx;
 
-static void capture_hook(void *ctx, int layer, LlmSite site, float *X, int T, int in) {
+static void store_hook(void *ctx, int layer, LlmSite site, float *X, int T, int in) {
     (void)layer;
-    (void)in;
-    Capture *c = ctx;
-    gptq_hessian_add(&c->h[site], X, T);
+    StoreCtx *c = ctx;
+    if (c->st->X[site]) memcpy(c->st->X[site] + c->row0 * (size_t)in, X, (size_t)T * in * sizeof(float));
 }
 
-/* Runs block `layer` on every window of X [n, S, D] in place; with capture, accumulates
- * Hessians (thread partials merged in thread order: deterministic for a thread count). */
-static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Capture *cap_out) {
+static int site_width(const LlmConfig *cf, int site) { return site == LLM_SITE_DOWN ? cf->hidden_dim : cf->dim; }
+
+static void store_alloc(SiteStore *st, const LlmConfig *cf, size_t rows, unsigned site_mask) {
+    for (int s = 0; s < LLM_N_SITES; s++)
+        st->X[s] = (site_mask >> s) & 1 ? xmalloc(rows * site_width(cf, s) * sizeof(float)) : NULL;
+}
+
+/* R = X + A Wo^T (+ bo): the residual stream after attention, from the o inputs A [rows, in] */
+static void resid_after_attn(const LlmLinear *o, const float *X, const float *A, size_t rows, float *R) {
+    memcpy(R, X, rows * o->out * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, o->out, o->in, 1.0f, A, o->in, o->w, o->in, 1.0f, R,
+                o->out);
+    if (o->b)
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < o->out; j++) R[r * o->out + j] += o->b[j];
+}
+static void store_free(SiteStore *st) {
+    for (int s = 0; s < LLM_N_SITES; s++) free(st->X[s]);
+    memset(st, 0, sizeof *st);
+}
+
+/* Runs block `layer` on every window of X [n, S, D] in place (windows spread over threads);
+ * with st, stores every site's inputs. */
+static void run_block(const LlmModel *m, int layer, float *X, int n, int S, SiteStore *st) {
     const int D = m->c.dim;
-    int nt = omp_get_max_threads();
-    Capture *parts = NULL;
-    if (cap_out) {
-        parts = xcalloc((size_t)nt, sizeof(Capture));
-        for (int t = 0; t < nt; t++)
-            for (int s = 0; s < LLM_N_SITES; s++) gptq_hessian_init(&parts[t].h[s], s == LLM_SITE_DOWN ? m->c.hidden_dim : D);
-    }
     int old = qblas_threads_swap(1);
 #pragma omp parallel
     {
-        LlmState st;
-        llm_state_init(&st, m, S);
-        int tid = omp_get_thread_num();
+        LlmState ls;
+        llm_state_init(&ls, m, S);
+        StoreCtx c = {st, 0};
 #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++)
-            llm_block_forward(m, &st, layer, X + (size_t)i * S * D, S, 0, cap_out ? capture_hook : NULL,
-                              cap_out ? &parts[tid] : NULL);
-        llm_state_free(&st);
+        for (int i = 0; i < n; i++) {
+            c.row0 = (size_t)i * S;
+            llm_block_forward(m, &ls, layer, X + (size_t)i * S * D, S, 0, st ? store_hook : NULL, st ? &c : NULL);
+        }
+        llm_state_free(&ls);
     }
     qblas_threads_swap(old);
-    if (cap_out) {
-        for (int s = 0; s < LLM_N_SITES; s++) {
-            GptqHessian *h = &cap_out->h[s];
-            int64_t K = h->K, tot = 0;
-            for (int t = 0; t < nt; t++) tot += parts[t].h[s].nsamples;
-            for (int t = 0; t < nt; t++) {
-                double w = tot ? (double)parts[t].h[s].nsamples / (double)tot : 0;
-                for (int64_t i = 0; i < K * K; i++) h->H[i] += w * parts[t].h[s].H[i];
-                gptq_hessian_free(&parts[t].h[s]);
-            }
-            h->nsamples = tot;
-        }
-        free(parts);
-    }
 }
 
 static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes) {
@@ -64,6 +70,7 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
     p->scale_f16 = 1;
     p->sym_full = 1;
+    qparams_merge_tail(p);
     qparams_fit_minmax(p, w);
     quantize(p, w, codes);
     dequantize(p, codes, w);
@@ -78,7 +85,39 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     if (S > cf->max_seq) return qerr_set(err, "calibration windows of %d tokens exceed the model's context %d", S, cf->max_seq);
     q->lin = xcalloc((size_t)L * LLM_MAX_LINEARS, sizeof(LlmQLinear));
     q->block_err = xcalloc((size_t)L, sizeof(double));
+    q->tune_loss = xmalloc((size_t)L * 2 * sizeof(double));
+    for (int i = 0; i < 2 * L; i++) q->tune_loss[i] = -1;
+    q->e2e_kl[0] = q->e2e_kl[1] = -1;
     /* two streams of block inputs: the quantized model's and the fp32 reference's */
+    /* the fp32 model's next-token log-probabilities on the calibration windows, the teacher of
+     * end-to-end tuning */
+    float *teacher = NULL;
+    if (s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8 && cf->arch == LLM_ARCH_LLAMA) {
+        const int V = cf->vocab_size;
+        teacher = xmalloc((size_t)n * S * V * sizeof(float));
+        int old = qblas_threads_swap(1);
+#pragma omp parallel
+        {
+            LlmState ls;
+            llm_state_init(&ls, m, S);
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++) {
+                const float *z = llm_forward(m, &ls, c->tokens + (size_t)i * S, S, 0, NULL, NULL);
+                float *lp = teacher + (size_t)i * S * V;
+                for (int t = 0; t < S; t++) {
+                    const float *zt = z + (size_t)t * V;
+                    float mx = zt[0];
+                    for (int v = 1; v < V; v++) mx = zt[v] > mx ? zt[v] : mx;
+                    double sum = 0;
+                    for (int v = 0; v < V; v++) sum += exp((double)zt[v] - mx);
+                    float lse = (float)(mx + log(sum));
+                    for (int v = 0; v < V; v++) lp[(size_t)t * V + v] = zt[v] - lse;
+                }
+            }
+            llm_state_free(&ls);
+        }
+        qblas_threads_swap(old);
+    }
     float *Xq = xmalloc((size_t)n * S * D * sizeof(float)), *Xf = xmalloc((size_t)n * S * D * sizeof(float));
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
     /* the embedding is quantized first, so the quantized stream starts from it */
@@ -101,29 +140,65 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
         LlmLinear lin[LLM_MAX_LINEARS];
         int nl = llm_block_linears(m, l, lin);
         /* the fp32 reference stream goes through the block before its weights change */
-        run_block(m, l, Xf, n, S, NULL);
-        Capture cap;
-        if (s->method == LLM_Q_GPTQ)
-            for (int k = 0; k < LLM_N_SITES; k++) gptq_hessian_init(&cap.h[k], k == LLM_SITE_DOWN ? cf->hidden_dim : D);
-        float *tmp = s->method == LLM_Q_GPTQ ? xmalloc((size_t)n * S * D * sizeof(float)) : NULL;
+        const size_t rows = (size_t)n * S;
+        const int gptq = s->method == LLM_Q_GPTQ, refit = gptq && s->refit;
+        /* the fp32 reference stream goes through the block before its weights change; with
+         * refit, its site inputs are the targets */
+        SiteStore fps = {{0}}, qs = {{0}};
+        const int resid = refit;
+        int o_idx = -1;
+        for (int k = 0; k < nl; k++)
+            if (lin[k].site == LLM_SITE_O) o_idx = k;
+        float *Xf_in = NULL, *Rf = NULL, *Yadd = NULL;
+        if (resid) {
+            Xf_in = xmalloc(rows * D * sizeof(float));
+            memcpy(Xf_in, Xf, rows * D * sizeof(float));
+        }
+        if (refit) store_alloc(&fps, cf, rows, 0xFu);
+        run_block(m, l, Xf, n, S, refit ? &fps : NULL);
+        if (resid) {
+            Rf = xmalloc(rows * D * sizeof(float));
+            Yadd = xmalloc(rows * D * sizeof(float));
+            resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
+        }
+        float *tmp = gptq ? xmalloc(rows * D * sizeof(float)) : NULL;
+        GptqHessian h = {0};
         int captured_site = -1;
         for (int k = 0; k < nl && rc == 0; k++) {
             LlmQLinear *ql = &q->lin[q->n++];
             snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
             ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
             ql->bias = lin[k].b;
-            if (s->method == LLM_Q_GPTQ && (int)lin[k].site != captured_site) {
+            if (gptq && (int)lin[k].site != captured_site) {
                 /* "true sequential": the inputs of this site come from the block with every
                  * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
-                for (int h = 0; h < LLM_N_SITES; h++) {
-                    gptq_hessian_free(&cap.h[h]);
-                    gptq_hessian_init(&cap.h[h], h == LLM_SITE_DOWN ? cf->hidden_dim : D);
-                }
-                memcpy(tmp, Xq, (size_t)n * S * D * sizeof(float));
-                run_block(m, l, tmp, n, S, &cap);
+                store_free(&qs);
+                store_alloc(&qs, cf, rows, (1u << lin[k].site) | (resid ? 1u << LLM_SITE_O : 0));
+                memcpy(tmp, Xq, rows * D * sizeof(float));
+                run_block(m, l, tmp, n, S, &qs);
                 captured_site = (int)lin[k].site;
+                gptq_hessian_free(&h);
+                gptq_hessian_init(&h, site_width(cf, captured_site));
+                gptq_hessian_add(&h, qs.X[captured_site], (int64_t)rows);
             }
-            if (s->method == LLM_Q_GPTQ) {
+            if (gptq) {
+                if (refit) {
+                    const float *ya = NULL;
+                    if (resid && lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
+                        for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
+                        ya = Yadd;
+                    } else if (resid && lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
+                        resid_after_attn(&lin[o_idx], Xq, qs.X[LLM_SITE_O], rows, Yadd);
+                        for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
+                        ya = Yadd;
+                    }
+                    rc = gptq_refit_to_inputs(lin[k].w, lin[k].out, lin[k].in, fps.X[lin[k].site], qs.X[lin[k].site], ya,
+                                              (int64_t)rows, s->refit_ridge, err);
+                    if (rc) {
+                        qerr_prefix(err, "%s", ql->name);
+                        break;
+                    }
+                }
                 GptqOpts go;
                 gptq_opts_default(&go);
                 go.bits = s->bits;
@@ -133,17 +208,29 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                 go.act_order = s->act_order;
                 go.scale_f16 = 1;
                 go.sym_full = 1;
+                go.merge_tail = 1;
                 go.mse_clip = s->mse_clip;
                 if (s->damp > 0) go.damp = s->damp;
-                rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &cap.h[lin[k].site], &go, &ql->p, ql->codes, err);
+                rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &h, &go, &ql->p, ql->codes, err);
                 if (rc) qerr_prefix(err, "%s", ql->name);
             } else {
                 quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes);
             }
         }
-        if (s->method == LLM_Q_GPTQ)
-            for (int k = 0; k < LLM_N_SITES; k++) gptq_hessian_free(&cap.h[k]);
+        if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8 && cf->arch == LLM_ARCH_LLAMA && nl == LLM_MAX_LINEARS) {
+            LlmTuneOpts to;
+            llm_tune_opts_default(&to);
+            to.epochs = s->tune_epochs;
+            rc = llm_block_tune(m, l, &q->lin[q->n - nl], Xq, Xf, n, S, &to, &q->tune_loss[2 * l], &q->tune_loss[2 * l + 1],
+                                err);
+        }
+        gptq_hessian_free(&h);
+        store_free(&qs);
+        store_free(&fps);
         free(tmp);
+        free(Xf_in);
+        free(Rf);
+        free(Yadd);
         run_block(m, l, Xq, n, S, NULL);
         double num = 0, den = 0;
         for (size_t i = 0; i < (size_t)n * S * D; i++) {
@@ -156,6 +243,17 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     qprogress_done(&prog);
     free(Xq);
     free(Xf);
+    if (rc && teacher) {
+        free(teacher);
+        teacher = NULL;
+    }
+    if (rc == 0 && teacher) {
+        LlmTuneOpts to;
+        llm_tune_opts_default(&to);
+        to.epochs = s->e2e_epochs;
+        rc = llm_e2e_tune(m, q, c, teacher, &to, &q->e2e_kl[0], &q->e2e_kl[1], err);
+        free(teacher);
+    }
     q->seconds = qtime_now() - t0;
     if (rc) llm_quantized_free(q);
     return rc;
@@ -168,6 +266,7 @@ void llm_quantized_free(LlmQuantized *q) {
     }
     free(q->lin);
     free(q->block_err);
+    free(q->tune_loss);
     if (q->emb_codes) qparams_free(&q->emb_p);
     free(q->emb_codes);
     memset(q, 0, sizeof *q);

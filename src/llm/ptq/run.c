@@ -118,6 +118,10 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     llm_ppl_describe(&cx.ppl, tok, r->eval_desc, sizeof r->eval_desc);
 
     /* fp32 */
+    for (int i = 0; i < LLM_PTQ_MAX_VARIANTS + 4; i++) { /* rows without tuning say so */
+        r->rows[i].e2e_kl[0] = r->rows[i].e2e_kl[1] = -1;
+        for (int l = 0; l < LLM_PTQ_MAX_LAYERS; l++) r->rows[i].tune_loss[l][0] = r->rows[i].tune_loss[l][1] = -1;
+    }
     LlmPtqRow *row = &r->rows[r->n_rows++];
     snprintf(row->method, sizeof row->method, "fp32");
     row->wbits = row->abits = 32;
@@ -182,7 +186,13 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         row->abits = 32;
         row->group = s->group_size;
         row->bpw = llm_quantized_bits_per_weight(&q);
-        for (int l = 0; l < m.c.n_layers; l++) row->block_err[l] = q.block_err[l];
+        for (int l = 0; l < m.c.n_layers; l++) {
+            row->block_err[l] = q.block_err[l];
+            row->tune_loss[l][0] = q.tune_loss[2 * l];
+            row->tune_loss[l][1] = q.tune_loss[2 * l + 1];
+        }
+        row->e2e_kl[0] = q.e2e_kl[0];
+        row->e2e_kl[1] = q.e2e_kl[1];
         int erc = evaluate(&cx, &mv, NULL, NULL, &row->ppl, NULL, err);
         row->seconds = qtime_now() - t0;
         char path[4096], fname[128];
@@ -205,7 +215,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
 
     /* W8A8: 8-bit per-channel weights (RTN) and int8 activations */
     if (o->act_bits > 0) {
-        LlmWQuant w8 = {LLM_Q_RTN, 8, 0, 1, 0, 0, 0};
+        LlmWQuant w8 = {LLM_Q_RTN, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0};
         /* fp32 weights kept for the decomposition variant */
         LlmLinear lin[LLM_MAX_LINEARS];
         fpw = xcalloc((size_t)m.c.n_layers * LLM_MAX_LINEARS, sizeof(float *));

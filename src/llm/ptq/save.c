@@ -120,6 +120,7 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
     META("bits", "%d", q->scheme.bits);
     META("group_size", "%lld", (long long)q->scheme.group_size);
     META("symmetric", "%d", q->scheme.symmetric);
+    META("group_tail", "%s", "merged");
     META("emb_bits", "%d", q->emb_codes ? q->emb_bits : 0);
     META("source", "%.60s", source ? source : "");
 #undef META
