@@ -16,7 +16,7 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-math-errno -Iinclude -Isrc \
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-math-errno -fno-trapping-math -Iinclude -Isrc \
            -fopenmp $(SAN)
 LDLIBS  += -lopenblas -llapacke -lcjson -lcurl -lz -lm -fopenmp $(SAN)
 

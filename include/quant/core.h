@@ -130,4 +130,29 @@ uint16_t qf32_to_f16(float f);
 float    qbf16_to_f32(uint16_t h);
 uint16_t qf32_to_bf16(float f);   /* round to nearest even */
 
+/* exp(x) for float, inline and branch-free so loops over it vectorize (libm's expf is a call
+ * per element, and the attention softmax makes T^2 of them per head).  exp(x) = 2^n 2^f with
+ * n = round(x log2 e), |f| <= 1/2, 2^f by its degree-6 Taylor polynomial: relative error
+ * about 2e-7 (a few ulp).  x is clamped to [-87.3, 88]: below, the result is the smallest
+ * normal float instead of a subnormal or 0 (harmless next to a softmax's 1), above, exp(88). */
+static inline float q_expf(float x) {
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504089f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float f = t - n;
+    float p = 1.5403530e-4f;
+    p = p * f + 1.3333558e-3f;
+    p = p * f + 9.6181291e-3f;
+    p = p * f + 5.5504109e-2f;
+    p = p * f + 2.4022651e-1f;
+    p = p * f + 6.9314718e-1f;
+    p = p * f + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } sc = {.i = ((int32_t)n + 127) * (1 << 23)};
+    return p * sc.f;
+}
+
 #endif

@@ -142,11 +142,10 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
             int len = pos0 + t + 1;
             float mx = a[0];
             for (int j = 1; j < len; j++) mx = a[j] > mx ? a[j] : mx; /* not fmaxf: a libm call on x86 */
+#pragma omp simd
+            for (int j = 0; j < len; j++) a[j] = q_expf(a[j] - mx); /* vectorized; the sum below is not */
             float sum = 0;
-            for (int j = 0; j < len; j++) {
-                a[j] = expf(a[j] - mx);
-                sum += a[j];
-            }
+            for (int j = 0; j < len; j++) sum += a[j];
             float inv = 1.0f / sum;
             for (int j = 0; j < len; j++) a[j] *= inv;
             if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
@@ -164,9 +163,10 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     kern_linear_f32(T, F, D, s->xb, l->w_up, l->b_up, s->h2);
     if (l->w_gate) {
         kern_linear_f32(T, F, D, s->xb, l->w_gate, NULL, s->h1);
+#pragma omp simd
         for (size_t i = 0; i < (size_t)T * F; i++) {
             float g = s->h1[i];
-            s->h1[i] = g / (1.0f + expf(-g)) * s->h2[i];
+            s->h1[i] = g / (1.0f + q_expf(-g)) * s->h2[i];
         }
     } else {
         for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);

@@ -141,7 +141,9 @@ static void block_fwd(const Blk *b, Work *w, const float *x) {
         for (int t = 0; t < T; t++) {
             float *a = A + (size_t)t * T, mx = a[0], sum = 0;
             for (int j = 1; j <= t; j++) mx = a[j] > mx ? a[j] : mx;
-            for (int j = 0; j <= t; j++) sum += a[j] = expf(a[j] - mx);
+#pragma omp simd
+            for (int j = 0; j <= t; j++) a[j] = q_expf(a[j] - mx);
+            for (int j = 0; j <= t; j++) sum += a[j];
             for (int j = 0; j <= t; j++) a[j] /= sum;
             for (int j = t + 1; j < T; j++) a[j] = 0.0f;
         }
@@ -153,7 +155,8 @@ static void block_fwd(const Blk *b, Work *w, const float *x) {
     rms_fwd(T, D, c->norm_eps, w->x2, b->g2, w->xh2, w->r2, w->xn2);
     lin_fwd(T, D, F, w->xn2, b->W[4], w->a);
     lin_fwd(T, D, F, w->xn2, b->W[5], w->b);
-    for (size_t i = 0; i < (size_t)T * F; i++) w->hdn[i] = w->a[i] / (1.0f + expf(-w->a[i])) * w->b[i];
+#pragma omp simd
+    for (size_t i = 0; i < (size_t)T * F; i++) w->hdn[i] = w->a[i] / (1.0f + q_expf(-w->a[i])) * w->b[i];
     lin_fwd(T, F, D, w->hdn, b->W[6], w->y);
     for (size_t i = 0; i < (size_t)T * D; i++) w->y[i] += w->x2[i];
 }
@@ -167,7 +170,7 @@ static void block_bwd_dy(const Blk *b, Work *w, const float *dy, Grads *g, float
     memcpy(w->dx2, dy, (size_t)T * D * sizeof(float));
     lin_bwd(T, F, D, w->hdn, b->W[6], dy, g->dW[6], w->dh, 0);
     for (size_t i = 0; i < (size_t)T * F; i++) {
-        float a = w->a[i], sg = 1.0f / (1.0f + expf(-a));
+        float a = w->a[i], sg = 1.0f / (1.0f + q_expf(-a));
         w->db[i] = w->dh[i] * a * sg;
         w->da[i] = w->dh[i] * w->b[i] * sg * (1.0f + a * (1.0f - sg));
     }
