@@ -20,7 +20,15 @@ void nn_cnn_copy(NnCnn *dst, const NnCnn *src);
 void nn_cnn_free(NnCnn *m);
 /* act: per-tensor grids of the inputs of conv1, conv2 and the linear layer, or NULL */
 double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act);
+/* Adam on shuffled mini-batches, o->cosine / o->normalize as nn_model.h describes: with
+ * normalize, m's weights act on normalized images while training and the normalization is
+ * folded into conv1 at the end, so the returned model takes pixels in [0, 1]. */
 void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st);
+/* The CNN's recipe: nn_train_opts_default + cosine learning rate + input normalization. */
+void nn_cnn_train_opts_default(NnTrainOpts *o);
+/* Mean and 1/std of every pixel of d; folding (x - mean) * rstd into conv1. */
+void nn_cnn_pixel_stats(const NnDataset *d, float *mean, float *rstd);
+void nn_cnn_fold_input_norm(NnCnn *m, float mean, float rstd);
 
 /* Quantization-aware fine-tuning with LSQ (learned per-row weight steps and per-layer input
  * steps, fp32 master weights), from m; act[3] receives the learned input grids (codes with

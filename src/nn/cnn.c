@@ -108,6 +108,36 @@ double nn_cnn_accuracy(const NnCnn *m, const NnDataset *d, const QParams *act) {
     return (double)hits / (double)d->n;
 }
 
+void nn_cnn_train_opts_default(NnTrainOpts *o) {
+    nn_train_opts_default(o);
+    o->cosine = 1;
+    o->normalize = 1;
+}
+
+void nn_cnn_pixel_stats(const NnDataset *d, float *mean, float *rstd) {
+    const int64_t n = d->n * (int64_t)d->rows * d->cols;
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) s += d->images[i];
+    double mu = n ? s / (double)n : 0;
+    for (int64_t i = 0; i < n; i++) s2 += ((double)d->images[i] - mu) * ((double)d->images[i] - mu);
+    double sd = n ? sqrt(s2 / (double)n) : 1;
+    *mean = (float)mu;
+    *rstd = (float)(sd > 0 ? 1.0 / sd : 1.0);
+}
+
+/* conv1(rstd (x - mean)) = conv1'(x): w' = rstd w, b' = b - rstd mean sum_k w_k (exact up to
+ * rounding: the convolution has no padding, every output sees 9 pixels) */
+void nn_cnn_fold_input_norm(NnCnn *m, float mean, float rstd) {
+    for (int o = 0; o < CNN_C1; o++) {
+        double sw = 0;
+        for (int k = 0; k < 9; k++) {
+            sw += m->p[0][o * 9 + k];
+            m->p[0][o * 9 + k] *= rstd;
+        }
+        m->p[1][o] = (float)((double)m->p[1][o] - (double)rstd * mean * sw);
+    }
+}
+
 void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
     const int Bmax = o->batch;
     /* many small per-image products: BLAS threads would only spin */
@@ -131,6 +161,9 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
     QProgress prog;
     qprogress_init(&prog);
     memset(st, 0, sizeof *st);
+    float mean = 0, rstd = 1;
+    if (o->normalize) nn_cnn_pixel_stats(train, &mean, &rstd);
+    const int64_t total = (int64_t)o->epochs * ((train->n + Bmax - 1) / Bmax);
     double t_all = qtime_now();
     int step = 0;
     for (int ep = 0; ep < o->epochs; ep++) {
@@ -143,6 +176,8 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
                 memcpy(a.x + (size_t)j * 784, train->images + (size_t)order[i0 + j] * 784, 784 * sizeof(float));
                 yb[j] = train->labels[order[i0 + j]];
             }
+            if (o->normalize)
+                for (int64_t k = 0; k < (int64_t)B * 784; k++) a.x[k] = (a.x[k] - mean) * rstd;
             forward(m, &a, B, NULL, NULL, NULL);
             int correct;
             loss += softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
@@ -156,8 +191,9 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
             maxpool2_backward(dc1, dp1, a.a1, B, CNN_C1, 26, 26);
             relu_backward(dc1, dc1, a.c1, (int64_t)B * CNN_C1 * 676);
             conv2d_backward(NULL, g[0], g[1], dc1, a.x, m->p[0], a.col, a.dcol, B, 1, 28, 28, CNN_C1, 3);
+            float lr = nn_train_lr(o, step, total);
             step++;
-            for (int i = 0; i < CNN_NPARAM; i++) adam_update(m->p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], o->lr, step);
+            for (int i = 0; i < CNN_NPARAM; i++) adam_update(m->p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], lr, step);
             if ((step & 15) == 0)
                 qprogress_update(&prog, "cnn epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
                                  100.0 * (double)(i0 + B) / (double)train->n, loss / (double)seen);
@@ -171,6 +207,7 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
                  st->seconds);
     }
     st->total_seconds = qtime_now() - t_all;
+    if (o->normalize) nn_cnn_fold_input_norm(m, mean, rstd);
     qblas_threads_swap(old_blas);
     for (int i = 0; i < CNN_NPARAM; i++) {
         free(g[i]);
@@ -503,10 +540,10 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     qrng_seed(&rng, o->seed);
     nn_cnn_init(&m, &rng);
     NnTrainOpts to;
-    nn_train_opts_default(&to);
+    nn_cnn_train_opts_default(&to);
     to.seed = o->seed;
     NnTrainStats st;
-    qlog("training the fp32 CNN (5 epochs)");
+    qlog("training the fp32 CNN (%d epochs)", to.epochs);
     nn_cnn_train(&m, &train, &to, &st);
     NnQatRow *row = &r->rows[r->n_rows++];
     snprintf(row->method, sizeof row->method, "fp32 (cnn)");
@@ -517,6 +554,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     row->seconds = st.total_seconds;
     NnCnn ft;
     nn_cnn_copy(&ft, &m);
+    nn_train_opts_default(&to); /* the control fine-tunes the folded model on pixels, constant lr */
     to.epochs = o->epochs;
     to.lr = o->lr;
     to.seed = o->seed + 1;

@@ -8,6 +8,7 @@
 
 static const char *usage =
     "usage: quant ptq-nn [--arch mlp|cnn] [--hidden 256,128] [--epochs 5] [--batch 128] [--lr 1e-3] [--seed 0]\n"
+    "                    [--lr-schedule constant|cosine (mlp: constant, cnn: cosine)]\n"
     "                    [--calib-samples 1000] [--bits 8,4,2] [--group-size G]\n"
     "                    [--observer minmax|moving-avg|percentile|mse|entropy] [--data DIR] [--from FP32.qnn]\n"
     "                    [--save-model DIR | --save_model=True] [--threads N] [--no-bench] [--json FILE]\n";
@@ -38,6 +39,13 @@ int cmd_ptq_nn(Args *a, QErr *err) {
     o.train.lr = (float)lr;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.train.seed = (uint64_t)v;
+    /* the CNN's recipe: inputs normalized by the training set's mean/std (folded into conv1
+     * after training), cosine learning-rate decay */
+    o.train.normalize = cnn;
+    const char *sched = args_str(a, "lr-schedule", cnn ? "cosine" : "constant");
+    if (strcmp(sched, "cosine") == 0) o.train.cosine = 1;
+    else if (strcmp(sched, "constant") == 0) o.train.cosine = 0;
+    else return qerr_set(err, "--lr-schedule %s: expected constant or cosine", sched), 2;
     if (args_int(a, "calib-samples", 1000, 1, 60000, &v, err)) return 2;
     o.calib_samples = v;
     if (args_int_list(a, "bits", "8,4,2", 2, 8, &list, &n, err)) return 2;
