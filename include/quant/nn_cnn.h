@@ -55,8 +55,10 @@ int nn_cnn_calibrate(const NnCnn *m, const NnDataset *d, int64_t n, QObserverKin
 /* Quantization-aware fine-tuning of a copy of m, as nn_qat_train does for the MLP: weights
  * per output channel symmetric (STE: min-max scale every step; LSQ: learned step per row),
  * layer inputs per tensor (STE: affine grid from an EMA of the batch min/max, frozen after
- * o->freeze_steps; LSQ: a learned step on the unsigned grid, the image's step fixed), fp32
- * master weights, Adam at o->lr (constant). */
+ * o->freeze_steps; LSQ: a learned step on the unsigned grid), fp32 master weights, Adam at
+ * o->lr (constant).  Where the CNN's LSQ differs from the MLP's: the steps learn at
+ * lr / sqrt(qp) (LSQ's gradient scale, which Adam would cancel), and the image's step (not
+ * learned) is the pixels' range / (2^abits - 1) instead of LSQ's initialisation. */
 typedef struct NnCnnQatResult {
     NnCnn master;           /* fp32 weights */
     QParams act[3];         /* grids of the three layer inputs (abits > 0) */

@@ -62,7 +62,7 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
                 r->wscale[l][n] = (float)fmax(2 * mean / K / sqrt((double)qp), 1e-6);
             }
     }
-    if (lsq && abits) { /* input steps from the first batch's mean |x| */
+    if (lsq && abits) { /* input steps from the first batch: LSQ's 2 <|x|> / sqrt(qp) */
         int B = (int)(train->n < Bmax ? train->n : Bmax);
         memcpy(a.x, train->images, (size_t)B * 784 * sizeof(float));
         conv2d_forward(a.c1, a.x, m->p[0], m->p[1], a.col, B, 1, 28, 28, CNN_C1, 3);
@@ -77,6 +77,11 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
             for (int64_t i = 0; i < B * in_n[l]; i++) mean += fabsf(src[l][i]);
             sa[l] = (float)fmax(2 * mean / (double)(B * in_n[l]) / sqrt((double)aqp), 1e-6);
         }
+        /* except the image's: no gradient reaches it, so it is not learned and takes the
+         * pixels' range as STE and PTQ do (at 8 bits, 1/255: pixels quantize exactly) */
+        float hi = 0;
+        for (int64_t i = 0; i < B * in_n[0]; i++) hi = fmaxf(hi, a.x[i]);
+        sa[0] = hi > 0 ? hi / (float)aqp : 1.0f / (float)aqp;
     }
     float *probs = xmalloc((size_t)Bmax * 10 * sizeof(float)), *dlog = xmalloc((size_t)Bmax * 10 * sizeof(float));
     float *dp2 = xmalloc((size_t)Bmax * CNN_FLAT * sizeof(float)), *dc2 = xmalloc((size_t)Bmax * CNN_C2 * 121 * sizeof(float));
@@ -170,12 +175,16 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
             }
             step++;
             for (int i = 0; i < CNN_NPARAM; i++) adam_update(m->p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], o->lr, step);
+            /* LSQ scales the steps' gradients by g = 1 / sqrt(N qp) so that, under SGD, a step
+             * moves at a rate matched to its size; Adam divides any gradient scale away, so the
+             * qp part goes on the steps' learning rate instead: lr / sqrt(qp).  Without it an
+             * 8-bit step (small) random-walks by about its own size per epoch (W8A8 fell 1.5
+             * points below PTQ). */
             if (lsq)
                 for (int l = 0; l < 3; l++) {
-                    adam_update(r->wscale[l], gsw[l], msw[l], vsw[l], nn_cnn_wrows[l], o->lr, step);
+                    adam_update(r->wscale[l], gsw[l], msw[l], vsw[l], nn_cnn_wrows[l], o->lr / sqrtf((float)qp), step);
                     for (int n = 0; n < nn_cnn_wrows[l]; n++) r->wscale[l][n] = fmaxf(r->wscale[l][n], 1e-8f);
-                    /* the image's grid keeps its initial step: no gradient flows there */
-                    if (abits && l > 0) adam_update(&sa[l], &gsa[l], &msa[l], &vsa[l], 1, o->lr, step);
+                    if (abits && l > 0) adam_update(&sa[l], &gsa[l], &msa[l], &vsa[l], 1, o->lr / sqrtf((float)aqp), step);
                     sa[l] = fmaxf(sa[l], 1e-8f);
                 }
             if ((step & 15) == 0)
