@@ -13,6 +13,7 @@ typedef struct NnPtqOpts {
     int n_hidden;
     NnTrainOpts train;
     int64_t calib_samples;      /* training images watched by the activation observer */
+    int64_t train_samples;      /* > 0: train on the first this many training images only */
     int bits[8];                /* weight-only bit widths */
     int n_bits;
     QObserverKind observer;

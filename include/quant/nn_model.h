@@ -56,8 +56,14 @@ typedef struct NnTrainOpts {
     float lr;         /* 1e-3 */
     uint64_t seed;    /* shuffling */
     int verbose;      /* per-epoch line on stderr */
+    int cosine;       /* 0: constant lr; 1: cosine decay from lr to 0 over all steps (per step, as
+                       * torch's CosineAnnealingLR(T_max = steps) stepped every batch) */
+    int normalize;    /* CNN only: train on (x - mean) / std of the training pixels, then fold
+                       * the normalization into conv1 (the returned model takes pixels) */
 } NnTrainOpts;
 void nn_train_opts_default(NnTrainOpts *o);
+/* The learning rate of 0-based step t of total (o->cosine: lr (1 + cos(pi t / total)) / 2). */
+float nn_train_lr(const NnTrainOpts *o, int64_t t, int64_t total);
 
 typedef struct NnTrainStats {
     double loss, train_acc, seconds;  /* of the last epoch */

@@ -37,6 +37,11 @@ void nn_qat_result_free(NnQatResult *r);
  * fp32 biases) plus the activation grids (aq); evaluates like nn_model_accuracy. */
 void nn_qat_fake_model(const NnQatResult *r, NnModel *fq, NnActQuant *aq);
 
+/* The weight grids both QAT methods share: per-row symmetric scales s = max|w| / qmax, and
+ * wq = s_row clamp(round(w / s_row), qn, qp) with mask[i] = 1 inside the clamp (mask may be NULL). */
+void nn_qat_minmax_row_scales(const float *w, int N, int K, int bits, float *s);
+void nn_qat_quant_rows(const float *w, const float *s, int N, int K, int qn, int qp, float *wq, uint8_t *mask);
+
 /* Integer model from fp32 weights, activation grids and per-row weight scales (NULL: per-row
  * min-max) at wbits: codes in [-2^(b-1), 2^(b-1) - 1] held in int8. act bits must be 8. */
 int nn_qmodel_convert_scaled(const NnModel *m, const QParams act[NN_MAX_LAYERS], int wbits,
@@ -50,6 +55,7 @@ typedef struct NnQatRunOpts {
     int epochs;             /* fine-tuning epochs (QAT and the fp32 control) */
     float lr;
     int64_t calib_samples;  /* PTQ rows */
+    int64_t train_samples;  /* > 0: train on the first this many training images only */
     uint64_t seed;
     int threads;
 } NnQatRunOpts;
@@ -60,6 +66,7 @@ typedef struct NnQatRow {
     double acc_fq, acc_int;     /* acc_int < 0: no integer model (activations not 8-bit) */
     double agreement;           /* integer vs fake-quant predictions */
     size_t packed_bytes;        /* weights packed at wbits + scales + int32 biases */
+    size_t file_bytes;          /* CNN: size of the row's .qnn file (fp32, or the integer CNN), 0: none */
     double seconds;
     char file[64];
 } NnQatRow;

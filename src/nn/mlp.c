@@ -109,6 +109,13 @@ void nn_train_opts_default(NnTrainOpts *o) {
     o->lr = 1e-3f;
     o->seed = 0;
     o->verbose = 1;
+    o->cosine = 0;
+    o->normalize = 0;
+}
+
+float nn_train_lr(const NnTrainOpts *o, int64_t t, int64_t total) {
+    if (!o->cosine || total <= 0) return o->lr;
+    return (float)(0.5 * o->lr * (1.0 + cos(3.14159265358979323846 * (double)t / (double)total)));
 }
 
 void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
@@ -136,6 +143,7 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
     QProgress prog;
     qprogress_init(&prog);
     int step = 0;
+    const int64_t total = (int64_t)o->epochs * ((train->n + Bmax - 1) / Bmax);
     double t_all = qtime_now();
     memset(st, 0, sizeof *st);
     for (int ep = 0; ep < o->epochs; ep++) {
@@ -160,10 +168,11 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
                 linear_backward(l > 0 ? d[l] : NULL, gw[l], gb[l], d[l + 1], ws.a[l], m->w[l], B, K, N);
                 if (l > 0) relu_backward(d[l], d[l], ws.a[l], (int64_t)B * K);
             }
+            float lr = nn_train_lr(o, step, total);
             step++;
             for (int l = 0; l < L; l++) {
-                adam_update(m->w[l], gw[l], mw[l], vw[l], (int64_t)m->dims[l + 1] * m->dims[l], o->lr, step);
-                adam_update(m->b[l], gb[l], mb[l], vb[l], m->dims[l + 1], o->lr, step);
+                adam_update(m->w[l], gw[l], mw[l], vw[l], (int64_t)m->dims[l + 1] * m->dims[l], lr, step);
+                adam_update(m->b[l], gb[l], mb[l], vb[l], m->dims[l + 1], lr, step);
             }
             if ((step & 31) == 0)
                 qprogress_update(&prog, "epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,

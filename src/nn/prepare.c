@@ -11,9 +11,10 @@ int nn_model_prepare(NnModel *m, const char *from, const NnDataset *train, const
         NnLoaded ld;
         if (nn_load(from, &ld, err)) return -1;
         if (ld.kind != NN_FILE_FP32) {
+            qerr_set(err, "%s: an fp32 MLP is needed (mlp-fp32.qnn from ptq-nn --save-model), this file holds %s%s", from,
+                     nn_file_kind_name(ld.kind), ld.kind == NN_FILE_CNN_FP32 ? " (use --arch cnn)" : "");
             nn_loaded_free(&ld);
-            return qerr_set(err, "%s: an fp32 model is needed (mlp-fp32.qnn from ptq-nn --save-model), this file holds a "
-                            "quantized one", from);
+            return -1;
         }
         *m = ld.model;
     } else {

@@ -91,6 +91,7 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
         nn_dataset_free(&train);
         return -1;
     }
+    if (o->train_samples > 0 && o->train_samples < train.n) train.n = o->train_samples;
     r->n_test = test.n;
     int rc = -1;
     NnModel m = {0};

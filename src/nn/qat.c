@@ -21,7 +21,7 @@ void nn_qat_opts_default(NnQatOpts *o) {
 }
 
 /* Per-row symmetric scales from the current weights: s = max|w| / qmax. */
-static void minmax_row_scales(const float *w, int N, int K, int bits, float *s) {
+void nn_qat_minmax_row_scales(const float *w, int N, int K, int bits, float *s) {
     int qmax = (1 << (bits - 1)) - 1;
     for (int n = 0; n < N; n++) {
         float a = 0;
@@ -31,7 +31,7 @@ static void minmax_row_scales(const float *w, int N, int K, int bits, float *s) 
 }
 
 /* w_q = s_row * clamp(round(w / s_row), qn, qp); mask: inside the clamp. */
-static void quant_rows(const float *w, const float *s, int N, int K, int qn, int qp, float *wq, uint8_t *mask) {
+void nn_qat_quant_rows(const float *w, const float *s, int N, int K, int qn, int qp, float *wq, uint8_t *mask) {
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++) {
             size_t i = (size_t)n * K + k;
@@ -85,7 +85,7 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
         vsw[l] = xcalloc((size_t)N, sizeof(float));
         aq[l] = xmalloc((size_t)Bmax * K * sizeof(float));
         amask[l] = xmalloc((size_t)Bmax * K);
-        minmax_row_scales(m->w[l], N, K, o->wbits, r->wscale[l]);
+        nn_qat_minmax_row_scales(m->w[l], N, K, o->wbits, r->wscale[l]);
         if (lsq) { /* LSQ's initial step: 2 <|w|> / sqrt(qp) per row */
             for (int n = 0; n < N; n++) {
                 double mean = 0;
@@ -155,8 +155,8 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
                     }
                     in = aq[l];
                 }
-                if (!lsq) minmax_row_scales(m->w[l], N, K, o->wbits, r->wscale[l]);
-                quant_rows(m->w[l], r->wscale[l], N, K, wqn, wqp, wq[l], wmask[l]);
+                if (!lsq) nn_qat_minmax_row_scales(m->w[l], N, K, o->wbits, r->wscale[l]);
+                nn_qat_quant_rows(m->w[l], r->wscale[l], N, K, wqn, wqp, wq[l], wmask[l]);
                 linear_forward(a[l + 1], in, wq[l], m->b[l], B, K, N);
                 if (l + 1 < L) relu_forward(a[l + 1], a[l + 1], (int64_t)B * N);
             }
@@ -209,7 +209,7 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
     }
     /* the final grids */
     for (int l = 0; l < L; l++) {
-        if (!lsq) minmax_row_scales(m->w[l], m->dims[l + 1], m->dims[l], o->wbits, r->wscale[l]);
+        if (!lsq) nn_qat_minmax_row_scales(m->w[l], m->dims[l + 1], m->dims[l], o->wbits, r->wscale[l]);
         if (o->abits && lsq) {
             /* unsigned [0, aqp] * s  ==  signed codes with zero-point qmin */
             QErr e;
@@ -258,7 +258,7 @@ void nn_qat_fake_model(const NnQatResult *r, NnModel *fq, NnActQuant *aq) {
     memset(aq, 0, sizeof *aq);
     int qn = -(1 << (r->wbits - 1)), qp = (1 << (r->wbits - 1)) - 1;
     for (int l = 0; l < fq->n_layers; l++) {
-        quant_rows(r->master.w[l], r->wscale[l], fq->dims[l + 1], fq->dims[l], qn, qp, fq->w[l], NULL);
+        nn_qat_quant_rows(r->master.w[l], r->wscale[l], fq->dims[l + 1], fq->dims[l], qn, qp, fq->w[l], NULL);
         if (r->abits) aq->act[l] = &r->act[l];
     }
 }
@@ -272,7 +272,7 @@ int nn_qmodel_convert_scaled(const NnModel *m, const QParams act[NN_MAX_LAYERS],
         float *s = wscale ? wscale[l] : NULL, *own = NULL;
         if (!s) {
             own = xmalloc((size_t)N * sizeof(float));
-            minmax_row_scales(m->w[l], N, K, wbits, own);
+            nn_qat_minmax_row_scales(m->w[l], N, K, wbits, own);
             s = own;
         }
         for (int n = 0; n < N; n++) {

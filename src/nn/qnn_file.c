@@ -1,4 +1,5 @@
-/* qnn_file.c — the .qnn container (nn_file.h; layout in docs/formats.md).
+/* qnn_file.c — the .qnn container (nn_file.h; layout in docs/formats.md): MLPs (kinds 0-2) and
+ * the CNN (kinds 3-4).
  *
  *   header  (64 bytes)  magic "QNN1", u32 version, u32 kind, u32 n_layers, u32 dims[9],
  *                       u32 bits, u32 symmetric, u32 granularity, u32 group_size, u32 n_tensors
@@ -8,6 +9,7 @@
  * All integers little-endian. */
 #include "quant/nn_file.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -192,6 +194,85 @@ size_t nn_file_size_int8(const NnQModel *q) {
     return builder_size(&b);
 }
 
+/* ------------------------------------------------------------------- CNN */
+/* dims of a CNN file: input channels, conv1 / conv2 channels, classes, image height, width,
+ * kernel size */
+static const uint32_t cnn_dims[7] = {1, CNN_C1, CNN_C2, CNN_CLASSES, CNN_IMAGE, CNN_IMAGE, CNN_KERNEL};
+
+static void cnn_builder_init(Builder *b, uint32_t kind) {
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->n_layers = 3;
+    memcpy(b->dims, cnn_dims, sizeof cnn_dims);
+}
+
+static void build_cnn_fp32(Builder *b, const NnCnn *m) {
+    cnn_builder_init(b, NN_FILE_CNN_FP32);
+    for (int l = 0; l < 3; l++) {
+        add(b, "w", l, DT_F32, m->p[2 * l], (uint64_t)nn_cnn_param_size[2 * l] * 4);
+        add(b, "b", l, DT_F32, m->p[2 * l + 1], (uint64_t)nn_cnn_param_size[2 * l + 1] * 4);
+    }
+}
+int nn_save_cnn_fp32(const char *path, const NnCnn *m, size_t *bytes, QErr *err) {
+    Builder b;
+    build_cnn_fp32(&b, m);
+    return write_builder(path, &b, bytes, err);
+}
+size_t nn_file_size_cnn_fp32(const NnCnn *m) {
+    Builder b;
+    build_cnn_fp32(&b, m);
+    return builder_size(&b);
+}
+
+static void build_cnn_int8(Builder *b, const NnCnnQ *q, uint8_t **packed) {
+    cnn_builder_init(b, NN_FILE_CNN_INT8);
+    b->bits = (uint32_t)q->wbits;
+    b->symmetric = 1;
+    b->gran = QGRAN_CHANNEL;
+    for (int l = 0; l < 3; l++) {
+        uint64_t N = (uint64_t)nn_cnn_wrows[l], K = (uint64_t)nn_cnn_wcols[l];
+        size_t nb = qpack_bytes(q->wbits, (int64_t)(N * K));
+        packed[l] = xmalloc(nb);
+        qpack(q->wbits, q->codes[l], (int64_t)(N * K), packed[l]);
+        add(b, "q", l, DT_PACKED, packed[l], nb);
+        add(b, "s", l, DT_F32, q->wscale[l], N * 4);
+        add(b, "b", l, DT_I32, q->bias[l], N * 4);
+        add(b, "as", l, DT_F32, &q->act_scale[l], 4);
+        add(b, "az", l, DT_I32, &q->act_zero[l], 4);
+        if (l < 2) {
+            add(b, "rm", l, DT_I32, q->mult[l], N * 4);
+            add(b, "rs", l, DT_I32, q->shift[l], N * 4);
+        }
+    }
+}
+int nn_save_cnn_int8(const char *path, const NnCnnQ *q, size_t *bytes, QErr *err) {
+    Builder b;
+    uint8_t *packed[3] = {0};
+    build_cnn_int8(&b, q, packed);
+    int rc = write_builder(path, &b, bytes, err);
+    for (int l = 0; l < 3; l++) free(packed[l]);
+    return rc;
+}
+size_t nn_file_size_cnn_int8(const NnCnnQ *q) {
+    Builder b;
+    uint8_t *packed[3] = {0};
+    build_cnn_int8(&b, q, packed);
+    size_t len = builder_size(&b);
+    for (int l = 0; l < 3; l++) free(packed[l]);
+    return len;
+}
+
+const char *nn_file_kind_name(NnFileKind k) {
+    switch (k) {
+        case NN_FILE_FP32: return "an fp32 MLP";
+        case NN_FILE_WEIGHT_ONLY: return "a weight-only quantized MLP";
+        case NN_FILE_INT8: return "an integer W8A8 MLP";
+        case NN_FILE_CNN_FP32: return "an fp32 CNN";
+        case NN_FILE_CNN_INT8: return "an integer CNN";
+    }
+    return "an unknown model";
+}
+
 /* ---------------------------------------------------------------- loading */
 typedef struct Reader {
     const char *path;
@@ -228,7 +309,74 @@ static int take(Reader *r, const char *name, int l, Dtype dt, uint64_t count, vo
 void nn_loaded_free(NnLoaded *l) {
     nn_model_free(&l->model);
     nn_qmodel_free(&l->qmodel);
+    nn_cnn_free(&l->cnn);
+    nn_cnn_q_free(&l->cnnq);
     memset(l, 0, sizeof *l);
+}
+
+/* The CNN kinds: the fixed architecture, then the tensors. */
+static int load_cnn(Reader *r, uint32_t kind, NnLoaded *out, QErr *err) {
+    const uint8_t *buf = r->buf;
+    uint32_t L = get_u32(buf + 12), d[9];
+    for (int i = 0; i < 9; i++) d[i] = get_u32(buf + 16 + 4 * i);
+    int same = L == 3;
+    for (int i = 0; i < 9; i++) same &= d[i] == (i < 7 ? cnn_dims[i] : 0);
+    if (!same)
+        return qerr_set(err, "%s: CNN shape %u layers, channels %u-%u-%u, %u classes, %ux%u images, %ux%u kernels; "
+                        "this build's CNN is 3 layers, 1-%d-%d, %d classes, %dx%d images, %dx%d kernels",
+                        r->path, L, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[6], CNN_C1, CNN_C2, CNN_CLASSES,
+                        CNN_IMAGE, CNN_IMAGE, CNN_KERNEL, CNN_KERNEL);
+    if (kind == NN_FILE_CNN_FP32) {
+        NnCnn *m = &out->cnn;
+        for (int l = 0; l < 3; l++)
+            if (take(r, "w", l, DT_F32, (uint64_t)nn_cnn_param_size[2 * l], (void **)&m->p[2 * l], err) ||
+                take(r, "b", l, DT_F32, (uint64_t)nn_cnn_param_size[2 * l + 1], (void **)&m->p[2 * l + 1], err))
+                return -1;
+        return 0;
+    }
+    NnCnnQ *q = &out->cnnq;
+    uint32_t bits = get_u32(buf + 52), symgran = get_u32(buf + 56);
+    if (bits < 2 || bits > 8)
+        return qerr_set(err, "%s: integer CNN with %u-bit weights, expected 2..8", r->path, bits);
+    if (symgran != (1u | (uint32_t)QGRAN_CHANNEL << 8))
+        return qerr_set(err, "%s: integer CNN weights must be symmetric per channel (field 0x%x)", r->path, symgran);
+    q->wbits = (int)bits;
+    for (int l = 0; l < 3; l++) {
+        uint64_t N = (uint64_t)nn_cnn_wrows[l], K = (uint64_t)nn_cnn_wcols[l];
+        uint8_t *packed = NULL;
+        float *as = NULL;
+        int32_t *az = NULL;
+        int bad = take(r, "q", l, DT_PACKED, qpack_bytes(q->wbits, (int64_t)(N * K)), (void **)&packed, err) ||
+                  take(r, "s", l, DT_F32, N, (void **)&q->wscale[l], err) ||
+                  take(r, "b", l, DT_I32, N, (void **)&q->bias[l], err) || take(r, "as", l, DT_F32, 1, (void **)&as, err) ||
+                  take(r, "az", l, DT_I32, 1, (void **)&az, err) ||
+                  (l < 2 && (take(r, "rm", l, DT_I32, N, (void **)&q->mult[l], err) ||
+                             take(r, "rs", l, DT_I32, N, (void **)&q->shift[l], err)));
+        if (!bad) {
+            q->codes[l] = xmalloc(N * K);
+            qunpack(q->wbits, packed, (int64_t)(N * K), q->codes[l]);
+            q->act_scale[l] = *as;
+            q->act_zero[l] = *az;
+        }
+        free(packed);
+        free(as);
+        free(az);
+        if (bad) return -1;
+        if (!(q->act_scale[l] > 0) || !isfinite(q->act_scale[l]) || q->act_zero[l] < -128 || q->act_zero[l] > 127)
+            return qerr_set(err, "%s: layer %d activation grid (scale %g, zero %d) is invalid", r->path, l,
+                            q->act_scale[l], q->act_zero[l]);
+        for (uint64_t n = 0; n < N; n++) {
+            if (!(q->wscale[l][n] > 0) || !isfinite(q->wscale[l][n]))
+                return qerr_set(err, "%s: layer %d weight scale %llu is %g, expected a positive number", r->path, l,
+                                (unsigned long long)n, q->wscale[l][n]);
+            /* kern_quantize_multiplier's range: mult in [2^30, 2^31), a right shift above -31 */
+            if (l < 2 && (q->mult[l][n] < (1 << 30) || q->shift[l][n] < -30 || q->shift[l][n] > 62))
+                return qerr_set(err, "%s: layer %d requantization %llu (multiplier %d, shift %d) is out of range", r->path,
+                                l, (unsigned long long)n, q->mult[l][n], q->shift[l][n]);
+        }
+    }
+    nn_cnn_q_pack(q);
+    return 0;
 }
 
 int nn_load(const char *path, NnLoaded *out, QErr *err) {
@@ -267,8 +415,14 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
     r.data_start = head;
     r.data_len = len - 4 - head;
     uint32_t kind = get_u32(buf + 8), L = get_u32(buf + 12);
-    if (kind > NN_FILE_INT8) {
+    if (kind > NN_FILE_CNN_INT8) {
         qerr_set(err, "%s: unknown model kind %u", path, kind);
+        goto done;
+    }
+    if (kind == NN_FILE_CNN_FP32 || kind == NN_FILE_CNN_INT8) {
+        out->kind = (NnFileKind)kind;
+        if (load_cnn(&r, kind, out, err)) goto fail;
+        rc = 0;
         goto done;
     }
     if (L < 1 || L > NN_MAX_LAYERS) {

@@ -2,6 +2,8 @@
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include <stdio.h>
+
 #include "quant/nn_file.h"
 
 int cmd_eval_nn(Args *a, QErr *err) {
@@ -26,9 +28,25 @@ int cmd_eval_nn(Args *a, QErr *err) {
     }
     double acc;
     const char *kind;
+    char kbuf[64];
     if (ld.kind == NN_FILE_INT8) {
         acc = nn_qmodel_accuracy(&ld.qmodel, &test, NULL);
         kind = "int8 W8A8 (integer path)";
+    } else if (ld.kind == NN_FILE_CNN_FP32 || ld.kind == NN_FILE_CNN_INT8) {
+        if (test.rows != CNN_IMAGE || test.cols != CNN_IMAGE) {
+            qerr_set(err, "the CNN expects %dx%d images, the data has %dx%d", CNN_IMAGE, CNN_IMAGE, test.rows, test.cols);
+            nn_dataset_free(&test);
+            nn_loaded_free(&ld);
+            return 1;
+        }
+        if (ld.kind == NN_FILE_CNN_FP32) {
+            acc = nn_cnn_accuracy(&ld.cnn, &test, NULL);
+            kind = "CNN fp32";
+        } else {
+            acc = nn_cnn_q_accuracy(&ld.cnnq, &test, NULL);
+            snprintf(kbuf, sizeof kbuf, "CNN int8 W%dA8 (integer path)", ld.cnnq.wbits);
+            kind = kbuf;
+        }
     } else {
         acc = nn_model_accuracy(&ld.model, &test, NULL, NULL);
         kind = ld.kind == NN_FILE_FP32 ? "fp32" : "weight-only (dequantized)";

@@ -8,7 +8,8 @@
 
 static const char *usage =
     "usage: quant ptq-nn [--arch mlp|cnn] [--hidden 256,128] [--epochs 5] [--batch 128] [--lr 1e-3] [--seed 0]\n"
-    "                    [--calib-samples 1000] [--bits 8,4,2] [--group-size G]\n"
+    "                    [--lr-schedule constant|cosine (mlp: constant, cnn: cosine)]\n"
+    "                    [--train-samples N (default all)] [--calib-samples 1000] [--bits 8,4,2] [--group-size G]\n"
     "                    [--observer minmax|moving-avg|percentile|mse|entropy] [--data DIR] [--from FP32.qnn]\n"
     "                    [--save-model DIR | --save_model=True] [--threads N] [--no-bench] [--json FILE]\n";
 
@@ -38,8 +39,17 @@ int cmd_ptq_nn(Args *a, QErr *err) {
     o.train.lr = (float)lr;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.train.seed = (uint64_t)v;
+    /* the CNN's recipe: inputs normalized by the training set's mean/std (folded into conv1
+     * after training), cosine learning-rate decay */
+    o.train.normalize = cnn;
+    const char *sched = args_str(a, "lr-schedule", cnn ? "cosine" : "constant");
+    if (strcmp(sched, "cosine") == 0) o.train.cosine = 1;
+    else if (strcmp(sched, "constant") == 0) o.train.cosine = 0;
+    else return qerr_set(err, "--lr-schedule %s: expected constant or cosine", sched), 2;
     if (args_int(a, "calib-samples", 1000, 1, 60000, &v, err)) return 2;
     o.calib_samples = v;
+    if (args_int(a, "train-samples", 0, 0, 100000000L, &v, err)) return 2;
+    o.train_samples = v;
     if (args_int_list(a, "bits", "8,4,2", 2, 8, &list, &n, err)) return 2;
     if (n > 8) return free(list), qerr_set(err, "--bits: at most 8 widths"), 2;
     o.n_bits = n;
@@ -68,7 +78,7 @@ int cmd_ptq_nn(Args *a, QErr *err) {
 
     NnPtqReport r;
     if ((cnn ? nn_cnn_ptq_run(&o, &r, err) : nn_ptq_run(&o, &r, err))) return 1;
-    if (cnn) o.bench = 0; /* the CNN runs as fake-quant only: no speed columns */
+    if (cnn) o.bench = 0; /* no latency / throughput measurement for the CNN */
 
     const char *hdr[] = {"method", "W bits", "A bits", "granularity", "observer", "test acc", "vs fp32",
                          "bytes", "ratio", "b1 latency", "b256 img/s", "speed-up"};
@@ -104,9 +114,8 @@ int cmd_ptq_nn(Args *a, QErr *err) {
     if (r.agreement >= 0)
         printf("\ntest images: %lld; int8 kernels: %s; integer path agrees with the fake-quant simulation on %.2f%% of predictions\n",
                (long long)r.n_test, r.isa, 100 * r.agreement);
-    else
-        printf("\ntest images: %lld; CNN rows are fake-quant simulations (no integer CNN yet); bytes = weights at their bit width + scales\n",
-               (long long)r.n_test);
+    if (cnn)
+        printf("CNN: bytes = .qnn file size for fp32 and W8A8; weights at their bit width + scales + biases for weight-only rows\n");
     if (r.train_seconds > 0) printf("training: %.1f s (%.2f s/epoch)\n", r.train_seconds, r.seconds_per_epoch);
     if (o.save_dir) printf("models saved in %s/\n", o.save_dir);
 

@@ -8,9 +8,10 @@
 
 int cmd_qat(Args *a, QErr *err) {
     if (args_has(a, "help")) {
-        puts("usage: quant qat [--from DIR/mlp-fp32.qnn] [--bits 8,4,2] [--act-bits 8] [--epochs 2] [--lr 1e-4]\n"
-             "                 [--method ste,lsq | --lsq] [--arch mlp] [--calib-samples 1000] [--seed 0] [--data DIR]\n"
-             "                 [--save-model DIR] [--threads N] [--json FILE]");
+        puts("usage: quant qat [--arch mlp|cnn] [--from DIR/mlp-fp32.qnn | DIR/cnn-fp32.qnn] [--bits 8,4,2] [--act-bits 8]\n"
+             "                 [--epochs 2] [--lr 1e-4] [--method ste,lsq | --lsq] [--calib-samples 1000] [--seed 0]\n"
+             "                 [--train-samples N (default all)] [--data DIR] [--save-model DIR] [--threads N]\n"
+             "                 [--json FILE]");
         return 0;
     }
     NnQatRunOpts o;
@@ -57,6 +58,8 @@ int cmd_qat(Args *a, QErr *err) {
     o.lr = (float)lr;
     if (args_int(a, "calib-samples", 1000, 1, 60000, &v, err)) return 2;
     o.calib_samples = v;
+    if (args_int(a, "train-samples", 0, 0, 100000000L, &v, err)) return 2;
+    o.train_samples = v;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.seed = (uint64_t)v;
     if (args_int(a, "threads", 0, 0, 1024, &v, err)) return 2;
@@ -67,10 +70,15 @@ int cmd_qat(Args *a, QErr *err) {
         free(r);
         return 1;
     }
-    const char *hdr[] = {"method", "W bits", "A bits", "fake-quant acc", "vs control", "integer acc", "agree", "packed bytes", "seconds"};
+    /* CNN rows also give the size of their .qnn file */
+    int files = 0;
+    for (int i = 0; i < r->n_rows; i++) files |= r->rows[i].file_bytes > 0;
+    const char *hdr[] = {"method", "W bits", "A bits", "fake-quant acc", "vs control", "integer acc", "agree", "packed bytes", "file bytes", "seconds"};
+    const char *hdr_nf[] = {"method", "W bits", "A bits", "fake-quant acc", "vs control", "integer acc", "agree", "packed bytes", "seconds"};
+    const int ncol = files ? 10 : 9;
     QTable t;
-    qtable_init(&t, 9, hdr);
-    for (int c = 1; c < 9; c++) qtable_align_right(&t, c, 1);
+    qtable_init(&t, ncol, files ? hdr : hdr_nf);
+    for (int c = 1; c < ncol; c++) qtable_align_right(&t, c, 1);
     double control = r->rows[1].acc_fq;
     for (int i = 0; i < r->n_rows; i++) {
         const NnQatRow *w = &r->rows[i];
@@ -88,6 +96,7 @@ int cmd_qat(Args *a, QErr *err) {
             qtable_cell(&t, "-");
         }
         qtable_cell(&t, "%zu", w->packed_bytes);
+        if (files) qtable_cell(&t, w->file_bytes ? "%zu" : "-", w->file_bytes);
         qtable_cell(&t, "%.1f", w->seconds);
     }
     qtable_print(&t, stdout);
@@ -96,6 +105,8 @@ int cmd_qat(Args *a, QErr *err) {
            "integer rows run the converted int8 model (weights at W bits held in int8, 8-bit activations);\n"
            "'agree' = integer and fake-quant predictions that are equal.\n",
            (long long)r->n_test, o.epochs, o.lr);
+    if (files)
+        printf("'file bytes' = size of the row's .qnn file (fp32 CNN, or the integer CNN with its weights packed at W bits).\n");
     int rc = 0;
     if (json) {
         cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "rows");
@@ -113,6 +124,7 @@ int cmd_qat(Args *a, QErr *err) {
                 cJSON_AddNumberToObject(x, "agreement", w->agreement);
             }
             cJSON_AddNumberToObject(x, "packed_bytes", (double)w->packed_bytes);
+            if (w->file_bytes) cJSON_AddNumberToObject(x, "file_bytes", (double)w->file_bytes);
             if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
             cJSON_AddItemToArray(rows, x);
         }
