@@ -78,5 +78,7 @@ typedef struct NnQatReport {
 } NnQatReport;
 
 int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err);
+/* The fine-tuning options of one QAT row of the job (shared by the MLP and CNN jobs). */
+void nn_qat_opts_for_run(NnQatOpts *qo, const NnQatRunOpts *o, int lsq, int wbits, int abits);
 
 #endif

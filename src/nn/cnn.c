@@ -50,6 +50,36 @@ void cnn_acts_init(Acts *a, int B) {
     a->dcol = xmalloc((size_t)144 * 676 * sizeof(float));
 }
 
+void cnn_scratch_init(CnnScratch *s, int B, int64_t n) {
+    s->probs = xmalloc((size_t)B * 10 * sizeof(float));
+    s->dlog = xmalloc((size_t)B * 10 * sizeof(float));
+    s->dp2 = xmalloc((size_t)B * CNN_FLAT * sizeof(float));
+    s->dc2 = xmalloc((size_t)B * CNN_C2 * 121 * sizeof(float));
+    s->dp1 = xmalloc((size_t)B * CNN_C1 * 169 * sizeof(float));
+    s->dc1 = xmalloc((size_t)B * CNN_C1 * 676 * sizeof(float));
+    s->yb = xmalloc((size_t)B);
+    s->order = xmalloc((size_t)n * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) s->order[i] = (int32_t)i;
+}
+
+void cnn_batch_gather(Acts *a, uint8_t *yb, const NnDataset *d, const int32_t *idx, int B) {
+    for (int j = 0; j < B; j++) {
+        memcpy(a->x + (size_t)j * 784, d->images + (size_t)idx[j] * 784, 784 * sizeof(float));
+        yb[j] = d->labels[idx[j]];
+    }
+}
+
+void cnn_scratch_free(CnnScratch *s) {
+    free(s->probs);
+    free(s->dlog);
+    free(s->dp2);
+    free(s->dc2);
+    free(s->dp1);
+    free(s->dc1);
+    free(s->yb);
+    free(s->order);
+}
+
 void cnn_acts_free(Acts *a) {
     free(a->x);
     free(a->c1);
@@ -159,12 +189,11 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
         mo[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
         ve[i] = xcalloc((size_t)nn_cnn_param_size[i], sizeof(float));
     }
-    float *probs = xmalloc((size_t)Bmax * 10 * sizeof(float)), *dlog = xmalloc((size_t)Bmax * 10 * sizeof(float));
-    float *dp2 = xmalloc((size_t)Bmax * CNN_FLAT * sizeof(float)), *dc2 = xmalloc((size_t)Bmax * CNN_C2 * 121 * sizeof(float));
-    float *dp1 = xmalloc((size_t)Bmax * CNN_C1 * 169 * sizeof(float)), *dc1 = xmalloc((size_t)Bmax * CNN_C1 * 676 * sizeof(float));
-    uint8_t *yb = xmalloc((size_t)Bmax);
-    int32_t *order = xmalloc((size_t)train->n * sizeof(int32_t));
-    for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
+    CnnScratch sc;
+    cnn_scratch_init(&sc, Bmax, train->n);
+    float *probs = sc.probs, *dlog = sc.dlog, *dp2 = sc.dp2, *dc2 = sc.dc2, *dp1 = sc.dp1, *dc1 = sc.dc1;
+    uint8_t *yb = sc.yb;
+    int32_t *order = sc.order;
     QRng rng;
     qrng_seed(&rng, o->seed);
     QProgress prog;
@@ -181,10 +210,7 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
         qrng_shuffle_i32(&rng, order, train->n);
         for (int64_t i0 = 0; i0 < train->n; i0 += Bmax) {
             int B = (int)(train->n - i0 < Bmax ? train->n - i0 : Bmax);
-            for (int j = 0; j < B; j++) {
-                memcpy(a.x + (size_t)j * 784, train->images + (size_t)order[i0 + j] * 784, 784 * sizeof(float));
-                yb[j] = train->labels[order[i0 + j]];
-            }
+            cnn_batch_gather(&a, yb, train, order + i0, B);
             if (o->normalize)
                 for (int64_t k = 0; k < (int64_t)B * 784; k++) a.x[k] = (a.x[k] - mean) * rstd;
             forward(m, &a, B, NULL, NULL, NULL);
@@ -223,14 +249,7 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
         free(mo[i]);
         free(ve[i]);
     }
-    free(probs);
-    free(dlog);
-    free(dp2);
-    free(dc2);
-    free(dp1);
-    free(dc1);
-    free(yb);
-    free(order);
+    cnn_scratch_free(&sc);
     cnn_acts_free(&a);
 }
 

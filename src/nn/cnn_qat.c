@@ -83,12 +83,11 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
         for (int64_t i = 0; i < B * in_n[0]; i++) hi = fmaxf(hi, a.x[i]);
         sa[0] = hi > 0 ? hi / (float)aqp : 1.0f / (float)aqp;
     }
-    float *probs = xmalloc((size_t)Bmax * 10 * sizeof(float)), *dlog = xmalloc((size_t)Bmax * 10 * sizeof(float));
-    float *dp2 = xmalloc((size_t)Bmax * CNN_FLAT * sizeof(float)), *dc2 = xmalloc((size_t)Bmax * CNN_C2 * 121 * sizeof(float));
-    float *dp1 = xmalloc((size_t)Bmax * CNN_C1 * 169 * sizeof(float)), *dc1 = xmalloc((size_t)Bmax * CNN_C1 * 676 * sizeof(float));
-    uint8_t *yb = xmalloc((size_t)Bmax);
-    int32_t *order = xmalloc((size_t)train->n * sizeof(int32_t));
-    for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
+    CnnScratch sc;
+    cnn_scratch_init(&sc, Bmax, train->n);
+    float *probs = sc.probs, *dlog = sc.dlog, *dp2 = sc.dp2, *dc2 = sc.dc2, *dp1 = sc.dp1, *dc1 = sc.dc1;
+    uint8_t *yb = sc.yb;
+    int32_t *order = sc.order;
     QRng rng;
     qrng_seed(&rng, o->seed);
     QProgress prog;
@@ -100,10 +99,7 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
         qrng_shuffle_i32(&rng, order, train->n);
         for (int64_t i0 = 0; i0 < train->n; i0 += Bmax) {
             int B = (int)(train->n - i0 < Bmax ? train->n - i0 : Bmax);
-            for (int j = 0; j < B; j++) {
-                memcpy(a.x + (size_t)j * 784, train->images + (size_t)order[i0 + j] * 784, 784 * sizeof(float));
-                yb[j] = train->labels[order[i0 + j]];
-            }
+            cnn_batch_gather(&a, yb, train, order + i0, B);
             for (int l = 0; l < 3; l++) {
                 if (!lsq) nn_qat_minmax_row_scales(m->p[2 * l], nn_cnn_wrows[l], nn_cnn_wcols[l], o->wbits, r->wscale[l]);
                 nn_qat_quant_rows(m->p[2 * l], r->wscale[l], nn_cnn_wrows[l], nn_cnn_wcols[l], qn, qp, wq[l], wmask[l]);
@@ -220,14 +216,7 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
         free(msw[l]);
         free(vsw[l]);
     }
-    free(probs);
-    free(dlog);
-    free(dp2);
-    free(dc2);
-    free(dp1);
-    free(dc1);
-    free(yb);
-    free(order);
+    cnn_scratch_free(&sc);
     cnn_acts_free(&a);
     qblas_threads_swap(old_blas);
     r->seconds = qtime_now() - t0;

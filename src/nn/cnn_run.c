@@ -250,13 +250,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
             for (int meth = 0; meth < 2; meth++) {
                 if (!(o->methods & (1 << meth))) continue;
                 NnQatOpts qo;
-                nn_qat_opts_default(&qo);
-                qo.method = meth ? NN_QAT_LSQ : NN_QAT_STE;
-                qo.wbits = wb;
-                qo.abits = ab;
-                qo.epochs = o->epochs;
-                qo.lr = o->lr;
-                qo.seed = o->seed + 1;
+                nn_qat_opts_for_run(&qo, o, meth, wb, ab);
                 NnCnnQatResult qr;
                 if (nn_cnn_qat_train(&m, &train, &qo, &qr, err)) goto out;
                 nn_cnn_qat_fake_model(&qr, &fq);

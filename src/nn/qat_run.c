@@ -50,6 +50,16 @@ static int measure(NnQatRow *row, const NnModel *master, NnModel *fq, NnActQuant
     return rc;
 }
 
+void nn_qat_opts_for_run(NnQatOpts *qo, const NnQatRunOpts *o, int lsq, int wbits, int abits) {
+    nn_qat_opts_default(qo);
+    qo->method = lsq ? NN_QAT_LSQ : NN_QAT_STE;
+    qo->wbits = wbits;
+    qo->abits = abits;
+    qo->epochs = o->epochs;
+    qo->lr = o->lr;
+    qo->seed = o->seed + 1; /* QAT's batches differ from the control's */
+}
+
 int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     memset(r, 0, sizeof *r);
     if (o->threads > 0) qthreads_set(o->threads);
@@ -142,13 +152,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
             for (int meth = 0; meth < 2; meth++) {
                 if (!(o->methods & (1 << meth))) continue;
                 NnQatOpts qo;
-                nn_qat_opts_default(&qo);
-                qo.method = meth ? NN_QAT_LSQ : NN_QAT_STE;
-                qo.wbits = wb;
-                qo.abits = ab;
-                qo.epochs = o->epochs;
-                qo.lr = o->lr;
-                qo.seed = o->seed + 1;
+                nn_qat_opts_for_run(&qo, o, meth, wb, ab);
                 NnQatResult qr;
                 if (nn_qat_train(&m, &train, &qo, &qr, err)) goto out;
                 nn_qat_fake_model(&qr, &fq, &aq);

@@ -263,6 +263,20 @@ static float *rope_table(const LlmConfig *c, int S) {
     return tab;
 }
 
+static void grads_reduce(Grads *tot, Grads *parts, int nt, const Blk *b) {
+    const int D = b->c->dim;
+    grads_zero(tot, b);
+    for (int t = 0; t < nt; t++) {
+        for (int k = 0; k < b->nl; k++)
+            for (size_t i = 0; i < (size_t)b->out[k] * b->in[k]; i++) tot->dW[k][i] += parts[t].dW[k][i];
+        for (int i = 0; i < D; i++) {
+            tot->dg1[i] += parts[t].dg1[i];
+            tot->dg2[i] += parts[t].dg2[i];
+        }
+        tot->loss += parts[t].loss;
+    }
+}
+
 /* Loss and gradients over windows idx[0..cnt) (threads over windows; partial sums merged in
  * thread order, so the result depends only on the thread count). */
 static double batch_grads(const Blk *b, const float *X, const float *Y, int S, const int32_t *idx, int cnt, Grads *parts, int nt,
@@ -279,16 +293,7 @@ static double batch_grads(const Blk *b, const float *X, const float *Y, int S, c
             block_bwd(b, &works[tid], Y + (size_t)idx[i] * S * D, inv_n, &parts[tid]);
         }
     }
-    grads_zero(tot, b);
-    for (int t = 0; t < nt; t++) {
-        for (int k = 0; k < b->nl; k++)
-            for (size_t i = 0; i < (size_t)b->out[k] * b->in[k]; i++) tot->dW[k][i] += parts[t].dW[k][i];
-        for (int i = 0; i < D; i++) {
-            tot->dg1[i] += parts[t].dg1[i];
-            tot->dg2[i] += parts[t].dg2[i];
-        }
-        tot->loss += parts[t].loss;
-    }
+    grads_reduce(tot, parts, nt, b);
     return tot->loss;
 }
 
@@ -440,20 +445,6 @@ static void tblock_commit(TBlock *tb) {
     }
     memcpy(tb->L->attn_norm, tb->g1, (size_t)D * sizeof(float));
     memcpy(tb->L->ffn_norm, tb->g2, (size_t)D * sizeof(float));
-}
-
-static void grads_reduce(Grads *tot, Grads *parts, int nt, const Blk *b) {
-    const int D = b->c->dim;
-    grads_zero(tot, b);
-    for (int t = 0; t < nt; t++) {
-        for (int k = 0; k < b->nl; k++)
-            for (size_t i = 0; i < (size_t)b->out[k] * b->in[k]; i++) tot->dW[k][i] += parts[t].dW[k][i];
-        for (int i = 0; i < D; i++) {
-            tot->dg1[i] += parts[t].dg1[i];
-            tot->dg2[i] += parts[t].dg2[i];
-        }
-        tot->loss += parts[t].loss;
-    }
 }
 
 int llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, const float *Yf, int n, int S,
