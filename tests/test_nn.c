@@ -322,6 +322,35 @@ TEST(end_to_end_small) {
     CHECK(nn_load(path, &ld, &e) == 0 && ld.kind == NN_FILE_INT8);
     CHECK(nn_qmodel_accuracy(&ld.qmodel, &te, NULL) == a_int);
     nn_loaded_free(&ld);
+    /* a requantization multiplier outside [2^30, 2^31) behind a valid CRC is refused */
+    {
+        uint8_t *b;
+        size_t n;
+        CHECK(qfile_read_all(path, &b, &n, &e) == 0);
+        uint32_t nt;
+        memcpy(&nt, b + 60, 4);
+        nt &= 0xff;
+        size_t data0 = 64 + 48 * (size_t)nt, hit = 0;
+        for (uint32_t i = 0; i < nt; i++) {
+            const uint8_t *ent = b + 64 + 48 * (size_t)i;
+            if (strcmp((const char *)ent, "rm0") == 0) {
+                uint64_t off;
+                memcpy(&off, ent + 32, 8);
+                memset(b + data0 + off, 0, 4); /* the first multiplier: 0 */
+                hit = 1;
+            }
+        }
+        CHECK(hit);
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(n - 4));
+        memcpy(b + n - 4, &crc, 4);
+        char bad[512];
+        snprintf(bad, sizeof bad, "%s/w8a8-bad.qnn", test_tmpdir());
+        FILE *f = fopen(bad, "wb");
+        CHECK(f && fwrite(b, 1, n, f) == n);
+        if (f) fclose(f);
+        CHECK(nn_load(bad, &ld, &e) == -1 && strstr(e.msg, "requantization"));
+        free(b);
+    }
     free(p1);
     free(p2);
     nn_model_free(&sim);

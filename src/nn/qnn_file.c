@@ -498,7 +498,7 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
             q->act_zero[l] = *az;
             free(as);
             free(az);
-            if (!(q->act_scale[l] > 0) || q->act_zero[l] < -128 || q->act_zero[l] > 127) {
+            if (!(q->act_scale[l] > 0) || !isfinite(q->act_scale[l]) || q->act_zero[l] < -128 || q->act_zero[l] > 127) {
                 qerr_set(err, "%s: layer %d activation grid (scale %g, zero %d) is invalid", path, l, q->act_scale[l],
                          q->act_zero[l]);
                 goto fail;
@@ -506,6 +506,19 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
             if (l + 1 < (int)L && (take(&r, "rm", l, DT_I32, N, (void **)&q->rq_mult[l], err) ||
                                    take(&r, "rs", l, DT_I32, N, (void **)&q->rq_shift[l], err)))
                 goto fail;
+            for (uint64_t n = 0; n < N; n++) {
+                if (!(q->w_scale[l][n] > 0) || !isfinite(q->w_scale[l][n])) {
+                    qerr_set(err, "%s: layer %d weight scale %llu is %g, expected a positive number", path, l,
+                             (unsigned long long)n, q->w_scale[l][n]);
+                    goto fail;
+                }
+                /* kern_quantize_multiplier's range: mult in [2^30, 2^31), a right shift above -31 */
+                if (l + 1 < (int)L && (q->rq_mult[l][n] < (1 << 30) || q->rq_shift[l][n] < -30 || q->rq_shift[l][n] > 62)) {
+                    qerr_set(err, "%s: layer %d requantization %llu (multiplier %d, shift %d) is out of range", path, l,
+                             (unsigned long long)n, q->rq_mult[l][n], q->rq_shift[l][n]);
+                    goto fail;
+                }
+            }
         }
         nn_qmodel_pack(q, kern_isa_best());
     }
