@@ -1,6 +1,18 @@
-/* quantize.c — block-by-block weight quantization of a language model (llm_ptq.h). */
-#include <math.h>
+/* quantize.c — block-by-block weight quantization of a language model (llm_ptq.h).
+ *
+ * Two streams of calibration activations go through the blocks side by side: the fp32 model's
+ * (Xf) and the quantized model's (Xq, through the blocks already quantized).  For block l:
+ *   1. the fp32 block runs on Xf, keeping every linear's inputs (the refit targets);
+ *   2. per site, in execution order, the block (with the linears before it already quantized)
+ *      runs on Xq to capture that site's inputs; each linear there is refitted to them
+ *      (gptq_refit_to_inputs; o and down also take on the residual stream's error), then
+ *      quantized by GPTQ against H = 2 Xq^T Xq — or rounded to nearest (RTN);
+ *   3. below 8 bits, block tuning (tune.c) adjusts the block's scales and norms, codes fixed;
+ *   4. Xq advances through the quantized block, and the relative error against Xf is logged.
+ * After the last block, end-to-end tuning (tune.c) trains all scales and norms against the
+ * fp32 model's next-token distributions. */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
