@@ -225,29 +225,58 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
     return 0;
 }
 
-int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
-                         double ridge, QErr *err) {
-    if (rows < 1) return qerr_set(err, "refit: no calibration rows");
-    /* A = Xq^T Xq / rows, B = Xq^T (Xf W^T) / rows, in double, a chunk of rows at a time */
+void gptq_refit_stats(GptqRefitStats *st, const float *Xf, const float *Xq, int64_t rows, int64_t K) {
+    st->K = K;
+    st->rows = rows;
+    st->A = xcalloc((size_t)K * K, sizeof(double));
+    st->C = xcalloc((size_t)K * K, sizeof(double));
     const int64_t CH = 2048;
-    double *A = xcalloc((size_t)K * K, sizeof(double)), *B = xcalloc((size_t)K * N, sizeof(double));
-    double *Wd = xmalloc((size_t)N * K * sizeof(double)), *xq = xmalloc((size_t)CH * K * sizeof(double)),
-           *xf = xmalloc((size_t)CH * K * sizeof(double)), *y = xmalloc((size_t)CH * N * sizeof(double));
-    for (int64_t i = 0; i < N * K; i++) Wd[i] = W[i];
-    double inv = 1.0 / (double)rows;
+    double *xq = xmalloc((size_t)CH * K * sizeof(double)), *xf = xmalloc((size_t)CH * K * sizeof(double));
+    double inv = 1.0 / (double)(rows > 0 ? rows : 1);
     for (int64_t r0 = 0; r0 < rows; r0 += CH) {
         int64_t m = rows - r0 < CH ? rows - r0 : CH;
         for (int64_t i = 0; i < m * K; i++) {
             xq[i] = Xq[r0 * K + i];
             xf[i] = Xf[r0 * K + i];
         }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)m, inv, xq, (int)K, 1.0, A, (int)K);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)N, (int)K, 1.0, xf, (int)K, Wd, (int)K, 0.0, y,
-                    (int)N);
-        if (Yadd)
-            for (int64_t i = 0; i < m * N; i++) y[i] += Yadd[r0 * N + i];
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)m, inv, xq, (int)K, y, (int)N, 1.0, B,
-                    (int)N);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)m, inv, xq, (int)K, 1.0, st->A, (int)K);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)m, inv, xq, (int)K, xf, (int)K, 1.0, st->C,
+                    (int)K);
+    }
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++) st->A[i * K + j] = st->A[j * K + i];
+    free(xq);
+    free(xf);
+}
+
+void gptq_refit_stats_free(GptqRefitStats *st) {
+    free(st->A);
+    free(st->C);
+    memset(st, 0, sizeof *st);
+}
+
+int gptq_refit(float *W, int64_t N, int64_t K, const GptqRefitStats *st, const float *Xq, const float *Yadd, double ridge,
+               QErr *err) {
+    if (st->K != K || st->rows < 1) return qerr_set(err, "refit: statistics for %lld inputs, weights have %lld", (long long)st->K, (long long)K);
+    const int64_t rows = st->rows;
+    /* B = Xq^T (Xf W^T + Yadd) / rows = C W^T + Xq^T Yadd / rows */
+    double *A = xmalloc((size_t)K * K * sizeof(double)), *B = xmalloc((size_t)K * N * sizeof(double));
+    double *Wd = xmalloc((size_t)N * K * sizeof(double));
+    for (int64_t i = 0; i < N * K; i++) Wd[i] = W[i];
+    memcpy(A, st->A, (size_t)K * K * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)N, (int)K, 1.0, st->C, (int)K, Wd, (int)K, 0.0, B, (int)N);
+    if (Yadd) {
+        const int64_t CH = 2048;
+        double *xq = xmalloc((size_t)CH * K * sizeof(double)), *y = xmalloc((size_t)CH * N * sizeof(double));
+        for (int64_t r0 = 0; r0 < rows; r0 += CH) {
+            int64_t m = rows - r0 < CH ? rows - r0 : CH;
+            for (int64_t i = 0; i < m * K; i++) xq[i] = Xq[r0 * K + i];
+            for (int64_t i = 0; i < m * N; i++) y[i] = Yadd[r0 * N + i];
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)m, 1.0 / (double)rows, xq, (int)K, y,
+                        (int)N, 1.0, B, (int)N);
+        }
+        free(xq);
+        free(y);
     }
     double mean_diag = 0;
     for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
@@ -265,9 +294,16 @@ int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const 
     free(A);
     free(B);
     free(Wd);
-    free(xq);
-    free(xf);
-    free(y);
     if (rc != 0) return qerr_set(err, "refit: the %lldx%lld input covariance is not positive definite", (long long)K, (long long)K);
     return 0;
+}
+
+int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
+                         double ridge, QErr *err) {
+    if (rows < 1) return qerr_set(err, "refit: no calibration rows");
+    GptqRefitStats st;
+    gptq_refit_stats(&st, Xf, Xq, rows, K);
+    int rc = gptq_refit(W, N, K, &st, Xq, Yadd, ridge, err);
+    gptq_refit_stats_free(&st);
+    return rc;
 }

@@ -175,6 +175,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
         }
         float *tmp = gptq ? xmalloc(rows * D * sizeof(float)) : NULL;
         GptqHessian h = {0};
+        GptqRefitStats rst = {0};  /* the current site's refit statistics, shared by its linears */
         int captured_site = -1;
         for (int k = 0; k < nl && rc == 0; k++) {
             LlmQLinear *ql = &q->lin[q->n++];
@@ -189,6 +190,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                 memcpy(tmp, Xq, rows * D * sizeof(float));
                 run_block(m, l, tmp, n, S, &qs);
                 captured_site = (int)lin[k].site;
+                gptq_refit_stats_free(&rst);
                 gptq_hessian_free(&h);
                 gptq_hessian_init(&h, site_width(cf, captured_site));
                 gptq_hessian_add(&h, qs.X[captured_site], (int64_t)rows);
@@ -204,8 +206,8 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                         for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
                         ya = Yadd;
                     }
-                    rc = gptq_refit_to_inputs(lin[k].w, lin[k].out, lin[k].in, fps.X[lin[k].site], qs.X[lin[k].site], ya,
-                                              (int64_t)rows, s->refit_ridge, err);
+                    if (!rst.A) gptq_refit_stats(&rst, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows, lin[k].in);
+                    rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, qs.X[lin[k].site], ya, s->refit_ridge, err);
                     if (rc) {
                         qerr_prefix(err, "%s", ql->name);
                         break;
@@ -237,6 +239,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                                 err);
         }
         gptq_hessian_free(&h);
+        gptq_refit_stats_free(&rst);
         store_free(&qs);
         store_free(&fps);
         free(tmp);
