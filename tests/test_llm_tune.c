@@ -1,4 +1,4 @@
-/* test_llm_tune.c — the Llama block forward/backward of block-wise tuning (src/llm/ptq/tune.c,
+/* test_llm_tune.c — the Llama and GPT-2 block forward/backward of block-wise tuning (src/llm/ptq/tune.c,
  * included here for its internals): the forward against the runtime's llm_block_forward, every
  * weight and norm gradient against central finite differences of the loss, and the tuning
  * itself lowering the block loss of a quantized block without touching its codes. */
@@ -17,39 +17,57 @@ static float *randv(QRng *r, size_t n, float sd, float mean) {
 
 typedef struct Fix {
     LlmConfig c;
-    float *W[7], *g1, *g2, *x, *tgt, *rope;
+    float *W[7], *bias[7], *g1, *g2, *nb1, *nb2, *x, *tgt, *rope;
     Blk b;
 } Fix;
 
-static void fix_init(Fix *f, int interleaved) {
+/* variant 0: Llama, RoPE on halves; 1: Llama, interleaved RoPE; 2: GPT-2 (LayerNorm, biases, GELU) */
+static void fix_init(Fix *f, int variant) {
     QRng r;
-    qrng_seed(&r, 42 + interleaved);
+    qrng_seed(&r, 42 + variant);
     memset(f, 0, sizeof *f);
-    f->c = (LlmConfig){.arch = LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = 1, .n_heads = H, .n_kv_heads = HKV,
-                       .vocab_size = 4, .max_seq = T, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_interleaved = interleaved};
-    int kvd = HKV * (D / H);
-    int in[7] = {D, D, D, D, D, D, F}, out[7] = {D, kvd, kvd, D, F, F, D};
+    int gpt2 = variant == 2, hkv = gpt2 ? H : HKV;
+    f->c = (LlmConfig){.arch = gpt2 ? LLM_ARCH_GPT2 : LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = 1, .n_heads = H,
+                       .n_kv_heads = hkv, .vocab_size = 4, .max_seq = T, .norm_eps = 1e-5f,
+                       .rope_theta = gpt2 ? 0.0f : 10000.0f, .rope_interleaved = variant == 1};
+    int kvd = hkv * (D / H);
+    int in7[7] = {D, D, D, D, D, D, F}, out7[7] = {D, kvd, kvd, D, F, F, D};
+    int in6[6] = {D, D, D, D, D, F}, out6[6] = {D, kvd, kvd, D, F, D};
     f->b.c = &f->c;
-    f->b.nl = 7;
-    for (int k = 0; k < 7; k++) {
-        f->W[k] = randv(&r, (size_t)in[k] * out[k], 0.4f, 0.0f);
+    f->b.nl = gpt2 ? 6 : 7;
+    f->b.gpt2 = gpt2;
+    f->b.up = f->b.nl - 2;
+    f->b.down = f->b.nl - 1;
+    for (int k = 0; k < f->b.nl; k++) {
+        int in = gpt2 ? in6[k] : in7[k], out = gpt2 ? out6[k] : out7[k];
+        f->W[k] = randv(&r, (size_t)in * out, 0.4f, 0.0f);
         f->b.W[k] = f->W[k];
-        f->b.in[k] = in[k];
-        f->b.out[k] = out[k];
+        f->b.in[k] = in;
+        f->b.out[k] = out;
+        if (gpt2) f->b.bias[k] = f->bias[k] = randv(&r, (size_t)out, 0.1f, 0.0f);
     }
     f->g1 = randv(&r, D, 0.2f, 1.0f);
     f->g2 = randv(&r, D, 0.2f, 1.0f);
     f->b.g1 = f->g1;
     f->b.g2 = f->g2;
+    if (gpt2) {
+        f->b.nb1 = f->nb1 = randv(&r, D, 0.1f, 0.0f);
+        f->b.nb2 = f->nb2 = randv(&r, D, 0.1f, 0.0f);
+    }
     f->x = randv(&r, (size_t)T * D, 1.0f, 0.0f);
     f->tgt = randv(&r, (size_t)T * D, 1.0f, 0.0f);
     f->rope = rope_table(&f->c, T);
     f->b.rope = f->rope;
 }
 static void fix_free(Fix *f) {
-    for (int k = 0; k < 7; k++) free(f->W[k]);
+    for (int k = 0; k < 7; k++) {
+        free(f->W[k]);
+        free(f->bias[k]);
+    }
     free(f->g1);
     free(f->g2);
+    free(f->nb1);
+    free(f->nb2);
     free(f->x);
     free(f->tgt);
     free(f->rope);
@@ -63,11 +81,26 @@ static double loss_of(Fix *f, Work *w) {
 }
 
 TEST(tune_forward_equals_runtime_block) {
-    for (int il = 0; il < 2; il++) {
+    for (int il = 0; il < 3; il++) {
         Fix f;
         fix_init(&f, il);
-        LlmLayer layer = {.attn_norm = f.g1, .wq = f.W[0], .wk = f.W[1], .wv = f.W[2], .wo = f.W[3], .ffn_norm = f.g2,
-                          .w_gate = f.W[4], .w_up = f.W[5], .w_down = f.W[6]};
+        LlmLayer layer = {.attn_norm = f.g1, .wq = f.W[0], .wk = f.W[1], .wv = f.W[2], .wo = f.W[3], .ffn_norm = f.g2};
+        if (il == 2) {
+            layer.w_up = f.W[4];
+            layer.w_down = f.W[5];
+            layer.bq = f.bias[0];
+            layer.bk = f.bias[1];
+            layer.bv = f.bias[2];
+            layer.bo = f.bias[3];
+            layer.b_up = f.bias[4];
+            layer.b_down = f.bias[5];
+            layer.attn_norm_b = f.nb1;
+            layer.ffn_norm_b = f.nb2;
+        } else {
+            layer.w_gate = f.W[4];
+            layer.w_up = f.W[5];
+            layer.w_down = f.W[6];
+        }
         LlmModel m;
         memset(&m, 0, sizeof m);
         m.c = f.c;
@@ -82,7 +115,7 @@ TEST(tune_forward_equals_runtime_block) {
         block_fwd(&f.b, &w, f.x);
         double md = 0;
         for (int i = 0; i < T * D; i++) md = fmax(md, fabs((double)x[i] - w.y[i]));
-        CHECK_MSG(md < 1e-5, "rope_interleaved=%d: max diff %g", il, md);
+        CHECK_MSG(md < 1e-5, "variant %d: max diff %g", il, md);
         work_free(&w);
         llm_state_free(&st);
         free(x);
@@ -91,7 +124,7 @@ TEST(tune_forward_equals_runtime_block) {
 }
 
 TEST(tune_gradients_match_finite_differences) {
-    for (int il = 0; il < 2; il++) {
+    for (int il = 0; il < 3; il++) {
         Fix f;
         fix_init(&f, il);
         Work w;
@@ -104,18 +137,19 @@ TEST(tune_gradients_match_finite_differences) {
         QRng r;
         qrng_seed(&r, 7);
         int bad = 0, n = 0;
-        for (int k = 0; k < 9; k++) {
+        const int nl = f.b.nl;
+        for (int k = 0; k < nl + 2; k++) {
             for (int rep = 0; rep < 12; rep++) {
                 float *p;
                 double an;
-                if (k < 7) {
+                if (k < nl) {
                     int64_t i = qrng_below(&r, (uint32_t)(f.b.in[k] * f.b.out[k]));
                     p = &f.W[k][i];
                     an = g.dW[k][i];
                 } else {
                     int i = (int)qrng_below(&r, D);
-                    p = k == 7 ? &f.g1[i] : &f.g2[i];
-                    an = k == 7 ? g.dg1[i] : g.dg2[i];
+                    p = k == nl ? &f.g1[i] : &f.g2[i];
+                    an = k == nl ? g.dg1[i] : g.dg2[i];
                 }
                 float v = *p, hh = 1e-2f;
                 *p = v + hh;
@@ -131,7 +165,7 @@ TEST(tune_gradients_match_finite_differences) {
                 }
             }
         }
-        CHECK_MSG(bad == 0, "rope_interleaved=%d: %d of %d gradients off", il, bad, n);
+        CHECK_MSG(bad == 0, "variant %d: %d of %d gradients off", il, bad, n);
         grads_free(&g, &f.b);
         work_free(&w);
         fix_free(&f);
@@ -143,20 +177,22 @@ enum { L2 = 2, VOC = 11 };
 typedef struct TinyModel {
     LlmModel m;
     LlmLayer layers[L2];
-    float *bufs[L2 * 9 + 3];
+    float *bufs[L2 * 17 + 5];
     int nb;
 } TinyModel;
 static float *tm_take(TinyModel *t, QRng *r, size_t n, float sd, float mean) {
     return t->bufs[t->nb++] = randv(r, n, sd, mean);
 }
-static void tiny_init(TinyModel *t) {
+static void tiny_init(TinyModel *t, int gpt2) {
     QRng r;
-    qrng_seed(&r, 99);
+    qrng_seed(&r, 99 + gpt2);
     memset(t, 0, sizeof *t);
-    LlmConfig c = {.arch = LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = L2, .n_heads = H, .n_kv_heads = HKV,
-                   .vocab_size = VOC, .max_seq = T, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_interleaved = 1};
+    int hkv = gpt2 ? H : HKV;
+    LlmConfig c = {.arch = gpt2 ? LLM_ARCH_GPT2 : LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = L2, .n_heads = H,
+                   .n_kv_heads = hkv, .vocab_size = VOC, .max_seq = T, .norm_eps = 1e-5f,
+                   .rope_theta = gpt2 ? 0.0f : 10000.0f, .rope_interleaved = 1};
     t->m.c = c;
-    int kvd = HKV * (D / H);
+    int kvd = hkv * (D / H);
     for (int l = 0; l < L2; l++) {
         LlmLayer *y = &t->layers[l];
         y->attn_norm = tm_take(t, &r, D, 0.2f, 1.0f);
@@ -165,14 +201,28 @@ static void tiny_init(TinyModel *t) {
         y->wk = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
         y->wv = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
         y->wo = tm_take(t, &r, (size_t)D * D, 0.3f, 0);
-        y->w_gate = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
+        if (!gpt2) y->w_gate = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
         y->w_up = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
         y->w_down = tm_take(t, &r, (size_t)D * F, 0.3f, 0);
+        if (gpt2) {
+            y->attn_norm_b = tm_take(t, &r, D, 0.1f, 0);
+            y->ffn_norm_b = tm_take(t, &r, D, 0.1f, 0);
+            y->bq = tm_take(t, &r, D, 0.1f, 0);
+            y->bk = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
+            y->bv = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
+            y->bo = tm_take(t, &r, D, 0.1f, 0);
+            y->b_up = tm_take(t, &r, F, 0.1f, 0);
+            y->b_down = tm_take(t, &r, D, 0.1f, 0);
+        }
     }
     t->m.layers = t->layers;
     t->m.tok_emb = tm_take(t, &r, (size_t)VOC * D, 1.0f, 0);
     t->m.head = tm_take(t, &r, (size_t)VOC * D, 0.5f, 0);
     t->m.final_norm = tm_take(t, &r, D, 0.2f, 1.0f);
+    if (gpt2) {
+        t->m.final_norm_b = tm_take(t, &r, D, 0.1f, 0);
+        t->m.pos_emb = tm_take(t, &r, (size_t)T * D, 0.3f, 0);
+    }
 }
 static void tiny_free(TinyModel *t) {
     for (int i = 0; i < t->nb; i++) free(t->bufs[i]);
@@ -180,22 +230,29 @@ static void tiny_free(TinyModel *t) {
 
 /* the whole model's forward + KL backward (model_fwd_bwd) against finite differences: the
  * final norm, and weights and norms of the first block, whose gradient crosses every block */
-TEST(tune_end_to_end_gradients_match_finite_differences) {
+static void e2e_gradcheck(int gpt2) {
     TinyModel tm;
-    tiny_init(&tm);
+    tiny_init(&tm, gpt2);
     LlmModel *m = &tm.m;
     float *rope = rope_table(&m->c, T);
     TBlock tb[L2];
     memset(tb, 0, sizeof tb);
+    const int nl = gpt2 ? 6 : 7;
     for (int l = 0; l < L2; l++) {
         LlmLinear lin[LLM_MAX_LINEARS];
-        llm_block_linears(m, l, lin);
+        CHECK(llm_block_linears(m, l, lin) == nl);
         tb[l].b.c = &m->c;
-        tb[l].b.nl = 7;
+        tb[l].b.nl = nl;
+        tb[l].b.gpt2 = gpt2;
+        tb[l].b.up = nl - 2;
+        tb[l].b.down = nl - 1;
         tb[l].b.rope = rope;
         tb[l].b.g1 = m->layers[l].attn_norm;
         tb[l].b.g2 = m->layers[l].ffn_norm;
-        for (int k = 0; k < 7; k++) {
+        tb[l].b.nb1 = m->layers[l].attn_norm_b;
+        tb[l].b.nb2 = m->layers[l].ffn_norm_b;
+        for (int k = 0; k < nl; k++) {
+            tb[l].b.bias[k] = lin[k].b;
             tb[l].b.W[k] = lin[k].w;
             tb[l].b.in[k] = lin[k].in;
             tb[l].b.out[k] = lin[k].out;
@@ -233,24 +290,24 @@ TEST(tune_end_to_end_gradients_match_finite_differences) {
         an_gf[i] = mw.dgf[i];
         an_g1[i] = mw.g[0].dg1[i];
     }
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < nl; k++) {
         size_t nw = (size_t)tb[0].b.in[k] * tb[0].b.out[k];
         an_w[k] = xmalloc(nw * sizeof(float));
         memcpy(an_w[k], mw.g[0].dW[k], nw * sizeof(float));
     }
     int bad = 0, n = 0;
-    for (int k = 0; k < 9; k++)
+    for (int k = 0; k < nl + 2; k++)
         for (int rep = 0; rep < 8; rep++) {
             float *p;
             double an;
-            if (k < 7) {
+            if (k < nl) {
                 int64_t i = qrng_below(&r, (uint32_t)(tb[0].b.in[k] * tb[0].b.out[k]));
                 p = (float *)&tb[0].b.W[k][i];
                 an = an_w[k][i];
             } else {
                 int i = (int)qrng_below(&r, D);
-                p = k == 7 ? &gf[i] : &m->layers[0].attn_norm[i];
-                an = k == 7 ? an_gf[i] : an_g1[i];
+                p = k == nl ? &gf[i] : &m->layers[0].attn_norm[i];
+                an = k == nl ? an_gf[i] : an_g1[i];
             }
             float v = *p, hh = 1e-2f;
             double l2[2];
@@ -268,8 +325,8 @@ TEST(tune_end_to_end_gradients_match_finite_differences) {
                 fprintf(stderr, "  param %d: analytic %g, finite difference %g\n", k, an, fd);
             }
         }
-    CHECK_MSG(bad == 0, "%d of %d gradients off", bad, n);
-    for (int k = 0; k < 7; k++) free(an_w[k]);
+    CHECK_MSG(bad == 0, "%s: %d of %d gradients off", gpt2 ? "gpt-2" : "llama", bad, n);
+    for (int k = 0; k < nl; k++) free(an_w[k]);
     for (int l = 0; l < L2; l++) {
         work_free(&mw.w[l]);
         grads_free(&mw.g[l], &tb[l].b);
@@ -284,11 +341,16 @@ TEST(tune_end_to_end_gradients_match_finite_differences) {
     tiny_free(&tm);
 }
 
+TEST(tune_end_to_end_gradients_match_finite_differences) {
+    e2e_gradcheck(0);
+    e2e_gradcheck(1);
+}
+
 /* llm_block_tune on a block quantized to 3 bits in groups of 8: the block loss drops, the codes
  * stay, the weights are float16 scale x code, and the norms moved */
 TEST(block_tune_lowers_loss_keeps_codes) {
     TinyModel tm;
-    tiny_init(&tm);
+    tiny_init(&tm, 0);
     LlmModel *m = &tm.m;
     enum { NW = 6 };
     QRng r;

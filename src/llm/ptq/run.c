@@ -1,7 +1,9 @@
 /* run.c — the ptq-llm job (llm_ptq_run.h). */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "quant/llm_open.h"
@@ -37,13 +39,39 @@ static double kurtosis(const float *w, int64_t n) {
     return m2 > 0 ? m4 / (m2 * m2) : 0;
 }
 
+/* Bytes of a file, or of the .safetensors files of a model directory (its weights). */
 static size_t file_size(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fclose(f);
-    return n > 0 ? (size_t)n : 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return 0;
+    if (!S_ISDIR(sb.st_mode)) return (size_t)sb.st_size;
+    size_t total = 0;
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 12 || strcmp(e->d_name + n - 12, ".safetensors") != 0) continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) total += (size_t)sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static int copy_file(const char *from, const char *to, QErr *err) {
+    uint8_t *b;
+    size_t n;
+    if (qfile_read_all(from, &b, &n, err)) return -1;
+    QWriter w;
+    int rc = qwriter_open(&w, to, err);
+    if (rc == 0) {
+        rc = qwriter_write(&w, b, n, err);
+        if (rc == 0) rc = qwriter_commit(&w, err);
+        else qwriter_abort(&w);
+    }
+    free(b);
+    return rc;
 }
 
 typedef struct Ctx {
@@ -258,19 +286,23 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             if (erc) goto out;
         }
     }
-    if (o->save_dir && o->tokenizer) {
+    if (o->save_dir) {
         /* keep the tokenizer beside the saved models, where `quant eval` looks for it */
-        char dst[4096];
-        snprintf(dst, sizeof dst, "%s/tok%d.bin", o->save_dir, m.c.vocab_size);
-        uint8_t *tb;
-        size_t tl;
-        if (qfile_read_all(o->tokenizer, &tb, &tl, err) == 0) {
-            QWriter w;
-            if (qwriter_open(&w, dst, err) == 0) {
-                if (qwriter_write(&w, tb, tl, err) == 0) qwriter_commit(&w, err);
-                else qwriter_abort(&w);
+        const char *src = o->tokenizer ? o->tokenizer : qpath_is_dir(o->model) ? o->model : NULL;
+        if (src && qpath_is_dir(src)) { /* Hugging Face files, under their own names */
+            const char *names[] = {"tokenizer.json", "vocab.json", "merges.txt"};
+            for (int i = 0; i < 3; i++) {
+                char from[4200], to[4200];
+                snprintf(from, sizeof from, "%s/%s", src, names[i]);
+                snprintf(to, sizeof to, "%s/%s", o->save_dir, names[i]);
+                if (qpath_exists(from) && copy_file(from, to, err)) goto out;
             }
-            free(tb);
+        } else if (src) {
+            size_t n = strlen(src);
+            char to[4200];
+            if (n > 5 && strcmp(src + n - 5, ".json") == 0) snprintf(to, sizeof to, "%s/tokenizer.json", o->save_dir);
+            else snprintf(to, sizeof to, "%s/tok%d.bin", o->save_dir, m.c.vocab_size);
+            if (copy_file(src, to, err)) goto out;
         }
     }
     r->total_seconds = qtime_now() - t_start;

@@ -10,9 +10,10 @@
  *
  * The loss sees what a layer-wise objective cannot: how a q/k error moves the softmax, and
  * errors of one linear that another can cancel.  The gradient needs no straight-through
- * estimator: w = s * (q - z) is differentiable in s.  Forward and backward of a Llama block
- * (RMSNorm, RoPE, causal grouped-query attention, SwiGLU) are written out below, one window
- * at a time; tests/test_llm_tune.c checks them against finite differences. */
+ * estimator: w = s * (q - z) is differentiable in s.  Forward and backward of a block are
+ * written out below, one window at a time: Llama (RMSNorm, RoPE, causal grouped-query attention,
+ * SwiGLU) and GPT-2 (LayerNorm, biases, GELU; the biases stay fixed);
+ * tests/test_llm_tune.c checks them against the runtime's forward and finite differences. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -38,10 +39,14 @@ typedef struct Grads {
 typedef struct Blk {
     const LlmConfig *c;
     int nl;
-    const float *W[LLM_MAX_LINEARS]; /* q, k, v, o, gate, up, down */
+    int gpt2;                        /* LayerNorm, biases, GELU, no RoPE, no gate */
+    int up, down;                    /* indices of up and down in W: 5, 6 (Llama) or 4, 5 (GPT-2) */
+    const float *W[LLM_MAX_LINEARS]; /* q, k, v, o, [gate,] up, down */
+    const float *bias[LLM_MAX_LINEARS]; /* GPT-2 biases (fixed) or NULL */
     int in[LLM_MAX_LINEARS], out[LLM_MAX_LINEARS];
-    const float *g1, *g2;
-    const float *rope; /* [S, hs/2, 2] */
+    const float *g1, *g2;            /* norm weights (tuned) */
+    const float *nb1, *nb2;          /* LayerNorm biases (fixed) or NULL */
+    const float *rope;               /* [S, hs/2, 2] (Llama) */
 } Blk;
 
 static void work_init(Work *w, const LlmConfig *c, int T) {
@@ -78,31 +83,65 @@ static void lin_bwd(int T, int in, int out, const float *X, const float *W, cons
     if (dX) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.0f, dY, out, W, in, acc ? 1.0f : 0.0f, dX, in);
 }
 
-/* RMSNorm as llm_block_forward computes it: xh = x r, out = g xh, r = 1 / sqrt(mean(x^2) + eps) */
-static void rms_fwd(int T, int D, float eps, const float *x, const float *g, float *xh, float *r, float *out) {
+/* The block's norms as llm_block_forward computes them, xh the normalized input, out = g xh (+ bias):
+ * RMSNorm (Llama) xh = x r, r = 1 / sqrt(mean(x^2) + eps); LayerNorm (GPT-2, ln)
+ * xh = (x - mean) r, r = 1 / sqrt(var + eps). */
+static void norm_fwd(int ln, int T, int D, float eps, const float *x, const float *g, const float *bias, float *xh, float *r,
+                     float *out) {
     for (int t = 0; t < T; t++) {
         const float *xi = x + (size_t)t * D;
-        float ss = 0;
-        for (int i = 0; i < D; i++) ss += xi[i] * xi[i];
-        r[t] = 1.0f / sqrtf(ss / D + eps);
-        for (int i = 0; i < D; i++) {
-            xh[(size_t)t * D + i] = r[t] * xi[i];
-            out[(size_t)t * D + i] = g[i] * xh[(size_t)t * D + i];
+        float *h = xh + (size_t)t * D, *o = out + (size_t)t * D;
+        if (ln) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < D; i++) mean += xi[i];
+            mean /= D;
+            for (int i = 0; i < D; i++) var += (xi[i] - mean) * (xi[i] - mean);
+            var /= D;
+            r[t] = 1.0f / sqrtf((float)var + eps);
+            for (int i = 0; i < D; i++) {
+                h[i] = (float)(xi[i] - mean) * r[t];
+                o[i] = h[i] * g[i] + (bias ? bias[i] : 0.0f);
+            }
+        } else {
+            float ss = 0;
+            for (int i = 0; i < D; i++) ss += xi[i] * xi[i];
+            r[t] = 1.0f / sqrtf(ss / D + eps);
+            for (int i = 0; i < D; i++) {
+                h[i] = r[t] * xi[i];
+                o[i] = g[i] * h[i];
+            }
         }
     }
 }
-/* from dout: dg += sum_t dout xh;  dx += r (dxh - xh mean(dxh xh)) with dxh = dout g */
-static void rms_bwd(int T, int D, const float *xh, const float *r, const float *g, const float *dout, double *dg, float *dx) {
+/* from dout: dg += sum_t dout xh;  with dxh = dout g,
+ * RMSNorm dx += r (dxh - xh mean(dxh xh)),  LayerNorm dx += r (dxh - mean(dxh) - xh mean(dxh xh)) */
+static void norm_bwd(int ln, int T, int D, const float *xh, const float *r, const float *g, const float *dout, double *dg,
+                     float *dx) {
     for (int t = 0; t < T; t++) {
         const float *h = xh + (size_t)t * D, *d = dout + (size_t)t * D;
-        double dot = 0;
+        double dot = 0, sum = 0;
         for (int i = 0; i < D; i++) {
             dg[i] += (double)d[i] * h[i];
             dot += (double)d[i] * g[i] * h[i];
+            sum += (double)d[i] * g[i];
         }
-        float m = (float)(dot / D);
-        for (int i = 0; i < D; i++) dx[(size_t)t * D + i] += r[t] * (d[i] * g[i] - h[i] * m);
+        float m = (float)(dot / D), mu = ln ? (float)(sum / D) : 0.0f;
+        for (int i = 0; i < D; i++) dx[(size_t)t * D + i] += r[t] * (d[i] * g[i] - mu - h[i] * m);
     }
+}
+
+/* GELU (tanh approximation, as the runtime) and its derivative */
+static const float GELU_A = 0.7978845608028654f, GELU_B = 0.044715f;
+static inline float gelu(float u) { return 0.5f * u * (1.0f + tanhf(GELU_A * (u + GELU_B * u * u * u))); }
+static inline float gelu_grad(float u) {
+    float t = tanhf(GELU_A * (u + GELU_B * u * u * u));
+    return 0.5f * (1.0f + t) + 0.5f * u * (1.0f - t * t) * GELU_A * (1.0f + 3.0f * GELU_B * u * u);
+}
+
+static void add_bias(int T, int n, float *Y, const float *bias) {
+    if (bias)
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < n; j++) Y[(size_t)t * n + j] += bias[j];
 }
 
 /* rotate (dir = +1) or rotate back (dir = -1, the transpose: the backward) each head of vec */
@@ -124,14 +163,18 @@ static void rope_apply(const LlmConfig *c, const float *tab, float *vec, int nh,
 static void block_fwd(const Blk *b, Work *w, const float *x) {
     const LlmConfig *c = b->c;
     const int T = w->T, D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, F = c->hidden_dim;
-    rms_fwd(T, D, c->norm_eps, x, b->g1, w->xh1, w->r1, w->xn1);
+    norm_fwd(b->gpt2, T, D, c->norm_eps, x, b->g1, b->nb1, w->xh1, w->r1, w->xn1);
     lin_fwd(T, D, D, w->xn1, b->W[0], w->q);
     lin_fwd(T, D, kvd, w->xn1, b->W[1], w->k);
     lin_fwd(T, D, kvd, w->xn1, b->W[2], w->v);
-    for (int t = 0; t < T; t++) {
-        rope_apply(c, b->rope, w->q + (size_t)t * D, H, hs, t, 1);
-        rope_apply(c, b->rope, w->k + (size_t)t * kvd, Hkv, hs, t, 1);
-    }
+    add_bias(T, D, w->q, b->bias[0]);
+    add_bias(T, kvd, w->k, b->bias[1]);
+    add_bias(T, kvd, w->v, b->bias[2]);
+    if (!b->gpt2)
+        for (int t = 0; t < T; t++) {
+            rope_apply(c, b->rope, w->q + (size_t)t * D, H, hs, t, 1);
+            rope_apply(c, b->rope, w->k + (size_t)t * kvd, Hkv, hs, t, 1);
+        }
     const float scale = 1.0f / sqrtf((float)hs);
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
@@ -151,13 +194,21 @@ static void block_fwd(const Blk *b, Work *w, const float *x) {
                     w->ao + (size_t)h * hs, D);
     }
     lin_fwd(T, D, D, w->ao, b->W[3], w->x2);
+    add_bias(T, D, w->x2, b->bias[3]);
     for (size_t i = 0; i < (size_t)T * D; i++) w->x2[i] += x[i];
-    rms_fwd(T, D, c->norm_eps, w->x2, b->g2, w->xh2, w->r2, w->xn2);
-    lin_fwd(T, D, F, w->xn2, b->W[4], w->a);
-    lin_fwd(T, D, F, w->xn2, b->W[5], w->b);
+    norm_fwd(b->gpt2, T, D, c->norm_eps, w->x2, b->g2, b->nb2, w->xh2, w->r2, w->xn2);
+    if (b->gpt2) { /* a = up pre-activation, hdn = gelu(a) */
+        lin_fwd(T, D, F, w->xn2, b->W[b->up], w->a);
+        add_bias(T, F, w->a, b->bias[b->up]);
+        for (size_t i = 0; i < (size_t)T * F; i++) w->hdn[i] = gelu(w->a[i]);
+    } else { /* a = gate, b = up, hdn = silu(a) b */
+        lin_fwd(T, D, F, w->xn2, b->W[4], w->a);
+        lin_fwd(T, D, F, w->xn2, b->W[5], w->b);
 #pragma omp simd
-    for (size_t i = 0; i < (size_t)T * F; i++) w->hdn[i] = w->a[i] / (1.0f + q_expf(-w->a[i])) * w->b[i];
-    lin_fwd(T, F, D, w->hdn, b->W[6], w->y);
+        for (size_t i = 0; i < (size_t)T * F; i++) w->hdn[i] = w->a[i] / (1.0f + q_expf(-w->a[i])) * w->b[i];
+    }
+    lin_fwd(T, F, D, w->hdn, b->W[b->down], w->y);
+    add_bias(T, D, w->y, b->bias[b->down]);
     for (size_t i = 0; i < (size_t)T * D; i++) w->y[i] += w->x2[i];
 }
 
@@ -168,15 +219,20 @@ static void block_bwd_dy(const Blk *b, Work *w, const float *dy, Grads *g, float
     const int T = w->T, D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, F = c->hidden_dim;
     /* y = x2 + hdn Wd^T */
     memcpy(w->dx2, dy, (size_t)T * D * sizeof(float));
-    lin_bwd(T, F, D, w->hdn, b->W[6], dy, g->dW[6], w->dh, 0);
-    for (size_t i = 0; i < (size_t)T * F; i++) {
-        float a = w->a[i], sg = 1.0f / (1.0f + q_expf(-a));
-        w->db[i] = w->dh[i] * a * sg;
-        w->da[i] = w->dh[i] * w->b[i] * sg * (1.0f + a * (1.0f - sg));
+    lin_bwd(T, F, D, w->hdn, b->W[b->down], dy, g->dW[b->down], w->dh, 0);
+    if (b->gpt2) {
+        for (size_t i = 0; i < (size_t)T * F; i++) w->da[i] = w->dh[i] * gelu_grad(w->a[i]);
+        lin_bwd(T, D, F, w->xn2, b->W[b->up], w->da, g->dW[b->up], w->dxn, 0);
+    } else {
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float a = w->a[i], sg = 1.0f / (1.0f + q_expf(-a));
+            w->db[i] = w->dh[i] * a * sg;
+            w->da[i] = w->dh[i] * w->b[i] * sg * (1.0f + a * (1.0f - sg));
+        }
+        lin_bwd(T, D, F, w->xn2, b->W[4], w->da, g->dW[4], w->dxn, 0);
+        lin_bwd(T, D, F, w->xn2, b->W[5], w->db, g->dW[5], w->dxn, 1);
     }
-    lin_bwd(T, D, F, w->xn2, b->W[4], w->da, g->dW[4], w->dxn, 0);
-    lin_bwd(T, D, F, w->xn2, b->W[5], w->db, g->dW[5], w->dxn, 1);
-    rms_bwd(T, D, w->xh2, w->r2, b->g2, w->dxn, g->dg2, w->dx2);
+    norm_bwd(b->gpt2, T, D, w->xh2, w->r2, b->g2, w->dxn, g->dg2, w->dx2);
     /* x2 = x + ao Wo^T */
     lin_bwd(T, D, D, w->ao, b->W[3], w->dx2, g->dW[3], w->dao, 0);
     memset(w->dk, 0, (size_t)T * kvd * sizeof(float));
@@ -204,16 +260,17 @@ static void block_bwd_dy(const Blk *b, Work *w, const float *dy, Grads *g, float
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, w->dP, T, w->q + (size_t)h * hs, D, 1.0f,
                     w->dk + (size_t)kvh * hs, kvd);
     }
-    for (int t = 0; t < T; t++) {
-        rope_apply(c, b->rope, w->dq + (size_t)t * D, H, hs, t, -1);
-        rope_apply(c, b->rope, w->dk + (size_t)t * kvd, Hkv, hs, t, -1);
-    }
+    if (!b->gpt2)
+        for (int t = 0; t < T; t++) {
+            rope_apply(c, b->rope, w->dq + (size_t)t * D, H, hs, t, -1);
+            rope_apply(c, b->rope, w->dk + (size_t)t * kvd, Hkv, hs, t, -1);
+        }
     lin_bwd(T, D, D, w->xn1, b->W[0], w->dq, g->dW[0], w->dxn, 0);
     lin_bwd(T, D, kvd, w->xn1, b->W[1], w->dk, g->dW[1], w->dxn, 1);
     lin_bwd(T, D, kvd, w->xn1, b->W[2], w->dv, g->dW[2], w->dxn, 1);
     if (dx) { /* x feeds the residual (dx2) and the attention norm */
         memcpy(dx, w->dx2, (size_t)T * D * sizeof(float));
-        rms_bwd(T, D, w->xh1, w->r1, b->g1, w->dxn, g->dg1, dx);
+        norm_bwd(b->gpt2, T, D, w->xh1, w->r1, b->g1, w->dxn, g->dg1, dx);
     } else {
         for (int t = 0; t < T; t++)
             for (int i = 0; i < D; i++) g->dg1[i] += (double)w->dxn[(size_t)t * D + i] * w->xh1[(size_t)t * D + i];
@@ -256,7 +313,7 @@ static float *rope_table(const LlmConfig *c, int S) {
     float *tab = xmalloc((size_t)S * hs * sizeof(float));
     for (int p = 0; p < S; p++)
         for (int i = 0; i < hs / 2; i++) {
-            double freq = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / hs), a = p * freq;
+            double freq = c->rope_theta > 0 ? 1.0 / pow((double)c->rope_theta, (double)(2 * i) / hs) : 0.0, a = p * freq;
             tab[(size_t)p * hs + 2 * i] = (float)cos(a);
             tab[(size_t)p * hs + 2 * i + 1] = (float)sin(a);
         }
@@ -350,14 +407,18 @@ typedef struct TBlock {
 
 static int tblock_init(TBlock *tb, LlmModel *m, int layer, LlmQLinear *ql, const float *rope, QErr *err) {
     memset(tb, 0, sizeof *tb);
-    if (m->c.arch != LLM_ARCH_LLAMA) return qerr_set(err, "tuning is built for Llama blocks only");
-    int nl = llm_block_linears(m, layer, tb->lin);
-    if (nl != 7) return qerr_set(err, "tuning: expected 7 linears in block %d, found %d", layer, nl);
+    int nl = llm_block_linears(m, layer, tb->lin), gpt2 = m->c.arch == LLM_ARCH_GPT2;
+    if (nl != (gpt2 ? 6 : 7)) return qerr_set(err, "tuning: expected %d linears in block %d, found %d", gpt2 ? 6 : 7, layer, nl);
     const int D = m->c.dim;
     tb->L = &m->layers[layer];
     tb->ql = ql;
     tb->b.c = &m->c;
     tb->b.nl = nl;
+    tb->b.gpt2 = gpt2;
+    tb->b.up = nl - 2;
+    tb->b.down = nl - 1;
+    tb->b.nb1 = tb->L->attn_norm_b;
+    tb->b.nb2 = tb->L->ffn_norm_b;
     tb->b.rope = rope;
     for (int k = 0; k < nl; k++) {
         tb->b.in[k] = tb->lin[k].in;
@@ -365,6 +426,7 @@ static int tblock_init(TBlock *tb, LlmModel *m, int layer, LlmQLinear *ql, const
         tb->W[k] = xmalloc((size_t)tb->lin[k].out * tb->lin[k].in * sizeof(float));
         tb->sc[k] = xmalloc((size_t)ql[k].p.n * sizeof(float));
         tb->b.W[k] = tb->W[k];
+        tb->b.bias[k] = tb->lin[k].b;
         lp_init(&tb->ts[k], ql[k].p.n);
     }
 
@@ -527,7 +589,8 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
         block_fwd(&tb[l].b, &mw->w[l], x);
         x = mw->w[l].y;
     }
-    rms_fwd(T, D, c->norm_eps, x, gf, mw->xh, mw->r, mw->xn);
+    const int ln = c->arch == LLM_ARCH_GPT2;
+    norm_fwd(ln, T, D, c->norm_eps, x, gf, m->final_norm_b, mw->xh, mw->r, mw->xn);
     lin_fwd(T, D, V, mw->xn, m->head, mw->logits);
     /* loss = sum_t sum_v p_v (log p_v - log q_v);  dlogits = (q - p) * inv_n */
     double loss = 0;
@@ -550,7 +613,7 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
     float *dxn = mw->dx2;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, V, 1.0f, mw->logits, V, m->head, D, 0.0f, dxn, D);
     memset(mw->dx, 0, (size_t)T * D * sizeof(float));
-    rms_bwd(T, D, mw->xh, mw->r, gf, dxn, mw->dgf, mw->dx);
+    norm_bwd(ln, T, D, mw->xh, mw->r, gf, dxn, mw->dgf, mw->dx);
     for (int l = L - 1; l >= 0; l--) {
         block_bwd_dy(&tb[l].b, &mw->w[l], mw->dx, &mw->g[l], l > 0 ? mw->dx2 : NULL);
         if (l > 0) memcpy(mw->dx, mw->dx2, (size_t)T * D * sizeof(float));
@@ -581,11 +644,12 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
                  double *loss0, double *loss1, QErr *err) {
     const LlmConfig *c = &m->c;
     const int L = c->n_layers, D = c->dim, V = c->vocab_size, S = cal->seq_len, n = cal->n;
-    if (q->n != L * LLM_MAX_LINEARS) return qerr_set(err, "end-to-end tuning: expected %d linears, found %d", L * 7, q->n);
+    const int per = c->arch == LLM_ARCH_GPT2 ? 6 : 7;
+    if (q->n != L * per) return qerr_set(err, "end-to-end tuning: expected %d linears, found %d", L * per, q->n);
     float *rope = rope_table(c, S);
     TBlock *tb = xcalloc((size_t)L, sizeof(TBlock));
     for (int l = 0; l < L; l++)
-        if (tblock_init(&tb[l], m, l, q->lin + (size_t)l * LLM_MAX_LINEARS, rope, err)) {
+        if (tblock_init(&tb[l], m, l, q->lin + (size_t)l * per, rope, err)) {
             for (int j = 0; j < l; j++) tblock_free(&tb[j]);
             free(tb);
             free(rope);
