@@ -59,13 +59,14 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *H, const Gp
 int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
                          double ridge, QErr *err);
 /* The same in two steps, for linears that share their inputs (q, k, v; gate, up): the
- * statistics A = Xq^T Xq / rows and C = Xq^T Xf / rows once per input site, then each linear's
- * solve (Xq and rows are needed again only for Yadd). */
+ * statistics A = Xq^T Xq / rows (half of H, the GPTQ Hessian of the same Xq rows, which the
+ * caller has accumulated anyway) and C = Xq^T Xf / rows once per input site, then each
+ * linear's solve (Xq is needed again only for Yadd). */
 typedef struct GptqRefitStats {
     int64_t K, rows;
     double *A, *C;   /* [K, K] */
 } GptqRefitStats;
-void gptq_refit_stats(GptqRefitStats *st, const float *Xf, const float *Xq, int64_t rows, int64_t K);
+void gptq_refit_stats(GptqRefitStats *st, const GptqHessian *H, const float *Xf, const float *Xq, int64_t rows);
 void gptq_refit_stats_free(GptqRefitStats *st);
 int  gptq_refit(float *W, int64_t N, int64_t K, const GptqRefitStats *st, const float *Xq, const float *Yadd, double ridge,
                 QErr *err);

@@ -92,12 +92,11 @@ static void fit_unit(QParams *p, int64_t k, const float *vals, int64_t n, int ms
     qparams_set_range(p, k, lo * bf, hi * bf);
 }
 
-/* One GPTQ pass over W0 (not modified) with the permutation perm and U, the upper Cholesky
- * factor of the permuted, dampened H^-1.  fit: fit p's units here (min-max or MSE, as the
- * reference does); otherwise p's scales are used as given.  Writes codes q and the
- * dequantized weights Wq (both in the original column order). */
-static void gptq_pass(const float *W0, int64_t N, int64_t K, const GptqHessian *Hs, const double *U, const int64_t *perm,
-                      const GptqOpts *o, QParams *p, int fit, int8_t *q, float *Wq) {
+/* The GPTQ sweep over W [N, K] with the permutation perm and U, the upper Cholesky factor of
+ * the permuted, dampened H^-1: fits p's units (min-max or MSE, as the reference does), writes
+ * the codes q and replaces W by its dequantized weights (both in the original column order). */
+static void gptq_sweep(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const double *U, const int64_t *perm,
+                       const GptqOpts *o, QParams *p, int8_t *q) {
     const int64_t g = p->gran == QGRAN_GROUP ? p->group_size : K;
     int64_t bs = o->block_size > 0 ? o->block_size : 128;
     if (p->gran == QGRAN_GROUP) bs = (bs + g - 1) / g * g; /* groups never straddle a block */
@@ -106,16 +105,16 @@ static void gptq_pass(const float *W0, int64_t N, int64_t K, const GptqHessian *
     for (int64_t i = 0; i < K; i++) {
         int64_t c = perm[i];
         int isdead = Hs->H[c * K + c] == 0.0;
-        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W0[n * K + c];
+        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W[n * K + c];
     }
     /* with act-order, groups are fixed up front from the original weights (static groups) */
     float *buf = xmalloc((size_t)K * sizeof(float));
-    if (fit && (o->act_order || p->gran == QGRAN_CHANNEL)) {
+    if (o->act_order || p->gran == QGRAN_CHANNEL) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t j = 0; j < p->groups_per_row; j++) {
                 int64_t c0, c1;
                 qparams_unit_cols(p, j, &c0, &c1);
-                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W0[n * K + c];
+                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[n * K + c];
                 fit_unit(p, n * p->groups_per_row + j, buf, c1 - c0, o->mse_clip);
             }
     }
@@ -125,7 +124,7 @@ static void gptq_pass(const float *W0, int64_t N, int64_t K, const GptqHessian *
         int64_t i2 = i1 + bs < K ? i1 + bs : K, cnt = i2 - i1;
         for (int64_t i = i1; i < i2; i++) {
             int64_t c = perm[i]; /* original column */
-            if (fit && !o->act_order && p->gran == QGRAN_GROUP && c % g == 0 && c / g < p->groups_per_row) {
+            if (!o->act_order && p->gran == QGRAN_GROUP && c % g == 0 && c / g < p->groups_per_row) {
                 /* fit this group from the error-updated weights (its columns are rows i .. of WT;
                  * a merged tail past the block's end has not had this block's lazy update yet) */
                 int64_t c0, c1;
@@ -163,7 +162,7 @@ static void gptq_pass(const float *W0, int64_t N, int64_t K, const GptqHessian *
         }
     }
     for (int64_t i = 0; i < K; i++)
-        for (int64_t n = 0; n < N; n++) Wq[n * K + perm[i]] = WT[i * N + n];
+        for (int64_t n = 0; n < N; n++) W[n * K + perm[i]] = WT[i * N + n];
     free(E);
     free(Uf);
     free(buf);
@@ -216,19 +215,19 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
         qparams_free(p);
         return qerr_set(err, "GPTQ: the dampened Hessian (%lldx%lld) is not positive definite", (long long)K, (long long)K);
     }
-    float *W0 = xmalloc((size_t)N * K * sizeof(float));
-    memcpy(W0, W, (size_t)N * K * sizeof(float));
-    gptq_pass(W0, N, K, Hs, U, perm, o, p, 1, q, W);
-    free(W0);
+    gptq_sweep(W, N, K, Hs, U, perm, o, p, q);
     free(U);
     free(perm);
     return 0;
 }
 
-void gptq_refit_stats(GptqRefitStats *st, const float *Xf, const float *Xq, int64_t rows, int64_t K) {
+void gptq_refit_stats(GptqRefitStats *st, const GptqHessian *H, const float *Xf, const float *Xq, int64_t rows) {
+    const int64_t K = H->K;
     st->K = K;
     st->rows = rows;
-    st->A = xcalloc((size_t)K * K, sizeof(double));
+    /* A = Xq^T Xq / rows is half of GPTQ's H = 2 Xq^T Xq / rows, already accumulated */
+    st->A = xmalloc((size_t)K * K * sizeof(double));
+    for (int64_t i = 0; i < K * K; i++) st->A[i] = 0.5 * H->H[i];
     st->C = xcalloc((size_t)K * K, sizeof(double));
     const int64_t CH = 2048;
     double *xq = xmalloc((size_t)CH * K * sizeof(double)), *xf = xmalloc((size_t)CH * K * sizeof(double));
@@ -239,12 +238,9 @@ void gptq_refit_stats(GptqRefitStats *st, const float *Xf, const float *Xq, int6
             xq[i] = Xq[r0 * K + i];
             xf[i] = Xf[r0 * K + i];
         }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)m, inv, xq, (int)K, 1.0, st->A, (int)K);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)m, inv, xq, (int)K, xf, (int)K, 1.0, st->C,
                     (int)K);
     }
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < i; j++) st->A[i * K + j] = st->A[j * K + i];
     free(xq);
     free(xf);
 }
@@ -301,9 +297,13 @@ int gptq_refit(float *W, int64_t N, int64_t K, const GptqRefitStats *st, const f
 int gptq_refit_to_inputs(float *W, int64_t N, int64_t K, const float *Xf, const float *Xq, const float *Yadd, int64_t rows,
                          double ridge, QErr *err) {
     if (rows < 1) return qerr_set(err, "refit: no calibration rows");
+    GptqHessian h;
+    gptq_hessian_init(&h, K);
+    gptq_hessian_add(&h, Xq, rows);
     GptqRefitStats st;
-    gptq_refit_stats(&st, Xf, Xq, rows, K);
+    gptq_refit_stats(&st, &h, Xf, Xq, rows);
     int rc = gptq_refit(W, N, K, &st, Xq, Yadd, ridge, err);
     gptq_refit_stats_free(&st);
+    gptq_hessian_free(&h);
     return rc;
 }

@@ -206,7 +206,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                         for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
                         ya = Yadd;
                     }
-                    if (!rst.A) gptq_refit_stats(&rst, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows, lin[k].in);
+                    if (!rst.A) gptq_refit_stats(&rst, &h, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows);
                     rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, qs.X[lin[k].site], ya, s->refit_ridge, err);
                     if (rc) {
                         qerr_prefix(err, "%s", ql->name);
