@@ -70,9 +70,9 @@ void llm_quantized_free(LlmQuantized *q);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
 
-/* Block-wise reconstruction (tune.c): with the integer codes of block `layer`'s linears ql[0..6]
- * fixed (q, k, v, o, gate, up, down, as GPTQ left them), Adam trains a multiplier exp(theta)
- * of every group scale and exp(phi) of every RMSNorm weight to minimise
+/* Block-wise reconstruction (tune.c): with the integer codes of block `layer`'s linears ql[]
+ * fixed (q, k, v, o, [gate,] up, down, as GPTQ left them), Adam trains a multiplier exp(theta)
+ * of every group scale and exp(phi) of every norm weight to minimise
  * ||block_q(Xq) - Yf||^2 over the n calibration windows Xq [n, S, D] (the quantized model's
  * inputs to the block), Yf the fp32 block's outputs on the fp32 model's inputs.  Scales end
  * rounded to float16; m's weights, norms and ql's scales are updated only if the loss drops.
@@ -94,6 +94,9 @@ int  llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, con
  * the calibration KL drops; loss0 / loss1 the mean KL per token before and after. */
 int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float *teacher, const LlmTuneOpts *o,
                  double *loss0, double *loss1, QErr *err);
+/* The teacher: m's next-token log-probabilities on the calibration windows [n, seq_len, V]
+ * (malloc'ed), computed before m's weights change. */
+float *llm_teacher_logprobs(const LlmModel *m, const LlmCalib *c);
 
 /* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);

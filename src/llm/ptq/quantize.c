@@ -5,8 +5,8 @@
  *   1. the fp32 block runs on Xf, keeping every linear's inputs (the refit targets);
  *   2. per site, in execution order, the block (with the linears before it already quantized)
  *      runs on Xq to capture that site's inputs; each linear there is refitted to them
- *      (gptq_refit_to_inputs; o and down also take on the residual stream's error), then
- *      quantized by GPTQ against H = 2 Xq^T Xq — or rounded to nearest (RTN);
+ *      (gptq_refit, with statistics shared per site; o and down also take on the residual
+ *      stream's error), then quantized by GPTQ against H = 2 Xq^T Xq — or rounded to nearest;
  *   3. below 8 bits, block tuning (tune.c) adjusts the block's scales and norms, codes fixed;
  *   4. Xq advances through the quantized block, and the relative error against Xf is logged.
  * After the last block, end-to-end tuning (tune.c) trains all scales and norms against the
@@ -100,36 +100,9 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     q->tune_loss = xmalloc((size_t)L * 2 * sizeof(double));
     for (int i = 0; i < 2 * L; i++) q->tune_loss[i] = -1;
     q->e2e_kl[0] = q->e2e_kl[1] = -1;
+    /* the fp32 model's next-token distributions: end-to-end tuning's teacher */
+    float *teacher = s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8 ? llm_teacher_logprobs(m, c) : NULL;
     /* two streams of block inputs: the quantized model's and the fp32 reference's */
-    /* the fp32 model's next-token log-probabilities on the calibration windows, the teacher of
-     * end-to-end tuning */
-    float *teacher = NULL;
-    if (s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8) {
-        const int V = cf->vocab_size;
-        teacher = xmalloc((size_t)n * S * V * sizeof(float));
-        int old = qblas_threads_swap(1);
-#pragma omp parallel
-        {
-            LlmState ls;
-            llm_state_init(&ls, m, S);
-#pragma omp for schedule(static)
-            for (int i = 0; i < n; i++) {
-                const float *z = llm_forward(m, &ls, c->tokens + (size_t)i * S, S, 0, NULL, NULL);
-                float *lp = teacher + (size_t)i * S * V;
-                for (int t = 0; t < S; t++) {
-                    const float *zt = z + (size_t)t * V;
-                    float mx = zt[0];
-                    for (int v = 1; v < V; v++) mx = zt[v] > mx ? zt[v] : mx;
-                    double sum = 0;
-                    for (int v = 0; v < V; v++) sum += exp((double)zt[v] - mx);
-                    float lse = (float)(mx + log(sum));
-                    for (int v = 0; v < V; v++) lp[(size_t)t * V + v] = zt[v] - lse;
-                }
-            }
-            llm_state_free(&ls);
-        }
-        qblas_threads_swap(old);
-    }
     float *Xq = xmalloc((size_t)n * S * D * sizeof(float)), *Xf = xmalloc((size_t)n * S * D * sizeof(float));
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
     /* the embedding is quantized first, so the quantized stream starts from it */
@@ -151,24 +124,24 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                          s->bits);
         LlmLinear lin[LLM_MAX_LINEARS];
         int nl = llm_block_linears(m, l, lin);
-        /* the fp32 reference stream goes through the block before its weights change */
         const size_t rows = (size_t)n * S;
         const int gptq = s->method == LLM_Q_GPTQ, refit = gptq && s->refit;
         /* the fp32 reference stream goes through the block before its weights change; with
          * refit, its site inputs are the targets */
         SiteStore fps = {{0}}, qs = {{0}};
-        const int resid = refit;
         int o_idx = -1;
         for (int k = 0; k < nl; k++)
             if (lin[k].site == LLM_SITE_O) o_idx = k;
+        /* refit's targets for o and down add the residual stream's error: the block input's
+         * (Xf_in - Xq) and, after attention, the fp32 residual Rf minus the quantized one */
         float *Xf_in = NULL, *Rf = NULL, *Yadd = NULL;
-        if (resid) {
+        if (refit) {
             Xf_in = xmalloc(rows * D * sizeof(float));
             memcpy(Xf_in, Xf, rows * D * sizeof(float));
         }
         if (refit) store_alloc(&fps, cf, rows, 0xFu);
         run_block(m, l, Xf, n, S, refit ? &fps : NULL);
-        if (resid) {
+        if (refit) {
             Rf = xmalloc(rows * D * sizeof(float));
             Yadd = xmalloc(rows * D * sizeof(float));
             resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
@@ -186,7 +159,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
                 /* "true sequential": the inputs of this site come from the block with every
                  * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
                 store_free(&qs);
-                store_alloc(&qs, cf, rows, (1u << lin[k].site) | (resid ? 1u << LLM_SITE_O : 0));
+                store_alloc(&qs, cf, rows, (1u << lin[k].site) | (refit ? 1u << LLM_SITE_O : 0));
                 memcpy(tmp, Xq, rows * D * sizeof(float));
                 run_block(m, l, tmp, n, S, &qs);
                 captured_site = (int)lin[k].site;
@@ -198,10 +171,10 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
             if (gptq) {
                 if (refit) {
                     const float *ya = NULL;
-                    if (resid && lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
+                    if (lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
                         for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
                         ya = Yadd;
-                    } else if (resid && lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
+                    } else if (lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
                         resid_after_attn(&lin[o_idx], Xq, qs.X[LLM_SITE_O], rows, Yadd);
                         for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
                         ya = Yadd;
@@ -258,17 +231,13 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     qprogress_done(&prog);
     free(Xq);
     free(Xf);
-    if (rc && teacher) {
-        free(teacher);
-        teacher = NULL;
-    }
     if (rc == 0 && teacher) {
         LlmTuneOpts to;
         llm_tune_opts_default(&to);
         to.epochs = s->e2e_epochs;
         rc = llm_e2e_tune(m, q, c, teacher, &to, &q->e2e_kl[0], &q->e2e_kl[1], err);
-        free(teacher);
     }
+    free(teacher);
     q->seconds = qtime_now() - t0;
     if (rc) llm_quantized_free(q);
     return rc;

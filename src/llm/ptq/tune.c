@@ -320,18 +320,15 @@ static float *rope_table(const LlmConfig *c, int S) {
     return tab;
 }
 
-static void grads_reduce(Grads *tot, Grads *parts, int nt, const Blk *b) {
-    const int D = b->c->dim;
-    grads_zero(tot, b);
-    for (int t = 0; t < nt; t++) {
-        for (int k = 0; k < b->nl; k++)
-            for (size_t i = 0; i < (size_t)b->out[k] * b->in[k]; i++) tot->dW[k][i] += parts[t].dW[k][i];
-        for (int i = 0; i < D; i++) {
-            tot->dg1[i] += parts[t].dg1[i];
-            tot->dg2[i] += parts[t].dg2[i];
-        }
-        tot->loss += parts[t].loss;
+/* tot += g (thread partials are merged in thread order: deterministic for a thread count) */
+static void grads_add(Grads *tot, const Grads *g, const Blk *b) {
+    for (int k = 0; k < b->nl; k++)
+        for (size_t i = 0; i < (size_t)b->out[k] * b->in[k]; i++) tot->dW[k][i] += g->dW[k][i];
+    for (int i = 0; i < b->c->dim; i++) {
+        tot->dg1[i] += g->dg1[i];
+        tot->dg2[i] += g->dg2[i];
     }
+    tot->loss += g->loss;
 }
 
 /* Loss and gradients over windows idx[0..cnt) (threads over windows; partial sums merged in
@@ -350,7 +347,8 @@ static double batch_grads(const Blk *b, const float *X, const float *Y, int S, c
             block_bwd(b, &works[tid], Y + (size_t)idx[i] * S * D, inv_n, &parts[tid]);
         }
     }
-    grads_reduce(tot, parts, nt, b);
+    grads_zero(tot, b);
+    for (int t = 0; t < nt; t++) grads_add(tot, &parts[t], b);
     return tot->loss;
 }
 
@@ -393,7 +391,7 @@ static void lp_free(LogParam *p) {
     free(p->g);
 }
 
-/* One block's tunable state: group-scale multipliers of its 7 linears (codes fixed) and the
+/* One block's tunable state: group-scale multipliers of its linears (codes fixed) and the
  * multipliers of its two norm weight vectors, with the materialized weights the passes use. */
 typedef struct TBlock {
     Blk b;
@@ -568,6 +566,38 @@ int llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, cons
 
 /* ------------------------------------------------------------- end to end */
 
+/* log sum_v exp(z_v) over one row of logits */
+static double log_sum_exp(const float *z, int V) {
+    float mx = z[0];
+    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)z[v] - mx);
+    return mx + log(sum);
+}
+
+float *llm_teacher_logprobs(const LlmModel *m, const LlmCalib *c) {
+    const int S = c->seq_len, V = m->c.vocab_size;
+    float *teacher = xmalloc((size_t)c->n * S * V * sizeof(float));
+    int old = qblas_threads_swap(1);
+#pragma omp parallel
+    {
+        LlmState ls;
+        llm_state_init(&ls, m, S);
+#pragma omp for schedule(static)
+        for (int i = 0; i < c->n; i++) {
+            const float *z = llm_forward(m, &ls, c->tokens + (size_t)i * S, S, 0, NULL, NULL);
+            float *lp = teacher + (size_t)i * S * V;
+            for (int t = 0; t < S; t++) {
+                float lse = (float)log_sum_exp(z + (size_t)t * V, V);
+                for (int v = 0; v < V; v++) lp[(size_t)t * V + v] = z[(size_t)t * V + v] - lse;
+            }
+        }
+        llm_state_free(&ls);
+    }
+    qblas_threads_swap(old);
+    return teacher;
+}
+
 /* Per-thread workspace of the whole model: a Work per block, the head's buffers. */
 typedef struct MWork {
     Work *w;                       /* [L] */
@@ -597,11 +627,7 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
     for (int t = 0; t < T; t++) {
         float *z = mw->logits + (size_t)t * V;
         const float *lp = teacher + (size_t)t * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double sum = 0;
-        for (int v = 0; v < V; v++) sum += exp((double)z[v] - mx);
-        double lse = mx + log(sum);
+        double lse = log_sum_exp(z, V);
         for (int v = 0; v < V; v++) {
             double lq = z[v] - lse, p = exp((double)lp[v]);
             loss += p * ((double)lp[v] - lq);
@@ -609,7 +635,7 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
         }
     }
     mw->loss += loss * inv_n;
-    /* xn = rms(x) gf;  dxn = dlogits E */
+    /* xn = norm(x) gf (+ b);  dxn = dlogits E */
     float *dxn = mw->dx2;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, V, 1.0f, mw->logits, V, m->head, D, 0.0f, dxn, D);
     memset(mw->dx, 0, (size_t)T * D * sizeof(float));
@@ -699,10 +725,8 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
             e2e_pass(m, tb, gf, cal, teacher, idx + i0, cnt, mw, nt);
             step++;
             for (int l = 0; l < L; l++) {
-                Grads parts_l[64];
-                int ntl = nt < 64 ? nt : 64;
-                for (int t = 0; t < ntl; t++) parts_l[t] = mw[t].g[l];
-                grads_reduce(&tot[l], parts_l, ntl, &tb[l].b);
+                grads_zero(&tot[l], &tb[l].b);
+                for (int t = 0; t < nt; t++) grads_add(&tot[l], &mw[t].g[l], &tb[l].b);
                 tblock_step(&tb[l], &tot[l], 1.0, o->lr, step);
             }
             memset(dgf, 0, (size_t)D * sizeof(double));
