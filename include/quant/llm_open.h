@@ -5,8 +5,12 @@
 #include "quant/llm.h"
 #include "quant/tokenizer.h"
 
-/* Loads the model at model_path and its tokenizer (tok_path, or the llama2.c convention of
- * tok<vocab>.bin / tokenizer.bin beside the model when NULL). */
+/* Loads the model at model_path and its tokenizer: tok_path, or when NULL the model
+ * directory's own (Hugging Face), else beside the model tok<vocab>.bin / tokenizer.bin
+ * (llama2.c) or tokenizer.json / vocab.json + merges.txt (a quantized Hugging Face model). */
 int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenizer **tok, QErr *err);
+/* A Hugging Face tokenizer path: a directory (tokenizer.json, or vocab.json + merges.txt) or a
+ * .json file; anything else is a llama2.c tokenizer.bin. */
+int llm_tokenizer_is_hf(const char *path);
 
 #endif

@@ -22,9 +22,7 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
     return llm_load_llama2c(m, path, err);
 }
 
-/* A Hugging Face tokenizer: a directory (tokenizer.json, or vocab.json + merges.txt) or a
- * .json file; anything else is a llama2.c tokenizer.bin. */
-static int hf_tokenizer_path(const char *p) {
+int llm_tokenizer_is_hf(const char *p) {
     size_t n = strlen(p);
     return qpath_is_dir(p) || (n > 5 && strcmp(p + n - 5, ".json") == 0);
 }
@@ -55,7 +53,7 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
         hf = 1;
         if (!tok_path) tok_path = model_path;
     } else if (tok_path) {
-        hf = hf_tokenizer_path(tok_path);
+        hf = llm_tokenizer_is_hf(tok_path);
     } else {
         /* beside the checkpoint: llama2.c's tok<vocab>.bin or tokenizer.bin, or (a quantized
          * Hugging Face model) tokenizer.json / vocab.json + merges.txt */

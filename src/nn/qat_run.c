@@ -127,12 +127,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
             for (int l = 0; l < m.n_layers; l++) {
                 pr.act[l] = act[l];
                 pr.wscale[l] = xmalloc((size_t)m.dims[l + 1] * sizeof(float));
-                int qmax = (1 << (wb - 1)) - 1;
-                for (int n = 0; n < m.dims[l + 1]; n++) {
-                    float amax = 0;
-                    for (int k = 0; k < m.dims[l]; k++) amax = fmaxf(amax, fabsf(m.w[l][(size_t)n * m.dims[l] + k]));
-                    pr.wscale[l][n] = amax > 0 ? amax / qmax : 1.0f;
-                }
+                nn_qat_minmax_row_scales(m.w[l], m.dims[l + 1], m.dims[l], wb, pr.wscale[l]);
             }
             NnModel fq;
             NnActQuant aq;

@@ -297,10 +297,9 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
                 snprintf(to, sizeof to, "%s/%s", o->save_dir, names[i]);
                 if (qpath_exists(from) && copy_file(from, to, err)) goto out;
             }
-        } else if (src) {
-            size_t n = strlen(src);
+        } else if (src) { /* one file: a tokenizer.json or a llama2.c tokenizer */
             char to[4200];
-            if (n > 5 && strcmp(src + n - 5, ".json") == 0) snprintf(to, sizeof to, "%s/tokenizer.json", o->save_dir);
+            if (llm_tokenizer_is_hf(src)) snprintf(to, sizeof to, "%s/tokenizer.json", o->save_dir);
             else snprintf(to, sizeof to, "%s/tok%d.bin", o->save_dir, m.c.vocab_size);
             if (copy_file(src, to, err)) goto out;
         }
