@@ -289,16 +289,15 @@ void qparams_fit_observer(QParams *p, const float *x, QObserverKind kind) {
         qparams_fit_minmax(p, x);
         return;
     }
-    int64_t g = p->gran == QGRAN_GROUP ? p->group_size : p->cols;
-    int64_t units_per_row = p->gran == QGRAN_TENSOR ? 1 : p->groups_per_row;
-    int64_t rows = p->gran == QGRAN_TENSOR ? 1 : p->rows;
-    if (p->gran == QGRAN_TENSOR) g = p->rows * p->cols;
+    /* a per-tensor grid sees the whole tensor as one row */
+    const int tensor = p->gran == QGRAN_TENSOR;
+    const int64_t units_per_row = tensor ? 1 : p->groups_per_row, rows = tensor ? 1 : p->rows;
+    const int64_t rowlen = tensor ? p->rows * p->cols : p->cols;
 #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < units_per_row; j++) {
-            int64_t rowlen = p->gran == QGRAN_TENSOR ? p->rows * p->cols : p->cols;
-            int64_t c0 = j * g, c1 = c0 + g < rowlen ? c0 + g : rowlen;
-            if (p->gran == QGRAN_GROUP) qparams_unit_cols(p, j, &c0, &c1);
+            int64_t c0 = 0, c1 = rowlen;
+            if (!tensor) qparams_unit_cols(p, j, &c0, &c1);
             const float *u = x + r * rowlen + c0;
             float lo, hi;
             if (kind == QOBS_MSE) {
