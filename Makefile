@@ -32,7 +32,7 @@ BIN_BENCH := $(SRC_BENCH:bench/%.c=$(BUILD)/bench/%)
 LIB       := $(BUILD)/libquant.a
 QUANT     := $(BUILD)/quant
 
-.PHONY: all lib tests bench test test-unit test-asan demo setup clean check-clang
+.PHONY: all lib tests bench test test-unit test-asan demo setup test-setup clean check-clang
 all: $(LIB) $(QUANT) $(BIN_TEST) $(BIN_BENCH)
 lib: $(LIB)
 tests: $(BIN_TEST)
@@ -61,9 +61,11 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
-# The full suite: unit tests, integration tests (CLI, numpy/PyTorch/npm references),
-# then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: all
+# The full suite: installs the test references (scripts/setup.sh --test), then unit tests,
+# integration tests (CLI, numpy/PyTorch/npm references), then the unit tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-setup
+	$(MAKE) all
 	QUANT_BUILD=$(BUILD) bash tests/run.sh
 	$(MAKE) test-asan
 
@@ -79,6 +81,9 @@ check-clang:
 
 setup:
 	bash scripts/setup.sh
+
+test-setup:
+	bash scripts/setup.sh --test
 
 demo: setup
 	$(MAKE) all
