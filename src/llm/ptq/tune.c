@@ -359,6 +359,13 @@ void llm_tune_opts_default(LlmTuneOpts *o) {
     o->seed = 0;
 }
 
+/* The learning rate of step (1-based) of total: lr decayed to 0 along a half cosine.  The
+ * last steps then average out the minibatch noise instead of ending on one batch's pull
+ * (W4 g32 on stories260K: +3.70% -> +3.43% over fp32 with a constant rate). */
+static float cosine_lr(float lr, int step, int total) {
+    return total > 0 ? lr * 0.5f * (1.0f + cosf(3.14159265f * (float)(step - 1) / (float)total)) : lr;
+}
+
 /* Adam on one parameter vector */
 static void adam(float *p, const double *g, float *m, float *v, int64_t n, float lr, int step) {
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
@@ -536,14 +543,15 @@ int llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, cons
     tblock_materialize(&tb, 0); /* theta = phi = 0: the GPTQ solution */
     *loss0 = batch_grads(&tb.b, Xq, Yf, S, idx, n, parts, nt, works, &tot) / mean_y2;
     int step = 0;
-    const int B = o->batch > 0 ? o->batch : 4;
+    const int B = o->batch > 0 ? o->batch : 4, total = o->epochs * ((n + B - 1) / B);
     for (int ep = 0; ep < o->epochs; ep++) {
         qrng_shuffle_i32(&rng, idx, n);
         for (int i0 = 0; i0 < n; i0 += B) {
             int cnt = n - i0 < B ? n - i0 : B;
             tblock_materialize(&tb, 0);
             batch_grads(&tb.b, Xq, Yf, S, idx + i0, cnt, parts, nt, works, &tot);
-            tblock_step(&tb, &tot, 1.0 / mean_y2, o->lr, ++step);
+            step++;
+            tblock_step(&tb, &tot, 1.0 / mean_y2, cosine_lr(o->lr, step, total), step);
         }
     }
     tblock_materialize(&tb, 1);
@@ -712,7 +720,7 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
     for (int i = 0; i < D; i++) gf[i] = m->final_norm[i];
     *loss0 = e2e_pass(m, tb, gf, cal, teacher, idx, n, mw, nt);
     int step = 0;
-    const int B = o->batch > 0 ? o->batch : 4;
+    const int B = o->batch > 0 ? o->batch : 4, total = o->epochs * ((n + B - 1) / B);
     QProgress prog;
     qprogress_init(&prog);
     for (int ep = 0; ep < o->epochs; ep++) {
@@ -724,16 +732,17 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
             for (int i = 0; i < D; i++) gf[i] = m->final_norm[i] * expf(tf.theta[i]);
             e2e_pass(m, tb, gf, cal, teacher, idx + i0, cnt, mw, nt);
             step++;
+            const float lr = cosine_lr(o->lr, step, total);
             for (int l = 0; l < L; l++) {
                 grads_zero(&tot[l], &tb[l].b);
                 for (int t = 0; t < nt; t++) grads_add(&tot[l], &mw[t].g[l], &tb[l].b);
-                tblock_step(&tb[l], &tot[l], 1.0, o->lr, step);
+                tblock_step(&tb[l], &tot[l], 1.0, lr, step);
             }
             memset(dgf, 0, (size_t)D * sizeof(double));
             for (int t = 0; t < nt; t++)
                 for (int i = 0; i < D; i++) dgf[i] += mw[t].dgf[i];
             for (int i = 0; i < D; i++) tf.g[i] = dgf[i] * gf[i];
-            adam(tf.theta, tf.g, tf.m, tf.v, D, o->lr, step);
+            adam(tf.theta, tf.g, tf.m, tf.v, D, lr, step);
         }
     }
     qprogress_done(&prog);
