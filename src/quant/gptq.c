@@ -221,6 +221,22 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
     return 0;
 }
 
+/* out [K, N] += alpha X^T Y for X [rows, K], Y [rows, N] in float, accumulated in double
+ * a chunk of rows at a time (the products of many rows lose too much in float) */
+static void xty_add(int64_t K, int64_t N, const float *X, const float *Y, int64_t rows, double alpha, double *out) {
+    const int64_t CH = 2048;
+    double *x = xmalloc((size_t)CH * K * sizeof(double)), *y = xmalloc((size_t)CH * N * sizeof(double));
+    for (int64_t r0 = 0; r0 < rows; r0 += CH) {
+        int64_t m = rows - r0 < CH ? rows - r0 : CH;
+        for (int64_t i = 0; i < m * K; i++) x[i] = X[r0 * K + i];
+        for (int64_t i = 0; i < m * N; i++) y[i] = Y[r0 * N + i];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)m, alpha, x, (int)K, y, (int)N, 1.0, out,
+                    (int)N);
+    }
+    free(x);
+    free(y);
+}
+
 void gptq_refit_stats(GptqRefitStats *st, const GptqHessian *H, const float *Xf, const float *Xq, int64_t rows) {
     const int64_t K = H->K;
     st->K = K;
@@ -229,20 +245,7 @@ void gptq_refit_stats(GptqRefitStats *st, const GptqHessian *H, const float *Xf,
     st->A = xmalloc((size_t)K * K * sizeof(double));
     for (int64_t i = 0; i < K * K; i++) st->A[i] = 0.5 * H->H[i];
     st->C = xcalloc((size_t)K * K, sizeof(double));
-    const int64_t CH = 2048;
-    double *xq = xmalloc((size_t)CH * K * sizeof(double)), *xf = xmalloc((size_t)CH * K * sizeof(double));
-    double inv = 1.0 / (double)(rows > 0 ? rows : 1);
-    for (int64_t r0 = 0; r0 < rows; r0 += CH) {
-        int64_t m = rows - r0 < CH ? rows - r0 : CH;
-        for (int64_t i = 0; i < m * K; i++) {
-            xq[i] = Xq[r0 * K + i];
-            xf[i] = Xf[r0 * K + i];
-        }
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)m, inv, xq, (int)K, xf, (int)K, 1.0, st->C,
-                    (int)K);
-    }
-    free(xq);
-    free(xf);
+    xty_add(K, K, Xq, Xf, rows, 1.0 / (double)(rows > 0 ? rows : 1), st->C);
 }
 
 void gptq_refit_stats_free(GptqRefitStats *st) {
@@ -261,19 +264,7 @@ int gptq_refit(float *W, int64_t N, int64_t K, const GptqRefitStats *st, const f
     for (int64_t i = 0; i < N * K; i++) Wd[i] = W[i];
     memcpy(A, st->A, (size_t)K * K * sizeof(double));
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)N, (int)K, 1.0, st->C, (int)K, Wd, (int)K, 0.0, B, (int)N);
-    if (Yadd) {
-        const int64_t CH = 2048;
-        double *xq = xmalloc((size_t)CH * K * sizeof(double)), *y = xmalloc((size_t)CH * N * sizeof(double));
-        for (int64_t r0 = 0; r0 < rows; r0 += CH) {
-            int64_t m = rows - r0 < CH ? rows - r0 : CH;
-            for (int64_t i = 0; i < m * K; i++) xq[i] = Xq[r0 * K + i];
-            for (int64_t i = 0; i < m * N; i++) y[i] = Yadd[r0 * N + i];
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)m, 1.0 / (double)rows, xq, (int)K, y,
-                        (int)N, 1.0, B, (int)N);
-        }
-        free(xq);
-        free(y);
-    }
+    if (Yadd) xty_add(K, N, Xq, Yadd, rows, 1.0 / (double)rows, B);
     double mean_diag = 0;
     for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
     mean_diag /= (double)K;
