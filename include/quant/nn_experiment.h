@@ -47,4 +47,10 @@ typedef struct NnPtqReport {
 
 int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err);
 
+/* For the jobs (MLP and CNN): appends a row with its method (printf format), bit widths,
+ * granularity and observer set and everything else zero; and records st's training figures. */
+NnPtqRow *nn_ptq_report_add(NnPtqReport *r, int wbits, int abits, const char *granularity, const char *observer,
+                            const char *method_fmt, ...) __attribute__((format(printf, 6, 7)));
+void nn_ptq_report_training(NnPtqReport *r, const NnTrainStats *st, int epochs);
+
 #endif

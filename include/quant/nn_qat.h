@@ -78,6 +78,10 @@ typedef struct NnQatReport {
 } NnQatReport;
 
 int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err);
+/* For the jobs (MLP and CNN): appends a row with its method (printf format) and bit widths set,
+ * everything else zero. */
+NnQatRow *nn_qat_report_add(NnQatReport *r, int wbits, int abits, const char *method_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The fine-tuning options of one QAT row of the job (shared by the MLP and CNN jobs). */
 void nn_qat_opts_for_run(NnQatOpts *qo, const NnQatRunOpts *o, int lsq, int wbits, int abits);
 

@@ -69,16 +69,8 @@ static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     if (o->save_dir && qmkdir_p(o->save_dir, err)) goto out;
     NnTrainStats st;
     if (nn_cnn_prepare(&m, o->from, &train, &o->train, &st, err)) goto out;
-    if (!o->from) {
-        r->train_seconds = st.total_seconds;
-        r->seconds_per_epoch = o->train.epochs ? st.total_seconds / o->train.epochs : 0;
-        r->fp32_train_loss = st.loss;
-    }
-    NnPtqRow *row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "fp32 (cnn)");
-    row->wbits = row->abits = 32;
-    snprintf(row->granularity, sizeof row->granularity, "-");
-    snprintf(row->observer, sizeof row->observer, "-");
+    if (!o->from) nn_ptq_report_training(r, &st, o->train.epochs);
+    NnPtqRow *row = nn_ptq_report_add(r, 32, 32, "-", "-", "fp32 (cnn)");
     row->acc = nn_cnn_accuracy(&m, &test, NULL);
     row->bytes = nn_file_size_cnn_fp32(&m);
     if (o->save_dir) {
@@ -93,12 +85,7 @@ static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
         if (bi == o->n_bits && o->observer == QOBS_MSE) break;
         NnCnn wq;
         quantize_weights(&m, &wq, bits, obs);
-        row = &r->rows[r->n_rows++];
-        snprintf(row->method, sizeof row->method, "weight-only sym");
-        row->wbits = bits;
-        row->abits = 32;
-        snprintf(row->granularity, sizeof row->granularity, "channel");
-        snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(obs));
+        row = nn_ptq_report_add(r, bits, 32, "channel", qobserver_kind_name(obs), "weight-only sym");
         row->acc = nn_cnn_accuracy(&wq, &test, NULL);
         row->bytes = weights_bytes(bits);
         nn_cnn_free(&wq);
@@ -110,11 +97,7 @@ static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     nn_cnn_q_simulation(&q, &sim);
     p_sim = xmalloc((size_t)test.n);
     p_int = xmalloc((size_t)test.n);
-    row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "static (fake-quant)");
-    row->wbits = row->abits = 8;
-    snprintf(row->granularity, sizeof row->granularity, "channel");
-    snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(o->observer));
+    row = nn_ptq_report_add(r, 8, 8, "channel", qobserver_kind_name(o->observer), "static (fake-quant)");
     row->acc = nn_cnn_accuracy_pred(&sim, &test, act, p_sim);
     row->bytes = nn_file_size_cnn_int8(&q);
     NnPtqRow *srow = row;
@@ -190,9 +173,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     NnTrainStats st;
     if (!o->from) qlog("no --from model: training the fp32 CNN first (%d epochs)", to.epochs);
     if (nn_cnn_prepare(&m, o->from, &train, &to, &st, err)) goto out;
-    NnQatRow *row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "fp32 (cnn)");
-    row->wbits = row->abits = 32;
+    NnQatRow *row = nn_qat_report_add(r, 32, 32, "fp32 (cnn)");
     row->acc_fq = nn_cnn_accuracy(&m, &test, NULL);
     row->acc_int = row->agreement = -1;
     row->packed_bytes = weights_bytes(32);
@@ -209,9 +190,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         to.verbose = 0;
         double t0 = qtime_now();
         nn_cnn_train(&ft, &train, &to, &st);
-        row = &r->rows[r->n_rows++];
-        snprintf(row->method, sizeof row->method, "fp32 fine-tuned");
-        row->wbits = row->abits = 32;
+        row = nn_qat_report_add(r, 32, 32, "fp32 fine-tuned");
         row->acc_fq = nn_cnn_accuracy(&ft, &test, NULL);
         row->acc_int = row->agreement = -1;
         row->packed_bytes = weights_bytes(32);
@@ -235,10 +214,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
                 nn_qat_quant_rows(m.p[2 * l], s, N, K, -(1 << (wb - 1)), (1 << (wb - 1)) - 1, fq.p[2 * l], NULL);
                 free(s);
             }
-            row = &r->rows[r->n_rows++];
-            snprintf(row->method, sizeof row->method, "PTQ");
-            row->wbits = wb;
-            row->abits = ab;
+            row = nn_qat_report_add(r, wb, ab, "PTQ");
             snprintf(name, sizeof name, "cnn-w%da%d-ptq.qnn", wb, ab);
             snprintf(path, sizeof path, "%s/%s", o->save_dir ? o->save_dir : "", name);
             int mrc = cnn_measure(row, &m, &fq, act, wb, NULL, &test, save ? path : NULL, err);
@@ -254,10 +230,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
                 NnCnnQatResult qr;
                 if (nn_cnn_qat_train(&m, &train, &qo, &qr, err)) goto out;
                 nn_cnn_qat_fake_model(&qr, &fq);
-                row = &r->rows[r->n_rows++];
-                snprintf(row->method, sizeof row->method, "QAT %s", meth ? "LSQ" : "STE");
-                row->wbits = wb;
-                row->abits = ab;
+                row = nn_qat_report_add(r, wb, ab, "QAT %s", meth ? "LSQ" : "STE");
                 snprintf(name, sizeof name, "cnn-w%da%d-qat-%s.qnn", wb, ab, meth ? "lsq" : "ste");
                 snprintf(path, sizeof path, "%s/%s", o->save_dir ? o->save_dir : "", name);
                 mrc = cnn_measure(row, &qr.master, &fq, qr.act, wb, qr.wscale, &test, save ? path : NULL, err);

@@ -1,6 +1,8 @@
 /* ptq_run.c — the ptq-nn job (nn_experiment.h). */
 #include "quant/nn_experiment.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +72,31 @@ static void q_forward(void *ctx, const float *x, int B) {
     nn_qmodel_forward(c->q, &c->ws, x, B, c->pred, NULL);
 }
 
+NnPtqRow *nn_ptq_report_add(NnPtqReport *r, int wbits, int abits, const char *granularity, const char *observer,
+                            const char *method_fmt, ...) {
+    if (r->n_rows >= (int)(sizeof r->rows / sizeof r->rows[0])) {
+        fprintf(stderr, "nn_ptq_report_add: more than %d rows\n", r->n_rows);
+        abort();
+    }
+    NnPtqRow *row = &r->rows[r->n_rows++];
+    memset(row, 0, sizeof *row);
+    va_list ap;
+    va_start(ap, method_fmt);
+    vsnprintf(row->method, sizeof row->method, method_fmt, ap);
+    va_end(ap);
+    row->wbits = wbits;
+    row->abits = abits;
+    snprintf(row->granularity, sizeof row->granularity, "%s", granularity);
+    snprintf(row->observer, sizeof row->observer, "%s", observer);
+    return row;
+}
+
+void nn_ptq_report_training(NnPtqReport *r, const NnTrainStats *st, int epochs) {
+    r->train_seconds = st->total_seconds;
+    r->seconds_per_epoch = epochs ? st->total_seconds / epochs : 0;
+    r->fp32_train_loss = st->loss;
+}
+
 static const char *gran_name(QGranularity g, int64_t group, char *buf, size_t n) {
     if (g == QGRAN_GROUP) snprintf(buf, n, "group %lld", (long long)group);
     else snprintf(buf, n, "%s", g == QGRAN_TENSOR ? "tensor" : "channel");
@@ -99,17 +126,8 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     if (o->save_dir && qmkdir_p(o->save_dir, err)) goto out_data;
     NnTrainStats st;
     if (nn_model_prepare(&m, o->from, &train, o->hidden, o->n_hidden, &o->train, &st, err)) goto out_data;
-    if (!o->from) {
-        r->train_seconds = st.total_seconds;
-        r->seconds_per_epoch = o->train.epochs ? st.total_seconds / o->train.epochs : 0;
-        r->fp32_train_loss = st.loss;
-    }
-    /* fp32 */
-    NnPtqRow *row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "fp32");
-    row->wbits = row->abits = 32;
-    snprintf(row->granularity, sizeof row->granularity, "-");
-    snprintf(row->observer, sizeof row->observer, "-");
+    if (!o->from) nn_ptq_report_training(r, &st, o->train.epochs);
+    NnPtqRow *row = nn_ptq_report_add(r, 32, 32, "-", "-", "fp32");
     row->acc = nn_model_accuracy(&m, &test, NULL, NULL);
     row->bytes = nn_file_size_fp32(&m);
     if (save_path(o, "mlp-fp32.qnn", path, sizeof path)) {
@@ -146,12 +164,10 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     for (int v = 0; v < nvar; v++) {
         NnQuantWeights q;
         if (nn_quantize_weights(&m, &schemes[v], &q, err)) goto out_model;
-        row = &r->rows[r->n_rows++];
-        snprintf(row->method, sizeof row->method, "weight-only %s", schemes[v].symmetric ? "sym" : "affine");
-        row->wbits = schemes[v].bits;
-        row->abits = 32;
-        gran_name(schemes[v].gran, schemes[v].group_size, row->granularity, sizeof row->granularity);
-        snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(schemes[v].observer));
+        char gran[24];
+        row = nn_ptq_report_add(r, schemes[v].bits, 32, gran_name(schemes[v].gran, schemes[v].group_size, gran, sizeof gran),
+                                qobserver_kind_name(schemes[v].observer), "weight-only %s",
+                                schemes[v].symmetric ? "sym" : "affine");
         row->acc = nn_model_accuracy(&q.deq, &test, NULL, NULL);
         row->bytes = nn_file_size_weight_only(&q);
         row->lat_b1_ms = fp_lat; /* runs as fp32 after dequantization */
@@ -191,11 +207,7 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     memset(&aq, 0, sizeof aq);
     for (int l = 0; l < m.n_layers; l++) aq.act[l] = &act[l];
     uint8_t *p_sim = xmalloc((size_t)test.n), *p_int = xmalloc((size_t)test.n);
-    row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "static (fake-quant)");
-    row->wbits = row->abits = 8;
-    snprintf(row->granularity, sizeof row->granularity, "channel");
-    snprintf(row->observer, sizeof row->observer, "%s", qobserver_kind_name(o->observer));
+    row = nn_ptq_report_add(r, 8, 8, "channel", qobserver_kind_name(o->observer), "static (fake-quant)");
     row->acc = nn_model_accuracy(&sim, &test, &aq, p_sim);
     row->bytes = nn_file_size_int8(&qm);
     row->lat_b1_ms = fp_lat;

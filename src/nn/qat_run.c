@@ -1,11 +1,29 @@
 /* qat_run.c — the qat command's job: fp32, the fine-tuned fp32 control, PTQ, QAT-STE and
  * QAT-LSQ at each bit width, each as fake-quant and as a converted integer model (nn_qat.h). */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quant/nn_file.h"
 #include "quant/nn_qat.h"
+
+NnQatRow *nn_qat_report_add(NnQatReport *r, int wbits, int abits, const char *method_fmt, ...) {
+    if (r->n_rows >= (int)(sizeof r->rows / sizeof r->rows[0])) {
+        fprintf(stderr, "nn_qat_report_add: more than %d rows\n", r->n_rows);
+        abort();
+    }
+    NnQatRow *row = &r->rows[r->n_rows++];
+    memset(row, 0, sizeof *row);
+    va_list ap;
+    va_start(ap, method_fmt);
+    vsnprintf(row->method, sizeof row->method, method_fmt, ap);
+    va_end(ap);
+    row->wbits = wbits;
+    row->abits = abits;
+    return row;
+}
 
 static size_t packed_bytes(const NnModel *m, int wbits) {
     size_t b = 0;
@@ -82,9 +100,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         if (!o->from) qlog("no --from model: training the fp32 MLP first (5 epochs)");
         if (nn_model_prepare(&m, o->from, &train, hidden, 2, &to, NULL, err)) goto out;
     }
-    NnQatRow *row = &r->rows[r->n_rows++];
-    snprintf(row->method, sizeof row->method, "fp32");
-    row->wbits = row->abits = 32;
+    NnQatRow *row = nn_qat_report_add(r, 32, 32, "fp32");
     row->acc_fq = nn_model_accuracy(&m, &test, NULL, NULL);
     row->acc_int = row->agreement = -1;
     row->packed_bytes = nn_file_size_fp32(&m);
@@ -101,9 +117,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         to.verbose = 0;
         NnTrainStats st;
         nn_train(&ft, &train, &to, &st);
-        row = &r->rows[r->n_rows++];
-        snprintf(row->method, sizeof row->method, "fp32 fine-tuned");
-        row->wbits = row->abits = 32;
+        row = nn_qat_report_add(r, 32, 32, "fp32 fine-tuned");
         row->acc_fq = nn_model_accuracy(&ft, &test, NULL, NULL);
         row->acc_int = row->agreement = -1;
         row->packed_bytes = nn_file_size_fp32(&ft);
@@ -132,10 +146,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
             NnModel fq;
             NnActQuant aq;
             nn_qat_fake_model(&pr, &fq, &aq);
-            row = &r->rows[r->n_rows++];
-            snprintf(row->method, sizeof row->method, "PTQ");
-            row->wbits = wb;
-            row->abits = ab;
+            row = nn_qat_report_add(r, wb, ab, "PTQ");
             snprintf(name, sizeof name, "mlp-w%da%d-ptq.qnn", wb, ab);
             snprintf(path, sizeof path, "%s/%s", o->save_dir ? o->save_dir : "", name);
             int mrc = measure(row, &m, &fq, &aq, pr.act, wb, ab, pr.wscale, &test, o->save_dir && ab == 8 ? path : NULL, err);
@@ -151,10 +162,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
                 NnQatResult qr;
                 if (nn_qat_train(&m, &train, &qo, &qr, err)) goto out;
                 nn_qat_fake_model(&qr, &fq, &aq);
-                row = &r->rows[r->n_rows++];
-                snprintf(row->method, sizeof row->method, "QAT %s", meth ? "LSQ" : "STE");
-                row->wbits = wb;
-                row->abits = ab;
+                row = nn_qat_report_add(r, wb, ab, "QAT %s", meth ? "LSQ" : "STE");
                 snprintf(name, sizeof name, "mlp-w%da%d-qat-%s.qnn", wb, ab, meth ? "lsq" : "ste");
                 snprintf(path, sizeof path, "%s/%s", o->save_dir ? o->save_dir : "", name);
                 mrc = measure(row, &qr.master, &fq, &aq, qr.act, wb, ab, qr.wscale, &test, o->save_dir && ab == 8 ? path : NULL, err);
