@@ -167,31 +167,35 @@ TEST(cnn_files_reject_corruption) {
         c[pos] ^= 0x10;
         expect_reject(bad, c, n, NULL, "bit flip");
     }
-    /* consistent CRCs, wrong contents */
-    memcpy(c, b, n);
-    put_u32(c + 16 + 4, 17); /* conv1 channels */
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "CNN shape", "conv1 with 17 channels");
-    memcpy(c, b, n);
-    put_u32(c + 16 + 16, 32); /* 32x28 images */
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "CNN shape", "32x28 images");
-    memcpy(c, b, n);
-    put_u32(c + 12, 4);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "CNN shape", "4 layers");
-    memcpy(c, b, n);
-    put_u32(c + 52, 9);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "bit", "9-bit weights");
-    memcpy(c, b, n);
-    put_u32(c + 52, 8); /* the packed codes no longer have the size 8 bits need */
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "bytes", "bits disagree with the packed codes");
-    memcpy(c, b, n);
-    put_u32(c + 8, 5);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "unknown model kind", "kind 5");
+    /* consistent CRCs, wrong contents: one 32-bit field changed, in the header (tensor NULL,
+     * at byte off) or at the start of a tensor's data */
+    const struct {
+        const char *tensor;
+        size_t off;
+        uint32_t value;
+        const char *want, *what;
+    } fields[] = {
+        {NULL, 16 + 4, 17, "CNN shape", "conv1 with 17 channels"},
+        {NULL, 16 + 16, 32, "CNN shape", "32x28 images"},
+        {NULL, 12, 4, "CNN shape", "4 layers"},
+        {NULL, 52, 9, "bit", "9-bit weights"},
+        {NULL, 52, 8, "bytes", "bits disagree with the packed codes"}, /* packed codes too short for 8 bits */
+        {NULL, 8, 5, "unknown model kind", "kind 5"},
+        {"rs1", 0, (uint32_t)-40, "out of range", "left shift of 40"},
+        {"rm0", 0, 5, "out of range", "multiplier below 2^30"},
+        {"as1", 0, 0, "activation grid", "zero activation scale"},
+        {"s2", 0, 0x7fc00000u, "weight scale", "NaN weight scale"},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        memcpy(c, b, n);
+        uint8_t *at = fields[i].tensor ? tensor(c, fields[i].tensor, NULL) : c + fields[i].off;
+        CHECK_MSG(at != NULL, "%s: no tensor %s", fields[i].what, fields[i].tensor);
+        if (!at) continue;
+        put_u32(at, fields[i].value);
+        fix_crc(c, n);
+        expect_reject(bad, c, n, fields[i].want, fields[i].what);
+    }
+    /* table entries: a short scale tensor, a missing tensor, a data offset past the end */
     uint8_t *ent;
     memcpy(c, b, n);
     CHECK(tensor(c, "s1", &ent) != NULL);
@@ -208,22 +212,6 @@ TEST(cnn_files_reject_corruption) {
     put_u32(ent + 32, (uint32_t)n); /* data offset past the end */
     fix_crc(c, n);
     expect_reject(bad, c, n, "past the end", "offset past the end");
-    memcpy(c, b, n);
-    put_u32(tensor(c, "rs1", NULL), (uint32_t)-40);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "out of range", "left shift of 40");
-    memcpy(c, b, n);
-    put_u32(tensor(c, "rm0", NULL), 5);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "out of range", "multiplier below 2^30");
-    memcpy(c, b, n);
-    put_u32(tensor(c, "as1", NULL), 0);
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "activation grid", "zero activation scale");
-    memcpy(c, b, n);
-    put_u32(tensor(c, "s2", NULL), 0x7fc00000u); /* NaN */
-    fix_crc(c, n);
-    expect_reject(bad, c, n, "weight scale", "NaN weight scale");
     /* a CNN file given to the MLP's job and an MLP file to the CNN's */
     CHECK(nn_save_cnn_fp32(path, &m, NULL, &e) == 0);
     NnModel mlp;
