@@ -90,14 +90,24 @@ b = bytearray(open('$Q', 'rb').read()); b[8] ^= 0x20
 open('$T/hdr.safetensors', 'wb').write(b)
 "
 check_fails eval_header_byte_flip "$QUANT" eval --model "$T/hdr.safetensors" --tokenizer "$TK" --text "$TXT" --max-windows 2
-# a tensor's shape changed in the header: (a) disagrees with its data_offsets, (b) halved
-# together with its data_offsets (a self-consistent entry, but not the size the config needs)
-for variant in offsets halved; do
+# edit_header OUT CODE: $Q with its JSON header h edited by the Python statements CODE,
+# re-padded to 8 bytes, written to OUT (the tensor data unchanged)
+edit_header() {
     "$PY" -c "
 import json, struct
 b = open('$Q', 'rb').read()
 n = struct.unpack('<Q', b[:8])[0]
 h = json.loads(b[8:8 + n])
+$2
+s = json.dumps(h, separators=(',', ':')).encode()
+s += b' ' * ((8 - len(s) % 8) % 8)
+open('$1', 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
+"
+}
+# a tensor's shape changed in the header: (a) disagrees with its data_offsets, (b) halved
+# together with its data_offsets (a self-consistent entry, but not the size the config needs)
+for variant in offsets halved; do
+    check "edit_shape_$variant" edit_header "$T/shape-$variant.safetensors" "
 t = h['blk.0.q.qweight']
 e = t['shape'][0] if len(t['shape']) == 1 else t['shape'][0] * t['shape'][1]
 if '$variant' == 'offsets':
@@ -105,9 +115,6 @@ if '$variant' == 'offsets':
 else:
     t['shape'] = [e // 2]
     t['data_offsets'][1] = t['data_offsets'][0] + e // 2
-s = json.dumps(h, separators=(',', ':')).encode()
-s += b' ' * ((8 - len(s) % 8) % 8)
-open('$T/shape-$variant.safetensors', 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
 "
     check_fails "eval_shape_$variant" "$QUANT" eval --model "$T/shape-$variant.safetensors" --tokenizer "$TK" \
         --text "$TXT" --max-windows 2
@@ -116,16 +123,7 @@ done
 # the grouping of ragged rows in the metadata: "split" would need a sixth scale per 172-wide
 # row (the file has five), anything else is not a layout
 for tail in split bogus; do
-    "$PY" -c "
-import json, struct
-b = open('$Q', 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-h['__metadata__']['group_tail'] = '$tail'
-s = json.dumps(h, separators=(',', ':')).encode()
-s += b' ' * ((8 - len(s) % 8) % 8)
-open('$T/tail-$tail.safetensors', 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
-"
+    check "edit_group_tail_$tail" edit_header "$T/tail-$tail.safetensors" "h['__metadata__']['group_tail'] = '$tail'"
     check_fails "eval_group_tail_$tail" "$QUANT" eval --model "$T/tail-$tail.safetensors" --tokenizer "$TK" \
         --text "$TXT" --max-windows 2
 done
