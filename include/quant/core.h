@@ -124,6 +124,11 @@ struct cJSON;
 /* Writes a cJSON tree to path atomically (pretty-printed). */
 int qjson_write_file(const char *path, const struct cJSON *root, QErr *err);
 
+/* --------------------------------------------------------------- training */
+/* The learning rate of 0-based step t of total, decayed from lr to 0 along a half cosine:
+ * lr (1 + cos(pi t / total)) / 2; lr itself when total <= 0. */
+float q_cosine_lr(float lr, int64_t t, int64_t total);
+
 /* -------------------------------------------------------------- half floats */
 float    qf16_to_f32(uint16_t h);
 uint16_t qf32_to_f16(float f);

@@ -80,7 +80,9 @@ double llm_quantized_bits_per_weight(const LlmQuantized *q);
  * Llama and GPT-2 blocks (GPT-2: LayerNorm weights tuned, biases fixed). */
 typedef struct LlmTuneOpts {
     int epochs, batch;   /* 2, 4 windows */
-    float lr;            /* Adam on the log-multipliers, 5e-3 */
+    float lr;            /* Adam on the log-multipliers, 5e-3, decayed to 0 along a half cosine
+                            (q_cosine_lr): the last steps average out the minibatch noise instead
+                            of ending on one batch's pull (W4 g32 stories260K: +3.70% -> +3.43%) */
     uint64_t seed;
 } LlmTuneOpts;
 void llm_tune_opts_default(LlmTuneOpts *o);

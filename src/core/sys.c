@@ -1,6 +1,7 @@
 /* sys.c — clocks, thread counts (OpenMP + OpenBLAS), peak RSS, half-float conversion. */
 #include "quant/core.h"
 
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 #include <time.h>
@@ -100,4 +101,9 @@ uint16_t qf32_to_bf16(float f) {
     if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* NaN stays NaN */
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
+}
+
+float q_cosine_lr(float lr, int64_t t, int64_t total) {
+    if (total <= 0) return lr;
+    return (float)(0.5 * lr * (1.0 + cos(3.14159265358979323846 * (double)t / (double)total)));
 }

@@ -114,8 +114,7 @@ void nn_train_opts_default(NnTrainOpts *o) {
 }
 
 float nn_train_lr(const NnTrainOpts *o, int64_t t, int64_t total) {
-    if (!o->cosine || total <= 0) return o->lr;
-    return (float)(0.5 * o->lr * (1.0 + cos(3.14159265358979323846 * (double)t / (double)total)));
+    return o->cosine ? q_cosine_lr(o->lr, t, total) : o->lr;
 }
 
 void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
