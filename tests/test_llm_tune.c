@@ -1,7 +1,9 @@
 /* test_llm_tune.c — the Llama and GPT-2 block forward/backward of block-wise tuning (src/llm/ptq/tune.c,
  * included here for its internals): the forward against the runtime's llm_block_forward, every
  * weight and norm gradient against central finite differences of the loss, and the tuning
- * itself lowering the block loss of a quantized block without touching its codes. */
+ * itself lowering the block loss of a quantized block without touching its codes.  The attention
+ * works in blocks of 3 query rows here, so that T = 7 crosses two block edges and ends ragged. */
+#define TUNE_ATT_ROWS 3
 #include "../src/llm/ptq/tune.c"
 
 #include "quant/llm.h"

@@ -160,4 +160,40 @@ static inline float q_expf(float x) {
     return p * sc.f;
 }
 
+/* In-place softmax of a[0..n), n >= 1: the attention's inner loop.  The max and the sum are
+ * kept in 8 independent lanes: a plain reduction loop over floats is serial (the compiler may
+ * not reassociate the adds), and an `omp simd reduction` keeps its accumulator in memory. */
+static inline void q_softmax_f32(float *a, int n) {
+    float m8[8], s8[8] = {0};
+    for (int k = 0; k < 8; k++) m8[k] = a[0];
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+#pragma omp simd
+        for (int k = 0; k < 8; k++) m8[k] = a[j + k] > m8[k] ? a[j + k] : m8[k]; /* not fmaxf: a libm call */
+    float mx = m8[0];
+    for (int k = 1; k < 8; k++) mx = m8[k] > mx ? m8[k] : mx;
+    for (; j < n; j++) mx = a[j] > mx ? a[j] : mx;
+    for (j = 0; j + 8 <= n; j += 8)
+#pragma omp simd
+        for (int k = 0; k < 8; k++) s8[k] += (a[j + k] = q_expf(a[j + k] - mx));
+    float sum = 0;
+    for (; j < n; j++) sum += (a[j] = q_expf(a[j] - mx));
+    for (int k = 0; k < 8; k++) sum += s8[k];
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (j = 0; j < n; j++) a[j] *= inv;
+}
+
+/* sum_j a[j] b[j], in 8 lanes (see q_softmax_f32) */
+static inline float q_dot_f32(const float *a, const float *b, int n) {
+    float s8[8] = {0}, s = 0;
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+#pragma omp simd
+        for (int k = 0; k < 8; k++) s8[k] += a[j + k] * b[j + k];
+    for (; j < n; j++) s += a[j] * b[j];
+    for (int k = 0; k < 8; k++) s += s8[k];
+    return s;
+}
+
 #endif

@@ -126,32 +126,30 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
         memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
     }
-    /* causal attention, one head at a time as two matrix products over the cache:
-     * A [T, n] = Q_h K_h^T / sqrt(hs) (masked beyond each token's position), softmax by row,
-     * O_h [T, hs] = A V_h.  n = pos0 + T keys; K_h, V_h are strided views into the cache. */
+    /* causal attention, one head at a time as two matrix products over the cache, by blocks of
+     * AB query rows: A [rows, n] = Q_h K_h^T / sqrt(hs) (masked beyond each token's position),
+     * softmax by row, O_h [rows, hs] = A V_h.  A block of rows ending at token t needs only the
+     * n = pos0 + t + 1 keys before it, which halves the work of a full window.  K_h, V_h are
+     * strided views into the cache. */
+    enum { AB = 64 };
     const float scale = 1.0f / sqrtf((float)hs);
-    const int n = pos0 + T;
-#pragma omp parallel for schedule(static) if ((int64_t)T * n * D > (1 << 22))
+#pragma omp parallel for schedule(static) if ((int64_t)T * (pos0 + T) * D > (1 << 22))
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
         float *A = s->scores + (size_t)h * T * S;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, hs, scale, s->q + (size_t)h * hs, D,
-                    kc + (size_t)kvh * hs, kvd, 0.0f, A, n);
-        for (int t = 0; t < T; t++) {
-            float *a = A + (size_t)t * n;
-            int len = pos0 + t + 1;
-            float mx = a[0];
-            for (int j = 1; j < len; j++) mx = a[j] > mx ? a[j] : mx; /* not fmaxf: a libm call on x86 */
-#pragma omp simd
-            for (int j = 0; j < len; j++) a[j] = q_expf(a[j] - mx); /* vectorized; the sum below is not */
-            float sum = 0;
-            for (int j = 0; j < len; j++) sum += a[j];
-            float inv = 1.0f / sum;
-            for (int j = 0; j < len; j++) a[j] *= inv;
-            if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
+        for (int t0 = 0; t0 < T; t0 += AB) {
+            const int rows = T - t0 < AB ? T - t0 : AB, n = pos0 + t0 + rows;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale, s->q + (size_t)t0 * D + (size_t)h * hs,
+                        D, kc + (size_t)kvh * hs, kvd, 0.0f, A, n);
+            for (int r = 0; r < rows; r++) {
+                float *a = A + (size_t)r * n;
+                int len = pos0 + t0 + r + 1;
+                q_softmax_f32(a, len);
+                if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, A, n, vc + (size_t)kvh * hs, kvd, 0.0f,
+                        s->att_out + (size_t)t0 * D + (size_t)h * hs, D);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, n, 1.0f, A, n, vc + (size_t)kvh * hs, kvd, 0.0f,
-                    s->att_out + (size_t)h * hs, D);
     }
     if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
     kern_linear_f32(T, D, D, s->att_out, l->wo, l->bo, s->xb);

@@ -83,10 +83,10 @@ def st_write(path, tensors, dtype):
 
 # ------------------------------------------------------------------ random models
 GPT2_CFG = dict(architectures=["GPT2LMHeadModel"], model_type="gpt2", vocab_size=97, n_embd=32, n_layer=2, n_head=4,
-                n_positions=64, n_inner=None, activation_function="gelu_new", layer_norm_epsilon=1e-5)
+                n_positions=160, n_inner=None, activation_function="gelu_new", layer_norm_epsilon=1e-5)
 LLAMA_CFG = dict(architectures=["LlamaForCausalLM"], model_type="llama", vocab_size=101, hidden_size=48,
                  intermediate_size=80, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2,
-                 max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=5000.0, hidden_act="silu",
+                 max_position_embeddings=160, rms_norm_eps=1e-5, rope_theta=5000.0, hidden_act="silu",
                  tie_word_embeddings=False)
 
 

@@ -22,6 +22,12 @@
 
 #include "quant/llm_ptq.h"
 
+/* query rows per block of the causal attention (a test sets fewer, to cross block edges) */
+#ifndef TUNE_ATT_ROWS
+#define TUNE_ATT_ROWS 64
+#endif
+enum { AB = TUNE_ATT_ROWS };
+
 /* Everything one window's forward keeps for its backward, and the backward's scratch. */
 typedef struct Work {
     int T;
@@ -175,23 +181,24 @@ static void block_fwd(const Blk *b, Work *w, const float *x) {
             rope_apply(c, b->rope, w->q + (size_t)t * D, H, hs, t, 1);
             rope_apply(c, b->rope, w->k + (size_t)t * kvd, Hkv, hs, t, 1);
         }
+    /* by blocks of AB query rows, as in the runtime (forward.c): the rows [t0, t0 + rows) see
+     * the n = t0 + rows first keys; P of head h keeps the block at P_h + t0 T, row stride n */
     const float scale = 1.0f / sqrtf((float)hs);
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
-        float *A = w->P + (size_t)h * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, w->q + (size_t)h * hs, D, w->k + (size_t)kvh * hs,
-                    kvd, 0.0f, A, T);
-        for (int t = 0; t < T; t++) {
-            float *a = A + (size_t)t * T, mx = a[0], sum = 0;
-            for (int j = 1; j <= t; j++) mx = a[j] > mx ? a[j] : mx;
-#pragma omp simd
-            for (int j = 0; j <= t; j++) a[j] = q_expf(a[j] - mx);
-            for (int j = 0; j <= t; j++) sum += a[j];
-            for (int j = 0; j <= t; j++) a[j] /= sum;
-            for (int j = t + 1; j < T; j++) a[j] = 0.0f;
+        for (int t0 = 0; t0 < T; t0 += AB) {
+            const int rows = T - t0 < AB ? T - t0 : AB, n = t0 + rows;
+            float *A = w->P + (size_t)h * T * T + (size_t)t0 * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale, w->q + (size_t)t0 * D + (size_t)h * hs, D,
+                        w->k + (size_t)kvh * hs, kvd, 0.0f, A, n);
+            for (int r = 0; r < rows; r++) {
+                float *a = A + (size_t)r * n;
+                q_softmax_f32(a, t0 + r + 1);
+                memset(a + t0 + r + 1, 0, (size_t)(rows - r - 1) * sizeof(float));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, A, n, w->v + (size_t)kvh * hs, kvd, 0.0f,
+                        w->ao + (size_t)t0 * D + (size_t)h * hs, D);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, w->v + (size_t)kvh * hs, kvd, 0.0f,
-                    w->ao + (size_t)h * hs, D);
     }
     lin_fwd(T, D, D, w->ao, b->W[3], w->x2);
     add_bias(T, D, w->x2, b->bias[3]);
@@ -240,25 +247,31 @@ static void block_bwd_dy(const Blk *b, Work *w, const float *dy, Grads *g, float
     const float scale = 1.0f / sqrtf((float)hs);
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
-        const float *A = w->P + (size_t)h * T * T;
-        /* dP = dao_h V^T;  dV += P^T dao_h */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, w->dao + (size_t)h * hs, D, w->v + (size_t)kvh * hs,
-                    kvd, 0.0f, w->dP, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, w->dao + (size_t)h * hs, D, 1.0f,
-                    w->dv + (size_t)kvh * hs, kvd);
-        /* softmax: dS = P (dP - sum_j P dP), times the 1/sqrt(hs) of the scores */
-        for (int t = 0; t < T; t++) {
-            const float *p = A + (size_t)t * T;
-            float *d = w->dP + (size_t)t * T, dot = 0;
-            for (int j = 0; j <= t; j++) dot += p[j] * d[j];
-            for (int j = 0; j <= t; j++) d[j] = scale * p[j] * (d[j] - dot);
-            for (int j = t + 1; j < T; j++) d[j] = 0.0f;
+        for (int t0 = 0; t0 < T; t0 += AB) { /* the forward's blocks of query rows */
+            const int rows = T - t0 < AB ? T - t0 : AB, n = t0 + rows;
+            const float *A = w->P + (size_t)h * T * T + (size_t)t0 * T;
+            const float *dao = w->dao + (size_t)t0 * D + (size_t)h * hs;
+            /* dP = dao_h V^T;  dV += P^T dao_h */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, 1.0f, dao, D, w->v + (size_t)kvh * hs, kvd, 0.0f,
+                        w->dP, n);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, rows, 1.0f, A, n, dao, D, 1.0f, w->dv + (size_t)kvh * hs,
+                        kvd);
+            /* softmax: dS = P (dP - sum_j P dP), times the 1/sqrt(hs) of the scores */
+            for (int r = 0; r < rows; r++) {
+                const int len = t0 + r + 1;
+                const float *p = A + (size_t)r * n;
+                float *d = w->dP + (size_t)r * n;
+                const float dot = q_dot_f32(p, d, len);
+#pragma omp simd
+                for (int j = 0; j < len; j++) d[j] = scale * p[j] * (d[j] - dot);
+                memset(d + len, 0, (size_t)(n - len) * sizeof(float));
+            }
+            /* dQ_h = dS K;  dK += dS^T Q_h */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, w->dP, n, w->k + (size_t)kvh * hs, kvd, 0.0f,
+                        w->dq + (size_t)t0 * D + (size_t)h * hs, D);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, rows, 1.0f, w->dP, n, w->q + (size_t)t0 * D + (size_t)h * hs,
+                        D, 1.0f, w->dk + (size_t)kvh * hs, kvd);
         }
-        /* dQ_h = dS K;  dK += dS^T Q_h */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, w->dP, T, w->k + (size_t)kvh * hs, kvd, 0.0f,
-                    w->dq + (size_t)h * hs, D);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, w->dP, T, w->q + (size_t)h * hs, D, 1.0f,
-                    w->dk + (size_t)kvh * hs, kvd);
     }
     if (!b->gpt2)
         for (int t = 0; t < T; t++) {
