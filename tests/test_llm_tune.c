@@ -409,10 +409,65 @@ TEST(block_tune_lowers_loss_keeps_codes) {
     tiny_free(&tm);
 }
 
+/* llm_calib_generate samples from the model: with a prefix of 3 tokens and one token to draw,
+ * the draws over many windows follow the softmax of the model's own logits at the prefix
+ * (total variation below 0.03 over 20000 draws; the sampling error is about 0.01), banned
+ * tokens never appear and the rest are renormalized, the prefix is copied, and the tokens
+ * do not depend on the thread count. */
+static void sample_check(TinyModel *tm, int32_t bos, int32_t eos) {
+    enum { S = 4, PFX = 3, N = 20000 };
+    int32_t prompt[2 * S] = {1, 5, 9, 0, 1, 3, 3, 0};
+    LlmCalib pr = {2, S, prompt}, g1, g2;
+    QErr e = {{0}};
+    int old = omp_get_max_threads();
+    omp_set_num_threads(1);
+    CHECK(llm_calib_generate(&tm->m, &pr, N, PFX, bos, eos, 5, &g1, &e) == 0);
+    omp_set_num_threads(2);
+    CHECK(llm_calib_generate(&tm->m, &pr, N, PFX, bos, eos, 5, &g2, &e) == 0);
+    omp_set_num_threads(old);
+    CHECK(memcmp(g1.tokens, g2.tokens, sizeof(int32_t) * N * S) == 0);
+    for (int p = 0; p < 2; p++) {
+        /* expected: the softmax of the logits after prompt p's prefix, without the banned */
+        LlmState st;
+        llm_state_init(&st, &tm->m, PFX);
+        const float *z = llm_forward(&tm->m, &st, prompt + p * S, PFX, 0, NULL, NULL) + (PFX - 1) * VOC;
+        double want[VOC], sum = 0, got[VOC] = {0};
+        for (int v = 0; v < VOC; v++) sum += (want[v] = v == bos || v == eos ? 0 : exp((double)z[v]));
+        for (int v = 0; v < VOC; v++) want[v] /= sum;
+        llm_state_free(&st);
+        int n = 0, prefix_ok = 1;
+        for (int i = p; i < N; i += 2, n++) {
+            const int32_t *w = g1.tokens + (size_t)i * S;
+            prefix_ok &= memcmp(w, prompt + p * S, sizeof(int32_t) * PFX) == 0;
+            got[w[PFX]] += 1;
+        }
+        CHECK(prefix_ok);
+        double tv = 0;
+        for (int v = 0; v < VOC; v++) tv += 0.5 * fabs(got[v] / n - want[v]);
+        CHECK_MSG(tv < 0.03, "prompt %d: total variation %.4f between the draws and the model's softmax", p, tv);
+        if (bos >= 0) CHECK(got[bos] == 0 && got[eos] == 0);
+    }
+    llm_calib_free(&g1);
+    llm_calib_free(&g2);
+}
+
+TEST(generated_windows_follow_the_model) {
+    TinyModel tm;
+    tiny_init(&tm, 0);
+    sample_check(&tm, -1, -1);
+    sample_check(&tm, 1, 2);
+    QErr e = {{0}};
+    LlmCalib pr = {1, 4, (int32_t[4]){1, 2, 3, 4}}, g;
+    CHECK(llm_calib_generate(&tm.m, &pr, 3, 4, -1, -1, 0, &g, &e) != 0 && strstr(e.msg, "prefix"));
+    CHECK(llm_calib_generate(&tm.m, &pr, 3, 2, VOC, -1, 0, &g, &e) != 0 && strstr(e.msg, "vocabulary"));
+    tiny_free(&tm);
+}
+
 int main(void) {
     RUN(tune_forward_equals_runtime_block);
     RUN(tune_gradients_match_finite_differences);
     RUN(tune_end_to_end_gradients_match_finite_differences);
     RUN(block_tune_lowers_loss_keeps_codes);
+    RUN(generated_windows_follow_the_model);
     return test_summary("test_llm_tune");
 }

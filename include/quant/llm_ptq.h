@@ -63,9 +63,33 @@ typedef struct LlmQuantized {
     double seconds;
 } LlmQuantized;
 
+/* What end-to-end tuning distills on: the calibration windows, then windows sampled from the
+ * fp32 model (distill.c), and that fp32 model as the teacher.  Built once, shared by every
+ * variant. */
+typedef struct LlmDistill {
+    LlmCalib win;        /* [n_real + generated] windows */
+    int n_real;          /* the first n_real are the calibration windows: the KL reported, and the
+                            keep-or-discard decision, are measured on them */
+    const LlmModel *teacher; /* the fp32 model (not owned; it must outlive the tuning), run on each
+                                window as it comes up instead of storing n S V log-probabilities */
+} LlmDistill;
+/* Tokens a generated window takes from its calibration window before the model continues it. */
+enum { LLM_GEN_PREFIX = 8 };
+/* n windows of prompts->seq_len tokens sampled from m at temperature 1: window g starts with
+ * the first `prefix` tokens of prompt window g mod prompts->n and goes on with m's samples,
+ * never bos or eos (-1: none).  Deterministic in seed whatever the thread count. */
+int  llm_calib_generate(const LlmModel *m, const LlmCalib *prompts, int n, int prefix, int32_t bos, int32_t eos,
+                        uint64_t seed, LlmCalib *out, QErr *err);
+/* calib, plus n_gen generated windows (LLM_GEN_PREFIX tokens of prompt each); teacher m. */
+int  llm_distill_build(const LlmModel *m, const LlmCalib *calib, int n_gen, int32_t bos, int32_t eos, uint64_t seed,
+                       LlmDistill *d, QErr *err);
+void llm_distill_free(LlmDistill *d);
+
 /* Quantizes m's weights in place (they then hold the dequantized values) and fills q.
- * emb_bits: 8 (default) or 0 to keep the embedding/head in fp32. */
-int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int emb_bits, LlmQuantized *q, QErr *err);
+ * dist: end-to-end tuning's data, required by GPTQ below 8 bits with e2e_epochs > 0 (else
+ * unused, may be NULL).  emb_bits: 8 (default) or 0 to keep the embedding/head in fp32. */
+int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, const LlmWQuant *s, int emb_bits,
+                        LlmQuantized *q, QErr *err);
 void llm_quantized_free(LlmQuantized *q);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
@@ -91,14 +115,11 @@ int  llm_block_tune(LlmModel *m, int layer, LlmQLinear *ql, const float *Xq, con
 
 /* End-to-end tuning (tune.c): after every block is quantized, the same parameters of all blocks
  * (group-scale and norm multipliers, codes fixed) plus the final norm are trained together on
- * the calibration windows to minimise KL(fp32 model || quantized model) of the next-token
- * distributions; teacher: the fp32 model's log-probabilities [n, seq_len, V].  Kept only if
- * the calibration KL drops; loss0 / loss1 the mean KL per token before and after. */
-int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float *teacher, const LlmTuneOpts *o,
-                 double *loss0, double *loss1, QErr *err);
-/* The teacher: m's next-token log-probabilities on the calibration windows [n, seq_len, V]
- * (malloc'ed), computed before m's weights change. */
-float *llm_teacher_logprobs(const LlmModel *m, const LlmCalib *c);
+ * all of d's windows to minimise KL(fp32 model || quantized model) of the next-token
+ * distributions.  Kept only if the KL on the calibration windows (d->n_real) drops;
+ * loss0 / loss1 that mean KL per token before and after. */
+int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmDistill *d, const LlmTuneOpts *o, double *loss0, double *loss1,
+                 QErr *err);
 
 /* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);

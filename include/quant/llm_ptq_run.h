@@ -14,6 +14,7 @@ typedef struct LlmPtqOpts {
     const char *model, *tokenizer;
     const char *calib_text, *eval_text;  /* same file (or calib NULL): split, see eval_fraction */
     int seq_len, calib_samples;
+    int gen_samples;             /* windows sampled from the fp32 model for end-to-end tuning (LlmDistill) */
     uint64_t seed;
     int n_variants;
     LlmWQuant variants[LLM_PTQ_MAX_VARIANTS];
@@ -55,6 +56,7 @@ typedef struct LlmPtqReport {
     int n_outliers;
     LlmPtqOutlier outliers[LLM_PTQ_MAX_LAYERS * LLM_N_SITES];
     char eval_desc[512], calib_desc[256], model_desc[256];
+    char distill_desc[256];      /* end-to-end tuning's data ("" when no variant tunes end to end) */
     int64_t eval_windows, eval_tokens_scored;
     double total_seconds;
     int64_t peak_rss;

@@ -13,7 +13,7 @@ fi
 if ! "$PY" -c 1 2>/dev/null; then skip ptq_llm "no $PY"; summary; exit $?; fi
 
 check ptq_llm_run "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" --seq-len 256 \
-    --calib-samples 32 --max-windows 100 --method rtn,gptq --bits 4 --group-size 32 --act-bits 8 \
+    --calib-samples 32 --gen-samples 48 --max-windows 100 --method rtn,gptq --bits 4 --group-size 32 --act-bits 8 \
     --save "$T/q" --json "$T/q.json"
 NW=$("$PY" -c "import json; print(json.load(open('$T/q.json'))['eval_windows'])" 2>/dev/null || echo 0)
 check eval_windows_100 test "$NW" = 100
@@ -60,6 +60,8 @@ assert rtn['group_size'] == 32 and gptq['group_size'] == 32
 assert gptq['perplexity'] < rtn['perplexity'], (gptq['perplexity'], rtn['perplexity'])
 assert gptq['bits_per_weight'] <= 4.5 and rtn['bits_per_weight'] <= 4.5, (gptq['bits_per_weight'], rtn['bits_per_weight'])
 assert gptq['e2e_kl_after'] < gptq['e2e_kl_before'], gptq
+d = json.load(open('$T/q.json'))['end_to_end_data']
+assert d.startswith('the 32 calibration windows and 48 sampled from the fp32 model'), d
 assert all(a <= b for b, a in gptq['block_tune_loss']), gptq['block_tune_loss']
 assert rtn['perplexity'] > fp and gptq['perplexity'] > fp
 tok = get('w8a8 token', 8)
@@ -136,7 +138,7 @@ if [ -f "$ENC/encoder.json" ]; then
     "$PY" tests/reference/llm_ref.py make "$T/g2" --arch gpt2 --seed 3 --vocab 50257 >/dev/null
     cp "$ENC/encoder.json" "$T/g2/vocab.json" && cp "$ENC/vocab.bpe" "$T/g2/merges.txt"
     check gpt2_ptq_llm "$QUANT" ptq-llm --model "$T/g2" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --calib-samples 16 \
-        --max-windows 20 --method gptq --bits 4 --group-size 32 --act-bits 0 --save "$T/g2q" --json "$T/g2q.json"
+        --gen-samples 4 --max-windows 20 --method gptq --bits 4 --group-size 32 --act-bits 0 --save "$T/g2q" --json "$T/g2q.json"
     check gpt2_tokenizer_saved test -f "$T/g2q/vocab.json" -a -f "$T/g2q/merges.txt"
     check gpt2_eval_saved "$QUANT" eval --model "$T/g2q/g2-w4g32-gptq.safetensors" --text "$DATA/wiki.test.raw" \
         --seq-len 64 --max-windows 20 --json "$T/g2e.json"
@@ -157,5 +159,7 @@ check_fails ptq_llm_bits_1 "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eva
 check_fails ptq_llm_method_bogus "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" --method bogus \
     --max-windows 2
 check_fails ptq_llm_missing_model "$QUANT" ptq-llm --model "$T/nope.bin" --tokenizer "$TK" --eval-text "$TXT"
+check_fails ptq_llm_gen_samples_negative "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" \
+    --gen-samples -1 --max-windows 2
 check_fails ptq_llm_unknown_flag "$QUANT" ptq-llm --model "$M" --eval-text "$TXT" --bogus-flag 3
 summary

@@ -10,10 +10,11 @@
 static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
+    "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
-    "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 2 (then end to end, KL to fp32)]\n"
+    "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
     "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
 
@@ -42,6 +43,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.seq_len = (int)v;
     if (args_int(a, "calib-samples", 128, 1, 1 << 20, &v, err)) return 2;
     o.calib_samples = (int)v;
+    if (args_int(a, "gen-samples", 384, 0, 1 << 20, &v, err)) return 2;
+    o.gen_samples = (int)v;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.seed = (uint64_t)v;
     if (args_int(a, "act-bits", 8, 0, 8, &v, err)) return 2;
@@ -65,7 +68,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_double(a, "refit-ridge", 0.001, 0.0, 100.0, &ridge, err)) return 2;
     if (args_int(a, "tune-epochs", 2, 0, 1000, &v, err)) return 2;
     int tune = (int)v;
-    if (args_int(a, "e2e-epochs", 2, 0, 1000, &v, err)) return 2;
+    if (args_int(a, "e2e-epochs", 1, 0, 1000, &v, err)) return 2;
     int e2e = (int)v;
     double damp;
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
@@ -117,6 +120,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
            o.eval_text, o.seq_len, (long long)r->eval_windows);
     printf("calibration  %s\n", r->calib_desc);
+    if (r->distill_desc[0]) printf("end-to-end   %s\n", r->distill_desc);
     printf("embedding    %s\n\n", o.emb_bits ? "token embedding (and tied head) 8-bit per row in every quantized row" : "fp32");
     const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "size on disk", "perplexity", "vs fp32", "seconds"};
     QTable t;
@@ -201,6 +205,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         cJSON_AddStringToObject(root, "model", r->model_desc);
         cJSON_AddStringToObject(root, "eval_protocol", r->eval_desc);
         cJSON_AddStringToObject(root, "calibration", r->calib_desc);
+        if (r->distill_desc[0]) cJSON_AddStringToObject(root, "end_to_end_data", r->distill_desc);
         cJSON_AddNumberToObject(root, "eval_windows", (double)r->eval_windows);
         cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);
         cJSON_AddNumberToObject(root, "total_seconds", r->total_seconds);

@@ -88,20 +88,21 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     dequantize(p, codes, w);
 }
 
-int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int emb_bits, LlmQuantized *q, QErr *err) {
+int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, const LlmWQuant *s, int emb_bits,
+                       LlmQuantized *q, QErr *err) {
     memset(q, 0, sizeof *q);
     q->scheme = *s;
     double t0 = qtime_now();
     const LlmConfig *cf = &m->c;
     const int L = cf->n_layers, D = cf->dim, S = c->seq_len, n = c->n;
     if (S > cf->max_seq) return qerr_set(err, "calibration windows of %d tokens exceed the model's context %d", S, cf->max_seq);
+    const int e2e = s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8;
+    if (e2e && !dist) return qerr_set(err, "end-to-end tuning needs the fp32 model and its windows (LlmDistill)");
     q->lin = xcalloc((size_t)L * LLM_MAX_LINEARS, sizeof(LlmQLinear));
     q->block_err = xcalloc((size_t)L, sizeof(double));
     q->tune_loss = xmalloc((size_t)L * 2 * sizeof(double));
     for (int i = 0; i < 2 * L; i++) q->tune_loss[i] = -1;
     q->e2e_kl[0] = q->e2e_kl[1] = -1;
-    /* the fp32 model's next-token distributions: end-to-end tuning's teacher */
-    float *teacher = s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8 ? llm_teacher_logprobs(m, c) : NULL;
     /* two streams of block inputs: the quantized model's and the fp32 reference's */
     float *Xq = xmalloc((size_t)n * S * D * sizeof(float)), *Xf = xmalloc((size_t)n * S * D * sizeof(float));
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
@@ -231,13 +232,12 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmWQuant *s, int e
     qprogress_done(&prog);
     free(Xq);
     free(Xf);
-    if (rc == 0 && teacher) {
+    if (rc == 0 && e2e) {
         LlmTuneOpts to;
         llm_tune_opts_default(&to);
         to.epochs = s->e2e_epochs;
-        rc = llm_e2e_tune(m, q, c, teacher, &to, &q->e2e_kl[0], &q->e2e_kl[1], err);
+        rc = llm_e2e_tune(m, q, dist, &to, &q->e2e_kl[0], &q->e2e_kl[1], err);
     }
-    free(teacher);
     q->seconds = qtime_now() - t0;
     if (rc) llm_quantized_free(q);
     return rc;

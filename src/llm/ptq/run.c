@@ -13,6 +13,7 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     memset(o, 0, sizeof *o);
     o->seq_len = 256;
     o->calib_samples = 128;
+    o->gen_samples = 384;
     o->seed = 0;
     o->act_bits = 8;
     o->outlier_threshold = 6.0f;
@@ -103,6 +104,8 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     int64_t en = 0, cn = 0;
     size_t elen, clen;
     LlmCalib calib = {0};
+    LlmDistill dist = {0};
+    int have_dist = 0;
     LlmActStats stats = {0};
     float **fpw = NULL;
     int n_lin = 0;
@@ -195,6 +198,20 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     char stem[48];
     snprintf(stem, sizeof stem, "%.*s", (int)(strchr(base, '.') ? strchr(base, '.') - base : (long)strlen(base)), base);
 
+    /* end-to-end tuning's data, from the fp32 model, once for every variant that tunes */
+    for (int v = 0; v < o->n_variants && !have_dist; v++) {
+        const LlmWQuant *s = &o->variants[v];
+        if (s->method != LLM_Q_GPTQ || s->bits >= 8 || s->e2e_epochs < 1) continue;
+        t0 = qtime_now();
+        if (llm_distill_build(&m, &calib, o->gen_samples, tok->bos_id, tok->eos_id, o->seed ^ 0xD15711ull, &dist, err)) goto out;
+        have_dist = 1;
+        snprintf(r->distill_desc, sizeof r->distill_desc,
+                 "the %d calibration windows and %d sampled from the fp32 model (temperature 1, each continuing the "
+                 "first %d tokens of a calibration window, BOS/EOS never sampled); %.1f s",
+                 calib.n, o->gen_samples, LLM_GEN_PREFIX, qtime_now() - t0);
+        qlog("end-to-end tuning data: %d + %d windows (%.1f s)", calib.n, o->gen_samples, qtime_now() - t0);
+    }
+
     /* weight-only variants: each on a fresh copy of the model */
     for (int v = 0; v < o->n_variants; v++) {
         const LlmWQuant *s = &o->variants[v];
@@ -204,7 +221,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         tokenizer_free(tv);
         LlmQuantized q;
         t0 = qtime_now();
-        if (llm_quantize_model(&mv, &calib, s, o->emb_bits, &q, err)) {
+        if (llm_quantize_model(&mv, &calib, have_dist ? &dist : NULL, s, o->emb_bits, &q, err)) {
             llm_free(&mv);
             goto out;
         }
@@ -263,7 +280,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             tokenizer_free(tv);
             t0 = qtime_now();
             LlmQuantized q;
-            if (llm_quantize_model(&mv, &calib, &w8, o->emb_bits, &q, err)) {
+            if (llm_quantize_model(&mv, &calib, NULL, &w8, o->emb_bits, &q, err)) {
                 llm_free(&mv);
                 goto out;
             }
@@ -312,6 +329,7 @@ out:
     free(fpw);
     if (stats.s) llm_act_stats_free(&stats);
     llm_calib_free(&calib);
+    llm_distill_free(&dist);
     if (ctok != etok) free(ctok);
     free(etok);
     free(etext);

@@ -589,27 +589,16 @@ static double log_sum_exp(const float *z, int V) {
     return mx + log(sum);
 }
 
-float *llm_teacher_logprobs(const LlmModel *m, const LlmCalib *c) {
-    const int S = c->seq_len, V = m->c.vocab_size;
-    float *teacher = xmalloc((size_t)c->n * S * V * sizeof(float));
-    int old = qblas_threads_swap(1);
-#pragma omp parallel
-    {
-        LlmState ls;
-        llm_state_init(&ls, m, S);
-#pragma omp for schedule(static)
-        for (int i = 0; i < c->n; i++) {
-            const float *z = llm_forward(m, &ls, c->tokens + (size_t)i * S, S, 0, NULL, NULL);
-            float *lp = teacher + (size_t)i * S * V;
-            for (int t = 0; t < S; t++) {
-                float lse = (float)log_sum_exp(z + (size_t)t * V, V);
-                for (int v = 0; v < V; v++) lp[(size_t)t * V + v] = z[(size_t)t * V + v] - lse;
-            }
-        }
-        llm_state_free(&ls);
+/* The teacher's next-token log-probabilities on one window, lp [S, V]: computed when the window
+ * comes up rather than stored for all windows, which would take n S V floats (GPT-2's
+ * vocabulary, 128-token windows: 25 MB per window). */
+static void teacher_window(const LlmModel *fp32, LlmState *ls, const int32_t *tokens, int S, float *lp) {
+    const int V = fp32->c.vocab_size;
+    const float *z = llm_forward(fp32, ls, tokens, S, 0, NULL, NULL);
+    for (int t = 0; t < S; t++) {
+        float lse = (float)log_sum_exp(z + (size_t)t * V, V);
+        for (int v = 0; v < V; v++) lp[(size_t)t * V + v] = z[(size_t)t * V + v] - lse;
     }
-    qblas_threads_swap(old);
-    return teacher;
 }
 
 /* Per-thread workspace of the whole model: a Work per block, the head's buffers. */
@@ -618,6 +607,8 @@ typedef struct MWork {
     Grads *g;                      /* [L] */
     double *dgf;                   /* [D] final norm */
     float *x0, *xh, *r, *xn, *logits, *dx, *dx2;
+    LlmState ls;                   /* the teacher's forward */
+    float *lp;                     /* [T, V] its log-probabilities */
     double loss;
 } MWork;
 
@@ -661,9 +652,9 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
 }
 
 /* KL over windows idx[0..cnt), gradients left per thread in mw (merged by the caller in thread order) */
-static double e2e_pass(const LlmModel *m, TBlock *tb, const float *gf, const LlmCalib *cal, const float *teacher,
+static double e2e_pass(const LlmModel *m, TBlock *tb, const float *gf, const LlmCalib *cal, const LlmModel *fp32,
                        const int32_t *idx, int cnt, MWork *mw, int nt) {
-    const int L = m->c.n_layers, D = m->c.dim, V = m->c.vocab_size, S = cal->seq_len;
+    const int L = m->c.n_layers, D = m->c.dim, S = cal->seq_len;
     double inv_n = 1.0 / ((double)cnt * S);
 #pragma omp parallel num_threads(nt)
     {
@@ -672,18 +663,28 @@ static double e2e_pass(const LlmModel *m, TBlock *tb, const float *gf, const Llm
         memset(w->dgf, 0, (size_t)D * sizeof(double));
         w->loss = 0;
 #pragma omp for schedule(static)
-        for (int i = 0; i < cnt; i++)
-            model_fwd_bwd(m, tb, gf, cal->tokens + (size_t)idx[i] * S, teacher + (size_t)idx[i] * S * V, inv_n, w);
+        for (int i = 0; i < cnt; i++) {
+            const int32_t *tokens = cal->tokens + (size_t)idx[i] * S;
+            teacher_window(fp32, &w->ls, tokens, S, w->lp);
+            model_fwd_bwd(m, tb, gf, tokens, w->lp, inv_n, w);
+        }
     }
     double loss = 0;
     for (int t = 0; t < nt; t++) loss += mw[t].loss;
     return loss;
 }
 
-int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float *teacher, const LlmTuneOpts *o,
-                 double *loss0, double *loss1, QErr *err) {
+int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmDistill *d, const LlmTuneOpts *o, double *loss0, double *loss1,
+                 QErr *err) {
     const LlmConfig *c = &m->c;
-    const int L = c->n_layers, D = c->dim, V = c->vocab_size, S = cal->seq_len, n = cal->n;
+    const LlmCalib *cal = &d->win;
+    const LlmModel *teacher = d->teacher;
+    const int L = c->n_layers, D = c->dim, V = c->vocab_size, S = cal->seq_len, n = cal->n, nr = d->n_real;
+    if (nr < 1 || nr > n) return qerr_set(err, "end-to-end tuning: %d calibration windows of %d", nr, n);
+    if (S > c->max_seq) return qerr_set(err, "end-to-end tuning: windows of %d tokens exceed the model's context %d", S, c->max_seq);
+    if (teacher->c.vocab_size != V || S > teacher->c.max_seq)
+        return qerr_set(err, "end-to-end tuning: the teacher's vocabulary (%d) or context (%d) does not fit", teacher->c.vocab_size,
+                        teacher->c.max_seq);
     const int per = c->arch == LLM_ARCH_GPT2 ? 6 : 7;
     if (q->n != L * per) return qerr_set(err, "end-to-end tuning: expected %d linears, found %d", L * per, q->n);
     float *rope = rope_table(c, S);
@@ -712,6 +713,8 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) *bufs[i] = xmalloc((size_t)S * D * sizeof(float));
         mw[t].r = xmalloc((size_t)S * sizeof(float));
         mw[t].logits = xmalloc((size_t)S * V * sizeof(float));
+        llm_state_init(&mw[t].ls, teacher, S);
+        mw[t].lp = xmalloc((size_t)S * V * sizeof(float));
     }
     Grads *tot = xmalloc((size_t)L * sizeof(Grads));
     for (int l = 0; l < L; l++) grads_init(&tot[l], &tb[l].b);
@@ -724,7 +727,7 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
 
     for (int l = 0; l < L; l++) tblock_materialize(&tb[l], 0);
     for (int i = 0; i < D; i++) gf[i] = m->final_norm[i];
-    *loss0 = e2e_pass(m, tb, gf, cal, teacher, idx, n, mw, nt);
+    *loss0 = e2e_pass(m, tb, gf, cal, teacher, idx, nr, mw, nt); /* idx is 0..n-1 until the first shuffle */
     int step = 0;
     const int B = o->batch > 0 ? o->batch : 4, total = o->epochs * ((n + B - 1) / B);
     QProgress prog;
@@ -754,7 +757,8 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
     qprogress_done(&prog);
     for (int l = 0; l < L; l++) tblock_materialize(&tb[l], 1);
     for (int i = 0; i < D; i++) gf[i] = m->final_norm[i] * expf(tf.theta[i]);
-    *loss1 = e2e_pass(m, tb, gf, cal, teacher, idx, n, mw, nt);
+    for (int i = 0; i < nr; i++) idx[i] = i;
+    *loss1 = e2e_pass(m, tb, gf, cal, teacher, idx, nr, mw, nt);
     if (*loss1 < *loss0) { /* kept only if the calibration KL went down */
         for (int l = 0; l < L; l++) tblock_commit(&tb[l]);
         memcpy(m->final_norm, gf, (size_t)D * sizeof(float));
@@ -777,6 +781,8 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmCalib *cal, const float 
         free(mw[t].dx2);
         free(mw[t].r);
         free(mw[t].logits);
+        llm_state_free(&mw[t].ls);
+        free(mw[t].lp);
     }
     for (int l = 0; l < L; l++) {
         grads_free(&tot[l], &tb[l].b);
