@@ -104,8 +104,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     int64_t en = 0, cn = 0;
     size_t elen, clen;
     LlmCalib calib = {0};
-    LlmDistill dist = {0};
-    int have_dist = 0;
+    LlmDistill dist = {0}; /* dist.teacher set: built */
     LlmActStats stats = {0};
     float **fpw = NULL;
     int n_lin = 0;
@@ -199,12 +198,11 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     snprintf(stem, sizeof stem, "%.*s", (int)(strchr(base, '.') ? strchr(base, '.') - base : (long)strlen(base)), base);
 
     /* end-to-end tuning's data, from the fp32 model, once for every variant that tunes */
-    for (int v = 0; v < o->n_variants && !have_dist; v++) {
+    for (int v = 0; v < o->n_variants && !dist.teacher; v++) {
         const LlmWQuant *s = &o->variants[v];
         if (s->method != LLM_Q_GPTQ || s->bits >= 8 || s->e2e_epochs < 1) continue;
         t0 = qtime_now();
         if (llm_distill_build(&m, &calib, o->gen_samples, tok->bos_id, tok->eos_id, o->seed ^ 0xD15711ull, &dist, err)) goto out;
-        have_dist = 1;
         snprintf(r->distill_desc, sizeof r->distill_desc,
                  "the %d calibration windows and %d sampled from the fp32 model (temperature 1, each continuing the "
                  "first %d tokens of a calibration window, BOS/EOS never sampled); %.1f s",
@@ -221,7 +219,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         tokenizer_free(tv);
         LlmQuantized q;
         t0 = qtime_now();
-        if (llm_quantize_model(&mv, &calib, have_dist ? &dist : NULL, s, o->emb_bits, &q, err)) {
+        if (llm_quantize_model(&mv, &calib, dist.teacher ? &dist : NULL, s, o->emb_bits, &q, err)) {
             llm_free(&mv);
             goto out;
         }
