@@ -36,7 +36,7 @@ fi
 if [ $want_npm = 1 ] && [ -f tests/npm/package.json ]; then
     if [ ! -d tests/npm/node_modules ] || [ tests/npm/package-lock.json -nt tests/npm/node_modules ]; then
         echo "setup.sh: npm ci in tests/npm" >&2
-        (cd tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        (cd tests/npm && npm ci --omit=optional --no-audit --no-fund --loglevel=error >/dev/null)
     fi
 fi
 echo "setup.sh: ok" >&2
