@@ -1,0 +1,49 @@
+/* qblock.h — the packed block layouts that quant's files, its loaders, its integer kernels and
+ * its exporters share.  Defined once here, with their sizes asserted, so the GGUF writer,
+ * the GGUF reader, quant's own packed files and the decode/prompt kernels cannot drift apart.
+ *
+ * A block holds QK = 32 consecutive weights of one row (along the input dimension) and one
+ * float16 scale d.  The two layouts are byte-for-byte those of GGUF / ggml:
+ *
+ *   Q4_0 (18 bytes): w[j] = d * (u[j] - 8), u in 0..15 (quant's code q = u - 8 in -8..7);
+ *                    qs[j] low nibble = u[j], high nibble = u[j + 16], j = 0..15.
+ *   Q8_0 (34 bytes): w[j] = d * q[j], q in -128..127 (ggml's own quantizer never makes -128
+ *                    and its dot products assume |q| <= 127: exporters must check).
+ *
+ * A row of K weights is ceil(K / 32) blocks; a partial last block is padded with code 0
+ * (Q4_0: u = 8), which contributes exactly 0 to every product. */
+#ifndef QUANT_QBLOCK_H
+#define QUANT_QBLOCK_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#define QK 32
+
+typedef struct QBlockQ4_0 {
+    uint16_t d;           /* float16 scale */
+    uint8_t qs[QK / 2];   /* nibbles: low = element j, high = element j + 16 */
+} QBlockQ4_0;
+static_assert(sizeof(QBlockQ4_0) == 2 + QK / 2, "Q4_0 block is 18 bytes");
+
+typedef struct QBlockQ8_0 {
+    uint16_t d;           /* float16 scale */
+    int8_t qs[QK];        /* codes */
+} QBlockQ8_0;
+static_assert(sizeof(QBlockQ8_0) == 2 + QK, "Q8_0 block is 34 bytes");
+
+/* Blocks in a row of k weights. */
+static inline int64_t qblock_count(int64_t k) { return (k + QK - 1) / QK; }
+
+/* One block from n <= 32 codes (the rest padded with 0) and a float16 scale.
+ * Q4_0 codes must lie in -8..7, Q8_0 codes in -128..127 (callers check ranges). */
+void qblock_q4_0_pack(const int8_t *codes, int n, uint16_t d, QBlockQ4_0 *b);
+void qblock_q8_0_pack(const int8_t *codes, int n, uint16_t d, QBlockQ8_0 *b);
+/* The 32 codes of a block (padding included) and its scale. */
+void qblock_q4_0_unpack(const QBlockQ4_0 *b, int8_t codes[QK]);
+void qblock_q8_0_unpack(const QBlockQ8_0 *b, int8_t codes[QK]);
+/* A row of k weights from ceil(k / 32) blocks: w[i] = d * code (the reference dequantizer). */
+void qblock_q4_0_dequant_row(const QBlockQ4_0 *b, int64_t k, float *w);
+void qblock_q8_0_dequant_row(const QBlockQ8_0 *b, int64_t k, float *w);
+
+#endif
