@@ -90,16 +90,25 @@ int     qblas_threads_swap(int n);
 int64_t qpeak_rss_bytes(void);  /* VmHWM from /proc/self/status, -1 if unknown */
 
 /* --------------------------------------------------------------- progress */
-/* A single updating line on stderr, shown only when stderr is a terminal.
+/* Progress of a long job on stderr.  On a terminal: one updating line with a bar and the ETA
+ * once the fraction done is known (qprogress_frac).  Otherwise (logs, CI): a plain line at
+ * most every QPROGRESS_LOG_SECONDS, so a long run shows where it is without flooding the log.
  * Lines that must always be seen (per-epoch summaries) use qlog(). */
+#define QPROGRESS_LOG_SECONDS 10.0
 typedef struct QProgress {
     int tty;
     int active;
     double t0;
+    double frac;        /* fraction done in [0, 1], < 0 while unknown */
+    double last_log;    /* time of the last plain line (not a terminal) */
 } QProgress;
 void qprogress_init(QProgress *p);
+/* Sets the fraction done (0..1) that the next update shows as a bar and an ETA. */
+void qprogress_frac(QProgress *p, double frac);
 void qprogress_update(QProgress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void qprogress_done(QProgress *p);
+/* "1h02m", "3m05s", "12.3s": a duration for progress lines. */
+void qprogress_fmt_seconds(double s, char *buf, size_t n);
 void qlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* stderr, one line */
 
 /* ----------------------------------------------------------------- tables */

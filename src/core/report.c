@@ -11,16 +11,50 @@ void qprogress_init(QProgress *p) {
     p->tty = isatty(2);
     p->active = 0;
     p->t0 = qtime_now();
+    p->frac = -1;
+    p->last_log = p->t0;
+}
+
+void qprogress_frac(QProgress *p, double frac) { p->frac = frac < 0 ? 0 : frac > 1 ? 1 : frac; }
+
+void qprogress_fmt_seconds(double s, char *buf, size_t n) {
+    if (!(s >= 0)) s = 0;
+    if (s < 60) snprintf(buf, n, "%.1fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
 void qprogress_update(QProgress *p, const char *fmt, ...) {
-    if (!p->tty) return;
-    char buf[256];
+    double now = qtime_now(), el = now - p->t0;
+    if (!p->tty && now - p->last_log < QPROGRESS_LOG_SECONDS) return;
+    char msg[256], t_el[32], t_eta[32] = "";
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\r\033[K%s  [%.1fs]", buf, qtime_now() - p->t0);
+    qprogress_fmt_seconds(el, t_el, sizeof t_el);
+    /* the ETA extrapolates the elapsed time linearly once a little work is done */
+    if (p->frac > 0.005 && p->frac < 1) {
+        char t[24];
+        qprogress_fmt_seconds(el * (1 - p->frac) / p->frac, t, sizeof t);
+        snprintf(t_eta, sizeof t_eta, ", ETA %s", t);
+    }
+    if (!p->tty) {
+        if (p->frac >= 0) fprintf(stderr, "%s  %.0f%% [%s%s]\n", msg, 100 * p->frac, t_el, t_eta);
+        else fprintf(stderr, "%s  [%s]\n", msg, t_el);
+        p->last_log = now;
+        return;
+    }
+    char bar[24] = "";
+    if (p->frac >= 0) {
+        enum { W = 20 };
+        int fill = (int)(p->frac * W + 0.5);
+        bar[0] = '[';
+        for (int i = 0; i < W; i++) bar[1 + i] = i < fill ? '#' : '.';
+        bar[W + 1] = ']';
+        bar[W + 2] = 0;
+    }
+    fprintf(stderr, "\r\033[K%s %s  [%s%s]", msg, bar, t_el, t_eta);
     fflush(stderr);
     p->active = 1;
 }

@@ -118,6 +118,7 @@ static int on_progress(void *ud, curl_off_t total, curl_off_t now, curl_off_t ut
     Dl *d = ud;
     if (!d->quiet && total > 0) {
         double dt = qtime_now() - d->t0;
+        qprogress_frac(d->prog, (double)now / (double)total);
         qprogress_update(d->prog, "download %s: %.1f / %.1f MB (%.1f MB/s)", d->file, now / 1e6, total / 1e6,
                          dt > 0 ? now / 1e6 / dt : 0.0);
     }

@@ -79,8 +79,10 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
             int64_t d;
 #pragma omp atomic capture
             d = ++done;
-            if (!o->quiet && omp_get_thread_num() == 0)
+            if (!o->quiet && omp_get_thread_num() == 0) {
+                qprogress_frac(&prog, (double)d / (double)nwin);
                 qprogress_update(&prog, "perplexity: window %lld/%lld", (long long)d, (long long)nwin);
+            }
         }
         free(win);
         llm_state_free(&st);

@@ -229,9 +229,11 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
             float lr = nn_train_lr(o, step, total);
             step++;
             for (int i = 0; i < CNN_NPARAM; i++) adam_update(m->p[i], g[i], mo[i], ve[i], nn_cnn_param_size[i], lr, step);
-            if ((step & 15) == 0)
+            if ((step & 15) == 0) {
+                qprogress_frac(&prog, (ep + (double)(i0 + B) / (double)train->n) / o->epochs);
                 qprogress_update(&prog, "cnn epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
                                  100.0 * (double)(i0 + B) / (double)train->n, loss / (double)seen);
+            }
         }
         qprogress_done(&prog);
         st->loss = loss / (double)seen;

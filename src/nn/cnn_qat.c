@@ -183,9 +183,11 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
                     if (abits && l > 0) adam_update(&sa[l], &gsa[l], &msa[l], &vsa[l], 1, o->lr / sqrtf((float)aqp), step);
                     sa[l] = fmaxf(sa[l], 1e-8f);
                 }
-            if ((step & 15) == 0)
+            if ((step & 15) == 0) {
+                qprogress_frac(&prog, (ep + (double)(i0 + B) / (double)train->n) / o->epochs);
                 qprogress_update(&prog, "cnn qat epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
                                  100.0 * (double)(i0 + B) / (double)train->n, loss / (double)seen);
+            }
         }
         qprogress_done(&prog);
         if (o->verbose)

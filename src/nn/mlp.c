@@ -173,9 +173,11 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
                 adam_update(m->w[l], gw[l], mw[l], vw[l], (int64_t)m->dims[l + 1] * m->dims[l], lr, step);
                 adam_update(m->b[l], gb[l], mb[l], vb[l], m->dims[l + 1], lr, step);
             }
-            if ((step & 31) == 0)
+            if ((step & 31) == 0) {
+                qprogress_frac(&prog, (ep + (double)(i + B) / (double)train->n) / o->epochs);
                 qprogress_update(&prog, "epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
                                  100.0 * (double)(i + B) / (double)train->n, loss_sum / (double)seen);
+            }
         }
         qprogress_done(&prog);
         st->loss = loss_sum / (double)seen;

@@ -198,9 +198,11 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
                     sa[l] = fmaxf(sa[l], 1e-8f);
                 }
             }
-            if ((step & 31) == 0)
+            if ((step & 31) == 0) {
+                qprogress_frac(&prog, (ep + (double)(i0 + B) / (double)train->n) / o->epochs);
                 qprogress_update(&prog, "qat epoch %d/%d  %5.1f%%  loss %.4f", ep + 1, o->epochs,
                                  100.0 * (double)(i0 + B) / (double)train->n, loss_sum / (double)seen);
+            }
         }
         qprogress_done(&prog);
         if (o->verbose)

@@ -121,6 +121,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     qprogress_init(&prog);
     int rc = 0;
     for (int l = 0; l < L && rc == 0; l++) {
+        qprogress_frac(&prog, (double)l / L);
         qprogress_update(&prog, "quantizing block %d/%d (%s, %d bits)", l + 1, L, s->method == LLM_Q_GPTQ ? "gptq" : "rtn",
                          s->bits);
         LlmLinear lin[LLM_MAX_LINEARS];

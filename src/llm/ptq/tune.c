@@ -735,6 +735,7 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmDistill *d, const LlmTun
     for (int ep = 0; ep < o->epochs; ep++) {
         qrng_shuffle_i32(&rng, idx, n);
         for (int i0 = 0; i0 < n; i0 += B) {
+            qprogress_frac(&prog, (ep + (double)i0 / n) / o->epochs);
             qprogress_update(&prog, "end-to-end tuning: epoch %d/%d, window %d/%d", ep + 1, o->epochs, i0, n);
             int cnt = n - i0 < B ? n - i0 : B;
             for (int l = 0; l < L; l++) tblock_materialize(&tb[l], 0);
