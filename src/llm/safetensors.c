@@ -3,6 +3,7 @@
 #include "quant/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +107,7 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         }
         t.numel = 1;
         for (cJSON *d = sp->child; d; d = d->next) {
-            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12 || d->valuedouble != floor(d->valuedouble)) {
                 qerr_set(err, "%s: tensor '%s': bad shape entry", path, name);
                 goto done;
             }
@@ -121,8 +122,10 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         }
         if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !cJSON_IsNumber(of->child) ||
             !cJSON_IsNumber(of->child->next) || of->child->valuedouble < 0 ||
-            of->child->next->valuedouble < of->child->valuedouble) {
-            qerr_set(err, "%s: tensor '%s': data_offsets must be [begin, end] with begin <= end", path, name);
+            of->child->next->valuedouble < of->child->valuedouble ||
+            of->child->valuedouble != floor(of->child->valuedouble) ||
+            of->child->next->valuedouble != floor(of->child->next->valuedouble)) {
+            qerr_set(err, "%s: tensor '%s': data_offsets must be [begin, end], integers with 0 <= begin <= end", path, name);
             goto done;
         }
         double b = of->child->valuedouble, e = of->child->next->valuedouble;
@@ -148,12 +151,20 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         st->tensors[st->ntensors++] = t;
         spans[nspan++] = (Span){(size_t)b, (size_t)e, st->tensors[st->ntensors - 1].name};
     }
+    /* Sorted by start, each tensor is compared with the furthest end seen so far, not only
+     * with its neighbour: an empty tensor (or a short one) between two overlapping ones would
+     * otherwise hide the overlap.  Empty tensors own no bytes and overlap nothing. */
     qsort(spans, (size_t)nspan, sizeof(Span), span_cmp);
-    for (int i = 1; i < nspan; i++)
-        if (spans[i].b < spans[i - 1].e && spans[i].e > spans[i].b) {
-            qerr_set(err, "%s: tensors '%s' and '%s' overlap in the data area", path, spans[i - 1].name, spans[i].name);
+    size_t max_end = 0;
+    const char *max_name = NULL;
+    for (int i = 0; i < nspan; i++) {
+        if (spans[i].e == spans[i].b) continue;
+        if (max_name && spans[i].b < max_end) {
+            qerr_set(err, "%s: tensors '%s' and '%s' overlap in the data area", path, max_name, spans[i].name);
             goto done;
         }
+        if (spans[i].e > max_end) max_end = spans[i].e, max_name = spans[i].name;
+    }
     rc = 0;
 done:
     free(spans);
