@@ -32,7 +32,7 @@ BIN_BENCH := $(SRC_BENCH:bench/%.c=$(BUILD)/bench/%)
 LIB       := $(BUILD)/libquant.a
 QUANT     := $(BUILD)/quant
 
-.PHONY: all lib tests bench test test-unit test-asan demo setup test-setup clean check-clang
+.PHONY: all lib tests bench test test-unit test-asan demo setup test-setup clean check-clang fuzz fuzz-bins replay-bins
 all: $(LIB) $(QUANT) $(BIN_TEST) $(BIN_BENCH)
 lib: $(LIB)
 tests: $(BIN_TEST)
@@ -61,6 +61,28 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
+# Fuzz harnesses (tests/fuzz/fuzz_*.c, found by wildcard; tests/fuzz/README.md): each is linked
+# with libFuzzer (make fuzz: clang, ASan + UBSan, FUZZ_SECONDS per harness) or with a small
+# main that replays files (make test: gcc, ASan + UBSan; no libFuzzer needed).
+SRC_FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
+FUZZ_SECONDS ?= 60
+replay-bins: $(SRC_FUZZ:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%) $(BUILD)/fuzz/seeds
+fuzz-bins: $(SRC_FUZZ:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/fuzz_%) $(BUILD)/fuzz/seeds
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< tests/fuzz/replay_main.c $(LIB) -o $@ $(LDLIBS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) -o $@ $(LDLIBS)
+$(BUILD)/fuzz/seeds: tests/fuzz/seeds.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
+	bash tests/fuzz/run.sh fuzz build-fuzz $(FUZZ_SECONDS)
+
 # The full suite: installs the test references (scripts/setup.sh --test), then unit tests,
 # integration tests (CLI, numpy/PyTorch/npm references), then the unit tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -73,8 +95,9 @@ test-unit: all
 	QUANT_BUILD=$(BUILD) bash tests/run.sh --unit
 
 test-asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests $(QUANT:build/%=build-asan/%)
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests replay-bins $(QUANT:build/%=build-asan/%)
 	QUANT_BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 bash tests/run.sh --unit
+	bash tests/fuzz/run.sh replay build-asan
 
 check-clang:
 	$(MAKE) BUILD=build-clang CC=clang all
@@ -90,6 +113,6 @@ demo: setup
 	$(QUANT) ptq-nn --save-model $(BUILD)/models
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_TOOL:.o=.d) $(BIN_TEST:%=%.d)
