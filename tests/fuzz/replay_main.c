@@ -2,13 +2,17 @@
  * (directories: every regular file inside, sorted), without libFuzzer: make test links each
  * harness with this file under gcc's ASan + UBSan to replay tests/fuzz/regressions/ and the
  * seeds.  Prints "<harness>: N inputs replayed" and exits 0; a violated property or a
- * sanitizer report aborts. */
+ * sanitizer report aborts, and so does an input that takes longer than REPLAY_SECONDS (default
+ * 5: the regression inputs and seeds are small, so a slow one is a resource bug, like the
+ * 15-byte vocab.json that once took 25 s).  run.sh also caps single allocations at 4000 MB
+ * (ASAN_OPTIONS=max_allocation_size_mb). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,8 +28,18 @@ static int run_file(const char *path) {
     uint8_t *buf = malloc((size_t)n + 1);
     if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
     fclose(f);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     LLVMFuzzerTestOneInput(buf, (size_t)n);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     free(buf);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    const char *lim = getenv("REPLAY_SECONDS");
+    double limit = lim && *lim ? atof(lim) : 5.0;
+    if (dt > limit) {
+        fprintf(stderr, "replay: %s took %.1f s (limit %.1f s)\n", path, dt, limit);
+        abort();
+    }
     return 0;
 }
 

@@ -31,7 +31,7 @@ if [ "$mode" = replay ]; then
         [ -d "tests/fuzz/regressions/$name" ] && dirs+=("tests/fuzz/regressions/$name")
         [ -d "$build/fuzz-seeds/$name" ] && dirs+=("$build/fuzz-seeds/$name")
         [ ${#dirs[@]} -gt 0 ] || continue
-        if out=$(ASAN_OPTIONS=detect_leaks=0 "$bin" "${dirs[@]}" 2>&1); then
+        if out=$(ASAN_OPTIONS=detect_leaks=0:max_allocation_size_mb=4000:allocator_may_return_null=0 "$bin" "${dirs[@]}" 2>&1); then
             n=$(echo "$out" | sed -nE 's/.*: ([0-9]+) inputs replayed/\1/p' | tail -n 1)
             total=$((total + ${n:-0}))
         else

@@ -169,7 +169,7 @@ static void seeds_llama2c(void) {
 static void seeds_qfile(void) {
     mkd("qfile");
     static float emb[20], norm[3][4];
-    static uint8_t q[7][48], z[7][8];
+    static uint8_t q[7][48], z[7][16];
     static uint16_t sc[7][12];
     static char names[7][3][40];
     /* D 4, F 6, 1 layer, 2 heads / 1 kv head, V 5, 4-bit groups of 2 (asymmetric) */
@@ -189,7 +189,7 @@ static void seeds_qfile(void) {
             int64_t cnt = (int64_t)rows[k] * cols[k], units = rows[k] * ((cols[k] + 1) / 2);
             for (int i = 0; i < 48; i++) q[k][i] = (uint8_t)(i * 37 + k);
             for (int i = 0; i < 12; i++) sc[k][i] = qf32_to_f16(0.01f * (float)(i + 1));
-            for (int i = 0; i < 8; i++) z[k][i] = (uint8_t)(i * 3);
+            for (int i = 0; i < 16; i++) z[k][i] = (uint8_t)(i * 3);
             snprintf(names[k][0], 40, "blk.0.%s.qweight", lin[k]);
             snprintf(names[k][1], 40, "blk.0.%s.scale", lin[k]);
             snprintf(names[k][2], 40, "blk.0.%s.zero", lin[k]);
