@@ -6,7 +6,8 @@
 #                                the seeds as a regression check.
 #   run.sh fuzz BUILD SECONDS    each BUILD/fuzz/fuzz_NAME for SECONDS (make fuzz): corpus in
 #                                BUILD/fuzz-corpus/NAME (seeded), crashes in BUILD/fuzz-crashes/NAME;
-#                                prints executions and corpus size per harness.
+#                                prints executions and corpus size per harness.  FUZZ_ONLY="a b"
+#                                restricts it to those harnesses.
 # Memory: ASan reserves terabytes of shadow address space, so it cannot run under `ulimit -v`;
 # the ASan builds use libFuzzer's -malloc_limit_mb / -rss_limit_mb=4000 instead (any single
 # allocation over 4000 MB is reported as a crash, like an abort under ulimit -v 4000000), and
@@ -22,7 +23,10 @@ json_dict() {
     esac
 }
 fail=0
-bash tests/fuzz/seeds.sh "$build" >/dev/null 2>&1 || { echo "run.sh: seeds.sh failed" >&2; fail=1; }
+# (re)written when older than the program that writes them; not while another run uses them
+if [ ! -d "$build/fuzz-seeds" ] || [ "$build/fuzz/seeds" -nt "$build/fuzz-seeds" ]; then
+    bash tests/fuzz/seeds.sh "$build" >/dev/null 2>&1 || { echo "run.sh: seeds.sh failed" >&2; fail=1; }
+fi
 if [ "$mode" = replay ]; then
     total=0
     for bin in "$build"/fuzz/replay_*; do
@@ -48,6 +52,8 @@ mkdir -p "$build/fuzz-corpus" "$build/fuzz-crashes"
 printf '%-22s %8s %12s %8s %7s\n' harness seconds executions corpus crashes
 for bin in "$build"/fuzz/fuzz_*; do
     name=${bin##*/fuzz_}
+    # FUZZ_ONLY="hf qnn": a subset (e.g. two halves in parallel on two cores)
+    if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $name "* ]]; then continue; fi
     corpus=$build/fuzz-corpus/$name crashes=$build/fuzz-crashes/$name
     mkdir -p "$corpus" "$crashes"
     log=$build/fuzz-crashes/$name.log
