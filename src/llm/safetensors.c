@@ -46,6 +46,8 @@ static int span_cmp(const void *a, const void *b) {
     return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e < y->e ? -1 : x->e > y->e);
 }
 
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* Reads one shard's header and appends its tensors. */
 static int add_shard(Safetensors *st, const char *path, QErr *err) {
     st->shards = xrealloc(st->shards, (size_t)(st->nshards + 1) * sizeof(StShard));
@@ -140,11 +142,6 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
                      t.nbytes, dtype_names[t.dtype], (long long)t.numel, (size_t)t.numel * dtype_sizes[t.dtype]);
             goto done;
         }
-        for (int k = 0; k < st->ntensors; k++)
-            if (strcmp(st->tensors[k].name, name) == 0) {
-                qerr_set(err, "%s: tensor '%s' appears twice", path, name);
-                goto done;
-            }
         t.data = sh->map.data + data0 + (size_t)b;
         t.shard = shard;
         t.name = xstrdup(name);
@@ -165,6 +162,18 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         }
         if (spans[i].e > max_end) max_end = spans[i].e, max_name = spans[i].name;
     }
+    /* names unique across all shards so far: sorted, not pairwise (a header of 10^5 tensors
+     * would otherwise cost 10^10 comparisons) */
+    const char **names = xmalloc((size_t)st->ntensors * sizeof *names + 1);
+    for (int i = 0; i < st->ntensors; i++) names[i] = st->tensors[i].name;
+    qsort(names, (size_t)st->ntensors, sizeof *names, name_cmp);
+    for (int i = 1; i < st->ntensors; i++)
+        if (strcmp(names[i], names[i - 1]) == 0) {
+            qerr_set(err, "%s: tensor '%s' appears twice", path, names[i]);
+            free(names);
+            goto done;
+        }
+    free(names);
     rc = 0;
 done:
     free(spans);
@@ -211,6 +220,10 @@ int st_open_dir(Safetensors *st, const char *dir, QErr *err) {
         }
         int seen = 0;
         for (int i = 0; i < nf; i++) seen |= strcmp(files[i], it->valuestring) == 0;
+        if (!seen && nf == 4096) { /* bounds the pairwise search above, and the files opened */
+            rc = qerr_set(err, "%s: weight_map names more than 4096 shard files", path);
+            break;
+        }
         if (!seen) {
             files = xrealloc(files, (size_t)(nf + 1) * sizeof(char *));
             files[nf++] = xstrdup(it->valuestring);
