@@ -97,9 +97,8 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     /* The weights the config implies, in checked arithmetic (config.json's fields are bounded,
      * but their products are not small).  Every float below is filled from exactly one tensor
      * element, and the safetensors reader has checked that tensors do not overlap, so a config
-     * implying more weights than the files hold elements is bad input: refused here, before
-     * allocating, instead of an out-of-memory abort.  Smaller disagreements get the per-tensor
-     * messages below. */
+     * implying far more weights than the files hold elements is bad input: refused here, before
+     * allocating, instead of an out-of-memory abort. */
     QSize per = qs_add(qs_mul3(2, (int64_t)D, 1), qs_mul3((int64_t)qd, (int64_t)D, 2));
     per = qs_add(per, qs_mul3(2, (int64_t)kvd, (int64_t)D));
     per = qs_add(per, qs_mul3(gpt2 ? 2 : 3, (int64_t)F, (int64_t)D));
@@ -111,7 +110,9 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     int64_t avail = 0;
     for (int i = 0; i < L.st.ntensors; i++) avail += L.st.tensors[i].numel; /* each < 2^40, < 2^31 of them */
     QSize bytes = qs_mul(tot, qs(sizeof(float)));
-    if (tot.bad || tot.v > avail) {
+    /* twice the elements plus 2^20 of slack: a small disagreement gets the precise per-tensor
+     * message below instead of this one */
+    if (tot.bad || tot.v > 2 * avail + (1 << 20)) {
         if (tot.bad) qerr_set(err, "%s: config.json: the weight count its dimensions imply overflows", dir);
         else
             qerr_set(err, "%s: config.json implies %lld weights (%lld bytes) but the safetensors hold only %lld: dims "
