@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 out=${2:-$build/fuzz-seeds}
-rm -rf "$out.tmp"
-mkdir -p "$out.tmp"
-QUANT_DATA_DIR=${QUANT_DATA_DIR:-$(cd .. && pwd)/shared/data} ASAN_OPTIONS=detect_leaks=0 "$build/fuzz/seeds" "$out.tmp"
+tmp=$out.tmp.$$
+rm -rf "$tmp"
+mkdir -p "$tmp"
+QUANT_DATA_DIR=${QUANT_DATA_DIR:-$(cd .. && pwd)/shared/data} ASAN_OPTIONS=detect_leaks=0 "$build/fuzz/seeds" "$tmp"
 rm -rf "$out"
-mv "$out.tmp" "$out"
+mv "$tmp" "$out"
 echo "seeds.sh: $(find "$out" -type f | wc -l) seeds in $out" >&2
