@@ -115,8 +115,8 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     if (tot.bad || tot.v > 2 * avail + (1 << 20)) {
         if (tot.bad) qerr_set(err, "%s: config.json: the weight count its dimensions imply overflows", dir);
         else
-            qerr_set(err, "%s: config.json implies %lld weights (%lld bytes) but the safetensors hold only %lld: dims "
-                     "disagree; refused before allocating", dir, (long long)tot.v, (long long)bytes.v, (long long)avail);
+            qerr_set(err, "%s: config.json implies %lld weights but the safetensors hold only %lld: dims disagree; "
+                     "refused before allocating %lld bytes", dir, (long long)tot.v, (long long)avail, (long long)bytes.v);
         st_close(&L.st);
         memset(m, 0, sizeof *m);
         return -1;
