@@ -4,6 +4,7 @@
 #   make test       run every test (unit + integration), then the unit tests under ASan+UBSan
 #   make demo       install what is missing (scripts/setup.sh), build, run ptq-nn on Fashion-MNIST
 #   make CC=clang   the same with clang
+#   make fuzz       every tests/fuzz/fuzz_*.c under libFuzzer + ASan + UBSan, FUZZ_SECONDS (60) each
 #
 # Sources are found by wildcard: a new .c file under src/ joins the library, a new
 # tools/quant/*.c joins the program, a new tests/test_*.c becomes a test binary.
@@ -32,7 +33,7 @@ BIN_BENCH := $(SRC_BENCH:bench/%.c=$(BUILD)/bench/%)
 LIB       := $(BUILD)/libquant.a
 QUANT     := $(BUILD)/quant
 
-.PHONY: all lib tests bench test test-unit test-asan demo setup test-setup clean check-clang
+.PHONY: all lib tests bench test test-unit test-asan demo setup test-setup clean check-clang fuzz fuzz-ci fuzz-bins replay-bins
 all: $(LIB) $(QUANT) $(BIN_TEST) $(BIN_BENCH)
 lib: $(LIB)
 tests: $(BIN_TEST)
@@ -61,20 +62,53 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
+# Fuzz harnesses (tests/fuzz/fuzz_*.c, found by wildcard; tests/fuzz/README.md): each is linked
+# with libFuzzer (make fuzz: clang, ASan + UBSan, FUZZ_SECONDS per harness) or with a small
+# main that replays files (make test: gcc, ASan + UBSan; no libFuzzer needed).
+SRC_FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
+FUZZ_SECONDS ?= 60
+replay-bins: $(SRC_FUZZ:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%) $(BUILD)/fuzz/seeds
+fuzz-bins: $(SRC_FUZZ:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/fuzz_%) $(BUILD)/fuzz/seeds
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< tests/fuzz/replay_main.c $(LIB) -o $@ $(LDLIBS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) -o $@ $(LDLIBS)
+$(BUILD)/fuzz/seeds: tests/fuzz/seeds.c $(FUZZ_HDR) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CI_SECONDS ?= 2
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
+	bash tests/fuzz/run.sh fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+# make test's regression run: each libFuzzer harness FUZZ_CI_SECONDS on its seeds and
+# regressions, when clang's libFuzzer is installed (scripts/setup.sh --test installs it)
+fuzz-ci:
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	    clang -x c - -fsanitize=fuzzer -o /dev/null 2>/dev/null; then $(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS); \
+	else echo "make test: clang's libFuzzer not installed (libclang-rt-14-dev): libFuzzer runs skipped"; fi
+
 # The full suite: installs the test references (scripts/setup.sh --test), then unit tests,
 # integration tests (CLI, numpy/PyTorch/npm references), then the unit tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer with the fuzz regression inputs and seeds
+# replayed, then each libFuzzer harness for FUZZ_CI_SECONDS.
 test: test-setup
 	$(MAKE) all
 	QUANT_BUILD=$(BUILD) bash tests/run.sh
 	$(MAKE) test-asan
+	$(MAKE) fuzz-ci
 
 test-unit: all
 	QUANT_BUILD=$(BUILD) bash tests/run.sh --unit
 
 test-asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests $(QUANT:build/%=build-asan/%)
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests replay-bins $(QUANT:build/%=build-asan/%)
 	QUANT_BUILD=build-asan ASAN_OPTIONS=detect_leaks=0 bash tests/run.sh --unit
+	bash tests/fuzz/run.sh replay build-asan
 
 check-clang:
 	$(MAKE) BUILD=build-clang CC=clang all
@@ -90,6 +124,6 @@ demo: setup
 	$(QUANT) ptq-nn --save-model $(BUILD)/models
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_TOOL:.o=.d) $(BIN_TEST:%=%.d)

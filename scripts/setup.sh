@@ -11,7 +11,7 @@ pkgs=(gcc make pkg-config bc libopenblas-dev liblapacke-dev libcjson-dev libcurl
 want_npm=0
 for a in "$@"; do
     case "$a" in
-        --test) pkgs+=(clang python3 python3-numpy nodejs npm); want_npm=1 ;;
+        --test) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy nodejs npm); want_npm=1 ;;  # libclang-rt: libFuzzer
         --bench) pkgs+=(python3 python3-numpy python3-torch) ;;
         *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
     esac

@@ -148,9 +148,10 @@ uint16_t qf32_to_bf16(float f);   /* round to nearest even */
  * per element, and the attention softmax makes T^2 of them per head).  exp(x) = 2^n 2^f with
  * n = round(x log2 e), |f| <= 1/2, 2^f by its degree-6 Taylor polynomial: relative error
  * about 2e-7 (a few ulp).  x is clamped to [-87.3, 88]: below, the result is the smallest
- * normal float instead of a subnormal or 0 (harmless next to a softmax's 1), above, exp(88). */
+ * normal float instead of a subnormal or 0 (harmless next to a softmax's 1), above, exp(88);
+ * NaN is treated as below (a NaN -> int conversion is undefined behaviour). */
 static inline float q_expf(float x) {
-    x = x < -87.3f ? -87.3f : x;
+    x = x > -87.3f ? x : -87.3f; /* NaN (inf - inf from overflowing finite weights) lands here too */
     x = x > 88.0f ? 88.0f : x;
     float t = x * 1.44269504089f;
     float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest */

@@ -5,12 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An error is one line, even when it quotes a file's own strings (a tensor name with a newline
+ * in it): control characters become '?'. */
+static void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int qerr_set(QErr *err, const char *fmt, ...) {
     if (!err) return -1;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    one_line(err->msg);
     return -1;
 }
 
@@ -30,6 +38,7 @@ int qerr_prefix(QErr *err, const char *fmt, ...) {
     if (o > rest) o = rest;
     memcpy(err->msg + h + 2, old, o);
     err->msg[h + 2 + o] = 0;
+    one_line(err->msg);
     return -1;
 }
 

@@ -81,10 +81,29 @@ static int safe_component(const char *s) {
 }
 
 /* ------------------------------------------------------------ downloading */
+/* A server is as hostile as a file: every response is bounded.  Size: config and tokenizer
+ * files at most SMALL_FILE_MAX bytes, weights at most $QUANT_HUB_MAX_BYTES (default 1 TiB),
+ * checked against Content-Length before the body and against the bytes received while it
+ * arrives (a chunked response has no length).  Time: a transfer slower than 1 KiB/s for
+ * $QUANT_HUB_STALL_SECONDS (default 60) is dropped, so a slow or silent server cannot hold a
+ * download forever.  Requests: 10 redirects per file, http(s) only (a redirect to file:// or
+ * another protocol is refused), at most MAX_SHARDS shard files per model. */
+enum { MAX_SHARDS = 4096 };
+#define SMALL_FILE_MAX (256LL << 20)
+
+static long long env_ll(const char *name, long long def) {
+    const char *v = getenv(name);
+    char *end;
+    long long x = v && *v ? strtoll(v, &end, 10) : def;
+    return v && *v && *end == 0 && x > 0 ? x : def;
+}
+
 typedef struct Dl {
     FILE *f;
     char commit[128];
     long long content_length;
+    long long cap, got;   /* byte cap for this file, bytes written so far */
+    int over_cap;
     QProgress *prog;
     const char *file;
     double t0;
@@ -102,13 +121,24 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
         memcpy(d->commit, v, k);
         d->commit[k] = 0;
     }
-    if (len > 15 && strncasecmp(buf, "content-length:", 15) == 0) d->content_length = atoll(buf + 15);
+    if (len > 15 && strncasecmp(buf, "content-length:", 15) == 0) {
+        d->content_length = atoll(buf + 15);
+        if (d->content_length > d->cap) { /* refused before the body: a different count aborts */
+            d->over_cap = 1;
+            return 0;
+        }
+    }
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) d->content_length = -1; /* a new response (redirect) */
     return len;
 }
 
 static size_t on_data(char *buf, size_t size, size_t n, void *ud) {
     Dl *d = ud;
+    if ((long long)(size * n) > d->cap - d->got) { /* returning less than given aborts */
+        d->over_cap = 1;
+        return 0;
+    }
+    d->got += (long long)(size * n);
     return d->f ? fwrite(buf, size, n, d->f) * size : size * n;
 }
 
@@ -128,6 +158,8 @@ static int on_progress(void *ud, curl_off_t total, curl_off_t now, curl_off_t ut
 /* GET url into dest (via dest.incomplete).  Returns 0, or the HTTP status (404...) with err set,
  * or -1 on a transport error. */
 static long fetch(const char *url, const char *dest, const char *file, int quiet, char *commit, size_t commit_n, QErr *err) {
+    size_t fl = strlen(file);
+    const int weights = fl > 12 && strcmp(file + fl - 12, ".safetensors") == 0;
     char tmp[8320];
     snprintf(tmp, sizeof tmp, "%s.incomplete", dest);
     Dl d = {0};
@@ -140,6 +172,7 @@ static long fetch(const char *url, const char *dest, const char *file, int quiet
     d.t0 = qtime_now();
     d.quiet = quiet;
     d.content_length = -1;
+    d.cap = weights ? env_ll("QUANT_HUB_MAX_BYTES", 1LL << 40) : SMALL_FILE_MAX;
     CURL *c = curl_easy_init();
     struct curl_slist *hdr = NULL;
     const char *tok = getenv("HF_TOKEN");
@@ -160,9 +193,11 @@ static long fetch(const char *url, const char *dest, const char *file, int quiet
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)env_ll("QUANT_HUB_STALL_SECONDS", 60));
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -173,7 +208,11 @@ static long fetch(const char *url, const char *dest, const char *file, int quiet
     qprogress_done(&prog);
     int closed = fclose(d.f) == 0;
     long ret = 0;
-    if (rc != CURLE_OK) {
+    if (d.over_cap) {
+        qerr_set(err, "%s: response larger than the %lld bytes allowed for %s (%s)", url, d.cap, file,
+                 weights ? "QUANT_HUB_MAX_BYTES" : "a config or tokenizer file");
+        ret = -1;
+    } else if (rc != CURLE_OK) {
         qerr_set(err, "%s: download failed: %s", url, curl_easy_strerror(rc));
         ret = -1;
     } else if (status != 200) {
@@ -195,6 +234,8 @@ static long fetch(const char *url, const char *dest, const char *file, int quiet
     if (commit && d.commit[0]) snprintf(commit, commit_n, "%s", d.commit);
     return 0;
 }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int download(const char *name, const char *rev, const char *repo_dir, int quiet, char **dir_out, QErr *err) {
     const char *ep = getenv("HF_ENDPOINT");
@@ -227,8 +268,22 @@ static int download(const char *name, const char *rev, const char *repo_dir, int
                 qerr_set(err, "%s: no weight_map in model.safetensors.index.json", url);
                 goto out;
             }
+            /* bounded before the first request: the distinct shard files the index names */
+            int nent = cJSON_GetArraySize(wm), nshards = 0;
+            const char **names = xmalloc((size_t)(nent + 1) * sizeof *names);
+            for (const cJSON *x = wm->child; x; x = x->next)
+                if (cJSON_IsString(x)) names[nshards++] = x->valuestring;
+            qsort(names, (size_t)nshards, sizeof *names, cmp_str);
+            int distinct = 0;
+            for (int k = 0; k < nshards; k++) distinct += k == 0 || strcmp(names[k], names[k - 1]) != 0;
+            free(names);
+            if (distinct > MAX_SHARDS) {
+                cJSON_Delete(root);
+                qerr_set(err, "%s: the index names %d shard files, more than %d", url, distinct, MAX_SHARDS);
+                goto out;
+            }
             for (const cJSON *x = wm->child; x; x = x->next) {
-                if (!cJSON_IsString(x) || strchr(x->valuestring, '/') || x->valuestring[0] == '.') {
+                if (!cJSON_IsString(x) || !x->valuestring[0] || strchr(x->valuestring, '/') || x->valuestring[0] == '.') {
                     cJSON_Delete(root);
                     qerr_set(err, "%s: bad shard name in the index", url);
                     goto out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/checked.h"
 #include "quant/llm.h"
 
 int llm_load_llama2c(LlmModel *m, const char *path, QErr *err) {
@@ -28,7 +29,10 @@ int llm_load_llama2c(LlmModel *m, const char *path, QErr *err) {
     c->n_heads = h[3];
     c->n_kv_heads = h[4];
     c->shared_head = h[5] > 0;
-    c->vocab_size = h[5] > 0 ? h[5] : -h[5];
+    /* in 64 bits: -INT32_MIN overflows int (undefined behaviour, and gcc then drops the
+     * vocab_size < 1 test below as impossible) */
+    const int64_t vabs = h[5] > 0 ? (int64_t)h[5] : -(int64_t)h[5];
+    c->vocab_size = vabs > (1 << 22) ? 0 : (int)vabs;
     c->max_seq = h[6];
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;
@@ -70,6 +74,20 @@ int llm_load_llama2c(LlmModel *m, const char *path, QErr *err) {
     m->final_norm = w; w += D;
     w += S * hs; /* freq_cis_real + freq_cis_imag */
     m->head = c->shared_head ? m->tok_emb : w;
+    /* non-finite weights would turn every logit into NaN (and NaN -> int in q_expf) */
+    const struct {
+        const char *name;
+        const float *p;
+        uint64_t n;
+    } arrays[] = {{"token_embedding", m->tok_emb, V * D}, {"rms_att", rms_att, L * D}, {"wq", wq, L * D * D},
+                  {"wk", wk, L * kvd * D}, {"wv", wv, L * kvd * D}, {"wo", wo, L * D * D},
+                  {"rms_ffn", rms_ffn, L * D}, {"w1", w1, L * F * D}, {"w2", w2, L * D * F}, {"w3", w3, L * F * D},
+                  {"rms_final", m->final_norm, D}, {"wcls", m->head, c->shared_head ? 0 : V * D}};
+    for (size_t k = 0; k < sizeof arrays / sizeof *arrays; k++)
+        if (q_check_finite(arrays[k].p, (int64_t)arrays[k].n, path, arrays[k].name, err)) {
+            llm_free(m);
+            return -1;
+        }
     for (uint64_t l = 0; l < L; l++) {
         LlmLayer *y = &m->layers[l];
         y->attn_norm = rms_att + l * D;

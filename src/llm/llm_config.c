@@ -62,7 +62,13 @@ int llm_config_from_json(LlmConfig *cfg, const char *path, QErr *err) {
         cfg->n_heads = cfg->n_kv_heads = (int)v[2];
         cfg->max_seq = (int)v[3];
         cfg->vocab_size = (int)v[4];
-        cfg->hidden_dim = v[5] ? (int)v[5] : 4 * cfg->dim;
+        /* in long: 4 * n_embd overflows int for n_embd > 2^29 (undefined behaviour) */
+        if (!v[5]) v[5] = 4 * v[0];
+        if (v[5] > 1 << 20) {
+            qerr_set(err, "%s: \"n_inner\" (or 4 x n_embd) is %ld, expected at most %d", path, v[5], 1 << 20);
+            goto done;
+        }
+        cfg->hidden_dim = (int)v[5];
         cfg->norm_eps = (float)jnum(root, "layer_norm_epsilon", 1e-5);
         cfg->shared_head = jbool(root, "tie_word_embeddings", 1);
         const char *act = jstr(root, "activation_function");
@@ -114,10 +120,26 @@ int llm_config_from_json(LlmConfig *cfg, const char *path, QErr *err) {
                  arch ? arch : mtype ? mtype : "none given");
         goto done;
     }
+    /* Each field in a range a real model can have, so that every product of them below (and in
+     * the loaders) fits in 64 bits; the loaders then compare those products with the bytes the
+     * safetensors files really hold. */
+    if (cfg->dim > 65536 || cfg->hidden_dim > 1 << 20 || cfg->n_layers > 1024 || cfg->n_heads > 4096 ||
+        cfg->n_kv_heads > 4096 || cfg->vocab_size > 1 << 22 || cfg->max_seq > 1 << 20) {
+        qerr_set(err, "%s: dimensions out of range (dim %d <= 65536, intermediate %d <= %d, layers %d <= 1024, heads %d/%d "
+                 "<= 4096, vocab %d <= %d, positions %d <= %d expected)", path, cfg->dim, cfg->hidden_dim, 1 << 20,
+                 cfg->n_layers, cfg->n_heads, cfg->n_kv_heads, cfg->vocab_size, 1 << 22, cfg->max_seq, 1 << 20);
+        goto done;
+    }
     if (cfg->dim <= 0 || cfg->n_layers <= 0 || cfg->n_heads <= 0 || cfg->n_kv_heads <= 0 || cfg->vocab_size <= 0 ||
         cfg->hidden_dim <= 0 || cfg->max_seq <= 0 || cfg->dim % cfg->n_heads || cfg->n_heads % cfg->n_kv_heads) {
         qerr_set(err, "%s: inconsistent dimensions (dim %d, heads %d, kv heads %d, layers %d, vocab %d)", path, cfg->dim,
                  cfg->n_heads, cfg->n_kv_heads, cfg->n_layers, cfg->vocab_size);
+        goto done;
+    }
+    if (!(cfg->norm_eps >= 0) || !isfinite(cfg->norm_eps) ||
+        (cfg->arch == LLM_ARCH_LLAMA && (!(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta)))) {
+        qerr_set(err, "%s: norm epsilon %g / rope_theta %g: expected finite, non-negative / positive numbers", path,
+                 cfg->norm_eps, cfg->rope_theta);
         goto done;
     }
     if (cfg->arch == LLM_ARCH_LLAMA && (cfg->dim / cfg->n_heads) % 2) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/checked.h"
 #include "quant/llm.h"
 #include "quant/safetensors.h"
 
@@ -45,12 +46,13 @@ static int get(Loader *L, const char *name, int64_t d0, int64_t d1, float *dst, 
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
         return qerr_set(L->err, "%s: tensor '%s' has dtype %s (expected F32, F16 or BF16)", L->dir, full,
                         st_dtype_name(t->dtype));
-    if (!transpose) return st_to_f32(t, dst, L->err);
+    if (!transpose)
+        return st_to_f32(t, dst, L->err) || q_check_finite(dst, t->numel, L->dir, full, L->err) ? -1 : 0;
     if ((size_t)t->numel > L->tmp_cap) {
         L->tmp_cap = (size_t)t->numel;
         L->tmp = xrealloc(L->tmp, L->tmp_cap * sizeof(float));
     }
-    if (st_to_f32(t, L->tmp, L->err)) return -1;
+    if (st_to_f32(t, L->tmp, L->err) || q_check_finite(L->tmp, t->numel, L->dir, full, L->err)) return -1;
     for (int64_t i = 0; i < d0; i++)
         for (int64_t j = 0; j < d1; j++) dst[j * d0 + i] = L->tmp[i * d1 + j];
     return 0;
@@ -92,20 +94,34 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
         /* tie_word_embeddings absent and no lm_head: the Hub's convention for tied models */
         c->shared_head = 1;
     }
-    size_t per = 2 * D + qd * D + 2 * kvd * D + D * qd + (gpt2 ? 2 : 3) * F * D;
-    if (gpt2) per += 2 * D + qd + 2 * kvd + D + F + D;
-    size_t total = V * D + (size_t)c->n_layers * per + D + (gpt2 ? D + S * D : 0) + (c->shared_head ? 0 : V * D);
-    /* Before allocating: a config implying far more weights than the files hold is bad input,
-     * not an out-of-memory abort.  Smaller disagreements get the per-tensor messages below. */
-    size_t avail = 0;
-    for (int i = 0; i < L.st.ntensors; i++) avail += (size_t)L.st.tensors[i].numel;
-    if (total > 2 * avail + ((size_t)1 << 20)) {
-        qerr_set(err, "%s: config.json implies %zu weights but the safetensors hold only %zu: dims disagree", dir, total,
-                 avail);
+    /* The weights the config implies, in checked arithmetic (config.json's fields are bounded,
+     * but their products are not small).  Every float below is filled from exactly one tensor
+     * element, and the safetensors reader has checked that tensors do not overlap, so a config
+     * implying far more weights than the files hold elements is bad input: refused here, before
+     * allocating, instead of an out-of-memory abort. */
+    QSize per = qs_add(qs_mul3(2, (int64_t)D, 1), qs_mul3((int64_t)qd, (int64_t)D, 2));
+    per = qs_add(per, qs_mul3(2, (int64_t)kvd, (int64_t)D));
+    per = qs_add(per, qs_mul3(gpt2 ? 2 : 3, (int64_t)F, (int64_t)D));
+    if (gpt2) per = qs_add(per, qs(2 * (int64_t)D + (int64_t)qd + 2 * (int64_t)kvd + 2 * (int64_t)D + (int64_t)F));
+    QSize tot = qs_add(qs_mul(qs((int64_t)V), qs((int64_t)D)), qs_mul(qs(c->n_layers), per));
+    tot = qs_add(tot, qs((int64_t)D + (gpt2 ? (int64_t)D : 0)));
+    if (gpt2) tot = qs_add(tot, qs_mul(qs((int64_t)S), qs((int64_t)D)));
+    if (!c->shared_head) tot = qs_add(tot, qs_mul(qs((int64_t)V), qs((int64_t)D)));
+    int64_t avail = 0;
+    for (int i = 0; i < L.st.ntensors; i++) avail += L.st.tensors[i].numel; /* each < 2^40, < 2^31 of them */
+    QSize bytes = qs_mul(tot, qs(sizeof(float)));
+    /* twice the elements plus 2^20 of slack: a small disagreement gets the precise per-tensor
+     * message below instead of this one */
+    if (tot.bad || tot.v > 2 * avail + (1 << 20)) {
+        if (tot.bad) qerr_set(err, "%s: config.json: the weight count its dimensions imply overflows", dir);
+        else
+            qerr_set(err, "%s: config.json implies %lld weights but the safetensors hold only %lld: dims disagree; "
+                     "refused before allocating %lld bytes", dir, (long long)tot.v, (long long)avail, (long long)bytes.v);
         st_close(&L.st);
         memset(m, 0, sizeof *m);
         return -1;
     }
+    const size_t total = (size_t)tot.v;
     m->owned = xmalloc(total * sizeof(float));
     m->layers = xcalloc((size_t)c->n_layers, sizeof(LlmLayer));
     float *p = m->owned;

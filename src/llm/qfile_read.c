@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/checked.h"
 #include "quant/llm_qfile.h"
 #include "quant/pack.h"
 #include "quant/qparams.h"
@@ -74,7 +75,7 @@ static int read_f32(const Safetensors *st, const char *path, const char *name, i
     const StTensor *t = need(st, path, name, ST_F32, numel, cols, err);
     if (!t) return -1;
     memcpy(dst, t->data, (size_t)numel * 4);
-    return 0;
+    return q_check_finite(dst, numel, path, name, err);
 }
 
 /* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
@@ -177,6 +178,17 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     int64_t per = 2 * D * (gpt2 ? 2 : 1) + D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3) +
                   (gpt2 ? D + 2 * kvd + D + F + D : 0);
     int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
+    /* Budget (the metadata's fields are bounded, so total fits in 64 bits): every fp32 weight
+     * comes from one F32 element or from a code packed at >= 2 bits, at most 4 per U8
+     * element, and the reader has checked that tensors do not overlap.  More is refused here,
+     * before allocating. */
+    int64_t avail = 0;
+    for (int i = 0; i < st.ntensors; i++) avail += st.tensors[i].numel;
+    if (total > 4 * avail) {
+        qerr_set(err, "%s: the metadata's dimensions imply %lld weights but the tensors hold at most %lld: refused "
+                 "before allocating", path, (long long)total, (long long)(4 * avail));
+        goto out;
+    }
     float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
     m->owned = buf;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));

@@ -3,6 +3,7 @@
 #include "quant/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,8 @@ static int span_cmp(const void *a, const void *b) {
     const Span *x = a, *y = b;
     return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e < y->e ? -1 : x->e > y->e);
 }
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Reads one shard's header and appends its tensors. */
 static int add_shard(Safetensors *st, const char *path, QErr *err) {
@@ -106,7 +109,7 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         }
         t.numel = 1;
         for (cJSON *d = sp->child; d; d = d->next) {
-            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12 || d->valuedouble != floor(d->valuedouble)) {
                 qerr_set(err, "%s: tensor '%s': bad shape entry", path, name);
                 goto done;
             }
@@ -121,8 +124,10 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         }
         if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !cJSON_IsNumber(of->child) ||
             !cJSON_IsNumber(of->child->next) || of->child->valuedouble < 0 ||
-            of->child->next->valuedouble < of->child->valuedouble) {
-            qerr_set(err, "%s: tensor '%s': data_offsets must be [begin, end] with begin <= end", path, name);
+            of->child->next->valuedouble < of->child->valuedouble ||
+            of->child->valuedouble != floor(of->child->valuedouble) ||
+            of->child->next->valuedouble != floor(of->child->next->valuedouble)) {
+            qerr_set(err, "%s: tensor '%s': data_offsets must be [begin, end], integers with 0 <= begin <= end", path, name);
             goto done;
         }
         double b = of->child->valuedouble, e = of->child->next->valuedouble;
@@ -137,23 +142,38 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
                      t.nbytes, dtype_names[t.dtype], (long long)t.numel, (size_t)t.numel * dtype_sizes[t.dtype]);
             goto done;
         }
-        for (int k = 0; k < st->ntensors; k++)
-            if (strcmp(st->tensors[k].name, name) == 0) {
-                qerr_set(err, "%s: tensor '%s' appears twice", path, name);
-                goto done;
-            }
         t.data = sh->map.data + data0 + (size_t)b;
         t.shard = shard;
         t.name = xstrdup(name);
         st->tensors[st->ntensors++] = t;
         spans[nspan++] = (Span){(size_t)b, (size_t)e, st->tensors[st->ntensors - 1].name};
     }
+    /* Sorted by start, each tensor is compared with the furthest end seen so far, not only
+     * with its neighbour: an empty tensor (or a short one) between two overlapping ones would
+     * otherwise hide the overlap.  Empty tensors own no bytes and overlap nothing. */
     qsort(spans, (size_t)nspan, sizeof(Span), span_cmp);
-    for (int i = 1; i < nspan; i++)
-        if (spans[i].b < spans[i - 1].e && spans[i].e > spans[i].b) {
-            qerr_set(err, "%s: tensors '%s' and '%s' overlap in the data area", path, spans[i - 1].name, spans[i].name);
+    size_t max_end = 0;
+    const char *max_name = NULL;
+    for (int i = 0; i < nspan; i++) {
+        if (spans[i].e == spans[i].b) continue;
+        if (max_name && spans[i].b < max_end) {
+            qerr_set(err, "%s: tensors '%s' and '%s' overlap in the data area", path, max_name, spans[i].name);
             goto done;
         }
+        if (spans[i].e > max_end) max_end = spans[i].e, max_name = spans[i].name;
+    }
+    /* names unique across all shards so far: sorted, not pairwise (a header of 10^5 tensors
+     * would otherwise cost 10^10 comparisons) */
+    const char **names = xmalloc((size_t)st->ntensors * sizeof *names + 1);
+    for (int i = 0; i < st->ntensors; i++) names[i] = st->tensors[i].name;
+    qsort(names, (size_t)st->ntensors, sizeof *names, name_cmp);
+    for (int i = 1; i < st->ntensors; i++)
+        if (strcmp(names[i], names[i - 1]) == 0) {
+            qerr_set(err, "%s: tensor '%s' appears twice", path, names[i]);
+            free(names);
+            goto done;
+        }
+    free(names);
     rc = 0;
 done:
     free(spans);
@@ -200,6 +220,10 @@ int st_open_dir(Safetensors *st, const char *dir, QErr *err) {
         }
         int seen = 0;
         for (int i = 0; i < nf; i++) seen |= strcmp(files[i], it->valuestring) == 0;
+        if (!seen && nf == 4096) { /* bounds the pairwise search above, and the files opened */
+            rc = qerr_set(err, "%s: weight_map names more than 4096 shard files", path);
+            break;
+        }
         if (!seen) {
             files = xrealloc(files, (size_t)(nf + 1) * sizeof(char *));
             files[nf++] = xstrdup(it->valuestring);

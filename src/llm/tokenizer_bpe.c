@@ -359,17 +359,25 @@ static void add_token(Tokenizer *t, Bpe *b, const char *s, int32_t id) {
 /* vocab object {token: id}; returns -1 + err on a malformed entry */
 static int load_vocab(Tokenizer *t, Bpe *b, const cJSON *vocab, const cJSON *added, const char *path, QErr *err) {
     int32_t maxid = -1;
-    for (const cJSON *e = vocab->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7)
-            return qerr_set(err, "%s: vocabulary entry '%s' has no valid id", path, e->string ? e->string : "?");
+    int64_t entries = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next, entries++) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7 || e->valuedouble != (int32_t)e->valuedouble)
+            return qerr_set(err, "%s: vocabulary entry '%s' has no valid id (expected an integer in 0..10^7)", path,
+                            e->string ? e->string : "?");
         if ((int32_t)e->valuedouble > maxid) maxid = (int32_t)e->valuedouble;
     }
     for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 1e7 && (int32_t)id->valuedouble > maxid)
             maxid = (int32_t)id->valuedouble;
+        entries++;
     }
     if (maxid < 0) return qerr_set(err, "%s: empty vocabulary", path);
+    /* Budget: the tables are sized by the largest id, so the ids must be (nearly) dense: a
+     * 15-byte {"a": 9999999} would otherwise cost ten million table entries. */
+    if ((int64_t)maxid + 1 > 2 * entries + 1024)
+        return qerr_set(err, "%s: largest token id %d but only %lld vocabulary entries (ids must be dense: at most "
+                        "2 x entries + 1024)", path, maxid, (long long)entries);
     t->vocab_size = maxid + 1;
     b->tok = xcalloc((size_t)t->vocab_size, sizeof(char *));
     b->toklen = xcalloc((size_t)t->vocab_size, sizeof(int));

@@ -188,6 +188,13 @@ int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size
         free(buf);
         return qerr_set(err, "%s: vocabulary size %d", path, vocab_size);
     }
+    /* budget: every record is at least 8 bytes, so a short file cannot ask for big tables */
+    if (len < 4 || (uint64_t)vocab_size * 8 > len - 4) {
+        qerr_set(err, "%s: %zu bytes cannot hold %d tokens (at least 8 bytes each after a 4-byte header)", path, len,
+                 vocab_size);
+        free(buf);
+        return -1;
+    }
     Tokenizer *t = xcalloc(1, sizeof *t);
     Vocab *v = xcalloc(1, sizeof *v);
     t->vt = &l2c_vtbl;
@@ -237,6 +244,25 @@ int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size
         v->table[k] = i;
     }
     v->byte_base = lookup(v, "<0x00>", 6);
+    /* Byte fallback emits byte_base + byte: all 256 ids must exist and be the <0xXX> pieces,
+     * else encode() would return ids past the vocabulary (an out-of-bounds embedding read) or
+     * tokens that decode to other bytes. */
+    if (v->byte_base >= 0) {
+        if (v->byte_base > vocab_size - 256) {
+            qerr_set(err, "%s: <0x00> is token %d but byte fallback needs ids %d..%d and the vocabulary has %d", path,
+                     v->byte_base, v->byte_base, v->byte_base + 255, vocab_size);
+            goto fail;
+        }
+        for (int b = 0; b < 256; b++) {
+            char want[8];
+            snprintf(want, sizeof want, "<0x%02X>", b);
+            if (v->len[v->byte_base + b] != 6 || memcmp(v->piece[v->byte_base + b], want, 6) != 0) {
+                qerr_set(err, "%s: token %d is '%.16s' but byte fallback expects %s there (<0x00> is token %d)", path,
+                         v->byte_base + b, v->piece[v->byte_base + b], want, v->byte_base);
+                goto fail;
+            }
+        }
+    }
     t->bos_id = vocab_size > 1 ? 1 : -1;
     t->eos_id = vocab_size > 2 ? 2 : -1;
     t->add_bos = 1;

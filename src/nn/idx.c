@@ -5,17 +5,56 @@
 #include <string.h>
 #include <zlib.h>
 
-/* Reads a whole (possibly gzip-compressed) file; gzread passes raw files through. */
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The bytes an IDX file's header implies (header + data), or 0 when the header is not one
+ * this reader accepts (the caller reports why): 0x803 images n x rows x cols, 0x801 labels. */
+static uint64_t idx_implied(const uint8_t *h, size_t n) {
+    if (n >= 16 && be32(h) == 0x00000803) {
+        uint32_t k = be32(h + 4), r = be32(h + 8), c = be32(h + 12);
+        /* the bounds nn_dataset_load_idx enforces; outside them it refuses the file anyway */
+        if (k > 100000000u || r > 4096 || c > 4096) return 0;
+        return 16 + (uint64_t)k * r * c;
+    }
+    if (n >= 8 && be32(h) == 0x00000801) return 8 + (uint64_t)be32(h + 4);
+    return 0;
+}
+
+/* Reads a whole (possibly gzip-compressed) file; gzread passes raw files through.
+ * Decompression is bounded (a gzip bomb must not exhaust memory): never more than one byte
+ * past what the IDX header implies (one byte, so the caller can still say "trailing bytes"),
+ * and never more than deflate's largest possible expansion of the file (1032:1). */
 static int read_gz(const char *path, uint8_t **data, size_t *len, QErr *err) {
-    gzFile f = gzopen(path, "rb");
     *data = NULL;
     *len = 0;
-    if (!f) return qerr_set(err, "%s: cannot open", path);
-    size_t cap = 1 << 20, n = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return qerr_set(err, "%s: cannot open", path);
+    fseek(fp, 0, SEEK_END);
+    long fsize = ftell(fp);
+    fclose(fp);
+    gzFile f = gzopen(path, "rb");
+    if (!f || fsize < 0) {
+        if (f) gzclose(f);
+        return qerr_set(err, "%s: cannot open", path);
+    }
+    uint64_t limit = 1032 * (uint64_t)fsize + 65536, implied = 0;
+    size_t cap = 1 << 16, n = 0;
     uint8_t *buf = xmalloc(cap);
     for (;;) {
-        if (n == cap) buf = xrealloc(buf, cap *= 2);
-        int k = gzread(f, buf + n, (unsigned)(cap - n));
+        if (!implied && n >= 16) {
+            implied = idx_implied(buf, n);
+            if (implied && implied + 1 < limit) limit = implied + 1;
+        }
+        if (n >= limit) break;
+        if (n == cap) {
+            cap = cap * 2 < limit ? cap * 2 : (size_t)limit;
+            buf = xrealloc(buf, cap);
+        }
+        /* the first read stops at 16 bytes so the header is seen before anything large */
+        size_t want = n < 16 ? 16 - n : cap - n;
+        int k = gzread(f, buf + n, (unsigned)(want > (1u << 30) ? 1u << 30 : want));
         if (k < 0) {
             int code;
             const char *m = gzerror(f, &code);
@@ -27,6 +66,13 @@ static int read_gz(const char *path, uint8_t **data, size_t *len, QErr *err) {
         if (k == 0) break;
         n += (size_t)k;
     }
+    if (n >= limit) {
+        /* stopped by the cap: the stream is longer than the header says (or a bomb) */
+        gzclose(f);
+        *data = buf;
+        *len = n;
+        return 0;
+    }
     /* gzread reports a truncated stream only through gzerror / gzclose */
     int rc = gzclose(f);
     if (rc != Z_OK) {
@@ -36,10 +82,6 @@ static int read_gz(const char *path, uint8_t **data, size_t *len, QErr *err) {
     *data = buf;
     *len = n;
     return 0;
-}
-
-static uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 int nn_dataset_load_idx(NnDataset *d, const char *images_path, const char *labels_path, QErr *err) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "quant/checked.h"
 #include "quant/pack.h"
 
 enum { HEADER_BYTES = 64, ENTRY_BYTES = 48, NAME_BYTES = 24, VERSION = 1, MAX_TENSORS = 64 };
@@ -330,7 +331,9 @@ static int load_cnn(Reader *r, uint32_t kind, NnLoaded *out, QErr *err) {
         NnCnn *m = &out->cnn;
         for (int l = 0; l < 3; l++)
             if (take(r, "w", l, DT_F32, (uint64_t)nn_cnn_param_size[2 * l], (void **)&m->p[2 * l], err) ||
-                take(r, "b", l, DT_F32, (uint64_t)nn_cnn_param_size[2 * l + 1], (void **)&m->p[2 * l + 1], err))
+                take(r, "b", l, DT_F32, (uint64_t)nn_cnn_param_size[2 * l + 1], (void **)&m->p[2 * l + 1], err) ||
+                q_check_finite(m->p[2 * l], nn_cnn_param_size[2 * l], r->path, "w (CNN)", err) ||
+                q_check_finite(m->p[2 * l + 1], nn_cnn_param_size[2 * l + 1], r->path, "b (CNN)", err))
                 return -1;
         return 0;
     }
@@ -443,15 +446,40 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
         NnModel *m = &out->model;
         m->n_layers = (int)L;
         memcpy(m->dims, dims, sizeof dims);
+        /* the scheme fields of a weight-only file, each validated where it is read: an unchecked
+         * granularity reached a division by zero, a group size of 1 a scale table as large as
+         * the weights before any tensor was checked */
+        if (kind == NN_FILE_WEIGHT_ONLY) {
+            uint32_t sym = symgran & 0xff, gran = symgran >> 8;
+            if (bits < 2 || bits > 8 || sym > 1 || gran > QGRAN_GROUP || (gran == QGRAN_GROUP && group < 1)) {
+                qerr_set(err, "%s: weight-only scheme (bits %u, symmetric %u, granularity %u, group %u): expected bits "
+                         "2..8, symmetric 0/1, granularity 0 (tensor), 1 (channel) or 2 (group with group size >= 1)",
+                         path, bits, sym, gran, group);
+                goto fail;
+            }
+        }
         NnWeightQuant s = {(int)bits, (int)(symgran & 0xff), (QGranularity)(symgran >> 8), group, QOBS_MINMAX};
         out->scheme = s;
         for (int l = 0; l < (int)L; l++) {
             uint64_t N = (uint64_t)dims[l + 1], K = (uint64_t)dims[l];
-            if (take(&r, "b", l, DT_F32, N, (void **)&m->b[l], err)) goto fail;
+            char bn[16];
+            snprintf(bn, sizeof bn, "b%d", l);
+            if (take(&r, "b", l, DT_F32, N, (void **)&m->b[l], err) || q_check_finite(m->b[l], (int64_t)N, path, bn, err))
+                goto fail;
             if (kind == NN_FILE_FP32) {
-                if (take(&r, "w", l, DT_F32, N * K, (void **)&m->w[l], err)) goto fail;
+                char nm[16];
+                snprintf(nm, sizeof nm, "w%d", l);
+                if (take(&r, "w", l, DT_F32, N * K, (void **)&m->w[l], err) ||
+                    q_check_finite(m->w[l], (int64_t)(N * K), path, nm, err))
+                    goto fail;
                 continue;
             }
+            /* budget: the scale (and zero-point) table qparams_init allocates, 4 bytes per unit
+             * each, must be in the file before it is allocated */
+            uint64_t units = s.gran == QGRAN_TENSOR ? 1 : s.gran == QGRAN_CHANNEL ? N : N * ((K + group - 1) / group);
+            if (q_budget(path, "a weight-only layer's scale table", (int64_t)(units * 4 * (s.symmetric ? 1 : 2)),
+                         (int64_t)r.data_len, err))
+                goto fail;
             QParams p;
             if (qparams_init(&p, s.bits, s.symmetric, s.gran, s.group_size, (int64_t)N, (int64_t)K, err)) {
                 qerr_prefix(err, "%s: layer %d scheme", path, l);
@@ -468,8 +496,16 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
                 qunpack(s.bits, packed, (int64_t)(N * K), codes);
                 memcpy(p.scale, sc, (size_t)p.n * 4);
                 if (zp) memcpy(p.zero, zp, (size_t)p.n * 4);
-                m->w[l] = xmalloc(N * K * 4);
-                dequantize(&p, codes, m->w[l]);
+                /* zero-points on the code grid: (code - zero) must not overflow */
+                for (int64_t k = 0; k < p.n && !bad; k++)
+                    if (p.zero[k] < p.qmin || p.zero[k] > p.qmax) {
+                        bad = qerr_set(err, "%s: tensor 'z%d' zero-point %lld is %d, expected %d..%d", path, l,
+                                       (long long)k, p.zero[k], p.qmin, p.qmax);
+                    }
+                if (!bad) {
+                    m->w[l] = xmalloc(N * K * 4);
+                    dequantize(&p, codes, m->w[l]);
+                }
                 free(codes);
             }
             free(packed);
@@ -477,6 +513,9 @@ int nn_load(const char *path, NnLoaded *out, QErr *err) {
             free(zp);
             qparams_free(&p);
             if (bad) goto fail;
+            char wn[16];
+            snprintf(wn, sizeof wn, "q%d", l);
+            if (q_check_finite(m->w[l], (int64_t)(N * K), path, wn, err)) goto fail;
         }
     } else {
         NnQModel *q = &out->qmodel;

@@ -52,4 +52,46 @@ stop
 HF_HOME=$T/hf4 check_fails "revision with a path in it is refused" "$QUANT" download --model_name test-org/tiny-gpt2 --revision ../../x
 check "a local directory wins" "$QUANT" download --model_name "$T/m1"
 grep -qx "$T/m1" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL local dir"; }
+# Hostile servers: each response is bounded in size, time and number of requests; every
+# failure is one error line; nothing is left under a final name nor written outside the cache.
+touch "$T/marker"
+msg() { grep -q "$1" "$T/err" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL message lacks '$1':"; head -n 3 "$T/err"; }; }
+no_final() { check "$1: nothing under a final name" bash -c "! find $2 -name config.json -o -name '*.safetensors' -o -name tokenizer.json | grep -q ."; }
+serve --endless config.json
+HF_HOME=$T/h5 check_fails "endless response without Content-Length" /usr/bin/time -f "%M" -o "$T/rss" "$QUANT" download --model_name test-org/tiny-gpt2
+msg "larger than the 268435456 bytes allowed"
+check "endless response: peak RSS under 200 MB" bash -c "[ \$(tail -n 1 $T/rss) -lt 200000 ]"
+no_final "endless" "$T/h5"
+stop
+serve --huge model.safetensors
+HF_HOME=$T/h6 check_fails "Content-Length of 10^15 refused before the body" "$QUANT" download --model_name test-org/tiny-gpt2
+msg "QUANT_HUB_MAX_BYTES"
+no_final "huge" "$T/h6"
+stop
+serve --slow config.json
+t0=$(date +%s)
+HF_HOME=$T/h7 QUANT_HUB_STALL_SECONDS=2 check_fails "slow server dropped" "$QUANT" download --model_name test-org/tiny-gpt2
+check "slow server dropped within 15 s" test $(( $(date +%s) - t0 )) -lt 15
+no_final "slow" "$T/h7"
+stop
+serve --garbage config.json
+HF_HOME=$T/h8 check_fails "response that is not HTTP" "$QUANT" download --model_name test-org/tiny-gpt2
+stop
+serve --redirect-file model.safetensors
+HF_HOME=$T/h9 check_fails "redirect to file:// refused" "$QUANT" download --model_name test-org/tiny-gpt2
+no_final "file:// redirect" "$T/h9"
+stop
+serve --loop 1
+t0=$(date +%s)
+HF_HOME=$T/h10 check_fails "redirect loop stops by itself" "$QUANT" download --model_name test-org/tiny-gpt2
+check "redirect loop stopped within 15 s" test $(( $(date +%s) - t0 )) -lt 15
+stop
+serve --shards 100000
+t0=$(date +%s)
+HF_HOME=$T/h11 check_fails "index naming 100000 shards refused" "$QUANT" download --model_name test-org/tiny-gpt2
+msg "shard files, more than 4096"
+check "shard flood refused within 15 s" test $(( $(date +%s) - t0 )) -lt 15
+stop
+check "hostile servers: nothing written outside the caches" bash -c "! find $T -newer $T/marker -type f ! -path '$T/h*' ! -name port ! -name 'port.tmp' ! -name err ! -name out ! -name rss | grep -q ."
+check "hostile servers: no staging directory left" bash -c "! find $T/h5 $T/h6 $T/h7 $T/h8 $T/h9 $T/h10 $T/h11 -name '.download-*' 2>/dev/null | grep -q ."
 summary

@@ -27,7 +27,7 @@ if "$PY" -c 'import numpy' 2>/dev/null; then
     done
     # a config whose dims imply far more weights than the files hold: an error, not an OOM abort
     "$PY" $REF make "$T/huge" --arch llama
-    sed -i 's/"hidden_size": 48/"hidden_size": 480000/' "$T/huge/config.json"
+    sed -i 's/"hidden_size": 48/"hidden_size": 48000/' "$T/huge/config.json"
     fails_with eval_absurd_dims "implies .* weights but the safetensors hold only" "$QUANT" eval --model "$T/huge" --text "$TXT"
     # a valid model without any tokenizer files
     "$PY" $REF make "$T/notok" --arch llama

@@ -2,20 +2,30 @@
 """A stand-in for the Hugging Face Hub on 127.0.0.1, for tests/integration/hub.sh.
 
 usage: fake_hub.py ROOT PORTFILE [--token T] [--truncate FILE] [--lifetime SECONDS] [--commit C]
+                   [--endless FILE] [--huge FILE] [--slow FILE] [--garbage FILE] [--redirect-file FILE]
+                   [--loop 1] [--shards N]
 Serves ROOT/<org>/<name>/<file> at /<org>/<name>/resolve/<rev>/<file> (also /<name>/...) the
 way the Hub does: an X-Repo-Commit header, an ETag, a 302 redirect to /lfs/... for *.safetensors
 (as the Hub redirects large files), 404 for missing files, 401 without the right bearer token
 when --token is given, and with --truncate FILE the connection drops half-way through that
 file; --commit C sends C as X-Repo-Commit (to test that a hostile value is refused).
+Hostile modes (tests/integration/hub.sh checks quant bounds each): --endless FILE streams
+zeros without a Content-Length until the client hangs up; --huge FILE declares a
+Content-Length of 10^15; --slow FILE sends one byte every half second; --garbage FILE answers
+with bytes that are not HTTP; --redirect-file FILE redirects to file:///etc/hostname; --loop 1
+redirects every request to itself; --shards N serves no model.safetensors and an index naming
+N shard files.
 Binds to loopback only, writes the port it got to PORTFILE, and exits by itself after
 --lifetime seconds (default 120) or on GET /shutdown."""
-import hashlib, http.server, os, sys, threading
+import hashlib, http.server, os, sys, threading, time
 
 args = sys.argv[1:]
 root, portfile = args[0], args[1]
 opt = dict(zip(args[2::2], args[3::2]))
 token, trunc, lifetime = opt.get("--token"), opt.get("--truncate"), float(opt.get("--lifetime", "120"))
 COMMIT = opt.get("--commit", "0123456789abcdef0123456789abcdef01234567")
+endless, huge, slow, garbage = opt.get("--endless"), opt.get("--huge"), opt.get("--slow"), opt.get("--garbage")
+redirect_file, loop, shards = opt.get("--redirect-file"), opt.get("--loop"), int(opt.get("--shards", "0"))
 
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
@@ -28,6 +38,15 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         if token and self.headers.get("Authorization") != "Bearer " + token:
             self.send_response(401); self.send_header("Content-Length", "0"); self.end_headers(); return
+        if loop:
+            self.send_response(302); self.send_header("Location", self.path); self.send_header("Content-Length", "0")
+            self.end_headers(); return
+        name = self.path.rsplit("/", 1)[-1]
+        try:
+            if self.hostile(name):
+                return
+        except (BrokenPipeError, ConnectionResetError):
+            return
         parts = self.path.lstrip("/").split("/")
         lfs = parts[0] == "lfs"
         if lfs:
@@ -55,6 +74,36 @@ class H(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(data)
+
+def hostile(self, name):
+    """The hostile modes; True when the request was answered by one."""
+    if shards and name == "model.safetensors":
+        self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return True
+    if shards and name == "model.safetensors.index.json":
+        body = ('{"weight_map": {%s}}' % ",".join('"t%d": "s%07d.safetensors"' % (i, i) for i in range(shards))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body); return True
+    if name == endless:
+        self.send_response(200); self.send_header("X-Repo-Commit", COMMIT); self.end_headers()
+        chunk = b"\0" * 65536
+        while True:
+            self.wfile.write(chunk)
+    if name == huge:
+        self.send_response(200); self.send_header("Content-Length", str(10 ** 15)); self.end_headers()
+        self.wfile.write(b"{}"); return True
+    if name == slow:
+        self.send_response(200); self.send_header("Content-Length", "1000"); self.end_headers()
+        for _ in range(1000):
+            self.wfile.write(b" "); self.wfile.flush(); time.sleep(0.5)
+        return True
+    if name == garbage:
+        self.wfile.write(b"\x00\xffNOT HTTP\r\n\r\n" * 100); self.close_connection = True; return True
+    if name == redirect_file:
+        self.send_response(302); self.send_header("Location", "file:///etc/hostname")
+        self.send_header("Content-Length", "0"); self.end_headers(); return True
+    return False
+
+H.hostile = hostile
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 with open(portfile + ".tmp", "w") as f:

@@ -1,0 +1,44 @@
+/* fuzz_tok_common.h — the tokenizer properties the tokenizer harnesses assert: every id
+ * encode() returns is inside the vocabulary, decode() of any ids (also out-of-range ones)
+ * stays in bounds, and, where the tokenizer is lossless, decode(encode(x)) == x. */
+#ifndef QUANT_FUZZ_TOK_COMMON_H
+#define QUANT_FUZZ_TOK_COMMON_H
+
+#include "fuzz_common.h"
+#include "quant/tokenizer.h"
+
+static inline void fz_check_text(const Tokenizer *t, const char *text, size_t n, int lossless) {
+    int32_t *ids = NULL;
+    int64_t k = 0;
+    QErr err;
+    if (tokenizer_encode(t, text, n, 1, &ids, &k, &err)) fz_fail("encode failed: %s", err.msg);
+    for (int64_t i = 0; i < k; i++)
+        if (ids[i] < 0 || ids[i] >= t->vocab_size)
+            fz_fail("%s: token %lld is id %d, vocabulary %d", t->vt->kind, (long long)i, ids[i], t->vocab_size);
+    size_t dl;
+    char *back = tokenizer_decode(t, ids, k, &dl);
+    if (lossless && (dl != n || memcmp(back, text, n) != 0))
+        fz_fail("%s: decode(encode(x)) != x for %zu bytes (got %zu)", t->vt->kind, n, dl);
+    free(back);
+    free(ids);
+}
+
+/* Texts the harnesses of tokenizer files encode. */
+static const char *const fz_texts[] = {
+    "Hello world, it's 3 o'clock!",
+    "  two  spaces\tand\nnewlines \n\n",
+    "h\xc3\xa9llo \xe2\x98\x83 \xf0\x9f\x8e\x89 caf\xc3\xa9",
+    "\xff\xfe\x01 broken \xc3 utf8 \xe2\x98",
+    "",
+};
+
+static inline void fz_check_tokenizer(const Tokenizer *t, int lossless) {
+    for (size_t i = 0; i < sizeof fz_texts / sizeof *fz_texts; i++)
+        fz_check_text(t, fz_texts[i], strlen(fz_texts[i]), lossless);
+    /* decode of ids the tokenizer never produced: negative, past the end, special */
+    int32_t odd[6] = {-1, t->vocab_size, t->vocab_size - 1, 0, t->bos_id, t->eos_id};
+    size_t dl;
+    free(tokenizer_decode(t, odd, 6, &dl));
+}
+
+#endif
