@@ -77,6 +77,10 @@ int llm_generate(const LlmModel *m, const Tokenizer *tok, const char *prompt, in
         return qerr_set(err, "the prompt has %lld tokens, the model's context is %d", (long long)n, S);
     }
     int total = (int)n + n_new < S ? (int)n + n_new : S;
+    if (llm_check_context(&m->c, total, err)) {
+        free(ids);
+        return -1;
+    }
     ids = xrealloc(ids, (size_t)total * sizeof(int32_t));
     LlmState st;
     llm_state_init(&st, m, (int)n);
