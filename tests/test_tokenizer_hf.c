@@ -18,7 +18,8 @@ static char *tiny_json(void) {
     int n = snprintf(buf, sizeof buf,
                      "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\"}, {\"id\": 1, \"content\": \"<s>\"}, "
                      "{\"id\": 2, \"content\": \"</s>\"}],"
-                     "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"}]},"
+                     "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"}, "
+                     "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}]},"
                      "\"pre_tokenizer\": null,"
                      "\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"merges\": [\"\xe2\x96\x81 a\", \"a b\", \"\xe2\x96\x81"
                      "a b\"], \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"\xe2\x96\x81\": 3, \"a\": 4, \"b\": 5, "

@@ -102,7 +102,7 @@ int llm_generate(const LlmModel *m, const Tokenizer *tok, const char *prompt, in
     int produced = 0;
     for (int pos = (int)n; pos < total; pos++) {
         int32_t next = llm_sample(s, logits, V);
-        if (next == tok->eos_id || next == tok->bos_id) break;
+        if (tokenizer_is_stop(tok, next) || next == tok->bos_id) break;
         ids[pos] = next;
         produced++;
         size_t k = tokenizer_piece(tok, ids[pos - 1], next, piece, sizeof piece);
