@@ -477,7 +477,7 @@ static size_t bpe_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf,
         if (cap) buf[o++] = (char)byte;
         return o;
     }
-    int first = b->strip_first && (prev < 0 || prev >= t->vocab_size || b->is_special[prev]);
+    int first = b->strip_first && (prev < 0 || prev >= t->vocab_size || prev == t->bos_id || b->is_special[prev]);
     size_t ml = strlen(b->meta);
     for (size_t i = 0; i < n && o < cap;) {
         if (ml && i + ml <= n && memcmp(p + i, b->meta, ml) == 0) {
