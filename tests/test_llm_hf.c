@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "quant/llm.h"
+#include "quant/llm_eval.h"
+#include "quant/llm_open.h"
 
 static const char *python(void) {
     const char *p = getenv("QUANT_PYTHON");
@@ -214,6 +216,102 @@ TEST(context_limits) {
     llm_free(&m);
 }
 
+/* A random Llama model paired with a fixture tokenizer (tests/reference/tok_fixtures.py) whose
+ * files name other special tokens: the model's own stop ids end generation, and BOS is added
+ * as the tokenizer config says (eval and generate both encode with tok->add_bos). */
+static int make_paired(const char *dir, const char *fixture) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s tests/reference/tok_fixtures.py make %s/fx >/dev/null && %s tests/reference/llm_ref.py make %s --arch llama "
+             "--vocab 289 --seed 31 && cp %s/fx/%s/* %s/",
+             python(), dir, python(), dir, dir, fixture, dir);
+    return system(cmd);
+}
+
+TEST(generate_stops_at_model_eos) {
+    if (!have_ref()) SKIP("no python3 with numpy");
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/paired_nobytes", test_tmpdir());
+    CHECK(make_paired(dir, "nobytes") == 0);
+    LlmModel m;
+    Tokenizer *tok;
+    QErr err = {{0}};
+    if (llm_open(dir, NULL, &m, &tok, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    /* the fixture: <|bos|> = 1 added, EOS <|end|> = 3 (special_tokens_map.json over
+     * tokenizer_config.json), stops [3, 2] (generation_config.json) */
+    CHECK(tok->bos_id == 1 && tok->eos_id == 3 && tok->add_bos == 1 && tok->n_stop == 2 && tok->stop_ids[0] == 3 &&
+          tok->stop_ids[1] == 2);
+    /* greedy continuation without stops, by the forward pass */
+    enum { G = 8 };
+    int32_t *ids, g[G];
+    int64_t n;
+    CHECK(tokenizer_encode(tok, "Once upon a time", 16, tok->add_bos, &ids, &n, &err) == 0 && ids[0] == 1);
+    LlmState s;
+    llm_state_init(&s, &m, (int)n);
+    const int V = m.c.vocab_size;
+    float *lg = llm_forward(&m, &s, ids, (int)n, 0, NULL, NULL) + (size_t)(n - 1) * V;
+    for (int i = 0; i < G; i++) {
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (lg[v] > lg[best]) best = v;
+        g[i] = best;
+        lg = llm_forward(&m, &s, &g[i], 1, (int)n + i, NULL, NULL);
+    }
+    llm_state_free(&s);
+    free(ids);
+    /* the first token of the continuation not seen before position k >= 2 becomes the model's
+     * stop id: generation must end just before it */
+    int k = -1;
+    for (int i = 2; i < G && k < 0; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= g[j] == g[i];
+        if (!seen && g[i] != tok->bos_id) k = i;
+    }
+    CHECK_MSG(k > 0, "greedy continuation repeats itself");
+    if (k > 0) {
+        snprintf(path, sizeof path, "%s/generation_config.json", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "{\"bos_token_id\": 1, \"eos_token_id\": %d}", g[k]);
+        fclose(f);
+        tokenizer_free(tok);
+        llm_free(&m);
+        CHECK(llm_open(dir, NULL, &m, &tok, &err) == 0);
+        CHECK(tok->n_stop == 1 && tok->stop_ids[0] == g[k] && tokenizer_is_stop(tok, g[k]) && !tokenizer_is_stop(tok, 3));
+        LlmSampler smp = {0};
+        smp.temperature = 0;
+        smp.top_p = 1;
+        char *text;
+        CHECK(llm_generate(&m, tok, "Once upon a time", G, &smp, NULL, &text, NULL, &err) == 0);
+        /* expected: the prompt's text, then the pieces of g[0..k) */
+        char want[4096] = "Once upon a time", piece[256];
+        for (int i = 0; i < k; i++) {
+            size_t pl = tokenizer_piece(tok, i ? g[i - 1] : 0, g[i], piece, sizeof piece - 1);
+            piece[pl] = 0;
+            strncat(want, piece, sizeof want - strlen(want) - 1);
+        }
+        CHECK_MSG(strcmp(text, want) == 0, "generated '%s', expected '%s' (stop at step %d)", text, want, k);
+        printf("  greedy stops at the model's eos_token_id %d after %d tokens\n", g[k], k);
+        free(text);
+    }
+    tokenizer_free(tok);
+    llm_free(&m);
+    /* BOS per the tokenizer config: add_bos_token false there -> no BOS */
+    snprintf(dir, sizeof dir, "%s/paired_nofallback", test_tmpdir());
+    CHECK(make_paired(dir, "nofallback") == 0);
+    if (llm_open(dir, NULL, &m, &tok, &err) == 0) {
+        CHECK(tok->add_bos == 0 && tok->bos_id == 1);
+        CHECK(tokenizer_encode(tok, "Once", 4, tok->add_bos, &ids, &n, &err) == 0 && n >= 1 && ids[0] != 1);
+        free(ids);
+        tokenizer_free(tok);
+        llm_free(&m);
+    } else {
+        CHECK_MSG(0, "%s", err.msg);
+    }
+}
+
 /* The hook sees every site's input once per layer, with the widths the linears read; doubling
  * the input of a GPT-2 block's c_fc by the hook equals doubling c_fc's weight (not its bias). */
 typedef struct HookLog {
@@ -304,6 +402,7 @@ int main(void) {
     RUN(layouts);
     RUN(refused_layouts);
     RUN(context_limits);
+    RUN(generate_stops_at_model_eos);
     RUN(hook_sites);
     RUN(bad_models);
     return test_summary("test_llm_hf");
