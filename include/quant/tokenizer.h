@@ -51,7 +51,8 @@ int tokenizer_load_llama2c(Tokenizer **t, const char *path, int32_t vocab_size, 
 int tokenizer_load_hf(Tokenizer **t, const char *path, QErr *err);
 /* Hugging Face special tokens, as transformers resolves them, from the files in dir:
  * the strings bos/eos/unk/pad_token from tokenizer_config.json, overridden by
- * special_tokens_map.json (else the tokenizer class's defaults); add_bos from
+ * special_tokens_map.json when the config has no added_tokens_decoder (transformers' legacy
+ * path), else the tokenizer class's defaults; add_bos from
  * tokenizer_config.json add_bos_token, else the post-processor's template; the stop ids from
  * generation_config.json eos_token_id, else config.json's, else EOS.  tokenizer_load_hf calls
  * it on the tokenizer's directory; call it again with the model's directory when the

@@ -5,7 +5,9 @@
  *      without a tokenizer_config.json, the vocabulary's family (tokenizer_bpe.c bpe_finish);
  *   2. tokenizer_config.json bos_token / eos_token / unk_token / pad_token (a string or an
  *      AddedToken object {"content": ...}, null = none);
- *   3. special_tokens_map.json, which overrides them (transformers applies it last);
+ *   3. special_tokens_map.json, which overrides them, but only in transformers' legacy path:
+ *      when tokenizer_config.json is absent or has no "added_tokens_decoder" (files saved by
+ *      transformers >= 4.34 have it, and then the map is not read);
  *   4. add_bos: tokenizer_config.json add_bos_token, else the post-processor template's
  *      leading special token (tokenizer.json), else the class default;
  *   5. stop ids: generation_config.json eos_token_id (an id or a list), else config.json's,
@@ -106,6 +108,7 @@ int bpe_resolve_specials(Tokenizer *t, const Bpe *b, const char *dir, QErr *err)
     int rc = 0;
     const cJSON *files[2] = {tc, sm};
     const char *fname[2] = {"tokenizer_config.json", "special_tokens_map.json"};
+    if (tc && cJSON_GetObjectItemCaseSensitive(tc, "added_tokens_decoder")) files[1] = NULL; /* not the legacy path */
     for (int f = 0; f < 2 && rc == 0; f++) /* 2, 3: the config, then the map over it */
         for (int k = 0; k < 4 && rc == 0 && files[f]; k++) {
             int given;

@@ -161,7 +161,8 @@ def fixtures():
         "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None, "legacy": True}},
         dict(bos=1, eos=2, unk=0, pad=-1, add_bos=1, stops=[2]))
     # 2. the checkpoint: byte_fallback true but no byte tokens (-> unk, as HF does),
-    #    special tokens with other names, eos overridden by special_tokens_map.json, stops from
+    #    special tokens with other names, eos overridden by special_tokens_map.json (legacy
+    #    tokenizer_config.json without "added_tokens_decoder"), stops from
     #    generation_config.json (a list)
     v, m = sp_model(["<unk>", "<|bos|>", "<|eos|>", "<|end|>", "<|pad|>"], False, CORPUS, 200)
     at = [added(i, s) for i, s in enumerate(["<unk>", "<|bos|>", "<|eos|>", "<|end|>", "<|pad|>"])]
@@ -189,8 +190,12 @@ def fixtures():
                         {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
                         {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
                         template("<s>", 1), [added(i, s) for i, s in enumerate(["<unk>", "<s>", "</s>", "[INST]", "[/INST]"])])
+    #    tokenizer_config.json with "added_tokens_decoder" (transformers >= 4.34): its
+    #    special_tokens_map.json is not read, so its eos [/INST] does not count
     F["metaspace_first"] = ({"tokenizer.json": tj, "tokenizer_config.json": {
-        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+        "added_tokens_decoder": {str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in tj["added_tokens"]}},
+        "special_tokens_map.json": {"eos_token": "[/INST]"},
         "config.json": {"eos_token_id": 2, "bos_token_id": 1}},
         dict(bos=1, eos=2, unk=0, pad=-1, add_bos=1, stops=[2]))
     # 5. older Llama tokenizer.json: Metaspace(add_prefix_space true, split true); no
