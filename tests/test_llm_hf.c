@@ -150,6 +150,7 @@ TEST(layouts) {
     compare_variant("llama_head_only", "--arch llama --tied head --tie-flag true --seed 17");
     compare_variant("llama_both", "--arch llama --tied both --tie-flag true --seed 18");
     compare_variant("llama_buf_mix_sh", "--arch llama --buffers 1 --dtype mixed --shards 2 --seed 19");
+    compare_variant("llama_alias_shard", "--arch llama --tied alias --tie-flag true --shards 2 --dtype F16 --seed 23");
     compare_variant("llama_untied_flag", "--arch llama --tied 0 --tie-flag false --seed 20");
     compare_variant("mistral", "--arch mistral --config '{\"sliding_window\": 4096}' --seed 21");
     compare_variant("llama_fields",
