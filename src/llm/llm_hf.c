@@ -10,7 +10,10 @@
  * Llama: model.embed_tokens [V, D], model.layers.i.{input_layernorm, post_attention_layernorm} [D],
  *   self_attn.{q_proj [H hs, D], k_proj [Hkv hs, D], v_proj, o_proj [D, H hs]},
  *   mlp.{gate_proj [F, D], up_proj [F, D], down_proj [D, F]}, model.norm [D], lm_head [V, D]
- *   (absent when tied).  HF's q/k layout pairs (i, i + hs/2) for RoPE (rope_interleaved = 0). */
+ *   (absent when tied).  HF's q/k layout pairs (i, i + hs/2) for RoPE (rope_interleaved = 0).
+ * Names are resolved as transformers saves them (resolve / check_unused): the tied pair under
+ * either name, safetensors' __metadata__ aliases for dropped duplicates, buffers ignored,
+ * any other tensor refused by name. */
 #include <stdlib.h>
 #include <string.h>
 
