@@ -21,6 +21,8 @@ typedef struct LlmConfig {
     float rope_theta;      /* Llama */
     int rope_interleaved;  /* 1: pairs (2i, 2i+1) as llama2.c; 0: halves (i, i + hs/2) as HF */
     int shared_head;       /* classifier tied to the token embedding */
+    int tie_given;         /* HF: config.json states tie_word_embeddings (else the arch's default) */
+    int sliding_window;    /* Mistral: attention window (0 = none); longer contexts are refused */
 } LlmConfig;
 
 typedef struct LlmLayer {
@@ -60,6 +62,9 @@ int  llm_load_hf(LlmModel *m, const char *dir, QErr *err);
 int  llm_load(LlmModel *m, const char *path, QErr *err);
 void llm_free(LlmModel *m);
 int64_t llm_n_params(const LlmModel *m);
+/* Whether the model can attend over T positions: within max_seq (max_position_embeddings)
+ * and, when a sliding window is set, within it (quant has no windowed attention). */
+int  llm_check_context(const LlmConfig *c, int T, QErr *err);
 
 /* ----------------------------------------------------------- linear layers */
 /* Where a linear's input comes from: linears of one site share their input. */

@@ -26,13 +26,21 @@ typedef struct TokenizerVtbl {
      * writes at most cap bytes, returns the count.  Concatenating pieces gives decode(). */
     size_t (*piece)(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap);
     void (*free)(Tokenizer *t);
+    /* The id of the token spelled s[0, n) or -1 (NULL: not available). */
+    int32_t (*lookup)(const Tokenizer *t, const char *s, size_t n);
 } TokenizerVtbl;
+
+enum { TOKENIZER_MAX_STOPS = 8 };
 
 struct Tokenizer {
     const TokenizerVtbl *vt;
     int32_t vocab_size;
     int32_t bos_id, eos_id;   /* -1 when the vocabulary has none */
+    int32_t unk_id, pad_id;   /* -1 when none (Hugging Face: from the config files) */
     int add_bos;              /* whether the model family expects BOS at the start of a text */
+    /* Generation stops at these (generation_config.json / config.json eos_token_id, else EOS). */
+    int32_t stop_ids[TOKENIZER_MAX_STOPS];
+    int n_stop;
     void *impl;               /* implementation data */
 };
 
@@ -41,6 +49,17 @@ int tokenizer_load_llama2c(Tokenizer **t, const char *path, int32_t vocab_size, 
 /* Hugging Face: a directory holding tokenizer.json (or vocab.json + merges.txt), or the
  * path of a tokenizer.json file.  The kind (GPT-2 byte-level or Llama) is read from it. */
 int tokenizer_load_hf(Tokenizer **t, const char *path, QErr *err);
+/* Hugging Face special tokens, as transformers resolves them, from the files in dir:
+ * the strings bos/eos/unk/pad_token from tokenizer_config.json, overridden by
+ * special_tokens_map.json when the config has no added_tokens_decoder (transformers' legacy
+ * path), else the tokenizer class's defaults; add_bos from
+ * tokenizer_config.json add_bos_token, else the post-processor's template; the stop ids from
+ * generation_config.json eos_token_id, else config.json's, else EOS.  tokenizer_load_hf calls
+ * it on the tokenizer's directory; call it again with the model's directory when the
+ * tokenizer lives elsewhere (only the model's files then change the stop ids). */
+int tokenizer_hf_model_stops(Tokenizer *t, const char *model_dir, QErr *err);
+/* Whether generation ends at id. */
+int tokenizer_is_stop(const Tokenizer *t, int32_t id);
 void tokenizer_free(Tokenizer *t);
 
 /* ids (malloc'ed, caller frees) of text; BOS first when add_bos and the vocabulary has one. */

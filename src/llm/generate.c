@@ -77,6 +77,10 @@ int llm_generate(const LlmModel *m, const Tokenizer *tok, const char *prompt, in
         return qerr_set(err, "the prompt has %lld tokens, the model's context is %d", (long long)n, S);
     }
     int total = (int)n + n_new < S ? (int)n + n_new : S;
+    if (llm_check_context(&m->c, total, err)) {
+        free(ids);
+        return -1;
+    }
     ids = xrealloc(ids, (size_t)total * sizeof(int32_t));
     LlmState st;
     llm_state_init(&st, m, (int)n);
@@ -98,7 +102,7 @@ int llm_generate(const LlmModel *m, const Tokenizer *tok, const char *prompt, in
     int produced = 0;
     for (int pos = (int)n; pos < total; pos++) {
         int32_t next = llm_sample(s, logits, V);
-        if (next == tok->eos_id || next == tok->bos_id) break;
+        if (tokenizer_is_stop(tok, next) || next == tok->bos_id) break;
         ids[pos] = next;
         produced++;
         size_t k = tokenizer_piece(tok, ids[pos - 1], next, piece, sizeof piece);

@@ -246,8 +246,10 @@ static int download(const char *name, const char *rev, const char *repo_dir, int
     if (qmkdir_p(stage, err)) return -1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = -1;
-    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"};
-    for (int i = 0; i < 5; i++) {
+    /* from index 3 on optional: the special tokens and stop ids (tokenizer_special.c) */
+    const char *files[] = {"config.json",           "model.safetensors",      "tokenizer.json",
+                           "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"};
+    for (int i = 0; i < (int)(sizeof files / sizeof files[0]); i++) {
         snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", ep, name, rev, files[i]);
         snprintf(dest, sizeof dest, "%s/%s", stage, files[i]);
         QErr e2;

@@ -10,7 +10,10 @@
  * Llama: model.embed_tokens [V, D], model.layers.i.{input_layernorm, post_attention_layernorm} [D],
  *   self_attn.{q_proj [H hs, D], k_proj [Hkv hs, D], v_proj, o_proj [D, H hs]},
  *   mlp.{gate_proj [F, D], up_proj [F, D], down_proj [D, F]}, model.norm [D], lm_head [V, D]
- *   (absent when tied).  HF's q/k layout pairs (i, i + hs/2) for RoPE (rope_interleaved = 0). */
+ *   (absent when tied).  HF's q/k layout pairs (i, i + hs/2) for RoPE (rope_interleaved = 0).
+ * Names are resolved as transformers saves them (resolve / check_unused): the tied pair under
+ * either name, safetensors' __metadata__ aliases for dropped duplicates, buffers ignored,
+ * any other tensor refused by name. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,17 +25,60 @@ typedef struct Loader {
     Safetensors st;
     const char *dir;
     char prefix[32];
+    unsigned char *used; /* [st.ntensors] read into the model (or a known buffer / tied copy) */
     float *tmp;          /* widening scratch, the largest tensor */
     size_t tmp_cap;
     QErr *err;
 } Loader;
 
-/* The tensor `name` with shape (d0[, d1]) widened into dst; transposed ([d0, d1] in the
- * file -> [d1, d0] in dst) when transpose. */
-static int get(Loader *L, const char *name, int64_t d0, int64_t d1, float *dst, int transpose) {
-    char full[256];
-    snprintf(full, sizeof full, "%s%s", L->prefix, name);
+/* The tensor stored under `full`, or under the name safetensors' save_model kept when it
+ * dropped `full` as a duplicate of a shared tensor (__metadata__ {"dropped": "kept"}, how
+ * transformers saves tied embeddings); NULL when neither.  Marks what it finds as used. */
+static const StTensor *resolve(Loader *L, const char *full) {
     const StTensor *t = st_find(&L->st, full);
+    const char *alias = t ? NULL : st_meta(&L->st, full);
+    if (alias) t = st_find(&L->st, alias);
+    if (t) L->used[t - L->st.tensors] = 1;
+    return t;
+}
+
+static int present(const Loader *L, const char *full) {
+    const char *alias = st_meta(&L->st, full);
+    return st_find(&L->st, full) || (alias && st_find(&L->st, alias));
+}
+
+/* Buffers PyTorch modules register and transformers sometimes saves; they hold no weights
+ * (GPT-2's causal mask attn.bias / attn.masked_bias, Llama's RoPE inv_freq, recomputed). */
+static int is_buffer(const char *name) {
+    static const char *const suffix[] = {".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        size_t k = strlen(suffix[i]);
+        if (n >= k && strcmp(name + n - k, suffix[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* After loading: every tensor must have been read, or be a known buffer, or be the second
+ * copy of a tied matrix; anything else means a layout quant does not understand. */
+static int check_unused(Loader *L, const char *tied_copy) {
+    int n = 0;
+    const char *first = NULL;
+    for (int i = 0; i < L->st.ntensors; i++) {
+        const char *name = L->st.tensors[i].name;
+        if (L->used[i] || is_buffer(name) || (tied_copy && strcmp(name, tied_copy) == 0)) continue;
+        if (!n++) first = name;
+    }
+    if (n)
+        return qerr_set(L->err, "%s: unknown tensor '%s'%s: not part of the architecture config.json names (refused "
+                        "rather than ignored)", L->dir, first, n > 1 ? " (and others)" : "");
+    return 0;
+}
+
+/* The tensor `full` (no prefix added) with shape (d0[, d1]) widened into dst; transposed
+ * ([d0, d1] in the file -> [d1, d0] in dst) when transpose. */
+static int get_full(Loader *L, const char *full, int64_t d0, int64_t d1, float *dst, int transpose) {
+    const StTensor *t = resolve(L, full);
     if (!t) return qerr_set(L->err, "%s: tensor '%s' is missing", L->dir, full);
     int ndim = d1 ? 2 : 1;
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
@@ -56,6 +102,13 @@ static int get(Loader *L, const char *name, int64_t d0, int64_t d1, float *dst, 
     for (int64_t i = 0; i < d0; i++)
         for (int64_t j = 0; j < d1; j++) dst[j * d0 + i] = L->tmp[i * d1 + j];
     return 0;
+}
+
+/* The tensor `name` under the model's prefix ("transformer." for some GPT-2 files). */
+static int get(Loader *L, const char *name, int64_t d0, int64_t d1, float *dst, int transpose) {
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", L->prefix, name);
+    return get_full(L, full, d0, d1, dst, transpose);
 }
 
 static int getf(Loader *L, int64_t d0, int64_t d1, float *dst, int transpose, const char *fmt, int layer) {
@@ -86,13 +139,26 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     const int gpt2 = c->arch == LLM_ARCH_GPT2;
     const size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, V = (size_t)c->vocab_size, S = (size_t)c->max_seq;
     const size_t hs = D / (size_t)c->n_heads, qd = (size_t)c->n_heads * hs, kvd = (size_t)c->n_kv_heads * hs;
+    L.used = xcalloc((size_t)L.st.ntensors + 1, 1);
+    /* Which name the token embedding is read from: transformers saves a tied pair once, under
+     * either name (or both); tie_word_embeddings decides whether the head is that matrix. */
+    char emb[64];
     if (gpt2) {
-        if (st_find(&L.st, "transformer.wte.weight")) strcpy(L.prefix, "transformer.");
-        /* GPT-2's head is the embedding; a lm_head.weight in the file (some exports) is a copy. */
-        c->shared_head = 1;
-    } else if (!c->shared_head && !st_find(&L.st, "lm_head.weight")) {
+        if (present(&L, "transformer.wte.weight") || present(&L, "transformer.ln_f.weight")) strcpy(L.prefix, "transformer.");
+        snprintf(emb, sizeof emb, "%swte.weight", L.prefix);
+    } else {
+        strcpy(emb, "model.embed_tokens.weight");
         /* tie_word_embeddings absent and no lm_head: the Hub's convention for tied models */
-        c->shared_head = 1;
+        if (!c->shared_head && !c->tie_given && !present(&L, "lm_head.weight")) c->shared_head = 1;
+    }
+    if (c->shared_head && !present(&L, emb) && present(&L, "lm_head.weight")) strcpy(emb, "lm_head.weight");
+    if (!c->shared_head && !present(&L, "lm_head.weight")) {
+        qerr_set(err, "%s: tensor 'lm_head.weight' is missing and config.json sets tie_word_embeddings false "
+                 "(the head would be untrained)", dir);
+        free(L.used);
+        st_close(&L.st);
+        memset(m, 0, sizeof *m);
+        return -1;
     }
     /* The weights the config implies, in checked arithmetic (config.json's fields are bounded,
      * but their products are not small).  Every float below is filled from exactly one tensor
@@ -117,6 +183,7 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
         else
             qerr_set(err, "%s: config.json implies %lld weights but the safetensors hold only %lld: dims disagree; "
                      "refused before allocating %lld bytes", dir, (long long)tot.v, (long long)avail, (long long)bytes.v);
+        free(L.used);
         st_close(&L.st);
         memset(m, 0, sizeof *m);
         return -1;
@@ -129,10 +196,10 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     m->tok_emb = take(&p, V * D);
     if (gpt2) {
         m->pos_emb = take(&p, S * D);
-        if (get(&L, "wte.weight", (int64_t)V, (int64_t)D, m->tok_emb, 0) ||
+        if (get_full(&L, emb, (int64_t)V, (int64_t)D, m->tok_emb, 0) ||
             get(&L, "wpe.weight", (int64_t)S, (int64_t)D, m->pos_emb, 0))
             goto done;
-    } else if (get(&L, "model.embed_tokens.weight", (int64_t)V, (int64_t)D, m->tok_emb, 0)) {
+    } else if (get_full(&L, emb, (int64_t)V, (int64_t)D, m->tok_emb, 0)) {
         goto done;
     }
     for (int i = 0; i < c->n_layers; i++) {
@@ -203,6 +270,8 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
         L.prefix[0] = 0;
         if (get(&L, "lm_head.weight", (int64_t)V, (int64_t)D, m->head, 0)) goto done;
     }
+    /* a tied head stored under both names: the second is a copy of the embedding */
+    if (check_unused(&L, c->shared_head ? (strcmp(emb, "lm_head.weight") ? "lm_head.weight" : NULL) : NULL)) goto done;
     if ((size_t)(p - m->owned) != total) {
         qerr_set(err, "internal: HF loader used %zu of %zu floats", (size_t)(p - m->owned), total);
         goto done;
@@ -210,6 +279,7 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     snprintf(m->name, sizeof m->name, "%s", dir);
     rc = 0;
 done:
+    free(L.used);
     free(L.tmp);
     st_close(&L.st);
     if (rc) llm_free(m);

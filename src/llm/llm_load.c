@@ -79,5 +79,13 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
         llm_free(m);
         return -1;
     }
+    /* a Hugging Face model's own generation_config.json / config.json name its stop tokens,
+     * also when the tokenizer was taken from elsewhere */
+    if (hf && qpath_is_dir(model_path) && strcmp(tok_path, model_path) != 0 && tokenizer_hf_model_stops(*tok, model_path, err)) {
+        tokenizer_free(*tok);
+        *tok = NULL;
+        llm_free(m);
+        return -1;
+    }
     return 0;
 }

@@ -35,3 +35,13 @@ int llm_block_linears(LlmModel *m, int layer, LlmLinear out[LLM_MAX_LINEARS]) {
     out[n++] = (LlmLinear){"down", LLM_SITE_DOWN, l->w_down, l->b_down, F, D};
     return n;
 }
+
+int llm_check_context(const LlmConfig *c, int T, QErr *err) {
+    if (T > c->max_seq)
+        return qerr_set(err, "%d positions requested but the model's context is %d (max_position_embeddings / n_positions)",
+                        T, c->max_seq);
+    if (c->sliding_window > 0 && T > c->sliding_window)
+        return qerr_set(err, "%d positions requested but the model's sliding_window is %d (windowed attention is not "
+                        "implemented: use a sequence length <= %d)", T, c->sliding_window, c->sliding_window);
+    return 0;
+}

@@ -36,6 +36,7 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
     memset(r, 0, sizeof *r);
     const int S = o->seq_len, V = m->c.vocab_size;
     if (S < 2 || S > m->c.max_seq) return qerr_set(err, "sequence length %d outside 2..%d (the model's context)", S, m->c.max_seq);
+    if (llm_check_context(&m->c, S, err)) return -1;
     int stride = o->stride > 0 ? o->stride : S;
     if (stride > S) return qerr_set(err, "stride %d is larger than the window %d", stride, S);
     if (o->protocol == LLM_PPL_LLAMACPP && tok->bos_id < 0) return qerr_set(err, "the llama.cpp protocol needs a BOS token");

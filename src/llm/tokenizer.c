@@ -48,3 +48,10 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, size_t
     if (len) *len = used;
     return s;
 }
+
+int tokenizer_is_stop(const Tokenizer *t, int32_t id) {
+    if (t->n_stop == 0) return id >= 0 && id == t->eos_id;
+    for (int i = 0; i < t->n_stop; i++)
+        if (t->stop_ids[i] == id) return 1;
+    return 0;
+}

@@ -1,25 +1,21 @@
-/* tokenizer_bpe.c — Hugging Face BPE tokenizers behind the tokenizer.h interface:
- *   GPT-2 byte-level BPE (vocab.json + merges.txt, or tokenizer.json with a ByteLevel
- *   pre-tokenizer): the text is split by GPT-2's regex, each piece's UTF-8 bytes are mapped to
- *   printable characters (bytes_to_unicode) and merged by rank;
- *   Llama (tokenizer.json, SentencePiece-style): spaces become "▁" and one is prepended, the
- *   whole text is merged by rank, characters outside the vocabulary fall back to <0xXX> bytes.
+/* tokenizer_bpe.c — Hugging Face BPE tokenizers behind the tokenizer.h interface, run as
+ * Hugging Face tokenizers runs them (tokenizer_bpe.h): added tokens split off the text, the
+ * normalizer (Prepend, Replace), the pre-tokenizer (ByteLevel, Split by the GPT-2 / Llama-3
+ * regex, Metaspace) cutting words, BPE on each word.  GPT-2's vocab.json + merges.txt are the
+ * same pipeline with a ByteLevel pre-tokenizer.
  * Merging: the adjacent pair with the lowest merge rank first, leftmost among equals (a heap
- * over a linked list of symbols: O(n log n) even when the whole text is one word). */
+ * over a linked list of symbols: O(n log n) even when the whole text is one word).
+ * Characters outside the vocabulary: <0xXX> byte tokens when byte_fallback and all exist,
+ * else the unknown token (consecutive ones fused when fuse_unk), else dropped. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quant/tokenizer.h"
+#include "tokenizer_bpe.h"
 #include "unicode.h"
 
 /* ----------------------------------------------------------- hash maps */
-typedef struct StrMap {
-    const char **key;
-    int *len;
-    int32_t *val;
-    uint32_t cap;
-} StrMap;
 
 static uint32_t fnv(const char *s, int n) {
     uint32_t h = 2166136261u;
@@ -55,18 +51,13 @@ static void strmap_free(StrMap *m) {
     free(m->val);
 }
 
-typedef struct PairMap {
-    uint64_t *key;   /* (a << 32 | b) + 1; 0 = empty */
-    int32_t *rank, *merged;
-    uint32_t cap;
-} PairMap;
 static uint32_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
     return (uint32_t)x;
 }
-static void pairmap_init(PairMap *m, int n) {
+void bpe_pairmap_init(PairMap *m, int n) {
     for (m->cap = 16; m->cap < 2u * (uint32_t)n + 16; m->cap <<= 1) {
     }
     m->key = xcalloc(m->cap, sizeof(uint64_t));
@@ -102,27 +93,23 @@ static void pairmap_free(PairMap *m) {
 }
 
 /* ------------------------------------------------------------ the model */
-enum { KIND_GPT2 = 0, KIND_LLAMA = 1 };
-
-typedef struct Bpe {
-    int kind;
-    char **tok;           /* [V] token strings as in the vocabulary (NUL-terminated) */
-    int *toklen;          /* [V] */
-    StrMap vocab;
-    PairMap merges;
-    int32_t byte_tok[256];     /* GPT-2: token of each byte's character; Llama: <0xXX> */
-    uint32_t byte_to_cp[256];  /* GPT-2's bytes_to_unicode */
-    int32_t cp_to_byte[324];   /* its inverse (code points < 324), -1 elsewhere */
-} Bpe;
+int32_t bpe_lookup(const Bpe *b, const char *s, int n) { return strmap_get(&b->vocab, s, n); }
 
 static void bpe_free(Tokenizer *t) {
     Bpe *b = t->impl;
     if (!b) return;
-    for (int i = 0; i < t->vocab_size; i++) free(b->tok[i]);
+    for (int i = 0; b->tok && i < t->vocab_size; i++) free(b->tok[i]);
     free(b->tok);
     free(b->toklen);
-    strmap_free(&b->vocab);
-    pairmap_free(&b->merges);
+    for (int i = 0; i < b->nextra; i++) free(b->extra[i]);
+    free(b->extra);
+    if (b->vocab.key) strmap_free(&b->vocab);
+    if (b->merges.key) pairmap_free(&b->merges);
+    for (int i = 0; i < b->nnorm; i++) free(b->norm[i].a), free(b->norm[i].b);
+    for (int i = 0; i < b->nadded; i++) free(b->added[i].s);
+    free(b->added);
+    free(b->is_special);
+    free(b->template_first);
     free(b);
 }
 
@@ -220,125 +207,282 @@ static void merge_emit(const Bpe *b, Sym *sy, int ns, const char *src, int32_t *
     }
 }
 
-/* ---------------------------------------------------------------- GPT-2 */
-typedef struct Span {
-    size_t a, b;
-} Span;
-
-/* GPT-2's  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+  */
-static size_t gpt2_next(const uint32_t *cp, size_t n, size_t i) {
-    enum { L = 1, N = 2, S = 3, O = 4 };
-#define CLS(c) (uni_is_letter(c) ? L : uni_is_number(c) ? N : uni_is_space(c) ? S : O)
-    if (cp[i] == '\'' && i + 1 < n) {
-        uint32_t a = cp[i + 1], b2 = i + 2 < n ? cp[i + 2] : 0;
-        if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
-        if ((a == 'r' && b2 == 'e') || (a == 'v' && b2 == 'e') || (a == 'l' && b2 == 'l')) return i + 3;
-    }
-    int want[3] = {L, N, O};
-    for (int w = 0; w < 3; w++) {
-        size_t j = i;
-        if (cp[j] == ' ' && j + 1 < n && CLS(cp[j + 1]) == want[w]) j++;
-        if (CLS(cp[j]) != want[w]) continue;
-        while (j < n && CLS(cp[j]) == want[w]) j++;
-        return j;
-    }
-    size_t k = i;
-    while (k < n && uni_is_space(cp[k])) k++;
-    if (k == n || k - i == 1) return k;
-    return k - 1;
-#undef CLS
+/* ------------------------------------------------------------ one word */
+/* A growable byte string. */
+typedef struct Buf {
+    char *p;
+    size_t n, cap;
+} Buf;
+static void buf_put(Buf *s, const char *p, size_t n) {
+    if (s->n + n + 1 > s->cap) s->p = xrealloc(s->p, s->cap = (s->n + n + 1) * 2 + 16);
+    memcpy(s->p + s->n, p, n);
+    s->n += n;
+    s->p[s->n] = 0;
 }
 
-static int gpt2_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int64_t *n, int64_t *cap, QErr *err) {
-    (void)err;
-    const Bpe *b = t->impl;
-    uint32_t *cp = xmalloc((len + 1) * sizeof(uint32_t));
-    size_t *off = xmalloc((len + 1) * sizeof(size_t));
-    size_t ncp = 0;
-    for (size_t i = 0; i < len;) {
-        off[ncp] = i;
-        i += (size_t)uni_decode((const uint8_t *)text + i, len - i, &cp[ncp]);
-        ncp++;
-    }
-    off[ncp] = len;
-    Sym *sy = xmalloc((len + 1) * sizeof(Sym));
-    for (size_t i = 0; i < ncp;) {
-        size_t j = gpt2_next(cp, ncp, i);
-        size_t a = off[i], e = off[j];
-        int ns = 0;
-        for (size_t k = a; k < e; k++, ns++) sy[ns] = (Sym){b->byte_tok[(uint8_t)text[k]], ns - 1, ns + 1, 1};
-        sy[ns - 1].next = -1;
-        merge_emit(b, sy, ns, text, ids, n, cap);
-        i = j;
-    }
-    free(sy);
-    free(cp);
-    free(off);
-    return 0;
+static void push_id(int32_t **out, int64_t *n, int64_t *cap, int32_t id) {
+    if (*n + 1 > *cap) *out = xrealloc(*out, (size_t)(*cap = *cap * 2 + 64) * sizeof(int32_t));
+    (*out)[(*n)++] = id;
 }
 
-static size_t gpt2_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap) {
-    (void)prev;
-    const Bpe *b = t->impl;
-    const uint8_t *s = (const uint8_t *)b->tok[id];
-    size_t n = (size_t)b->toklen[id], o = 0;
-    for (size_t i = 0; i < n && o < cap;) {
-        uint32_t c;
-        i += (size_t)uni_decode(s + i, n - i, &c);
-        buf[o++] = c < 324 && b->cp_to_byte[c] >= 0 ? (char)b->cp_to_byte[c] : '?';
-    }
-    return o;
-}
-
-/* ---------------------------------------------------------------- Llama */
-static int llama_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int64_t *n, int64_t *cap, QErr *err) {
-    (void)err;
-    const Bpe *b = t->impl;
-    if (len == 0) return 0;
-    /* normalise: "▁" + text with every ' ' replaced by "▁" */
-    char *s = xmalloc(3 * (len + 1) + 1);
-    size_t sl = 0;
-    memcpy(s, "\xe2\x96\x81", 3);
-    sl = 3;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == ' ') {
-            memcpy(s + sl, "\xe2\x96\x81", 3);
-            sl += 3;
-        } else {
-            s[sl++] = text[i];
+/* BPE on one word w[0, len) (already byte-mapped when byte-level). */
+static void bpe_word(const Bpe *b, const char *w, size_t len, int32_t **out, int64_t *n, int64_t *cap) {
+    if (len == 0) return;
+    if (b->ignore_merges) {
+        int32_t id = strmap_get(&b->vocab, w, (int)len);
+        if (id >= 0) {
+            push_id(out, n, cap, id);
+            return;
         }
     }
-    Sym *sy = xmalloc((sl + 1) * sizeof(Sym));
-    int ns = 0;
-    for (size_t i = 0; i < sl;) {
+    Sym *sy = xmalloc((len + 1) * sizeof(Sym));
+    int ns = 0, prev_unk = 0;
+    for (size_t i = 0; i < len;) {
         uint32_t c;
-        int k = uni_decode((const uint8_t *)s + i, sl - i, &c);
-        int32_t id = strmap_get(&b->vocab, s + i, k);
-        sy[ns] = (Sym){id >= 0 ? id : -1 - (int32_t)i, ns - 1, ns + 1, k};
-        ns++;
+        int k = uni_decode((const uint8_t *)w + i, len - i, &c);
+        int32_t id = strmap_get(&b->vocab, w + i, k);
+        int fallback = 0;
+        if (id < 0 && b->byte_fallback) {
+            fallback = 1;
+            for (int j = 0; j < k; j++) fallback &= b->byte_tok[(uint8_t)w[i + (size_t)j]] >= 0;
+        }
+        if (id >= 0 || fallback) {
+            sy[ns] = (Sym){id >= 0 ? id : -1 - (int32_t)i, ns - 1, ns + 1, k};
+            ns++;
+            prev_unk = 0;
+        } else if (b->unk_id >= 0 && !(b->fuse_unk && prev_unk)) {
+            sy[ns] = (Sym){b->unk_id, ns - 1, ns + 1, k};
+            ns++;
+            prev_unk = 1;
+        }
         i += (size_t)k;
     }
-    sy[ns - 1].next = -1;
-    merge_emit(b, sy, ns, s, ids, n, cap);
+    if (ns) {
+        sy[ns - 1].next = -1;
+        merge_emit(b, sy, ns, w, out, n, cap);
+    }
     free(sy);
-    free(s);
+}
+
+/* ------------------------------------------------------- pre-tokenizers */
+/* The words of one normalized segment: each pre-tokenizer step cuts every current word
+ * further (or rewrites it), as Hugging Face's PreTokenizedString splits. */
+typedef struct Words {
+    Buf *w;
+    int n, cap;
+} Words;
+static void words_add(Words *ws, const char *p, size_t n) {
+    if (ws->n == ws->cap) ws->w = xrealloc(ws->w, (size_t)(ws->cap = ws->cap * 2 + 8) * sizeof(Buf));
+    ws->w[ws->n] = (Buf){0};
+    buf_put(&ws->w[ws->n], p, n);
+    ws->n++;
+}
+static void words_free(Words *ws) {
+    for (int i = 0; i < ws->n; i++) free(ws->w[i].p);
+    free(ws->w);
+}
+
+/* Cuts p[0, n) by a regex matcher into words (appended to out). */
+static void split_regex(const char *p, size_t n, size_t (*next)(const uint32_t *, size_t, size_t), Words *out) {
+    uint32_t *cp = xmalloc((n + 1) * sizeof(uint32_t));
+    size_t *off = xmalloc((n + 1) * sizeof(size_t)), ncp = 0;
+    for (size_t i = 0; i < n;) {
+        off[ncp] = i;
+        i += (size_t)uni_decode((const uint8_t *)p + i, n - i, &cp[ncp]);
+        ncp++;
+    }
+    off[ncp] = n;
+    for (size_t i = 0; i < ncp;) {
+        size_t j = next(cp, ncp, i);
+        words_add(out, p + off[i], off[j] - off[i]);
+        i = j;
+    }
+    free(cp);
+    free(off);
+}
+
+static int starts_with(const Buf *w, const char *s) { return w->n >= strlen(s) && memcmp(w->p, s, strlen(s)) == 0; }
+
+/* One pre-tokenizer step over all words; first: the segment starts the text. */
+static void pre_step(const Bpe *b, const PreStep *st, Words *ws, int first) {
+    Words out = {0};
+    for (int i = 0; i < ws->n; i++) {
+        Buf *w = &ws->w[i];
+        if (st->kind == PRE_SPLIT_GPT2 || st->kind == PRE_SPLIT_LLAMA3) {
+            split_regex(w->p, w->n, st->kind == PRE_SPLIT_GPT2 ? bpe_next_gpt2 : bpe_next_llama3, &out);
+        } else if (st->kind == PRE_BYTELEVEL) {
+            Buf x = {0};
+            if (st->prefix_space && !starts_with(w, " ")) buf_put(&x, " ", 1);
+            buf_put(&x, w->p ? w->p : "", w->n);
+            Words parts = {0};
+            if (st->use_regex) split_regex(x.p, x.n, bpe_next_gpt2, &parts);
+            else words_add(&parts, x.p, x.n);
+            for (int k = 0; k < parts.n; k++) { /* bytes -> bytes_to_unicode characters */
+                Buf m = {0};
+                char u[4];
+                for (size_t j = 0; j < parts.w[k].n; j++) buf_put(&m, u, (size_t)utf8_put(b->byte_to_cp[(uint8_t)parts.w[k].p[j]], u));
+                words_add(&out, m.p ? m.p : "", m.n);
+                free(m.p);
+            }
+            words_free(&parts);
+            free(x.p);
+        } else { /* Metaspace: ' ' -> replacement, prepend, cut before each replacement */
+            Buf x = {0};
+            size_t rl = strlen(st->repl);
+            for (size_t j = 0; j < w->n; j++) {
+                if (w->p[j] == ' ') buf_put(&x, st->repl, rl);
+                else buf_put(&x, w->p + j, 1);
+            }
+            if ((st->prepend == PREPEND_ALWAYS || (st->prepend == PREPEND_FIRST && first && i == 0)) &&
+                !starts_with(&x, st->repl)) {
+                Buf y = {0};
+                buf_put(&y, st->repl, rl);
+                buf_put(&y, x.p ? x.p : "", x.n);
+                free(x.p);
+                x = y;
+            }
+            if (!st->split) {
+                words_add(&out, x.p ? x.p : "", x.n);
+            } else {
+                size_t a = 0;
+                for (size_t j = 1; j + rl <= x.n; j++)
+                    if (memcmp(x.p + j, st->repl, rl) == 0) {
+                        words_add(&out, x.p + a, j - a);
+                        a = j;
+                    }
+                if (x.n > a) words_add(&out, x.p + a, x.n - a);
+            }
+            free(x.p);
+        }
+    }
+    words_free(ws);
+    *ws = out;
+}
+
+/* ------------------------------------------------------------ normalizer */
+static void normalize(const Bpe *b, const char *p, size_t n, Buf *out) {
+    Buf cur = {0};
+    buf_put(&cur, p, n);
+    for (int i = 0; i < b->nnorm; i++) {
+        const NormStep *st = &b->norm[i];
+        Buf nx = {0};
+        if (st->kind == NORM_PREPEND) {
+            if (cur.n) buf_put(&nx, st->a, strlen(st->a));
+            buf_put(&nx, cur.p, cur.n);
+        } else {
+            size_t la = strlen(st->a), lb = strlen(st->b);
+            for (size_t j = 0; j < cur.n;) {
+                if (la && j + la <= cur.n && memcmp(cur.p + j, st->a, la) == 0) {
+                    buf_put(&nx, st->b, lb);
+                    j += la;
+                } else {
+                    buf_put(&nx, cur.p + j++, 1);
+                }
+            }
+            if (!nx.p) buf_put(&nx, "", 0);
+        }
+        free(cur.p);
+        cur = nx;
+    }
+    *out = cur;
+}
+
+/* --------------------------------------------------------- added tokens */
+/* The leftmost-longest added token (of the given normalized flag) in p[from, n): its index,
+ * and the span it takes with lstrip / rstrip whitespace; -1 when none. */
+static int find_added(const Bpe *b, const char *p, size_t n, size_t from, int normalized, size_t *s0, size_t *s1) {
+    for (size_t i = from; i < n; i++) {
+        int best = -1;
+        for (int k = 0; k < b->nadded; k++) {
+            const AddedTok *a = &b->added[k];
+            if (a->normalized != normalized || (size_t)a->len > n - i || memcmp(p + i, a->s, (size_t)a->len) != 0) continue;
+            if (best < 0 || a->len > b->added[best].len) best = k;
+        }
+        if (best >= 0) {
+            size_t a0 = i, a1 = i + (size_t)b->added[best].len;
+            if (b->added[best].lstrip)
+                while (a0 > from && (p[a0 - 1] == ' ' || p[a0 - 1] == '\t' || p[a0 - 1] == '\n' || p[a0 - 1] == '\r')) a0--;
+            if (b->added[best].rstrip)
+                while (a1 < n && (p[a1] == ' ' || p[a1] == '\t' || p[a1] == '\n' || p[a1] == '\r')) a1++;
+            *s0 = a0;
+            *s1 = a1;
+            return best;
+        }
+    }
+    return -1;
+}
+
+/* A normalized segment: split off normalized added tokens, pre-tokenize, BPE. */
+static void encode_normalized(const Bpe *b, const char *p, size_t n, int first, int32_t **out, int64_t *cnt, int64_t *cap) {
+    size_t pos = 0;
+    while (pos <= n) {
+        size_t s0 = n, s1 = n;
+        int k = find_added(b, p, n, pos, 1, &s0, &s1);
+        if (k < 0) s0 = s1 = n;
+        if (s0 > pos) {
+            Words ws = {0};
+            words_add(&ws, p + pos, s0 - pos);
+            for (int i = 0; i < b->npre; i++) pre_step(b, &b->pre[i], &ws, first && pos == 0);
+            for (int i = 0; i < ws.n; i++) bpe_word(b, ws.w[i].p, ws.w[i].n, out, cnt, cap);
+            words_free(&ws);
+        }
+        if (k < 0) break;
+        push_id(out, cnt, cap, b->added[k].id);
+        pos = s1;
+    }
+}
+
+static int bpe_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int64_t *n, int64_t *cap, QErr *err) {
+    (void)err;
+    const Bpe *b = t->impl;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t s0 = len, s1 = len;
+        int k = find_added(b, text, len, pos, 0, &s0, &s1);
+        if (k < 0) s0 = s1 = len;
+        if (s0 > pos) {
+            Buf nt = {0};
+            normalize(b, text + pos, s0 - pos, &nt);
+            encode_normalized(b, nt.p, nt.n, pos == 0, ids, n, cap);
+            free(nt.p);
+        }
+        if (k < 0) break;
+        push_id(ids, n, cap, b->added[k].id);
+        pos = s1;
+    }
     return 0;
 }
 
-static size_t llama_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap) {
+/* --------------------------------------------------------------- decode */
+static size_t bpe_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap) {
     const Bpe *b = t->impl;
+    if (b->is_special[id]) return 0;
     const char *p = b->tok[id];
     size_t n = (size_t)b->toklen[id], o = 0;
     unsigned int byte;
-    if (n == 6 && sscanf(p, "<0x%02X>", &byte) == 1) {
+    if (b->byte_level) {
+        for (size_t i = 0; i < n && o < cap;) {
+            uint32_t c;
+            int k = uni_decode((const uint8_t *)p + i, n - i, &c);
+            if (c < 324 && b->cp_to_byte[c] >= 0) {
+                buf[o++] = (char)b->cp_to_byte[c];
+            } else { /* not a byte character (an added token's text): as it is */
+                for (int j = 0; j < k && o < cap; j++) buf[o++] = p[i + (size_t)j];
+            }
+            i += (size_t)k;
+        }
+        return o;
+    }
+    if (b->byte_fallback && n == 6 && sscanf(p, "<0x%02X>", &byte) == 1) {
         if (cap) buf[o++] = (char)byte;
         return o;
     }
-    int first = prev < 0 || prev == t->bos_id;
+    int first = b->strip_first && (prev < 0 || prev >= t->vocab_size || prev == t->bos_id || b->is_special[prev]);
+    size_t ml = strlen(b->meta);
     for (size_t i = 0; i < n && o < cap;) {
-        if (i + 3 <= n && memcmp(p + i, "\xe2\x96\x81", 3) == 0) {
+        if (ml && i + ml <= n && memcmp(p + i, b->meta, ml) == 0) {
             if (!(first && o == 0 && i == 0)) buf[o++] = ' ';
-            i += 3;
+            i += ml;
         } else {
             buf[o++] = p[i++];
         }
@@ -346,31 +490,41 @@ static size_t llama_piece(const Tokenizer *t, int32_t prev, int32_t id, char *bu
     return o;
 }
 
-static const TokenizerVtbl gpt2_vtbl = {"gpt2-bpe", gpt2_encode, gpt2_piece, bpe_free};
-static const TokenizerVtbl llama_vtbl = {"llama-bpe", llama_encode, llama_piece, bpe_free};
+static int32_t bpe_lookup_t(const Tokenizer *t, const char *s, size_t n) { return bpe_lookup(t->impl, s, (int)n); }
+
+static const TokenizerVtbl bytelevel_vtbl = {"gpt2-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t};
+static const TokenizerVtbl meta_vtbl = {"llama-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t};
 
 /* ------------------------------------------------------------- loading */
-static void add_token(Tokenizer *t, Bpe *b, const char *s, int32_t id) {
-    if (id < 0 || id >= t->vocab_size || b->tok[id]) return;
-    b->tok[id] = xstrdup(s);
-    b->toklen[id] = (int)strlen(s);
+/* s -> id in the map; the first string of an id is also its decoding (tok[id]). */
+static void add_string(Tokenizer *t, Bpe *b, const char *s, int32_t id) {
+    if (id < 0 || id >= t->vocab_size || strmap_get(&b->vocab, s, (int)strlen(s)) >= 0) return;
+    const char *key;
+    if (!b->tok[id]) {
+        key = b->tok[id] = xstrdup(s);
+        b->toklen[id] = (int)strlen(s);
+    } else { /* another spelling of the same id */
+        b->extra = xrealloc(b->extra, (size_t)(b->nextra + 1) * sizeof(char *));
+        key = b->extra[b->nextra++] = xstrdup(s);
+    }
+    if (*key) strmap_put(&b->vocab, key, (int)strlen(key), id);
 }
 
-/* vocab object {token: id}; returns -1 + err on a malformed entry */
-static int load_vocab(Tokenizer *t, Bpe *b, const cJSON *vocab, const cJSON *added, const char *path, QErr *err) {
+/* vocab object {token: id} and added_tokens [{id, content}]; -1 + err on a malformed entry */
+int bpe_load_vocab(Tokenizer *t, Bpe *b, const cJSON *vocab, const cJSON *added, const char *path, QErr *err) {
     int32_t maxid = -1;
     int64_t entries = 0;
     for (const cJSON *e = vocab->child; e; e = e->next, entries++) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7 || e->valuedouble != (int32_t)e->valuedouble)
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7 || e->valuedouble != (double)(int32_t)e->valuedouble)
             return qerr_set(err, "%s: vocabulary entry '%s' has no valid id (expected an integer in 0..10^7)", path,
                             e->string ? e->string : "?");
         if ((int32_t)e->valuedouble > maxid) maxid = (int32_t)e->valuedouble;
     }
-    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 1e7 && (int32_t)id->valuedouble > maxid)
-            maxid = (int32_t)id->valuedouble;
-        entries++;
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next, entries++) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id"), *c = cJSON_GetObjectItemCaseSensitive(e, "content");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e7 || !cJSON_IsString(c))
+            return qerr_set(err, "%s: added_tokens entry without a valid id and content", path);
+        if ((int32_t)id->valuedouble > maxid) maxid = (int32_t)id->valuedouble;
     }
     if (maxid < 0) return qerr_set(err, "%s: empty vocabulary", path);
     /* Budget: the tables are sized by the largest id, so the ids must be (nearly) dense: a
@@ -381,21 +535,19 @@ static int load_vocab(Tokenizer *t, Bpe *b, const cJSON *vocab, const cJSON *add
     t->vocab_size = maxid + 1;
     b->tok = xcalloc((size_t)t->vocab_size, sizeof(char *));
     b->toklen = xcalloc((size_t)t->vocab_size, sizeof(int));
-    for (const cJSON *e = vocab->child; e; e = e->next) add_token(t, b, e->string, (int32_t)e->valuedouble);
-    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id"), *c = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (cJSON_IsNumber(id) && cJSON_IsString(c)) add_token(t, b, c->valuestring, (int32_t)id->valuedouble);
-    }
+    b->is_special = xcalloc((size_t)t->vocab_size, 1);
+    strmap_init(&b->vocab, entries > t->vocab_size ? (int)entries : t->vocab_size);
+    for (const cJSON *e = vocab->child; e; e = e->next) add_string(t, b, e->string, (int32_t)e->valuedouble);
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next)
+        add_string(t, b, cJSON_GetObjectItemCaseSensitive(e, "content")->valuestring,
+                   (int32_t)cJSON_GetObjectItemCaseSensitive(e, "id")->valuedouble);
     for (int32_t i = 0; i < t->vocab_size; i++)
         if (!b->tok[i]) b->tok[i] = xstrdup(""); /* holes: never produced */
-    strmap_init(&b->vocab, t->vocab_size);
-    for (int32_t i = 0; i < t->vocab_size; i++)
-        if (b->toklen[i]) strmap_put(&b->vocab, b->tok[i], b->toklen[i], i);
     return 0;
 }
 
 /* one merge "a b" (or ["a", "b"]) of the given rank */
-static int add_merge(Bpe *b, const char *a, size_t la, const char *c, size_t lc, int32_t rank, const char *path, QErr *err) {
+int bpe_add_merge(Bpe *b, const char *a, size_t la, const char *c, size_t lc, int32_t rank, const char *path, QErr *err) {
     char buf[1024];
     if (la + lc >= sizeof buf) return qerr_set(err, "%s: merge %d is too long", path, rank);
     int32_t ia = strmap_get(&b->vocab, a, (int)la), ic = strmap_get(&b->vocab, c, (int)lc);
@@ -409,23 +561,23 @@ static int add_merge(Bpe *b, const char *a, size_t la, const char *c, size_t lc,
     return 0;
 }
 
-static int finish(Tokenizer *t, Bpe *b, int kind, const char *path, QErr *err) {
-    b->kind = kind;
+/* Byte tokens, the interface table and the family's default special tokens (replaced by the
+ * config files' in bpe_resolve_specials). */
+int bpe_finish(Tokenizer *t, Bpe *b, const char *path, QErr *err) {
+    (void)path;
+    (void)err;
     char s[8];
     for (int c = 0; c < 256; c++) {
-        if (kind == KIND_GPT2) {
+        if (b->byte_level) {
             int k = utf8_put(b->byte_to_cp[c], s);
             b->byte_tok[c] = strmap_get(&b->vocab, s, k);
         } else {
             snprintf(s, sizeof s, "<0x%02X>", c);
             b->byte_tok[c] = strmap_get(&b->vocab, s, 6);
         }
-        if (b->byte_tok[c] < 0)
-            return qerr_set(err, "%s: no token for byte 0x%02X (%s)", path, c,
-                            kind == KIND_GPT2 ? "a byte-level vocabulary needs all 256" : "byte fallback needs <0x00>..<0xFF>");
     }
-    t->vt = kind == KIND_GPT2 ? &gpt2_vtbl : &llama_vtbl;
-    if (kind == KIND_GPT2) {
+    t->vt = b->byte_level ? &bytelevel_vtbl : &meta_vtbl;
+    if (b->byte_level) {
         t->bos_id = t->eos_id = strmap_get(&b->vocab, "<|endoftext|>", 13);
         t->add_bos = 0;
     } else {
@@ -433,16 +585,8 @@ static int finish(Tokenizer *t, Bpe *b, int kind, const char *path, QErr *err) {
         t->eos_id = strmap_get(&b->vocab, "</s>", 4);
         t->add_bos = t->bos_id >= 0;
     }
-    return 0;
-}
-
-static int has_type(const cJSON *node, const char *type, const char *list_key) {
-    if (!node || cJSON_IsNull(node)) return 0;
-    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(node, "type");
-    if (cJSON_IsString(ty) && strcmp(ty->valuestring, type) == 0) return 1;
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(node, list_key);
-    for (const cJSON *e = list ? list->child : NULL; e; e = e->next)
-        if (has_type(e, type, list_key)) return 1;
+    t->pad_id = -1;
+    if (t->unk_id < 0 && b->unk_id >= 0) t->unk_id = b->unk_id;
     return 0;
 }
 
@@ -459,24 +603,16 @@ static int load_tokenizer_json(Tokenizer *t, Bpe *b, const char *path, QErr *err
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsObject(model) || !cJSON_IsString(type) || strcmp(type->valuestring, "BPE") != 0) {
-        qerr_set(err, "%s: unsupported tokenizer.json model (only BPE is supported)", path);
+        qerr_set(err, "%s: unsupported tokenizer.json model '%s' (only BPE is supported)", path,
+                 cJSON_IsString(type) ? type->valuestring : "?");
         goto out;
     }
     if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
         qerr_set(err, "%s: model.vocab must be an object and model.merges a list", path);
         goto out;
     }
-    int kind;
-    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (has_type(pre, "ByteLevel", "pretokenizers")) kind = KIND_GPT2;
-    else if (has_type(norm, "Prepend", "normalizers") || has_type(pre, "Metaspace", "pretokenizers")) kind = KIND_LLAMA;
-    else {
-        qerr_set(err, "%s: unsupported tokenizer.json: neither a ByteLevel pre-tokenizer (GPT-2) nor a "
-                 "'▁'-prepending normalizer (Llama)", path);
-        goto out;
-    }
-    if (load_vocab(t, b, vocab, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), path, err)) goto out;
-    pairmap_init(&b->merges, cJSON_GetArraySize(merges));
+    if (bpe_load_vocab(t, b, vocab, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), path, err)) goto out;
+    bpe_pairmap_init(&b->merges, cJSON_GetArraySize(merges));
     int32_t rank = 0;
     for (const cJSON *m = merges->child; m; m = m->next, rank++) {
         if (cJSON_IsString(m)) {
@@ -486,17 +622,19 @@ static int load_tokenizer_json(Tokenizer *t, Bpe *b, const char *path, QErr *err
                 goto out;
             }
             const char *c = sp + 1, *e = strchr(c, ' ');
-            if (add_merge(b, m->valuestring, (size_t)(sp - m->valuestring), c, e ? (size_t)(e - c) : strlen(c), rank, path, err))
+            if (bpe_add_merge(b, m->valuestring, (size_t)(sp - m->valuestring), c, e ? (size_t)(e - c) : strlen(c), rank, path,
+                              err))
                 goto out;
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
             const char *a = m->child->valuestring, *c = m->child->next->valuestring;
-            if (add_merge(b, a, strlen(a), c, strlen(c), rank, path, err)) goto out;
+            if (bpe_add_merge(b, a, strlen(a), c, strlen(c), rank, path, err)) goto out;
         } else {
             qerr_set(err, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", path, rank);
             goto out;
         }
     }
-    rc = finish(t, b, kind, path, err);
+    if (bpe_parse_pipeline(t, b, root, path, err)) goto out;
+    rc = bpe_finish(t, b, path, err);
 out:
     cJSON_Delete(root);
     return rc;
@@ -512,13 +650,13 @@ static int load_vocab_merges(Tokenizer *t, Bpe *b, const char *vpath, const char
         cJSON_Delete(vocab);
         return qerr_set(err, "%s: not a JSON object of token -> id", vpath);
     }
-    int rc = load_vocab(t, b, vocab, NULL, vpath, err);
+    int rc = bpe_load_vocab(t, b, vocab, NULL, vpath, err);
     cJSON_Delete(vocab);
     if (rc) return -1;
     if (qfile_read_all(mpath, &data, &len, err)) return -1;
     int lines = 1;
     for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
-    pairmap_init(&b->merges, lines);
+    bpe_pairmap_init(&b->merges, lines);
     int32_t rank = 0;
     char *p = (char *)data, *end = p + len;
     while (p < end) {
@@ -532,41 +670,47 @@ static int load_vocab_merges(Tokenizer *t, Bpe *b, const char *vpath, const char
                 break;
             }
             char *e2 = memchr(sp + 1, ' ', (size_t)(le - sp - 1));
-            if ((rc = add_merge(b, p, (size_t)(sp - p), sp + 1, (size_t)((e2 ? e2 : le) - sp - 1), rank, mpath, err))) break;
+            if ((rc = bpe_add_merge(b, p, (size_t)(sp - p), sp + 1, (size_t)((e2 ? e2 : le) - sp - 1), rank, mpath, err))) break;
             rank++;
         }
         p = nl ? nl + 1 : end;
     }
     free(data);
     if (rc) return -1;
-    return finish(t, b, KIND_GPT2, vpath, err);
+    /* GPT-2's pipeline: ByteLevel(add_prefix_space false, GPT-2's regex) */
+    b->pre[b->npre++] = (PreStep){.kind = PRE_BYTELEVEL, .use_regex = 1};
+    b->byte_level = 1;
+    return bpe_finish(t, b, vpath, err);
 }
 
 int tokenizer_load_hf(Tokenizer **out, const char *path, QErr *err) {
     *out = NULL;
-    char tj[4096], vj[4096], mt[4096];
+    char tj[4096], vj[4096], mt[4096], dir[4096];
     const char *file = NULL;
     if (qpath_is_dir(path)) {
         snprintf(tj, sizeof tj, "%s/tokenizer.json", path);
         snprintf(vj, sizeof vj, "%s/vocab.json", path);
         snprintf(mt, sizeof mt, "%s/merges.txt", path);
+        snprintf(dir, sizeof dir, "%s", path);
         if (qpath_exists(tj)) file = tj;
         else if (!qpath_exists(vj) || !qpath_exists(mt))
             return qerr_set(err, "%s: no tokenizer.json, nor vocab.json + merges.txt", path);
     } else if (qpath_exists(path)) {
         file = path;
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     } else {
         return qerr_set(err, "%s: no such tokenizer file or directory", path);
     }
     Tokenizer *t = xcalloc(1, sizeof *t);
     Bpe *b = xcalloc(1, sizeof *b);
     t->impl = b;
-    t->vt = &gpt2_vtbl; /* for bpe_free on failure */
+    t->vt = &bytelevel_vtbl; /* for bpe_free on failure */
+    t->unk_id = b->unk_id = -1;
     bytes_to_unicode(b);
     int rc = file ? load_tokenizer_json(t, b, file, err) : load_vocab_merges(t, b, vj, mt, err);
+    if (rc == 0) rc = bpe_resolve_specials(t, b, dir, err);
     if (rc) {
-        if (b->merges.key == NULL) pairmap_init(&b->merges, 0);
-        if (b->vocab.key == NULL) strmap_init(&b->vocab, 0);
         tokenizer_free(t);
         return -1;
     }

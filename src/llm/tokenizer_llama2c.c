@@ -177,7 +177,7 @@ static size_t l2c_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf,
     return (size_t)n;
 }
 
-static const TokenizerVtbl l2c_vtbl = {"llama2c", l2c_encode, l2c_piece, vocab_free};
+static const TokenizerVtbl l2c_vtbl = {"llama2c", l2c_encode, l2c_piece, vocab_free, NULL};
 
 int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size, QErr *err) {
     *out = NULL;
@@ -266,6 +266,8 @@ int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size
     t->bos_id = vocab_size > 1 ? 1 : -1;
     t->eos_id = vocab_size > 2 ? 2 : -1;
     t->add_bos = 1;
+    t->unk_id = vocab_size > 0 ? 0 : -1;
+    t->pad_id = -1;
     free(buf);
     *out = t;
     return 0;

@@ -11,8 +11,11 @@ modeling_llama.py LlamaForCausalLM), not from our C code:
          down(silu(gate x) * up x), lm_head (or embed_tokens when tied).
 Computed in float64 from the file's values (BF16/F16 widened exactly).
 
-  llm_ref.py make DIR --arch gpt2|llama [--dtype F32|BF16|F16] [--seed N] [--shards 1|2] [--tied 0|1] [--vocab N]
-      writes DIR/config.json and DIR/model.safetensors (or 2 shards + index), random weights
+  llm_ref.py make DIR --arch gpt2|llama|mistral [--dtype F32|BF16|F16|mixed] [--seed N] [--shards 1|2]
+                     [--tied 0|1|head|alias|both] [--tie-flag true|false|absent] [--prefix 0|1]
+                     [--buffers 0|1] [--extra NAME] [--config JSON] [--vocab N]
+      writes DIR/config.json and DIR/model.safetensors (or 2 shards + index), random weights,
+      in the checkpoint layout the options name (see make())
   llm_ref.py logits DIR --tokens 1,2,3 --out FILE
       writes the logits [T, V] as little-endian float64 to FILE
   llm_ref.py bad DIR KIND   writes a deliberately broken model directory
@@ -57,10 +60,14 @@ def to_bf16_bits(a):
     return r
 
 
-def st_write(path, tensors, dtype):
-    """tensors: list of (name, float32 array); written in `dtype` (F32/F16/BF16)."""
+def st_write(path, tensors, dtype, meta=None):
+    """tensors: list of (name, float32 array); written in `dtype` (F32/F16/BF16), or with
+    dtype "mixed" each tensor in the next of F32, F16, BF16 in turn; meta: extra __metadata__."""
     hdr, blobs, off = {}, [], 0
-    for name, a in tensors:
+    mixed = dtype == "mixed"
+    for i, (name, a) in enumerate(tensors):
+        if mixed:
+            dtype = ("F32", "F16", "BF16")[i % 3]
         a = np.asarray(a, dtype=np.float32)
         if dtype == "BF16":
             raw = to_bf16_bits(a).astype("<u2").tobytes()
@@ -71,7 +78,7 @@ def st_write(path, tensors, dtype):
         hdr[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
-    hdr["__metadata__"] = {"format": "pt"}
+    hdr["__metadata__"] = dict({"format": "pt"}, **(meta or {}))
     h = json.dumps(hdr).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
@@ -90,7 +97,17 @@ LLAMA_CFG = dict(architectures=["LlamaForCausalLM"], model_type="llama", vocab_s
                  tie_word_embeddings=False)
 
 
-def make(d, arch, dtype="F32", seed=0, shards=1, tied=0):
+def make(d, arch, dtype="F32", seed=0, shards=1, tied=None, opts=None):
+    """opts (checkpoint layouts as transformers / safetensors save them):
+      tied: 0 untied (lm_head stored), 1 tied, stored as the embedding only; "head" tied, stored
+            as lm_head.weight only; "alias" as "head" plus the __metadata__ entry
+            {embedding name: "lm_head.weight"} safetensors' save_model records; "both" both stored
+      tie_flag: "true" | "false" | "absent" (default: written when it differs from the arch's default)
+      prefix: GPT-2 tensor names with "transformer." (1, default) or without (0)
+      buffers: 1 adds GPT-2's attn.bias / attn.masked_bias, Llama's rotary_emb.inv_freq
+      extra: the name of an unknown tensor to add
+      config: JSON object merged into config.json"""
+    opts = opts or {}
     rng = np.random.default_rng(seed)
     os.makedirs(d, exist_ok=True)
     W = lambda *s: (rng.standard_normal(s) * 0.2).astype(np.float32)
@@ -100,18 +117,28 @@ def make(d, arch, dtype="F32", seed=0, shards=1, tied=0):
         c = dict(GPT2_CFG)
         D, L, V, S = c["n_embd"], c["n_layer"], c["vocab_size"], c["n_positions"]
         F = 4 * D
-        t += [("transformer.wte.weight", W(V, D)), ("transformer.wpe.weight", W(S, D))]
+        px = "transformer." if opts.get("prefix", "1") == "1" else ""
+        emb_name = px + "wte.weight"
+        t += [(emb_name, W(V, D)), (px + "wpe.weight", W(S, D))]
         for i in range(L):
-            p = "transformer.h.%d." % i
+            p = px + "h.%d." % i
             t += [(p + "ln_1.weight", N(D)), (p + "ln_1.bias", W(D)),
                   (p + "attn.c_attn.weight", W(D, 3 * D)), (p + "attn.c_attn.bias", W(3 * D)),
                   (p + "attn.c_proj.weight", W(D, D)), (p + "attn.c_proj.bias", W(D)),
                   (p + "ln_2.weight", N(D)), (p + "ln_2.bias", W(D)),
                   (p + "mlp.c_fc.weight", W(D, F)), (p + "mlp.c_fc.bias", W(F)),
                   (p + "mlp.c_proj.weight", W(F, D)), (p + "mlp.c_proj.bias", W(D))]
-        t += [("transformer.ln_f.weight", N(D)), ("transformer.ln_f.bias", W(D))]
+            if opts.get("buffers") == "1":
+                t += [(p + "attn.bias", np.tril(np.ones((S, S), np.float32))[None, None]),
+                      (p + "attn.masked_bias", np.array(-1e4, np.float32))]
+        t += [(px + "ln_f.weight", N(D)), (px + "ln_f.bias", W(D))]
+        default_tie = True
     else:
         c = dict(LLAMA_CFG)
+        if arch == "mistral":
+            c.update(architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=None)
+        default_tie = False
+        emb_name = "model.embed_tokens.weight"
         D, L, V, F = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"], c["intermediate_size"]
         H, KV = c["num_attention_heads"], c["num_key_value_heads"]
         hd = D // H
@@ -124,20 +151,37 @@ def make(d, arch, dtype="F32", seed=0, shards=1, tied=0):
                   (p + "post_attention_layernorm.weight", N(D)),
                   (p + "mlp.gate_proj.weight", W(F, D)), (p + "mlp.up_proj.weight", W(F, D)),
                   (p + "mlp.down_proj.weight", W(D, F))]
+            if opts.get("buffers") == "1":
+                t += [(p + "self_attn.rotary_emb.inv_freq", 1.0 / c["rope_theta"] ** (np.arange(0, hd, 2) / hd))]
         t += [("model.norm.weight", N(D))]
-        if tied:
-            c["tie_word_embeddings"] = True
-        else:
-            t += [("lm_head.weight", W(V, D))]
-    c["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}[dtype]
+    c.pop("tie_word_embeddings", None)
+    tied = str(tied) if tied is not None else ("1" if default_tie else "0")
+    meta = {}
+    if tied == "0":
+        t += [("lm_head.weight", W(V, D))]
+    elif tied in ("head", "alias"):
+        t = [("lm_head.weight", a) if n == emb_name else (n, a) for n, a in t]
+        if tied == "alias":
+            meta[emb_name] = "lm_head.weight"
+    elif tied == "both":
+        t += [("lm_head.weight", dict(t)[emb_name])]
+    flag = opts.get("tie_flag")
+    if flag is None:
+        flag = "absent" if (tied != "0") == default_tie else ("false" if tied == "0" else "true")
+    if flag != "absent":
+        c["tie_word_embeddings"] = flag == "true"
+    if "extra" in opts:
+        t += [(opts["extra"], W(4))]
+    c.update(json.loads(opts.get("config", "{}")))
+    c.setdefault("torch_dtype", {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "mixed": "float32"}[dtype])
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
     if shards == 1:
-        st_write(os.path.join(d, "model.safetensors"), t, dtype)
+        st_write(os.path.join(d, "model.safetensors"), t, dtype, meta)
     else:
         half = len(t) // 2
         names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
-        st_write(os.path.join(d, names[0]), t[:half], dtype)
+        st_write(os.path.join(d, names[0]), t[:half], dtype, meta)
         st_write(os.path.join(d, names[1]), t[half:], dtype)
         wm = {n: names[0] for n, _ in t[:half]}
         wm.update({n: names[1] for n, _ in t[half:]})
@@ -157,7 +201,29 @@ def load(d):
                 w.update(st_read(os.path.join(d, fn)))
     else:
         w = st_read(os.path.join(d, "model.safetensors"))
+    # a tensor safetensors dropped as a duplicate: __metadata__ {dropped: kept}
+    first = os.path.join(d, "model.safetensors")
+    if not os.path.exists(first):
+        first = os.path.join(d, sorted(set(json.load(open(ix))["weight_map"].values()))[0])
+    for k, v in st_meta(first).items():
+        if k not in w and v in w:
+            w[k] = w[v]
     return c, w
+
+
+def st_meta(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)).get("__metadata__", {})
+
+
+def embeddings(c, w, emb_name, default_tie):
+    """(input embedding, head) as transformers ties them: tie_word_embeddings (the arch's default
+    when absent) makes the head the embedding matrix, stored under either name.  With the flag
+    absent and no lm_head.weight, quant's convention (the Hub's) is tied too."""
+    tied = c.get("tie_word_embeddings", default_tie or "lm_head.weight" not in w)
+    E = w[emb_name] if emb_name in w else w["lm_head.weight"]
+    return E, (E if tied else w["lm_head.weight"])
 
 
 def softmax(x):
@@ -190,7 +256,8 @@ def gpt2_forward(c, w, ids):
     def gelu_new(x):
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
-    x = g("wte.weight")[ids] + g("wpe.weight")[np.arange(T)]
+    E, head = embeddings(c, w, "transformer.wte.weight" if "transformer.wte.weight" in w else "wte.weight", True)
+    x = E[ids] + g("wpe.weight")[np.arange(T)]
     for i in range(c["n_layer"]):
         p = "h.%d." % i
         a = ln(x, p + "ln_1") @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")
@@ -201,7 +268,7 @@ def gpt2_forward(c, w, ids):
         m = gelu_new(ln(x, p + "ln_2") @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias"))
         x = x + m @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias")
     x = ln(x, "ln_f")
-    return x @ g("wte.weight").T
+    return x @ head.T
 
 
 def llama_forward(c, w, ids):
@@ -225,7 +292,8 @@ def llama_forward(c, w, ids):
     def rope(z):  # z [h, T, hd]
         return z * cos[None] + rotate_half(z) * sin[None]
 
-    x = w["model.embed_tokens.weight"][ids]
+    E, head = embeddings(c, w, "model.embed_tokens.weight", False)
+    x = E[ids]
     for i in range(c["num_hidden_layers"]):
         p = "model.layers.%d." % i
         h = rms(x, w[p + "input_layernorm.weight"])
@@ -240,7 +308,6 @@ def llama_forward(c, w, ids):
         up = h @ w[p + "mlp.up_proj.weight"].T
         x = x + (gt / (1.0 + np.exp(-gt)) * up) @ w[p + "mlp.down_proj.weight"].T
     x = rms(x, w["model.norm.weight"])
-    head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
     return x @ head.T
 
 
@@ -297,8 +364,10 @@ def main(argv):
         a = dict(zip(argv[2::2], argv[3::2]))
         if "--vocab" in a:  # e.g. 50257, to pair the random model with the real GPT-2 tokenizer
             GPT2_CFG["vocab_size"] = LLAMA_CFG["vocab_size"] = int(a["--vocab"])
+        opts = {k[2:].replace("-", "_"): v for k, v in a.items()
+                if k in ("--tie-flag", "--prefix", "--buffers", "--extra", "--config")}
         make(argv[1], a.get("--arch", "gpt2"), a.get("--dtype", "F32"), int(a.get("--seed", "0")),
-             int(a.get("--shards", "1")), int(a.get("--tied", "0")))
+             int(a.get("--shards", "1")), a.get("--tied"), opts)
     elif len(argv) >= 2 and argv[0] == "logits":
         a = dict(zip(argv[2::2], argv[3::2]))
         ids = [int(s) for s in a["--tokens"].split(",")]

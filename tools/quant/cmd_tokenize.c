@@ -8,14 +8,16 @@
 int cmd_tokenize(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         puts("usage: quant tokenize --tokenizer DIR|tokenizer.json|tok.bin [--vocab-size N] (--text FILE | --prompt TEXT)\n"
-             "                      [--bos True|False] [--ids-out FILE (JSON list)]");
+             "                      [--bos True|False] [--ids-out FILE (JSON list)] [--specials True (print the special ids)]");
         return 0;
     }
     const char *tp = args_str(a, "tokenizer", NULL), *text_path = args_str(a, "text", NULL);
     const char *prompt = args_str(a, "prompt", NULL), *out = args_str(a, "ids-out", NULL);
     long vocab;
-    int bos;
-    if (args_int(a, "vocab-size", 0, 0, 1 << 22, &vocab, err) || args_bool(a, "bos", 0, &bos, err)) return 2;
+    int bos, specials;
+    if (args_int(a, "vocab-size", 0, 0, 1 << 22, &vocab, err) || args_bool(a, "bos", 0, &bos, err) ||
+        args_bool(a, "specials", 0, &specials, err))
+        return 2;
     if (args_finish(a, err)) return 2;
     if (!tp) return qerr_set(err, "--tokenizer is required"), 2;
     if (!text_path == !prompt) return qerr_set(err, "give exactly one of --text FILE and --prompt TEXT"), 2;
@@ -26,6 +28,13 @@ int cmd_tokenize(Args *a, QErr *err) {
                               : qerr_set(err, "%s: a llama2.c tokenizer needs --vocab-size", tp))
                  : tokenizer_load_hf(&t, tp, err);
     if (rc) return 1;
+    if (specials) { /* what the config files resolve to (tokenizer.h tokenizer_hf_model_stops) */
+        printf("specials: {\"bos\": %d, \"eos\": %d, \"unk\": %d, \"pad\": %d, \"add_bos\": %d, \"stops\": [", t->bos_id,
+               t->eos_id, t->unk_id, t->pad_id, t->add_bos);
+        if (t->n_stop == 0 && t->eos_id >= 0) printf("%d", t->eos_id);
+        for (int i = 0; i < t->n_stop; i++) printf(i ? ", %d" : "%d", t->stop_ids[i]);
+        printf("]}\n");
+    }
     uint8_t *text = NULL;
     size_t len;
     if (text_path) {
