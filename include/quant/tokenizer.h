@@ -2,10 +2,12 @@
  *
  * One interface, several implementations behind a small table of functions:
  *   llama2.c tokenizer.bin (SentencePiece-style BPE by merge scores, byte fallback)
- *   GPT-2 byte-level BPE  (vocab.json + merges.txt, or tokenizer.json "ByteLevel")
- *   Llama tokenizer.json  (BPE over "▁"-marked text with byte fallback)
- * encode() never fails on valid UTF-8 or arbitrary bytes: unknown bytes go through byte
- * fallback (or the byte-level alphabet). */
+ *   Hugging Face BPE      (tokenizer.json run as the tokenizers library runs it: added
+ *                          tokens, normalizer, pre-tokenizer, BPE; or GPT-2's vocab.json +
+ *                          merges.txt); kind "gpt2-bpe" when byte-level, else "llama-bpe"
+ * encode() never fails on valid UTF-8 or arbitrary bytes: characters outside the vocabulary
+ * go through byte fallback (or the byte-level alphabet), else become the unknown token, as the
+ * reference library does. */
 #ifndef QUANT_TOKENIZER_H
 #define QUANT_TOKENIZER_H
 
