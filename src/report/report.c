@@ -30,6 +30,7 @@ int report_write(const char *path, cJSON *const *runs, const char *const *names,
             goto out;
         }
     }
+    if (anchors && report_anchors_check(&pg, anchors, anchors_name)) goto out; /* even when no ptq-llm run uses them */
     char title[256];
     if (n == 1) snprintf(title, sizeof title, "quant %s — report", commands[kind[0]]);
     else snprintf(title, sizeof title, "quant — %d runs side by side", n);

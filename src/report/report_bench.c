@@ -53,13 +53,14 @@ void report_bench(RPage *pg, const RRun *runs, int n) {
     svg_plot_categories(&p, cats, nc);
     s = svg_plot_add(&p, "prompt (measured)", SVG_BARS, NULL, pro, nc);
     s->color = 2;
-    page_figure(pg, &p, "A prompt is processed as a matrix product, compute-bound rather than bandwidth-bound: it runs far above "
-                        "the decoding rate.");
+    page_figure(pg, &p, "A prompt is processed as matrix products (each weight read once for many tokens), so it is bound by "
+                        "compute rather than bandwidth: compare it with the decoding rate above.");
     svg_plot_init(&p, page_fig_id(pg, id, sizeof id), "Memory: weights and peak resident set", "variant (kernel)", "MiB");
     svg_plot_categories(&p, cats, nc);
     s = svg_plot_add(&p, "weights", SVG_BARS, NULL, wb, nc);
     s->color = 4;
     s = svg_plot_add(&p, "peak RSS", SVG_BARS, NULL, rss, nc);
     s->color = 3;
-    page_figure(pg, &p, "The weights are most of the memory; the rest of the peak is activations, the KV cache and the program.");
+    page_figure(pg, &p, "Fewer bits shrink the weights; what the peak holds beyond them is activations, the KV cache and the "
+                        "program itself.");
 }

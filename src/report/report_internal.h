@@ -54,6 +54,8 @@ void report_ptq_nn(RPage *pg, const RRun *runs, int n);
 void report_qat(RPage *pg, const RRun *runs, int n);
 void report_ptq_llm(RPage *pg, const RRun *runs, int n, const cJSON *anchors, const char *anchors_name);
 void report_bench(RPage *pg, const RRun *runs, int n);
+/* validates a --compare file (report_llm.c): 0, or -1 with the error in pg */
+int report_anchors_check(RPage *pg, const cJSON *anchors, const char *name);
 
 /* labels: "NAME: what" when several runs share a plot, "what" for one */
 void run_label(const RRun *r, int n_runs, const char *what, char *buf, size_t n);

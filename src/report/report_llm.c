@@ -46,6 +46,11 @@ static int read_anchors(RPage *pg, const cJSON *j, const char *name, Anchor *a, 
     return n;
 }
 
+int report_anchors_check(RPage *pg, const cJSON *anchors, const char *name) {
+    Anchor a[16];
+    return read_anchors(pg, anchors, name, a, 16) < 0 ? -1 : 0;
+}
+
 static void ppl_plot(RPage *pg, const RRun *runs, int n, const cJSON *anchors, const char *anchors_name) {
     char id[16], lab[128];
     SvgPlot p;
