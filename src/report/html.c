@@ -52,7 +52,7 @@ void page_run_header(RPage *pg, const RRun *r) {
         qbuf_printf(&pg->b, "<dt>%s</dt><dd>%s", labels[i], i == 0 ? "<code>" : "");
         qbuf_escape(&pg->b, v);
         if (i == 0) qbuf_puts(&pg->b, "</code>");
-        if (i == 2) qbuf_printf(&pg->b, ", %d cores", (int)rj_num(pg, r, run, "cores", 0));
+        if (i == 2) qbuf_printf(&pg->b, ", %d cores", rj_int(pg, r, run, "cores", 0));
         qbuf_puts(&pg->b, "</dd>\n");
     }
     qbuf_puts(&pg->b, "</dl>\n");

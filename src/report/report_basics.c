@@ -18,7 +18,7 @@ static int read_grids(RPage *pg, const RRun *r, const cJSON *ex, Grid *g, int ma
     cJSON_ArrayForEach(e, arr) {
         if (n >= max) break;
         Grid *x = &g[n];
-        x->bits = (int)rj_num(pg, r, e, "bits", 0);
+        x->bits = rj_int(pg, r, e, "bits", 0);
         x->scale = rj_num(pg, r, e, "scale", 0);
         x->zero = rj_num(pg, r, e, "zero_point", 0);
         x->qmin = rj_num(pg, r, e, "qmin", 0);
@@ -26,7 +26,7 @@ static int read_grids(RPage *pg, const RRun *r, const cJSON *ex, Grid *g, int ma
         x->code = rj_num(pg, r, e, "code", 0);
         x->deq = rj_num(pg, r, e, "dequantized", 0);
         if (pg->failed) return -1;
-        if (x->bits < 1 || x->bits > 16 || !(x->scale > 0) || x->qmax < x->qmin || x->qmax - x->qmin > 65535)
+        if (x->bits < 1 || x->bits > 16 || !(x->scale > 0) || x->qmax < x->qmin || x->qmax - x->qmin > 4095)
             return rj_fail(pg, r, "example.grids[%d]: bits, scale or qmin..qmax out of range", n);
         n++;
     }
@@ -131,7 +131,7 @@ static void error_histograms(RPage *pg, const RRun *r) {
     if (!rows) return;
     int widths[16], nw = 0;
     cJSON_ArrayForEach(e, rows) {
-        int b = (int)rj_num(pg, r, e, "bits", 0), seen = 0;
+        int b = rj_int(pg, r, e, "bits", 0), seen = 0;
         for (int i = 0; i < nw; i++) seen |= widths[i] == b;
         if (!seen && nw < 16) widths[nw++] = b;
     }
@@ -142,7 +142,7 @@ static void error_histograms(RPage *pg, const RRun *r) {
         svg_plot_init(&p, page_fig_id(pg, id, sizeof id), title, "error x̂ − x (value units)", "values per bin");
         p.height = 320;
         cJSON_ArrayForEach(e, rows) {
-            if ((int)rj_num(pg, r, e, "bits", 0) != widths[w]) continue;
+            if (rj_int(pg, r, e, "bits", 0) != widths[w]) continue;
             const cJSON *h = rj_obj(pg, r, e, "error_histogram");
             if (!h) continue;
             double lo = rj_num(pg, r, h, "lo", 0), hi = rj_num(pg, r, h, "hi", 0), *c;

@@ -40,6 +40,8 @@ void page_table(RPage *pg, int ncols, int nrows, const char *const *headers, cha
 /* Field access that checks types: a missing field gives def / NULL; a field of the wrong type
  * (or a non-finite number) records "RUN: field KEY of OBJ: expected ..." in pg and gives def. */
 double      rj_num(RPage *pg, const RRun *r, const cJSON *o, const char *key, double def);
+/* an integer-valued field in [-1e9, 1e9] (a double outside it is an error, never cast) */
+int         rj_int(RPage *pg, const RRun *r, const cJSON *o, const char *key, int def);
 const char *rj_str(RPage *pg, const RRun *r, const cJSON *o, const char *key, const char *def);
 const cJSON *rj_arr(RPage *pg, const RRun *r, const cJSON *o, const char *key);
 const cJSON *rj_obj(RPage *pg, const RRun *r, const cJSON *o, const char *key);

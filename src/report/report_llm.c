@@ -10,8 +10,8 @@
 /* "gptq w4 g32", "rtn w3", "w8a8 token" */
 static void variant_name(RPage *pg, const RRun *r, const cJSON *e, char *buf, size_t n) {
     const char *m = rj_str(pg, r, e, "method", "?");
-    int wb = (int)rj_num(pg, r, e, "weight_bits", 32), ab = (int)rj_num(pg, r, e, "act_bits", 32);
-    long long g = (long long)rj_num(pg, r, e, "group_size", 0);
+    int wb = rj_int(pg, r, e, "weight_bits", 32), ab = rj_int(pg, r, e, "act_bits", 32);
+    long long g = (long long)rj_int(pg, r, e, "group_size", 0);
     if (ab != 32 || wb == 32) snprintf(buf, n, "%s", m);
     else if (g > 0) snprintf(buf, n, "%s w%d g%lld", m, wb, g);
     else snprintf(buf, n, "%s w%d", m, wb);
@@ -138,7 +138,8 @@ static void ppl_plot(RPage *pg, const RRun *runs, int n, const cJSON *anchors, c
             xmax = fmax(xmax, x[k]);
             if (k < SVG_MAX_NOTES - 1) svg_plot_note(&p, x[k] + 0.08, y[k], 1, an[k].label);
         }
-        snprintf(lab, sizeof lab, "reference points (%s)", anchors_name ? anchors_name : "--compare");
+        const char *base = anchors_name ? strrchr(anchors_name, '/') : NULL;
+        snprintf(lab, sizeof lab, "reference points (%s)", base ? base + 1 : anchors_name ? anchors_name : "--compare");
         SvgSeries *s = svg_plot_add(&p, lab, SVG_POINTS, x, y, na);
         if (s) {
             s->color = 6;
@@ -189,7 +190,7 @@ static void block_error_plot(RPage *pg, const RRun *runs, int n) {
             variant_name(pg, r, e, what, sizeof what);
             run_label(r, n, what, lab, sizeof lab);
             const char *m = rj_str(pg, r, e, "method", "?");
-            int wb = (int)rj_num(pg, r, e, "weight_bits", 32), w8 = strncmp(m, "w8a8", 4) == 0;
+            int wb = rj_int(pg, r, e, "weight_bits", 32), w8 = strncmp(m, "w8a8", 4) == 0;
             SvgSeries *s = svg_plot_add(&p, lab, SVG_LINEPOINTS, x, v, k);
             if (s) {
                 s->color = w8 ? (strstr(m, "token") ? 5 : strstr(m, "tensor") ? 7 : 6) : width_color(wb);
@@ -233,7 +234,7 @@ static void outlier_plots(RPage *pg, const RRun *r) {
         int k = 0;
         while (k < ns && strcmp(sites[k], s) != 0) k++;
         if (k == ns && ns < 8) snprintf(sites[ns++], 32, "%s", s);
-        int l = (int)rj_num(pg, r, e, "layer", 0);
+        int l = rj_int(pg, r, e, "layer", 0);
         if (l < 0 || l > 100000) {
             rj_fail(pg, r, "outliers: layer %d out of range", l);
             return;
@@ -245,9 +246,8 @@ static void outlier_plots(RPage *pg, const RRun *r) {
     char id[16], lab[96], cap[400];
     SvgPlot p;
     svg_plot_init(&p, page_fig_id(pg, id, sizeof id), "Outlier ratio: largest channel max|x| over the median channel's",
-                  "layer", "ratio (log scale)");
+                  "layer", "ratio (1 = no outlier)");
     p.height = 340;
-    p.y.log = 1;
     int ncat = nl > 64 ? 64 : nl;
     char **cats = xcalloc((size_t)ncat, sizeof(char *));
     for (int l = 0; l < ncat; l++) {
@@ -262,11 +262,25 @@ static void outlier_plots(RPage *pg, const RRun *r) {
         for (int l = 0; l < ncat; l++) ratio[l] = NAN;
         cJSON_ArrayForEach(e, arr) {
             if (strcmp(rj_str(pg, r, e, "input_of", "?"), sites[s]) != 0) continue;
-            int l = (int)rj_num(pg, r, e, "layer", 0);
+            int l = rj_int(pg, r, e, "layer", 0);
             double mx = rj_num(pg, r, e, "absmax", NAN), md = rj_num(pg, r, e, "median_channel_absmax", NAN);
             if (l < ncat && md > 0) ratio[l] = mx / md;
         }
+        for (int l = 0; l < ncat; l++)
+            if (ratio[l] > 20 && !p.y.log) { /* towering outliers: a log axis from 1 */
+                p.y.log = 1;
+                p.y.lo = 1;
+                free(p.y.label);
+                p.y.label = xstrdup("ratio (log scale; 1 = no outlier)");
+            }
         svg_plot_add(&p, sites[s], SVG_BARS, NULL, ratio, ncat);
+    }
+    if (p.y.log) {
+        double mx = 1;
+        for (int k = 0; k < p.n_series; k++)
+            for (int l = 0; l < p.series[k].n; l++)
+                if (isfinite(p.series[k].y[l])) mx = fmax(mx, p.series[k].y[l]);
+        p.y.hi = mx * 1.3;
     }
     free(ratio);
     page_figure(pg, &p,
@@ -282,14 +296,14 @@ static void outlier_plots(RPage *pg, const RRun *r) {
         int any = 0, pool = 1, smooth = 0;
         cJSON_ArrayForEach(e, arr) {
             if (strcmp(rj_str(pg, r, e, "input_of", "?"), sites[s]) != 0) continue;
-            int l = (int)rj_num(pg, r, e, "layer", 0);
+            int l = rj_int(pg, r, e, "layer", 0);
             if (l % step != 0 && l != nl - 1) continue;
             for (int pass = 0; pass < 2; pass++) {
                 double *v;
                 int k = rj_nums(pg, r, rj_arr(pg, r, e, pass ? "channel_absmax_smoothed" : "channel_absmax"), "channel_absmax",
                                 65536, &v);
                 if (k <= 0) continue;
-                pool = (int)rj_num(pg, r, e, "channels_per_value", 1);
+                pool = rj_int(pg, r, e, "channels_per_value", 1);
                 if (pool < 1) pool = 1;
                 double *x = xmalloc((size_t)k * sizeof(double));
                 for (int j = 0; j < k; j++) x[j] = (double)j * pool;
@@ -353,7 +367,7 @@ static void tuning_plots(RPage *pg, const RRun *runs, int n) {
             }
             char what[64], w2[96];
             variant_name(pg, r, e, what, sizeof what);
-            int wb = (int)rj_num(pg, r, e, "weight_bits", 32);
+            int wb = rj_int(pg, r, e, "weight_bits", 32);
             snprintf(w2, sizeof w2, "%s before", what);
             run_label(r, n, w2, lab, sizeof lab);
             SvgSeries *s = svg_plot_add(&p, lab, SVG_LINEPOINTS, x, b, j);
@@ -414,12 +428,13 @@ void report_ptq_llm(RPage *pg, const RRun *runs, int n, const cJSON *anchors, co
     page_h2(pg, "quant ptq-llm: quantizing a language model");
     for (int i = 0; i < n; i++) {
         const RRun *r = &runs[i];
-        page_p(pg, "%s%sModel: %s. Evaluation: %s (%.0f windows, %.0f tokens scored). Calibration: %s.%s%s Run: %.1f s, peak RSS "
+        page_p(pg, "%s%sModel: %s. Evaluation: %s (%.0f windows, %.0f tokens scored). Calibration: %s.%s%s%s Run: %.1f s, peak RSS "
                    "%.0f MB.",
                n > 1 ? r->name : "", n > 1 ? " — " : "", rj_str(pg, r, r->root, "model", "?"), rj_str(pg, r, r->root, "eval_protocol", "?"),
                rj_num(pg, r, r->root, "eval_windows", 0), rj_num(pg, r, r->root, "eval_tokens_scored", 0),
                rj_str(pg, r, r->root, "calibration", "?"), rj_str(pg, r, r->root, "end_to_end_data", NULL) ? " End-to-end tuning data: " : "",
-               rj_str(pg, r, r->root, "end_to_end_data", ""), rj_num(pg, r, r->root, "total_seconds", 0),
+               rj_str(pg, r, r->root, "end_to_end_data", ""), rj_str(pg, r, r->root, "end_to_end_data", NULL) ? "." : "",
+               rj_num(pg, r, r->root, "total_seconds", 0),
                rj_num(pg, r, r->root, "peak_rss_bytes", 0) / 1048576.0);
     }
     page_h3(pg, "Perplexity against size");

@@ -96,7 +96,7 @@ static void ptq_weight_histograms(RPage *pg, const RRun *r) {
     for (int k = 0; k <= nb; k++) edges[k] = lo + w * k;
     for (int k = 0; k < nb; k++) dens[k] = c[k] / total;
     cJSON_ArrayForEach(e, rj_arr(pg, r, h, "quantized")) {
-        int bits = (int)rj_num(pg, r, e, "bits", 0), qmin = (int)rj_num(pg, r, e, "qmin", 0), qmax = (int)rj_num(pg, r, e, "qmax", -1);
+        int bits = rj_int(pg, r, e, "bits", 0), qmin = rj_int(pg, r, e, "qmin", 0), qmax = rj_int(pg, r, e, "qmax", -1);
         double sc = rj_num(pg, r, e, "scale", 0), *lc;
         int nl = rj_nums(pg, r, rj_arr(pg, r, e, "level_counts"), "level_counts", 65536, &lc);
         if (pg->failed || nl != qmax - qmin + 1 || !(sc > 0)) {
@@ -263,7 +263,7 @@ void report_qat(RPage *pg, const RRun *runs, int n) {
                 }
                 const char *m = rj_str(pg, r, e, "method", "?");
                 char what[64], lab[96];
-                int wb = (int)rj_num(pg, r, e, "weight_bits", 32), ab = (int)rj_num(pg, r, e, "act_bits", 32);
+                int wb = rj_int(pg, r, e, "weight_bits", 32), ab = rj_int(pg, r, e, "act_bits", 32);
                 if (is_qat(m)) snprintf(what, sizeof what, "%s W%dA%d", m, wb, ab);
                 else snprintf(what, sizeof what, "%s (control)", m);
                 run_label(r, n, what, lab, sizeof lab);

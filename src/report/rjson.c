@@ -32,6 +32,15 @@ double rj_num(RPage *pg, const RRun *r, const cJSON *o, const char *key, double 
     return v->valuedouble;
 }
 
+int rj_int(RPage *pg, const RRun *r, const cJSON *o, const char *key, int def) {
+    double v = rj_num(pg, r, o, key, def);
+    if (!(v >= -1e9 && v <= 1e9)) {
+        rj_fail(pg, r, "field \"%s\" of %s: %g is out of range", key, obj_name(o), v);
+        return def;
+    }
+    return (int)v;
+}
+
 const char *rj_str(RPage *pg, const RRun *r, const cJSON *o, const char *key, const char *def) {
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
     if (!v) return def;

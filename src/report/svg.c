@@ -296,7 +296,9 @@ void svg_plot_write(const SvgPlot *p, QBuf *b) {
             size_t k = strlen(p->series[i].name);
             if (k > longest) longest = k;
         }
-    double lw = legend ? fmin(260, 40 + 6.6 * (double)longest) : 0;
+    /* legend column: as wide as the longest entry (names past 44 characters are cut with an ellipsis) */
+    if (longest > 44) longest = 44;
+    double lw = legend ? fmin(330, 40 + 6.8 * (double)longest) : 0;
     double x0 = 74, x1 = W - 18 - lw, y0 = 36, y1 = H - 52;
     if (p->x.n_cat > 10) y1 = H - 90; /* room for slanted category names */
     SvgScale sx = {0}, sy;
@@ -478,7 +480,19 @@ void svg_plot_write(const SvgPlot *p, QBuf *b) {
                 }
             }
             qbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", lx + 24, ly + 4);
-            qbuf_escape(b, s->name);
+            if (strlen(s->name) > 44) {
+                char cut[48];
+                size_t k = 42;
+                while (k > 0 && ((unsigned char)s->name[k] & 0xC0) == 0x80) k--; /* not inside a UTF-8 character */
+                memcpy(cut, s->name, k);
+                cut[k] = 0;
+                qbuf_escape(b, cut);
+                qbuf_puts(b, "…<title>");
+                qbuf_escape(b, s->name);
+                qbuf_puts(b, "</title>");
+            } else {
+                qbuf_escape(b, s->name);
+            }
             qbuf_puts(b, "</text>\n");
             ly += 18;
         }
