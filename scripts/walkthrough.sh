@@ -14,7 +14,7 @@ if [ "${1:-}" = --runs ]; then
     mkdir -p docs/runs
     $Q basics --bits 8,4,2 --json docs/runs/basics.json >/dev/null
     $Q ptq-nn --save-model "$W/models" --json docs/runs/ptq-nn.json >/dev/null
-    $Q qat --from "$W/models/mlp-fp32.qnn" --bits 8,4,2 --act-bits 8,4 --json docs/runs/qat.json >/dev/null
+    $Q qat --from "$W/models/mlp-fp32.qnn" --bits 4,2 --act-bits 8 --json docs/runs/qat.json >/dev/null
     $Q ptq-llm --model $D/stories260K.bin --tokenizer $D/tok512.bin --eval-text $D/tinystories_val.txt \
         --json docs/runs/ptq-llm.json >/dev/null
     rm -rf "$W"
