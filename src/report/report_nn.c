@@ -243,6 +243,8 @@ void report_qat(RPage *pg, const RRun *runs, int n) {
                       pass ? "Training accuracy per epoch (fake-quant forward)" : "Training loss per epoch (fake-quant forward)", "epoch",
                       pass ? "training accuracy (%, running mean)" : "cross-entropy loss (running mean)");
         p.height = 380;
+        p.x.lo = 0;
+        p.x.hi = 0;
         int any = 0;
         for (int i = 0; i < n; i++) {
             const RRun *r = &runs[i];
@@ -276,6 +278,7 @@ void report_qat(RPage *pg, const RRun *runs, int n) {
                     if (is_qat(m) && wb == 4) s->color += 2;
                 }
                 any = 1;
+                if (x[k - 1] > p.x.hi) p.x.hi = x[k - 1]; /* the axis ends at the last epoch */
                 free(x);
                 free(v);
             }
