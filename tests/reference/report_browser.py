@@ -5,8 +5,8 @@ W3C HTTP interface: urllib only, no pip packages) and checks what a reader would
   report_browser.py [--shots DIR] [--expect-fail] FILE.html ...
 
 For each file: loads it from file://, reads the browser console (any SEVERE entry — a script
-error, console.error, a failed resource — is a failure), the load time (navigation timing, must
-be under 1 s), and takes a screenshot of every plot (svg.plot): a plot passes when at least 0.1%
+error, console.error, a failed resource — is a failure), the load time (navigation timing, the least of
+up to three loads, must be under 1 s), and takes a screenshot of every plot (svg.plot): a plot passes when at least 0.1%
 of its data area's pixels are coloured (the series; axes, grid and text are grey or black), i.e. data was
 drawn, not only a frame.  The plots are cut out of one full-page screenshot at their data
 area (the frame), so legends and titles do not count.  --shots DIR also saves a full-page PNG per report.  --expect-fail
@@ -91,12 +91,20 @@ def coloured_share(im):
 
 def check(d, path, shots):
     problems = []
-    d.s("POST", "/url", {"url": "file://" + os.path.abspath(path)})
-    info = d.s("POST", "/execute/sync", {"script": """
-        const n = performance.getEntriesByType('navigation')[0];
-        return {load: n ? n.loadEventEnd - n.startTime : -1, plots: document.querySelectorAll('svg.plot').length,
-                height: document.documentElement.scrollHeight, title: document.title};""", "args": []})
-    logs = d.s("POST", "/se/log", {"type": "browser"})
+    # the load time is the least of up to three loads: on a shared machine one load can wait
+    # for the CPU, which says nothing about the page
+    logs = []
+    for attempt in range(3):
+        d.s("POST", "/url", {"url": "file://" + os.path.abspath(path)})
+        got = d.s("POST", "/execute/sync", {"script": """
+            const n = performance.getEntriesByType('navigation')[0];
+            return {load: n ? n.loadEventEnd - n.startTime : -1, plots: document.querySelectorAll('svg.plot').length,
+                    height: document.documentElement.scrollHeight, title: document.title};""", "args": []})
+        logs += d.s("POST", "/se/log", {"type": "browser"})
+        if attempt == 0 or 0 <= got["load"] < info["load"]:
+            info = got
+        if 0 <= info["load"] < LOAD_MS:
+            break
     for e in logs:
         if e.get("level") == "SEVERE":
             problems.append("console: " + e.get("message", "")[:200])
