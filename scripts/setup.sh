@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — installs what quant needs on Debian 12, and nothing that is there already.
 #   bash scripts/setup.sh            build + demo: compilers, BLAS/LAPACKE, cJSON, zlib, curl, Fashion-MNIST
-#   bash scripts/setup.sh --test     also the test references: numpy, clang, node + npm packages
+#   bash scripts/setup.sh --test     also the test references: numpy, clang, node + npm packages,
+#                                    headless Chromium + chromedriver + python3-pil (the report's browser test)
 #   bash scripts/setup.sh --bench    also PyTorch (python3-torch) for the side-by-side benchmarks
 # Not root and something missing: prints the exact apt-get command and exits 1.
 set -euo pipefail
@@ -11,7 +12,8 @@ pkgs=(gcc make pkg-config bc libopenblas-dev liblapacke-dev libcjson-dev libcurl
 want_npm=0
 for a in "$@"; do
     case "$a" in
-        --test) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy nodejs npm); want_npm=1 ;;  # libclang-rt: libFuzzer
+        # libclang-rt: libFuzzer; chromium + driver + PIL: the reports' browser test
+        --test) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy nodejs npm chromium chromium-driver python3-pil); want_npm=1 ;;
         --bench) pkgs+=(python3 python3-numpy python3-torch) ;;
         *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
     esac

@@ -8,7 +8,7 @@
 #include "quant/llm_eval.h"
 #include "quant/llm_ptq.h"
 
-enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128 };
+enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128, LLM_PTQ_CH_MAX = 256 };
 
 typedef struct LlmPtqOpts {
     const char *model, *tokenizer;
@@ -47,6 +47,8 @@ typedef struct LlmPtqOutlier {
     float absmax, median_channel_absmax;
     int channels_above;
     double weight_kurtosis;      /* of the site's first linear */
+    int n_ch, ch_pool;           /* per-channel max|x| in n_ch values, each the max over ch_pool channels */
+    float ch_absmax[LLM_PTQ_CH_MAX];
 } LlmPtqOutlier;
 
 typedef struct LlmPtqReport {

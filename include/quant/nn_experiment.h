@@ -36,9 +36,27 @@ typedef struct NnPtqRow {
     char file[64];          /* saved file name, "" if not saved */
 } NnPtqRow;
 
+/* One layer's weights before and after per-tensor symmetric quantization at each weight-only
+ * width (the report's histogram with the grid): fp32 counts over [lo, hi], and the count of
+ * weights on each level scale * q, q = qmin..qmax. */
+enum { NN_HIST_BINS = 96 };
+typedef struct NnWeightHist {
+    int layer, in, out;         /* which layer, its shape (0: not recorded) */
+    double lo, hi;
+    int64_t counts[NN_HIST_BINS];
+    int n_q;
+    struct {
+        int bits, qmin, qmax;
+        double scale;
+        int64_t counts[256];    /* [qmax - qmin + 1] */
+    } q[8];
+} NnWeightHist;
+
 typedef struct NnPtqReport {
     int n_rows;
     NnPtqRow rows[64];
+    int64_t n_weights;      /* weights of the linear / conv layers (bits per weight = 8 bytes / n_weights) */
+    NnWeightHist whist;
     double train_seconds, seconds_per_epoch, fp32_train_loss;
     double agreement;       /* integer vs fake-quant predictions agreeing, fraction */
     int64_t n_test;

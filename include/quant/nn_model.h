@@ -65,9 +65,23 @@ void nn_train_opts_default(NnTrainOpts *o);
 /* The learning rate of 0-based step t of total (o->cosine: lr (1 + cos(pi t / total)) / 2). */
 float nn_train_lr(const NnTrainOpts *o, int64_t t, int64_t total);
 
+/* The training curve: mean loss and training accuracy over each 1/per_epoch of an epoch (at
+ * most 8 points per epoch and NN_CURVE_MAX in all), for the reports' per-epoch plots. */
+enum { NN_CURVE_MAX = 256 };
+typedef struct NnCurve {
+    int n, per_epoch;
+    float loss[NN_CURVE_MAX], acc[NN_CURVE_MAX];
+    double seg_loss;            /* the segment being summed */
+    int64_t seg_hits, seg_seen;
+} NnCurve;
+void nn_curve_init(NnCurve *c, int epochs);
+/* one batch (batch j of nb in its epoch; loss summed over its B samples, hits of them right) */
+void nn_curve_batch(NnCurve *c, int64_t j, int64_t nb, double loss_sum, int64_t hits, int64_t B);
+
 typedef struct NnTrainStats {
     double loss, train_acc, seconds;  /* of the last epoch */
     double total_seconds;
+    NnCurve curve;                    /* MLP training only (n = 0 otherwise) */
 } NnTrainStats;
 
 /* Trains in place with Adam; a per-epoch line (loss, train accuracy, seconds) through qlog

@@ -27,6 +27,7 @@ typedef struct NnQatResult {
     float *wscale[NN_MAX_LAYERS];   /* per-row weight scales (LSQ: learned; STE: min-max) */
     int wbits, abits;
     double seconds;
+    NnCurve curve;                  /* the training loss / accuracy (fake-quant forward) */
 } NnQatResult;
 
 /* Fine-tunes a copy of m on train. */
@@ -69,12 +70,14 @@ typedef struct NnQatRow {
     size_t file_bytes;          /* CNN: size of the row's .qnn file (fp32, or the integer CNN), 0: none */
     double seconds;
     char file[64];
+    NnCurve curve;              /* fine-tuning curve (fp32 control and QAT rows of the MLP; n = 0 otherwise) */
 } NnQatRow;
 
 typedef struct NnQatReport {
     int n_rows;
     NnQatRow rows[40];
     int64_t n_test;
+    int64_t n_weights;          /* weights of the linear / conv layers (bits per weight = 8 bytes / n_weights) */
 } NnQatReport;
 
 int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err);

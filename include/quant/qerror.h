@@ -13,4 +13,8 @@ typedef struct QErrorStats {
 
 QErrorStats qerror_stats(const float *x, const float *y, int64_t n);
 
+/* counts[nbins]: how many finite x[i] fall in each of nbins equal bins over [lo, hi]; values
+ * outside go to the end bins (so the counts add up to the finite values). */
+void qhistogram(const float *x, int64_t n, double lo, double hi, int nbins, int64_t *counts);
+
 #endif

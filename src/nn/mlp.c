@@ -117,6 +117,27 @@ float nn_train_lr(const NnTrainOpts *o, int64_t t, int64_t total) {
     return o->cosine ? q_cosine_lr(o->lr, t, total) : o->lr;
 }
 
+void nn_curve_init(NnCurve *c, int epochs) {
+    memset(c, 0, sizeof *c);
+    c->per_epoch = epochs > 0 && NN_CURVE_MAX / epochs < 8 ? NN_CURVE_MAX / epochs : 8;
+    if (c->per_epoch < 1) c->per_epoch = 1;
+}
+
+void nn_curve_batch(NnCurve *c, int64_t j, int64_t nb, double loss_sum, int64_t hits, int64_t B) {
+    c->seg_loss += loss_sum;
+    c->seg_hits += hits;
+    c->seg_seen += B;
+    /* the segment ends where floor(j * per_epoch / nb) steps, and at the epoch's end */
+    if (j + 1 < nb && (j + 1) * c->per_epoch / nb == j * c->per_epoch / nb) return;
+    if (c->n < NN_CURVE_MAX && c->seg_seen > 0) {
+        c->loss[c->n] = (float)(c->seg_loss / (double)c->seg_seen);
+        c->acc[c->n] = (float)((double)c->seg_hits / (double)c->seg_seen);
+        c->n++;
+    }
+    c->seg_loss = 0;
+    c->seg_hits = c->seg_seen = 0;
+}
+
 void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainStats *st) {
     const int L = m->n_layers, C = m->dims[L], Bmax = o->batch;
     NnWorkspace ws;
@@ -145,6 +166,8 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
     const int64_t total = (int64_t)o->epochs * ((train->n + Bmax - 1) / Bmax);
     double t_all = qtime_now();
     memset(st, 0, sizeof *st);
+    nn_curve_init(&st->curve, o->epochs);
+    const int64_t nbpe = (train->n + Bmax - 1) / Bmax;
     for (int ep = 0; ep < o->epochs; ep++) {
         double t0 = qtime_now(), loss_sum = 0;
         int64_t hits = 0, seen = 0;
@@ -158,8 +181,10 @@ void nn_train(NnModel *m, const NnDataset *train, const NnTrainOpts *o, NnTrainS
             }
             const float *logits = nn_model_forward(m, &ws, ws.a[0], B, NULL, NULL, NULL);
             int correct;
-            loss_sum += softmax_xent_forward(probs, logits, yb, B, C, &correct) * B;
+            double bl = softmax_xent_forward(probs, logits, yb, B, C, &correct) * B;
+            loss_sum += bl;
             hits += correct;
+            nn_curve_batch(&st->curve, i / Bmax, nbpe, bl, correct, B);
             seen += B;
             softmax_xent_backward(d[L], probs, yb, B, C);
             for (int l = L - 1; l >= 0; l--) {

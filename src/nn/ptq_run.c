@@ -1,12 +1,14 @@
 /* ptq_run.c — the ptq-nn job (nn_experiment.h). */
 #include "quant/nn_experiment.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quant/nn_file.h"
+#include "quant/qerror.h"
 
 void nn_ptq_opts_default(NnPtqOpts *o) {
     memset(o, 0, sizeof *o);
@@ -127,6 +129,20 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     NnTrainStats st;
     if (nn_model_prepare(&m, o->from, &train, o->hidden, o->n_hidden, &o->train, &st, err)) goto out_data;
     if (!o->from) nn_ptq_report_training(r, &st, o->train.epochs);
+    for (int l = 0; l < m.n_layers; l++) r->n_weights += (int64_t)m.dims[l] * m.dims[l + 1];
+    /* the first layer's weights, for the histogram before / after quantization */
+    NnWeightHist *wh = &r->whist;
+    wh->layer = 0;
+    wh->in = m.dims[0];
+    wh->out = m.dims[1];
+    {
+        int64_t nw = (int64_t)wh->in * wh->out;
+        float amax = 0;
+        for (int64_t i = 0; i < nw; i++) amax = fmaxf(amax, fabsf(m.w[0][i]));
+        wh->lo = -amax;
+        wh->hi = amax;
+        qhistogram(m.w[0], nw, wh->lo, wh->hi, NN_HIST_BINS, wh->counts);
+    }
     NnPtqRow *row = nn_ptq_report_add(r, 32, 32, "-", "-", "fp32");
     row->acc = nn_model_accuracy(&m, &test, NULL, NULL);
     row->bytes = nn_file_size_fp32(&m);
@@ -169,6 +185,17 @@ int nn_ptq_run(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
                                 qobserver_kind_name(schemes[v].observer), "weight-only %s",
                                 schemes[v].symmetric ? "sym" : "affine");
         row->acc = nn_model_accuracy(&q.deq, &test, NULL, NULL);
+        if (schemes[v].gran == QGRAN_TENSOR && schemes[v].symmetric && schemes[v].observer == o->observer && wh->n_q < 8 &&
+            q.p[0].qmax - q.p[0].qmin < 256) {
+            /* after quantization every weight sits on a level: count them per code */
+            wh->q[wh->n_q].bits = schemes[v].bits;
+            wh->q[wh->n_q].qmin = q.p[0].qmin;
+            wh->q[wh->n_q].qmax = q.p[0].qmax;
+            wh->q[wh->n_q].scale = q.p[0].scale[0];
+            int64_t *c = wh->q[wh->n_q].counts, nw = (int64_t)wh->in * wh->out;
+            for (int64_t i = 0; i < nw; i++) c[q.codes[0][i] - q.p[0].qmin]++;
+            wh->n_q++;
+        }
         row->bytes = nn_file_size_weight_only(&q);
         row->lat_b1_ms = fp_lat; /* runs as fp32 after dequantization */
         row->thr_b256 = fp_thr;

@@ -124,6 +124,8 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
     int step = 0;
     QProgress prog;
     qprogress_init(&prog);
+    nn_curve_init(&r->curve, o->epochs);
+    const int64_t nbpe = (train->n + Bmax - 1) / Bmax;
     for (int ep = 0; ep < o->epochs; ep++) {
         double te = qtime_now(), loss_sum = 0;
         int64_t hits = 0, seen = 0;
@@ -161,8 +163,10 @@ int nn_qat_train(const NnModel *m0, const NnDataset *train, const NnQatOpts *o, 
                 if (l + 1 < L) relu_forward(a[l + 1], a[l + 1], (int64_t)B * N);
             }
             int correct;
-            loss_sum += softmax_xent_forward(probs, a[L], yb, B, C, &correct) * B;
+            double bl = softmax_xent_forward(probs, a[L], yb, B, C, &correct) * B;
+            loss_sum += bl;
             hits += correct;
+            nn_curve_batch(&r->curve, i0 / Bmax, nbpe, bl, correct, B);
             seen += B;
             softmax_xent_backward(d[L], probs, yb, B, C);
             for (int l = L - 1; l >= 0; l--) {

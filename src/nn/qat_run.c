@@ -100,6 +100,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         if (!o->from) qlog("no --from model: training the fp32 MLP first (5 epochs)");
         if (nn_model_prepare(&m, o->from, &train, hidden, 2, &to, NULL, err)) goto out;
     }
+    for (int l = 0; l < m.n_layers; l++) r->n_weights += (int64_t)m.dims[l] * m.dims[l + 1];
     NnQatRow *row = nn_qat_report_add(r, 32, 32, "fp32");
     row->acc_fq = nn_model_accuracy(&m, &test, NULL, NULL);
     row->acc_int = row->agreement = -1;
@@ -122,6 +123,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         row->acc_int = row->agreement = -1;
         row->packed_bytes = nn_file_size_fp32(&ft);
         row->seconds = qtime_now() - t0;
+        row->curve = st.curve;
         nn_model_free(&ft);
     }
     for (int bi = 0; bi < o->n_wbits; bi++)
@@ -168,6 +170,7 @@ int nn_qat_run(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
                 mrc = measure(row, &qr.master, &fq, &aq, qr.act, wb, ab, qr.wscale, &test, o->save_dir && ab == 8 ? path : NULL, err);
                 if (o->save_dir && ab == 8) snprintf(row->file, sizeof row->file, "%s", name);
                 row->seconds = qr.seconds;
+                row->curve = qr.curve;
                 nn_model_free(&fq);
                 nn_qat_result_free(&qr);
                 if (mrc) goto out;

@@ -18,3 +18,15 @@ QErrorStats qerror_stats(const float *x, const float *y, int64_t n) {
     s.rel_l2 = sx > 0 ? sqrt(se / sx) : (se > 0 ? INFINITY : 0.0);
     return s;
 }
+
+void qhistogram(const float *x, int64_t n, double lo, double hi, int nbins, int64_t *counts) {
+    for (int k = 0; k < nbins; k++) counts[k] = 0;
+    if (nbins < 1) return;
+    double w = hi > lo ? (hi - lo) / nbins : 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) continue;
+        double t = floor((x[i] - lo) / w);
+        int k = t < 0 ? 0 : t >= nbins ? nbins - 1 : (int)t;
+        counts[k]++;
+    }
+}

@@ -13,8 +13,35 @@ static char *normalise(const char *s, size_t n) {
     return r;
 }
 
+/* "quant CMD ARGS...", each argument quoted when the shell would need it (for reports) */
+static char *command_line(int argc, char **argv) {
+    size_t n = 8;
+    for (int i = 0; i < argc; i++) n += 4 * strlen(argv[i]) + 3;
+    char *s = xmalloc(n), *p = s;
+    p += sprintf(p, "quant");
+    for (int i = 0; i < argc; i++) {
+        int plain = argv[i][0] != 0;
+        for (const char *c = argv[i]; *c; c++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+@%", *c)) plain = 0;
+        *p++ = ' ';
+        if (plain) {
+            p += sprintf(p, "%s", argv[i]);
+            continue;
+        }
+        *p++ = '\'';
+        for (const char *c = argv[i]; *c; c++) {
+            if (*c == '\'') p += sprintf(p, "'\\''");
+            else *p++ = *c;
+        }
+        *p++ = '\'';
+        *p = 0;
+    }
+    return s;
+}
+
 int args_parse(Args *a, int argc, char **argv, QErr *err) {
     memset(a, 0, sizeof *a);
+    a->cmdline = command_line(argc, argv);
     a->names = xcalloc((size_t)argc + 1, sizeof(char *));
     a->values = xcalloc((size_t)argc + 1, sizeof(char *));
     a->used = xcalloc((size_t)argc + 1, sizeof(int));
@@ -51,6 +78,7 @@ void args_free(Args *a) {
     free(a->values);
     free(a->used);
     free(a->pos);
+    free(a->cmdline);
     memset(a, 0, sizeof *a);
 }
 

@@ -18,6 +18,7 @@ typedef struct Args {
     int *used;
     int npos;
     char **pos;       /* positional arguments */
+    char *cmdline;    /* "quant CMD ARGS..." as given (shell-quoted), for reports */
 } Args;
 
 /* argv[0] is the subcommand name (skipped). Returns -1 on a malformed argument. */

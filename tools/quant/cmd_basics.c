@@ -7,12 +7,27 @@
 #include "quant/observer.h"
 #include "quant/qerror.h"
 #include "quant/qparams.h"
+#include "quant/report.h"
 #include "quant/synth.h"
+
+enum { ERR_BINS = 41 }; /* bins of the error histograms (odd: one centred on 0) */
+
+/* A histogram object {"lo", "hi", "counts"} of v[0..n) over [lo, hi]. */
+static cJSON *hist_json(const float *v, int64_t n, double lo, double hi, int nbins) {
+    int64_t *c = xcalloc((size_t)nbins, sizeof(int64_t));
+    qhistogram(v, n, lo, hi, nbins, c);
+    cJSON *h = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(h, "counts");
+    cJSON_AddNumberToObject(h, "lo", lo);
+    cJSON_AddNumberToObject(h, "hi", hi);
+    for (int k = 0; k < nbins; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)c[k]));
+    free(c);
+    return h;
+}
 
 static const char *usage =
     "usage: quant basics [--value 0.5372] [--bits 8,4,3,2] [--dist gaussian|uniform|laplace|outliers]\n"
     "                    [--rows 16] [--cols 256] [--group-size 32] [--observer minmax|percentile|mse|entropy]\n"
-    "                    [--seed 0] [--json FILE]\n";
+    "                    [--seed 0] [--json FILE] [--report FILE.html]\n";
 
 int cmd_basics(Args *a, QErr *err) {
     if (args_has(a, "help")) {
@@ -30,8 +45,10 @@ int cmd_basics(Args *a, QErr *err) {
         qobserver_kind_parse(args_str(a, "observer", "minmax"), &obs, err))
         return 2;
     if (args_int_list(a, "bits", "8,4,3,2", 2, 8, &bits, &nb, err)) return 2;
-    const char *json = args_str(a, "json", NULL);
+    const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL);
     if (args_finish(a, err)) return free(bits), 2;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "command", "basics");
 
     /* 1. one value on the 8-bit affine grid over [0, 1] */
     QParams p;
@@ -45,6 +62,33 @@ int cmd_basics(Args *a, QErr *err) {
     printf("x = %.4f -> q = round(x / s) + z = %d -> x_hat = s * (q - z) = %.6f (level %d of 0..255), error %.6f <= s/2 = %.6f\n\n",
            x, q, y, q - p.zero[0], x - y, p.scale[0] / 2);
     qparams_free(&p);
+    /* the same value on the grid of every requested width (the report's value line) */
+    cJSON *ex = cJSON_AddObjectToObject(root, "example"), *grids = cJSON_AddArrayToObject(ex, "grids");
+    cJSON_AddNumberToObject(ex, "value", value);
+    cJSON_AddNumberToObject(ex, "lo", 0.0);
+    cJSON_AddNumberToObject(ex, "hi", 1.0);
+    for (int b = -1; b < nb; b++) {
+        int bw = b < 0 ? 8 : (int)bits[b];
+        if (b >= 0 && bw == 8) continue;
+        QParams g;
+        qparams_init(&g, bw, 0, QGRAN_TENSOR, 0, 1, 1, err);
+        qparams_set_range(&g, 0, 0.0f, 1.0f);
+        float yy;
+        int8_t qq;
+        quantize(&g, &x, &qq);
+        dequantize(&g, &qq, &yy);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "bits", bw);
+        cJSON_AddNumberToObject(o, "scale", g.scale[0]);
+        cJSON_AddNumberToObject(o, "zero_point", g.zero[0]);
+        cJSON_AddNumberToObject(o, "qmin", g.qmin);
+        cJSON_AddNumberToObject(o, "qmax", g.qmax);
+        cJSON_AddNumberToObject(o, "code", qq);
+        cJSON_AddNumberToObject(o, "dequantized", yy);
+        cJSON_AddNumberToObject(o, "error", (double)yy - (double)x);
+        cJSON_AddItemToArray(grids, o);
+        qparams_free(&g);
+    }
 
     /* 2. a synthetic tensor, every width x scheme x granularity */
     QRng r;
@@ -58,14 +102,27 @@ int cmd_basics(Args *a, QErr *err) {
     QTable tb;
     qtable_init(&tb, 9, hdr);
     for (int c = 3; c < 9; c++) qtable_align_right(&tb, c, 1);
-    cJSON *root = cJSON_CreateObject(), *rowsj = cJSON_AddArrayToObject(root, "rows");
+    cJSON *tj = cJSON_AddObjectToObject(root, "tensor");
+    cJSON_AddNumberToObject(tj, "rows", (double)rows);
+    cJSON_AddNumberToObject(tj, "cols", (double)cols);
+    cJSON_AddStringToObject(tj, "dist", args_str(a, "dist", "gaussian"));
+    cJSON_AddStringToObject(tj, "observer", qobserver_kind_name(obs));
+    cJSON_AddNumberToObject(tj, "group_size", (double)group);
+    cJSON_AddNumberToObject(tj, "seed", (double)seed);
+    cJSON *rowsj = cJSON_AddArrayToObject(root, "rows");
     QGranularity grans[3] = {QGRAN_TENSOR, QGRAN_CHANNEL, QGRAN_GROUP};
-    for (int b = 0; b < nb; b++)
+    /* the six errors x_hat - x of one width, kept until their common histogram range is known */
+    float *errs = xmalloc((size_t)6 * n * sizeof(float));
+    cJSON *wrows[6];
+    for (int b = 0; b < nb; b++) {
+        int nv = 0;
+        double emax = 0;
         for (int s = 1; s >= 0; s--)
             for (int g = 0; g < 3; g++) {
                 if (qparams_init(&p, (int)bits[b], s, grans[g], group, rows, cols, err)) {
                     free(t);
                     free(out);
+                    free(errs);
                     free(bits);
                     cJSON_Delete(root);
                     qtable_free(&tb);
@@ -99,13 +156,23 @@ int cmd_basics(Args *a, QErr *err) {
                 cJSON_AddNumberToObject(o, "max_abs_error", st.max_abs);
                 cJSON_AddNumberToObject(o, "bits_per_weight", qparams_bits_per_weight(&p));
                 cJSON_AddItemToArray(rowsj, o);
+                for (int64_t i = 0; i < n; i++) errs[(size_t)nv * n + i] = out[i] - t[i];
+                if (st.max_abs > emax) emax = st.max_abs;
+                wrows[nv++] = o;
                 qparams_free(&p);
             }
+        if (!(emax > 0)) emax = 1e-12;
+        for (int v = 0; v < nv; v++)
+            cJSON_AddItemToObject(wrows[v], "error_histogram", hist_json(errs + (size_t)v * n, n, -emax, emax, ERR_BINS));
+    }
+    free(errs);
     qtable_print(&tb, stdout);
     printf("(bits/weight counts a 16-bit scale per unit, plus a zero-point of `bits` bits when affine)\n");
     qtable_free(&tb);
     int rc = 0;
+    report_add_run_info(root, a->cmdline);
     if (json) rc = qjson_write_file(json, root, err) ? 1 : 0;
+    if (rc == 0 && report) rc = report_write(report, &root, NULL, 1, NULL, NULL, err) ? 1 : 0;
     cJSON_Delete(root);
     free(t);
     free(out);

@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "model_arg.h"
 #include "quant/llm_ptq_run.h"
+#include "quant/report.h"
 
 static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
@@ -16,11 +17,23 @@ static const char *usage =
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
     "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
-    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n";
+    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n"
+    "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
 
 static const char *site_name(LlmSite s) {
     static const char *n[] = {"attn-in (q,k,v)", "attn-out (o)", "ffn-in (gate,up)", "ffn-down"};
     return n[s];
+}
+
+/* "channel_absmax": the input channels' max|x| (4 significant digits), pooled as the report keeps them */
+static void llm_ptq_json_channels(cJSON *x, const LlmPtqOutlier *u) {
+    cJSON *ch = cJSON_AddArrayToObject(x, "channel_absmax");
+    for (int i = 0; i < u->n_ch; i++) {
+        char b[32];
+        snprintf(b, sizeof b, "%.4g", u->ch_absmax[i]);
+        cJSON_AddItemToArray(ch, cJSON_CreateNumber(strtod(b, NULL)));
+    }
+    cJSON_AddNumberToObject(x, "channels_per_value", u->ch_pool);
 }
 
 int cmd_ptq_llm(Args *a, QErr *err) {
@@ -73,7 +86,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     double damp;
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
     o.save_dir = args_str(a, "save", NULL);
-    const char *json = args_str(a, "json", NULL);
+    const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL), *compare = args_str(a, "compare", NULL);
+    cJSON *anchors = NULL;
     if (args_str_list(a, "method", "rtn,gptq", &methods, &nm, err)) return 2;
     int rc = 2;
     if (args_int_list(a, "bits", "8,4,3,2", 2, 8, &bits, &nb, err)) goto done;
@@ -100,6 +114,11 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         }
     }
     if (args_finish(a, err)) goto done;
+    if (compare && !report) {
+        qerr_set(err, "--compare FILE needs --report FILE.html");
+        goto done;
+    }
+    if (compare && report_read_json(compare, &anchors, err)) goto done; /* before the long run */
     if (model_arg_resolve(&ma, &o.model, err)) {
         rc = 1;
         goto done;
@@ -199,7 +218,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     printf("total %.1f s, peak RSS %.1f MB%s%s\n", r->total_seconds, r->peak_rss / 1048576.0, o.save_dir ? ", saved in " : "",
            o.save_dir ? o.save_dir : "");
-    if (json) {
+    if (json || report) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "command", "ptq-llm");
         cJSON_AddStringToObject(root, "model", r->model_desc);
@@ -253,15 +272,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "median_channel_absmax", u->median_channel_absmax);
             cJSON_AddNumberToObject(x, "channels_above_threshold", u->channels_above);
             cJSON_AddNumberToObject(x, "weight_kurtosis", u->weight_kurtosis);
+            llm_ptq_json_channels(x, u);
             cJSON_AddItemToArray(outl, x);
         }
-        if (qjson_write_file(json, root, err)) rc = 1;
+        report_add_run_info(root, a->cmdline);
+        if (json && qjson_write_file(json, root, err)) rc = 1;
+        if (rc == 0 && report && report_write(report, &root, NULL, 1, anchors, compare, err)) rc = 1;
         cJSON_Delete(root);
     }
     free(h3);
     free(labels);
     free(r);
 done:
+    cJSON_Delete(anchors);
     model_arg_free(&ma);
     args_free_list(methods, nm);
     free(bits);

@@ -5,13 +5,15 @@
 
 #include "cmd.h"
 #include "quant/nn_cnn.h"
+#include "quant/report.h"
 
 static const char *usage =
     "usage: quant ptq-nn [--arch mlp|cnn] [--hidden 256,128] [--epochs 5] [--batch 128] [--lr 1e-3] [--seed 0]\n"
     "                    [--lr-schedule constant|cosine (mlp: constant, cnn: cosine)]\n"
     "                    [--train-samples N (default all)] [--calib-samples 1000] [--bits 8,4,2] [--group-size G]\n"
     "                    [--observer minmax|moving-avg|percentile|mse|entropy] [--data DIR] [--from FP32.qnn]\n"
-    "                    [--save-model DIR | --save_model=True] [--threads N] [--no-bench] [--json FILE]\n";
+    "                    [--save-model DIR | --save_model=True] [--threads N] [--no-bench] [--json FILE]\n"
+    "                    [--report FILE.html]\n";
 
 int cmd_ptq_nn(Args *a, QErr *err) {
     if (args_has(a, "help")) {
@@ -73,7 +75,7 @@ int cmd_ptq_nn(Args *a, QErr *err) {
         if (args_bool(a, "save-model", 0, &b, &tmp) == 0) o.save_dir = b ? "models" : NULL;
         else o.save_dir = save;
     }
-    const char *json = args_str(a, "json", NULL);
+    const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL);
     if (args_finish(a, err)) return 2;
 
     NnPtqReport r;
@@ -119,9 +121,14 @@ int cmd_ptq_nn(Args *a, QErr *err) {
     if (r.train_seconds > 0) printf("training: %.1f s (%.2f s/epoch)\n", r.train_seconds, r.seconds_per_epoch);
     if (o.save_dir) printf("models saved in %s/\n", o.save_dir);
 
-    if (json) {
+    if (json || report) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "command", "ptq-nn");
+        cJSON_AddStringToObject(root, "arch", arch);
+        cJSON_AddNumberToObject(root, "epochs", o.from ? 0 : o.train.epochs);
+        cJSON_AddNumberToObject(root, "calib_samples", (double)o.calib_samples);
+        cJSON_AddStringToObject(root, "observer", qobserver_kind_name(o.observer));
+        if (r.n_weights > 0) cJSON_AddNumberToObject(root, "weights", (double)r.n_weights);
         cJSON_AddNumberToObject(root, "test_images", (double)r.n_test);
         cJSON_AddNumberToObject(root, "train_seconds", r.train_seconds);
         cJSON_AddNumberToObject(root, "seconds_per_epoch", r.seconds_per_epoch);
@@ -142,9 +149,34 @@ int cmd_ptq_nn(Args *a, QErr *err) {
             cJSON_AddNumberToObject(o2, "latency_b1_ms", w->lat_b1_ms);
             cJSON_AddNumberToObject(o2, "throughput_b256_img_s", w->thr_b256);
             if (w->file[0]) cJSON_AddStringToObject(o2, "file", w->file);
+            if (r.n_weights > 0) cJSON_AddNumberToObject(o2, "bits_per_weight", 8.0 * (double)w->bytes / (double)r.n_weights);
             cJSON_AddItemToArray(rows, o2);
         }
-        int rc = qjson_write_file(json, root, err);
+        const NnWeightHist *wh = &r.whist;
+        if (wh->n_q > 0) {
+            cJSON *h = cJSON_AddObjectToObject(root, "weight_histogram"), *c = cJSON_AddArrayToObject(h, "counts");
+            cJSON_AddNumberToObject(h, "layer", wh->layer);
+            cJSON_AddNumberToObject(h, "in", wh->in);
+            cJSON_AddNumberToObject(h, "out", wh->out);
+            cJSON_AddNumberToObject(h, "lo", wh->lo);
+            cJSON_AddNumberToObject(h, "hi", wh->hi);
+            for (int k = 0; k < NN_HIST_BINS; k++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)wh->counts[k]));
+            cJSON *qa = cJSON_AddArrayToObject(h, "quantized");
+            for (int i = 0; i < wh->n_q; i++) {
+                cJSON *x = cJSON_CreateObject(), *lc = cJSON_AddArrayToObject(x, "level_counts");
+                cJSON_AddNumberToObject(x, "bits", wh->q[i].bits);
+                cJSON_AddStringToObject(x, "scheme", "symmetric, per tensor");
+                cJSON_AddNumberToObject(x, "scale", wh->q[i].scale);
+                cJSON_AddNumberToObject(x, "qmin", wh->q[i].qmin);
+                cJSON_AddNumberToObject(x, "qmax", wh->q[i].qmax);
+                for (int k = 0; k <= wh->q[i].qmax - wh->q[i].qmin; k++)
+                    cJSON_AddItemToArray(lc, cJSON_CreateNumber((double)wh->q[i].counts[k]));
+                cJSON_AddItemToArray(qa, x);
+            }
+        }
+        report_add_run_info(root, a->cmdline);
+        int rc = json ? qjson_write_file(json, root, err) : 0;
+        if (rc == 0 && report) rc = report_write(report, &root, NULL, 1, NULL, NULL, err);
         cJSON_Delete(root);
         if (rc) return 1;
     }

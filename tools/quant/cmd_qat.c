@@ -5,13 +5,14 @@
 
 #include "cmd.h"
 #include "quant/nn_cnn.h"
+#include "quant/report.h"
 
 int cmd_qat(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         puts("usage: quant qat [--arch mlp|cnn] [--from DIR/mlp-fp32.qnn | DIR/cnn-fp32.qnn] [--bits 8,4,2] [--act-bits 8]\n"
              "                 [--epochs 2] [--lr 1e-4] [--method ste,lsq | --lsq] [--calib-samples 1000] [--seed 0]\n"
              "                 [--train-samples N (default all)] [--data DIR] [--save-model DIR] [--threads N]\n"
-             "                 [--json FILE]");
+             "                 [--json FILE] [--report FILE.html]");
         return 0;
     }
     NnQatRunOpts o;
@@ -25,7 +26,7 @@ int cmd_qat(Args *a, QErr *err) {
     o.data_dir = args_str(a, "data", NN_FASHION_DEFAULT_DIR);
     o.from = args_str(a, "from", NULL);
     o.save_dir = args_str(a, "save-model", NULL);
-    const char *json = args_str(a, "json", NULL);
+    const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL);
     if (args_int_list(a, "bits", "8,4,2", 2, 8, &bits, &nb, err)) return 2;
     if (args_int_list(a, "act-bits", "8", 2, 8, &abits, &na, err) || nb > 4 || na > 2) {
         if (!err->msg[0] || nb > 4 || na > 2) qerr_set(err, "--bits: at most 4 widths; --act-bits: at most 2");
@@ -108,10 +109,14 @@ int cmd_qat(Args *a, QErr *err) {
     if (files)
         printf("'file bytes' = size of the row's .qnn file (fp32 CNN, or the integer CNN with its weights packed at W bits).\n");
     int rc = 0;
-    if (json) {
+    if (json || report) {
         cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "rows");
         cJSON_AddStringToObject(root, "command", "qat");
+        cJSON_AddStringToObject(root, "arch", arch);
         cJSON_AddNumberToObject(root, "epochs", o.epochs);
+        cJSON_AddNumberToObject(root, "lr", o.lr);
+        cJSON_AddNumberToObject(root, "test_images", (double)r->n_test);
+        if (r->n_weights > 0) cJSON_AddNumberToObject(root, "weights", (double)r->n_weights);
         for (int i = 0; i < r->n_rows; i++) {
             const NnQatRow *w = &r->rows[i];
             cJSON *x = cJSON_CreateObject();
@@ -126,9 +131,22 @@ int cmd_qat(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "packed_bytes", (double)w->packed_bytes);
             if (w->file_bytes) cJSON_AddNumberToObject(x, "file_bytes", (double)w->file_bytes);
             if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
+            if (r->n_weights > 0)
+                cJSON_AddNumberToObject(x, "bits_per_weight", 8.0 * (double)w->packed_bytes / (double)r->n_weights);
+            if (w->curve.n > 0) {
+                cJSON *c = cJSON_AddObjectToObject(x, "curve"), *l = cJSON_AddArrayToObject(c, "loss"),
+                      *ac = cJSON_AddArrayToObject(c, "train_accuracy");
+                cJSON_AddNumberToObject(c, "points_per_epoch", w->curve.per_epoch);
+                for (int k = 0; k < w->curve.n; k++) {
+                    cJSON_AddItemToArray(l, cJSON_CreateNumber(w->curve.loss[k]));
+                    cJSON_AddItemToArray(ac, cJSON_CreateNumber(w->curve.acc[k]));
+                }
+            }
             cJSON_AddItemToArray(rows, x);
         }
-        rc = qjson_write_file(json, root, err) ? 1 : 0;
+        report_add_run_info(root, a->cmdline);
+        rc = json && qjson_write_file(json, root, err) ? 1 : 0;
+        if (rc == 0 && report) rc = report_write(report, &root, NULL, 1, NULL, NULL, err) ? 1 : 0;
         cJSON_Delete(root);
     }
     free(r);

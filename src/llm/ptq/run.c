@@ -182,6 +182,11 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             ou->absmax = sorted[ss->in - 1];
             ou->median_channel_absmax = sorted[ss->in / 2];
             for (int i = 0; i < ss->in; i++) ou->channels_above += ss->absmax[i] > o->outlier_threshold;
+            /* the channels' magnitudes for the report, max-pooled to at most LLM_PTQ_CH_MAX values */
+            ou->ch_pool = (ss->in + LLM_PTQ_CH_MAX - 1) / LLM_PTQ_CH_MAX;
+            ou->n_ch = (ss->in + ou->ch_pool - 1) / ou->ch_pool;
+            for (int i = 0; i < ss->in; i++)
+                ou->ch_absmax[i / ou->ch_pool] = fmaxf(ou->ch_absmax[i / ou->ch_pool], ss->absmax[i]);
             free(sorted);
             for (int k = 0; k < nl; k++)
                 if (lin[k].site == (LlmSite)s) {
