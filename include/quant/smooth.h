@@ -65,9 +65,10 @@ double qawq_error(const QSite *site, const float *H, const float *s, const QSite
  * (*err_none).  The first minimum wins. */
 int qsmooth_search(const QSite *site, const float *X, int64_t rows, const float *xabsmax, const QSiteTarget *t, int ngrid,
                    float *alpha, float *s, double *errs, double *err_none, QErr *err);
-/* Per-tensor activations: then the static range's ratio c in {1, 0.95, ..., 0.4} at that alpha,
- * then alpha again at that c (a static range set by min-max is wasted on a few tokens; the
- * output error picks the range, like an MSE observer).  *aclip gets c. */
+/* qsmooth_search, and with per-tensor activations then the static range's ratio c in
+ * {1, 0.95, ..., 0.4} at that alpha, then alpha again at that c on the two grid points either
+ * side (a static range set by min-max is wasted on a few tokens; the output error picks the
+ * range, like an MSE observer).  *aclip gets c (1 per token); *err_best the error chosen. */
 int qsmooth_search_clip(const QSite *site, const float *X, int64_t rows, const float *xabsmax, const QSiteTarget *t,
                         int ngrid, float *alpha, float *aclip, float *s, double *err_none, double *err_best, QErr *err);
 int qawq_search(const QSite *site, const float *H, const float *xmean, const QSiteTarget *t, int ngrid, float *p, float *s,

@@ -270,7 +270,7 @@ int qsmooth_search_clip(const QSite *site, const float *X, int64_t rows, const f
     *aclip = 1;
     if (t->act == QACT_TENSOR) {
         const int in = site->in;
-        float *Wc = stack_w(site);
+        float *Wc = stack_w(site), *sc = xmalloc((size_t)in * sizeof(float));
         double ref;
         float *Y = sq_ref(site, Wc, X, rows, &ref);
         double best = INFINITY;
@@ -282,11 +282,23 @@ int qsmooth_search_clip(const QSite *site, const float *X, int64_t rows, const f
                 *aclip = tt.aclip;
             }
         }
+        /* alpha again at that range, on the grid points next to the first choice */
+        tt.aclip = *aclip;
+        float a0 = *alpha, step = 1.0f / (float)(ngrid - 1);
+        for (int k = -2; k <= 2; k++) {
+            float a = a0 + (float)k * step;
+            if (k == 0 || a < -1e-6f || a > 1 + 1e-6f) continue;
+            qsmooth_scales(site, xabsmax, a, sc);
+            double e = sq_error(site, Wc, X, rows, Y, ref, sc, &tt);
+            if (e < best) {
+                best = e;
+                *alpha = a;
+                memcpy(s, sc, (size_t)in * sizeof(float));
+            }
+        }
         free(Y);
         free(Wc);
-        tt.aclip = *aclip;
-        if (qsmooth_search(site, X, rows, xabsmax, &tt, ngrid, alpha, s, NULL, NULL, err)) return -1;
-        (void)in;
+        free(sc);
     }
     tt.aclip = *aclip;
     *err_best = qsmooth_error(site, X, rows, s, &tt);

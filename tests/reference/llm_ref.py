@@ -12,6 +12,7 @@ modeling_llama.py LlamaForCausalLM), not from our C code:
 Computed in float64 from the file's values (BF16/F16 widened exactly).
 
   llm_ref.py make DIR --arch gpt2|llama [--dtype F32|BF16|F16] [--seed N] [--shards 1|2] [--tied 0|1] [--vocab N]
+                      [--gpt2-shape N_EMBD,N_LAYER,N_HEAD,N_POSITIONS]
       writes DIR/config.json and DIR/model.safetensors (or 2 shards + index), random weights
   llm_ref.py logits DIR --tokens 1,2,3 --out FILE
       writes the logits [T, V] as little-endian float64 to FILE
@@ -297,6 +298,9 @@ def main(argv):
         a = dict(zip(argv[2::2], argv[3::2]))
         if "--vocab" in a:  # e.g. 50257, to pair the random model with the real GPT-2 tokenizer
             GPT2_CFG["vocab_size"] = LLAMA_CFG["vocab_size"] = int(a["--vocab"])
+        if "--gpt2-shape" in a:  # N_EMBD,N_LAYER,N_HEAD,N_POSITIONS: a larger random GPT-2 (ptq-llm's fixtures)
+            e, l, h, p = map(int, a["--gpt2-shape"].split(","))
+            GPT2_CFG.update(n_embd=e, n_layer=l, n_head=h, n_positions=p)
         make(argv[1], a.get("--arch", "gpt2"), a.get("--dtype", "F32"), int(a.get("--seed", "0")),
              int(a.get("--shards", "1")), int(a.get("--tied", "0")))
     elif len(argv) >= 2 and argv[0] == "logits":

@@ -358,11 +358,6 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
                         sst.s[k].lo = sr.s[k].alo;
                         sst.s[k].hi = sr.s[k].ahi;
                     }
-                if (getenv("QUANT_SQ_DEBUG")) {
-                    double pf = 0;
-                    evaluate(&cx, &mv, NULL, NULL, &pf, NULL, err);
-                    qlog("DEBUG smoothed fp32 %.4f", pf);
-                }
                 scale_report(r, names[mode], 0, &sr);
                 llm_scale_report_free(&sr);
                 ust = &sst;

@@ -223,8 +223,6 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
                     rc = qsmooth_search_clip(&site, X, (int64_t)rows, amax, &o->t, o->grid, &r->v, &r->aclip, sc[s],
                                              &r->err_none, &r->err_best, err);
                 }
-                if (getenv("QUANT_SQ_ALPHA")) { r->v = (float)atof(getenv("QUANT_SQ_ALPHA")); qsmooth_scales(&site, amax, r->v, sc[s]); }
-                if (getenv("QUANT_SQ_SITES") && !strchr(getenv("QUANT_SQ_SITES"), '0' + s)) for (int j = 0; j < in; j++) sc[s][j] = 1;
                 if (rc == 0) rc = llm_smooth_fold(m, l, (LlmSite)s, sc[s], err);
                 if (rc == 0) {
                     float lo = 0, hi = 0;
