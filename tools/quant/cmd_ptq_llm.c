@@ -9,7 +9,7 @@
 
 static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
-    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq (also awq, awq+gptq)] [--bits 8,4,3,2]\n"
+    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,awq,gptq (also awq+gptq)] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
@@ -89,7 +89,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
     o.save_dir = args_str(a, "save", NULL);
     const char *json = args_str(a, "json", NULL);
-    if (args_str_list(a, "method", "rtn,gptq", &methods, &nm, err)) return 2;
+    if (args_str_list(a, "method", "rtn,awq,gptq", &methods, &nm, err)) return 2;
     int rc = 2;
     if (args_int_list(a, "bits", "8,4,3,2", 2, 8, &bits, &nb, err)) goto done;
     if (args_int_list(a, "group-size", args_has(a, "bits") ? "32" : "32,32,32,16", 0, 1 << 20, &groups, &ng, err)) goto done;
