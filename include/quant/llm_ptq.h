@@ -176,7 +176,7 @@ int  llm_inject_outliers(LlmModel *m, int channels, float factor, uint64_t seed,
 
 typedef struct LlmScaleSite {
     int folded;                  /* 0: not foldable (GPT-2 ffn-down), left alone */
-    float v;                     /* SmoothQuant alpha / AWQ power chosen (-1: none) */
+    float v;                     /* SmoothQuant alpha / AWQ power chosen (-1: none, s = 1: no grid point beat it) */
     float max_before, med_before;  /* over input channels of the channel max |x|: max, median */
     float max_after, med_after;    /* the same after the scales */
     double err_none, err_best;   /* the site's relative output error (smooth.h) with s = 1 / chosen */

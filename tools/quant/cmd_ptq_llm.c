@@ -200,8 +200,9 @@ int cmd_ptq_llm(Args *a, QErr *err) {
                 qtable_new_row(&t);
                 qtable_cell(&t, "%d", l);
                 qtable_cell(&t, "%s", site_name((LlmSite)si));
-                if (x->folded) qtable_cell(&t, "%.2f", x->v);
-                else qtable_cell(&t, "not exact");
+                if (!x->folded) qtable_cell(&t, "not exact");
+                else if (x->v < 0) qtable_cell(&t, "none");
+                else qtable_cell(&t, "%.2f", x->v);
                 qtable_cell(&t, "%.3f", x->max_before);
                 qtable_cell(&t, "%.3f", x->med_before);
                 qtable_cell(&t, "%.3f", x->max_after);
@@ -336,7 +337,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
                     cJSON_AddNumberToObject(y, "layer", l);
                     cJSON_AddStringToObject(y, "input_of", site_name((LlmSite)si));
                     cJSON_AddBoolToObject(y, "folded", u->folded);
-                    if (u->folded) cJSON_AddNumberToObject(y, sc->awq ? "power" : "alpha", u->v);
+                    if (u->folded && u->v >= 0) cJSON_AddNumberToObject(y, sc->awq ? "power" : "alpha", u->v); /* absent: s = 1 */
                     cJSON_AddNumberToObject(y, "channel_absmax_max_before", u->max_before);
                     cJSON_AddNumberToObject(y, "channel_absmax_median_before", u->med_before);
                     cJSON_AddNumberToObject(y, "channel_absmax_max_after", u->max_after);

@@ -223,6 +223,13 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
                     rc = qsmooth_search_clip(&site, X, (int64_t)rows, amax, &o->t, o->grid, &r->v, &r->aclip, sc[s],
                                              &r->err_none, &r->err_best, err);
                 }
+                if (rc == 0 && !(r->err_best < r->err_none)) {
+                    /* the grid holds no s = 1: a site that no alpha / power improves stays as it is */
+                    for (int j = 0; j < in; j++) sc[s][j] = 1.0f;
+                    r->v = -1;
+                    r->aclip = 1;
+                    r->err_best = r->err_none;
+                }
                 if (rc == 0) rc = llm_smooth_fold(m, l, (LlmSite)s, sc[s], err);
                 if (rc == 0) {
                     float lo = 0, hi = 0;
