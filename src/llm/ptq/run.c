@@ -362,9 +362,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
                 llm_scale_report_free(&sr);
                 ust = &sst;
             }
-            LlmWQuant wm = w8;
-            if (mode == 2) wm.group_size = 0; /* the decomposition re-quantizes per channel */
-            if (llm_quantize_model(&mv, &calib, NULL, &wm, o->emb_bits, &q, err)) {
+            if (llm_quantize_model(&mv, &calib, NULL, &w8, o->emb_bits, &q, err)) {
                 llm_free(&mv);
                 goto out;
             }
@@ -375,7 +373,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             snprintf(row->method, sizeof row->method, "%s", names[mode]);
             row->wbits = 8;
             row->abits = o->act_bits;
-            row->group = wm.group_size;
+            row->group = mode == 2 ? 0 : o->w8a8_group; /* the decomposition re-quantizes per channel */
             row->bpw = llm_quantized_bits_per_weight(&q);
             for (int l = 0; l < m.c.n_layers; l++) row->block_err[l] = q.block_err[l];
             int erc = evaluate(&cx, &mv, llm_act_quant_hook, &aq, &row->ppl, NULL, err);
