@@ -13,6 +13,7 @@
 
 #include "quant/llm.h"
 #include "quant/qparams.h"
+#include "quant/smooth.h"
 #include "quant/tokenizer.h"
 
 /* ------------------------------------------------------------ calibration */
@@ -27,7 +28,11 @@ int  llm_calib_sample(const int32_t *tokens, int64_t lo, int64_t hi, int n, int 
 void llm_calib_free(LlmCalib *c);
 
 /* ------------------------------------------------------- weight quantization */
-typedef enum LlmQMethod { LLM_Q_RTN = 0, LLM_Q_GPTQ = 1 } LlmQMethod;
+/* AWQ: activation-aware scales folded into the model first (llm_scale_model), then RTN with
+ * AWQ's clipping search, or the whole GPTQ pipeline. */
+typedef enum LlmQMethod { LLM_Q_RTN = 0, LLM_Q_GPTQ = 1, LLM_Q_AWQ = 2, LLM_Q_AWQ_GPTQ = 3 } LlmQMethod;
+const char *llm_qmethod_name(LlmQMethod m);  /* "rtn", "gptq", "awq", "awq+gptq" */
+static inline int llm_qmethod_gptq(LlmQMethod m) { return m == LLM_Q_GPTQ || m == LLM_Q_AWQ_GPTQ; }
 
 typedef struct LlmWQuant {
     LlmQMethod method;
@@ -61,6 +66,7 @@ typedef struct LlmQuantized {
     double *tune_loss;           /* [n_layers][2] block tuning's relative loss before / after (-1: not run) */
     double e2e_kl[2];            /* end-to-end tuning: mean KL per token before / after (-1: not run) */
     double seconds;
+    struct LlmScaleReport *awq;  /* AWQ methods: the scales' report (else NULL) */
 } LlmQuantized;
 
 /* What end-to-end tuning distills on: the calibration windows, then windows sampled from the
@@ -151,5 +157,49 @@ void llm_act_quant_hook(void *ctx, int layer, LlmSite site, float *X, int T, int
 /* With decomposition: re-quantize the weights of every linear to 8 bits per channel over the
  * non-outlier input columns only, restoring the outlier columns to their fp32 values. */
 void llm_int8_decompose_weights(LlmModel *m, const float *const *fp_weights, const LlmActStats *st, float threshold);
+
+/* ------------------------------------------------ SmoothQuant, AWQ, outliers (smooth.c) */
+/* Whether a site's input can absorb a per-channel scale exactly (all but GPT-2's ffn-down). */
+int  llm_site_foldable(const LlmConfig *c, LlmSite s);
+/* Grouped-query attention: fills tie [H*hs] for the attn-out site (channels sharing a v row)
+ * and returns 1; 0 when the site needs no tie. */
+int  llm_site_tie(const LlmConfig *c, LlmSite s, int *tie);
+/* The site's input becomes X / s and its linears' columns W_j s_j, the fp32 function unchanged
+ * (see smooth.c for where each site's scale goes).  -1 + err: an unfoldable site, a scale that
+ * is not finite and > 0, or attn-out scales unequal within a GQA group. */
+int  llm_smooth_fold(LlmModel *m, int layer, LlmSite site, const float *s, QErr *err);
+/* The outlier fixture: `channels` seeded channels (the same in every block; chosen [channels]
+ * gets them) of every attn and ffn norm weight (and bias) multiplied by factor and the
+ * matching columns of q, k, v, gate, up divided by it — the same function in fp32, with the
+ * massive activation channels LLM.int8() describes. */
+int  llm_inject_outliers(LlmModel *m, int channels, float factor, uint64_t seed, int *chosen, QErr *err);
+
+typedef struct LlmScaleSite {
+    int folded;                  /* 0: not foldable (GPT-2 ffn-down), left alone */
+    float v;                     /* SmoothQuant alpha / AWQ power chosen (-1: none, s = 1: no grid point beat it) */
+    float max_before, med_before;  /* over input channels of the channel max |x|: max, median */
+    float max_after, med_after;    /* the same after the scales */
+    double err_none, err_best;   /* the site's relative output error (smooth.h) with s = 1 / chosen */
+    float clip_mean;             /* AWQ: mean clipping ratio of the site's groups (1: none) */
+    float aclip;                 /* SmoothQuant per tensor: the static range's ratio to min-max (1: none) */
+    float alo, ahi;              /* ... and that range of the (scaled) input, from the search's rows */
+} LlmScaleSite;
+typedef struct LlmScaleReport {
+    int n_layers;
+    LlmScaleSite *s;             /* [n_layers * LLM_N_SITES] */
+} LlmScaleReport;
+typedef struct LlmScaleOpts {
+    int awq;                     /* 0: SmoothQuant (alpha, rows' output error), 1: AWQ (power, H) */
+    QSiteTarget t;               /* the grids the error is measured under */
+    int grid;                    /* alpha / power grid points on [0, 1] (21) */
+    int clip_ratios;             /* AWQ: clipping ratios searched on [0.5, 1] (20; 0: no clipping) */
+    int64_t max_rows;            /* calibration rows used (whole windows; 32768) */
+} LlmScaleOpts;
+void llm_scale_opts_default(LlmScaleOpts *o);
+/* Block by block on the calibration windows (the model's own activations, earlier blocks
+ * already scaled): every site's scale searched and folded, then (AWQ) every linear's clipping.
+ * rep is allocated (llm_scale_report_free). */
+int  llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmScaleReport *rep, QErr *err);
+void llm_scale_report_free(LlmScaleReport *r);
 
 #endif

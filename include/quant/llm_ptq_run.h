@@ -8,7 +8,7 @@
 #include "quant/llm_eval.h"
 #include "quant/llm_ptq.h"
 
-enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128, LLM_PTQ_CH_MAX = 256 };
+enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128, LLM_PTQ_CH_MAX = 256, LLM_PTQ_MAX_ROWS = 2 * LLM_PTQ_MAX_VARIANTS + 8 };
 
 typedef struct LlmPtqOpts {
     const char *model, *tokenizer;
@@ -25,6 +25,11 @@ typedef struct LlmPtqOpts {
     int64_t max_windows;         /* cap on evaluation windows (0: all) */
     const char *save_dir;
     int threads;
+    int smooth;                  /* SmoothQuant W8A8 rows (per token, per tensor) */
+    int64_t w8a8_group;          /* W8A8 rows' weight groups (32: Q8_0 blocks; 0: per channel) */
+    int w4a8;                    /* every 4-bit weight variant also with 8-bit per-token activations */
+    int outlier_channels;        /* > 0: the outlier fixture (llm_inject_outliers) on every copy of the model */
+    float outlier_factor;
 } LlmPtqOpts;
 void llm_ptq_opts_default(LlmPtqOpts *o);
 
@@ -51,12 +56,24 @@ typedef struct LlmPtqOutlier {
     float ch_absmax[LLM_PTQ_CH_MAX];
 } LlmPtqOutlier;
 
+/* The per-site report of a variant that scales its inputs (SmoothQuant, AWQ). */
+typedef struct LlmPtqScale {
+    char variant[32];
+    int awq;
+    LlmScaleSite site[LLM_PTQ_MAX_LAYERS * LLM_N_SITES];  /* [layer * LLM_N_SITES + site] */
+} LlmPtqScale;
+enum { LLM_PTQ_MAX_SCALES = 8 };
+
 typedef struct LlmPtqReport {
     int n_rows;
-    LlmPtqRow rows[LLM_PTQ_MAX_VARIANTS + 4];
+    LlmPtqRow rows[LLM_PTQ_MAX_ROWS];
     int n_layers;
     int n_outliers;
     LlmPtqOutlier outliers[LLM_PTQ_MAX_LAYERS * LLM_N_SITES];
+    int n_scales;
+    LlmPtqScale scales[LLM_PTQ_MAX_SCALES];
+    int n_injected;              /* the outlier fixture's channels (0: none) */
+    int injected[64];
     char eval_desc[512], calib_desc[256], model_desc[256];
     char distill_desc[256];      /* end-to-end tuning's data ("" when no variant tunes end to end) */
     int64_t eval_windows, eval_tokens_scored;

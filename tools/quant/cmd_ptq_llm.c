@@ -10,13 +10,15 @@
 
 static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
-    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,gptq] [--bits 8,4,3,2]\n"
+    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,awq,gptq (also awq+gptq)] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
-    "         [--group-size 0,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
+    "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
     "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
+    "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
 
@@ -71,12 +73,25 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_double(a, "eval-fraction", 0.5, 0.01, 0.99, &o.eval_fraction, err)) return 2;
     if (args_int(a, "max-windows", 0, 0, 1L << 40, &v, err)) return 2;
     o.max_windows = v;
+    if (args_int(a, "w8a8-group", 32, 0, 1 << 20, &v, err)) return 2;
+    o.w8a8_group = v;
     if (args_int(a, "threads", 0, 0, 1024, &v, err)) return 2;
     o.threads = (int)v;
     int affine, act_order, mse, refit;
     if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
-        args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err))
+        args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err) ||
+        args_bool(a, "smooth", 1, &o.smooth, err) || args_bool(a, "w4a8", 1, &o.w4a8, err))
         return 2;
+    const char *inj = args_str(a, "inject-outliers", NULL);
+    if (inj) {
+        char *end;
+        long ch = strtol(inj, &end, 10);
+        double f = *end == 'x' ? strtod(end + 1, &end) : 0;
+        if (*end || ch < 1 || ch > 64 || !(f > 0) || f > 1e6)
+            return qerr_set(err, "--inject-outliers %s: expected CxF, 1 <= C <= 64 channels, factor F > 0 (e.g. 4x50)", inj), 2;
+        o.outlier_channels = (int)ch;
+        o.outlier_factor = (float)f;
+    }
     double ridge;
     if (args_double(a, "refit-ridge", 0.001, 0.0, 100.0, &ridge, err)) return 2;
     if (args_int(a, "tune-epochs", 2, 0, 1000, &v, err)) return 2;
@@ -88,10 +103,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.save_dir = args_str(a, "save", NULL);
     const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL), *compare = args_str(a, "compare", NULL);
     cJSON *anchors = NULL;
-    if (args_str_list(a, "method", "rtn,gptq", &methods, &nm, err)) return 2;
+    if (args_str_list(a, "method", "rtn,awq,gptq", &methods, &nm, err)) return 2;
     int rc = 2;
     if (args_int_list(a, "bits", "8,4,3,2", 2, 8, &bits, &nb, err)) goto done;
-    if (args_int_list(a, "group-size", args_has(a, "bits") ? "0" : "0,32,32,16", 0, 1 << 20, &groups, &ng, err)) goto done;
+    if (args_int_list(a, "group-size", args_has(a, "bits") ? "32" : "32,32,32,16", 0, 1 << 20, &groups, &ng, err)) goto done;
     if (ng != 1 && ng != nb) {
         qerr_set(err, "--group-size: give one value or one per bit width (%d)", nb);
         goto done;
@@ -100,8 +115,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         LlmQMethod meth;
         if (strcmp(methods[i], "rtn") == 0) meth = LLM_Q_RTN;
         else if (strcmp(methods[i], "gptq") == 0) meth = LLM_Q_GPTQ;
+        else if (strcmp(methods[i], "awq") == 0) meth = LLM_Q_AWQ;
+        else if (strcmp(methods[i], "awq+gptq") == 0) meth = LLM_Q_AWQ_GPTQ;
         else {
-            qerr_set(err, "--method %s: expected rtn or gptq", methods[i]);
+            qerr_set(err, "--method %s: expected rtn, gptq, awq or awq+gptq", methods[i]);
             goto done;
         }
         for (int b = 0; b < nb; b++) {
@@ -134,6 +151,11 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         goto done;
     }
     printf("model        %s\n", r->model_desc);
+    if (r->n_injected) {
+        printf("outliers     injected (fp32 function unchanged): norm weight channels");
+        for (int i = 0; i < r->n_injected; i++) printf(" %d", r->injected[i]);
+        printf(" x %g in every block, the matching q/k/v/gate/up columns / %g\n", o.outlier_factor, o.outlier_factor);
+    }
     printf("evaluation   %s: %s; %lld windows, %lld tokens scored\n", o.eval_text, r->eval_desc, (long long)r->eval_windows,
            (long long)r->eval_tokens_scored);
     printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
@@ -182,6 +204,46 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     qtable_print(&t, stdout);
     printf("(threshold %.1f; Gaussian weights have kurtosis 3)\n", o.outlier_threshold);
+    for (int v = 0; v < r->n_scales; v++) {
+        const LlmPtqScale *sc = &r->scales[v];
+        printf("\n%s: %s per site — channel max|x| (max / median over channels) before -> after, and the site's "
+               "relative output error without -> with the scales\n",
+               sc->variant, sc->awq ? "AWQ power p (s = mean|x|^p) and clipping" : "SmoothQuant alpha");
+        const char *h4[] = {"layer", "input of", sc->awq ? "p" : "alpha", "max before", "median before", "max after",
+                            "median after", "error none", "error chosen", sc->awq ? "mean clip" : "A range", "int8() channels"};
+        qtable_init(&t, 11, h4);
+        for (int c = 2; c < 11; c++) qtable_align_right(&t, c, 1);
+        for (int l = 0; l < r->n_layers; l++)
+            for (int si = 0; si < LLM_N_SITES; si++) {
+                const LlmScaleSite *x = &sc->site[l * LLM_N_SITES + si];
+                qtable_new_row(&t);
+                qtable_cell(&t, "%d", l);
+                qtable_cell(&t, "%s", site_name((LlmSite)si));
+                if (!x->folded) qtable_cell(&t, "not exact");
+                else if (x->v < 0) qtable_cell(&t, "none");
+                else qtable_cell(&t, "%.2f", x->v);
+                qtable_cell(&t, "%.3f", x->max_before);
+                qtable_cell(&t, "%.3f", x->med_before);
+                qtable_cell(&t, "%.3f", x->max_after);
+                qtable_cell(&t, "%.3f", x->med_after);
+                if (x->folded) {
+                    qtable_cell(&t, "%.2e", x->err_none);
+                    qtable_cell(&t, "%.2e", x->err_best);
+                } else {
+                    qtable_cell(&t, "-");
+                    qtable_cell(&t, "-");
+                }
+                qtable_cell(&t, "%.3f", sc->awq ? x->clip_mean : x->aclip);
+                qtable_cell(&t, "%d", r->outliers[l * LLM_N_SITES + si].channels_above);
+            }
+        qtable_print(&t, stdout);
+        qtable_free(&t);
+    }
+    if (r->n_scales)
+        printf("(A range: per-tensor static activation range chosen as a fraction of the smoothed input's min-max; mean clip: "
+               "AWQ's mean weight-range ratio; int8() channels: input channels LLM.int8() keeps in floating point, max|x| > %.1f "
+               "in the unsmoothed model; GPT-2's ffn-down is not folded: GELU is not homogeneous)\n",
+               o.outlier_threshold);
 
     printf("\nWhy LLMs are hard (2): error accumulates — relative error ||y_q - y|| / ||y|| of the hidden state after each block\n");
     int ncols = 1 + r->n_layers;
@@ -274,6 +336,42 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "weight_kurtosis", u->weight_kurtosis);
             llm_ptq_json_channels(x, u);
             cJSON_AddItemToArray(outl, x);
+        }
+        if (r->n_injected) {
+            cJSON *inj = cJSON_AddObjectToObject(root, "injected_outliers");
+            cJSON_AddNumberToObject(inj, "factor", o.outlier_factor);
+            cJSON *ch = cJSON_AddArrayToObject(inj, "channels");
+            for (int i = 0; i < r->n_injected; i++) cJSON_AddItemToArray(ch, cJSON_CreateNumber(r->injected[i]));
+        }
+        cJSON *scl = cJSON_AddArrayToObject(root, "scales");
+        for (int v = 0; v < r->n_scales; v++) {
+            const LlmPtqScale *sc = &r->scales[v];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "variant", sc->variant);
+            cJSON_AddStringToObject(x, "kind", sc->awq ? "awq" : "smoothquant");
+            cJSON *sites = cJSON_AddArrayToObject(x, "sites");
+            for (int l = 0; l < r->n_layers; l++)
+                for (int si = 0; si < LLM_N_SITES; si++) {
+                    const LlmScaleSite *u = &sc->site[l * LLM_N_SITES + si];
+                    cJSON *y = cJSON_CreateObject();
+                    cJSON_AddNumberToObject(y, "layer", l);
+                    cJSON_AddStringToObject(y, "input_of", site_name((LlmSite)si));
+                    cJSON_AddBoolToObject(y, "folded", u->folded);
+                    if (u->folded && u->v >= 0) cJSON_AddNumberToObject(y, sc->awq ? "power" : "alpha", u->v); /* absent: s = 1 */
+                    cJSON_AddNumberToObject(y, "channel_absmax_max_before", u->max_before);
+                    cJSON_AddNumberToObject(y, "channel_absmax_median_before", u->med_before);
+                    cJSON_AddNumberToObject(y, "channel_absmax_max_after", u->max_after);
+                    cJSON_AddNumberToObject(y, "channel_absmax_median_after", u->med_after);
+                    if (u->folded) {
+                        cJSON_AddNumberToObject(y, "rel_error_unscaled", u->err_none);
+                        cJSON_AddNumberToObject(y, "rel_error_scaled", u->err_best);
+                    }
+                    if (sc->awq) cJSON_AddNumberToObject(y, "mean_clip_ratio", u->clip_mean);
+                    else cJSON_AddNumberToObject(y, "static_range_ratio", u->aclip);
+                    cJSON_AddNumberToObject(y, "int8_channels_kept", r->outliers[l * LLM_N_SITES + si].channels_above);
+                    cJSON_AddItemToArray(sites, y);
+                }
+            cJSON_AddItemToArray(scl, x);
         }
         report_add_run_info(root, a->cmdline);
         if (json && qjson_write_file(json, root, err)) rc = 1;

@@ -96,8 +96,23 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     const LlmConfig *cf = &m->c;
     const int L = cf->n_layers, D = cf->dim, S = c->seq_len, n = c->n;
     if (S > cf->max_seq) return qerr_set(err, "calibration windows of %d tokens exceed the model's context %d", S, cf->max_seq);
-    const int e2e = s->method == LLM_Q_GPTQ && s->e2e_epochs > 0 && s->bits < 8;
+    const int e2e = llm_qmethod_gptq(s->method) && s->e2e_epochs > 0 && s->bits < 8;
     if (e2e && !dist) return qerr_set(err, "end-to-end tuning needs the fp32 model and its windows (LlmDistill)");
+    if (s->method == LLM_Q_AWQ || s->method == LLM_Q_AWQ_GPTQ) {
+        /* AWQ's scales are folded into the fp32 model first; RTN then also takes AWQ's clipping
+         * (the weights are clamped to the chosen ranges), GPTQ fits its own */
+        LlmScaleOpts so;
+        llm_scale_opts_default(&so);
+        so.awq = 1;
+        so.t = (QSiteTarget){s->bits, s->group_size, !s->symmetric, QACT_NONE, 8, 1.0f};
+        so.clip_ratios = s->method == LLM_Q_AWQ ? 20 : 0;
+        q->awq = xcalloc(1, sizeof *q->awq);
+        if (llm_scale_model(m, c, &so, q->awq, err)) {
+            free(q->awq);
+            q->awq = NULL;
+            return -1;
+        }
+    }
     q->lin = xcalloc((size_t)L * LLM_MAX_LINEARS, sizeof(LlmQLinear));
     q->block_err = xcalloc((size_t)L, sizeof(double));
     q->tune_loss = xmalloc((size_t)L * 2 * sizeof(double));
@@ -122,12 +137,11 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     int rc = 0;
     for (int l = 0; l < L && rc == 0; l++) {
         qprogress_frac(&prog, (double)l / L);
-        qprogress_update(&prog, "quantizing block %d/%d (%s, %d bits)", l + 1, L, s->method == LLM_Q_GPTQ ? "gptq" : "rtn",
-                         s->bits);
+        qprogress_update(&prog, "quantizing block %d/%d (%s, %d bits)", l + 1, L, llm_qmethod_name(s->method), s->bits);
         LlmLinear lin[LLM_MAX_LINEARS];
         int nl = llm_block_linears(m, l, lin);
         const size_t rows = (size_t)n * S;
-        const int gptq = s->method == LLM_Q_GPTQ, refit = gptq && s->refit;
+        const int gptq = llm_qmethod_gptq(s->method), refit = gptq && s->refit;
         /* the fp32 reference stream goes through the block before its weights change; with
          * refit, its site inputs are the targets */
         SiteStore fps = {{0}}, qs = {{0}};
@@ -244,6 +258,15 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     return rc;
 }
 
+const char *llm_qmethod_name(LlmQMethod m) {
+    switch (m) {
+        case LLM_Q_GPTQ: return "gptq";
+        case LLM_Q_AWQ: return "awq";
+        case LLM_Q_AWQ_GPTQ: return "awq+gptq";
+        default: return "rtn";
+    }
+}
+
 void llm_quantized_free(LlmQuantized *q) {
     for (int i = 0; i < q->n; i++) {
         qparams_free(&q->lin[i].p);
@@ -254,6 +277,8 @@ void llm_quantized_free(LlmQuantized *q) {
     free(q->tune_loss);
     if (q->emb_codes) qparams_free(&q->emb_p);
     free(q->emb_codes);
+    if (q->awq) llm_scale_report_free(q->awq);
+    free(q->awq);
     memset(q, 0, sizeof *q);
 }
 

@@ -19,6 +19,42 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     o->outlier_threshold = 6.0f;
     o->emb_bits = 8;
     o->eval_fraction = 0.5;
+    o->smooth = 1;
+    o->w8a8_group = 32;
+    o->w4a8 = 1;
+    o->outlier_factor = 50.0f;
+}
+
+/* Every copy of the model goes through here: the outlier fixture, when asked for, is the same
+ * fp32 function, so it is applied to each copy as it is opened. */
+static int open_model(const LlmPtqOpts *o, LlmModel *m, Tokenizer **tok, LlmPtqReport *r, QErr *err) {
+    if (llm_open(o->model, o->tokenizer, m, tok, err)) return -1;
+    if (o->outlier_channels > 0) {
+        int ch[64];
+        if (o->outlier_channels > 64) {
+            llm_free(m);
+            tokenizer_free(*tok);
+            return qerr_set(err, "--inject-outliers: at most 64 channels");
+        }
+        if (llm_inject_outliers(m, o->outlier_channels, o->outlier_factor, o->seed, ch, err)) {
+            llm_free(m);
+            tokenizer_free(*tok);
+            return -1;
+        }
+        if (r) {
+            r->n_injected = o->outlier_channels;
+            memcpy(r->injected, ch, (size_t)o->outlier_channels * sizeof(int));
+        }
+    }
+    return 0;
+}
+
+static void scale_report(LlmPtqReport *r, const char *variant, int awq, const LlmScaleReport *s) {
+    if (r->n_scales >= LLM_PTQ_MAX_SCALES) return;
+    LlmPtqScale *x = &r->scales[r->n_scales++];
+    snprintf(x->variant, sizeof x->variant, "%s", variant);
+    x->awq = awq;
+    memcpy(x->site, s->s, (size_t)s->n_layers * LLM_N_SITES * sizeof(LlmScaleSite));
 }
 
 static int cmp_float(const void *a, const void *b) {
@@ -97,7 +133,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     if (o->threads > 0) qthreads_set(o->threads);
     LlmModel m;
     Tokenizer *tok;
-    if (llm_open(o->model, o->tokenizer, &m, &tok, err)) return -1;
+    if (open_model(o, &m, &tok, r, err)) return -1;
     int rc = -1;
     uint8_t *etext = NULL, *ctext = NULL;
     int32_t *etok = NULL, *ctok = NULL;
@@ -148,7 +184,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     llm_ppl_describe(&cx.ppl, tok, r->eval_desc, sizeof r->eval_desc);
 
     /* fp32 */
-    for (int i = 0; i < LLM_PTQ_MAX_VARIANTS + 4; i++) { /* rows without tuning say so */
+    for (int i = 0; i < LLM_PTQ_MAX_ROWS; i++) { /* rows without tuning say so */
         r->rows[i].e2e_kl[0] = r->rows[i].e2e_kl[1] = -1;
         for (int l = 0; l < LLM_PTQ_MAX_LAYERS; l++) r->rows[i].tune_loss[l][0] = r->rows[i].tune_loss[l][1] = -1;
     }
@@ -205,7 +241,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     /* end-to-end tuning's data, from the fp32 model, once for every variant that tunes */
     for (int v = 0; v < o->n_variants && !dist.teacher; v++) {
         const LlmWQuant *s = &o->variants[v];
-        if (s->method != LLM_Q_GPTQ || s->bits >= 8 || s->e2e_epochs < 1) continue;
+        if (!llm_qmethod_gptq(s->method) || s->bits >= 8 || s->e2e_epochs < 1) continue;
         t0 = qtime_now();
         if (llm_distill_build(&m, &calib, o->gen_samples, tok->bos_id, tok->eos_id, o->seed ^ 0xD15711ull, &dist, err)) goto out;
         snprintf(r->distill_desc, sizeof r->distill_desc,
@@ -220,7 +256,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         const LlmWQuant *s = &o->variants[v];
         LlmModel mv;
         Tokenizer *tv;
-        if (llm_open(o->model, o->tokenizer, &mv, &tv, err)) goto out;
+        if (open_model(o, &mv, &tv, NULL, err)) goto out;
         tokenizer_free(tv);
         LlmQuantized q;
         t0 = qtime_now();
@@ -229,7 +265,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             goto out;
         }
         row = &r->rows[r->n_rows++];
-        snprintf(row->method, sizeof row->method, "%s", s->method == LLM_Q_GPTQ ? "gptq" : "rtn");
+        snprintf(row->method, sizeof row->method, "%s", llm_qmethod_name(s->method));
         row->wbits = s->bits;
         row->abits = 32;
         row->group = s->group_size;
@@ -256,6 +292,29 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         }
         qlog("%s w%d %s: perplexity %.4f, %.2f bits/weight (%.1f s)", row->method, s->bits,
              s->group_size > 0 ? "group" : "per-channel", row->ppl, row->bpw, row->seconds);
+        if (erc == 0 && q.awq) {
+            char vn[32];
+            snprintf(vn, sizeof vn, "%s w%d g%lld", row->method, s->bits, (long long)s->group_size);
+            scale_report(r, vn, 1, q.awq);
+        }
+        if (erc == 0 && o->w4a8 && o->act_bits > 0 && s->bits == 4) {
+            /* the same 4-bit weights with 8-bit per-token activations: what the integer decode
+             * kernels would run */
+            const LlmPtqRow *wrow = row;
+            LlmActQuant aq = {LLM_ACT_DYNAMIC, o->act_bits, NULL, 0.0f};
+            char mname[sizeof row->method];
+            snprintf(mname, sizeof mname, "%.12s a8 token", wrow->method);
+            row = &r->rows[r->n_rows++];
+            *row = *wrow;
+            memcpy(row->method, mname, sizeof mname);
+            row->abits = o->act_bits;
+            row->file[0] = 0;
+            row->bytes = 0;
+            t0 = qtime_now();
+            erc = evaluate(&cx, &mv, llm_act_quant_hook, &aq, &row->ppl, NULL, err);
+            row->seconds = qtime_now() - t0;
+            qlog("%s: perplexity %.4f (%.1f s)", row->method, row->ppl, row->seconds);
+        }
         llm_quantized_free(&q);
         llm_free(&mv);
         if (erc) goto out;
@@ -263,7 +322,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
 
     /* W8A8: 8-bit per-channel weights (RTN) and int8 activations */
     if (o->act_bits > 0) {
-        LlmWQuant w8 = {LLM_Q_RTN, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+        LlmWQuant w8 = {LLM_Q_RTN, 8, o->w8a8_group, 1, 0, 0, 0, 0, 0, 0, 0};
         /* fp32 weights kept for the decomposition variant */
         LlmLinear lin[LLM_MAX_LINEARS];
         fpw = xcalloc((size_t)m.c.n_layers * LLM_MAX_LINEARS, sizeof(float *));
@@ -275,32 +334,58 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
                 memcpy(fpw[n_lin++], lin[k].w, nb);
             }
         }
-        const char *names[3] = {"w8a8 token", "w8a8 tensor", "w8a8 int8()"};
-        for (int mode = 0; mode < 3; mode++) {
+        const char *names[5] = {"w8a8 token", "w8a8 tensor", "w8a8 int8()", "sq w8a8 token", "sq w8a8 tensor"};
+        for (int mode = 0; mode < (o->smooth ? 5 : 3); mode++) {
             LlmModel mv;
             Tokenizer *tv;
-            if (llm_open(o->model, o->tokenizer, &mv, &tv, err)) goto out;
+            if (open_model(o, &mv, &tv, NULL, err)) goto out;
             tokenizer_free(tv);
             t0 = qtime_now();
             LlmQuantized q;
+            LlmActStats sst = {0};
+            const LlmActStats *ust = &stats;
+            if (mode >= 3) {
+                /* SmoothQuant: alpha per site searched for this row's activation grid, folded;
+                 * the static ranges are then those of the smoothed model */
+                LlmScaleOpts so;
+                llm_scale_opts_default(&so);
+                so.t = (QSiteTarget){8, o->w8a8_group, 0, mode == 3 ? QACT_TOKEN : QACT_TENSOR, o->act_bits, 1.0f};
+                so.max_rows = 8192; /* the alpha search runs the site's products once per grid point */
+                LlmScaleReport sr;
+                int src = llm_scale_model(&mv, &calib, &so, &sr, err);
+                if (src == 0) src = llm_act_stats_collect(&mv, &calib, &sst, err);
+                if (src) {
+                    llm_free(&mv);
+                    goto out;
+                }
+                for (int k = 0; k < sr.n_layers * LLM_N_SITES; k++) /* the searched static ranges */
+                    if (mode == 4 && sr.s[k].folded && sr.s[k].aclip < 1) {
+                        sst.s[k].lo = sr.s[k].alo;
+                        sst.s[k].hi = sr.s[k].ahi;
+                    }
+                scale_report(r, names[mode], 0, &sr);
+                llm_scale_report_free(&sr);
+                ust = &sst;
+            }
             if (llm_quantize_model(&mv, &calib, NULL, &w8, o->emb_bits, &q, err)) {
                 llm_free(&mv);
                 goto out;
             }
-            LlmActQuant aq = {mode == 1 ? LLM_ACT_STATIC : LLM_ACT_DYNAMIC, o->act_bits, &stats,
+            LlmActQuant aq = {mode == 1 || mode == 4 ? LLM_ACT_STATIC : LLM_ACT_DYNAMIC, o->act_bits, ust,
                               mode == 2 ? o->outlier_threshold : 0.0f};
             if (mode == 2) llm_int8_decompose_weights(&mv, (const float *const *)fpw, &stats, o->outlier_threshold);
             row = &r->rows[r->n_rows++];
             snprintf(row->method, sizeof row->method, "%s", names[mode]);
             row->wbits = 8;
             row->abits = o->act_bits;
-            row->group = 0;
+            row->group = mode == 2 ? 0 : o->w8a8_group; /* the decomposition re-quantizes per channel */
             row->bpw = llm_quantized_bits_per_weight(&q);
             for (int l = 0; l < m.c.n_layers; l++) row->block_err[l] = q.block_err[l];
             int erc = evaluate(&cx, &mv, llm_act_quant_hook, &aq, &row->ppl, NULL, err);
             row->seconds = qtime_now() - t0;
             row->bytes = 0;
             qlog("%s: perplexity %.4f (%.1f s)", names[mode], row->ppl, row->seconds);
+            if (sst.s) llm_act_stats_free(&sst);
             llm_quantized_free(&q);
             llm_free(&mv);
             if (erc) goto out;

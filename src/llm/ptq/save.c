@@ -116,7 +116,7 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
     META("rope_theta", "%.9g", c->rope_theta);
     META("rope_interleaved", "%d", c->rope_interleaved);
     META("shared_head", "%d", c->shared_head);
-    META("method", "%s", q->scheme.method == LLM_Q_GPTQ ? "gptq" : "rtn");
+    META("method", "%s", llm_qmethod_name(q->scheme.method));
     META("bits", "%d", q->scheme.bits);
     META("group_size", "%lld", (long long)q->scheme.group_size);
     META("symmetric", "%d", q->scheme.symmetric);
