@@ -346,8 +346,52 @@ static size_t llama_piece(const Tokenizer *t, int32_t prev, int32_t id, char *bu
     return o;
 }
 
-static const TokenizerVtbl gpt2_vtbl = {"gpt2-bpe", gpt2_encode, gpt2_piece, bpe_free};
-static const TokenizerVtbl llama_vtbl = {"llama-bpe", llama_encode, llama_piece, bpe_free};
+/* GGUF's "gpt2" view: the byte-level token strings, <|endoftext|> as a control token, the
+ * merges "a b" in rank order (gaps from duplicate merges closed up). */
+static int gpt2_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
+    (void)err;
+    const Bpe *b = t->impl;
+    int32_t n = t->vocab_size;
+    out->model = "gpt2";
+    out->n = n;
+    out->tok = xcalloc((size_t)n, sizeof(char *));
+    out->len = xcalloc((size_t)n, sizeof(int));
+    out->type = xmalloc((size_t)n * sizeof(int32_t));
+    for (int32_t i = 0; i < n; i++) {
+        out->tok[i] = xstrdup(b->tok[i]);
+        out->len[i] = b->toklen[i];
+        out->type[i] = i == t->bos_id || i == t->eos_id ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_NORMAL;
+    }
+    int64_t cnt = 0;
+    int32_t maxr = -1;
+    for (uint32_t i = 0; i < b->merges.cap; i++)
+        if (b->merges.key[i]) cnt++, maxr = b->merges.rank[i] > maxr ? b->merges.rank[i] : maxr;
+    char **byrank = xcalloc((size_t)maxr + 2, sizeof(char *));
+    for (uint32_t i = 0; i < b->merges.cap; i++) {
+        if (!b->merges.key[i]) continue;
+        uint64_t k = b->merges.key[i] - 1;
+        int32_t x = (int32_t)(k >> 32), y = (int32_t)(k & 0xffffffffu);
+        size_t lx = (size_t)b->toklen[x], ly = (size_t)b->toklen[y];
+        char *m = xmalloc(lx + ly + 2);
+        memcpy(m, b->tok[x], lx);
+        m[lx] = ' ';
+        memcpy(m + lx + 1, b->tok[y], ly);
+        m[lx + ly + 1] = 0;
+        byrank[b->merges.rank[i]] = m;
+    }
+    out->merges = xmalloc((size_t)(cnt ? cnt : 1) * sizeof(char *));
+    for (int32_t r = 0; r <= maxr; r++)
+        if (byrank[r]) out->merges[out->n_merges++] = byrank[r];
+    free(byrank);
+    out->bos = t->bos_id;
+    out->eos = t->eos_id;
+    out->unk = -1;
+    out->add_bos = t->add_bos;
+    return 0;
+}
+
+static const TokenizerVtbl gpt2_vtbl = {"gpt2-bpe", gpt2_encode, gpt2_piece, bpe_free, gpt2_vocab};
+static const TokenizerVtbl llama_vtbl = {"llama-bpe", llama_encode, llama_piece, bpe_free, NULL};
 
 /* ------------------------------------------------------------- loading */
 static void add_token(Tokenizer *t, Bpe *b, const char *s, int32_t id) {
@@ -562,6 +606,43 @@ int tokenizer_load_hf(Tokenizer **out, const char *path, QErr *err) {
         tokenizer_free(t);
         return -1;
     }
+    *out = t;
+    return 0;
+}
+
+int tokenizer_bpe_from_vocab(Tokenizer **out, const TokenizerVocab *v, const char *path, QErr *err) {
+    *out = NULL;
+    Tokenizer *t = xcalloc(1, sizeof *t);
+    Bpe *b = xcalloc(1, sizeof *b);
+    t->impl = b;
+    t->vt = &gpt2_vtbl;
+    t->vocab_size = v->n;
+    bytes_to_unicode(b);
+    b->tok = xcalloc((size_t)v->n, sizeof(char *));
+    b->toklen = xcalloc((size_t)v->n, sizeof(int));
+    for (int32_t i = 0; i < v->n; i++) {
+        b->tok[i] = xmalloc((size_t)v->len[i] + 1);
+        memcpy(b->tok[i], v->tok[i], (size_t)v->len[i]);
+        b->tok[i][v->len[i]] = 0;
+        b->toklen[i] = (int)strlen(b->tok[i]); /* an embedded NUL ends the token */
+    }
+    strmap_init(&b->vocab, v->n);
+    for (int32_t i = 0; i < v->n; i++)
+        if (b->toklen[i]) strmap_put(&b->vocab, b->tok[i], b->toklen[i], i);
+    pairmap_init(&b->merges, (int)(v->n_merges < (1 << 24) ? v->n_merges : (1 << 24)));
+    int rc = v->n_merges < (1 << 24) ? 0 : qerr_set(err, "%s: %lld merges (at most 2^24)", path, (long long)v->n_merges);
+    for (int64_t r = 0; r < v->n_merges && rc == 0; r++) {
+        const char *m = v->merges[r], *sp = strchr(m, ' ');
+        if (!sp) rc = qerr_set(err, "%s: merge %lld '%.40s' is not two tokens", path, (long long)r, m);
+        else rc = add_merge(b, m, (size_t)(sp - m), sp + 1, strlen(sp + 1), (int32_t)r, path, err);
+    }
+    if (rc == 0) rc = finish(t, b, KIND_GPT2, path, err);
+    if (rc) {
+        tokenizer_free(t);
+        return -1;
+    }
+    if (v->bos >= 0 && v->bos < v->n) t->bos_id = v->bos;
+    if (v->eos >= 0 && v->eos < v->n) t->eos_id = v->eos;
     *out = t;
     return 0;
 }

@@ -15,5 +15,6 @@ int cmd_generate(Args *a, QErr *err);  /* LLM text generation */
 int cmd_ptq_llm(Args *a, QErr *err);   /* LLM post-training quantization (RTN, GPTQ, W8A8, ...) */
 int cmd_tokenize(Args *a, QErr *err);  /* token ids of a text */
 int cmd_download(Args *a, QErr *err);  /* a model from the Hugging Face Hub into its cache */
+int cmd_export(Args *a, QErr *err);    /* a model as a GGUF file (llama.cpp) */
 
 #endif
