@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "quant/llm.h"
+#include "quant/llm_gguf.h"
 #include "quant/llm_qfile.h"
 #include "quant/llm_open.h"
 
@@ -12,6 +13,10 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
         return qerr_set(err, "%s: no such file or directory", path);
     }
     if (llm_qfile_detect(path)) return llm_load_qfile(m, path, err);
+    if (gguf_detect(path)) {
+        int quantized;
+        return llm_load_gguf(m, path, &quantized, err);
+    }
     size_t n = strlen(path);
     if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) {
         /* A Hugging Face model is named by its directory (config.json + tensors); quant's own
@@ -54,6 +59,18 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
         if (!tok_path) tok_path = model_path;
     } else if (tok_path) {
         hf = llm_tokenizer_is_hf(tok_path);
+    } else if (gguf_detect(model_path)) { /* GGUF: the tokenizer is in the file's metadata */
+        if (tokenizer_load_gguf(tok, model_path, err)) {
+            llm_free(m);
+            return -1;
+        }
+        if ((*tok)->vocab_size > m->c.vocab_size) {
+            tokenizer_free(*tok);
+            *tok = NULL;
+            llm_free(m);
+            return qerr_set(err, "%s: the tokenizer has more tokens than the model", model_path);
+        }
+        return 0;
     } else {
         /* beside the checkpoint: llama2.c's tok<vocab>.bin or tokenizer.bin, or (a quantized
          * Hugging Face model) tokenizer.json / vocab.json + merges.txt */
