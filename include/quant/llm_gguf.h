@@ -78,6 +78,9 @@ void llm_export_hold_free(LlmExportHold *h);
 /* GGUF -> fp32 LlmModel (llm_load calls this for files with the GGUF magic); *quantized is
  * set to 1 when any tensor was stored in a quantized type. */
 int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err);
+/* Tensors of a GGUF file stored in a quantized type (0 for fp files and non-GGUF paths);
+ * *types lists them ("Q4_0 x35, Q8_0 x1"). */
+int llm_gguf_quantized_tensors(const char *path, char *types, size_t n);
 /* The tokenizer in a GGUF file's metadata. */
 int tokenizer_load_gguf(Tokenizer **t, const char *path, QErr *err);
 

@@ -24,6 +24,8 @@ typedef struct LlmPtqOpts {
     double eval_fraction;        /* share of a shared file used for evaluation (rest: calibration) */
     int64_t max_windows;         /* cap on evaluation windows (0: all) */
     const char *save_dir;
+    int save_gguf;               /* save as GGUF (llm_gguf.h) instead of quant-llm; variants with no exact
+                                    GGUF mapping are reported and not saved */
     int threads;
 } LlmPtqOpts;
 void llm_ptq_opts_default(LlmPtqOpts *o);

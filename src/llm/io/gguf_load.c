@@ -288,3 +288,22 @@ out:
     gguf_close(&g);
     return rc;
 }
+
+int llm_gguf_quantized_tensors(const char *path, char *types, size_t n) {
+    if (n) types[0] = 0;
+    if (!gguf_detect(path)) return 0;
+    Gguf g;
+    QErr e;
+    if (gguf_open(&g, path, &e)) return 0;
+    static const uint32_t qt[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0};
+    int total = 0;
+    size_t used = 0;
+    for (int k = 0; k < 3; k++) {
+        int c = 0;
+        for (int64_t i = 0; i < g.n_tensors; i++) c += g.t[i].type == qt[k];
+        if (c && used < n) used += (size_t)snprintf(types + used, n - used, "%s%s x%d", total ? ", " : "", ggml_type_name(qt[k]), c);
+        total += c;
+    }
+    gguf_close(&g);
+    return total;
+}
