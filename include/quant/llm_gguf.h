@@ -38,6 +38,8 @@ typedef struct LlmExportSource {
     const LlmQView *lin;
     LlmQView emb;
     const char *name;
+    const char *tok_path;   /* where the tokenizer came from (a tokenizer.json is copied from there
+                               when the vocabulary has no GGUF description); may be NULL */
 } LlmExportSource;
 
 /* One line of the export summary: how many tensors of a kind went to which type. */

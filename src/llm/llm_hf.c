@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "quant/llm.h"
+#include "quant/llm_gptq_dir.h"
 #include "quant/safetensors.h"
 
 typedef struct Loader {
@@ -23,6 +24,7 @@ typedef struct Loader {
     char prefix[32];
     float *tmp;          /* widening scratch, the largest tensor */
     size_t tmp_cap;
+    GptqLayout gq;       /* quantization_config (bits 0: none) */
     QErr *err;
 } Loader;
 
@@ -32,6 +34,13 @@ static int get(Loader *L, const char *name, int64_t d0, int64_t d1, float *dst, 
     char full[256];
     snprintf(full, sizeof full, "%s%s", L->prefix, name);
     const StTensor *t = st_find(&L->st, full);
+    size_t fl = strlen(full);
+    if (!t && L->gq.bits && d1 && fl > 7 && strcmp(full + fl - 7, ".weight") == 0) {
+        /* a GPTQ-quantized linear: qweight/qzeros/scales/g_idx, dequantized into [out, in]
+         * (dst is [d1, d0] for a transposed Conv1D, [d0, d1] otherwise) */
+        full[fl - 7] = 0;
+        return gptq_linear_read(&L->st, L->dir, full, transpose ? d1 : d0, transpose ? d0 : d1, &L->gq, dst, L->err);
+    }
     if (!t) return qerr_set(L->err, "%s: tensor '%s' is missing", L->dir, full);
     int ndim = d1 ? 2 : 1;
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
@@ -79,6 +88,7 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     memset(&L, 0, sizeof L);
     L.dir = dir;
     L.err = err;
+    if (gptq_layout_read(cfgpath, &L.gq, err)) return -1;
     if (st_open_dir(&L.st, dir, err)) return -1;
     LlmConfig *c = &m->c;
     const int gpt2 = c->arch == LLM_ARCH_GPT2;
@@ -98,7 +108,8 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     /* Before allocating: a config implying far more weights than the files hold is bad input,
      * not an out-of-memory abort.  Smaller disagreements get the per-tensor messages below. */
     size_t avail = 0;
-    for (int i = 0; i < L.st.ntensors; i++) avail += (size_t)L.st.tensors[i].numel;
+    for (int i = 0; i < L.st.ntensors; i++)  /* GPTQ's int32 words hold 32/bits weights each */
+        avail += (size_t)L.st.tensors[i].numel * (L.gq.bits && L.st.tensors[i].dtype == ST_I32 ? 32u / (unsigned)L.gq.bits : 1u);
     if (total > 2 * avail + ((size_t)1 << 20)) {
         qerr_set(err, "%s: config.json implies %zu weights but the safetensors hold only %zu: dims disagree", dir, total,
                  avail);

@@ -56,6 +56,11 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
     char guess[4096];
     if (qpath_is_dir(model_path)) { /* Hugging Face: the tokenizer is in the model directory */
         hf = 1;
+        snprintf(guess, sizeof guess, "%s/tok%d.bin", model_path, m->c.vocab_size);
+        if (!tok_path && qpath_exists(guess)) { /* a llama2.c vocabulary written beside a GPTQ export */
+            tok_path = guess;
+            hf = 0;
+        }
         if (!tok_path) tok_path = model_path;
     } else if (tok_path) {
         hf = llm_tokenizer_is_hf(tok_path);

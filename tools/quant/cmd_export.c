@@ -5,9 +5,11 @@
 
 #include "cmd.h"
 #include "quant/llm_gguf.h"
+#include "quant/llm_gptq_dir.h"
 
 static const char *usage =
-    "usage: quant export --model M [--tokenizer T] --format gguf --out PATH [--f16]\n"
+    "usage: quant export --model M [--tokenizer T] --format gguf|gptq --out PATH [--f16]\n"
+    "  gguf: one file for llama.cpp; gptq: a Hugging Face GPTQ-layout directory (transformers, AutoGPTQ, vLLM)\n"
     "  M: quant's quantized .safetensors (codes kept: 4-bit symmetric -> Q4_0, 8-bit -> Q8_0), a llama2.c .bin,\n"
     "     a Hugging Face directory or a GGUF file (fp32 tensors -> F32, or F16 with --f16)\n";
 
@@ -21,15 +23,15 @@ int cmd_export(Args *a, QErr *err) {
     LlmGgufOpts o = {0};
     if (args_bool(a, "f16", 0, &o.f16, err) || args_finish(a, err)) return 2;
     if (!model || !out) return qerr_set(err, "--model and --out are required\n%s", usage), 2;
-    if (strcmp(fmt, "gguf") != 0) return qerr_set(err, "--format %s: expected gguf", fmt), 2;
+    if (strcmp(fmt, "gguf") != 0 && strcmp(fmt, "gptq") != 0) return qerr_set(err, "--format %s: expected gguf or gptq", fmt), 2;
     double t0 = qtime_now();
     LlmExportHold h;
     if (llm_export_hold_open(&h, model, tok, err)) return 1;
     LlmExportReport r;
-    int rc = llm_export_gguf(&h.src, out, &o, &r, err);
+    int rc = strcmp(fmt, "gguf") == 0 ? llm_export_gguf(&h.src, out, &o, &r, err) : llm_export_gptq(&h.src, out, &o, &r, err);
     llm_export_hold_free(&h);
     if (rc) return 1;
-    const char *hdr[] = {"tensors", "GGUF type", "count", "exact"};
+    const char *hdr[] = {"tensors", fmt[1] == 'g' ? "GGUF type" : "stored as", "count", "exact"};
     QTable t;
     qtable_init(&t, 4, hdr);
     qtable_align_right(&t, 2, 1);

@@ -31,6 +31,7 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
     h->src.tok = h->tok;
     const char *slash = strrchr(model, '/');
     h->src.name = slash ? slash + 1 : model;
+    h->src.tok_path = tokenizer ? tokenizer : qpath_is_dir(model) ? model : NULL;
     if (!llm_qfile_detect(model)) return 0;
     /* slots: every linear of every block, then the embedding */
     h->n = h->m.c.n_layers * LLM_MAX_LINEARS;
