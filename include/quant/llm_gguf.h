@@ -72,6 +72,7 @@ typedef struct LlmExportHold {
     QParams *params;     /* owned */
     int8_t **codes;      /* owned */
     int n;
+    char tok_dir[4096];
     LlmExportSource src;
 } LlmExportHold;
 int  llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err);

@@ -24,8 +24,8 @@ typedef struct LlmPtqOpts {
     double eval_fraction;        /* share of a shared file used for evaluation (rest: calibration) */
     int64_t max_windows;         /* cap on evaluation windows (0: all) */
     const char *save_dir;
-    int save_gguf;               /* save as GGUF (llm_gguf.h) instead of quant-llm; variants with no exact
-                                    GGUF mapping are reported and not saved */
+    int save_format;             /* 0 quant-llm, 1 GGUF (llm_gguf.h), 2 GPTQ-layout directory
+                                    (llm_gptq_dir.h); variants with no exact mapping are reported, not saved */
     int threads;
 } LlmPtqOpts;
 void llm_ptq_opts_default(LlmPtqOpts *o);

@@ -18,6 +18,9 @@ quant's C code:
       expected permuted to Hugging Face's rotate-half order; rows/columns beyond quant's shapes
       (FFN padding) must dequantize to 0.  Prints one line per architecture and exits 1 on any
       difference.
+  gptq_layout_ref.py permute-groups SRC_DIR DST_DIR
+      the same weights with every linear's groups renumbered at random (scales / qzeros rows
+      moved, g_idx rewritten, desc_act true), as act-order checkpoints number them
 """
 import json
 import os
@@ -139,8 +142,53 @@ def check(gdir, qfile):
     return 0 if n_bad == 0 and n_ok > 0 else 1
 
 
+def write_safetensors(path, tensors, meta):
+    names = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int32): "I32"}
+    hdr, off, blobs = {"__metadata__": meta}, 0, []
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a).tobytes()
+        hdr[name] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def permute_groups(src, dst, seed):
+    """The same weights with the groups renumbered by a random permutation (scales and qzeros
+    rows moved, g_idx rewritten, desc_act true): what an act-order checkpoint's g_idx looks like
+    to a reader, which must dequantize through g_idx to get the weights back."""
+    import shutil
+    rng = np.random.default_rng(seed)
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    t, meta = read_safetensors(os.path.join(src, "model.safetensors"))
+    out = dict(t)
+    for name in t:
+        if not name.endswith(".g_idx"):
+            continue
+        base = name[:-6]
+        G = t[base + ".scales"].shape[0]
+        perm = rng.permutation(G)               # old group g -> new index perm[g]
+        sc, qz = np.empty_like(t[base + ".scales"]), np.empty_like(t[base + ".qzeros"])
+        sc[perm] = t[base + ".scales"]
+        qz[perm] = t[base + ".qzeros"]
+        out[base + ".scales"], out[base + ".qzeros"] = sc, qz
+        out[name] = perm[t[name]].astype(np.int32)
+    write_safetensors(os.path.join(dst, "model.safetensors"), out, meta)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["quantization_config"]["desc_act"] = True
+    json.dump(cfg, open(os.path.join(dst, "config.json"), "w"), indent=1)
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "check":
         sys.exit(check(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) == 4 and sys.argv[1] == "permute-groups":
+        sys.exit(permute_groups(sys.argv[2], sys.argv[3], 1))
     print(__doc__)
     sys.exit(2)

@@ -17,7 +17,7 @@ static const char *usage =
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
     "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
-    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf] [--threads N] [--json FILE]\n";
+    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n";
 
 static const char *site_name(LlmSite s) {
     static const char *n[] = {"attn-in (q,k,v)", "attn-out (o)", "ffn-in (gate,up)", "ffn-down"};
@@ -75,9 +75,9 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
     o.save_dir = args_str(a, "save", NULL);
     const char *sfmt = args_str(a, "save-format", "quant");
-    if (strcmp(sfmt, "quant") != 0 && strcmp(sfmt, "gguf") != 0)
-        return qerr_set(err, "--save-format %s: expected quant or gguf", sfmt), 2;
-    o.save_gguf = strcmp(sfmt, "gguf") == 0;
+    if (strcmp(sfmt, "quant") != 0 && strcmp(sfmt, "gguf") != 0 && strcmp(sfmt, "gptq") != 0)
+        return qerr_set(err, "--save-format %s: expected quant, gguf or gptq", sfmt), 2;
+    o.save_format = strcmp(sfmt, "gguf") == 0 ? 1 : strcmp(sfmt, "gptq") == 0 ? 2 : 0;
     const char *json = args_str(a, "json", NULL);
     if (args_str_list(a, "method", "rtn,gptq", &methods, &nm, err)) return 2;
     int rc = 2;

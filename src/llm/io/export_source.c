@@ -31,7 +31,13 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
     h->src.tok = h->tok;
     const char *slash = strrchr(model, '/');
     h->src.name = slash ? slash + 1 : model;
-    h->src.tok_path = tokenizer ? tokenizer : qpath_is_dir(model) ? model : NULL;
+    /* where llm_open found the tokenizer: the flag, the model directory, or beside the model file */
+    if (tokenizer || qpath_is_dir(model)) {
+        h->src.tok_path = tokenizer ? tokenizer : model;
+    } else {
+        snprintf(h->tok_dir, sizeof h->tok_dir, "%.*s", slash ? (int)(slash - model) : 1, slash ? model : ".");
+        h->src.tok_path = h->tok_dir;
+    }
     if (!llm_qfile_detect(model)) return 0;
     /* slots: every linear of every block, then the embedding */
     h->n = h->m.c.n_layers * LLM_MAX_LINEARS;

@@ -336,7 +336,9 @@ int llm_export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts
                                 dir, l, lin[k].name);
         }
     }
-    int64_t align = group > 32 ? group : 32;
+    /* the FFN width padded only as far as packing needs (32/bits inputs per int32): padding
+     * changes nothing numerically but the order of sums in a wider matrix product */
+    int64_t align = 32 / bits;
     int64_t Fp = (F + align - 1) / align * align;
     if (D % (32 / bits) || kvd % (32 / bits))
         return qerr_set(err, "%s: the model width %lld is not a multiple of %d (%d-bit codes packed in int32)", dir, (long long)D,

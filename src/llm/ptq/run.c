@@ -8,6 +8,7 @@
 
 #include "quant/llm_open.h"
 #include "quant/llm_gguf.h"
+#include "quant/llm_gptq_dir.h"
 #include "quant/llm_ptq_run.h"
 
 void llm_ptq_opts_default(LlmPtqOpts *o) {
@@ -22,19 +23,20 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     o->eval_fraction = 0.5;
 }
 
-/* The variant as a GGUF file: 0 saved, -1 + err when it has no exact GGUF mapping. */
-static int save_gguf(const char *path, const LlmModel *m, const Tokenizer *tok, const LlmQuantized *q, const char *name,
-                     QErr *err) {
+/* The variant as a GGUF file (gptq = 0) or a GPTQ-layout directory: 0 saved, -1 + err when it
+ * has no exact mapping onto that format. */
+static int save_export(const char *path, int gptq, const LlmModel *m, const Tokenizer *tok, const char *tok_path,
+                       const LlmQuantized *q, const char *name, QErr *err) {
     LlmQView *lin = xcalloc((size_t)m->c.n_layers * LLM_MAX_LINEARS, sizeof *lin);
     for (int l = 0, idx = 0; l < m->c.n_layers; l++) {
         LlmLinear tmp[LLM_MAX_LINEARS];
         int nl = llm_block_linears((LlmModel *)m, l, tmp);
         for (int k = 0; k < nl && idx < q->n; k++, idx++) lin[l * LLM_MAX_LINEARS + k] = (LlmQView){&q->lin[idx].p, q->lin[idx].codes};
     }
-    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name};
+    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path};
     LlmGgufOpts go = {0};
     LlmExportReport rep;
-    int rc = llm_export_gguf(&src, path, &go, &rep, err);
+    int rc = gptq ? llm_export_gptq(&src, path, &go, &rep, err) : llm_export_gguf(&src, path, &go, &rep, err);
     free(lin);
     return rc;
 }
@@ -257,23 +259,27 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         int erc = evaluate(&cx, &mv, NULL, NULL, &row->ppl, NULL, err);
         row->seconds = qtime_now() - t0;
         char path[4096], fname[128];
-        const char *ext = o->save_gguf ? "gguf" : "safetensors";
-        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s.%s", stem, s->bits, (long long)s->group_size, row->method, ext);
-        else snprintf(fname, sizeof fname, "%s-w%d-%s.%s", stem, s->bits, row->method, ext);
+        const char *ext = o->save_format == 1 ? ".gguf" : o->save_format == 2 ? "" : ".safetensors";
+        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s%s", stem, s->bits, (long long)s->group_size, row->method, ext);
+        else snprintf(fname, sizeof fname, "%s-w%d-%s%s", stem, s->bits, row->method, ext);
         if (o->save_dir) snprintf(path, sizeof path, "%s/%s", o->save_dir, fname);
         else snprintf(path, sizeof path, "%s/quant-ptq-%ld-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), fname);
         int saved = 0;
-        if (erc == 0 && o->save_gguf) {
-            saved = save_gguf(path, &mv, tok, &q, base, err);
+        if (erc == 0 && o->save_format == 2 && !o->save_dir) {
+            saved = 1; /* a directory: written only where --save asks for it */
+        } else if (erc == 0 && o->save_format) {
+            saved = save_export(path, o->save_format == 2, &mv, tok, o->tokenizer, &q, base, err);
             if (saved < 0) {
-                qlog("not saved as GGUF: %s", err->msg);
+                qlog("not saved as %s: %s", o->save_format == 2 ? "GPTQ layout" : "GGUF", err->msg);
                 err->msg[0] = 0;
             }
         } else if (erc == 0) {
             erc = llm_save_quantized(path, &mv, &q, base, err);
         }
         if (erc == 0 && saved == 0) {
-            row->bytes = file_size(path);
+            char st[4200];
+            snprintf(st, sizeof st, "%s/model.safetensors", path);
+            row->bytes = file_size(o->save_format == 2 ? st : path);
             if (o->save_dir) snprintf(row->file, sizeof row->file, "%s", fname);
             else unlink(path);
         }
