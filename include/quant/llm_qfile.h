@@ -15,6 +15,9 @@
 int llm_qfile_detect(const char *path);
 /* Loads and dequantizes; every tensor, shape, dtype and size is checked. */
 int llm_load_qfile(LlmModel *m, const char *path, QErr *err);
+/* skip_linears: the quantized linears' fp32 weights are left unwritten (exporters take their
+ * codes from llm_qfile_read_linear_codes instead; saves dequantizing every weight). */
+int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err);
 
 /* The file's quantized tensors as integer codes [rows, cols] + QParams, without
  * dequantizing: what exporters map onto other formats.  fn is called for the token

@@ -32,7 +32,7 @@ int llm_tokenizer_is_hf(const char *p) {
     return qpath_is_dir(p) || (n > 5 && strcmp(p + n - 5, ".json") == 0);
 }
 
-static int open_hf_tokenizer(LlmModel *m, const char *tp, Tokenizer **tok, QErr *err) {
+static int open_hf_tokenizer(const LlmModel *m, const char *tp, Tokenizer **tok, QErr *err) {
     char probe[4200], probe2[4200];
     snprintf(probe, sizeof probe, "%s/tokenizer.json", tp);
     snprintf(probe2, sizeof probe2, "%s/vocab.json", tp);
@@ -52,6 +52,15 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
     *tok = NULL;
     if (!model_path) return qerr_set(err, "--model is required (a llama2.c .bin checkpoint or a Hugging Face directory)");
     if (llm_load(m, model_path, err)) return -1;
+    if (llm_open_tokenizer(model_path, tok_path, m, tok, err)) {
+        llm_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int llm_open_tokenizer(const char *model_path, const char *tok_path, const LlmModel *m, Tokenizer **tok, QErr *err) {
+    *tok = NULL;
     int hf = 0;
     char guess[4096];
     if (qpath_is_dir(model_path)) { /* Hugging Face: the tokenizer is in the model directory */
@@ -65,14 +74,10 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
     } else if (tok_path) {
         hf = llm_tokenizer_is_hf(tok_path);
     } else if (gguf_detect(model_path)) { /* GGUF: the tokenizer is in the file's metadata */
-        if (tokenizer_load_gguf(tok, model_path, err)) {
-            llm_free(m);
-            return -1;
-        }
+        if (tokenizer_load_gguf(tok, model_path, err)) return -1;
         if ((*tok)->vocab_size > m->c.vocab_size) {
             tokenizer_free(*tok);
             *tok = NULL;
-            llm_free(m);
             return qerr_set(err, "%s: the tokenizer has more tokens than the model", model_path);
         }
         return 0;
@@ -91,15 +96,10 @@ int llm_open(const char *model_path, const char *tok_path, LlmModel *m, Tokenize
             snprintf(guess, sizeof guess, "%.*s", dirlen, dir);
             hf = 1;
         } else if (!qpath_exists(guess)) {
-            llm_free(m);
             return qerr_set(err, "%s: no tokenizer given and none found beside the model (tried tok%d.bin, tokenizer.bin, "
                             "tokenizer.json, vocab.json); pass --tokenizer FILE", model_path, m->c.vocab_size);
         }
         tok_path = guess;
     }
-    if (hf ? open_hf_tokenizer(m, tok_path, tok, err) : tokenizer_load_llama2c(tok, tok_path, m->c.vocab_size, err)) {
-        llm_free(m);
-        return -1;
-    }
-    return 0;
+    return hf ? open_hf_tokenizer(m, tok_path, tok, err) : tokenizer_load_llama2c(tok, tok_path, m->c.vocab_size, err);
 }

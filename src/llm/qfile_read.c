@@ -207,7 +207,9 @@ int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx
     return rc;
 }
 
-int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
+int llm_load_qfile(LlmModel *m, const char *path, QErr *err) { return llm_load_qfile_ex(m, path, 0, err); }
+
+int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err) {
     memset(m, 0, sizeof *m);
     Safetensors st;
     if (st_open(&st, path, err)) return -1;
@@ -271,7 +273,8 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
-            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err)) goto out;
+            if (!skip_linears && read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err))
+                goto out;
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;

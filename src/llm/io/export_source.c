@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "quant/llm_gguf.h"
+#include "quant/llm.h"
 #include "quant/llm_open.h"
 #include "quant/llm_qfile.h"
 
@@ -26,7 +27,14 @@ static int keep(void *ctx, const LlmConfig *c, const char *name, int layer, int 
 
 int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err) {
     memset(h, 0, sizeof *h);
-    if (llm_open(model, tokenizer, &h->m, &h->tok, err)) return -1;
+    /* quant's own files: the linears' codes are taken as they are, so their fp32 values are
+     * not needed (dequantizing a 1B model would be most of the export's time) */
+    int qfile = llm_qfile_detect(model);
+    if (qfile ? llm_load_qfile_ex(&h->m, model, 1, err) : llm_load(&h->m, model, err)) return -1;
+    if (llm_open_tokenizer(model, tokenizer, &h->m, &h->tok, err)) {
+        llm_free(&h->m);
+        return -1;
+    }
     h->src.m = &h->m;
     h->src.tok = h->tok;
     const char *slash = strrchr(model, '/');
@@ -38,7 +46,7 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
         snprintf(h->tok_dir, sizeof h->tok_dir, "%.*s", slash ? (int)(slash - model) : 1, slash ? model : ".");
         h->src.tok_path = h->tok_dir;
     }
-    if (!llm_qfile_detect(model)) return 0;
+    if (!qfile) return 0;
     /* slots: every linear of every block, then the embedding */
     h->n = h->m.c.n_layers * LLM_MAX_LINEARS;
     h->lin = xcalloc((size_t)h->n, sizeof *h->lin);
