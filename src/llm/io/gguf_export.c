@@ -82,8 +82,6 @@ static int block_type(Ctx *x, const char *name, const LlmQView *q, int64_t rows,
  * report line. */
 static int put_matrix(Ctx *x, const char *name, const char *kind, const Part *parts, int np, int64_t cols, int64_t rows_pad,
                       int64_t cols_pad) {
-    int64_t rows = 0;
-    for (int i = 0; i < np; i++) rows += parts[i].rows;
     uint32_t type = x->o->f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
     int quant = parts[0].q.p != NULL;
     for (int i = 0; i < np; i++) {

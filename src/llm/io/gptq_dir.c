@@ -81,8 +81,9 @@ int gptq_linear_read(const Safetensors *st, const char *dir, const char *base, i
         if (tg) memcpy(&gi[i], tg->data + 4 * i, 4);
         else gi[i] = q->group_size > 0 ? (int32_t)(i / q->group_size) : 0;
         if (gi[i] < 0 || gi[i] >= groups) {
+            int32_t bad = gi[i];
             free(gi);
-            return qerr_set(err, "%s: %s.g_idx[%lld] = %d, outside 0..%lld", dir, base, (long long)i, gi[i], (long long)groups - 1);
+            return qerr_set(err, "%s: %s.g_idx[%lld] = %d, outside 0..%lld", dir, base, (long long)i, bad, (long long)groups - 1);
         }
     }
     /* scales and (zero + 1 in v1) per (group, output) */
