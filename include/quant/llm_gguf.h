@@ -59,6 +59,9 @@ typedef struct LlmExportReport {
 
 typedef struct LlmGgufOpts {
     int f16;             /* fp32 weight matrices as F16 (norms and biases stay F32) */
+    int emb_f32;         /* a quantized token embedding stored as its dequantized values in F32
+                            (exact): llama.cpp then runs the tied classifier in fp32 instead of
+                            quantizing the last hidden state to 8 bits */
 } LlmGgufOpts;
 
 int llm_export_gguf(const LlmExportSource *src, const char *path, const LlmGgufOpts *o, LlmExportReport *r, QErr *err);

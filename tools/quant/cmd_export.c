@@ -8,10 +8,11 @@
 #include "quant/llm_gptq_dir.h"
 
 static const char *usage =
-    "usage: quant export --model M [--tokenizer T] --format gguf|gptq --out PATH [--f16]\n"
+    "usage: quant export --model M [--tokenizer T] --format gguf|gptq --out PATH [--f16] [--emb-f32]\n"
     "  gguf: one file for llama.cpp; gptq: a Hugging Face GPTQ-layout directory (transformers, AutoGPTQ, vLLM)\n"
     "  M: quant's quantized .safetensors (codes kept: 4-bit symmetric -> Q4_0, 8-bit -> Q8_0), a llama2.c .bin,\n"
-    "     a Hugging Face directory or a GGUF file (fp32 tensors -> F32, or F16 with --f16)\n";
+    "     a Hugging Face directory or a GGUF file (fp32 tensors -> F32, or F16 with --f16)\n"
+    "  --emb-f32: a quantized token embedding as its exact F32 values (llama.cpp then runs a tied classifier in fp32)\n";
 
 int cmd_export(Args *a, QErr *err) {
     if (args_has(a, "help")) {
@@ -21,7 +22,7 @@ int cmd_export(Args *a, QErr *err) {
     const char *model = args_str(a, "model", NULL), *tok = args_str(a, "tokenizer", NULL);
     const char *fmt = args_str(a, "format", "gguf"), *out = args_str(a, "out", NULL);
     LlmGgufOpts o = {0};
-    if (args_bool(a, "f16", 0, &o.f16, err) || args_finish(a, err)) return 2;
+    if (args_bool(a, "f16", 0, &o.f16, err) || args_bool(a, "emb-f32", 0, &o.emb_f32, err) || args_finish(a, err)) return 2;
     if (!model || !out) return qerr_set(err, "--model and --out are required\n%s", usage), 2;
     if (strcmp(fmt, "gguf") != 0 && strcmp(fmt, "gptq") != 0) return qerr_set(err, "--format %s: expected gguf or gptq", fmt), 2;
     double t0 = qtime_now();

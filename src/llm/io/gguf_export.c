@@ -231,7 +231,7 @@ int llm_export_gguf(const LlmExportSource *s, const char *path, const LlmGgufOpt
         pq = rope_perm(c->n_heads, (int)hs);
         pk = rope_perm(c->n_kv_heads, (int)hs);
     }
-    Part pe = {m->tok_emb, s->emb, V, NULL};
+    Part pe = {m->tok_emb, o->emb_f32 ? (LlmQView){0} : s->emb, V, NULL};
     if (put_matrix(&x, "token_embd.weight", "token_embd", &pe, 1, D, V, D)) goto out;
     if (gpt2) {
         Part pp = {m->pos_emb, {0}, c->max_seq, NULL};
