@@ -40,6 +40,7 @@ typedef struct GptqOpts {
     int scale_f16;      /* round scales to float16 (as stored in files) */
     int sym_full;       /* symmetric over all 2^b levels (qparams.h) */
     int merge_tail;     /* a ragged remainder joins the last full group (qparams_merge_tail) */
+    int narrow;         /* symmetric codes in -qmax..qmax (never qmin): llama.cpp's Q8_0 grid */
 } GptqOpts;
 void gptq_opts_default(GptqOpts *o);
 

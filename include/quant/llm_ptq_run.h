@@ -24,6 +24,8 @@ typedef struct LlmPtqOpts {
     double eval_fraction;        /* share of a shared file used for evaluation (rest: calibration) */
     int64_t max_windows;         /* cap on evaluation windows (0: all) */
     const char *save_dir;
+    int save_format;             /* 0 quant-llm, 1 GGUF (llm_gguf.h), 2 GPTQ-layout directory
+                                    (llm_gptq_dir.h); variants with no exact mapping are reported, not saved */
     int threads;
     int smooth;                  /* SmoothQuant W8A8 rows (per token, per tensor) */
     int64_t w8a8_group;          /* W8A8 rows' weight groups (32: Q8_0 blocks; 0: per channel) */

@@ -6,6 +6,7 @@
 #define QUANT_LLM_QFILE_H
 
 #include "quant/llm.h"
+#include "quant/qparams.h"
 
 #define LLM_QFILE_FORMAT "quant-llm"
 #define LLM_QFILE_VERSION "1"
@@ -14,5 +15,18 @@
 int llm_qfile_detect(const char *path);
 /* Loads and dequantizes; every tensor, shape, dtype and size is checked. */
 int llm_load_qfile(LlmModel *m, const char *path, QErr *err);
+/* skip_linears: the quantized linears' fp32 weights are left unwritten (exporters take their
+ * codes from llm_qfile_read_linear_codes instead; saves dequantizing every weight). */
+int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err);
+
+/* The file's quantized tensors as integer codes [rows, cols] + QParams, without
+ * dequantizing: what exporters map onto other formats.  fn is called for the token
+ * embedding first (name "token_embd", layer = index = -1) when it is quantized, then for
+ * every linear of every block in llm_block_linears order (name "blk.<l>.<q|k|v|o|gate|up|down>",
+ * index within the block); c is the file's configuration.  A non-zero return from fn stops
+ * the walk and is returned.  Every tensor is checked as llm_load_qfile checks it. */
+typedef int (*LlmQfileLinearFn)(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
+                                const int8_t *codes, QErr *err);
+int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx, QErr *err);
 
 #endif

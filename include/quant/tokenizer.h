@@ -18,6 +18,23 @@
 
 typedef struct Tokenizer Tokenizer;
 
+/* A vocabulary in the terms of GGUF's tokenizer.ggml.* keys: what the GGUF writer stores and
+ * what a tokenizer is rebuilt from when a GGUF file is read. */
+typedef struct TokenizerVocab {
+    const char *model;   /* "llama" (SentencePiece-style: pieces with U+2581 for spaces, scores,
+                            byte fallback <0xXX>) or "gpt2" (byte-level BPE: tokens + merges) */
+    int32_t n;           /* tokens */
+    char **tok;          /* [n] token texts (not NUL-safe: use len) */
+    int *len;            /* [n] */
+    float *score;        /* [n] merge priority (llama) */
+    int32_t *type;       /* [n] 1 normal, 2 unknown, 3 control, 6 byte */
+    int64_t n_merges;
+    char **merges;       /* [n_merges] "a b" in rank order (gpt2) */
+    int32_t bos, eos, unk;  /* -1 if none */
+    int add_bos;
+} TokenizerVocab;
+enum { TOKEN_TYPE_NORMAL = 1, TOKEN_TYPE_UNKNOWN = 2, TOKEN_TYPE_CONTROL = 3, TOKEN_TYPE_BYTE = 6 };
+
 /* Implementation table (src/llm/tokenizer_*.c fill it; callers use the functions below). */
 typedef struct TokenizerVtbl {
     const char *kind;   /* "llama2c" | "gpt2-bpe" | "llama-bpe" */
@@ -30,6 +47,8 @@ typedef struct TokenizerVtbl {
     void (*free)(Tokenizer *t);
     /* The id of the token spelled s[0, n) or -1 (NULL: not available). */
     int32_t (*lookup)(const Tokenizer *t, const char *s, size_t n);
+    /* The vocabulary as GGUF describes it (tokenizer_vocab_get); NULL: not exportable. */
+    int (*vocab)(const Tokenizer *t, struct TokenizerVocab *v, QErr *err);
 } TokenizerVtbl;
 
 enum { TOKENIZER_MAX_STOPS = 8 };
@@ -63,6 +82,16 @@ int tokenizer_hf_model_stops(Tokenizer *t, const char *model_dir, QErr *err);
 /* Whether generation ends at id. */
 int tokenizer_is_stop(const Tokenizer *t, int32_t id);
 void tokenizer_free(Tokenizer *t);
+
+/* The tokenizer's vocabulary (llama2.c and GPT-2 byte-level tokenizers); -1 + err for kinds
+ * that cannot be described this way.  tokenizer_vocab_free releases what get allocated. */
+int  tokenizer_vocab_get(const Tokenizer *t, TokenizerVocab *v, QErr *err);
+void tokenizer_vocab_free(TokenizerVocab *v);
+/* A tokenizer from a vocabulary (a GGUF file's metadata); path names it in errors. */
+int  tokenizer_from_vocab(Tokenizer **t, const TokenizerVocab *v, const char *path, QErr *err);
+/* The two constructors behind it (tokenizer_llama2c.c, tokenizer_bpe.c). */
+int  tokenizer_llama2c_from_vocab(Tokenizer **t, const TokenizerVocab *v, const char *path, QErr *err);
+int  tokenizer_bpe_from_vocab(Tokenizer **t, const TokenizerVocab *v, const char *path, QErr *err);
 
 /* ids (malloc'ed, caller frees) of text; BOS first when add_bos and the vocabulary has one. */
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_bos, int32_t **ids,

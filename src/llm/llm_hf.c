@@ -19,6 +19,7 @@
 
 #include "quant/checked.h"
 #include "quant/llm.h"
+#include "quant/llm_gptq_dir.h"
 #include "quant/safetensors.h"
 
 typedef struct Loader {
@@ -28,6 +29,7 @@ typedef struct Loader {
     unsigned char *used; /* [st.ntensors] read into the model (or a known buffer / tied copy) */
     float *tmp;          /* widening scratch, the largest tensor */
     size_t tmp_cap;
+    GptqLayout gq;       /* quantization_config (bits 0: none) */
     QErr *err;
 } Loader;
 
@@ -79,6 +81,20 @@ static int check_unused(Loader *L, const char *tied_copy) {
  * ([d0, d1] in the file -> [d1, d0] in dst) when transpose. */
 static int get_full(Loader *L, const char *full, int64_t d0, int64_t d1, float *dst, int transpose) {
     const StTensor *t = resolve(L, full);
+    size_t fl = strlen(full);
+    if (!t && L->gq.bits && d1 && fl > 7 && fl < 256 && strcmp(full + fl - 7, ".weight") == 0) {
+        /* a GPTQ-quantized linear: qweight/qzeros/scales/g_idx, dequantized into [out, in]
+         * (dst is [d1, d0] for a transposed Conv1D, [d0, d1] otherwise) */
+        char base[256], part[300];
+        memcpy(base, full, fl - 7);
+        base[fl - 7] = 0;
+        static const char *const parts[] = {"qweight", "qzeros", "scales", "g_idx"};
+        for (int i = 0; i < 4; i++) { /* read by gptq_linear_read: not unknown tensors */
+            snprintf(part, sizeof part, "%s.%s", base, parts[i]);
+            resolve(L, part);
+        }
+        return gptq_linear_read(&L->st, L->dir, base, transpose ? d1 : d0, transpose ? d0 : d1, &L->gq, dst, L->err);
+    }
     if (!t) return qerr_set(L->err, "%s: tensor '%s' is missing", L->dir, full);
     int ndim = d1 ? 2 : 1;
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
@@ -134,6 +150,7 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     memset(&L, 0, sizeof L);
     L.dir = dir;
     L.err = err;
+    if (gptq_layout_read(cfgpath, &L.gq, err)) return -1;
     if (st_open_dir(&L.st, dir, err)) return -1;
     LlmConfig *c = &m->c;
     const int gpt2 = c->arch == LLM_ARCH_GPT2;
@@ -174,7 +191,8 @@ int llm_load_hf(LlmModel *m, const char *dir, QErr *err) {
     if (gpt2) tot = qs_add(tot, qs_mul(qs((int64_t)S), qs((int64_t)D)));
     if (!c->shared_head) tot = qs_add(tot, qs_mul(qs((int64_t)V), qs((int64_t)D)));
     int64_t avail = 0;
-    for (int i = 0; i < L.st.ntensors; i++) avail += L.st.tensors[i].numel; /* each < 2^40, < 2^31 of them */
+    for (int i = 0; i < L.st.ntensors; i++) /* each < 2^40, < 2^31 of them; GPTQ's int32 words hold 32/bits weights */
+        avail += L.st.tensors[i].numel * (L.gq.bits && L.st.tensors[i].dtype == ST_I32 ? 32 / L.gq.bits : 1);
     QSize bytes = qs_mul(tot, qs(sizeof(float)));
     /* twice the elements plus 2^20 of slack: a small disagreement gets the precise per-tensor
      * message below instead of this one */

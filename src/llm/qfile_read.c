@@ -78,46 +78,51 @@ static int read_f32(const Safetensors *st, const char *path, const char *name, i
     return q_check_finite(dst, numel, path, name, err);
 }
 
+/* The codes [rows, cols] and scales / zero-points of "<base>.qweight/.scale/.zero", checked;
+ * p is initialised here (freed by the caller, also on error). */
+static int read_codes(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
+                      int64_t group, int merge_tail, int sym, QParams *p, int8_t *codes, QErr *err) {
+    memset(p, 0, sizeof *p);
+    if (qparams_init(p, bits, sym, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err))
+        return qerr_prefix(err, "%s: %s", path, base);
+    p->scale_f16 = 1;
+    if (merge_tail) qparams_merge_tail(p);
+    char name[160];
+    snprintf(name, sizeof name, "%s.qweight", base);
+    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), 0, err);
+    snprintf(name, sizeof name, "%s.scale", base);
+    const StTensor *ts = tq ? need(st, path, name, ST_F16, p->n, 0, err) : NULL;
+    const StTensor *tz = NULL;
+    if (!ts) return -1;
+    if (!sym) {
+        snprintf(name, sizeof name, "%s.zero", base);
+        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p->n), 0, err);
+        if (!tz) return -1;
+    }
+    qunpack(bits, tq->data, rows * cols, codes);
+    for (int64_t k = 0; k < p->n; k++) {
+        uint16_t h;
+        memcpy(&h, ts->data + 2 * k, 2);
+        p->scale[k] = qf16_to_f32(h);
+        if (p->scale[k] == 0.0f || !isfinite(p->scale[k]))
+            return qerr_set(err, "%s: %s scale %lld is %g (must be finite and non-zero)", path, base, (long long)k, p->scale[k]);
+    }
+    if (tz) {
+        int8_t *z = xmalloc((size_t)p->n);
+        qunpack(bits, tz->data, p->n, z);
+        for (int64_t k = 0; k < p->n; k++) p->zero[k] = z[k];
+        free(z);
+    }
+    return 0;
+}
+
 /* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
 static int read_quant(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
                       int64_t group, int merge_tail, int sym, float *w, QErr *err) {
     QParams p;
-    if (qparams_init(&p, bits, sym, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err))
-        return qerr_prefix(err, "%s: %s", path, base);
-    if (merge_tail) qparams_merge_tail(&p);
-    char name[160];
-    int rc = -1;
     int8_t *codes = xmalloc((size_t)(rows * cols));
-    snprintf(name, sizeof name, "%s.qweight", base);
-    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), 0, err);
-    snprintf(name, sizeof name, "%s.scale", base);
-    const StTensor *ts = tq ? need(st, path, name, ST_F16, p.n, 0, err) : NULL;
-    const StTensor *tz = NULL;
-    if (ts && !sym) {
-        snprintf(name, sizeof name, "%s.zero", base);
-        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p.n), 0, err);
-        if (!tz) goto out;
-    }
-    if (!ts) goto out;
-    qunpack(bits, tq->data, rows * cols, codes);
-    for (int64_t k = 0; k < p.n; k++) {
-        uint16_t h;
-        memcpy(&h, ts->data + 2 * k, 2);
-        p.scale[k] = qf16_to_f32(h);
-        if (p.scale[k] == 0.0f || !isfinite(p.scale[k])) {
-            qerr_set(err, "%s: %s scale %lld is %g (must be finite and non-zero)", path, base, (long long)k, p.scale[k]);
-            goto out;
-        }
-    }
-    if (tz) {
-        int8_t *z = xmalloc((size_t)p.n);
-        qunpack(bits, tz->data, p.n, z);
-        for (int64_t k = 0; k < p.n; k++) p.zero[k] = z[k];
-        free(z);
-    }
-    dequantize(&p, codes, w);
-    rc = 0;
-out:
+    int rc = read_codes(st, path, base, rows, cols, bits, group, merge_tail, sym, &p, codes, err);
+    if (rc == 0) dequantize(&p, codes, w);
     free(codes);
     qparams_free(&p);
     return rc;
@@ -130,47 +135,90 @@ static float *carve(float **w, int64_t count) {
     return p;
 }
 
-int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
+/* The scheme of every linear, as the metadata states it. */
+typedef struct QfScheme {
+    int bits, group, sym, emb_bits, merge_tail;
+} QfScheme;
+
+/* Format, version, the architecture and the scheme from the metadata, all checked. */
+static int read_header(const Safetensors *st, const char *path, LlmConfig *c, QfScheme *q, QErr *err) {
+    const char *fmt = st_meta(st, "format"), *ver = st_meta(st, "version");
+    if (!fmt || strcmp(fmt, LLM_QFILE_FORMAT) != 0)
+        return qerr_set(err, "%s: not a quant model file (metadata format is %s)", path, fmt ? fmt : "absent");
+    if (!ver || strcmp(ver, LLM_QFILE_VERSION) != 0)
+        return qerr_set(err, "%s: unsupported quant-llm version %s (this build reads %s)", path, ver ? ver : "?", LLM_QFILE_VERSION);
+    int arch;
+    if (meta_int(st, path, "arch", 0, 1, &arch, err) || meta_int(st, path, "dim", 1, 65536, &c->dim, err) ||
+        meta_int(st, path, "hidden_dim", 1, 1 << 20, &c->hidden_dim, err) ||
+        meta_int(st, path, "n_layers", 1, 1024, &c->n_layers, err) || meta_int(st, path, "n_heads", 1, 4096, &c->n_heads, err) ||
+        meta_int(st, path, "n_kv_heads", 1, 4096, &c->n_kv_heads, err) ||
+        meta_int(st, path, "vocab_size", 1, 1 << 22, &c->vocab_size, err) ||
+        meta_int(st, path, "max_seq", 1, 1 << 20, &c->max_seq, err) ||
+        meta_int(st, path, "rope_interleaved", 0, 1, &c->rope_interleaved, err) ||
+        meta_int(st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(st, path, "norm_eps", 0, &c->norm_eps, err) ||
+        meta_float(st, path, "rope_theta", arch == LLM_ARCH_GPT2, &c->rope_theta, err) || meta_int(st, path, "bits", 2, 8, &q->bits, err) ||
+        meta_int(st, path, "group_size", 0, 1 << 20, &q->group, err) || meta_int(st, path, "symmetric", 0, 1, &q->sym, err) ||
+        meta_int(st, path, "emb_bits", 0, 8, &q->emb_bits, err))
+        return -1;
+    /* how a row's ragged remainder is grouped: "merged" into the last group or "split" into its
+     * own (absent: split) */
+    const char *tail = st_meta(st, "group_tail");
+    q->merge_tail = tail && strcmp(tail, "merged") == 0;
+    if (tail && !q->merge_tail && strcmp(tail, "split") != 0)
+        return qerr_set(err, "%s: group_tail is \"%s\" (expected merged or split)", path, tail);
+    c->arch = (LlmArch)arch;
+    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->dim / c->n_heads) % 2)
+        return qerr_set(err, "%s: inconsistent heads: dim %d, %d heads, %d kv heads", path, c->dim, c->n_heads, c->n_kv_heads);
+    return 0;
+}
+
+int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx, QErr *err) {
+    Safetensors st;
+    if (st_open(&st, path, err)) return -1;
+    LlmConfig c = {0};
+    QfScheme q;
+    int rc = read_header(&st, path, &c, &q, err);
+    if (rc == 0 && q.emb_bits > 0) {
+        QParams p;
+        int8_t *codes = xmalloc((size_t)c.vocab_size * (size_t)c.dim);
+        rc = read_codes(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, 0, 0, 1, &p, codes, err);
+        if (rc == 0) rc = fn(ctx, &c, "token_embd", -1, -1, &p, codes, err);
+        qparams_free(&p);
+        free(codes);
+    }
+    /* the linears' names and shapes, in llm_block_linears order */
+    int hs = c.dim / (c.n_heads ? c.n_heads : 1), qd = c.n_heads * hs, kvd = c.n_kv_heads * hs;
+    struct { const char *name; int in, out; } lin[7] = {
+        {"q", c.dim, qd}, {"k", c.dim, kvd}, {"v", c.dim, kvd}, {"o", qd, c.dim},
+        {"gate", c.dim, c.hidden_dim}, {"up", c.dim, c.hidden_dim}, {"down", c.hidden_dim, c.dim}};
+    for (int l = 0; l < c.n_layers && rc == 0; l++) {
+        for (int k = 0, idx = 0; k < 7 && rc == 0; k++) {
+            if (k == 4 && c.arch == LLM_ARCH_GPT2) continue;
+            char base[96];
+            snprintf(base, sizeof base, "blk.%d.%s", l, lin[k].name);
+            QParams p;
+            int8_t *codes = xmalloc((size_t)lin[k].in * (size_t)lin[k].out);
+            rc = read_codes(&st, path, base, lin[k].out, lin[k].in, q.bits, q.group, q.merge_tail, q.sym, &p, codes, err);
+            if (rc == 0) rc = fn(ctx, &c, base, l, idx++, &p, codes, err);
+            qparams_free(&p);
+            free(codes);
+        }
+    }
+    st_close(&st);
+    return rc;
+}
+
+int llm_load_qfile(LlmModel *m, const char *path, QErr *err) { return llm_load_qfile_ex(m, path, 0, err); }
+
+int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err) {
     memset(m, 0, sizeof *m);
     Safetensors st;
     if (st_open(&st, path, err)) return -1;
     int rc = -1;
-    const char *fmt = st_meta(&st, "format"), *ver = st_meta(&st, "version");
-    if (!fmt || strcmp(fmt, LLM_QFILE_FORMAT) != 0) {
-        qerr_set(err, "%s: not a quant model file (metadata format is %s)", path, fmt ? fmt : "absent");
-        goto out;
-    }
-    if (!ver || strcmp(ver, LLM_QFILE_VERSION) != 0) {
-        qerr_set(err, "%s: unsupported quant-llm version %s (this build reads %s)", path, ver ? ver : "?", LLM_QFILE_VERSION);
-        goto out;
-    }
     LlmConfig *c = &m->c;
-    int arch, bits, group, sym, emb_bits;
-    if (meta_int(&st, path, "arch", 0, 1, &arch, err) || meta_int(&st, path, "dim", 1, 65536, &c->dim, err) ||
-        meta_int(&st, path, "hidden_dim", 1, 1 << 20, &c->hidden_dim, err) ||
-        meta_int(&st, path, "n_layers", 1, 1024, &c->n_layers, err) || meta_int(&st, path, "n_heads", 1, 4096, &c->n_heads, err) ||
-        meta_int(&st, path, "n_kv_heads", 1, 4096, &c->n_kv_heads, err) ||
-        meta_int(&st, path, "vocab_size", 1, 1 << 22, &c->vocab_size, err) ||
-        meta_int(&st, path, "max_seq", 1, 1 << 20, &c->max_seq, err) ||
-        meta_int(&st, path, "rope_interleaved", 0, 1, &c->rope_interleaved, err) ||
-        meta_int(&st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(&st, path, "norm_eps", 0, &c->norm_eps, err) ||
-        meta_float(&st, path, "rope_theta", arch == LLM_ARCH_GPT2, &c->rope_theta, err) || meta_int(&st, path, "bits", 2, 8, &bits, err) ||
-        meta_int(&st, path, "group_size", 0, 1 << 20, &group, err) || meta_int(&st, path, "symmetric", 0, 1, &sym, err) ||
-        meta_int(&st, path, "emb_bits", 0, 8, &emb_bits, err))
-        goto out;
-    /* how a row's ragged remainder is grouped: "merged" into the last group or "split" into its
-     * own (absent: split) */
-    const char *tail = st_meta(&st, "group_tail");
-    int merge_tail = tail && strcmp(tail, "merged") == 0;
-    if (tail && !merge_tail && strcmp(tail, "split") != 0) {
-        qerr_set(err, "%s: group_tail is \"%s\" (expected merged or split)", path, tail);
-        goto out;
-    }
-    c->arch = (LlmArch)arch;
-    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->dim / c->n_heads) % 2) {
-        qerr_set(err, "%s: inconsistent heads: dim %d, %d heads, %d kv heads", path, c->dim, c->n_heads, c->n_kv_heads);
-        goto out;
-    }
+    QfScheme q;
+    if (read_header(&st, path, c, &q, err)) goto out;
+    const int bits = q.bits, group = q.group, sym = q.sym, emb_bits = q.emb_bits, merge_tail = q.merge_tail;
     int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, S = c->max_seq;
     int64_t kvd = D / c->n_heads * c->n_kv_heads;
     int gpt2 = c->arch == LLM_ARCH_GPT2;
@@ -237,7 +285,8 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
-            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err)) goto out;
+            if (!skip_linears && read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err))
+                goto out;
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;

@@ -55,3 +55,28 @@ int tokenizer_is_stop(const Tokenizer *t, int32_t id) {
         if (t->stop_ids[i] == id) return 1;
     return 0;
 }
+
+int tokenizer_vocab_get(const Tokenizer *t, TokenizerVocab *v, QErr *err) {
+    memset(v, 0, sizeof *v);
+    if (!t->vt->vocab) return qerr_set(err, "a %s tokenizer cannot be described as a GGUF vocabulary yet", t->vt->kind);
+    return t->vt->vocab(t, v, err);
+}
+
+void tokenizer_vocab_free(TokenizerVocab *v) {
+    for (int32_t i = 0; v->tok && i < v->n; i++) free(v->tok[i]);
+    for (int64_t i = 0; v->merges && i < v->n_merges; i++) free(v->merges[i]);
+    free(v->tok);
+    free(v->len);
+    free(v->score);
+    free(v->type);
+    free(v->merges);
+    memset(v, 0, sizeof *v);
+}
+
+int tokenizer_from_vocab(Tokenizer **t, const TokenizerVocab *v, const char *path, QErr *err) {
+    *t = NULL;
+    if (v->n < 1) return qerr_set(err, "%s: empty vocabulary", path);
+    if (strcmp(v->model, "llama") == 0) return tokenizer_llama2c_from_vocab(t, v, path, err);
+    if (strcmp(v->model, "gpt2") == 0) return tokenizer_bpe_from_vocab(t, v, path, err);
+    return qerr_set(err, "%s: tokenizer model '%s' (quant reads llama and gpt2)", path, v->model);
+}

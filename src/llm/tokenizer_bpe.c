@@ -492,8 +492,52 @@ static size_t bpe_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf,
 
 static int32_t bpe_lookup_t(const Tokenizer *t, const char *s, size_t n) { return bpe_lookup(t->impl, s, (int)n); }
 
-static const TokenizerVtbl bytelevel_vtbl = {"gpt2-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t};
-static const TokenizerVtbl meta_vtbl = {"llama-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t};
+/* GGUF's "gpt2" view: the byte-level token strings, <|endoftext|> as a control token, the
+ * merges "a b" in rank order (gaps from duplicate merges closed up). */
+static int gpt2_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
+    (void)err;
+    const Bpe *b = t->impl;
+    int32_t n = t->vocab_size;
+    out->model = "gpt2";
+    out->n = n;
+    out->tok = xcalloc((size_t)n, sizeof(char *));
+    out->len = xcalloc((size_t)n, sizeof(int));
+    out->type = xmalloc((size_t)n * sizeof(int32_t));
+    for (int32_t i = 0; i < n; i++) {
+        out->tok[i] = xstrdup(b->tok[i]);
+        out->len[i] = b->toklen[i];
+        out->type[i] = i == t->bos_id || i == t->eos_id ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_NORMAL;
+    }
+    int64_t cnt = 0;
+    int32_t maxr = -1;
+    for (uint32_t i = 0; i < b->merges.cap; i++)
+        if (b->merges.key[i]) cnt++, maxr = b->merges.rank[i] > maxr ? b->merges.rank[i] : maxr;
+    char **byrank = xcalloc((size_t)maxr + 2, sizeof(char *));
+    for (uint32_t i = 0; i < b->merges.cap; i++) {
+        if (!b->merges.key[i]) continue;
+        uint64_t k = b->merges.key[i] - 1;
+        int32_t x = (int32_t)(k >> 32), y = (int32_t)(k & 0xffffffffu);
+        size_t lx = (size_t)b->toklen[x], ly = (size_t)b->toklen[y];
+        char *m = xmalloc(lx + ly + 2);
+        memcpy(m, b->tok[x], lx);
+        m[lx] = ' ';
+        memcpy(m + lx + 1, b->tok[y], ly);
+        m[lx + ly + 1] = 0;
+        byrank[b->merges.rank[i]] = m;
+    }
+    out->merges = xmalloc((size_t)(cnt ? cnt : 1) * sizeof(char *));
+    for (int32_t r = 0; r <= maxr; r++)
+        if (byrank[r]) out->merges[out->n_merges++] = byrank[r];
+    free(byrank);
+    out->bos = t->bos_id;
+    out->eos = t->eos_id;
+    out->unk = -1;
+    out->add_bos = t->add_bos;
+    return 0;
+}
+
+static const TokenizerVtbl bytelevel_vtbl = {"gpt2-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t, gpt2_vocab};
+static const TokenizerVtbl meta_vtbl = {"llama-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t, NULL};
 
 /* ------------------------------------------------------------- loading */
 /* s -> id in the map; the first string of an id is also its decoding (tok[id]). */
@@ -714,6 +758,50 @@ int tokenizer_load_hf(Tokenizer **out, const char *path, QErr *err) {
         tokenizer_free(t);
         return -1;
     }
+    *out = t;
+    return 0;
+}
+
+int tokenizer_bpe_from_vocab(Tokenizer **out, const TokenizerVocab *v, const char *path, QErr *err) {
+    *out = NULL;
+    if (v->n_merges >= (1 << 24)) return qerr_set(err, "%s: %lld merges (at most 2^24)", path, (long long)v->n_merges);
+    Tokenizer *t = xcalloc(1, sizeof *t);
+    Bpe *b = xcalloc(1, sizeof *b);
+    t->impl = b;
+    t->vt = &bytelevel_vtbl; /* for bpe_free on failure */
+    t->unk_id = b->unk_id = -1;
+    t->vocab_size = v->n;
+    bytes_to_unicode(b);
+    b->tok = xcalloc((size_t)v->n, sizeof(char *));
+    b->toklen = xcalloc((size_t)v->n, sizeof(int));
+    b->is_special = xcalloc((size_t)v->n, 1);
+    strmap_init(&b->vocab, v->n);
+    int rc = 0;
+    for (int32_t i = 0; i < v->n; i++) {
+        char *s = xmalloc((size_t)v->len[i] + 1);
+        memcpy(s, v->tok[i], (size_t)v->len[i]);
+        s[v->len[i]] = 0; /* an embedded NUL ends the token */
+        add_string(t, b, s, i);
+        free(s);
+        if (!b->tok[i]) b->tok[i] = xstrdup(""); /* a repeated spelling: the id is never produced */
+    }
+    bpe_pairmap_init(&b->merges, (int)v->n_merges);
+    for (int64_t r = 0; r < v->n_merges && rc == 0; r++) {
+        const char *m = v->merges[r], *sp = strchr(m, ' ');
+        if (!sp) rc = qerr_set(err, "%s: merge %lld '%.40s' is not two tokens", path, (long long)r, m);
+        else rc = bpe_add_merge(b, m, (size_t)(sp - m), sp + 1, strlen(sp + 1), (int32_t)r, path, err);
+    }
+    /* GGUF's gpt2 model: GPT-2's pipeline, ByteLevel with GPT-2's regex */
+    b->pre[b->npre++] = (PreStep){.kind = PRE_BYTELEVEL, .use_regex = 1};
+    b->byte_level = 1;
+    if (rc == 0) rc = bpe_finish(t, b, path, err);
+    if (rc) {
+        tokenizer_free(t);
+        return -1;
+    }
+    if (v->bos >= 0 && v->bos < v->n) t->bos_id = v->bos;
+    if (v->eos >= 0 && v->eos < v->n) t->eos_id = v->eos;
+    t->add_bos = v->add_bos && t->bos_id >= 0;
     *out = t;
     return 0;
 }

@@ -5,6 +5,7 @@
  * UTF-8 code point becomes its piece or its bytes (<0xXX> = id 3 + byte), then the adjacent
  * pair whose concatenation is the highest-scoring piece is merged, leftmost first on ties,
  * until no pair merges.  A heap of candidate pairs makes that O(n log n) on long texts. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,7 +178,135 @@ static size_t l2c_piece(const Tokenizer *t, int32_t prev, int32_t id, char *buf,
     return (size_t)n;
 }
 
-static const TokenizerVtbl l2c_vtbl = {"llama2c", l2c_encode, l2c_piece, vocab_free, NULL};
+/* piece -> id table (first occurrence wins) and the id of <0x00>; the byte-fallback ids
+ * checked against the vocabulary (-1 + err when they do not fit). */
+static int build_table(Tokenizer *t, Vocab *v, const char *path, QErr *err) {
+    int32_t vocab_size = t->vocab_size;
+    for (v->cap = 1; v->cap < 2u * (uint32_t)vocab_size; v->cap <<= 1) {
+    }
+    v->table = xmalloc(v->cap * sizeof(int32_t));
+    memset(v->table, 0xff, v->cap * sizeof(int32_t));
+    for (int i = 0; i < vocab_size; i++) {
+        if (lookup(v, v->piece[i], v->len[i]) >= 0) continue; /* first occurrence wins */
+        uint32_t k = hash(v->piece[i], v->len[i]) & (v->cap - 1);
+        while (v->table[k] >= 0) k = (k + 1) & (v->cap - 1);
+        v->table[k] = i;
+    }
+    v->byte_base = lookup(v, "<0x00>", 6);
+    /* Byte fallback emits byte_base + byte: all 256 ids must exist and be the <0xXX> pieces,
+     * else encode() would return ids past the vocabulary (an out-of-bounds embedding read) or
+     * tokens that decode to other bytes. */
+    if (v->byte_base >= 0) {
+        if (v->byte_base > vocab_size - 256) {
+            qerr_set(err, "%s: <0x00> is token %d but byte fallback needs ids %d..%d and the vocabulary has %d", path,
+                     v->byte_base, v->byte_base, v->byte_base + 255, vocab_size);
+            return -1;
+        }
+        for (int b = 0; b < 256; b++) {
+            char want[8];
+            snprintf(want, sizeof want, "<0x%02X>", b);
+            if (v->len[v->byte_base + b] != 6 || memcmp(v->piece[v->byte_base + b], want, 6) != 0) {
+                qerr_set(err, "%s: token %d is '%.16s' but byte fallback expects %s there (<0x00> is token %d)", path,
+                         v->byte_base + b, v->piece[v->byte_base + b], want, v->byte_base);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* GGUF's SentencePiece view: spaces as U+2581, BOS / EOS as <s> / </s> (llama2.c writes them
+ * with newlines around), <unk> unknown, <0xXX> bytes. */
+static int l2c_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
+    (void)err;
+    const Vocab *v = t->impl;
+    int32_t n = t->vocab_size;
+    out->model = "llama";
+    out->n = n;
+    out->tok = xcalloc((size_t)n, sizeof(char *));
+    out->len = xcalloc((size_t)n, sizeof(int));
+    out->score = xmalloc((size_t)n * sizeof(float));
+    out->type = xmalloc((size_t)n * sizeof(int32_t));
+    for (int32_t i = 0; i < n; i++) {
+        const char *p = v->piece[i];
+        int len = v->len[i];
+        out->score[i] = v->score[i];
+        out->type[i] = TOKEN_TYPE_NORMAL;
+        unsigned byte;
+        if (i == t->bos_id || i == t->eos_id) {
+            p = i == t->bos_id ? "<s>" : "</s>";
+            len = (int)strlen(p);
+            out->type[i] = TOKEN_TYPE_CONTROL;
+        } else if (len == 5 && memcmp(p, "<unk>", 5) == 0) {
+            out->type[i] = TOKEN_TYPE_UNKNOWN;
+        } else if (len == 6 && sscanf(p, "<0x%02X>", &byte) == 1) {
+            out->type[i] = TOKEN_TYPE_BYTE;
+        }
+        char *s = xmalloc((size_t)len * 3 + 1);
+        int k = 0;
+        for (int j = 0; j < len; j++) {
+            if (p[j] == ' ' && out->type[i] == TOKEN_TYPE_NORMAL) {
+                memcpy(s + k, "\xe2\x96\x81", 3);
+                k += 3;
+            } else {
+                s[k++] = p[j];
+            }
+        }
+        s[k] = 0;
+        out->tok[i] = s;
+        out->len[i] = k;
+    }
+    out->bos = t->bos_id;
+    out->eos = t->eos_id;
+    out->unk = n > 0 && v->len[0] == 5 && memcmp(v->piece[0], "<unk>", 5) == 0 ? 0 : -1;
+    out->add_bos = t->add_bos;
+    return 0;
+}
+
+static const TokenizerVtbl l2c_vtbl = {"llama2c", l2c_encode, l2c_piece, vocab_free, NULL, l2c_vocab};
+
+int tokenizer_llama2c_from_vocab(Tokenizer **out, const TokenizerVocab *src, const char *path, QErr *err) {
+    *out = NULL;
+    if (!src->score) return qerr_set(err, "%s: a llama vocabulary needs tokenizer.ggml.scores", path);
+    Tokenizer *t = xcalloc(1, sizeof *t);
+    Vocab *v = xcalloc(1, sizeof *v);
+    t->vt = &l2c_vtbl;
+    t->impl = v;
+    t->vocab_size = src->n;
+    v->piece = xcalloc((size_t)src->n, sizeof(char *));
+    v->len = xcalloc((size_t)src->n, sizeof(int));
+    v->score = xmalloc((size_t)src->n * sizeof(float));
+    for (int32_t i = 0; i < src->n; i++) {
+        if (src->len[i] > 1024) {
+            tokenizer_free(t);
+            return qerr_set(err, "%s: token %d is %d bytes long (at most 1024)", path, i, src->len[i]);
+        }
+        /* U+2581 back to the space llama2.c's pieces hold */
+        char *s = xmalloc((size_t)src->len[i] + 1);
+        int k = 0;
+        for (int j = 0; j < src->len[i]; j++) {
+            if (j + 2 < src->len[i] && memcmp(src->tok[i] + j, "\xe2\x96\x81", 3) == 0) {
+                s[k++] = ' ';
+                j += 2;
+            } else {
+                s[k++] = src->tok[i][j];
+            }
+        }
+        s[k] = 0;
+        v->piece[i] = s;
+        v->len[i] = k;
+        v->score[i] = isfinite(src->score[i]) ? src->score[i] : -1e30f;
+    }
+    if (build_table(t, v, path, err)) {
+        tokenizer_free(t);
+        return -1;
+    }
+    t->bos_id = src->bos >= 0 && src->bos < src->n ? src->bos : -1;
+    t->eos_id = src->eos >= 0 && src->eos < src->n ? src->eos : -1;
+    t->add_bos = src->add_bos && t->bos_id >= 0;
+    *out = t;
+    return 0;
+}
 
 int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size, QErr *err) {
     *out = NULL;
@@ -233,36 +362,7 @@ int tokenizer_load_llama2c(Tokenizer **out, const char *path, int32_t vocab_size
                  vocab_size);
         goto fail;
     }
-    for (v->cap = 1; v->cap < 2u * (uint32_t)vocab_size; v->cap <<= 1) {
-    }
-    v->table = xmalloc(v->cap * sizeof(int32_t));
-    memset(v->table, 0xff, v->cap * sizeof(int32_t));
-    for (int i = 0; i < vocab_size; i++) {
-        if (lookup(v, v->piece[i], v->len[i]) >= 0) continue; /* first occurrence wins */
-        uint32_t k = hash(v->piece[i], v->len[i]) & (v->cap - 1);
-        while (v->table[k] >= 0) k = (k + 1) & (v->cap - 1);
-        v->table[k] = i;
-    }
-    v->byte_base = lookup(v, "<0x00>", 6);
-    /* Byte fallback emits byte_base + byte: all 256 ids must exist and be the <0xXX> pieces,
-     * else encode() would return ids past the vocabulary (an out-of-bounds embedding read) or
-     * tokens that decode to other bytes. */
-    if (v->byte_base >= 0) {
-        if (v->byte_base > vocab_size - 256) {
-            qerr_set(err, "%s: <0x00> is token %d but byte fallback needs ids %d..%d and the vocabulary has %d", path,
-                     v->byte_base, v->byte_base, v->byte_base + 255, vocab_size);
-            goto fail;
-        }
-        for (int b = 0; b < 256; b++) {
-            char want[8];
-            snprintf(want, sizeof want, "<0x%02X>", b);
-            if (v->len[v->byte_base + b] != 6 || memcmp(v->piece[v->byte_base + b], want, 6) != 0) {
-                qerr_set(err, "%s: token %d is '%.16s' but byte fallback expects %s there (<0x00> is token %d)", path,
-                         v->byte_base + b, v->piece[v->byte_base + b], want, v->byte_base);
-                goto fail;
-            }
-        }
-    }
+    if (build_table(t, v, path, err)) goto fail;
     t->bos_id = vocab_size > 1 ? 1 : -1;
     t->eos_id = vocab_size > 2 ? 2 : -1;
     t->add_bos = 1;

@@ -177,6 +177,7 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
         return -1;
     p->scale_f16 = o->scale_f16;
     p->sym_full = o->sym_full;
+    if (o->narrow && o->symmetric && !o->sym_full) p->qmin = -p->qmax;
     if (o->merge_tail) qparams_merge_tail(p);
 
     /* permutation (act-order): columns by decreasing H diagonal */

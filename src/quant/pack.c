@@ -30,6 +30,14 @@ void qunpack(int bits, const uint8_t *in, int64_t n, int8_t *q) {
         for (int64_t i = 0; i < n; i++) q[i] = (int8_t)(in[i] + qmin);
         return;
     }
+    if (bits == 4) { /* two codes per byte, low nibble first: the common case, kept branch-free */
+        for (int64_t i = 0; i < n / 2; i++) {
+            q[2 * i] = (int8_t)((in[i] & 15) - 8);
+            q[2 * i + 1] = (int8_t)((in[i] >> 4) - 8);
+        }
+        if (n & 1) q[n - 1] = (int8_t)((in[n / 2] & 15) - 8);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         int64_t bit = i * bits;
         int64_t byte = bit >> 3;

@@ -16,5 +16,6 @@ int cmd_ptq_llm(Args *a, QErr *err);   /* LLM post-training quantization (RTN, G
 int cmd_tokenize(Args *a, QErr *err);  /* token ids of a text */
 int cmd_download(Args *a, QErr *err);  /* a model from the Hugging Face Hub into its cache */
 int cmd_report(Args *a, QErr *err);    /* an HTML report rebuilt from saved --json results */
+int cmd_export(Args *a, QErr *err);    /* a model as a GGUF file (llama.cpp) */
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 #include "model_arg.h"
+#include "quant/llm_gguf.h"
 #include "quant/llm_ptq_run.h"
 #include "quant/report.h"
 
@@ -19,7 +20,7 @@ static const char *usage =
     "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
     "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
-    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--threads N] [--json FILE]\n"
+    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
 
 static const char *site_name(LlmSite s) {
@@ -101,6 +102,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     double damp;
     if (args_double(a, "damp", 0.01, 1e-6, 10.0, &damp, err)) return 2;
     o.save_dir = args_str(a, "save", NULL);
+    const char *sfmt = args_str(a, "save-format", "quant");
+    if (strcmp(sfmt, "quant") != 0 && strcmp(sfmt, "gguf") != 0 && strcmp(sfmt, "gptq") != 0)
+        return qerr_set(err, "--save-format %s: expected quant, gguf or gptq", sfmt), 2;
+    o.save_format = strcmp(sfmt, "gguf") == 0 ? 1 : strcmp(sfmt, "gptq") == 0 ? 2 : 0;
     const char *json = args_str(a, "json", NULL), *report = args_str(a, "report", NULL), *compare = args_str(a, "compare", NULL);
     cJSON *anchors = NULL;
     if (args_str_list(a, "method", "rtn,awq,gptq", &methods, &nm, err)) return 2;
@@ -144,6 +149,11 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qerr_set(err, "--model PATH or --model_name NAME is required");
         goto done;
     }
+    char qtypes[128];
+    int nq = llm_gguf_quantized_tensors(o.model, qtypes, sizeof qtypes);
+    if (nq > 0)
+        qlog("note: %s is already quantized (%s): those weights are dequantized to fp32 and quantized again, so the "
+             "fp32 row is the quantized model and the errors of both quantizations add up", o.model, qtypes);
     LlmPtqReport *r = xcalloc(1, sizeof *r);
     rc = llm_ptq_run(&o, r, err) ? 1 : 0;
     if (rc) {

@@ -81,7 +81,10 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     QErr e;
     qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
     p->scale_f16 = 1;
-    p->sym_full = 1;
+    /* 8 bits: -127..127 (scale = max|w| / 127, codes never -128), llama.cpp's Q8_0 grid, so
+     * W8 exports to GGUF exactly; narrower widths use the full range, as Q4_0 */
+    p->sym_full = s->bits < 8;
+    if (s->bits == 8 && s->symmetric) p->qmin = -p->qmax;
     qparams_merge_tail(p);
     qparams_fit_minmax(p, w);
     quantize(p, w, codes);
@@ -210,7 +213,10 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
                 go.group_size = s->group_size;
                 go.act_order = s->act_order;
                 go.scale_f16 = 1;
-                go.sym_full = 1;
+                /* 4-bit and below: the full range, as Q4_0; 8 bits: restricted to -127..127, the grid
+                 * Q8_0's dot products assume, so W8 exports to GGUF exactly */
+                go.sym_full = s->bits < 8;
+                go.narrow = s->bits == 8;
                 go.merge_tail = 1;
                 go.mse_clip = s->mse_clip;
                 if (s->damp > 0) go.damp = s->damp;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "quant/llm_open.h"
+#include "quant/llm_gguf.h"
+#include "quant/llm_gptq_dir.h"
 #include "quant/llm_ptq_run.h"
 
 void llm_ptq_opts_default(LlmPtqOpts *o) {
@@ -55,6 +57,24 @@ static void scale_report(LlmPtqReport *r, const char *variant, int awq, const Ll
     snprintf(x->variant, sizeof x->variant, "%s", variant);
     x->awq = awq;
     memcpy(x->site, s->s, (size_t)s->n_layers * LLM_N_SITES * sizeof(LlmScaleSite));
+}
+
+/* The variant as a GGUF file (gptq = 0) or a GPTQ-layout directory: 0 saved, -1 + err when it
+ * has no exact mapping onto that format. */
+static int save_export(const char *path, int gptq, const LlmModel *m, const Tokenizer *tok, const char *tok_path,
+                       const LlmQuantized *q, const char *name, QErr *err) {
+    LlmQView *lin = xcalloc((size_t)m->c.n_layers * LLM_MAX_LINEARS, sizeof *lin);
+    for (int l = 0, idx = 0; l < m->c.n_layers; l++) {
+        LlmLinear tmp[LLM_MAX_LINEARS];
+        int nl = llm_block_linears((LlmModel *)m, l, tmp);
+        for (int k = 0; k < nl && idx < q->n; k++, idx++) lin[l * LLM_MAX_LINEARS + k] = (LlmQView){&q->lin[idx].p, q->lin[idx].codes};
+    }
+    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path};
+    LlmGgufOpts go = {0};
+    LlmExportReport rep;
+    int rc = gptq ? llm_export_gptq(&src, path, &go, &rep, err) : llm_export_gguf(&src, path, &go, &rep, err);
+    free(lin);
+    return rc;
 }
 
 static int cmp_float(const void *a, const void *b) {
@@ -280,13 +300,27 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         int erc = evaluate(&cx, &mv, NULL, NULL, &row->ppl, NULL, err);
         row->seconds = qtime_now() - t0;
         char path[4096], fname[128];
-        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s.safetensors", stem, s->bits, (long long)s->group_size, row->method);
-        else snprintf(fname, sizeof fname, "%s-w%d-%s.safetensors", stem, s->bits, row->method);
+        const char *ext = o->save_format == 1 ? ".gguf" : o->save_format == 2 ? "" : ".safetensors";
+        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s%s", stem, s->bits, (long long)s->group_size, row->method, ext);
+        else snprintf(fname, sizeof fname, "%s-w%d-%s%s", stem, s->bits, row->method, ext);
         if (o->save_dir) snprintf(path, sizeof path, "%s/%s", o->save_dir, fname);
         else snprintf(path, sizeof path, "%s/quant-ptq-%ld-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), fname);
-        if (erc == 0) erc = llm_save_quantized(path, &mv, &q, base, err);
-        if (erc == 0) {
-            row->bytes = file_size(path);
+        int saved = 0;
+        if (erc == 0 && o->save_format == 2 && !o->save_dir) {
+            saved = 1; /* a directory: written only where --save asks for it */
+        } else if (erc == 0 && o->save_format) {
+            saved = save_export(path, o->save_format == 2, &mv, tok, o->tokenizer, &q, base, err);
+            if (saved < 0) {
+                qlog("not saved as %s: %s", o->save_format == 2 ? "GPTQ layout" : "GGUF", err->msg);
+                err->msg[0] = 0;
+            }
+        } else if (erc == 0) {
+            erc = llm_save_quantized(path, &mv, &q, base, err);
+        }
+        if (erc == 0 && saved == 0) {
+            char st[4200];
+            snprintf(st, sizeof st, "%s/model.safetensors", path);
+            row->bytes = file_size(o->save_format == 2 ? st : path);
             if (o->save_dir) snprintf(row->file, sizeof row->file, "%s", fname);
             else unlink(path);
         }

@@ -1,0 +1,93 @@
+/* llm_gguf.h — quant's language models as GGUF files (llama.cpp's format) and back.
+ *
+ * Export maps every tensor onto a GGUF type and says whether the mapping is exact:
+ *   - quantized linears, symmetric, codes in -8..7 (2, 3, 4 bits)    -> Q4_0 (code + 8 in the nibble)
+ *   - quantized linears, symmetric, codes in -127..127 (5..8 bits)   -> Q8_0
+ *     (both need every 32-wide block of a row inside one scale unit: groups of 32 or a multiple,
+ *     a merged ragged tail, or per channel; and float16 scales)
+ *   - fp32 weight matrices -> F32 (exact) or F16 (--f16); norms and biases -> F32
+ *   - a hidden width F that is not a multiple of 32 (stories260K: 172) is padded to the next
+ *     multiple with zero rows of gate/up and zero columns of down: the padded units output 0
+ *     and contribute 0, so the model computes the same function.
+ * Anything else is refused with an error that says what would have to change.
+ * Llama models whose rotary embedding rotates halves (Hugging Face) get their Q/K rows
+ * permuted to llama.cpp's interleaved pairs (an exact row permutation).
+ *
+ * Import reads llama and gpt2 GGUF files (F32, F16, BF16, Q4_0, Q4_1, Q8_0 tensors), widens
+ * them to fp32, and the tokenizer from tokenizer.ggml.*. */
+#ifndef QUANT_LLM_GGUF_H
+#define QUANT_LLM_GGUF_H
+
+#include "quant/gguf.h"
+#include "quant/llm.h"
+#include "quant/qparams.h"
+#include "quant/tokenizer.h"
+
+/* A quantized tensor: codes [rows, cols] with their scales (NULL p: the tensor is fp32). */
+typedef struct LlmQView {
+    const QParams *p;
+    const int8_t *codes;
+} LlmQView;
+
+/* What is exported: the model (fp32 weights for everything not quantized, configuration),
+ * its tokenizer, and the quantized tensors (lin[l * LLM_MAX_LINEARS + k] in
+ * llm_block_linears order; NULL lin: none). */
+typedef struct LlmExportSource {
+    const LlmModel *m;
+    const Tokenizer *tok;
+    const LlmQView *lin;
+    LlmQView emb;
+    const char *name;
+    const char *tok_path;   /* where the tokenizer came from (a tokenizer.json is copied from there
+                               when the vocabulary has no GGUF description); may be NULL */
+} LlmExportSource;
+
+/* One line of the export summary: how many tensors of a kind went to which type. */
+typedef struct LlmExportRow {
+    char kind[24];
+    char type[8];
+    int count;
+    int exact;
+} LlmExportRow;
+typedef struct LlmExportReport {
+    LlmExportRow rows[48];
+    int n_rows;
+    int n_tensors;
+    char padding[200];   /* "" when nothing was padded */
+    uint64_t bytes;
+} LlmExportReport;
+
+typedef struct LlmGgufOpts {
+    int f16;             /* fp32 weight matrices as F16 (norms and biases stay F32) */
+    int emb_f32;         /* a quantized token embedding stored as its dequantized values in F32
+                            (exact): llama.cpp then runs the tied classifier in fp32 instead of
+                            quantizing the last hidden state to 8 bits */
+} LlmGgufOpts;
+
+int llm_export_gguf(const LlmExportSource *src, const char *path, const LlmGgufOpts *o, LlmExportReport *r, QErr *err);
+
+/* An export source read from a model file: quant's quantized files keep their codes
+ * (llm_qfile_read_linear_codes); every other model is fp32. */
+typedef struct LlmExportHold {
+    LlmModel m;
+    Tokenizer *tok;
+    LlmQView *lin;
+    QParams *params;     /* owned */
+    int8_t **codes;      /* owned */
+    int n;
+    char tok_dir[4096];
+    LlmExportSource src;
+} LlmExportHold;
+int  llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err);
+void llm_export_hold_free(LlmExportHold *h);
+
+/* GGUF -> fp32 LlmModel (llm_load calls this for files with the GGUF magic); *quantized is
+ * set to 1 when any tensor was stored in a quantized type. */
+int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err);
+/* Tensors of a GGUF file stored in a quantized type (0 for fp files and non-GGUF paths);
+ * *types lists them ("Q4_0 x35, Q8_0 x1"). */
+int llm_gguf_quantized_tensors(const char *path, char *types, size_t n);
+/* The tokenizer in a GGUF file's metadata. */
+int tokenizer_load_gguf(Tokenizer **t, const char *path, QErr *err);
+
+#endif

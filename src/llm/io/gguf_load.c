@@ -1,0 +1,309 @@
+/* gguf_load.c — GGUF files (llama and gpt2 architectures) into an fp32 LlmModel, and the
+ * tokenizer from their tokenizer.ggml.* metadata (llm_gguf.h).  Every tensor is checked
+ * against the shape the metadata implies before it is read; quantized types are widened
+ * to fp32 with qblock.h's reference dequantizers; non-finite weights are refused. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/llm_gguf.h"
+#include "quant/qblock.h"
+
+/* tensor `name` [rows, cols] (cols innermost; rows == 0: 1-D of cols) widened into dst */
+static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, float *dst, int *quantized, QErr *err) {
+    const GgufTensor *t = gguf_tensor(g, name);
+    if (!t) return qerr_set(err, "%s: tensor %s is missing", g->path, name);
+    int ok = rows == 0 ? (t->n_dims == 1 && t->ne[0] == cols)
+                       : (t->n_dims == 2 && t->ne[0] == cols && t->ne[1] == rows);
+    if (!ok)
+        return qerr_set(err, "%s: tensor %s has shape [%lld, %lld] (innermost first), the metadata implies [%lld, %lld]",
+                        g->path, name, (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1), (long long)cols,
+                        (long long)(rows ? rows : 1));
+    int64_t n = t->nelem;
+    const uint8_t *p = t->data;
+    switch (t->type) {
+        case GGML_TYPE_F32: memcpy(dst, p, (size_t)n * 4); break;
+        case GGML_TYPE_F16:
+        case GGML_TYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, p + 2 * i, 2);
+                dst[i] = t->type == GGML_TYPE_F16 ? qf16_to_f32(h) : qbf16_to_f32(h);
+            }
+            break;
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q8_0: {
+            /* blocks may sit at any byte offset in the map: copy each row's blocks out first */
+            int64_t r = n / t->ne[0], nb = t->ne[0] / QK, bb = t->type == GGML_TYPE_Q4_0 ? 18 : 34;
+            void *row = xmalloc((size_t)(nb * bb));
+            for (int64_t i = 0; i < r; i++) {
+                memcpy(row, p + i * nb * bb, (size_t)(nb * bb));
+                if (t->type == GGML_TYPE_Q4_0) qblock_q4_0_dequant_row(row, t->ne[0], dst + i * t->ne[0]);
+                else qblock_q8_0_dequant_row(row, t->ne[0], dst + i * t->ne[0]);
+            }
+            free(row);
+            *quantized = 1;
+            break;
+        }
+        case GGML_TYPE_Q4_1:
+            /* 20-byte blocks: f16 d, f16 m, 16 bytes of nibbles (low = j, high = j + 16); w = d q + m */
+            for (int64_t b = 0; b < n / QK; b++) {
+                const uint8_t *q = p + b * 20;
+                uint16_t hd, hm;
+                memcpy(&hd, q, 2);
+                memcpy(&hm, q + 2, 2);
+                float d = qf16_to_f32(hd), m = qf16_to_f32(hm);
+                for (int j = 0; j < QK / 2; j++) {
+                    dst[b * QK + j] = d * (float)(q[4 + j] & 15) + m;
+                    dst[b * QK + j + QK / 2] = d * (float)(q[4 + j] >> 4) + m;
+                }
+            }
+            *quantized = 1;
+            break;
+        default: return qerr_set(err, "%s: tensor %s: ggml type %u is not read", g->path, name, t->type);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]))
+            return qerr_set(err, "%s: tensor %s: element %lld is not a finite number", g->path, name, (long long)i);
+    return 0;
+}
+
+static int key_u32(const Gguf *g, const char *arch, const char *k, uint32_t lo, uint32_t hi, int *out, QErr *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, k);
+    uint32_t v;
+    if (gguf_get_u32(g, key, &v, err)) return -1;
+    if (v < lo || v > hi) return qerr_set(err, "%s: metadata %s = %u, expected %u..%u", g->path, key, v, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static float *carve(float **w, int64_t n) {
+    float *p = *w;
+    *w += n;
+    return p;
+}
+
+int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
+    memset(m, 0, sizeof *m);
+    *quantized = 0;
+    Gguf g;
+    if (gguf_open(&g, path, err)) return -1;
+    int rc = -1;
+    const char *as;
+    uint64_t al;
+    char arch[16];
+    if (gguf_get_str(&g, "general.architecture", &as, &al, err)) goto out;
+    if (!((al == 5 && memcmp(as, "llama", 5) == 0) || (al == 4 && memcmp(as, "gpt2", 4) == 0))) {
+        qerr_set(err, "%s: general.architecture is '%.*s' (quant reads llama and gpt2)", path, (int)(al < 40 ? al : 40), as);
+        goto out;
+    }
+    snprintf(arch, sizeof arch, "%.*s", (int)al, as);
+    LlmConfig *c = &m->c;
+    const int gpt2 = arch[0] == 'g';
+    c->arch = gpt2 ? LLM_ARCH_GPT2 : LLM_ARCH_LLAMA;
+    if (key_u32(&g, arch, "embedding_length", 1, 65536, &c->dim, err) ||
+        key_u32(&g, arch, "feed_forward_length", 1, 1 << 20, &c->hidden_dim, err) ||
+        key_u32(&g, arch, "block_count", 1, 1024, &c->n_layers, err) ||
+        key_u32(&g, arch, "attention.head_count", 1, 4096, &c->n_heads, err) ||
+        key_u32(&g, arch, "context_length", 1, 1 << 20, &c->max_seq, err))
+        goto out;
+    c->n_kv_heads = c->n_heads;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
+    if (gguf_kv(&g, key) && key_u32(&g, arch, "attention.head_count_kv", 1, 4096, &c->n_kv_heads, err)) goto out;
+    snprintf(key, sizeof key, "%s.attention.%s", arch, gpt2 ? "layer_norm_epsilon" : "layer_norm_rms_epsilon");
+    if (gguf_get_f32(&g, key, &c->norm_eps, err)) goto out;
+    c->rope_theta = gpt2 ? 0.0f : 10000.0f;
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    if (!gpt2 && gguf_kv(&g, key) && gguf_get_f32(&g, key, &c->rope_theta, err)) goto out;
+    if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(gpt2 || (c->rope_theta > 0 && isfinite(c->rope_theta)))) {
+        qerr_set(err, "%s: norm epsilon %g / rope base %g out of range", path, c->norm_eps, c->rope_theta);
+        goto out;
+    }
+    c->rope_interleaved = 1; /* llama.cpp's llama rotates adjacent pairs */
+    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->dim / c->n_heads) % 2) {
+        qerr_set(err, "%s: inconsistent heads: dim %d, %d heads, %d kv heads", path, c->dim, c->n_heads, c->n_kv_heads);
+        goto out;
+    }
+    int hsd;
+    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
+    if (!gpt2 && gguf_kv(&g, key)) {
+        if (key_u32(&g, arch, "rope.dimension_count", 0, 65536, &hsd, err)) goto out;
+        if (hsd != c->dim / c->n_heads) {
+            qerr_set(err, "%s: rope.dimension_count %d: quant rotates whole heads (%d)", path, hsd, c->dim / c->n_heads);
+            goto out;
+        }
+    }
+    const GgufTensor *te = gguf_tensor(&g, "token_embd.weight");
+    if (!te || te->n_dims != 2 || te->ne[0] != c->dim || te->ne[1] > (1 << 22)) {
+        qerr_set(err, "%s: token_embd.weight is missing or not [%d, vocab <= 2^22]", path, c->dim);
+        goto out;
+    }
+    c->vocab_size = (int)te->ne[1];
+    c->shared_head = gguf_tensor(&g, "output.weight") == NULL;
+    int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, S = c->max_seq;
+    int64_t kvd = D / c->n_heads * c->n_kv_heads;
+    int64_t per = 2 * D * (gpt2 ? 2 : 1) + D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3) + (gpt2 ? D + 2 * kvd + D + F + D : 0);
+    int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
+    /* the tensors must hold at least one byte per 2 weights (Q4_0 is 4.5 bits): refuse metadata
+     * that implies far more weights than the file could hold before allocating for them */
+    if ((uint64_t)total / 4 > (uint64_t)g.map.len) {
+        qerr_set(err, "%s: the metadata implies %lld weights, more than a file of %zu bytes holds", path, (long long)total, g.map.len);
+        goto out;
+    }
+    float *w = xmalloc((size_t)total * sizeof(float));
+    m->owned = w;
+    m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
+    int *qz = quantized;
+    if (get(&g, "token_embd.weight", V, D, carve(&w, V * D), qz, err)) goto out;
+    m->tok_emb = m->owned;
+    if (c->shared_head) m->head = m->tok_emb;
+    else if (get(&g, "output.weight", V, D, m->head = carve(&w, V * D), qz, err)) goto out;
+    if (gpt2 && get(&g, "position_embd.weight", S, D, m->pos_emb = carve(&w, S * D), qz, err)) goto out;
+    if (get(&g, "output_norm.weight", 0, D, m->final_norm = carve(&w, D), qz, err)) goto out;
+    if (gpt2 && get(&g, "output_norm.bias", 0, D, m->final_norm_b = carve(&w, D), qz, err)) goto out;
+    char name[96];
+#define T(fmt) (snprintf(name, sizeof name, "blk.%lld." fmt, (long long)l), name)
+    for (int64_t l = 0; l < L; l++) {
+        LlmLayer *y = &m->layers[l];
+        if (get(&g, T("attn_norm.weight"), 0, D, y->attn_norm = carve(&w, D), qz, err) ||
+            get(&g, T("ffn_norm.weight"), 0, D, y->ffn_norm = carve(&w, D), qz, err))
+            goto out;
+        y->wq = carve(&w, D * D);
+        y->wk = carve(&w, kvd * D);
+        y->wv = carve(&w, kvd * D);
+        y->wo = carve(&w, D * D);
+        if (!gpt2) y->w_gate = carve(&w, F * D);
+        y->w_up = carve(&w, F * D);
+        y->w_down = carve(&w, D * F);
+        if (gpt2) {
+            y->bq = carve(&w, D);
+            y->bk = carve(&w, kvd);
+            y->bv = carve(&w, kvd);
+            y->bo = carve(&w, D);
+            y->b_up = carve(&w, F);
+            y->b_down = carve(&w, D);
+            y->attn_norm_b = carve(&w, D);
+            y->ffn_norm_b = carve(&w, D);
+            /* q, k, v are consecutive in the buffer, as attn_qkv stacks them */
+            if (get(&g, T("attn_norm.bias"), 0, D, y->attn_norm_b, qz, err) ||
+                get(&g, T("ffn_norm.bias"), 0, D, y->ffn_norm_b, qz, err) ||
+                get(&g, T("attn_qkv.weight"), D + 2 * kvd, D, y->wq, qz, err) ||
+                get(&g, T("attn_qkv.bias"), 0, D + 2 * kvd, y->bq, qz, err) ||
+                get(&g, T("attn_output.weight"), D, D, y->wo, qz, err) || get(&g, T("attn_output.bias"), 0, D, y->bo, qz, err) ||
+                get(&g, T("ffn_up.weight"), F, D, y->w_up, qz, err) || get(&g, T("ffn_up.bias"), 0, F, y->b_up, qz, err) ||
+                get(&g, T("ffn_down.weight"), D, F, y->w_down, qz, err) || get(&g, T("ffn_down.bias"), 0, D, y->b_down, qz, err))
+                goto out;
+        } else if (get(&g, T("attn_q.weight"), D, D, y->wq, qz, err) || get(&g, T("attn_k.weight"), kvd, D, y->wk, qz, err) ||
+                   get(&g, T("attn_v.weight"), kvd, D, y->wv, qz, err) ||
+                   get(&g, T("attn_output.weight"), D, D, y->wo, qz, err) ||
+                   get(&g, T("ffn_gate.weight"), F, D, y->w_gate, qz, err) ||
+                   get(&g, T("ffn_up.weight"), F, D, y->w_up, qz, err) || get(&g, T("ffn_down.weight"), D, F, y->w_down, qz, err)) {
+            goto out;
+        }
+    }
+#undef T
+    snprintf(m->name, sizeof m->name, "%s", path);
+    rc = 0;
+out:
+    gguf_close(&g);
+    if (rc) llm_free(m);
+    return rc;
+}
+
+int tokenizer_load_gguf(Tokenizer **t, const char *path, QErr *err) {
+    *t = NULL;
+    Gguf g;
+    if (gguf_open(&g, path, err)) return -1;
+    TokenizerVocab v;
+    memset(&v, 0, sizeof v);
+    int rc = -1;
+    const char *ms;
+    uint64_t ml;
+    if (gguf_get_str(&g, "tokenizer.ggml.model", &ms, &ml, err)) goto out;
+    if (ml == 5 && memcmp(ms, "llama", 5) == 0) v.model = "llama";
+    else if (ml == 4 && memcmp(ms, "gpt2", 4) == 0) v.model = "gpt2";
+    else {
+        qerr_set(err, "%s: tokenizer.ggml.model is '%.*s' (quant reads llama and gpt2)", path, (int)(ml < 40 ? ml : 40), ms);
+        goto out;
+    }
+    const GgufKV *tk = gguf_kv(&g, "tokenizer.ggml.tokens");
+    if (!tk || tk->type != GGUF_TYPE_ARRAY || tk->arr_type != GGUF_TYPE_STRING || tk->n < 1 || tk->n > (1u << 22)) {
+        qerr_set(err, "%s: tokenizer.ggml.tokens must be an array of 1..2^22 strings", path);
+        goto out;
+    }
+    v.n = (int32_t)tk->n;
+    v.tok = xcalloc((size_t)v.n, sizeof(char *));
+    v.len = xcalloc((size_t)v.n, sizeof(int));
+    for (int32_t i = 0; i < v.n; i++) {
+        const char *s;
+        uint64_t n;
+        gguf_arr_str(tk, (uint64_t)i, &s, &n);
+        if (n > 4096) {
+            qerr_set(err, "%s: token %d is %llu bytes long (at most 4096)", path, i, (unsigned long long)n);
+            goto out;
+        }
+        v.tok[i] = xmalloc((size_t)n + 1);
+        memcpy(v.tok[i], s, (size_t)n);
+        v.tok[i][n] = 0;
+        v.len[i] = (int)n;
+    }
+    const GgufKV *sc = gguf_kv(&g, "tokenizer.ggml.scores");
+    if (sc) {
+        if (sc->type != GGUF_TYPE_ARRAY || sc->arr_type != GGUF_TYPE_FLOAT32 || sc->n != tk->n) {
+            qerr_set(err, "%s: tokenizer.ggml.scores must be %d float32 values", path, v.n);
+            goto out;
+        }
+        v.score = xmalloc((size_t)v.n * sizeof(float));
+        memcpy(v.score, sc->data, (size_t)v.n * 4);
+    }
+    const GgufKV *mg = gguf_kv(&g, "tokenizer.ggml.merges");
+    if (mg) {
+        if (mg->type != GGUF_TYPE_ARRAY || mg->arr_type != GGUF_TYPE_STRING) {
+            qerr_set(err, "%s: tokenizer.ggml.merges must be an array of strings", path);
+            goto out;
+        }
+        v.merges = xcalloc((size_t)(mg->n ? mg->n : 1), sizeof(char *));
+        for (uint64_t i = 0; i < mg->n; i++, v.n_merges++) {
+            const char *s;
+            uint64_t n;
+            gguf_arr_str(mg, i, &s, &n);
+            v.merges[i] = xmalloc((size_t)n + 1);
+            memcpy(v.merges[i], s, (size_t)n);
+            v.merges[i][n] = 0;
+        }
+    }
+    uint32_t id;
+    QErr e2;
+    v.bos = gguf_get_u32(&g, "tokenizer.ggml.bos_token_id", &id, &e2) == 0 && id < (uint32_t)v.n ? (int32_t)id : -1;
+    v.eos = gguf_get_u32(&g, "tokenizer.ggml.eos_token_id", &id, &e2) == 0 && id < (uint32_t)v.n ? (int32_t)id : -1;
+    v.unk = gguf_get_u32(&g, "tokenizer.ggml.unknown_token_id", &id, &e2) == 0 && id < (uint32_t)v.n ? (int32_t)id : -1;
+    const GgufKV *ab = gguf_kv(&g, "tokenizer.ggml.add_bos_token");
+    v.add_bos = ab && ab->type == GGUF_TYPE_BOOL ? ab->data[0] != 0 : strcmp(v.model, "llama") == 0;
+    rc = tokenizer_from_vocab(t, &v, path, err);
+out:
+    v.model = NULL;
+    tokenizer_vocab_free(&v);
+    gguf_close(&g);
+    return rc;
+}
+
+int llm_gguf_quantized_tensors(const char *path, char *types, size_t n) {
+    if (n) types[0] = 0;
+    if (!gguf_detect(path)) return 0;
+    Gguf g;
+    QErr e;
+    if (gguf_open(&g, path, &e)) return 0;
+    static const uint32_t qt[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0};
+    int total = 0;
+    size_t used = 0;
+    for (int k = 0; k < 3; k++) {
+        int c = 0;
+        for (int64_t i = 0; i < g.n_tensors; i++) c += g.t[i].type == qt[k];
+        if (c && used < n) used += (size_t)snprintf(types + used, n - used, "%s%s x%d", total ? ", " : "", ggml_type_name(qt[k]), c);
+        total += c;
+    }
+    gguf_close(&g);
+    return total;
+}
