@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
 #include "quant/llm_qfile.h"
+#include "quant/qblock.h"
 #include "quant/pack.h"
 #include "quant/qparams.h"
 #include "quant/safetensors.h"
@@ -77,49 +79,118 @@ static int read_f32(const Safetensors *st, const char *path, const char *name, i
     return 0;
 }
 
-/* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
-static int read_quant(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
-                      int64_t group, int merge_tail, int sym, float *w, QErr *err) {
-    QParams p;
-    if (qparams_init(&p, bits, sym, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err))
+int llm_qfile_linear_codes(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                           const LlmQScheme *sc, int8_t *codes, QParams *p, QErr *err) {
+    if (qparams_init(p, sc->bits, sc->symmetric, sc->group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, sc->group, rows, cols, err))
         return qerr_prefix(err, "%s: %s", path, base);
-    if (merge_tail) qparams_merge_tail(&p);
+    if (sc->merge_tail) qparams_merge_tail(p);
+    p->scale_f16 = 1;
     char name[160];
-    int rc = -1;
-    int8_t *codes = xmalloc((size_t)(rows * cols));
     snprintf(name, sizeof name, "%s.qweight", base);
-    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), 0, err);
+    const StTensor *tq = need(st, path, name, ST_U8, (int64_t)qpack_bytes(sc->bits, rows * cols), 0, err);
     snprintf(name, sizeof name, "%s.scale", base);
-    const StTensor *ts = tq ? need(st, path, name, ST_F16, p.n, 0, err) : NULL;
+    const StTensor *ts = tq ? need(st, path, name, ST_F16, p->n, 0, err) : NULL;
     const StTensor *tz = NULL;
-    if (ts && !sym) {
+    if (ts && !sc->symmetric) {
         snprintf(name, sizeof name, "%s.zero", base);
-        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, p.n), 0, err);
-        if (!tz) goto out;
+        tz = need(st, path, name, ST_U8, (int64_t)qpack_bytes(sc->bits, p->n), 0, err);
+        if (!tz) goto bad;
     }
-    if (!ts) goto out;
-    qunpack(bits, tq->data, rows * cols, codes);
-    for (int64_t k = 0; k < p.n; k++) {
+    if (!ts) goto bad;
+    qunpack(sc->bits, tq->data, rows * cols, codes);
+    for (int64_t k = 0; k < p->n; k++) {
         uint16_t h;
         memcpy(&h, ts->data + 2 * k, 2);
-        p.scale[k] = qf16_to_f32(h);
-        if (p.scale[k] == 0.0f || !isfinite(p.scale[k])) {
-            qerr_set(err, "%s: %s scale %lld is %g (must be finite and non-zero)", path, base, (long long)k, p.scale[k]);
-            goto out;
+        p->scale[k] = qf16_to_f32(h);
+        if (p->scale[k] == 0.0f || !isfinite(p->scale[k])) {
+            qerr_set(err, "%s: %s scale %lld is %g (must be finite and non-zero)", path, base, (long long)k, p->scale[k]);
+            goto bad;
         }
     }
     if (tz) {
-        int8_t *z = xmalloc((size_t)p.n);
-        qunpack(bits, tz->data, p.n, z);
-        for (int64_t k = 0; k < p.n; k++) p.zero[k] = z[k];
+        int8_t *z = xmalloc((size_t)p->n);
+        qunpack(sc->bits, tz->data, p->n, z);
+        for (int64_t k = 0; k < p->n; k++) p->zero[k] = z[k];
         free(z);
     }
-    dequantize(&p, codes, w);
-    rc = 0;
-out:
+    return 0;
+bad:
+    qparams_free(p);
+    return -1;
+}
+
+/* Dequantizes "<base>.qweight/.scale/.zero" into w [rows, cols]. */
+static int read_quant(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                      const LlmQScheme *sc, float *w, QErr *err) {
+    QParams p;
+    int8_t *codes = xmalloc((size_t)(rows * cols));
+    int rc = llm_qfile_linear_codes(st, path, base, rows, cols, sc, codes, &p, err);
+    if (rc == 0) {
+        dequantize(&p, codes, w);
+        qparams_free(&p);
+    }
     free(codes);
-    qparams_free(&p);
     return rc;
+}
+
+/* The packed kind needs every 32-block inside one scale unit: per channel, or groups of a
+ * multiple of 32 (a merged ragged tail then spans whole blocks plus the padded last one). */
+static int packable(const LlmQScheme *sc) { return sc->group == 0 || sc->group % QK == 0; }
+
+/* Bytes of one packed linear [rows, cols] (blocks, then zero-points when affine), 64-aligned. */
+static int64_t packed_bytes(const LlmQScheme *sc, int64_t rows, int64_t cols) {
+    int64_t nb = qblock_count(cols), bs = (int64_t)kern_qtype_block_bytes(kern_qtype_for_bits(sc->bits));
+    int64_t n = rows * nb * bs + (sc->symmetric ? 0 : rows * nb);
+    return (n + 63) / 64 * 64;
+}
+
+/* Reads "<base>.*" into blocks at mem (packed_bytes of room) and describes them in q. */
+static int read_packed(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                       const LlmQScheme *sc, uint8_t *mem, KernQMat *q, QErr *err) {
+    QParams p;
+    int8_t *codes = xmalloc((size_t)(rows * cols));
+    if (llm_qfile_linear_codes(st, path, base, rows, cols, sc, codes, &p, err)) {
+        free(codes);
+        return -1;
+    }
+    KernQType type = kern_qtype_for_bits(sc->bits);
+    int64_t nb = qblock_count(cols);
+    size_t bs = kern_qtype_block_bytes(type);
+    int8_t *zero = sc->symmetric ? NULL : (int8_t *)(mem + rows * nb * bs);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t c0 = b * QK, k = qparams_index(&p, r, c0);
+            int n = cols - c0 < QK ? (int)(cols - c0) : QK;
+            const int8_t *c = codes + r * cols + c0;
+            uint16_t d = qf32_to_f16(p.scale[k]); /* exact: the scale came from this f16 */
+            uint8_t *blk = mem + (size_t)(r * nb + b) * bs;
+            switch (type) {
+                case KERN_Q8_0: qblock_q8_0_pack(c, n, d, (QBlockQ8_0 *)blk); break;
+                case KERN_Q4_0: qblock_q4_0_pack(c, n, d, (QBlockQ4_0 *)blk); break;
+                case KERN_Q3: qblock_q3_pack(c, n, d, (QBlockQ3 *)blk); break;
+                default: qblock_q2_pack(c, n, d, (QBlockQ2 *)blk); break;
+            }
+            if (zero) zero[r * nb + b] = (int8_t)p.zero[k];
+        }
+    *q = (KernQMat){type, (int)rows, (int)cols, (int)nb, mem, zero};
+    qparams_free(&p);
+    free(codes);
+    return 0;
+}
+
+/* The float and packed slots of linear k (llm_block_linears' order: q, k, v, o, [gate], up,
+ * down). */
+static void linear_slot(LlmLayer *y, int has_gate, int k, float ***w, const KernQMat ***p) {
+    if (!has_gate && k >= 4) k++;
+    switch (k) {
+        case 0: *w = &y->wq, *p = &y->pq; break;
+        case 1: *w = &y->wk, *p = &y->pk; break;
+        case 2: *w = &y->wv, *p = &y->pv; break;
+        case 3: *w = &y->wo, *p = &y->po; break;
+        case 4: *w = &y->w_gate, *p = &y->p_gate; break;
+        case 5: *w = &y->w_up, *p = &y->p_up; break;
+        default: *w = &y->w_down, *p = &y->p_down; break;
+    }
 }
 
 /* The next count floats of the owned buffer. */
@@ -144,6 +215,8 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
         goto out;
     }
     LlmConfig *c = &m->c;
+    KernQMat *pk_table = NULL;
+    uint8_t *pk_mem = NULL;
     int arch, bits, group, sym, emb_bits;
     if (meta_int(&st, path, "arch", 0, 1, &arch, err) || meta_int(&st, path, "dim", 1, 65536, &c->dim, err) ||
         meta_int(&st, path, "hidden_dim", 1, 1 << 20, &c->hidden_dim, err) ||
@@ -173,9 +246,21 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, S = c->max_seq;
     int64_t kvd = D / c->n_heads * c->n_kv_heads;
     int gpt2 = c->arch == LLM_ARCH_GPT2;
-    /* one owned buffer for all fp32 weights */
-    int64_t per = 2 * D * (gpt2 ? 2 : 1) + D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3) +
-                  (gpt2 ? D + 2 * kvd + D + F + D : 0);
+    LlmQScheme sc = {bits, group, merge_tail, sym};
+    int pack = packable(&sc);
+    /* one owned buffer for all fp32 weights; the linears' own when they cannot be packed */
+    int64_t lin_w = D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3);
+    int64_t per = 2 * D * (gpt2 ? 2 : 1) + (pack ? 0 : lin_w) + (gpt2 ? D + 2 * kvd + D + F + D : 0);
+    if (pack) { /* one buffer for the packed linears: the KernQMat table, then 64-aligned blocks */
+        int nlin = gpt2 ? 6 : 7;
+        int64_t head = ((int64_t)L * nlin * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
+        int64_t blk = packed_bytes(&sc, D, D) * 2 + packed_bytes(&sc, kvd, D) * 2 + packed_bytes(&sc, F, D) * (nlin - 4) +
+                      packed_bytes(&sc, D, F);
+        m->packed = xmalloc((size_t)(head + L * blk));
+        pk_table = (KernQMat *)m->packed;
+        pk_mem = (uint8_t *)m->packed + head;
+        m->n_packed = (int)L * nlin;
+    }
     int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
     float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
     m->owned = buf;
@@ -183,7 +268,8 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
 #define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
     TAKE(m->tok_emb, V * D);
     if (emb_bits > 0) {
-        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 0, 1, m->tok_emb, err)) goto out;
+        LlmQScheme es = {emb_bits, 0, 0, 1};
+        if (read_quant(&st, path, "token_embd", V, D, &es, m->tok_emb, err)) goto out;
     } else if (read_f32(&st, path, "token_embd.weight", V * D, D, m->tok_emb, err)) {
         goto out;
     }
@@ -205,13 +291,15 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
             snprintf(name, sizeof name, "blk.%lld.ffn_norm.bias", (long long)l);
             if (read_f32(&st, path, name, D, 0, TAKE(y->ffn_norm_b, D), err)) goto out;
         }
-        TAKE(y->wq, D * D);
-        TAKE(y->wk, kvd * D);
-        TAKE(y->wv, kvd * D);
-        TAKE(y->wo, D * D);
-        if (!gpt2) TAKE(y->w_gate, F * D);
-        TAKE(y->w_up, F * D);
-        TAKE(y->w_down, D * F);
+        if (!pack) {
+            TAKE(y->wq, D * D);
+            TAKE(y->wk, kvd * D);
+            TAKE(y->wv, kvd * D);
+            TAKE(y->wo, D * D);
+            if (!gpt2) TAKE(y->w_gate, F * D);
+            TAKE(y->w_up, F * D);
+            TAKE(y->w_down, D * F);
+        }
         if (gpt2) {
             TAKE(y->bq, D);
             TAKE(y->bk, kvd);
@@ -221,11 +309,23 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
             TAKE(y->b_down, D);
         }
         LlmLinear lin[LLM_MAX_LINEARS];
+        if (pack) y->w_gate = gpt2 ? NULL : (float *)1; /* placeholder so the table lists gate */
         int nl = llm_block_linears(m, (int)l, lin);
+        if (pack) y->w_gate = NULL;
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
-            if (read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err)) goto out;
+            if (pack) {
+                float **ws;
+                const KernQMat **ps;
+                linear_slot(y, !gpt2, k, &ws, &ps);
+                KernQMat *q = pk_table++;
+                if (read_packed(&st, path, base, lin[k].out, lin[k].in, &sc, pk_mem, q, err)) goto out;
+                pk_mem += packed_bytes(&sc, lin[k].out, lin[k].in);
+                *ps = q;
+            } else if (read_quant(&st, path, base, lin[k].out, lin[k].in, &sc, lin[k].w, err)) {
+                goto out;
+            }
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;
@@ -234,6 +334,7 @@ int llm_load_qfile(LlmModel *m, const char *path, QErr *err) {
     }
 #undef TAKE
     snprintf(m->name, sizeof m->name, "%s", path);
+    m->isa = (int)kern_isa_best();
     rc = 0;
 out:
     st_close(&st);
