@@ -111,4 +111,10 @@ void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w);
  * rounding (the int32 block sums are exact everywhere). */
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa);
 
+/* ------------------------------------------------------------ memory bandwidth */
+/* Read bandwidth in bytes/s: `threads` POSIX threads (not the pool, not OpenMP: safe in a
+ * forked child) each stream their slice of a `bytes` buffer (touched first), best of `reps`
+ * passes.  The buffer should be well above the last-level cache. */
+double kern_read_bandwidth(size_t bytes, int threads, int reps);
+
 #endif

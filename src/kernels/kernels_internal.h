@@ -44,6 +44,10 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 
+/* XOR of a buffer read front to back (membw.c): the streaming read of the bandwidth probe. */
+uint64_t kern_read_sum_scalar(const uint8_t *p, size_t n);
+uint64_t kern_read_sum_avx2(const uint8_t *p, size_t n);
+
 /* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
  * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially.
  * Tiles must be independent; the call returns when all are done (pool.c). */

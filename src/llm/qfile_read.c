@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "quant/kernels.h"
 #include "quant/llm_qfile.h"
@@ -71,11 +73,21 @@ static const StTensor *need(const Safetensors *st, const char *path, const char 
     return t;
 }
 
+/* Drops a tensor's pages of the (read-only) file mapping from this process once it has been
+ * copied: the file stays in the page cache, but RSS holds only what the model keeps, not the
+ * model twice.  Only whole pages inside the tensor are dropped. */
+static void drop_pages(const StTensor *t) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)t->data + pg - 1) / pg * pg,
+              e = ((uintptr_t)t->data + t->nbytes) / pg * pg;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, int64_t cols, float *dst,
                     QErr *err) {
     const StTensor *t = need(st, path, name, ST_F32, numel, cols, err);
     if (!t) return -1;
     memcpy(dst, t->data, (size_t)numel * 4);
+    drop_pages(t);
     return 0;
 }
 
@@ -98,6 +110,7 @@ int llm_qfile_linear_codes(const Safetensors *st, const char *path, const char *
     }
     if (!ts) goto bad;
     qunpack(sc->bits, tq->data, rows * cols, codes);
+    drop_pages(tq);
     for (int64_t k = 0; k < p->n; k++) {
         uint16_t h;
         memcpy(&h, ts->data + 2 * k, 2);

@@ -98,6 +98,12 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     LlmModel m;
     Tokenizer *tok;
     if (llm_open(o->model, o->tokenizer, &m, &tok, err)) return -1;
+    if (llm_has_packed(&m)) {
+        qerr_set(err, "%s: already quantized (a quant-llm file); ptq-llm starts from an fp32/f16 model", o->model);
+        tokenizer_free(tok);
+        llm_free(&m);
+        return -1;
+    }
     int rc = -1;
     uint8_t *etext = NULL, *ctext = NULL;
     int32_t *etok = NULL, *ctok = NULL;
