@@ -66,14 +66,82 @@ static inline float hsum256(__m256 v) {
 ROW_DOT(dot_q4, QBlockQ4_0, q4_pair, q4_one, 3)
 ROW_DOT(dot_q8, QBlockQ8_0, q8_pair, q8_one, 7)
 
+/* Prompt micro-kernel: 4 rows x 4 tokens, 16 f32 accumulators; a pair of weight blocks is
+ * unpacked once for 4 tokens and a token's activation pair (codes, offsets, scales) once for 4
+ * rows.  Per (row, token) each pair costs vpdpbusd + convert + multiply + fma. */
+#define TR 4
+#define TC 4
+static void tile_4x4(int q4, const uint8_t *const wrow[TR], size_t bs, int nb, const KernQAct *x, int t0, float *Y, int N,
+                     int n0) {
+    __m512 acc[TR][TC];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < TR; r++)
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < TC; c++) acc[r][c] = _mm512_setzero_ps();
+    const int8_t *xq[TC];
+    const float *xd[TC];
+    const int32_t *xl[TC];
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < TC; c++) {
+        xq[c] = x->q + (size_t)(t0 + c) * x->nb * QK;
+        xd[c] = x->d + (size_t)(t0 + c) * x->nb;
+        xl[c] = x->l + (size_t)(t0 + c) * x->nb * 8;
+    }
+    const int sh = q4 ? 3 : 7;
+    for (int b = 0; b + 2 <= nb; b += 2) {
+        __m512i neg[TC];
+        __m512 dx[TC];
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < TC; c++) {
+            neg[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_loadu_si512(xl[c] + 8 * b), sh));
+            dx[c] = pair_scale(xd[c][b], xd[c][b + 1]);
+        }
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < TR; r++) {
+            const uint8_t *blk = wrow[r] + (size_t)b * bs;
+            __m512i u = q4 ? q4_pair((const QBlockQ4_0 *)blk) : q8_pair((const QBlockQ8_0 *)blk);
+            __m512 dw = pair_scale(qs_f16(blk), qs_f16(blk + bs));
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < TC; c++) {
+                __m512i s = _mm512_dpbusd_epi32(neg[c], u, _mm512_loadu_si512(xq[c] + QK * b));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), dx[c]), dw, acc[r][c]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < TR; r++)
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < TC; c++) {
+            __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc[r][c]), _mm512_extractf32x8_ps(acc[r][c], 1));
+            int b = nb & ~1;
+            if (b < nb) { /* odd block count: the last block alone */
+                const uint8_t *blk = wrow[r] + (size_t)b * bs;
+                __m256i u = q4 ? q4_one((const QBlockQ4_0 *)blk) : q8_one((const QBlockQ8_0 *)blk);
+                __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl[c] + 8 * b)), sh);
+                __m256i s = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), corr), u,
+                                                _mm256_loadu_si256((const __m256i *)(xq[c] + QK * b)));
+                a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(xd[c][b])), _mm256_set1_ps(qs_f16(blk)), a);
+            }
+            Y[(size_t)(t0 + c) * N + n0 + r] = hsum256(a);
+        }
+}
+
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
         qs_rows_general(W, x, n0, n1, Y);
         return;
     }
     const int nb = W->nb;
+    const size_t bs = kern_qtype_block_bytes(W->type);
+    int tt = x->T >= TC ? x->T / TC * TC : 0; /* tokens done by the 4 x 4 tiles */
+    int nn = n0 + (tt ? (n1 - n0) / TR * TR : 0);
+    for (int n = n0; n < nn; n += TR) {
+        const uint8_t *wrow[TR];
+        for (int r = 0; r < TR; r++) wrow[r] = (const uint8_t *)W->blocks + (size_t)(n + r) * nb * bs;
+        for (int t = 0; t < tt; t += TC) tile_4x4(W->type == KERN_Q4_0, wrow, bs, nb, x, t, Y, W->N, n);
+    }
     for (int n = n0; n < n1; n++)
-        for (int t = 0; t < x->T; t++) {
+        for (int t = n < nn ? tt : 0; t < x->T; t++) {
             const int8_t *q = x->q + (size_t)t * x->nb * QK;
             const float *xd = x->d + (size_t)t * x->nb;
             const int32_t *xl = x->l + (size_t)t * x->nb * 8;

@@ -73,21 +73,26 @@ static const StTensor *need(const Safetensors *st, const char *path, const char 
     return t;
 }
 
-/* Drops a tensor's pages of the (read-only) file mapping from this process once it has been
- * copied: the file stays in the page cache, but RSS holds only what the model keeps, not the
- * model twice.  Only whole pages inside the tensor are dropped. */
-static void drop_pages(const StTensor *t) {
-    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)t->data + pg - 1) / pg * pg,
-              e = ((uintptr_t)t->data + t->nbytes) / pg * pg;
+/* Drops bytes [p, p + n) of the (read-only) file mapping from this process once they have
+ * been copied: the file stays in the page cache, but RSS holds only what the model keeps, not
+ * the model twice.  Only whole pages inside the range are dropped. */
+static void drop_range(const uint8_t *p, size_t n) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) / pg * pg, e = ((uintptr_t)p + n) / pg * pg;
     if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
 }
+static void drop_pages(const StTensor *t) { drop_range(t->data, t->nbytes); }
 
 static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, int64_t cols, float *dst,
                     QErr *err) {
     const StTensor *t = need(st, path, name, ST_F32, numel, cols, err);
     if (!t) return -1;
-    memcpy(dst, t->data, (size_t)numel * 4);
-    drop_pages(t);
+    /* in slices, so a large tensor (an embedding) is never resident twice */
+    const size_t slice = (size_t)16 << 20, n = (size_t)numel * 4;
+    for (size_t o = 0; o < n; o += slice) {
+        size_t k = n - o < slice ? n - o : slice;
+        memcpy((uint8_t *)dst + o, t->data + o, k);
+        drop_range(t->data + o, k);
+    }
     return 0;
 }
 

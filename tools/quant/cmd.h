@@ -14,6 +14,7 @@ int cmd_eval(Args *a, QErr *err);      /* LLM perplexity */
 int cmd_generate(Args *a, QErr *err);  /* LLM text generation */
 int cmd_ptq_llm(Args *a, QErr *err);   /* LLM post-training quantization (RTN, GPTQ, W8A8, ...) */
 int cmd_tokenize(Args *a, QErr *err);  /* token ids of a text */
-int cmd_download(Args *a, QErr *err);  /* a model from the Hugging Face Hub into its cache */
+int cmd_download(Args *a, QErr *err);
+int cmd_bench(Args *a, QErr *err);     /* LLM prompt/decode speed against the measured bandwidth bound */  /* a model from the Hugging Face Hub into its cache */
 
 #endif

@@ -20,6 +20,7 @@ static const Command commands[] = {
     {"generate", cmd_generate, "generate text with a language model"},
     {"download", cmd_download, "fetch a model from the Hugging Face Hub into its cache (or find it there)"},
     {"tokenize", cmd_tokenize, "token ids of a text (llama2.c, GPT-2 and Llama tokenizers)"},
+    {"bench", cmd_bench, "prompt and decode speed of a language model, the bandwidth bound, peak memory"},
     {"ptq-llm", cmd_ptq_llm, "quantize a language model after training (RTN, GPTQ, W8A8) and measure perplexity"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
