@@ -8,12 +8,13 @@ import path from "node:path";
 import { createRequire } from "node:module";
 
 const [model, threads, P, G, rounds, out] = process.argv.slice(2);
-const require = createRequire(path.resolve("tests/npm/package.json"));
+// NODE_LLAMA_DIR: a directory whose node_modules holds node-llama-cpp (default tests/npm)
+const require = createRequire(path.resolve(process.env.NODE_LLAMA_DIR || "tests/npm", "package.json"));
 const { getLlama } = await import(require.resolve("node-llama-cpp"));
 const llama = await getLlama({ gpu: false, logLevel: "error" });
 const m = await llama.loadModel({ modelPath: model, useMmap: true });
 const nP = +P, nG = +G, nth = +threads;
-const ctx = await m.createContext({ contextSize: nP + nG, batchSize: nP, threads: { ideal: nth, min: nth }, sequences: 1 });
+const ctx = await m.createContext({ contextSize: nP + nG, batchSize: nP, threads: nth, sequences: 1 });
 const seq = ctx.getSequence();
 let s = 12345;
 const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648), s);
