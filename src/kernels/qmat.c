@@ -118,7 +118,10 @@ void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1,
                 int32_t s = 0;
                 for (int j = 0; j < QK; j++) s += c[j] * q[j];
                 if (W->zero) s -= W->zero[(size_t)n * W->nb + b] * x->s[(size_t)t * x->nb + b];
-                acc += d * x->d[(size_t)t * x->nb + b] * (float)s;
+                /* separate statements: no compiler may fuse them into an FMA (clang contracts
+                 * within an expression), so every ISA's general path can match bit for bit */
+                float dd = d * x->d[(size_t)t * x->nb + b], term = dd * (float)s;
+                acc += term;
             }
             Y[(size_t)t * W->N + n] = acc;
         }

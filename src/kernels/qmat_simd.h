@@ -74,7 +74,8 @@ static inline void qs_rows_general(const KernQMat *W, const KernQAct *x, int n0,
                 const uint8_t *blk = row + (size_t)b * bs;
                 int32_t s = qs_dot(qs_unpack(W->type, blk), _mm256_loadu_si256((const __m256i *)(q + b * QK)));
                 if (W->zero) s -= W->zero[(size_t)n * W->nb + b] * x->s[(size_t)t * x->nb + b];
-                acc += qs_f16(blk) * xd[b] * (float)s;
+                float dd = qs_f16(blk) * xd[b], term = dd * (float)s; /* unfused, as the scalar kernel */
+                acc += term;
             }
             Y[(size_t)t * W->N + n] = acc;
         }
