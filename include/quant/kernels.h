@@ -110,6 +110,7 @@ void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w);
  * Y does not depend on the thread count.  ISAs agree with the scalar reference to float
  * rounding (the int32 block sums are exact everywhere). */
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa);
+/* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
 
 /* ------------------------------------------------------------ memory bandwidth */
 /* Read bandwidth in bytes/s: `threads` POSIX threads (not the pool, not OpenMP: safe in a
