@@ -6,6 +6,7 @@
 #ifndef QUANT_KERNELS_H
 #define QUANT_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ------------------------------------------------------------------ fp32 */
@@ -65,5 +66,56 @@ void kern_qlinear_s8_acc(int M, const int8_t *X, int32_t zero_x, const KernS8Wei
  * -128 <= qmin <= qmax <= 127.  x[n] float, y[n] int8. */
 void kern_quantize_f32_s8(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
                           int8_t *y, KernIsa isa);
+
+/* ------------------------------------------- group-quantized linear (packed blocks) */
+/* Weights W[N, K] as rows of ceil(K / 32) blocks of 32 codes with a float16 scale each
+ * (qblock.h: GGUF Q8_0 / Q4_0, quant's Q3 / Q2); a group wider than 32 repeats its scale in
+ * each of its blocks, a row's last block is padded with code 0.  Optional per-block
+ * zero-points for affine grids: w = d * (q - z). */
+typedef enum KernQType { KERN_Q8_0 = 0, KERN_Q4_0 = 1, KERN_Q3 = 2, KERN_Q2 = 3 } KernQType;
+size_t      kern_qtype_block_bytes(KernQType t);   /* 34, 18, 14, 10 */
+const char *kern_qtype_name(KernQType t);          /* "q8_0", "q4_0", "q3", "q2" */
+KernQType   kern_qtype_for_bits(int bits);         /* 5..8 -> Q8_0, 4 -> Q4_0, 3 -> Q3, 2 -> Q2 */
+
+typedef struct KernQMat {
+    KernQType type;
+    int N, K, nb;            /* outputs, inputs, blocks per row = ceil(K / 32) */
+    const void *blocks;      /* [N][nb] blocks of `type` */
+    const int8_t *zero;      /* [N][nb] zero-point per block (affine) or NULL (symmetric) */
+} KernQMat;
+
+/* Activations quantized for the integer path: every row of X[T, K] in blocks of 32 with an
+ * f32 scale d = max|x| / 127 and codes round(x / d) (half to even, |q| <= 127, padded with 0).
+ * Buffers are allocated once (kern_qact_init) for the largest T and K a model needs. */
+typedef struct KernQAct {
+    int max_T, max_nb;
+    int T, K, nb;            /* the current contents */
+    int8_t *q;               /* [T][nb * 32] codes */
+    float *d;                /* [T][nb] scales */
+    int32_t *s;              /* [T][nb] sum of a block's codes (affine weights) */
+    int32_t *l;              /* [T][nb * 8] sums of 4 consecutive codes (the SIMD kernels' offsets) */
+} KernQAct;
+void kern_qact_init(KernQAct *a, int max_T, int max_K);
+void kern_qact_free(KernQAct *a);
+/* X[T, K] -> a; T <= max_T, K <= 32 * max_nb.  Scalar and deterministic (every ISA shares it). */
+void kern_qact_quantize(KernQAct *a, const float *X, int T, int K);
+
+/* w[N, K] = the reference dequantization d * (q - z) (what fp32 evaluation uses). */
+void kern_qmat_dequant(const KernQMat *W, float *w);
+/* Rows [n0, n1) of W dequantized into w[(n1 - n0), K]. */
+void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w);
+/* Integer path: Y[T, N] = sum over blocks of d_w d_x (sum_j (q_w - z) q_x) (int32 per block,
+ * f32 across blocks) + b[N] (b may be NULL); x holds the quantized X[T, K].  Output rows are
+ * split over the kernels' worker pool; a row is always summed by one thread in one order, so
+ * Y does not depend on the thread count.  ISAs agree with the scalar reference to float
+ * rounding (the int32 block sums are exact everywhere). */
+void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa);
+/* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
+
+/* ------------------------------------------------------------ memory bandwidth */
+/* Read bandwidth in bytes/s: `threads` POSIX threads (not the pool, not OpenMP: safe in a
+ * forked child) each stream their slice of a `bytes` buffer (touched first), best of `reps`
+ * passes.  The buffer should be well above the last-level cache. */
+double kern_read_bandwidth(size_t bytes, int threads, int reps);
 
 #endif

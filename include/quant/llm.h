@@ -33,7 +33,14 @@ typedef struct LlmLayer {
     float *w_gate;                   /* [F, D] Llama only */
     float *w_up, *b_up;              /* [F, D] */
     float *w_down, *b_down;          /* [D, F] */
+    /* The packed kind of the same linears (a quantized file loaded to run): when set, the
+     * float pointer above is NULL and the forward runs the group-quantized kernels. */
+    const struct KernQMat *pq, *pk, *pv, *po, *p_gate, *p_up, *p_down;
 } LlmLayer;
+
+/* How packed linears run: the integer kernels (int8 activation blocks, int32 block sums), or
+ * the reference (dequantize to fp32, then the fp32 product: today's numbers exactly). */
+typedef enum LlmKernels { LLM_KERNELS_INT = 0, LLM_KERNELS_REF = 1 } LlmKernels;
 
 typedef struct LlmModel {
     LlmConfig c;
@@ -45,6 +52,10 @@ typedef struct LlmModel {
     /* storage */
     QMap map;            /* llama2.c checkpoints: private (copy-on-write) map */
     float *owned;        /* weights owned by the model (widened / transposed) */
+    void *packed;        /* packed linears: their KernQMat table and blocks (qfile_read.c) */
+    int n_packed;        /* packed linears in the model */
+    LlmKernels kernels;  /* set before llm_state_init */
+    int isa;             /* KernIsa of the integer kernels (kern_isa_best() at load) */
     char name[256];
 } LlmModel;
 
@@ -61,6 +72,13 @@ int  llm_load_hf(LlmModel *m, const char *dir, QErr *err);
  * llm_load.c. */
 int  llm_load(LlmModel *m, const char *path, QErr *err);
 void llm_free(LlmModel *m);
+/* A linear of a model loaded from a file, whatever its kind: 1 when any linear is packed. */
+static inline int llm_has_packed(const LlmModel *m) { return m->n_packed > 0; }
+/* One line saying how the linears run and what stays fp32, e.g. "154 linears packed q4_0,
+ * integer kernels (avx512vnni); attention, norms, KV cache, embeddings, classifier: fp32". */
+void llm_kernels_describe(const LlmModel *m, char *buf, int size);
+/* "int" | "ref" -> m->kernels (before llm_state_init); -1 + err otherwise. */
+int  llm_kernels_set(LlmModel *m, const char *name, QErr *err);
 int64_t llm_n_params(const LlmModel *m);
 /* Whether the model can attend over T positions: within max_seq (max_position_embeddings)
  * and, when a sliding window is set, within it (quant has no windowed attention). */
@@ -79,7 +97,8 @@ typedef enum LlmSite {
 typedef struct LlmLinear {
     const char *name;   /* "q", "k", "v", "o", "gate", "up", "down" */
     LlmSite site;
-    float *w;           /* [out, in] (writable) */
+    float *w;           /* [out, in] (writable); NULL for a packed linear */
+    const struct KernQMat *packed;  /* the packed kind, or NULL */
     float *b;           /* [out] or NULL */
     int in, out;
 } LlmLinear;
@@ -100,6 +119,8 @@ typedef struct LlmState {
     float *rope;          /* [S, hs/2, 2] cos, sin */
     float *kcache, *vcache;  /* [L, S, Hkv*hs] */
     float *logits;        /* [max_T, V] */
+    struct KernQAct *xa;  /* packed linears, integer path: the site's input in int8 blocks */
+    float *wdeq;          /* packed linears, reference path: one dequantized linear [out, in] */
 } LlmState;
 void llm_state_init(LlmState *s, const LlmModel *m, int max_T);
 void llm_state_free(LlmState *s);

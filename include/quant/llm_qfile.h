@@ -1,12 +1,15 @@
 /* llm_qfile.h — quantized language models on disk: a safetensors file whose
  * __metadata__ has format = "quant-llm", version = "1" (docs/formats.md#quant-llm).
  * The writer lives with the quantizer (src/llm/ptq/save.c); the reader is part of the
- * runtime, which dequantizes the weights into an fp32 LlmModel on load. */
+ * runtime: it loads the linears in their packed kind (KernQMat blocks, kernels.h) when the
+ * scheme allows it (per channel, or groups of a multiple of 32), else dequantizes them into
+ * fp32; embeddings, norms and the classifier are fp32. */
 #ifndef QUANT_LLM_QFILE_H
 #define QUANT_LLM_QFILE_H
 
 #include "quant/llm.h"
 #include "quant/qparams.h"
+#include "quant/safetensors.h"
 
 #define LLM_QFILE_FORMAT "quant-llm"
 #define LLM_QFILE_VERSION "1"
@@ -28,5 +31,20 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
 typedef int (*LlmQfileLinearFn)(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
                                 const int8_t *codes, QErr *err);
 int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx, QErr *err);
+
+/* The quantization scheme a file declares for its linears. */
+typedef struct LlmQScheme {
+    int bits;         /* 2..8 */
+    int group;        /* columns per group; 0 = per output channel */
+    int merge_tail;   /* a row's ragged remainder joins its last group */
+    int symmetric;    /* 0: zero-points stored */
+} LlmQScheme;
+/* One linear "<base>" [rows, cols] of an open quant-llm file as integer codes and their
+ * scheme: codes [rows * cols] (caller's buffer), p initialised here (free with
+ * qparams_free): scales (f32 from the file's f16, finite and non-zero) and zero-points.
+ * w = p.scale[k] * (code - p.zero[k]), k = qparams_index(p, r, c).  Every tensor's dtype and
+ * size is checked.  This is what exporters (GGUF, GPTQ) read. */
+int llm_qfile_linear_codes(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                           const LlmQScheme *sc, int8_t *codes, QParams *p, QErr *err);
 
 #endif

@@ -32,6 +32,33 @@ typedef struct QBlockQ8_0 {
 } QBlockQ8_0;
 static_assert(sizeof(QBlockQ8_0) == 2 + QK, "Q8_0 block is 34 bytes");
 
+/* quant's own low-bit blocks (not GGUF types; the kernels unpack them to int8 per block):
+ *
+ *   Q3 (14 bytes): w[j] = d * (u[j] - 4), u in 0..7 (code q = u - 4 in -4..3);
+ *                  qs[j % 8] bits 2*(j / 8) .. +1 = u[j] & 3, bit j of qh (little-endian) = u[j] >> 2.
+ *   Q2 (10 bytes): w[j] = d * (u[j] - 2), u in 0..3 (code q = u - 2 in -2..1);
+ *                  qs[j % 8] bits 2*(j / 8) .. +1 = u[j].
+ *
+ * The "byte j % 8, shift 2 * (j / 8)" order lets one 64-bit load, shift and mask give eight
+ * consecutive codes. */
+typedef struct QBlockQ3 {
+    uint16_t d;           /* float16 scale */
+    uint8_t qs[QK / 4];   /* low two bits */
+    uint8_t qh[QK / 8];   /* high bit */
+} QBlockQ3;
+static_assert(sizeof(QBlockQ3) == 2 + QK / 4 + QK / 8, "Q3 block is 14 bytes");
+
+typedef struct QBlockQ2 {
+    uint16_t d;           /* float16 scale */
+    uint8_t qs[QK / 4];
+} QBlockQ2;
+static_assert(sizeof(QBlockQ2) == 2 + QK / 4, "Q2 block is 10 bytes");
+
+/* Activations for the integer kernels (not stored anywhere): one row of K floats becomes
+ * ceil(K / 32) blocks of int8 codes q (|q| <= 127, padded with 0) with an f32 scale
+ * d = max|x| / 127 and the block's code sum s (for affine weights: sum (q_w - z) q_x =
+ * sum q_w q_x - z s).  Held as separate arrays so consecutive blocks are contiguous. */
+
 /* Blocks in a row of k weights. */
 static inline int64_t qblock_count(int64_t k) { return (k + QK - 1) / QK; }
 
@@ -42,6 +69,11 @@ void qblock_q8_0_pack(const int8_t *codes, int n, uint16_t d, QBlockQ8_0 *b);
 /* The 32 codes of a block (padding included) and its scale. */
 void qblock_q4_0_unpack(const QBlockQ4_0 *b, int8_t codes[QK]);
 void qblock_q8_0_unpack(const QBlockQ8_0 *b, int8_t codes[QK]);
+/* Q3 codes in -4..3, Q2 codes in -2..1. */
+void qblock_q3_pack(const int8_t *codes, int n, uint16_t d, QBlockQ3 *b);
+void qblock_q2_pack(const int8_t *codes, int n, uint16_t d, QBlockQ2 *b);
+void qblock_q3_unpack(const QBlockQ3 *b, int8_t codes[QK]);
+void qblock_q2_unpack(const QBlockQ2 *b, int8_t codes[QK]);
 /* A row of k weights from ceil(k / 32) blocks: w[i] = d * code (the reference dequantizer). */
 void qblock_q4_0_dequant_row(const QBlockQ4_0 *b, int64_t k, float *w);
 void qblock_q8_0_dequant_row(const QBlockQ8_0 *b, int64_t k, float *w);

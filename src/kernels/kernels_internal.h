@@ -35,6 +35,19 @@ void kern_quantize_f32_s8_avx2(int64_t n, const float *x, float scale, int32_t z
 void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
                                  int8_t *y);
 
+/* Group-quantized linear (qmat.c): rows [n0, n1) of Y[T, N] (no bias) for every token of x.
+ * Q8_0 / Q4_0 symmetric are the SIMD fast paths; Q3 / Q2 and affine weights unpack each block
+ * to int8 and sum in the scalar reference's order (bit-identical to it). */
+void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+/* The 32 codes (padding included) and the f32 scale of block b of row n. */
+void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
+
+/* XOR of a buffer read front to back (membw.c): the streaming read of the bandwidth probe. */
+uint64_t kern_read_sum_scalar(const uint8_t *p, size_t n);
+uint64_t kern_read_sum_avx2(const uint8_t *p, size_t n);
+
 /* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
  * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially.
  * Tiles must be independent; the call returns when all are done (pool.c). */

@@ -2,6 +2,7 @@
  * A call processes T tokens at positions pos0..pos0+T-1 with matrix-matrix products, and
  * appends their keys/values to the cache so later calls (generation) can continue. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,15 @@ void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
     s->vcache = xcalloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float));
     s->logits = xmalloc((size_t)max_T * c->vocab_size * sizeof(float));
     s->rope = xmalloc((size_t)c->max_seq * hs * sizeof(float));
+    if (llm_has_packed(m)) { /* scratch for the packed linears, allocated once (none per token) */
+        if (m->kernels == LLM_KERNELS_REF) {
+            int64_t most = (int64_t)F * D > (int64_t)D * D ? (int64_t)F * D : (int64_t)D * D;
+            s->wdeq = xmalloc((size_t)most * sizeof(float));
+        } else {
+            s->xa = xmalloc(sizeof *s->xa);
+            kern_qact_init(s->xa, max_T, F > D ? F : D);
+        }
+    }
     for (int p = 0; p < c->max_seq; p++)
         for (int i = 0; i < hs / 2; i++) {
             double freq = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / hs), a = p * freq;
@@ -50,6 +60,9 @@ void llm_state_free(LlmState *s) {
     free(s->vcache);
     free(s->logits);
     free(s->rope);
+    free(s->wdeq);
+    if (s->xa) kern_qact_free(s->xa);
+    free(s->xa);
     memset(s, 0, sizeof *s);
 }
 
@@ -102,6 +115,26 @@ static void rope(const LlmConfig *c, const float *tab, float *vec, int nh, int h
     }
 }
 
+/* A site's input X [T, K], once for all its linears: int8 blocks for the integer kernels. */
+static void site_input(LlmState *s, const float *X, int T, int K) {
+    if (s->xa) kern_qact_quantize(s->xa, X, T, K);
+}
+
+/* Y [T, N] = X [T, K] W^T + b for either kind of linear: fp32 W (BLAS), or packed P —
+ * integer kernels on the site's quantized input, or (reference) dequantized then BLAS, which
+ * gives exactly what an fp32 model holding the dequantized weights gives. */
+static void linear_forward(const LlmModel *m, LlmState *s, const float *W, const KernQMat *P, const float *b, int T, int N,
+                           int K, const float *X, float *Y) {
+    if (!P) {
+        kern_linear_f32(T, N, K, X, W, b, Y);
+    } else if (s->xa) {
+        kern_qmat_linear(P, s->xa, b, Y, m->isa);
+    } else {
+        kern_qmat_dequant(P, s->wdeq);
+        kern_linear_f32(T, N, K, X, s->wdeq, b, Y);
+    }
+}
+
 static float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
@@ -115,9 +148,10 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     /* attention */
     norm(m, s->xb, x, l->attn_norm, l->attn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_QKV, s->xb, T, D);
-    kern_linear_f32(T, D, D, s->xb, l->wq, l->bq, s->q);
-    kern_linear_f32(T, kvd, D, s->xb, l->wk, l->bk, s->k);
-    kern_linear_f32(T, kvd, D, s->xb, l->wv, l->bv, s->v);
+    site_input(s, s->xb, T, D);
+    linear_forward(m, s, l->wq, l->pq, l->bq, T, D, D, s->xb, s->q);
+    linear_forward(m, s, l->wk, l->pk, l->bk, T, kvd, D, s->xb, s->k);
+    linear_forward(m, s, l->wv, l->pv, l->bv, T, kvd, D, s->xb, s->v);
     for (int t = 0; t < T; t++) {
         if (c->arch == LLM_ARCH_LLAMA) {
             rope(c, s->rope, s->q + (size_t)t * D, H, hs, pos0 + t);
@@ -133,7 +167,12 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
      * strided views into the cache. */
     enum { AB = 64 };
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static) if ((int64_t)T * (pos0 + T) * D > (1 << 22))
+    /* heads in parallel, each product on one BLAS thread: BLAS threads inside OpenMP threads
+     * oversubscribe the cores and spin (a 128-token prompt of a 1.1B model spent as long in
+     * OpenBLAS's spin-wait as in its linears) */
+    const int heads_parallel = (int64_t)T * (pos0 + T) * D > (1 << 22) && !omp_in_parallel();
+    const int blas_old = heads_parallel ? qblas_threads_swap(1) : 0;
+#pragma omp parallel for schedule(static) if (heads_parallel)
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
         float *A = s->scores + (size_t)h * T * S;
@@ -151,16 +190,19 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
                         s->att_out + (size_t)t0 * D + (size_t)h * hs, D);
         }
     }
+    if (heads_parallel) qblas_threads_swap(blas_old);
     if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
-    kern_linear_f32(T, D, D, s->att_out, l->wo, l->bo, s->xb);
+    site_input(s, s->att_out, T, D);
+    linear_forward(m, s, l->wo, l->po, l->bo, T, D, D, s->att_out, s->xb);
     for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
 
     /* feed-forward */
     norm(m, s->xb, x, l->ffn_norm, l->ffn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_UP, s->xb, T, D);
-    kern_linear_f32(T, F, D, s->xb, l->w_up, l->b_up, s->h2);
-    if (l->w_gate) {
-        kern_linear_f32(T, F, D, s->xb, l->w_gate, NULL, s->h1);
+    site_input(s, s->xb, T, D);
+    linear_forward(m, s, l->w_up, l->p_up, l->b_up, T, F, D, s->xb, s->h2);
+    if (l->w_gate || l->p_gate) {
+        linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
 #pragma omp simd
         for (size_t i = 0; i < (size_t)T * F; i++) {
             float g = s->h1[i];
@@ -170,7 +212,8 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
         for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);
     }
     if (hook) hook(ctx, layer, LLM_SITE_DOWN, s->h1, T, F);
-    kern_linear_f32(T, D, F, s->h1, l->w_down, l->b_down, s->xb);
+    site_input(s, s->h1, T, F);
+    linear_forward(m, s, l->w_down, l->p_down, l->b_down, T, D, F, s->h1, s->xb);
     for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
 }
 

@@ -1,13 +1,39 @@
 /* model.c — model lifetime, parameter counts, the linear-layer table (llm.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
 #include "quant/llm.h"
+
+void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
+    if (!llm_has_packed(m)) {
+        snprintf(buf, (size_t)size, "fp32 (BLAS) throughout");
+        return;
+    }
+    const KernQMat *q = m->layers[0].pq;
+    if (m->kernels == LLM_KERNELS_REF)
+        snprintf(buf, (size_t)size, "%d linears packed %s%s, reference kernels (dequantized to fp32 per call, BLAS); "
+                 "attention, norms, KV cache, embeddings, classifier: fp32", m->n_packed, kern_qtype_name(q->type),
+                 q->zero ? " + zero-points" : "");
+    else
+        snprintf(buf, (size_t)size, "%d linears packed %s%s, integer kernels (%s, int8 activations per 32-block); "
+                 "attention, norms, KV cache, embeddings, classifier: fp32", m->n_packed, kern_qtype_name(q->type),
+                 q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa));
+}
+
+int llm_kernels_set(LlmModel *m, const char *name, QErr *err) {
+    if (strcmp(name, "int") == 0) m->kernels = LLM_KERNELS_INT;
+    else if (strcmp(name, "ref") == 0) m->kernels = LLM_KERNELS_REF;
+    else return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", name);
+    return 0;
+}
 
 void llm_free(LlmModel *m) {
     qmap_close(&m->map);
     free(m->owned);
     free(m->layers);
+    free(m->packed);
     memset(m, 0, sizeof *m);
 }
 
@@ -26,13 +52,13 @@ int llm_block_linears(LlmModel *m, int layer, LlmLinear out[LLM_MAX_LINEARS]) {
     LlmLayer *l = &m->layers[layer];
     int hs = c->dim / c->n_heads, D = c->dim, F = c->hidden_dim, n = 0;
     int qd = c->n_heads * hs, kvd = c->n_kv_heads * hs;
-    out[n++] = (LlmLinear){"q", LLM_SITE_QKV, l->wq, l->bq, D, qd};
-    out[n++] = (LlmLinear){"k", LLM_SITE_QKV, l->wk, l->bk, D, kvd};
-    out[n++] = (LlmLinear){"v", LLM_SITE_QKV, l->wv, l->bv, D, kvd};
-    out[n++] = (LlmLinear){"o", LLM_SITE_O, l->wo, l->bo, qd, D};
-    if (l->w_gate) out[n++] = (LlmLinear){"gate", LLM_SITE_UP, l->w_gate, NULL, D, F};
-    out[n++] = (LlmLinear){"up", LLM_SITE_UP, l->w_up, l->b_up, D, F};
-    out[n++] = (LlmLinear){"down", LLM_SITE_DOWN, l->w_down, l->b_down, F, D};
+    out[n++] = (LlmLinear){"q", LLM_SITE_QKV, l->wq, l->pq, l->bq, D, qd};
+    out[n++] = (LlmLinear){"k", LLM_SITE_QKV, l->wk, l->pk, l->bk, D, kvd};
+    out[n++] = (LlmLinear){"v", LLM_SITE_QKV, l->wv, l->pv, l->bv, D, kvd};
+    out[n++] = (LlmLinear){"o", LLM_SITE_O, l->wo, l->po, l->bo, qd, D};
+    if (l->w_gate || l->p_gate) out[n++] = (LlmLinear){"gate", LLM_SITE_UP, l->w_gate, l->p_gate, NULL, D, F};
+    out[n++] = (LlmLinear){"up", LLM_SITE_UP, l->w_up, l->p_up, l->b_up, D, F};
+    out[n++] = (LlmLinear){"down", LLM_SITE_DOWN, l->w_down, l->p_down, l->b_down, F, D};
     return n;
 }
 

@@ -2,10 +2,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "quant/checked.h"
+#include "quant/kernels.h"
 #include "quant/llm_qfile.h"
 #include "quant/pack.h"
+#include "quant/qblock.h"
 #include "quant/qparams.h"
 #include "quant/safetensors.h"
 
@@ -70,11 +74,25 @@ static const StTensor *need(const Safetensors *st, const char *path, const char 
     return t;
 }
 
+/* Drops bytes [p, p + n) of the (read-only) file mapping from this process once they have
+ * been copied: the file stays in the page cache, but RSS holds only what the model keeps, not
+ * the model twice.  Only whole pages inside the range are dropped. */
+static void drop_range(const uint8_t *p, size_t n) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) / pg * pg, e = ((uintptr_t)p + n) / pg * pg;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 static int read_f32(const Safetensors *st, const char *path, const char *name, int64_t numel, int64_t cols, float *dst,
                     QErr *err) {
     const StTensor *t = need(st, path, name, ST_F32, numel, cols, err);
     if (!t) return -1;
-    memcpy(dst, t->data, (size_t)numel * 4);
+    /* in slices, so a large tensor (an embedding) is never resident twice */
+    const size_t slice = (size_t)16 << 20, n = (size_t)numel * 4;
+    for (size_t o = 0; o < n; o += slice) {
+        size_t k = n - o < slice ? n - o : slice;
+        memcpy((uint8_t *)dst + o, t->data + o, k);
+        drop_range(t->data + o, k);
+    }
     return q_check_finite(dst, numel, path, name, err);
 }
 
@@ -100,6 +118,7 @@ static int read_codes(const Safetensors *st, const char *path, const char *base,
         if (!tz) return -1;
     }
     qunpack(bits, tq->data, rows * cols, codes);
+    drop_range(tq->data, tq->nbytes);
     for (int64_t k = 0; k < p->n; k++) {
         uint16_t h;
         memcpy(&h, ts->data + 2 * k, 2);
@@ -126,6 +145,75 @@ static int read_quant(const Safetensors *st, const char *path, const char *base,
     free(codes);
     qparams_free(&p);
     return rc;
+}
+
+int llm_qfile_linear_codes(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                           const LlmQScheme *sc, int8_t *codes, QParams *p, QErr *err) {
+    if (read_codes(st, path, base, rows, cols, sc->bits, sc->group, sc->merge_tail, sc->symmetric, p, codes, err)) {
+        qparams_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* The packed kind needs every 32-block inside one scale unit: per channel, or groups of a
+ * multiple of 32 (a merged ragged tail then spans whole blocks plus the padded last one). */
+static int packable(const LlmQScheme *sc) { return sc->group == 0 || sc->group % QK == 0; }
+
+/* Bytes of one packed linear [rows, cols] (blocks, then zero-points when affine), 64-aligned. */
+static int64_t packed_bytes(const LlmQScheme *sc, int64_t rows, int64_t cols) {
+    int64_t nb = qblock_count(cols), bs = (int64_t)kern_qtype_block_bytes(kern_qtype_for_bits(sc->bits));
+    int64_t n = rows * nb * bs + (sc->symmetric ? 0 : rows * nb);
+    return (n + 63) / 64 * 64;
+}
+
+/* Reads "<base>.*" into blocks at mem (packed_bytes of room) and describes them in q. */
+static int read_packed(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols,
+                       const LlmQScheme *sc, uint8_t *mem, KernQMat *q, QErr *err) {
+    QParams p;
+    int8_t *codes = xmalloc((size_t)(rows * cols));
+    if (llm_qfile_linear_codes(st, path, base, rows, cols, sc, codes, &p, err)) {
+        free(codes);
+        return -1;
+    }
+    KernQType type = kern_qtype_for_bits(sc->bits);
+    int64_t nb = qblock_count(cols);
+    size_t bs = kern_qtype_block_bytes(type);
+    int8_t *zero = sc->symmetric ? NULL : (int8_t *)(mem + rows * nb * bs);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t c0 = b * QK, k = qparams_index(&p, r, c0);
+            int n = cols - c0 < QK ? (int)(cols - c0) : QK;
+            const int8_t *c = codes + r * cols + c0;
+            uint16_t d = qf32_to_f16(p.scale[k]); /* exact: the scale came from this f16 */
+            uint8_t *blk = mem + (size_t)(r * nb + b) * bs;
+            switch (type) {
+                case KERN_Q8_0: qblock_q8_0_pack(c, n, d, (QBlockQ8_0 *)blk); break;
+                case KERN_Q4_0: qblock_q4_0_pack(c, n, d, (QBlockQ4_0 *)blk); break;
+                case KERN_Q3: qblock_q3_pack(c, n, d, (QBlockQ3 *)blk); break;
+                default: qblock_q2_pack(c, n, d, (QBlockQ2 *)blk); break;
+            }
+            if (zero) zero[r * nb + b] = (int8_t)p.zero[k];
+        }
+    *q = (KernQMat){type, (int)rows, (int)cols, (int)nb, mem, zero};
+    qparams_free(&p);
+    free(codes);
+    return 0;
+}
+
+/* The float and packed slots of linear k (llm_block_linears' order: q, k, v, o, [gate], up,
+ * down). */
+static void linear_slot(LlmLayer *y, int has_gate, int k, float ***w, const KernQMat ***p) {
+    if (!has_gate && k >= 4) k++;
+    switch (k) {
+        case 0: *w = &y->wq, *p = &y->pq; break;
+        case 1: *w = &y->wk, *p = &y->pk; break;
+        case 2: *w = &y->wv, *p = &y->pv; break;
+        case 3: *w = &y->wo, *p = &y->po; break;
+        case 4: *w = &y->w_gate, *p = &y->p_gate; break;
+        case 5: *w = &y->w_up, *p = &y->p_up; break;
+        default: *w = &y->w_down, *p = &y->p_down; break;
+    }
 }
 
 /* The next count floats of the owned buffer. */
@@ -222,9 +310,12 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
     int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, S = c->max_seq;
     int64_t kvd = D / c->n_heads * c->n_kv_heads;
     int gpt2 = c->arch == LLM_ARCH_GPT2;
-    /* one owned buffer for all fp32 weights */
-    int64_t per = 2 * D * (gpt2 ? 2 : 1) + D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3) +
-                  (gpt2 ? D + 2 * kvd + D + F + D : 0);
+    LlmQScheme sc = {bits, group, merge_tail, sym};
+    /* the exporters read the codes themselves (skip_linears): nothing to pack then */
+    int pack = packable(&sc) && !skip_linears;
+    /* one owned buffer for all fp32 weights; the linears' own when they cannot be packed */
+    int64_t lin_w = D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3);
+    int64_t per = 2 * D * (gpt2 ? 2 : 1) + (pack ? 0 : lin_w) + (gpt2 ? D + 2 * kvd + D + F + D : 0);
     int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
     /* Budget (the metadata's fields are bounded, so total fits in 64 bits): every fp32 weight
      * comes from one F32 element or from a code packed at >= 2 bits, at most 4 per U8
@@ -236,6 +327,27 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
         qerr_set(err, "%s: the metadata's dimensions imply %lld weights but the tensors hold at most %lld: refused "
                  "before allocating", path, (long long)total, (long long)(4 * avail));
         goto out;
+    }
+    KernQMat *pk_table = NULL;
+    uint8_t *pk_mem = NULL;
+    if (pack) { /* one buffer for the packed linears: the KernQMat table, then 64-aligned blocks */
+        int nlin = gpt2 ? 6 : 7;
+        int64_t head = ((int64_t)L * nlin * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
+        int64_t blk = packed_bytes(&sc, D, D) * 2 + packed_bytes(&sc, kvd, D) * 2 + packed_bytes(&sc, F, D) * (nlin - 4) +
+                      packed_bytes(&sc, D, F);
+        /* budget as for the floats: the blocks hold the file's codes at a little more than their
+         * width (Q2: 2.5 bits a weight) plus a scale per block; twice the tensors' bytes is room */
+        int64_t nbytes = 0;
+        for (int i = 0; i < st.ntensors; i++) nbytes += (int64_t)st.tensors[i].nbytes;
+        if (head + L * blk > 2 * nbytes + (1 << 20)) {
+            qerr_set(err, "%s: the metadata's dimensions imply %lld bytes of packed weights but the tensors hold %lld: "
+                     "refused before allocating", path, (long long)(head + L * blk), (long long)nbytes);
+            goto out;
+        }
+        m->packed = xmalloc((size_t)(head + L * blk));
+        pk_table = (KernQMat *)m->packed;
+        pk_mem = (uint8_t *)m->packed + head;
+        m->n_packed = (int)L * nlin;
     }
     float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
     m->owned = buf;
@@ -265,13 +377,15 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
             snprintf(name, sizeof name, "blk.%lld.ffn_norm.bias", (long long)l);
             if (read_f32(&st, path, name, D, 0, TAKE(y->ffn_norm_b, D), err)) goto out;
         }
-        TAKE(y->wq, D * D);
-        TAKE(y->wk, kvd * D);
-        TAKE(y->wv, kvd * D);
-        TAKE(y->wo, D * D);
-        if (!gpt2) TAKE(y->w_gate, F * D);
-        TAKE(y->w_up, F * D);
-        TAKE(y->w_down, D * F);
+        if (!pack) {
+            TAKE(y->wq, D * D);
+            TAKE(y->wk, kvd * D);
+            TAKE(y->wv, kvd * D);
+            TAKE(y->wo, D * D);
+            if (!gpt2) TAKE(y->w_gate, F * D);
+            TAKE(y->w_up, F * D);
+            TAKE(y->w_down, D * F);
+        }
         if (gpt2) {
             TAKE(y->bq, D);
             TAKE(y->bk, kvd);
@@ -281,12 +395,24 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
             TAKE(y->b_down, D);
         }
         LlmLinear lin[LLM_MAX_LINEARS];
+        if (pack) y->w_gate = gpt2 ? NULL : (float *)1; /* placeholder so the table lists gate */
         int nl = llm_block_linears(m, (int)l, lin);
+        if (pack) y->w_gate = NULL;
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%lld.%s", (long long)l, lin[k].name);
-            if (!skip_linears && read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err))
+            if (pack) {
+                float **ws;
+                const KernQMat **ps;
+                linear_slot(y, !gpt2, k, &ws, &ps);
+                KernQMat *q = pk_table++;
+                if (read_packed(&st, path, base, lin[k].out, lin[k].in, &sc, pk_mem, q, err)) goto out;
+                pk_mem += packed_bytes(&sc, lin[k].out, lin[k].in);
+                *ps = q;
+            } else if (!skip_linears &&
+                       read_quant(&st, path, base, lin[k].out, lin[k].in, bits, group, merge_tail, sym, lin[k].w, err)) {
                 goto out;
+            }
             if (lin[k].b) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 if (read_f32(&st, path, name, lin[k].out, 0, lin[k].b, err)) goto out;
@@ -295,6 +421,7 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
     }
 #undef TAKE
     snprintf(m->name, sizeof m->name, "%s", path);
+    m->isa = (int)kern_isa_best();
     rc = 0;
 out:
     st_close(&st);

@@ -42,3 +42,28 @@ void qblock_q8_0_dequant_row(const QBlockQ8_0 *b, int64_t k, float *w) {
         for (int64_t j = 0; j < QK && i0 + j < k; j++) w[i0 + j] = d * (float)b->qs[j];
     }
 }
+
+void qblock_q3_pack(const int8_t *codes, int n, uint16_t d, QBlockQ3 *b) {
+    memset(b, 0, sizeof *b);
+    b->d = d;
+    for (int j = 0; j < QK; j++) {
+        int u = (j < n ? codes[j] : 0) + 4;
+        b->qs[j % 8] |= (uint8_t)((u & 3) << (2 * (j / 8)));
+        b->qh[j / 8] |= (uint8_t)((u >> 2) << (j % 8));
+    }
+}
+
+void qblock_q2_pack(const int8_t *codes, int n, uint16_t d, QBlockQ2 *b) {
+    memset(b, 0, sizeof *b);
+    b->d = d;
+    for (int j = 0; j < QK; j++) b->qs[j % 8] |= (uint8_t)(((j < n ? codes[j] : 0) + 2) << (2 * (j / 8)));
+}
+
+void qblock_q3_unpack(const QBlockQ3 *b, int8_t codes[QK]) {
+    for (int j = 0; j < QK; j++)
+        codes[j] = (int8_t)((((b->qs[j % 8] >> (2 * (j / 8))) & 3) | (((b->qh[j / 8] >> (j % 8)) & 1) << 2)) - 4);
+}
+
+void qblock_q2_unpack(const QBlockQ2 *b, int8_t codes[QK]) {
+    for (int j = 0; j < QK; j++) codes[j] = (int8_t)(((b->qs[j % 8] >> (2 * (j / 8))) & 3) - 2);
+}

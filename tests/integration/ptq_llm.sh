@@ -31,7 +31,8 @@ assert abs(row - ev) <= 1e-9 * ev, (row, ev)
 "
 grep -h "fp32 row" "$T/out" | sed 's/^/  /'
 
-# every saved quantized file reproduces its row through `quant eval`
+# every saved quantized file reproduces its row through `quant eval --kernels ref` (packed
+# linears dequantized, then the fp32 product), and the integer kernels stay within 0.3% of it
 "$PY" -c "
 import json
 for r in json.load(open('$T/q.json'))['rows']:
@@ -40,12 +41,17 @@ for r in json.load(open('$T/q.json'))['rows']:
 check saved_files_listed test "$(grep -c . "$T/files")" -ge 2
 while read -r f ppl; do
     check "eval_saved_$f" "$QUANT" eval --model "$T/q/$f" --text "$TXT" --seq-len 256 --max-windows "$NW" \
-        --json "$T/e.json"
+        --kernels ref --json "$T/e.json"
+    check "eval_saved_int_$f" "$QUANT" eval --model "$T/q/$f" --text "$TXT" --seq-len 256 --max-windows "$NW" \
+        --json "$T/ei.json"
     check "saved_ppl_equals_row_$f" "$PY" -c "
 import json
 e = json.load(open('$T/e.json'))['perplexity']
-print('$f: row %.4f, reloaded %.4f' % ($ppl, e))
+i = json.load(open('$T/ei.json'))['perplexity']
+print('$f: row %.4f, reloaded %.4f, integer kernels %.4f (%+.3f%%)' % ($ppl, e, i, 100 * (i / e - 1)))
 assert abs(e - $ppl) <= 1e-9 * $ppl, (e, $ppl)
+assert abs(i / e - 1) <= 0.003, (i, e)
+assert json.load(open('$T/ei.json'))['kernels'].find('integer kernels') > 0
 "
     grep -h "reloaded" "$T/out" | sed 's/^/  /'
 done < "$T/files"
@@ -78,6 +84,19 @@ else
     skip generate_gptq "no gptq file in $T/files"
 fi
 
+# quant bench runs a packed file and reports what it measured (speeds are not tested here)
+check bench_runs "$QUANT" bench --model "$T/q/$(awk 'NR == 1 {print $1}' "$T/files")" --prompt-tokens 8 --gen-tokens 4 \
+    --rounds 1 --bw-mib 64 --threads 2 --json "$T/bench.json"
+check bench_json "$PY" -c "
+import json
+b = json.load(open('$T/bench.json'))
+assert b['prompt_tokens_per_s'] > 0 and b['decode_tokens_per_s'] > 0 and b['read_bandwidth_bytes_per_s'] > 0, b
+assert b['decode_bound_tokens_per_s'] > 0 and b['peak_rss_bytes'] > 0 and 'integer kernels' in b['kernels'], b
+assert 0 < b['packed_bytes'] < b['weight_bytes'], b
+"
+check_fails bench_kernels_bogus "$QUANT" bench --model "$T/q/$(awk 'NR == 1 {print $1}' "$T/files")" --kernels bogus
+check_fails eval_kernels_bogus "$QUANT" eval --model "$M" --tokenizer "$TK" --text "$TXT" --kernels bogus
+
 # corrupted quantized files
 Q=$T/q/$(awk 'NR == 1 {print $1}' "$T/files")
 cp "$Q" "$T/trunc.safetensors"
@@ -108,11 +127,15 @@ open('$1', 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
 }
 # a tensor's shape changed in the header: (a) disagrees with its data_offsets, (b) halved
 # together with its data_offsets (a self-consistent entry, but not the size the config needs)
-for variant in offsets halved; do
+for variant in offsets halved scale; do
     check "edit_shape_$variant" edit_header "$T/shape-$variant.safetensors" "
 t = h['blk.0.q.qweight']
 e = t['shape'][0] if len(t['shape']) == 1 else t['shape'][0] * t['shape'][1]
-if '$variant' == 'offsets':
+if '$variant' == 'scale':  # a packed linear one group scale short (both header fields agree)
+    t = h['blk.0.down.scale']
+    t['shape'] = [t['shape'][0] - 1]
+    t['data_offsets'][1] -= 2
+elif '$variant' == 'offsets':
     t['shape'] = [e - 1]
 else:
     t['shape'] = [e // 2]

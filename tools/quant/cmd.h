@@ -17,5 +17,6 @@ int cmd_tokenize(Args *a, QErr *err);  /* token ids of a text */
 int cmd_download(Args *a, QErr *err);  /* a model from the Hugging Face Hub into its cache */
 int cmd_report(Args *a, QErr *err);    /* an HTML report rebuilt from saved --json results */
 int cmd_export(Args *a, QErr *err);    /* a model as a GGUF file (llama.cpp) */
+int cmd_bench(Args *a, QErr *err);     /* LLM prompt/decode speed against the measured bandwidth bound */
 
 #endif

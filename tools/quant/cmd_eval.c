@@ -12,7 +12,9 @@ int cmd_eval(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         puts("usage: quant eval --model FILE|DIR [--model_name NAME [--revision R]] [--tokenizer FILE] --text FILE [--seq-len 256]\n"
              "                  [--stride N] [--ppl-protocol windows|llama.cpp|all] [--max-windows N] [--threads N]\n"
-             "                  [--json FILE]\n"
+             "                  [--kernels int|ref] [--json FILE]\n"
+             "  --kernels: packed (quantized) linears run on the integer kernels (default) or the reference\n"
+             "             path (dequantize to fp32, then the fp32 product: the numbers ptq-llm printed)\n"
              "  windows (alias gptq): non-overlapping windows, every prediction scored (GPTQ/SmoothQuant protocol)\n"
              "  llama.cpp: as llama-perplexity (BOS-led chunks, second half scored); all: both");
         return 0;
@@ -21,7 +23,7 @@ int cmd_eval(Args *a, QErr *err) {
     ModelArg ma;
     model_arg_read(a, &ma);
     const char *text_path = args_str(a, "text", NULL), *json = args_str(a, "json", NULL);
-    const char *proto = args_str(a, "ppl-protocol", "windows");
+    const char *proto = args_str(a, "ppl-protocol", "windows"), *kern = args_str(a, "kernels", "int");
     long seq, stride, maxw, threads;
     if (args_int(a, "seq-len", 256, 2, 1 << 20, &seq, err) || args_int(a, "stride", 0, 0, 1 << 20, &stride, err) ||
         args_int(a, "max-windows", 0, 0, 1L << 40, &maxw, err) || args_int(a, "threads", 0, 0, 1024, &threads, err))
@@ -36,6 +38,8 @@ int cmd_eval(Args *a, QErr *err) {
         protos[nproto++] = LLM_PPL_LLAMACPP;
     if (nproto == 0)
         return qerr_set(err, "--ppl-protocol %s: expected windows (alias gptq), llama.cpp or all", proto), 2;
+    if (strcmp(kern, "int") && strcmp(kern, "ref"))
+        return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", kern), 2;
     if (threads > 0) qthreads_set((int)threads);
     LlmModel m;
     Tokenizer *tok;
@@ -43,9 +47,12 @@ int cmd_eval(Args *a, QErr *err) {
         model_arg_free(&ma);
         return 1;
     }
+    llm_kernels_set(&m, kern, err);
     uint8_t *text;
     size_t len;
     int rc = 1;
+    char kdesc[256];
+    llm_kernels_describe(&m, kdesc, sizeof kdesc);
     if (qfile_read_all(text_path, &text, &len, err)) goto out;
     int32_t *ids;
     int64_t n;
@@ -57,11 +64,13 @@ int cmd_eval(Args *a, QErr *err) {
     double tok_s = qtime_now() - t0;
     printf("model      %s (%s, %lld parameters)\n", model, m.c.arch == LLM_ARCH_GPT2 ? "gpt2" : "llama",
            (long long)llm_n_params(&m));
+    printf("kernels    %s\n", kdesc);
     printf("text       %s: %zu bytes, %lld tokens (tokenized in %.2f s)\n", text_path, len, (long long)n, tok_s);
     cJSON *root = cJSON_CreateObject(), *results = NULL;
     cJSON_AddStringToObject(root, "model", model);
     cJSON_AddStringToObject(root, "text", text_path);
     cJSON_AddStringToObject(root, "tokenizer", tok->vt->kind);
+    cJSON_AddStringToObject(root, "kernels", kdesc);
     cJSON_AddNumberToObject(root, "text_tokens", (double)n);
     cJSON_AddNumberToObject(root, "seq_len", (double)seq);
     if (nproto > 1) results = cJSON_AddArrayToObject(root, "results");

@@ -10,13 +10,13 @@
 int cmd_generate(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         puts("usage: quant generate --model FILE|DIR [--model_name NAME [--revision R]] [--tokenizer FILE] [--prompt TEXT] [-n 100] [--temp 0]\n"
-             "                      [--top-p 0.9] [--seed 1] [--threads N]");
+             "                      [--top-p 0.9] [--seed 1] [--threads N] [--kernels int|ref]");
         return 0;
     }
     const char *model, *tokp = args_str(a, "tokenizer", NULL);
     ModelArg ma;
     model_arg_read(a, &ma);
-    const char *prompt = args_str(a, "prompt", "");
+    const char *prompt = args_str(a, "prompt", ""), *kern = args_str(a, "kernels", "int");
     long n, seed, threads;
     double temp, top_p;
     if (args_int(a, "n", 256, 0, 1 << 20, &n, err) || args_int(a, "seed", 1, 0, 2147483647L, &seed, err) ||
@@ -33,6 +33,8 @@ int cmd_generate(Args *a, QErr *err) {
         free(a->pos[1]);
     }
     if (args_finish(a, err)) return 2;
+    if (strcmp(kern, "int") && strcmp(kern, "ref"))
+        return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", kern), 2;
     if (threads > 0) qthreads_set((int)threads);
     LlmModel m;
     Tokenizer *tok;
@@ -40,6 +42,10 @@ int cmd_generate(Args *a, QErr *err) {
         model_arg_free(&ma);
         return 1;
     }
+    llm_kernels_set(&m, kern, err);
+    char kdesc[256];
+    llm_kernels_describe(&m, kdesc, sizeof kdesc);
+    fprintf(stderr, "[kernels: %s]\n", kdesc);
     LlmSampler s = {(float)temp, (float)top_p, {0}};
     qrng_seed(&s.rng, (uint64_t)seed);
     char *text = NULL;

@@ -21,6 +21,7 @@ static const Command commands[] = {
     {"download", cmd_download, "fetch a model from the Hugging Face Hub into its cache (or find it there)"},
     {"tokenize", cmd_tokenize, "token ids of a text (llama2.c, GPT-2 and Llama tokenizers)"},
     {"export", cmd_export, "a model as a GGUF file for llama.cpp (quantized codes kept exactly: Q4_0, Q8_0)"},
+    {"bench", cmd_bench, "prompt and decode speed of a language model, the bandwidth bound, peak memory"},
     {"ptq-llm", cmd_ptq_llm, "quantize a language model after training (RTN, GPTQ, W8A8) and measure perplexity"},
     {"report", cmd_report, "an HTML report with plots from saved --json results (several runs side by side)"},
 };

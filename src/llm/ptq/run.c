@@ -31,6 +31,12 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
  * fp32 function, so it is applied to each copy as it is opened. */
 static int open_model(const LlmPtqOpts *o, LlmModel *m, Tokenizer **tok, LlmPtqReport *r, QErr *err) {
     if (llm_open(o->model, o->tokenizer, m, tok, err)) return -1;
+    if (llm_has_packed(m)) {
+        qerr_set(err, "%s: already quantized (a quant-llm file); ptq-llm starts from an fp32/f16 model", o->model);
+        tokenizer_free(*tok);
+        llm_free(m);
+        return -1;
+    }
     if (o->outlier_channels > 0) {
         int ch[64];
         if (o->outlier_channels > 64) {

@@ -1,0 +1,101 @@
+/* bench_qmat.c — speed of the group-quantized linear kernels (kernels.h: kern_qmat_linear)
+ * against fp32 BLAS on a TinyLlama FFN shape (N = 5632, K = 2048), decode (T = 1) and prompt
+ * (T = 128), every block type, every ISA the CPU has, the thread count of OMP_NUM_THREADS.
+ * Not a test: prints a table; nothing here asserts a speed.  Each figure is the best of 7
+ * trials (the machine is shared; interference only slows a run down).
+ *
+ *   build/bench/bench_qmat [N K] [cpu]   (cpu: CPU time / threads instead of wall time)
+ * GB/s counts the weight bytes read per call (decode is bound by them); GOP/s 2 N K T. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "quant/core.h"
+#include "quant/kernels.h"
+#include "quant/qblock.h"
+
+/* CPU seconds of the process (all threads): on a machine shared by many processes, time
+ * spent descheduled does not count; divided by the thread count it estimates wall time on an
+ * otherwise idle machine. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int use_cpu_time;
+
+static double best_of(int trials, int reps, void (*fn)(void *), void *arg) {
+    double best = 1e30;
+    for (int t = 0; t < trials; t++) {
+        double t0 = use_cpu_time ? cpu_now() : qtime_now();
+        for (int r = 0; r < reps; r++) fn(arg);
+        double dt = ((use_cpu_time ? cpu_now() : qtime_now()) - t0) / reps;
+        if (use_cpu_time) dt /= qthreads_get();
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+typedef struct Call {
+    KernQMat *W;
+    KernQAct *xa;
+    const float *X, *Wf;
+    float *Y;
+    int T;
+    KernIsa isa;
+} Call;
+
+static void run_q(void *a) {
+    Call *c = a;
+    kern_qact_quantize(c->xa, c->X, c->T, c->W->K);
+    kern_qmat_linear(c->W, c->xa, NULL, c->Y, c->isa);
+}
+
+static void run_f(void *a) {
+    Call *c = a;
+    kern_linear_f32(c->T, c->W->N, c->W->K, c->X, c->Wf, NULL, c->Y);
+}
+
+int main(int argc, char **argv) {
+    int N = argc > 2 ? atoi(argv[1]) : 5632, K = argc > 2 ? atoi(argv[2]) : 2048;
+    use_cpu_time = argc > 3;
+    QRng r;
+    qrng_seed(&r, 1);
+    int nb = (int)qblock_count(K);
+    float *X = xmalloc((size_t)128 * K * 4), *Y = xmalloc((size_t)128 * N * 4), *Wf = xmalloc((size_t)N * K * 4);
+    for (int i = 0; i < 128 * K; i++) X[i] = qrng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * K; i++) Wf[i] = 0.02f * qrng_normal(&r);
+    KernQAct xa;
+    kern_qact_init(&xa, 128, K);
+    printf("N %d K %d, %d threads\n%-8s %-12s %5s %10s %9s %9s\n", N, K, qthreads_get(), "type", "isa", "T", "ms/call", "GB/s", "GOP/s");
+    for (int T = 1; T <= 128; T *= 128) {
+        Call c = {&(KernQMat){KERN_Q4_0, N, K, nb, NULL, NULL}, &xa, X, Wf, Y, T, KERN_ISA_SCALAR};
+        double dt = best_of(7, T == 1 ? 20 : 2, run_f, &c);
+        printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", "f32", "blas", T, dt * 1e3, 4.0 * N * K / dt / 1e9, 2.0 * N * K * T / dt / 1e9);
+        for (int type = 0; type < 4; type++) {
+            size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * bs;
+            uint8_t *blocks = xmalloc(bytes);
+            for (size_t i = 0; i < bytes; i++) blocks[i] = (uint8_t)qrng_u32(&r);
+            for (size_t i = 0; i < (size_t)N * nb; i++) { /* sane f16 scales */
+                uint16_t d = qf32_to_f16(0.01f);
+                blocks[i * bs] = (uint8_t)d;
+                blocks[i * bs + 1] = (uint8_t)(d >> 8);
+            }
+            KernQMat W = {(KernQType)type, N, K, nb, blocks, NULL};
+            for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+                if (isa == 0 && T > 1) continue; /* the scalar reference is slow on prompts */
+                Call q = {&W, &xa, X, Wf, Y, T, (KernIsa)isa};
+                dt = best_of(7, T == 1 ? 20 : 2, run_q, &q);
+                printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa), T,
+                       dt * 1e3, (double)bytes / dt / 1e9, 2.0 * N * K * T / dt / 1e9);
+            }
+            free(blocks);
+        }
+    }
+    kern_qact_free(&xa);
+    free(X);
+    free(Y);
+    free(Wf);
+    return 0;
+}

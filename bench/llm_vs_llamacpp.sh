@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# llm_vs_llamacpp.sh — quant's packed kernels against llama.cpp on the same weights: a
+# TinyLlama-1.1B-shaped model (bench/llm_1b_files.py writes W4 g32 / W8 g32 quant-llm files and
+# GGUF Q4_0 / Q8_0 files from one set of codes), prompt (P tokens) and decode (G tokens), both
+# engines at the same thread count, alternating quant / llama.cpp for ROUNDS rounds; prints
+# the medians, the ratios, quant's bandwidth bound and peak RSS.  A benchmark, not a test.
+#
+#   bash bench/llm_vs_llamacpp.sh [DIR (default /tmp/quant-bench-1b)]
+#   env: ROUNDS=3 THREADS=2 P=128 G=64 WIDTHS="4 8" NODE_LLAMA_DIR=tests/npm
+# Needs python3-numpy, node and node-llama-cpp 3.21.1 (tests/npm, scripts/setup.sh --test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:-/tmp/quant-bench-1b}
+ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}; P=${P:-128}; G=${G:-64}; WIDTHS=${WIDTHS:-"4 8"}
+QUANT=${QUANT:-build/quant}
+[ -f "$DIR/w4g32.gguf" ] && [ -f "$DIR/w8g32.safetensors" ] || /usr/bin/python3 bench/llm_1b_files.py "$DIR"
+OUT="$DIR/results"; mkdir -p "$OUT"; rm -f "$OUT"/*.json
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+for r in $(seq 1 "$ROUNDS"); do
+    for w in $WIDTHS; do
+        "$QUANT" bench --model "$DIR/w${w}g32.safetensors" --threads "$THREADS" --prompt-tokens "$P" --gen-tokens "$G" \
+            --rounds 1 --json "$OUT/quant-w$w-$r.json" | grep -E "^(prompt|decode|bandwidth|memory)" | sed "s/^/  quant w$w round $r: /"
+        node bench/llamacpp_bench.mjs "$DIR/w${w}g32.gguf" "$THREADS" "$P" "$G" 1 "$OUT/llama-w$w-$r.json" | sed "s/^/  round $r: /"
+    done
+done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+/usr/bin/python3 - "$OUT" "$WIDTHS" <<'PY'
+import glob, json, statistics as st, sys
+out, widths = sys.argv[1], sys.argv[2].split()
+med = lambda v: st.median(v) if v else float("nan")
+print("%-6s %-10s %12s %12s %10s %12s %10s" % ("width", "engine", "prompt t/s", "decode t/s", "RSS GiB", "bound t/s", "% bound"))
+for w in widths:
+    q = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/quant-w{w}-*.json"))]
+    l = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/llama-w{w}-*.json"))]
+    qp, qd = med([x["prompt_tokens_per_s"] for x in q]), med([x["decode_tokens_per_s"] for x in q])
+    lp, ld = med([x["prompt_tokens_per_s"] for x in l]), med([x["decode_tokens_per_s"] for x in l])
+    bound = med([x["decode_bound_tokens_per_s"] for x in q])
+    print("%-6s %-10s %12.2f %12.2f %10.3f %12.2f %9.0f%%" % ("W%s" % w, "quant", qp, qd, med([x["peak_rss_bytes"] for x in q]) / 2**30,
+          bound, 100 * med([x["decode_fraction_of_bound"] for x in q])))
+    print("%-6s %-10s %12.2f %12.2f %10.3f %12s %9.0f%%" % ("", "llama.cpp", lp, ld, med([x["peak_rss_bytes"] for x in l]) / 2**30, "",
+          100 * ld / bound))
+    print("%-6s %-10s %11.2fx %11.2fx   (RSS / (weights + KV + activations) = %.3f)" % ("", "ratio", qp / lp, qd / ld,
+          med([x["rss_over_needed"] for x in q])))
+PY

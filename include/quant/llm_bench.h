@@ -1,0 +1,29 @@
+/* llm_bench.h — inference speed and memory of a loaded model (`quant bench`): prompt
+ * processing and token-by-token decoding on seeded random tokens, the bytes a decode step
+ * reads, and the resident memory the model needs. */
+#ifndef QUANT_LLM_BENCH_H
+#define QUANT_LLM_BENCH_H
+
+#include "quant/llm.h"
+
+typedef struct LlmBenchOpts {
+    int prompt_tokens;   /* one forward over this many tokens */
+    int gen_tokens;      /* then this many single-token steps (greedy) */
+    int rounds;          /* timed rounds after one warm-up; medians are reported */
+    uint64_t seed;
+} LlmBenchOpts;
+
+typedef struct LlmBenchResult {
+    double prompt_tps, decode_tps;       /* medians over rounds */
+    double prompt_s, decode_s;           /* median seconds per round */
+    double bytes_per_token;              /* weights + KV cache a decode step reads (mean over the run) */
+    double weight_bytes;                 /* resident weights: packed linears + fp32 tensors */
+    double packed_bytes;                 /* of which packed linears */
+    double kv_bytes, act_bytes;          /* KV cache and scratch the state allocates */
+    int context;                         /* positions the KV cache holds (prompt + gen) */
+} LlmBenchResult;
+
+/* Runs the benchmark; m->c.max_seq is lowered to prompt + gen (the cache the run needs). */
+int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err);
+
+#endif

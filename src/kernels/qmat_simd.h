@@ -1,0 +1,85 @@
+/* qmat_simd.h — AVX2-level helpers shared by qmat_avx2.c and qmat_avx512.c (static inline:
+ * each file compiles them with its own -m flags).  The general path for every block type:
+ * unpack a block to 32 int8 codes, take the exact int32 dot product with the activation codes,
+ * and accumulate in the scalar reference's order, so it is bit-identical to it. */
+#ifndef QUANT_QMAT_SIMD_H
+#define QUANT_QMAT_SIMD_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_internal.h"
+#include "quant/qblock.h"
+
+static inline float qs_f16(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 32 codes of a block as int8 in a ymm (Q3 / Q2: byte j % 8, shift 2 (j / 8); qblock.h). */
+static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
+    switch (type) {
+        case KERN_Q8_0: return _mm256_loadu_si256((const __m256i *)(blk + 2));
+        case KERN_Q4_0: {
+            __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
+            __m256i u = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
+            return _mm256_sub_epi8(u, _mm256_set1_epi8(8));
+        }
+        case KERN_Q3: {
+            uint64_t lo;
+            uint32_t hi;
+            memcpy(&lo, blk + 2, 8);
+            memcpy(&hi, blk + 10, 4);
+            __m256i u = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_set_epi64x(6, 4, 2, 0)),
+                                         _mm256_set1_epi8(3));
+            /* byte j takes qh byte j / 8 and tests bit j % 8 */
+            __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)hi),
+                                            _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                                              0x0101010101010101LL, 0));
+            __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+            h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(4));
+            return _mm256_sub_epi8(_mm256_or_si256(u, h), _mm256_set1_epi8(4));
+        }
+        default: {
+            uint64_t lo;
+            memcpy(&lo, blk + 2, 8);
+            __m256i u = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_set_epi64x(6, 4, 2, 0)),
+                                         _mm256_set1_epi8(3));
+            return _mm256_sub_epi8(u, _mm256_set1_epi8(2));
+        }
+    }
+}
+
+/* sum_j c[j] x[j] exactly: |c| <= 128 as u8, sign moved onto x (|x| <= 127), pairs fit int16. */
+static inline int32_t qs_dot(__m256i c, __m256i x) {
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(x, c));
+    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    __m128i a = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+    return _mm_cvtsi128_si32(a);
+}
+
+/* The general path (any type, affine or not), bit-identical to kern_qmat_rows_scalar. */
+static inline void qs_rows_general(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    const size_t bs = kern_qtype_block_bytes(W->type);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
+        for (int t = 0; t < x->T; t++) {
+            const int8_t *q = x->q + (size_t)t * x->nb * QK;
+            const float *xd = x->d + (size_t)t * x->nb;
+            float acc = 0;
+            for (int b = 0; b < W->nb; b++) {
+                const uint8_t *blk = row + (size_t)b * bs;
+                int32_t s = qs_dot(qs_unpack(W->type, blk), _mm256_loadu_si256((const __m256i *)(q + b * QK)));
+                if (W->zero) s -= W->zero[(size_t)n * W->nb + b] * x->s[(size_t)t * x->nb + b];
+                float dd = qs_f16(blk) * xd[b], term = dd * (float)s; /* unfused, as the scalar kernel */
+                acc += term;
+            }
+            Y[(size_t)t * W->N + n] = acc;
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,95 @@
+/* bench.c — prompt and decode speed of a model, and its memory (llm_bench.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/kernels.h"
+#include "quant/llm_bench.h"
+#include "quant/llm_eval.h"
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Bytes of one linear's weights as the model holds them. */
+static double linear_bytes(const LlmLinear *l) {
+    if (!l->packed) return 4.0 * l->in * l->out;
+    const KernQMat *q = l->packed;
+    return (double)q->N * q->nb * (double)kern_qtype_block_bytes(q->type) + (q->zero ? (double)q->N * q->nb : 0);
+}
+
+int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) {
+    memset(r, 0, sizeof *r);
+    LlmConfig *c = &m->c;
+    if (o->prompt_tokens < 1 || o->gen_tokens < 1 || o->rounds < 1) return qerr_set(err, "bench: tokens and rounds must be >= 1");
+    int ctx = o->prompt_tokens + o->gen_tokens;
+    if (ctx > c->max_seq) return qerr_set(err, "bench: %d prompt + %d generated tokens exceed the model's context %d",
+                                          o->prompt_tokens, o->gen_tokens, c->max_seq);
+    c->max_seq = ctx;
+    r->context = ctx;
+    const int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, H = c->n_heads;
+    const int64_t hs = D / H, kvd = c->n_kv_heads * hs, T = o->prompt_tokens;
+    /* memory: weights, KV cache, the state's scratch (as llm_state_init allocates it) */
+    double lin = 0;
+    for (int l = 0; l < L; l++) {
+        LlmLinear ls[LLM_MAX_LINEARS];
+        int n = llm_block_linears(m, l, ls);
+        for (int k = 0; k < n; k++) {
+            lin += linear_bytes(&ls[k]);
+            if (ls[k].packed) r->packed_bytes += linear_bytes(&ls[k]);
+        }
+    }
+    double other = 4.0 * (V * D * (c->shared_head ? 1 : 2) + L * 2 * D + D + (m->pos_emb ? (double)c->max_seq * D : 0));
+    r->weight_bytes = lin + other;
+    r->kv_bytes = 2.0 * L * ctx * kvd * 4;
+    int64_t nb = ((F > D ? F : D) + 31) / 32;
+    r->act_bytes = 4.0 * (T * (4 * D + 2 * kvd + 2 * F + V) + H * T * ctx + ctx * hs) +
+                   (llm_has_packed(m) ? (m->kernels == LLM_KERNELS_REF ? 4.0 * (F > D ? F : D) * D : (double)T * nb * 72) : 0);
+    /* a decode step reads every linear, the classifier, one embedding row, the norms, and the
+     * KV cache up to its position (mean position over the generated tokens) */
+    double kv_read = 2.0 * L * kvd * 4 * (o->prompt_tokens + 0.5 * o->gen_tokens);
+    r->bytes_per_token = lin + 4.0 * (V * D + D + L * 2 * D + D) + kv_read;
+
+    LlmState s;
+    llm_state_init(&s, m, (int)T);
+    int32_t *tok = xmalloc((size_t)T * sizeof *tok);
+    QRng rng;
+    qrng_seed(&rng, o->seed);
+    for (int i = 0; i < T; i++) tok[i] = (int32_t)qrng_below(&rng, (uint32_t)V);
+    double *pt = xmalloc((size_t)o->rounds * sizeof(double)), *dt = xmalloc((size_t)o->rounds * sizeof(double));
+    LlmSampler greedy = {0.0f, 1.0f, {0}};
+    for (int round = -1; round < o->rounds; round++) { /* round -1: warm-up (page faults, pool start) */
+        double t0 = qtime_now();
+        /* the prompt's blocks for all T tokens, the classifier for the last one only (what a
+         * generator needs, and what llama.cpp computes) */
+        llm_embed(m, tok, (int)T, 0, s.x);
+        for (int l = 0; l < L; l++) llm_block_forward(m, &s, l, s.x, (int)T, 0, NULL, NULL);
+        llm_head_forward(m, s.x + (size_t)(T - 1) * D, 1, s.logits);
+        double t1 = qtime_now();
+        int32_t next = llm_sample(&greedy, s.logits, (int)V);
+        const float *logits;
+        for (int g = 0; g < o->gen_tokens; g++) {
+            logits = llm_forward(m, &s, &next, 1, (int)T + g, NULL, NULL);
+            next = llm_sample(&greedy, (float *)logits, (int)V);
+        }
+        double t2 = qtime_now();
+        if (round >= 0) {
+            pt[round] = t1 - t0;
+            dt[round] = t2 - t1;
+        }
+    }
+    r->prompt_s = median(pt, o->rounds);
+    r->decode_s = median(dt, o->rounds);
+    r->prompt_tps = T / r->prompt_s;
+    r->decode_tps = o->gen_tokens / r->decode_s;
+    free(pt);
+    free(dt);
+    free(tok);
+    llm_state_free(&s);
+    return 0;
+}

@@ -1,0 +1,239 @@
+/* test_qmat.c — the packed-block formats (qblock.h) and the group-quantized linear kernels
+ * (kernels.h: kern_qact_*, kern_qmat_*): every block type round-trips its codes; the scalar
+ * kernel equals an independent double-precision sum over the codes; every ISA this machine
+ * runs (AVX2 forced too) equals the scalar kernel on random shapes (ragged rows, odd row
+ * counts, 1 and many tokens, symmetric and affine); 1 and 2 threads agree bit for bit. */
+#include <omp.h>
+
+#include "quant/core.h"
+#include "kernels/kernels_internal.h"
+#include "quant/qblock.h"
+#include "test.h"
+
+static const int qmin_of[4] = {-128, -8, -4, -2}, qmax_of[4] = {127, 7, 3, 1};
+
+/* A random packed matrix: codes c[N, nb * 32] (padding 0), f16 scales, optional zeros. */
+typedef struct Mat {
+    KernQMat m;
+    int8_t *c;
+    uint16_t *d;
+    int8_t *z;
+    void *blocks;
+} Mat;
+
+static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) {
+    int nb = (int)qblock_count(K);
+    size_t bs = kern_qtype_block_bytes(type);
+    a->c = xcalloc((size_t)N * nb * QK, 1);
+    a->d = xmalloc((size_t)N * nb * 2);
+    a->z = affine ? xmalloc((size_t)N * nb) : NULL;
+    a->blocks = xmalloc((size_t)N * nb * bs);
+    int lo = qmin_of[type], span = qmax_of[type] - lo + 1;
+    for (int n = 0; n < N; n++)
+        for (int b = 0; b < nb; b++) {
+            size_t k = (size_t)n * nb + b;
+            int cnt = K - b * QK < QK ? K - b * QK : QK;
+            for (int j = 0; j < cnt; j++) a->c[k * QK + j] = (int8_t)(lo + (int)qrng_below(r, (uint32_t)span));
+            a->d[k] = qf32_to_f16((qrng_uniform(r) - 0.3f) * 0.02f);
+            if (a->z) a->z[k] = (int8_t)(lo + (int)qrng_below(r, (uint32_t)span));
+            uint8_t *p = (uint8_t *)a->blocks + k * bs;
+            switch (type) {
+                case KERN_Q8_0: qblock_q8_0_pack(a->c + k * QK, cnt, a->d[k], (QBlockQ8_0 *)p); break;
+                case KERN_Q4_0: qblock_q4_0_pack(a->c + k * QK, cnt, a->d[k], (QBlockQ4_0 *)p); break;
+                case KERN_Q3: qblock_q3_pack(a->c + k * QK, cnt, a->d[k], (QBlockQ3 *)p); break;
+                default: qblock_q2_pack(a->c + k * QK, cnt, a->d[k], (QBlockQ2 *)p); break;
+            }
+        }
+    a->m = (KernQMat){type, N, K, nb, a->blocks, a->z};
+}
+
+static void mat_free(Mat *a) {
+    free(a->c);
+    free(a->d);
+    free(a->z);
+    free(a->blocks);
+}
+
+TEST(blocks_roundtrip) {
+    QRng r;
+    qrng_seed(&r, 1);
+    for (int type = 0; type < 4; type++)
+        for (int K = 1; K <= 100; K += 33) {
+            Mat a;
+            mat_make(&a, (KernQType)type, 3, K, 0, &r);
+            for (int n = 0; n < 3; n++)
+                for (int b = 0; b < a.m.nb; b++) {
+                    int8_t c[QK];
+                    float d;
+                    kern_qmat_block_codes(&a.m, n, b, c, &d);
+                    size_t k = (size_t)n * a.m.nb + b;
+                    CHECK(memcmp(c, a.c + k * QK, QK) == 0); /* codes, padding 0 included */
+                    CHECK(d == qf16_to_f32(a.d[k]));
+                }
+            mat_free(&a);
+        }
+    /* Q4_0 byte layout of GGUF: low nibble element j, high nibble j + 16, stored u = q + 8 */
+    int8_t c[QK];
+    for (int j = 0; j < QK; j++) c[j] = (int8_t)((j % 16) - 8);
+    c[16] = 7;
+    QBlockQ4_0 b4;
+    qblock_q4_0_pack(c, QK, 0x3c00, &b4);
+    CHECK(b4.d == 0x3c00 && b4.qs[0] == (0 | (15 << 4)) && b4.qs[1] == (1 | (1 << 4)));
+}
+
+TEST(dequant_matches_codes) {
+    QRng r;
+    qrng_seed(&r, 2);
+    for (int type = 0; type < 4; type++) {
+        Mat a;
+        int N = 5, K = 172;
+        mat_make(&a, (KernQType)type, N, K, type & 1, &r);
+        float *w = xmalloc((size_t)N * K * 4);
+        kern_qmat_dequant(&a.m, w);
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) {
+                size_t blk = (size_t)n * a.m.nb + k / QK;
+                float want = qf16_to_f32(a.d[blk]) * (float)(a.c[blk * QK + k % QK] - (a.z ? a.z[blk] : 0));
+                bad += w[(size_t)n * K + k] != want;
+            }
+        CHECK_MSG(bad == 0, "type %d: %d values differ", type, bad);
+        free(w);
+        mat_free(&a);
+    }
+}
+
+TEST(act_quantize) {
+    QRng r;
+    qrng_seed(&r, 3);
+    int T = 3, K = 77;
+    float *x = xmalloc((size_t)T * K * 4);
+    for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r) * 3;
+    x[5] = 0; /* exercise an exact zero */
+    for (int i = 2 * K; i < 2 * K + 32; i++) x[i] = 0; /* an all-zero block: d = 0, codes 0 */
+    KernQAct a;
+    kern_qact_init(&a, 4, 100);
+    kern_qact_quantize(&a, x, T, K);
+    CHECK(a.nb == 3);
+    int bad = 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < 3; b++) {
+            const int8_t *q = a.q + ((size_t)t * 3 + b) * QK;
+            float d = a.d[t * 3 + b], amax = 0;
+            int32_t s = 0;
+            for (int j = 0; j < QK; j++) {
+                int k = b * QK + j;
+                if (k < K) amax = fmaxf(amax, fabsf(x[t * K + k]));
+                s += q[j];
+                if (k >= K) bad += q[j] != 0;
+                else bad += fabsf(x[t * K + k] - d * q[j]) > 0.5001f * d + 1e-7f || q[j] < -127;
+            }
+            bad += fabsf(d - amax / 127) > 1e-7f * amax || s != a.s[t * 3 + b];
+            for (int i = 0; i < 8; i++) bad += a.l[(t * 3 + b) * 8 + i] != q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
+        }
+    CHECK_MSG(bad == 0, "%d mismatches", bad);
+    kern_qact_free(&a);
+    free(x);
+}
+
+/* Y of the scalar kernel vs a double sum; every ISA vs the scalar kernel (general paths: bit
+ * for bit); threads 1 vs 2 identical. */
+TEST(kernels_vs_reference) {
+    QRng r;
+    qrng_seed(&r, 4);
+    KernIsa best = kern_isa_best();
+    static const int Ks[] = {32, 64, 172, 200, 1000, 2048};
+    static const int Ns[] = {1, 17, 33, 64};
+    static const int Ts[] = {1, 7};
+    int checked = 0;
+    for (int type = 0; type < 4; type++)
+        for (int affine = 0; affine < 2; affine++)
+            for (int ki = 0; ki < 6; ki++)
+                for (int ni = 0; ni < 4; ni++)
+                    for (int ti = 0; ti < 2; ti++) {
+                        int K = Ks[ki], N = Ns[ni], T = Ts[ti];
+                        Mat a;
+                        mat_make(&a, (KernQType)type, N, K, affine, &r);
+                        float *x = xmalloc((size_t)T * K * 4), *b = xmalloc((size_t)N * 4);
+                        for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+                        for (int i = 0; i < N; i++) b[i] = qrng_normal(&r);
+                        KernQAct xa;
+                        kern_qact_init(&xa, T, K);
+                        kern_qact_quantize(&xa, x, T, K);
+                        float *y0 = xmalloc((size_t)T * N * 4), *y1 = xmalloc((size_t)T * N * 4);
+                        kern_qmat_linear(&a.m, &xa, b, y0, KERN_ISA_SCALAR);
+                        int bad = 0;
+                        for (int t = 0; t < T; t++)
+                            for (int n = 0; n < N; n++) {
+                                double ref = b[n], mag = fabs(b[n]);
+                                for (int blk = 0; blk < a.m.nb; blk++) {
+                                    size_t k = (size_t)n * a.m.nb + blk;
+                                    int64_t s = 0;
+                                    for (int j = 0; j < QK; j++)
+                                        s += (int64_t)(a.c[k * QK + j] - (a.z ? a.z[k] : 0)) * xa.q[((size_t)t * xa.nb + blk) * QK + j] *
+                                             (blk * QK + j < K);
+                                    double term = (double)qf16_to_f32(a.d[k]) * xa.d[t * xa.nb + blk] * (double)s;
+                                    ref += term;
+                                    mag += fabs(term);
+                                }
+                                bad += fabs(y0[(size_t)t * N + n] - ref) > 1e-5 * mag + 1e-30;
+                            }
+                        CHECK_MSG(bad == 0, "scalar vs double: type %d affine %d K %d N %d T %d: %d bad", type, affine, K, N, T, bad);
+                        for (int isa = KERN_ISA_AVX2; isa <= (int)best; isa++) {
+                            kern_qmat_linear(&a.m, &xa, b, y1, (KernIsa)isa);
+                            int general = affine || type >= KERN_Q3, diff = 0;
+                            for (int i = 0; i < T * N; i++) {
+                                double tol = general ? 0 : 2e-5 * (fabs(y0[i]) + 1.0);
+                                diff += fabs((double)y1[i] - y0[i]) > tol;
+                            }
+                            CHECK_MSG(diff == 0, "%s vs scalar: type %d affine %d K %d N %d T %d: %d differ", kern_isa_name((KernIsa)isa),
+                                      type, affine, K, N, T, diff);
+                            checked++;
+                        }
+                        free(x);
+                        free(b);
+                        free(y0);
+                        free(y1);
+                        kern_qact_free(&xa);
+                        mat_free(&a);
+                    }
+    CHECK(best < KERN_ISA_AVX2 || checked > 0);
+}
+
+TEST(threads_identical) {
+    QRng r;
+    qrng_seed(&r, 5);
+    KernIsa best = kern_isa_best();
+    int N = 1000, K = 2048, T = 3;
+    for (int type = 0; type < 4; type++) {
+        Mat a;
+        mat_make(&a, (KernQType)type, N, K, 0, &r);
+        float *x = xmalloc((size_t)T * K * 4), *y1 = xmalloc((size_t)T * N * 4), *y2 = xmalloc((size_t)T * N * 4);
+        for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+        KernQAct xa;
+        kern_qact_init(&xa, T, K);
+        kern_qact_quantize(&xa, x, T, K);
+        for (int isa = 0; isa <= (int)best; isa++) {
+            omp_set_num_threads(2);
+            kern_qmat_linear(&a.m, &xa, NULL, y2, (KernIsa)isa);
+            omp_set_num_threads(1);
+            kern_qmat_linear(&a.m, &xa, NULL, y1, (KernIsa)isa);
+            CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "type %d isa %s", type, kern_isa_name((KernIsa)isa));
+        }
+        omp_set_num_threads(2);
+        kern_qact_free(&xa);
+        free(x);
+        free(y1);
+        free(y2);
+        mat_free(&a);
+    }
+}
+
+int main(void) {
+    RUN(blocks_roundtrip);
+    RUN(dequant_matches_codes);
+    RUN(act_quantize);
+    RUN(kernels_vs_reference);
+    RUN(threads_identical);
+    return test_summary("test_qmat");
+}

@@ -1,0 +1,107 @@
+/* cmd_bench.c — `quant bench`: prompt and decode speed of a model, the read bandwidth of this
+ * machine measured in the same run (in a child process, so its buffer is not in the model's
+ * peak RSS), the decode bound that bandwidth implies, and peak RSS. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "quant/kernels.h"
+#include "quant/llm_bench.h"
+
+/* Read bandwidth (bytes/s) with `threads` threads over `bytes`, measured in a forked child. */
+static double bandwidth_child(size_t bytes, int threads) {
+    int fd[2];
+    if (pipe(fd)) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        double bw = kern_read_bandwidth(bytes, threads, 5);
+        ssize_t w = write(fd[1], &bw, sizeof bw);
+        _exit(w == (ssize_t)sizeof bw ? 0 : 1);
+    }
+    close(fd[1]);
+    double bw = 0;
+    if (pid < 0 || read(fd[0], &bw, sizeof bw) != (ssize_t)sizeof bw) bw = 0;
+    close(fd[0]);
+    if (pid > 0) waitpid(pid, NULL, 0);
+    return bw;
+}
+
+int cmd_bench(Args *a, QErr *err) {
+    if (args_has(a, "help")) {
+        puts("usage: quant bench --model FILE|DIR [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--rounds 3]\n"
+             "                   [--kernels int|ref] [--bw-mib 1024] [--seed 0] [--json FILE]\n"
+             "  prompt: one forward over the prompt tokens; decode: the generated tokens one at a time (greedy);\n"
+             "  random token ids (no tokenizer needed); medians over the rounds after one warm-up.\n"
+             "  bandwidth: a streaming read over --bw-mib MiB with the same thread count, in the same run.");
+        return 0;
+    }
+    const char *model = args_str(a, "model", NULL), *json = args_str(a, "json", NULL), *kern = args_str(a, "kernels", "int");
+    long threads, pt, gt, rounds, bw_mib, seed;
+    if (args_int(a, "threads", 0, 0, 1024, &threads, err) || args_int(a, "prompt-tokens", 128, 1, 1 << 16, &pt, err) ||
+        args_int(a, "gen-tokens", 64, 1, 1 << 16, &gt, err) || args_int(a, "rounds", 3, 1, 1000, &rounds, err) ||
+        args_int(a, "bw-mib", 1024, 64, 1 << 16, &bw_mib, err) || args_int(a, "seed", 0, 0, 2147483647L, &seed, err))
+        return 2;
+    if (args_finish(a, err)) return 2;
+    if (!model) return qerr_set(err, "--model is required"), 2;
+    if (strcmp(kern, "int") && strcmp(kern, "ref"))
+        return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", kern), 2;
+    if (threads > 0) qthreads_set((int)threads);
+    int nth = qthreads_get();
+    /* before the model exists: the child's buffer never shares a page table with it */
+    double bw = bandwidth_child((size_t)bw_mib << 20, nth);
+    LlmModel m;
+    if (llm_load(&m, model, err)) return 1;
+    llm_kernels_set(&m, kern, err);
+    char kdesc[256];
+    llm_kernels_describe(&m, kdesc, sizeof kdesc);
+    LlmBenchOpts o = {(int)pt, (int)gt, (int)rounds, (uint64_t)seed};
+    LlmBenchResult r;
+    if (llm_bench(&m, &o, &r, err)) {
+        llm_free(&m);
+        return 1;
+    }
+    double rss = (double)qpeak_rss_bytes(), need = r.weight_bytes + r.kv_bytes + r.act_bytes;
+    double bound = bw > 0 ? bw / r.bytes_per_token : 0;
+    const double GiB = 1024.0 * 1024 * 1024;
+    printf("model       %s (%lld parameters, %d layers, dim %d)\n", model, (long long)llm_n_params(&m), m.c.n_layers, m.c.dim);
+    printf("kernels     %s\n", kdesc);
+    printf("threads     %d\n", nth);
+    printf("prompt      %d tokens: %.1f tokens/s (%.3f s, median of %ld)\n", o.prompt_tokens, r.prompt_tps, r.prompt_s, rounds);
+    printf("decode      %d tokens: %.2f tokens/s (%.1f ms/token)\n", o.gen_tokens, r.decode_tps, 1e3 / r.decode_tps);
+    printf("bandwidth   %.1f GB/s read (%ld MiB streamed, %d threads, this run)\n", bw / 1e9, bw_mib, nth);
+    printf("decode bound %.2f tokens/s = bandwidth / %.1f MB read per token; reached %.0f%%\n", bound, r.bytes_per_token / 1e6,
+           bound > 0 ? 100 * r.decode_tps / bound : 0);
+    printf("memory      peak RSS %.3f GiB; weights %.3f GiB (packed linears %.3f) + KV cache %.3f (%d positions) + "
+           "activations %.3f = %.3f GiB; RSS / that = %.3f\n", rss / GiB, r.weight_bytes / GiB, r.packed_bytes / GiB,
+           r.kv_bytes / GiB, r.context, r.act_bytes / GiB, need / GiB, rss / need);
+    int rc = 0;
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model", model);
+        cJSON_AddStringToObject(j, "kernels", kdesc);
+        cJSON_AddNumberToObject(j, "threads", nth);
+        cJSON_AddNumberToObject(j, "prompt_tokens", o.prompt_tokens);
+        cJSON_AddNumberToObject(j, "gen_tokens", o.gen_tokens);
+        cJSON_AddNumberToObject(j, "prompt_tokens_per_s", r.prompt_tps);
+        cJSON_AddNumberToObject(j, "decode_tokens_per_s", r.decode_tps);
+        cJSON_AddNumberToObject(j, "read_bandwidth_bytes_per_s", bw);
+        cJSON_AddNumberToObject(j, "bytes_per_token", r.bytes_per_token);
+        cJSON_AddNumberToObject(j, "decode_bound_tokens_per_s", bound);
+        cJSON_AddNumberToObject(j, "decode_fraction_of_bound", bound > 0 ? r.decode_tps / bound : 0);
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", rss);
+        cJSON_AddNumberToObject(j, "weight_bytes", r.weight_bytes);
+        cJSON_AddNumberToObject(j, "packed_bytes", r.packed_bytes);
+        cJSON_AddNumberToObject(j, "kv_bytes", r.kv_bytes);
+        cJSON_AddNumberToObject(j, "activation_bytes", r.act_bytes);
+        cJSON_AddNumberToObject(j, "rss_over_needed", rss / need);
+        rc = qjson_write_file(json, j, err) ? 1 : 0;
+        cJSON_Delete(j);
+    }
+    llm_free(&m);
+    return rc;
+}
