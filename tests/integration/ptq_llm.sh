@@ -163,7 +163,7 @@ if [ -f "$ENC/encoder.json" ]; then
     check gpt2_ptq_llm "$QUANT" ptq-llm --model "$T/g2" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --calib-samples 16 \
         --gen-samples 4 --max-windows 20 --method gptq --bits 4 --group-size 32 --act-bits 0 --save "$T/g2q" --json "$T/g2q.json"
     check gpt2_tokenizer_saved test -f "$T/g2q/vocab.json" -a -f "$T/g2q/merges.txt"
-    check gpt2_eval_saved "$QUANT" eval --model "$T/g2q/g2-w4g32-gptq.safetensors" --text "$DATA/wiki.test.raw" \
+    check gpt2_eval_saved "$QUANT" eval --kernels ref --model "$T/g2q/g2-w4g32-gptq.safetensors" --text "$DATA/wiki.test.raw" \
         --seq-len 64 --max-windows 20 --json "$T/g2e.json"
     check gpt2_saved_equals_row "$PY" -c "
 import json
@@ -171,6 +171,14 @@ row = [r for r in json.load(open('$T/g2q.json'))['rows'] if r['method'] == 'gptq
 e = json.load(open('$T/g2e.json'))['perplexity']
 assert abs(e - row['perplexity']) <= 1e-9 * e, (e, row['perplexity'])
 assert row['e2e_kl_after'] <= row['e2e_kl_before'] and len(row['block_tune_loss']) == 2, row
+"
+    # the packed GPT-2 (biases, LayerNorm, GELU) on the integer kernels: within 0.3% of the reference path
+    check gpt2_eval_int "$QUANT" eval --model "$T/g2q/g2-w4g32-gptq.safetensors" --text "$DATA/wiki.test.raw" \
+        --seq-len 64 --max-windows 20 --json "$T/g2i.json"
+    check gpt2_int_near_ref "$PY" -c "
+import json
+e, i = (json.load(open(f))['perplexity'] for f in ('$T/g2e.json', '$T/g2i.json'))
+assert abs(i / e - 1) <= 0.003 and i != e, (e, i)
 "
 else
     skip gpt2_ptq_llm "no $ENC (scripts/setup.sh --test installs it)"

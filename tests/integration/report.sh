@@ -103,6 +103,16 @@ check bench_report "$QUANT" report tests/report/bench.json --out "$T/bench.html"
 check bench_plots $CHECK "$T/bench.html" --max-bytes 1000000 --figures 3 \
     --expect "Decoding=decode (measured)|bandwidth bound" --expect "Prompt=prompt (measured)" --expect "Memory=weights|peak RSS"
 REPORTS+=("$T/bench.html")
+# and the page quant bench itself writes (a short run on the llama2.c model)
+if [ -f "$DATA/stories260K.bin" ]; then
+    check bench_live_report "$QUANT" bench --model "$DATA/stories260K.bin" --prompt-tokens 16 --gen-tokens 8 --rounds 1 \
+        --bw-mib 64 --report "$T/bench-live.html"
+    check bench_live_plots $CHECK "$T/bench-live.html" --max-bytes 1000000 --figures 3 \
+        --expect "Decoding=decode (measured)|bandwidth bound" --expect "Prompt=prompt (measured)" --expect "Memory=weights|peak RSS"
+    REPORTS+=("$T/bench-live.html")
+else
+    skip bench_live_report "missing stories260K.bin in $DATA"
+fi
 
 # hostile input: one error line, no output file
 echo '{"command": "basics", "rows": [{"bits": "8"}]}' > "$T/badtype.json"

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "quant/kernels.h"
 #include "quant/llm_bench.h"
+#include "quant/report.h"
 
 /* Read bandwidth (bytes/s) with `threads` threads over `bytes`, measured in a forked child. */
 static double bandwidth_child(size_t bytes, int threads) {
@@ -34,13 +35,14 @@ static double bandwidth_child(size_t bytes, int threads) {
 int cmd_bench(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         puts("usage: quant bench --model FILE|DIR [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--rounds 3]\n"
-             "                   [--kernels int|ref] [--bw-mib 1024] [--seed 0] [--json FILE]\n"
+             "                   [--kernels int|ref] [--bw-mib 1024] [--seed 0] [--json FILE] [--report FILE.html]\n"
              "  prompt: one forward over the prompt tokens; decode: the generated tokens one at a time (greedy);\n"
              "  random token ids (no tokenizer needed); medians over the rounds after one warm-up.\n"
              "  bandwidth: a streaming read over --bw-mib MiB with the same thread count, in the same run.");
         return 0;
     }
     const char *model = args_str(a, "model", NULL), *json = args_str(a, "json", NULL), *kern = args_str(a, "kernels", "int");
+    const char *report = args_str(a, "report", NULL);
     long threads, pt, gt, rounds, bw_mib, seed;
     if (args_int(a, "threads", 0, 0, 1024, &threads, err) || args_int(a, "prompt-tokens", 128, 1, 1 << 16, &pt, err) ||
         args_int(a, "gen-tokens", 64, 1, 1 << 16, &gt, err) || args_int(a, "rounds", 3, 1, 1000, &rounds, err) ||
@@ -80,8 +82,9 @@ int cmd_bench(Args *a, QErr *err) {
            "activations %.3f = %.3f GiB; RSS / that = %.3f\n", rss / GiB, r.weight_bytes / GiB, r.packed_bytes / GiB,
            r.kv_bytes / GiB, r.context, r.act_bytes / GiB, need / GiB, rss / need);
     int rc = 0;
-    if (json) {
+    if (json || report) {
         cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "command", "bench");
         cJSON_AddStringToObject(j, "model", model);
         cJSON_AddStringToObject(j, "kernels", kdesc);
         cJSON_AddNumberToObject(j, "threads", nth);
@@ -99,7 +102,21 @@ int cmd_bench(Args *a, QErr *err) {
         cJSON_AddNumberToObject(j, "kv_bytes", r.kv_bytes);
         cJSON_AddNumberToObject(j, "activation_bytes", r.act_bytes);
         cJSON_AddNumberToObject(j, "rss_over_needed", rss / need);
-        rc = qjson_write_file(json, j, err) ? 1 : 0;
+        /* the rows the report draws (docs/formats.md#results): one per model run */
+        cJSON_AddNumberToObject(j, "bandwidth_gb_s", bw / 1e9);
+        cJSON *rows = cJSON_AddArrayToObject(j, "rows"), *row = cJSON_CreateObject();
+        const char *base = strrchr(model, '/');
+        cJSON_AddStringToObject(row, "name", base ? base + 1 : model);
+        cJSON_AddStringToObject(row, "kernel", kdesc);
+        cJSON_AddNumberToObject(row, "weight_bytes", r.weight_bytes);
+        cJSON_AddNumberToObject(row, "prompt_tokens_per_s", r.prompt_tps);
+        cJSON_AddNumberToObject(row, "decode_tokens_per_s", r.decode_tps);
+        cJSON_AddNumberToObject(row, "bound_tokens_per_s", bound);
+        cJSON_AddNumberToObject(row, "peak_rss_bytes", rss);
+        cJSON_AddItemToArray(rows, row);
+        report_add_run_info(j, a->cmdline);
+        if (json && qjson_write_file(json, j, err)) rc = 1;
+        if (rc == 0 && report && report_write(report, &j, NULL, 1, NULL, NULL, err)) rc = 1;
         cJSON_Delete(j);
     }
     llm_free(&m);
