@@ -23,6 +23,27 @@ static inline void fz_check_text(const Tokenizer *t, const char *text, size_t n,
     free(ids);
 }
 
+/* 1 when every single byte survives encode + decode: the vocabulary covers all 256 bytes (a
+ * byte-level alphabet, or byte fallback with all <0xXX> tokens).  A vocabulary that lacks some
+ * maps them to the unknown token or drops them, as the reference library does, and is then
+ * not lossless by design. */
+static inline int fz_bytes_roundtrip(const Tokenizer *t) {
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        int32_t *ids = NULL;
+        int64_t k = 0;
+        QErr err;
+        if (tokenizer_encode(t, &c, 1, 1, &ids, &k, &err)) return 0;
+        size_t dl;
+        char *back = tokenizer_decode(t, ids, k, &dl);
+        int ok = dl == 1 && back[0] == c;
+        free(back);
+        free(ids);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
 /* Texts the harnesses of tokenizer files encode. */
 static const char *const fz_texts[] = {
     "Hello world, it's 3 o'clock!",

@@ -82,7 +82,7 @@ static void build_llama(void) {
     char p[600];
     snprintf(p, sizeof p, "%s/llama-tokenizer.json", fz_dir());
     FILE *f = fopen(p, "wb");
-    fprintf(f, "{\"normalizer\":{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"},\"model\":{\"type\":\"BPE\",\"vocab\":{"
+    fprintf(f, "{\"normalizer\":{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"},\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{"
                "\"<unk>\":0,\"<s>\":1,\"</s>\":2");
     for (int b = 0; b < 256; b++) fprintf(f, ",\"<0x%02X>\":%d", b, 3 + b);
     const char *v[] = {"\xe2\x96\x81", "t", "h", "e", "\xe2\x96\x81t", "he", "\xe2\x96\x81the", "a", "\xc3\xa9"};

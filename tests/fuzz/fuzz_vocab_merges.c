@@ -1,5 +1,6 @@
 /* fuzz_vocab_merges.c — GPT-2's vocab.json, FZ_SEP, merges.txt, in one directory;
- * tokenizer_load_hf on it; ids inside the vocabulary and decode(encode(x)) == x. */
+ * tokenizer_load_hf on it; ids inside the vocabulary, and decode(encode(x)) == x when the
+ * vocabulary has every byte (one that lacks some drops them, as the reference library does). */
 #include "fuzz_tok_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -12,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Tokenizer *t;
     QErr err;
     if (tokenizer_load_hf(&t, d, &err) == 0) {
-        fz_check_tokenizer(t, 1);
+        fz_check_tokenizer(t, fz_bytes_roundtrip(t));
         tokenizer_free(t);
     }
     return 0;
