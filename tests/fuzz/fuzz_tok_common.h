@@ -7,6 +7,8 @@
 #include "fuzz_common.h"
 #include "quant/tokenizer.h"
 
+#include <cjson/cJSON.h>
+
 static inline void fz_check_text(const Tokenizer *t, const char *text, size_t n, int lossless) {
     int32_t *ids = NULL;
     int64_t k = 0;
@@ -42,6 +44,20 @@ static inline int fz_bytes_roundtrip(const Tokenizer *t) {
         if (!ok) return 0;
     }
     return 1;
+}
+
+/* 1 when the {token: id} object gives every token its own id: where two strings share an id,
+ * decoding that id gives one of them, so the other cannot round-trip (by design). */
+static inline int fz_vocab_injective(const struct cJSON *vocab) {
+    int n = cJSON_GetArraySize(vocab), ok = 1;
+    unsigned char *seen = calloc((size_t)n + 1, 1);
+    for (const cJSON *e = vocab ? vocab->child : NULL; e && ok; e = e->next) {
+        double id = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (id < 0 || id > n || seen[(int)id]) ok = 0;
+        else seen[(int)id] = 1;
+    }
+    free(seen);
+    return ok;
 }
 
 /* Texts the harnesses of tokenizer files encode. */
