@@ -31,7 +31,7 @@ check "export Q4_0" "$QUANT" export --model "$T/q/stories260K-w4g32-rtn.safetens
 grep -q "ffn_down *Q4_0 *5 *yes" "$T/out" && grep -q "172 -> 192" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL export summary"; cat "$T/out"; }
 check "export Q8_0" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --out "$T/w8.gguf"
 for w in w4 w8; do
-    check "eval $w file" "$QUANT" eval --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+    check "eval $w file" "$QUANT" eval --kernels ref --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     cp "$T/out" "$T/eval_${w}_q"
     check "eval $w GGUF" "$QUANT" eval --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     check "$w: GGUF reads back to the identical perplexity" test "$(ppl_of "$T/eval_${w}_q")" = "$(ppl_of "$T/out")"

@@ -17,7 +17,7 @@ roundtrip() {
     check "$name: export" "$QUANT" export --model "$qf" --format gptq --out "$T/$name"
     check "$name: numpy reader equals quant" "$PY" "$REF" check "$T/$name" "$qf"
     cat "$T/out"
-    check "$name: eval file" "$QUANT" eval --model "$qf" --text "$text" --seq-len "$seq" --max-windows 6
+    check "$name: eval file" "$QUANT" eval --kernels ref --model "$qf" --text "$text" --seq-len "$seq" --max-windows 6
     cp "$T/out" "$T/e1"
     check "$name: eval GPTQ dir" "$QUANT" eval --model "$T/$name" --text "$text" --seq-len "$seq" --max-windows 6
     check "$name: identical perplexity $(ppl_of "$T/e1")" test "$(ppl_of "$T/e1")" = "$(ppl_of "$T/out")"
