@@ -10,12 +10,10 @@
 #include "test.h"
 
 enum { D = 16, H = 4, HKV = 2, F = 24, T = 7 };
+/* the whole-model tests' tiny models: L2 blocks, vocabulary 11, untied head */
+enum { L2 = 2, VOC = 11 };
+#include "tiny_model.h"
 
-static float *randv(QRng *r, size_t n, float sd, float mean) {
-    float *v = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = mean + sd * qrng_normal(r);
-    return v;
-}
 
 typedef struct Fix {
     LlmConfig c;
@@ -174,67 +172,11 @@ TEST(tune_gradients_match_finite_differences) {
     }
 }
 
-/* A tiny Llama model over the fixture's shapes: L blocks, vocabulary 11, untied head. */
-enum { L2 = 2, VOC = 11 };
-typedef struct TinyModel {
-    LlmModel m;
-    LlmLayer layers[L2];
-    float *bufs[L2 * 17 + 5];
-    int nb;
-} TinyModel;
-static float *tm_take(TinyModel *t, QRng *r, size_t n, float sd, float mean) {
-    return t->bufs[t->nb++] = randv(r, n, sd, mean);
-}
-static void tiny_init(TinyModel *t, int gpt2) {
-    QRng r;
-    qrng_seed(&r, 99 + gpt2);
-    memset(t, 0, sizeof *t);
-    int hkv = gpt2 ? H : HKV;
-    LlmConfig c = {.arch = gpt2 ? LLM_ARCH_GPT2 : LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = L2, .n_heads = H,
-                   .n_kv_heads = hkv, .vocab_size = VOC, .max_seq = T, .norm_eps = 1e-5f,
-                   .rope_theta = gpt2 ? 0.0f : 10000.0f, .rope_interleaved = 1};
-    t->m.c = c;
-    int kvd = hkv * (D / H);
-    for (int l = 0; l < L2; l++) {
-        LlmLayer *y = &t->layers[l];
-        y->attn_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-        y->ffn_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-        y->wq = tm_take(t, &r, (size_t)D * D, 0.4f, 0);
-        y->wk = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
-        y->wv = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
-        y->wo = tm_take(t, &r, (size_t)D * D, 0.3f, 0);
-        if (!gpt2) y->w_gate = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
-        y->w_up = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
-        y->w_down = tm_take(t, &r, (size_t)D * F, 0.3f, 0);
-        if (gpt2) {
-            y->attn_norm_b = tm_take(t, &r, D, 0.1f, 0);
-            y->ffn_norm_b = tm_take(t, &r, D, 0.1f, 0);
-            y->bq = tm_take(t, &r, D, 0.1f, 0);
-            y->bk = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
-            y->bv = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
-            y->bo = tm_take(t, &r, D, 0.1f, 0);
-            y->b_up = tm_take(t, &r, F, 0.1f, 0);
-            y->b_down = tm_take(t, &r, D, 0.1f, 0);
-        }
-    }
-    t->m.layers = t->layers;
-    t->m.tok_emb = tm_take(t, &r, (size_t)VOC * D, 1.0f, 0);
-    t->m.head = tm_take(t, &r, (size_t)VOC * D, 0.5f, 0);
-    t->m.final_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-    if (gpt2) {
-        t->m.final_norm_b = tm_take(t, &r, D, 0.1f, 0);
-        t->m.pos_emb = tm_take(t, &r, (size_t)T * D, 0.3f, 0);
-    }
-}
-static void tiny_free(TinyModel *t) {
-    for (int i = 0; i < t->nb; i++) free(t->bufs[i]);
-}
-
 /* the whole model's forward + KL backward (model_fwd_bwd) against finite differences: the
  * final norm, and weights and norms of the first block, whose gradient crosses every block */
 static void e2e_gradcheck(int gpt2) {
     TinyModel tm;
-    tiny_init(&tm, gpt2);
+    tiny_init(&tm, gpt2, 99 + gpt2);
     LlmModel *m = &tm.m;
     float *rope = rope_table(&m->c, T);
     TBlock tb[L2];
@@ -352,7 +294,7 @@ TEST(tune_end_to_end_gradients_match_finite_differences) {
  * stay, the weights are float16 scale x code, and the norms moved */
 TEST(block_tune_lowers_loss_keeps_codes) {
     TinyModel tm;
-    tiny_init(&tm, 0);
+    tiny_init(&tm, 0, 99);
     LlmModel *m = &tm.m;
     enum { NW = 6 };
     QRng r;
@@ -453,7 +395,7 @@ static void sample_check(TinyModel *tm, int32_t bos, int32_t eos) {
 
 TEST(generated_windows_follow_the_model) {
     TinyModel tm;
-    tiny_init(&tm, 0);
+    tiny_init(&tm, 0, 99);
     sample_check(&tm, -1, -1);
     sample_check(&tm, 1, 2);
     QErr e = {{0}};

@@ -21,63 +21,7 @@
 
 enum { D = 16, H = 4, HKV = 2, F = 24, T = 9, L2 = 2, VOC = 11 };
 
-static float *randv(QRng *r, size_t n, float sd, float mean) {
-    float *v = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = mean + sd * qrng_normal(r);
-    return v;
-}
-
-typedef struct TinyModel {
-    LlmModel m;
-    LlmLayer layers[L2];
-    float *bufs[L2 * 17 + 5];
-    int nb;
-} TinyModel;
-static float *tm_take(TinyModel *t, QRng *r, size_t n, float sd, float mean) { return t->bufs[t->nb++] = randv(r, n, sd, mean); }
-static void tiny_init(TinyModel *t, int gpt2) {
-    QRng r;
-    qrng_seed(&r, 7 + gpt2);
-    memset(t, 0, sizeof *t);
-    int hkv = gpt2 ? H : HKV;
-    LlmConfig c = {.arch = gpt2 ? LLM_ARCH_GPT2 : LLM_ARCH_LLAMA, .dim = D, .hidden_dim = F, .n_layers = L2, .n_heads = H,
-                   .n_kv_heads = hkv, .vocab_size = VOC, .max_seq = T, .norm_eps = 1e-5f,
-                   .rope_theta = gpt2 ? 0.0f : 10000.0f, .rope_interleaved = 1};
-    t->m.c = c;
-    int kvd = hkv * (D / H);
-    for (int l = 0; l < L2; l++) {
-        LlmLayer *y = &t->layers[l];
-        y->attn_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-        y->ffn_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-        y->wq = tm_take(t, &r, (size_t)D * D, 0.4f, 0);
-        y->wk = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
-        y->wv = tm_take(t, &r, (size_t)kvd * D, 0.4f, 0);
-        y->wo = tm_take(t, &r, (size_t)D * D, 0.3f, 0);
-        if (!gpt2) y->w_gate = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
-        y->w_up = tm_take(t, &r, (size_t)F * D, 0.4f, 0);
-        y->w_down = tm_take(t, &r, (size_t)D * F, 0.3f, 0);
-        if (gpt2) {
-            y->attn_norm_b = tm_take(t, &r, D, 0.1f, 0);
-            y->ffn_norm_b = tm_take(t, &r, D, 0.1f, 0);
-            y->bq = tm_take(t, &r, D, 0.1f, 0);
-            y->bk = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
-            y->bv = tm_take(t, &r, (size_t)kvd, 0.1f, 0);
-            y->bo = tm_take(t, &r, D, 0.1f, 0);
-            y->b_up = tm_take(t, &r, F, 0.1f, 0);
-            y->b_down = tm_take(t, &r, D, 0.1f, 0);
-        }
-    }
-    t->m.layers = t->layers;
-    t->m.tok_emb = tm_take(t, &r, (size_t)VOC * D, 1.0f, 0);
-    t->m.head = tm_take(t, &r, (size_t)VOC * D, 0.5f, 0);
-    t->m.final_norm = tm_take(t, &r, D, 0.2f, 1.0f);
-    if (gpt2) {
-        t->m.final_norm_b = tm_take(t, &r, D, 0.1f, 0);
-        t->m.pos_emb = tm_take(t, &r, (size_t)T * D, 0.3f, 0);
-    }
-}
-static void tiny_free(TinyModel *t) {
-    for (int i = 0; i < t->nb; i++) free(t->bufs[i]);
-}
+#include "tiny_model.h"
 
 static const int32_t toks[T] = {1, 5, 2, 9, 3, 3, 10, 0, 7};
 
@@ -112,7 +56,7 @@ static void rand_scales(QRng *r, const LlmConfig *c, LlmSite s, float *sc, int i
 TEST(fold_exact_every_site) {
     for (int gpt2 = 0; gpt2 < 2; gpt2++) {
         TinyModel tm;
-        tiny_init(&tm, gpt2);
+        tiny_init(&tm, gpt2, 7 + gpt2);
         float *ref = logits_of(&tm.m);
         QRng r;
         qrng_seed(&r, 3);
@@ -142,7 +86,7 @@ TEST(fold_exact_every_site) {
 
 TEST(fold_refuses_untied_gqa_o) {
     TinyModel tm;
-    tiny_init(&tm, 0);
+    tiny_init(&tm, 0, 7);
     float sc[D];
     for (int j = 0; j < D; j++) sc[j] = 1.0f + 0.1f * j; /* heads 0 and 1 share v rows but differ */
     QErr e;
@@ -166,7 +110,7 @@ static void max_hook(void *ctx, int layer, LlmSite s, float *X, int Tn, int in) 
 TEST(outlier_fixture_exact) {
     for (int gpt2 = 0; gpt2 < 2; gpt2++) {
         TinyModel tm;
-        tiny_init(&tm, gpt2);
+        tiny_init(&tm, gpt2, 7 + gpt2);
         float *ref = logits_of(&tm.m);
         LlmState st;
         llm_state_init(&st, &tm.m, T);
@@ -197,7 +141,7 @@ TEST(scale_model_keeps_fp32_and_lowers_error) {
     for (int gpt2 = 0; gpt2 < 2; gpt2++)
         for (int awq = 0; awq < 2; awq++) {
             TinyModel tm;
-            tiny_init(&tm, gpt2);
+            tiny_init(&tm, gpt2, 7 + gpt2);
             QErr e;
             CHECK(llm_inject_outliers(&tm.m, 2, 30.0f, 5, NULL, &e) == 0);
             float *ref = logits_of(&tm.m);
