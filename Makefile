@@ -79,12 +79,19 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(LIB)
 $(BUILD)/fuzz/seeds: tests/fuzz/seeds.c $(FUZZ_HDR) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
-FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-pass-failed
-FUZZ_BUILD ?= build-fuzz
+# FUZZ_SAN=asan (default): ASan + UBSan, memory capped by libFuzzer's -malloc_limit_mb and
+# -rss_limit_mb (ASan's shadow memory cannot run under ulimit -v); FUZZ_SAN=ubsan: UBSan only,
+# run under ulimit -v 4000000, so an allocation a file asks for past 4 GB fails as it would
+# for a user with that limit.
+FUZZ_SAN ?= asan
+FUZZ_FLAGS_asan  = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_FLAGS_ubsan = -fsanitize=fuzzer-no-link,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_BUILD ?= build-fuzz$(if $(filter ubsan,$(FUZZ_SAN)),-ubsan)
 FUZZ_CI_SECONDS ?= 2
 fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
-	bash tests/fuzz/run.sh fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@case "$(FUZZ_SAN)" in asan|ubsan) ;; *) echo "make fuzz: FUZZ_SAN must be asan or ubsan, not '$(FUZZ_SAN)'" >&2; exit 2 ;; esac
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_FLAGS_$(FUZZ_SAN))" fuzz-bins
+	FUZZ_SAN=$(FUZZ_SAN) bash tests/fuzz/run.sh fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 # make test's regression run: each libFuzzer harness FUZZ_CI_SECONDS on its seeds and
 # regressions, when clang's libFuzzer is installed (scripts/setup.sh --test installs it)
 fuzz-ci:
@@ -124,6 +131,6 @@ demo: setup
 	$(QUANT) ptq-nn --save-model $(BUILD)/models
 
 clean:
-	rm -rf build build-asan build-clang build-fuzz
+	rm -rf build build-asan build-clang build-fuzz build-fuzz-ubsan
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_TOOL:.o=.d) $(BIN_TEST:%=%.d)

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "fuzz_common.h"
+#include "quant/llm_gguf.h"
 #include "quant/llm_qfile.h"
 #include "quant/nn_file.h"
 #include "quant/nn_ptq.h"
@@ -369,6 +370,49 @@ static void seeds_tokenizers(void) {
     seed_bytes("args", "bad", "--bits=99\0--=x\0--lr\0nan\0--hidden\0" "1,,2", 33);
 }
 
+/* ---------------------------------------------------------------------- GGUF */
+/* A llama2c checkpoint over the 268-token tokenizer.bin of seeds_tokenizers (which runs first),
+ * exported by quant's own GGUF writer as F32 and as F16. */
+static void seeds_gguf(void) {
+    mkd("gguf");
+    /* dim 4, hidden 6, 1 layer, 2 heads, 1 kv head, vocab 268 (shared head), seq 4 */
+    int D = 4, F = 6, V = 268, S = 4, hs = 2, kvd = 2;
+    int32_t h[7] = {D, F, 1, 2, 1, V, S};
+    int n = V * D + D + D * D + 2 * kvd * D + D * D + D + 3 * F * D + D + S * hs;
+    FILE *f = fopen(tmp("g.bin"), "wb");
+    fwrite(h, 4, 7, f);
+    for (int i = 0; i < n; i++) {
+        float v = 0.03f * (float)(i % 13) - 0.15f;
+        fwrite(&v, 4, 1, f);
+    }
+    fclose(f);
+    QErr err;
+    /* tok.bin is the tokenizer_bin harness's input: a 2-byte vocabulary size, then the file */
+    uint8_t *tb;
+    size_t tn;
+    if (qfile_read_all(tmp("tok.bin"), &tb, &tn, &err) || tn < 2) return;
+    f = fopen(tmp("g_tok.bin"), "wb");
+    fwrite(tb + 2, 1, tn - 2, f);
+    fclose(f);
+    free(tb);
+    LlmExportHold hold;
+    if (llm_export_hold_open(&hold, tmp("g.bin"), tmp("g_tok.bin"), &err)) {
+        fprintf(stderr, "seeds: gguf: %s\n", err.msg);
+        return;
+    }
+    for (int f16 = 0; f16 < 2; f16++) {
+        LlmGgufOpts o = {.f16 = f16};
+        LlmExportReport r;
+        if (llm_export_gguf(&hold.src, tmp("g.gguf"), &o, &r, &err)) {
+            fprintf(stderr, "seeds: gguf: %s\n", err.msg);
+            continue;
+        }
+        const char *p[1] = {tmp("g.gguf")};
+        seed_join("gguf", f16 ? "llama_f16" : "llama_f32", 1, p);
+    }
+    llm_export_hold_free(&hold);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
@@ -383,6 +427,7 @@ int main(int argc, char **argv) {
     seeds_qnn();
     seeds_idx();
     seeds_tokenizers();
+    seeds_gguf();
     return 0;
 }
 
