@@ -126,11 +126,49 @@ TEST(sharded_index) {
     fclose(f);
     CHECK(st_open_dir(&st, dir, &err) == -1);
     CHECK(strstr(err.msg, "x.c") != NULL);
+    /* an index naming the wrong shard for a tensor that exists */
+    f = fopen(ix, "w");
+    fputs("{\"weight_map\":{\"x.a\":\"model-00002-of-00002.safetensors\",\"x.b\":\"model-00001-of-00002.safetensors\"}}", f);
+    fclose(f);
+    CHECK(st_open_dir(&st, dir, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "'x.a' is listed in model-00002-of-00002.safetensors but stored in model-00001") != NULL, "%s", err.msg);
+}
+
+/* st_find is a binary search over the names: every one of 3000 tensors written in a scrambled
+ * order is found with its own data, and names between them are not. */
+TEST(find_many) {
+    enum { N = 3000 };
+    static StWriteTensor t[N];
+    static char names[N][16];
+    static float v[N];
+    for (int i = 0; i < N; i++) {
+        int k = (i * 1237) % N; /* 1237 is prime to 3000: a permutation */
+        snprintf(names[i], sizeof names[i], "w.%05d", 2 * k);
+        v[i] = (float)k;
+        t[i] = (StWriteTensor){names[i], ST_F32, 1, {1}, &v[i]};
+    }
+    QErr err = {{0}};
+    CHECK_MSG(st_write(tpath("many.safetensors"), t, N, NULL, NULL, 0, &err) == 0, "%s", err.msg);
+    Safetensors st;
+    CHECK_MSG(st_open(&st, tpath("many.safetensors"), &err) == 0, "%s", err.msg);
+    int found = 0, absent = 0;
+    for (int k = 0; k < N; k++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "w.%05d", 2 * k);
+        const StTensor *x = st_find(&st, nm);
+        found += x && *(const float *)x->data == (float)k && strcmp(x->name, nm) == 0;
+        snprintf(nm, sizeof nm, "w.%05d", 2 * k + 1);
+        absent += st_find(&st, nm) == NULL;
+    }
+    CHECK(found == N && absent == N);
+    CHECK(st_find(&st, "") == NULL && st_find(&st, "w.") == NULL && st_find(&st, "w.99999") == NULL);
+    st_close(&st);
 }
 
 int main(void) {
     RUN(round_trip);
     RUN(corrupt_files);
     RUN(sharded_index);
+    RUN(find_many);
     return test_summary("test_llm_safetensors");
 }

@@ -40,6 +40,7 @@ typedef struct Safetensors {
     StShard *shards;
     int ntensors;
     StTensor *tensors;     /* all shards together, names unique */
+    const StTensor **by_name;   /* the tensors sorted by name: st_find is a binary search */
     int nmeta;
     char **meta_keys, **meta_vals;   /* __metadata__ of the first shard */
 } Safetensors;

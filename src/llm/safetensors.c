@@ -21,6 +21,7 @@ static int dtype_parse(const char *s, StDtype *d) {
 
 void st_close(Safetensors *st) {
     for (int i = 0; i < st->ntensors; i++) free(st->tensors[i].name);
+    free(st->by_name);
     for (int i = 0; i < st->nshards; i++) {
         qmap_close(&st->shards[i].map);
         free(st->shards[i].path);
@@ -46,7 +47,10 @@ static int span_cmp(const void *a, const void *b) {
     return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e < y->e ? -1 : x->e > y->e);
 }
 
-static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int name_cmp(const void *a, const void *b) {
+    return strcmp((*(const StTensor *const *)a)->name, (*(const StTensor *const *)b)->name);
+}
+static int key_cmp(const void *key, const void *t) { return strcmp(key, (*(const StTensor *const *)t)->name); }
 
 /* Reads one shard's header and appends its tensors. */
 static int add_shard(Safetensors *st, const char *path, QErr *err) {
@@ -163,17 +167,17 @@ static int add_shard(Safetensors *st, const char *path, QErr *err) {
         if (spans[i].e > max_end) max_end = spans[i].e, max_name = spans[i].name;
     }
     /* names unique across all shards so far: sorted, not pairwise (a header of 10^5 tensors
-     * would otherwise cost 10^10 comparisons) */
-    const char **names = xmalloc((size_t)st->ntensors * sizeof *names + 1);
-    for (int i = 0; i < st->ntensors; i++) names[i] = st->tensors[i].name;
-    qsort(names, (size_t)st->ntensors, sizeof *names, name_cmp);
+     * would otherwise cost 10^10 comparisons); the sorted order is kept as st_find's index,
+     * rebuilt after each shard because adding one moves the tensor array */
+    free(st->by_name);
+    st->by_name = xmalloc((size_t)st->ntensors * sizeof *st->by_name + 1);
+    for (int i = 0; i < st->ntensors; i++) st->by_name[i] = &st->tensors[i];
+    qsort(st->by_name, (size_t)st->ntensors, sizeof *st->by_name, name_cmp);
     for (int i = 1; i < st->ntensors; i++)
-        if (strcmp(names[i], names[i - 1]) == 0) {
-            qerr_set(err, "%s: tensor '%s' appears twice", path, names[i]);
-            free(names);
+        if (strcmp(st->by_name[i]->name, st->by_name[i - 1]->name) == 0) {
+            qerr_set(err, "%s: tensor '%s' appears twice", path, st->by_name[i]->name);
             goto done;
         }
-    free(names);
     rc = 0;
 done:
     free(spans);
@@ -237,7 +241,14 @@ int st_open_dir(Safetensors *st, const char *dir, QErr *err) {
     /* Every tensor the index names must be in the shard it names. */
     for (cJSON *it = wm->child; it && rc == 0; it = it->next) {
         const StTensor *t = st_find(st, it->string);
+        const char *in = NULL;
+        if (t) {
+            in = strrchr(st->shards[t->shard].path, '/');
+            in = in ? in + 1 : st->shards[t->shard].path;
+        }
         if (!t) rc = qerr_set(err, "%s: tensor '%s' is listed but missing from %s", path, it->string, it->valuestring);
+        else if (strcmp(in, it->valuestring) != 0)
+            rc = qerr_set(err, "%s: tensor '%s' is listed in %s but stored in %s", path, it->string, it->valuestring, in);
     }
     for (int i = 0; i < nf; i++) free(files[i]);
     free(files);
@@ -247,9 +258,9 @@ int st_open_dir(Safetensors *st, const char *dir, QErr *err) {
 }
 
 const StTensor *st_find(const Safetensors *st, const char *name) {
-    for (int i = 0; i < st->ntensors; i++)
-        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
-    return NULL;
+    if (!st->by_name) return NULL;
+    const StTensor *const *t = bsearch(name, st->by_name, (size_t)st->ntensors, sizeof *st->by_name, key_cmp);
+    return t ? *t : NULL;
 }
 
 const char *st_meta(const Safetensors *st, const char *key) {
