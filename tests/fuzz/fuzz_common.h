@@ -160,4 +160,21 @@ static inline void fz_check_safetensors(const Safetensors *st) {
     }
 }
 
+/* A llama2.c tokenizer.bin: max piece length 6, <unk> <s> </s>, the 256 byte-fallback pieces
+ * <0x00>..<0xFF> (score 0), then `n` pieces with their scores (the harnesses and seeds.c). */
+static inline void fz_write_tokbin(FILE *f, int n, const char *const *pieces, const float *scores) {
+    int32_t maxlen = 6;
+    fwrite(&maxlen, 4, 1, f);
+    char s[8];
+    for (int i = 0; i < 3 + 256 + n; i++) {
+        const char *p = i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : i < 259 ? s : pieces[i - 259];
+        if (i >= 3 && i < 259) snprintf(s, sizeof s, "<0x%02X>", i - 3);
+        float score = i < 259 ? 0.0f : scores[i - 259];
+        int32_t len = (int32_t)strlen(p);
+        fwrite(&score, 4, 1, f);
+        fwrite(&len, 4, 1, f);
+        fwrite(p, 1, (size_t)len, f);
+    }
+}
+
 #endif

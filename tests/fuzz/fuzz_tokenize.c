@@ -7,13 +7,6 @@
 
 static Tokenizer *tok_l2c, *tok_gpt2, *tok_llama;
 
-static void put_piece(FILE *f, const char *s, float score) {
-    int32_t n = (int32_t)strlen(s);
-    fwrite(&score, 4, 1, f);
-    fwrite(&n, 4, 1, f);
-    fwrite(s, 1, (size_t)n, f);
-}
-
 static const char *const pieces[] = {" ", "e", "t", "h", "a", "o", "l", "r", "d", "w", "i", "n", " t", "th", "he",
                                      "the", " the", "in", " a", "an", "ll", "lo", "or", " w", "wo", "\xc3\xa9"};
 enum { NPIECES = sizeof pieces / sizeof *pieces };
@@ -22,17 +15,9 @@ static void build_l2c(void) {
     char p[600];
     snprintf(p, sizeof p, "%s/tok.bin", fz_dir());
     FILE *f = fopen(p, "wb");
-    int32_t maxlen = 6;
-    fwrite(&maxlen, 4, 1, f);
-    put_piece(f, "<unk>", 0);
-    put_piece(f, "<s>", 0);
-    put_piece(f, "</s>", 0);
-    char s[8];
-    for (int b = 0; b < 256; b++) {
-        snprintf(s, sizeof s, "<0x%02X>", b);
-        put_piece(f, s, 0);
-    }
-    for (int i = 0; i < NPIECES; i++) put_piece(f, pieces[i], (float)strlen(pieces[i]) - 0.01f * (float)i);
+    float scores[NPIECES];
+    for (int i = 0; i < NPIECES; i++) scores[i] = (float)strlen(pieces[i]) - 0.01f * (float)i;
+    fz_write_tokbin(f, NPIECES, pieces, scores);
     fclose(f);
     QErr err;
     if (tokenizer_load_llama2c(&tok_l2c, p, 3 + 256 + NPIECES, &err)) fz_fail("setup: %s", err.msg);

@@ -276,13 +276,6 @@ static void seeds_idx(void) {
 }
 
 /* ---------------------------------------------------------------- tokenizers */
-static void put_piece(FILE *f, const char *s, float score) {
-    int32_t n = (int32_t)strlen(s);
-    fwrite(&score, 4, 1, f);
-    fwrite(&n, 4, 1, f);
-    fwrite(s, 1, (size_t)n, f);
-}
-
 static void seeds_tokenizers(void) {
     mkd("tokenizer_bin");
     const char *extra[] = {" ", "e", "t", "h", " t", "th", "he", "the", " the"};
@@ -290,17 +283,8 @@ static void seeds_tokenizers(void) {
     FILE *f = fopen(tmp("tok.bin"), "wb");
     uint8_t pre[2] = {(uint8_t)((V - 1) & 0xff), (uint8_t)((V - 1) >> 8)};
     fwrite(pre, 1, 2, f);
-    int32_t maxlen = 6;
-    fwrite(&maxlen, 4, 1, f);
-    put_piece(f, "<unk>", 0);
-    put_piece(f, "<s>", 0);
-    put_piece(f, "</s>", 0);
-    char s[8];
-    for (int b = 0; b < 256; b++) {
-        snprintf(s, sizeof s, "<0x%02X>", b);
-        put_piece(f, s, 0);
-    }
-    for (int i = 0; i < 9; i++) put_piece(f, extra[i], (float)i);
+    const float scores[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    fz_write_tokbin(f, 9, extra, scores);
     fclose(f);
     const char *p[1] = {tmp("tok.bin")};
     seed_join("tokenizer_bin", "bytes_and_merges", 1, p);
@@ -371,7 +355,7 @@ static void seeds_tokenizers(void) {
 }
 
 /* ---------------------------------------------------------------------- GGUF */
-/* A llama2c checkpoint over the 268-token tokenizer.bin of seeds_tokenizers (which runs first),
+/* A llama2c checkpoint over a 268-token tokenizer.bin (the one seeds_tokenizers writes),
  * exported by quant's own GGUF writer as F32 and as F16. */
 static void seeds_gguf(void) {
     mkd("gguf");
@@ -387,14 +371,11 @@ static void seeds_gguf(void) {
     }
     fclose(f);
     QErr err;
-    /* tok.bin is the tokenizer_bin harness's input: a 2-byte vocabulary size, then the file */
-    uint8_t *tb;
-    size_t tn;
-    if (qfile_read_all(tmp("tok.bin"), &tb, &tn, &err) || tn < 2) return;
+    const char *extra[] = {" ", "e", "t", "h", " t", "th", "he", "the", " the"};
+    const float scores[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     f = fopen(tmp("g_tok.bin"), "wb");
-    fwrite(tb + 2, 1, tn - 2, f);
+    fz_write_tokbin(f, 9, extra, scores);
     fclose(f);
-    free(tb);
     LlmExportHold hold;
     if (llm_export_hold_open(&hold, tmp("g.bin"), tmp("g_tok.bin"), &err)) {
         fprintf(stderr, "seeds: gguf: %s\n", err.msg);
