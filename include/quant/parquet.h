@@ -35,6 +35,7 @@ typedef struct PqStrings {
     int64_t n_null;
     /* what the file was, for the run's record */
     int n_row_groups, n_pages_v1, n_pages_v2, n_dict_pages;
+    int n_pages_plain, n_pages_dict;   /* data pages by value encoding: PLAIN, dictionary indices */
     int codecs;          /* bit (1 << codec) for every codec seen: 0 UNCOMPRESSED, 1 SNAPPY */
     char created_by[128];
 } PqStrings;

@@ -606,6 +606,8 @@ static int read_chunk(Reader *R, int rg, const Chunk *c, int64_t rg_rows) {
             done += n;
             if (h.type == PG_DATA) R->out->n_pages_v1++;
             else R->out->n_pages_v2++;
+            if (enc == EN_PLAIN) R->out->n_pages_plain++;
+            else R->out->n_pages_dict++;
         }
         goto page_out;
     bad_levels:
