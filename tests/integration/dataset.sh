@@ -7,7 +7,7 @@
 #     from wiki.test.raw, validation from wiki.valid.raw, and train = wiki.valid.raw as a stand-in
 #     (../shared has no wiki.train.raw) cut into two shards at line 1880 (a sharded split);
 #   - one config per writer setting (v1/v2 pages, snappy/uncompressed, dictionary/plain, row groups);
-#   - hostile files: truncated, bad footer length, wrong magic, an unsupported encoding and codec,
+#   - hostile files: truncated (file, and transfer), bad footer length, wrong magic, an unsupported encoding and codec,
 #     a null row, no 'text' column: one error line each;
 #   - the cache layout, reuse with the server gone, HF_HUB_OFFLINE; the seed's ptq-llm command
 #     (no text named) end to end on a tiny GPT-2, whose fp32 row equals `quant eval` on wiki.test.raw.
@@ -108,6 +108,12 @@ check_fails "a split the dataset lacks" "$QUANT" download --dataset Salesforce/w
 msg "no parquet files of split 'nosuch'"
 check_fails "a dataset the hub lacks" "$QUANT" download --dataset test-org/nope --split test
 msg "404"
+stop
+# a transfer cut half-way: an error, and nothing under a final name
+serve --truncate test-00000-of-00001.parquet
+HF_HOME=$T/hf-cut check_fails "parquet transfer cut half-way" "$QUANT" download --dataset Salesforce/wikitext --split test
+msg "partial file\|incomplete download"
+check "no parquet file left in the cache" bash -c "! find $T/hf-cut -name '*.parquet' | grep -q ."
 stop
 # the cache alone
 check "cache reused with the server gone" "$QUANT" download --dataset Salesforce/wikitext --split test --text-out "$T/test2.txt"

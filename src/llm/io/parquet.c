@@ -181,7 +181,7 @@ static int find_column(Reader *R, const SchemaEl *s, int64_t n) {
     if (n < 2) return qerr_set(R->err, "%s: parquet schema: %lld elements, expected a root and at least one column", R->path, (long long)n);
     enum { MAX_DEPTH = 64 };
     int64_t left[MAX_DEPTH]; /* children still to come at each open group */
-    int depth = 0, leaves = 0, found = -1, found_rep = 0, found_type = 0, found_depth = 0;
+    int depth = 0, leaves = 0, found = -1, found_rep = 0, found_type = 0;
     if (s[0].n_children < 1) return qerr_set(R->err, "%s: parquet schema: the root has no children", R->path);
     left[depth++] = s[0].n_children;
     char names[256] = "";
@@ -201,7 +201,6 @@ static int find_column(Reader *R, const SchemaEl *s, int64_t n) {
                 found = leaves;
                 found_rep = e->rep;
                 found_type = e->type;
-                found_depth = depth;
             }
         }
         leaves++;
@@ -209,7 +208,6 @@ static int find_column(Reader *R, const SchemaEl *s, int64_t n) {
     }
     if (depth != 0) return qerr_set(R->err, "%s: parquet schema: num_children promise more elements than the schema's %lld", R->path, (long long)n);
     if (found < 0) return qerr_set(R->err, "%s: no top-level column '%s' (columns: %s)", R->path, R->column, names);
-    (void)found_depth;
     if (found_type != PQ_BYTE_ARRAY)
         return qerr_set(R->err, "%s: column '%s' is %s, expected BYTE_ARRAY (strings)", R->path, R->column, type_name(found_type));
     if (found_rep == PQ_REPEATED) return qerr_set(R->err, "%s: column '%s' is REPEATED (lists are not read)", R->path, R->column);
@@ -355,6 +353,8 @@ static int dict_page(Reader *R, const uint8_t *d, int64_t dlen, int64_t num, con
 /* The values of one data page: levels (def, n) and the value bytes in its encoding. */
 static int page_values(Reader *R, const uint32_t *def, int64_t n, int64_t nonnull, int enc, const uint8_t *v, int64_t vlen, const char *where) {
     PqStrings *o = R->out;
+    if (enc == EN_PLAIN && nonnull > vlen / 4) /* before allocating: each value holds a 4-byte length */
+        return qerr_set(R->err, "%s: %s: %lld PLAIN values cannot fit in %lld bytes", R->path, where, (long long)nonnull, (long long)vlen);
     const uint8_t **st = xmalloc((size_t)(nonnull + 1) * sizeof *st);
     int64_t *ln = xmalloc((size_t)(nonnull + 1) * sizeof *ln);
     int rc = -1;

@@ -40,7 +40,7 @@ int tc_fail(TcReader *r, const char *fmt, ...) __attribute__((format(printf, 2, 
  * (TC_TRUE/TC_FALSE for booleans, whose value is the type).  *last_id carries the previous
  * id for the compact protocol's deltas. */
 int tc_field(TcReader *r, int16_t *last_id, int16_t *id, int *type);
-int64_t tc_i64(TcReader *r);                /* an i8/i16/i32/i64 value of field type `type` */
+int64_t tc_i64(TcReader *r);                /* an i16/i32/i64 value (zigzag varint) */
 int32_t tc_i32(TcReader *r);                /* zigzag varint that must fit in int32 */
 const uint8_t *tc_binary(TcReader *r, size_t *len);
 /* A list header: *elem is the element type; returns the size (0 on error), which is at most
