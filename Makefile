@@ -19,7 +19,7 @@ SAN     ?=
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-math-errno -fno-trapping-math -Iinclude -Isrc \
            -fopenmp $(SAN)
-LDLIBS  += -lopenblas -llapacke -lcjson -lcurl -lz -lm -fopenmp $(SAN)
+LDLIBS  += -lopenblas -llapacke -lcjson -lcurl -lz -lsnappy -lm -fopenmp $(SAN)
 
 SRC_LIB   := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 SRC_TOOL  := $(sort $(wildcard tools/quant/*.c))

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(gcc make pkg-config bc libopenblas-dev liblapacke-dev libcjson-dev libcurl4-openssl-dev
-      zlib1g-dev dataset-fashion-mnist)
+      zlib1g-dev libsnappy-dev dataset-fashion-mnist)
 want_npm=0
 for a in "$@"; do
     case "$a" in

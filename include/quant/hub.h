@@ -27,4 +27,13 @@ typedef struct HubOpts {
 /* *dir_out (malloc'ed) is a directory holding config.json, the weights and the tokenizer. */
 int hub_resolve(const char *name, const HubOpts *opts, char **dir_out, QErr *err);
 
+/* The pieces the dataset resolver (dataset.h) shares: the cache root (malloc'ed), the check
+ * that a revision/commit/name is one safe path component, and one bounded download of url
+ * into dest (via dest.incomplete; *.safetensors and *.parquet get the QUANT_HUB_MAX_BYTES
+ * cap, other files 256 MiB): 0, the HTTP status with err set, or -1; commit receives the
+ * X-Repo-Commit header when given. */
+char *hub_cache_root(void);
+int   hub_safe_component(const char *s);
+long  hub_fetch(const char *url, const char *dest, const char *file, int quiet, char *commit, size_t commit_n, QErr *err);
+
 #endif

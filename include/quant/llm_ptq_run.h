@@ -13,6 +13,9 @@ enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128, LLM_PTQ_CH_MAX = 256
 typedef struct LlmPtqOpts {
     const char *model, *tokenizer;
     const char *calib_text, *eval_text;  /* same file (or calib NULL): split, see eval_fraction */
+    const uint8_t *calib_data, *eval_data; /* set: the text itself (a dataset split, dataset.h), and
+                                              calib_text / eval_text only name it */
+    size_t calib_len, eval_len;
     int seq_len, calib_samples;
     int gen_samples;             /* windows sampled from the fp32 model for end-to-end tuning (LlmDistill) */
     uint64_t seed;

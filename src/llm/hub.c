@@ -159,7 +159,7 @@ static int on_progress(void *ud, curl_off_t total, curl_off_t now, curl_off_t ut
  * or -1 on a transport error. */
 static long fetch(const char *url, const char *dest, const char *file, int quiet, char *commit, size_t commit_n, QErr *err) {
     size_t fl = strlen(file);
-    const int weights = fl > 12 && strcmp(file + fl - 12, ".safetensors") == 0;
+    const int weights = (fl > 12 && strcmp(file + fl - 12, ".safetensors") == 0) || (fl > 8 && strcmp(file + fl - 8, ".parquet") == 0);
     char tmp[8320];
     snprintf(tmp, sizeof tmp, "%s.incomplete", dest);
     Dl d = {0};
@@ -376,4 +376,11 @@ int hub_resolve(const char *name, const HubOpts *opts, char **dir_out, QErr *err
     if (offline)
         return qerr_set(err, "%s: not in the Hugging Face cache (%s) and HF_HUB_OFFLINE=1 forbids downloading", name, repo);
     return download(name, rev, repo, opts && opts->quiet, dir_out, err);
+}
+
+/* ------------------------------------------------ shared with dataset.c */
+char *hub_cache_root(void) { return cache_root(); }
+int hub_safe_component(const char *s) { return safe_component(s); }
+long hub_fetch(const char *url, const char *dest, const char *file, int quiet, char *commit, size_t commit_n, QErr *err) {
+    return fetch(url, dest, file, quiet, commit, commit_n, err);
 }

@@ -6,7 +6,10 @@ usage: fake_hub.py ROOT PORTFILE [--token T] [--truncate FILE] [--lifetime SECON
                    [--loop 1] [--shards N]
 Serves ROOT/<org>/<name>/<file> at /<org>/<name>/resolve/<rev>/<file> (also /<name>/...) the
 way the Hub does: an X-Repo-Commit header, an ETag, a 302 redirect to /lfs/... for *.safetensors
-(as the Hub redirects large files), 404 for missing files, 401 without the right bearer token
+and *.parquet (as the Hub redirects large files), 404 for missing files; datasets live under
+ROOT/datasets/<org>/<name>/ (URLs /datasets/<org>/<name>/resolve/...), and the tree API
+/api/datasets/<org>/<name>/tree/<rev>/<dir> lists a directory as the Hub does (a JSON array of
+{"type", "path", "size", "oid"}); 401 without the right bearer token
 when --token is given, and with --truncate FILE the connection drops half-way through that
 file; --commit C sends C as X-Repo-Commit (to test that a hostile value is refused).
 Hostile modes (tests/integration/hub.sh checks quant bounds each): --endless FILE streams
@@ -17,7 +20,7 @@ redirects every request to itself; --shards N serves no model.safetensors and an
 N shard files.
 Binds to loopback only, writes the port it got to PORTFILE, and exits by itself after
 --lifetime seconds (default 120) or on GET /shutdown."""
-import hashlib, http.server, os, sys, threading, time
+import hashlib, http.server, json, os, sys, threading, time
 
 args = sys.argv[1:]
 root, portfile = args[0], args[1]
@@ -48,6 +51,8 @@ class H(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             return
         parts = self.path.lstrip("/").split("/")
+        if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "tree":
+            return self.tree(parts)
         lfs = parts[0] == "lfs"
         if lfs:
             rel = "/".join(parts[1:])
@@ -60,7 +65,7 @@ class H(http.server.BaseHTTPRequestHandler):
         if ".." in rel or not os.path.isfile(path):
             self.send_response(404); self.send_header("Content-Length", "0")
             self.send_header("X-Repo-Commit", COMMIT); self.end_headers(); return
-        if not lfs and path.endswith(".safetensors"):
+        if not lfs and path.endswith((".safetensors", ".parquet")):
             self.send_response(302); self.send_header("Location", "/lfs/" + rel)
             self.send_header("X-Repo-Commit", COMMIT); self.send_header("Content-Length", "0"); self.end_headers(); return
         data = open(path, "rb").read()
@@ -104,6 +109,25 @@ def hostile(self, name):
     return False
 
 H.hostile = hostile
+
+def tree(self, parts):
+    """/api/datasets/<org>/<name>/tree/<rev>/<dir>: the files and directories directly in <dir>."""
+    repo, rel = "/".join(parts[2:4]), "/".join(parts[6:])
+    d = os.path.join(root, "datasets", repo, rel)
+    if ".." in parts or not os.path.isdir(d):
+        self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+    out = []
+    for n in sorted(os.listdir(d)):
+        p = os.path.join(d, n)
+        e = {"type": "directory" if os.path.isdir(p) else "file", "path": (rel + "/" + n).lstrip("/"),
+             "oid": hashlib.sha1(n.encode()).hexdigest(), "size": 0 if os.path.isdir(p) else os.path.getsize(p)}
+        out.append(e)
+    body = json.dumps(out).encode()
+    self.send_response(200); self.send_header("Content-Length", str(len(body)))
+    self.send_header("Content-Type", "application/json"); self.end_headers()
+    self.wfile.write(body)
+
+H.tree = tree
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 with open(portfile + ".tmp", "w") as f:

@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dataset_arg.h"
 #include "model_arg.h"
 #include "quant/llm_gguf.h"
 #include "quant/llm_ptq_run.h"
 #include "quant/report.h"
 
 static const char *usage =
-    "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
+    "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] [--eval-text FILE] [--calib-text FILE]\n"
+    "         (no text named: WikiText-2 raw from the Hub, evaluation on its test split, calibration on its train split;\n"
+    "          [--dataset Salesforce/wikitext] [--dataset-config wikitext-2-raw-v1] [--dataset-revision main] [--dataset-join raw|guide])\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,awq,gptq (also awq+gptq)] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
@@ -51,6 +54,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.tokenizer = args_str(a, "tokenizer", NULL);
     o.eval_text = args_str(a, "eval-text", NULL);
     o.calib_text = args_str(a, "calib-text", NULL);
+    DatasetArg da;
+    DatasetText dt[2]; /* evaluation (test split), calibration (train split) when no file is named */
+    dataset_arg_read(a, &da);
+    memset(dt, 0, sizeof dt);
     long v, *bits = NULL, *groups = NULL;
     int nb = 0, ng = 0, nm = 0;
     double d;
@@ -141,6 +148,12 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         goto done;
     }
     if (compare && report_read_json(compare, &anchors, err)) goto done; /* before the long run */
+    if (dataset_arg_check(&da, err)) goto done;
+    const int ds_eval = !o.eval_text, ds_calib = !o.eval_text && !o.calib_text;
+    if (da.given && !ds_eval) {
+        qerr_set(err, "--dataset*: --eval-text names the text, so no dataset is read");
+        goto done;
+    }
     if (model_arg_resolve(&ma, &o.model, err)) {
         rc = 1;
         goto done;
@@ -148,6 +161,18 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     if (!o.model) {
         qerr_set(err, "--model PATH or --model_name NAME is required");
         goto done;
+    }
+    for (int k = 0; k < 2; k++) { /* the texts the seed's command expects when none is named */
+        if (!(k == 0 ? ds_eval : ds_calib)) continue;
+        if (dataset_arg_text(&da, k == 0 ? "test" : "train", &dt[k], err)) {
+            rc = 1;
+            goto done;
+        }
+        char line[2048];
+        dataset_text_describe(&da, &dt[k], k == 0 ? "evaluation" : "calibration", line, sizeof line);
+        qlog("%s", line);
+        if (k == 0) o.eval_text = dt[k].name, o.eval_data = dt[k].text, o.eval_len = dt[k].len;
+        else o.calib_text = dt[k].name, o.calib_data = dt[k].text, o.calib_len = dt[k].len;
     }
     char qtypes[128];
     int nq = llm_gguf_quantized_tensors(o.model, qtypes, sizeof qtypes);
@@ -168,8 +193,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     printf("evaluation   %s: %s; %lld windows, %lld tokens scored\n", o.eval_text, r->eval_desc, (long long)r->eval_windows,
            (long long)r->eval_tokens_scored);
-    printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
-           o.eval_text, o.seq_len, (long long)r->eval_windows);
+    if (ds_eval)
+        printf("             (reproduce the fp32 row: quant download --dataset %s --dataset-config %s --dataset-revision %s --split test "
+               "--dataset-join %s --text-out T; quant eval --model %s --text T --seq-len %d --max-windows %lld)\n",
+               da.repo, da.config, dt[0].split.commit, da.join_s, o.model, o.seq_len, (long long)r->eval_windows);
+    else
+        printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
+               o.eval_text, o.seq_len, (long long)r->eval_windows);
+    for (int k = 0; k < 2; k++)
+        if (dt[k].text) {
+            char line[2048];
+            dataset_text_describe(&da, &dt[k], k == 0 ? "evaluation" : "calibration", line, sizeof line);
+            printf("data         %s\n", line);
+        }
     printf("calibration  %s\n", r->calib_desc);
     if (r->distill_desc[0]) printf("end-to-end   %s\n", r->distill_desc);
     printf("embedding    %s\n\n", o.emb_bits ? "token embedding (and tied head) 8-bit per row in every quantized row" : "fp32");
@@ -296,6 +332,11 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         cJSON_AddStringToObject(root, "model", r->model_desc);
         cJSON_AddStringToObject(root, "eval_protocol", r->eval_desc);
         cJSON_AddStringToObject(root, "calibration", r->calib_desc);
+        if (dt[0].text || dt[1].text) { /* where the texts came from */
+            cJSON *ds = cJSON_AddObjectToObject(root, "dataset");
+            if (dt[0].text) cJSON_AddItemToObject(ds, "evaluation", dataset_text_json(&da, &dt[0]));
+            if (dt[1].text) cJSON_AddItemToObject(ds, "calibration", dataset_text_json(&da, &dt[1]));
+        }
         if (r->distill_desc[0]) cJSON_AddStringToObject(root, "end_to_end_data", r->distill_desc);
         cJSON_AddNumberToObject(root, "eval_windows", (double)r->eval_windows);
         cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);
@@ -392,6 +433,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     free(labels);
     free(r);
 done:
+    dataset_text_free(&dt[0]);
+    dataset_text_free(&dt[1]);
     cJSON_Delete(anchors);
     model_arg_free(&ma);
     args_free_list(methods, nm);

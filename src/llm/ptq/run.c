@@ -137,6 +137,16 @@ static int copy_file(const char *from, const char *to, QErr *err) {
     return rc;
 }
 
+/* A text given in memory (opts' *_data) or read from its file. */
+static int read_text(const char *path, const uint8_t *data, size_t n, uint8_t **out, size_t *len, QErr *err) {
+    if (!data) return qfile_read_all(path, out, len, err);
+    *out = xmalloc(n + 1);
+    memcpy(*out, data, n);
+    (*out)[n] = 0;
+    *len = n;
+    return 0;
+}
+
 typedef struct Ctx {
     const LlmPtqOpts *o;
     Tokenizer *tok;
@@ -182,7 +192,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         qerr_set(err, "--eval-text FILE is required");
         goto out;
     }
-    if (qfile_read_all(o->eval_text, &etext, &elen, err)) goto out;
+    if (read_text(o->eval_text, o->eval_data, o->eval_len, &etext, &elen, err)) goto out;
     if (tokenizer_encode(tok, (const char *)etext, elen, tok->add_bos, &etok, &en, err)) goto out;
     const int S = o->seq_len;
     int shared = !o->calib_text || strcmp(o->calib_text, o->eval_text) == 0;
@@ -199,7 +209,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
                  "%d windows of %d tokens at seeded random offsets in tokens [%lld, %lld) of %s (after the evaluation windows; never overlapping them)",
                  o->calib_samples, S, (long long)cal_lo, (long long)cal_hi, o->eval_text);
     } else {
-        if (qfile_read_all(o->calib_text, &ctext, &clen, err)) goto out;
+        if (read_text(o->calib_text, o->calib_data, o->calib_len, &ctext, &clen, err)) goto out;
         if (tokenizer_encode(tok, (const char *)ctext, clen, tok->add_bos, &ctok, &cn, err)) goto out;
         cal_hi = cn;
         snprintf(r->calib_desc, sizeof r->calib_desc, "%d windows of %d tokens at seeded random offsets in %s",
