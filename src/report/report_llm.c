@@ -272,7 +272,9 @@ static int site_before_after(RPage *pg, const RRun *r, const cJSON *var, const c
         int nb = rj_nums(pg, r, rj_arr(pg, r, o, "channel_absmax_before"), "channel_absmax_before", 65536, &b);
         int na = rj_nums(pg, r, rj_arr(pg, r, o, "channel_absmax_after"), "channel_absmax_after", 65536, &a);
         if (nb <= 0 || na != nb) {
-            if (!pg->failed) rj_fail(pg, r, "scales: channel_absmax_before and _after of layer %d %s must hold the same count", l, site);
+            if (!pg->failed)
+                rj_fail(pg, r, "scales: layer %d %s: channel_absmax_after holds %d values, channel_absmax_before %d (expected "
+                               "the same count, > 0)", l, site, na, nb);
             free(b);
             free(a);
             break;
