@@ -4,7 +4,7 @@
 # cut out of the reports of the runs saved in docs/runs/*.json.
 #   bash scripts/walkthrough.sh           assemble; redraw the plots from docs/runs/*.json
 #   bash scripts/walkthrough.sh --runs    first run the chapters' commands again into docs/runs/
-#                                         (basics, ptq-nn, qat, ptq-llm: ~10 minutes on 2 cores)
+#                                         (basics, ptq-nn, qat, ptq-llm, its outlier fixture: ~12 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=build/quant
@@ -17,6 +17,8 @@ if [ "${1:-}" = --runs ]; then
     $Q qat --from "$W/models/mlp-fp32.qnn" --bits 4,2 --act-bits 8 --json docs/runs/qat.json >/dev/null
     $Q ptq-llm --model $D/stories260K.bin --tokenizer $D/tok512.bin --eval-text $D/tinystories_val.txt \
         --json docs/runs/ptq-llm.json >/dev/null
+    $Q ptq-llm --model $D/stories260K.bin --tokenizer $D/tok512.bin --eval-text $D/tinystories_val.txt \
+        --method rtn,awq --bits 8,4 --group-size 32 --inject-outliers 4x50 --json docs/runs/ptq-llm-outliers.json >/dev/null
     rm -rf "$W"
 fi
 if [ -x $Q ] && ls docs/runs/*.json >/dev/null 2>&1; then

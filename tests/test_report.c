@@ -165,6 +165,80 @@ TEST(report_write_good_and_bad) {
     cJSON_Delete(r);
 }
 
+/* ptq-llm's per-site plot: the SmoothQuant per-tensor variant is chosen over AWQ, the layer
+ * where the largest channel towers most comes first, the caption's ratios are the site's own
+ * max / median fields, a log axis once the curves span > 30x; unequal arrays are refused. */
+static cJSON *llm_scales_tree(void) {
+    cJSON *r = cJSON_Parse(
+        "{\"command\": \"ptq-llm\", \"rows\": [{\"method\": \"fp32\", \"weight_bits\": 32, \"act_bits\": 32, \"bits_per_weight\": 32, "
+        "\"perplexity\": 5}],"
+        "\"outliers\": [{\"layer\": 0, \"input_of\": \"attn-in (q,k,v)\", \"absmax\": 50, \"median_channel_absmax\": 1, "
+        "\"channel_absmax\": [1, 50, 1, 1], \"channels_per_value\": 1}],"
+        "\"scales\": ["
+        " {\"variant\": \"awq w4 g32\", \"kind\": \"awq\", \"sites\": [{\"layer\": 0, \"input_of\": \"attn-in (q,k,v)\", \"folded\": true,"
+        "  \"power\": 0.5, \"channel_absmax_max_before\": 50, \"channel_absmax_median_before\": 1, \"channel_absmax_max_after\": 7,"
+        "  \"channel_absmax_median_after\": 1, \"channel_absmax_before\": [1, 50, 1, 1], \"channel_absmax_after\": [1, 7, 1, 1],"
+        "  \"channels_per_value\": 1}]},"
+        " {\"variant\": \"sq w8a8 tensor\", \"kind\": \"smoothquant\", \"sites\": ["
+        "  {\"layer\": 0, \"input_of\": \"attn-in (q,k,v)\", \"folded\": true, \"alpha\": 0.5, \"channel_absmax_max_before\": 40,"
+        "   \"channel_absmax_median_before\": 2, \"channel_absmax_max_after\": 3, \"channel_absmax_median_after\": 1,"
+        "   \"channel_absmax_before\": [2, 40, 2, 1], \"channel_absmax_after\": [1, 3, 1, 1], \"channels_per_value\": 1},"
+        "  {\"layer\": 1, \"input_of\": \"attn-in (q,k,v)\", \"folded\": true, \"alpha\": 0.75, \"channel_absmax_max_before\": 90,"
+        "   \"channel_absmax_median_before\": 1, \"channel_absmax_max_after\": 1.5, \"channel_absmax_median_after\": 1,"
+        "   \"channel_absmax_before\": [1, 1, 90, 1], \"channel_absmax_after\": [1, 1, 1.5, 1], \"channels_per_value\": 1}]}]}");
+    report_add_run_info(r, "quant ptq-llm --report x.html");
+    return r;
+}
+
+TEST(llm_smoothing_plot) {
+    QErr err = {{0}};
+    cJSON *r = llm_scales_tree();
+    char *path = tmp_path("llm.html");
+    CHECK(report_write(path, &r, NULL, 1, NULL, NULL, &err) == 0);
+    uint8_t *d;
+    size_t n;
+    CHECK(qfile_read_all(path, &d, &n, &err) == 0);
+    const char *pg = (const char *)d;
+    CHECK(strstr(pg, "max|x| per channel before and after sq w8a8 tensor") != NULL);
+    CHECK(strstr(pg, "after awq") == NULL);
+    const char *c1 = strstr(pg, "layer 1: largest channel 90.0× the median before, 1.5× after (α 0.75)"),
+               *c0 = strstr(pg, "layer 0: largest channel 20.0× the median before, 3.0× after (α 0.50)");
+    CHECK(c1 != NULL && c0 != NULL && c1 < c0);
+    CHECK(strstr(pg, "data-name=\"layer 1 before\"") != NULL && strstr(pg, "data-name=\"layer 0 after\"") != NULL);
+    CHECK(strstr(pg, "max |x| over the calibration tokens (log scale)") != NULL); /* 90 / 1 > 30 */
+    free(d);
+    unlink(path);
+    /* after with another count than before: refused, no file */
+    cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "scales"), 1);
+    cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "sites"), 1);
+    cJSON_ReplaceItemInObject(st, "channel_absmax_after", cJSON_Parse("[1, 1, 1]"));
+    CHECK(report_write(path, &r, NULL, 1, NULL, NULL, &err) == -1 && strstr(err.msg, "channel_absmax_after") != NULL);
+    CHECK(access(path, F_OK) != 0);
+    cJSON_Delete(r);
+}
+
+/* ptq-nn's histogram of one output channel (the CNN): its title names the channel, the caption
+ * counts the levels in use */
+TEST(nn_channel_histogram) {
+    QErr err = {{0}};
+    cJSON *r = cJSON_Parse(
+        "{\"command\": \"ptq-nn\", \"arch\": \"cnn\", \"rows\": [{\"method\": \"fp32 (cnn)\", \"weight_bits\": 32, \"accuracy\": 0.9}],"
+        "\"weight_histogram\": {\"layer\": 2, \"in\": 6, \"out\": 10, \"channel\": 3, \"lo\": -1, \"hi\": 1, \"counts\": [1, 2, 2, 1],"
+        " \"quantized\": [{\"bits\": 2, \"scheme\": \"symmetric, per channel\", \"scale\": 1, \"qmin\": -2, \"qmax\": 1,"
+        "  \"level_counts\": [0, 1, 4, 1]}]}}");
+    report_add_run_info(r, "quant ptq-nn --arch cnn --report x.html");
+    char *path = tmp_path("nn.html");
+    CHECK(report_write(path, &r, NULL, 1, NULL, NULL, &err) == 0);
+    uint8_t *d;
+    size_t n;
+    CHECK(qfile_read_all(path, &d, &n, &err) == 0);
+    CHECK(strstr((char *)d, "Layer 2 weights, output channel 3 (6 weights): fp32 and 2-bit, symmetric per channel") != NULL);
+    CHECK(strstr((char *)d, "spikes on 3 of the 4 levels, and 66.7% of the weights land on 0 at 2 bits") != NULL);
+    free(d);
+    unlink(path);
+    cJSON_Delete(r);
+}
+
 TEST(read_json_errors) {
     QErr err = {{0}};
     char *path = tmp_path("x.json");
@@ -187,6 +261,8 @@ int main(void) {
     RUN(series_coordinates);
     RUN(histogram_counts);
     RUN(report_write_good_and_bad);
+    RUN(llm_smoothing_plot);
+    RUN(nn_channel_histogram);
     RUN(read_json_errors);
     return test_summary("test_report");
 }

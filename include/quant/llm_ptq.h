@@ -174,6 +174,7 @@ int  llm_smooth_fold(LlmModel *m, int layer, LlmSite site, const float *s, QErr 
  * massive activation channels LLM.int8() describes. */
 int  llm_inject_outliers(LlmModel *m, int channels, float factor, uint64_t seed, int *chosen, QErr *err);
 
+enum { LLM_SCALE_CH_MAX = 256 };
 typedef struct LlmScaleSite {
     int folded;                  /* 0: not foldable (GPT-2 ffn-down), left alone */
     float v;                     /* SmoothQuant alpha / AWQ power chosen (-1: none, s = 1: no grid point beat it) */
@@ -183,6 +184,10 @@ typedef struct LlmScaleSite {
     float clip_mean;             /* AWQ: mean clipping ratio of the site's groups (1: none) */
     float aclip;                 /* SmoothQuant per tensor: the static range's ratio to min-max (1: none) */
     float alo, ahi;              /* ... and that range of the (scaled) input, from the search's rows */
+    /* each channel's max|x| on the search's rows before and after the scales (the reports'
+     * outlier plot), max-pooled to n_ch values of ch_pool channels each, as LlmPtqOutlier */
+    int n_ch, ch_pool;
+    float ch_before[LLM_SCALE_CH_MAX], ch_after[LLM_SCALE_CH_MAX];
 } LlmScaleSite;
 typedef struct LlmScaleReport {
     int n_layers;

@@ -65,6 +65,7 @@ typedef struct NnCnnQatResult {
     float *wscale[3];       /* per-row weight scales */
     int wbits, abits;
     double seconds;
+    NnCurve curve;          /* training loss / accuracy of the fake-quant forward (nn_model.h) */
 } NnCnnQatResult;
 int  nn_cnn_qat_train(const NnCnn *m, const NnDataset *train, const NnQatOpts *o, NnCnnQatResult *r, QErr *err);
 void nn_cnn_qat_result_free(NnCnnQatResult *r);

@@ -36,12 +36,15 @@ typedef struct NnPtqRow {
     char file[64];          /* saved file name, "" if not saved */
 } NnPtqRow;
 
-/* One layer's weights before and after per-tensor symmetric quantization at each weight-only
- * width (the report's histogram with the grid): fp32 counts over [lo, hi], and the count of
- * weights on each level scale * q, q = qmin..qmax. */
+/* One layer's weights before and after symmetric quantization at each weight-only width (the
+ * report's histogram with the grid): fp32 counts over [lo, hi], and the count of weights on
+ * each level scale * q, q = qmin..qmax.  Per tensor (the MLP's rows) the whole layer; per
+ * channel (the CNN's rows: one grid per output channel) the weights of one output channel,
+ * so that the levels drawn are the grid those weights really sit on. */
 enum { NN_HIST_BINS = 96 };
 typedef struct NnWeightHist {
     int layer, in, out;         /* which layer, its shape (0: not recorded) */
+    int per_channel, channel;   /* per_channel: counts are of output channel `channel` only */
     double lo, hi;
     int64_t counts[NN_HIST_BINS];
     int n_q;

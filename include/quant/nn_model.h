@@ -81,7 +81,7 @@ void nn_curve_batch(NnCurve *c, int64_t j, int64_t nb, double loss_sum, int64_t 
 typedef struct NnTrainStats {
     double loss, train_acc, seconds;  /* of the last epoch */
     double total_seconds;
-    NnCurve curve;                    /* MLP training only (n = 0 otherwise) */
+    NnCurve curve;                    /* per segment of an epoch (MLP and CNN training) */
 } NnTrainStats;
 
 /* Trains in place with Adam; a per-epoch line (loss, train accuracy, seconds) through qlog

@@ -70,7 +70,7 @@ typedef struct NnQatRow {
     size_t file_bytes;          /* CNN: size of the row's .qnn file (fp32, or the integer CNN), 0: none */
     double seconds;
     char file[64];
-    NnCurve curve;              /* fine-tuning curve (fp32 control and QAT rows of the MLP; n = 0 otherwise) */
+    NnCurve curve;              /* fine-tuning curve (fp32 control and QAT rows; n = 0 otherwise) */
 } NnQatRow;
 
 typedef struct NnQatReport {

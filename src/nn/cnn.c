@@ -199,6 +199,8 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
     QProgress prog;
     qprogress_init(&prog);
     memset(st, 0, sizeof *st);
+    nn_curve_init(&st->curve, o->epochs);
+    const int64_t nbpe = (train->n + Bmax - 1) / Bmax;
     float mean = 0, rstd = 1;
     if (o->normalize) nn_cnn_pixel_stats(train, &mean, &rstd);
     const int64_t total = (int64_t)o->epochs * ((train->n + Bmax - 1) / Bmax);
@@ -215,9 +217,11 @@ void nn_cnn_train(NnCnn *m, const NnDataset *train, const NnTrainOpts *o, NnTrai
                 for (int64_t k = 0; k < (int64_t)B * 784; k++) a.x[k] = (a.x[k] - mean) * rstd;
             forward(m, &a, B, NULL, NULL, NULL);
             int correct;
-            loss += softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            double bl = softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            loss += bl;
             hits += correct;
             seen += B;
+            nn_curve_batch(&st->curve, i0 / Bmax, nbpe, bl, correct, B);
             softmax_xent_backward(dlog, probs, yb, B, 10);
             linear_backward(dp2, g[4], g[5], dlog, a.p2, m->p[4], B, CNN_FLAT, 10);
             maxpool2_backward(dc2, dp2, a.a2, B, CNN_C2, 11, 11);

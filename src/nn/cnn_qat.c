@@ -93,6 +93,8 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
     QProgress prog;
     qprogress_init(&prog);
     int step = 0;
+    nn_curve_init(&r->curve, o->epochs);
+    const int64_t nbpe = (train->n + Bmax - 1) / Bmax;
     for (int ep = 0; ep < o->epochs; ep++) {
         double te = qtime_now(), loss = 0;
         int64_t hits = 0, seen = 0;
@@ -137,9 +139,11 @@ int nn_cnn_qat_train(const NnCnn *m0, const NnDataset *train, const NnQatOpts *o
             }
             linear_forward(a.logits, in[2], wq[2], m->p[5], B, CNN_FLAT, 10);
             int correct;
-            loss += softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            double bl = softmax_xent_forward(probs, a.logits, yb, B, 10, &correct) * B;
+            loss += bl;
             hits += correct;
             seen += B;
+            nn_curve_batch(&r->curve, i0 / Bmax, nbpe, bl, correct, B);
             /* backward: to the quantized inputs, then through their quantizers (STE mask or LSQ) */
             softmax_xent_backward(dlog, probs, yb, B, 10);
             linear_backward(abits ? dxq[2] : dp2, g[4], g[5], dlog, in[2], wq[2], B, CNN_FLAT, 10);

@@ -7,6 +7,7 @@
 #include "quant/nn_cnn.h"
 #include "quant/nn_file.h"
 #include "quant/observer.h"
+#include "quant/qerror.h"
 
 /* weights packed at their bit width, a float scale and a float (or int32) bias per row */
 static size_t weights_bytes(int bits) {
@@ -16,8 +17,9 @@ static size_t weights_bytes(int bits) {
     return b;
 }
 
-/* A copy of m with every weight matrix fake-quantized per output channel, ranges from obs. */
-static void quantize_weights(const NnCnn *m, NnCnn *q, int bits, QObserverKind obs) {
+/* A copy of m with every weight matrix fake-quantized per output channel, ranges from obs;
+ * with wh, the histogram's channel counted on its levels (wh->layer, wh->channel). */
+static void quantize_weights(const NnCnn *m, NnCnn *q, int bits, QObserverKind obs, NnWeightHist *wh) {
     nn_cnn_copy(q, m);
     for (int l = 0; l < 3; l++) {
         QParams p;
@@ -25,8 +27,39 @@ static void quantize_weights(const NnCnn *m, NnCnn *q, int bits, QObserverKind o
         qparams_init(&p, bits, 1, QGRAN_CHANNEL, 0, nn_cnn_wrows[l], nn_cnn_wcols[l], &e);
         qparams_fit_observer(&p, m->p[2 * l], obs);
         fake_quantize(&p, m->p[2 * l], q->p[2 * l]);
+        if (wh && l == wh->layer && wh->n_q < 8 && p.qmax - p.qmin < 256 && p.scale[wh->channel] > 0) {
+            /* every weight of the channel sits on a level s q: count them per code */
+            const int K = nn_cnn_wcols[l];
+            const float s = p.scale[wh->channel], *w = q->p[2 * l] + (size_t)wh->channel * K;
+            wh->q[wh->n_q].bits = bits;
+            wh->q[wh->n_q].qmin = p.qmin;
+            wh->q[wh->n_q].qmax = p.qmax;
+            wh->q[wh->n_q].scale = s;
+            for (int j = 0; j < K; j++) {
+                long c = lrintf(w[j] / s);
+                c = c < p.qmin ? p.qmin : c > p.qmax ? p.qmax : c;
+                wh->q[wh->n_q].counts[c - p.qmin]++;
+            }
+            wh->n_q++;
+        }
         qparams_free(&p);
     }
+}
+
+/* the histogram before quantization: output channel 0 of the linear layer (800 weights, one
+ * per-channel grid) over its own [-max|w|, max|w|] */
+static void weight_hist_init(NnWeightHist *wh, const NnCnn *m) {
+    wh->layer = 2;
+    wh->in = nn_cnn_wcols[2];
+    wh->out = nn_cnn_wrows[2];
+    wh->per_channel = 1;
+    wh->channel = 0;
+    const float *w = m->p[4] + (size_t)wh->channel * wh->in;
+    float amax = 0;
+    for (int j = 0; j < wh->in; j++) amax = fmaxf(amax, fabsf(w[j]));
+    wh->lo = -amax;
+    wh->hi = amax;
+    qhistogram(w, wh->in, wh->lo, wh->hi, NN_HIST_BINS, wh->counts);
 }
 
 static void free_act(QParams act[3]) {
@@ -70,6 +103,8 @@ static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
     NnTrainStats st;
     if (nn_cnn_prepare(&m, o->from, &train, &o->train, &st, err)) goto out;
     if (!o->from) nn_ptq_report_training(r, &st, o->train.epochs);
+    for (int l = 0; l < 3; l++) r->n_weights += (int64_t)nn_cnn_wrows[l] * nn_cnn_wcols[l];
+    weight_hist_init(&r->whist, &m);
     NnPtqRow *row = nn_ptq_report_add(r, 32, 32, "-", "-", "fp32 (cnn)");
     row->acc = nn_cnn_accuracy(&m, &test, NULL);
     row->bytes = nn_file_size_cnn_fp32(&m);
@@ -84,7 +119,7 @@ static int cnn_ptq_run_impl(const NnPtqOpts *o, NnPtqReport *r, QErr *err) {
         QObserverKind obs = bi < o->n_bits ? o->observer : QOBS_MSE;
         if (bi == o->n_bits && o->observer == QOBS_MSE) break;
         NnCnn wq;
-        quantize_weights(&m, &wq, bits, obs);
+        quantize_weights(&m, &wq, bits, obs, bi < o->n_bits ? &r->whist : NULL);
         row = nn_ptq_report_add(r, bits, 32, "channel", qobserver_kind_name(obs), "weight-only sym");
         row->acc = nn_cnn_accuracy(&wq, &test, NULL);
         row->bytes = weights_bytes(bits);
@@ -173,6 +208,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
     NnTrainStats st;
     if (!o->from) qlog("no --from model: training the fp32 CNN first (%d epochs)", to.epochs);
     if (nn_cnn_prepare(&m, o->from, &train, &to, &st, err)) goto out;
+    for (int l = 0; l < 3; l++) r->n_weights += (int64_t)nn_cnn_wrows[l] * nn_cnn_wcols[l];
     NnQatRow *row = nn_qat_report_add(r, 32, 32, "fp32 (cnn)");
     row->acc_fq = nn_cnn_accuracy(&m, &test, NULL);
     row->acc_int = row->agreement = -1;
@@ -196,6 +232,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
         row->packed_bytes = weights_bytes(32);
         row->file_bytes = nn_file_size_cnn_fp32(&ft);
         row->seconds = qtime_now() - t0;
+        row->curve = st.curve;
         nn_cnn_free(&ft);
     }
     for (int bi = 0; bi < o->n_wbits; bi++)
@@ -236,6 +273,7 @@ static int cnn_qat_run_impl(const NnQatRunOpts *o, NnQatReport *r, QErr *err) {
                 mrc = cnn_measure(row, &qr.master, &fq, qr.act, wb, qr.wscale, &test, save ? path : NULL, err);
                 if (save) snprintf(row->file, sizeof row->file, "%s", name);
                 row->seconds = qr.seconds;
+                row->curve = qr.curve;
                 nn_cnn_free(&fq);
                 nn_cnn_qat_result_free(&qr);
                 if (mrc) goto out;

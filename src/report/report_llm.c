@@ -223,6 +223,106 @@ static const char *site_short(const char *s) {
     return s;
 }
 
+/* The variant whose scales the outlier plots show: SmoothQuant with a per-tensor activation
+ * grid (where outliers hurt most), else any SmoothQuant, else the first (AWQ); NULL: none
+ * records per-channel magnitudes. */
+static const cJSON *smoothing_variant(RPage *pg, const RRun *r) {
+    const cJSON *arr = rj_arr(pg, r, r->root, "scales"), *v, *best = NULL;
+    int best_rank = 0;
+    cJSON_ArrayForEach(v, arr) {
+        const cJSON *sites = rj_arr(pg, r, v, "sites"), *st = sites ? sites->child : NULL;
+        if (!st || !rj_arr(pg, r, st, "channel_absmax_after")) continue;
+        int sq = strcmp(rj_str(pg, r, v, "kind", "?"), "smoothquant") == 0;
+        int rank = 1 + sq + (sq && strstr(rj_str(pg, r, v, "variant", ""), "tensor") != NULL);
+        if (rank > best_rank) best = v, best_rank = rank;
+    }
+    return best;
+}
+
+/* One site's channels before (solid) and after (dashed) the variant's scales, for the two
+ * layers where the largest channel towers most over the median; 0 when the variant has no
+ * folded entry of this site (nothing drawn). */
+static int site_before_after(RPage *pg, const RRun *r, const cJSON *var, const char *site) {
+    const cJSON *e, *pick[2] = {NULL, NULL};
+    double rat[2] = {0, 0};
+    cJSON_ArrayForEach(e, rj_arr(pg, r, var, "sites")) {
+        if (strcmp(rj_str(pg, r, e, "input_of", "?"), site) != 0 || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "folded")) ||
+            !rj_arr(pg, r, e, "channel_absmax_after"))
+            continue;
+        double mx = rj_num(pg, r, e, "channel_absmax_max_before", 0), md = rj_num(pg, r, e, "channel_absmax_median_before", 0);
+        double q = md > 0 ? mx / md : 0;
+        if (!pick[0] || q > rat[0]) pick[1] = pick[0], rat[1] = rat[0], pick[0] = e, rat[0] = q;
+        else if (!pick[1] || q > rat[1]) pick[1] = e, rat[1] = q;
+    }
+    if (!pick[0] || pg->failed) return 0;
+    const char *vname = rj_str(pg, r, var, "variant", "?");
+    int awq = strcmp(rj_str(pg, r, var, "kind", "?"), "awq") == 0;
+    char id[16], lab[160], cap[700], part[2][200];
+    SvgPlot p;
+    snprintf(lab, sizeof lab, "Input channels of %s: max|x| per channel before and after %s", site, vname);
+    svg_plot_init(&p, page_fig_id(pg, id, sizeof id), lab, "input channel", "max |x| over the calibration tokens");
+    p.height = 330;
+    int pool = 1, drawn = 0;
+    for (int k = 0; k < 2 && pick[k] && !pg->failed; k++) {
+        const cJSON *o = pick[k];
+        int l = rj_int(pg, r, o, "layer", 0);
+        pool = rj_int(pg, r, o, "channels_per_value", 1);
+        if (pool < 1) pool = 1;
+        double *b, *a;
+        int nb = rj_nums(pg, r, rj_arr(pg, r, o, "channel_absmax_before"), "channel_absmax_before", 65536, &b);
+        int na = rj_nums(pg, r, rj_arr(pg, r, o, "channel_absmax_after"), "channel_absmax_after", 65536, &a);
+        if (nb <= 0 || na != nb) {
+            if (!pg->failed)
+                rj_fail(pg, r, "scales: layer %d %s: channel_absmax_after holds %d values, channel_absmax_before %d (expected "
+                               "the same count, > 0)", l, site, na, nb);
+            free(b);
+            free(a);
+            break;
+        }
+        double *x = xmalloc((size_t)nb * sizeof(double));
+        for (int j = 0; j < nb; j++) x[j] = (double)j * pool;
+        snprintf(lab, sizeof lab, "layer %d before", l);
+        SvgSeries *sr = svg_plot_add(&p, lab, SVG_LINE, x, b, nb);
+        if (sr) sr->color = k, sr->width = 1.5;
+        snprintf(lab, sizeof lab, "layer %d after", l);
+        sr = svg_plot_add(&p, lab, SVG_LINE, x, a, nb);
+        if (sr) sr->color = k, sr->dashed = 1, sr->width = 1.8;
+        double mxa = rj_num(pg, r, o, "channel_absmax_max_after", 0), mda = rj_num(pg, r, o, "channel_absmax_median_after", 0);
+        const cJSON *vv = cJSON_GetObjectItemCaseSensitive(o, awq ? "power" : "alpha");
+        char how[48];
+        if (cJSON_IsNumber(vv)) snprintf(how, sizeof how, "%s %.2f", awq ? "p" : "α", vv->valuedouble);
+        else snprintf(how, sizeof how, "no %s beat s = 1", awq ? "power" : "α");
+        snprintf(part[k], sizeof part[k], "layer %d: largest channel %.1f× the median before, %.1f× after (%s)", l, rat[k],
+                 mda > 0 ? mxa / mda : 0, how);
+        drawn++;
+        free(x);
+        free(a);
+        free(b);
+    }
+    if (pg->failed || drawn == 0) {
+        svg_plot_free(&p);
+        return 1;
+    }
+    /* towering outliers flattened: a log axis keeps the flat curve's shape visible beside them */
+    double ymax = 0, ymin = INFINITY;
+    for (int k = 0; k < p.n_series; k++)
+        for (int j = 0; j < p.series[k].n; j++)
+            if (p.series[k].y[j] > 0) ymax = fmax(ymax, p.series[k].y[j]), ymin = fmin(ymin, p.series[k].y[j]);
+    p.x.lo = -0.5; /* the channels, no further */
+    p.x.hi = (double)(p.series[0].n - 1) * pool + 0.5;
+    if (ymax > 30 * ymin) {
+        p.y.log = 1;
+        free(p.y.label);
+        p.y.label = xstrdup("max |x| over the calibration tokens (log scale)");
+    }
+    snprintf(cap, sizeof cap,
+             "Solid: each input channel's max|x|%s in the layers where one towers most; dashed: the same channels once %s "
+             "divided each by its scale s_j (the weights' columns take s_j) — %s%s%s.",
+             pool > 1 ? " (each point the max of a few channels)" : "", vname, part[0], drawn > 1 ? "; " : "", drawn > 1 ? part[1] : "");
+    page_figure(pg, &p, cap);
+    return 1;
+}
+
 static void outlier_plots(RPage *pg, const RRun *r) {
     const cJSON *arr = rj_arr(pg, r, r->root, "outliers"), *e;
     if (!arr) return;
@@ -287,38 +387,36 @@ static void outlier_plots(RPage *pg, const RRun *r) {
                 "How far the largest input channel towers over a typical one, per layer and linear-layer input: a tall bar is a "
                 "site where one per-tensor activation scale must stretch over a few huge channels.");
 
-    /* per site: each channel's max|x| across a few layers (smoothed, when recorded, dashed) */
+    /* per site: each channel's max|x|; with a variant that scales the inputs, before and
+     * after its scales for the most outlying layers; otherwise across a few layers */
+    const cJSON *var = smoothing_variant(pg, r);
     int step = nl > 6 ? (nl + 5) / 6 : 1;
     for (int s = 0; s < ns && !pg->failed; s++) {
+        if (var && site_before_after(pg, r, var, sites[s])) continue;
         snprintf(lab, sizeof lab, "Input channels of %s: max|x| per channel", sites[s]);
         svg_plot_init(&p, page_fig_id(pg, id, sizeof id), lab, "input channel", "max |x| over the calibration tokens");
         p.height = 330;
-        int any = 0, pool = 1, smooth = 0;
+        int any = 0, pool = 1;
         cJSON_ArrayForEach(e, arr) {
             if (strcmp(rj_str(pg, r, e, "input_of", "?"), sites[s]) != 0) continue;
             int l = rj_int(pg, r, e, "layer", 0);
             if (l % step != 0 && l != nl - 1) continue;
-            for (int pass = 0; pass < 2; pass++) {
-                double *v;
-                int k = rj_nums(pg, r, rj_arr(pg, r, e, pass ? "channel_absmax_smoothed" : "channel_absmax"), "channel_absmax",
-                                65536, &v);
-                if (k <= 0) continue;
-                pool = rj_int(pg, r, e, "channels_per_value", 1);
-                if (pool < 1) pool = 1;
-                double *x = xmalloc((size_t)k * sizeof(double));
-                for (int j = 0; j < k; j++) x[j] = (double)j * pool;
-                snprintf(lab, sizeof lab, "layer %d%s", l, pass ? " smoothed" : "");
-                SvgSeries *sr = svg_plot_add(&p, lab, SVG_LINE, x, v, k);
-                if (sr) {
-                    sr->color = (l / step) % 8;
-                    sr->dashed = pass;
-                    sr->width = 1.4;
-                }
-                any = 1;
-                smooth |= pass;
-                free(x);
-                free(v);
+            double *v;
+            int k = rj_nums(pg, r, rj_arr(pg, r, e, "channel_absmax"), "channel_absmax", 65536, &v);
+            if (k <= 0) continue;
+            pool = rj_int(pg, r, e, "channels_per_value", 1);
+            if (pool < 1) pool = 1;
+            double *x = xmalloc((size_t)k * sizeof(double));
+            for (int j = 0; j < k; j++) x[j] = (double)j * pool;
+            snprintf(lab, sizeof lab, "layer %d", l);
+            SvgSeries *sr = svg_plot_add(&p, lab, SVG_LINE, x, v, k);
+            if (sr) {
+                sr->color = (l / step) % 8;
+                sr->width = 1.4;
             }
+            any = 1;
+            free(x);
+            free(v);
         }
         if (!any) {
             svg_plot_free(&p);
@@ -329,7 +427,7 @@ static void outlier_plots(RPage *pg, const RRun *r) {
                  "Spikes are outlier channels of the %s input%s: a per-tensor int8 grid sized for them wastes its levels on the "
                  "rest%s.",
                  site_short(sites[s]), pool > 1 ? " (each point the max of a few channels)" : "",
-                 smooth ? "; dashed: after smoothing moved the scale into the weights" : "");
+                 var ? " (this input is not folded: the scales of the other sites cannot move into its weights)" : "");
         page_figure(pg, &p, cap);
     }
 }

@@ -80,7 +80,7 @@ static void accuracy_plot(RPage *pg, const Pt *pts, int n, const char *title, co
 static void ptq_weight_histograms(RPage *pg, const RRun *r) {
     const cJSON *h = rj_obj(pg, r, r->root, "weight_histogram"), *e;
     if (!h) {
-        page_p(pg, "(no weight histogram in this run: it is recorded for the MLP)");
+        page_p(pg, "(no weight histogram in this run: it records no weight-only width)");
         return;
     }
     double lo = rj_num(pg, r, h, "lo", 0), hi = rj_num(pg, r, h, "hi", 0), *c;
@@ -110,7 +110,9 @@ static void ptq_weight_histograms(RPage *pg, const RRun *r) {
         double *qe = xmalloc((size_t)(2 * nl) * sizeof(double)), *qd = xmalloc((size_t)(2 * nl) * sizeof(double)),
                *lv = xmalloc((size_t)nl * sizeof(double));
         double at0 = 0;
+        int used = 0;
         for (int k = 0; k < nl; k++) {
+            used += lc[k] > 0;
             lv[k] = sc * (qmin + k);
             qe[2 * k] = lv[k] - half;
             qe[2 * k + 1] = lv[k] + half;
@@ -118,9 +120,15 @@ static void ptq_weight_histograms(RPage *pg, const RRun *r) {
             if (k + 1 < nl) qd[2 * k + 1] = 0;
             if (qmin + k == 0) at0 = lc[k] / total;
         }
-        char id[16], title[160], cap[360];
-        snprintf(title, sizeof title, "Layer %.0f weights (%.0f × %.0f): fp32 and %d-bit, symmetric per tensor",
-                 rj_num(pg, r, h, "layer", 0), rj_num(pg, r, h, "out", 0), rj_num(pg, r, h, "in", 0), bits);
+        char id[16], title[200], cap[420];
+        /* per tensor: the whole layer on one grid; per channel: one output channel on its own */
+        int ch = rj_int(pg, r, h, "channel", -1), lay = rj_int(pg, r, h, "layer", 0), nin = rj_int(pg, r, h, "in", 0);
+        if (ch >= 0)
+            snprintf(title, sizeof title, "Layer %d weights, output channel %d (%d weights): fp32 and %d-bit, symmetric per channel",
+                     lay, ch, nin, bits);
+        else
+            snprintf(title, sizeof title, "Layer %d weights (%d × %d): fp32 and %d-bit, symmetric per tensor", lay,
+                     rj_int(pg, r, h, "out", 0), nin, bits);
         SvgPlot p;
         svg_plot_init(&p, page_fig_id(pg, id, sizeof id), title, "weight value", "share of weights (log scale)");
         p.height = 340;
@@ -146,9 +154,9 @@ static void ptq_weight_histograms(RPage *pg, const RRun *r) {
         p.y.lo = 0.5 / total;
         p.y.hi = 1.5;
         snprintf(cap, sizeof cap,
-                 "Every weight moves to its nearest level (step %.4g): the bell becomes %d spikes, and %.1f%% of the weights land on "
-                 "0 at %d bits — the fewer the levels, the more of the bell collapses onto a few.",
-                 sc, nl, 100 * at0, bits);
+                 "Every weight moves to its nearest level (step %.4g%s): the bell becomes spikes on %d of the %d levels, and "
+                 "%.1f%% of the weights land on 0 at %d bits — the fewer the levels, the more of the bell collapses onto a few.",
+                 sc, ch >= 0 ? ", this channel's own" : "", used, nl, 100 * at0, bits);
         page_figure(pg, &p, cap);
         free(qe);
         free(qd);
@@ -285,7 +293,7 @@ void report_qat(RPage *pg, const RRun *runs, int n) {
         }
         if (!any) {
             svg_plot_free(&p);
-            page_p(pg, "(no training curves in this JSON: they are recorded for the MLP)");
+            page_p(pg, "(no training curves in this JSON: no row records a curve)");
             break;
         }
         page_figure(pg, &p,

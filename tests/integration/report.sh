@@ -57,6 +57,55 @@ for r in rows:
     assert all(0 < a <= 1 for a in c['train_accuracy']) and all(l > 0 for l in c['loss'])
 "
     REPORTS+=("$T/nn.html" "$T/qat.html")
+    # the CNN: the same plots from the same fields; its histogram is one output channel of the
+    # linear layer on that channel's own grid (the CNN quantizes per channel)
+    check ptq_nn_cnn_report "$QUANT" ptq-nn --arch cnn --epochs 1 --train-samples 6000 --no-bench --bits 8,4,2 --data "$FM" \
+        --save-model "$T/c" --json "$T/cnn.json" --report "$T/cnn.html"
+    check ptq_nn_cnn_plots $CHECK "$T/cnn.html" --max-bytes 1000000 --figures 4 \
+        --expect "accuracy against bits per weight=fp32 (cnn)|weight-only sym, channel|static (integer)|Pareto front" \
+        --expect "output channel 0 (800 weights): fp32 and 2-bit=fp32 weights|2-bit weights|grid levels" \
+        --expect "output channel 0 (800 weights): fp32 and 4-bit=4-bit weights" --expect "fp32 and 8-bit=8-bit weights"
+    # every weight of the channel counted once before and once after; at 2 bits min-max puts the
+    # step at max|w| (levels -2s..s), so the weights on 0 are exactly those with |w| < max|w| / 2:
+    # the middle half of the fp32 histogram's bins (its edges fall on +-max|w| / 2)
+    check ptq_nn_cnn_histogram "$PY" -c "
+import json
+h = json.load(open('$T/cnn.json'))['weight_histogram']
+assert h['layer'] == 2 and h['in'] == 800 and h['out'] == 10 and h['channel'] == 0, h
+c, n = h['counts'], h['in']
+assert sum(c) == n and len(c) == 96 and h['hi'] == -h['lo'] > 0, (sum(c), n)
+q = {x['bits']: x for x in h['quantized']}
+assert sorted(q) == [2, 4, 8] and all(sum(x['level_counts']) == n for x in q.values())
+q2 = q[2]
+assert (q2['qmin'], q2['qmax']) == (-2, 1) and abs(q2['scale'] - h['hi']) <= 1e-6 * h['hi'], q2
+assert q2['level_counts'][2] == sum(c[24:72]), (q2['level_counts'], sum(c[24:72]))
+"
+    check qat_cnn_report "$QUANT" qat --arch cnn --from "$T/c/cnn-fp32.qnn" --epochs 1 --train-samples 3000 --bits 4,2 \
+        --data "$FM" --json "$T/cnnq.json" --report "$T/cnnq.html"
+    cp "$T/err" "$T/cnnq.log"
+    check qat_cnn_plots $CHECK "$T/cnnq.html" --max-bytes 1000000 --figures 3 \
+        --expect "Test accuracy=PTQ A8|QAT STE A8|QAT LSQ A8|fp32 fine-tuned|Pareto front" \
+        --expect "Training loss=QAT STE W4A8|QAT LSQ W4A8|QAT STE W2A8|QAT LSQ W2A8|fp32 fine-tuned (control)" \
+        --expect "Training accuracy=QAT STE W2A8|QAT LSQ W4A8|fp32 fine-tuned (control)"
+    # the curve's 8 segments of 3000 images in batches of 128 (24 batches, 3 per segment, the last
+    # short), weighted by their images, give back the epoch's loss and accuracy the QAT log prints
+    check qat_cnn_curves "$PY" -c "
+import json, re
+rows = [r for r in json.load(open('$T/cnnq.json'))['rows'] if 'curve' in r]
+assert [r['method'] for r in rows] == ['fp32 fine-tuned', 'QAT STE', 'QAT LSQ', 'QAT STE', 'QAT LSQ'], rows
+seg = [384] * 7 + [3000 - 7 * 384]
+log = re.findall(r'cnn qat (ste|lsq) W(\d)A8 epoch 1/1  loss ([0-9.]+)  train acc ([0-9.]+)%', open('$T/cnnq.log').read())
+assert len(log) == 4, log
+for r, (m, w, loss, acc) in zip(rows[1:], log):
+    c = r['curve']
+    assert r['method'] == 'QAT ' + m.upper() and r['weight_bits'] == int(w) and c['points_per_epoch'] == 8, (r['method'], m)
+    l = sum(a * b for a, b in zip(c['loss'], seg)) / 3000
+    t = sum(a * b for a, b in zip(c['train_accuracy'], seg)) / 30
+    assert abs(l - float(loss)) < 6e-5 and abs(t - float(acc)) < 6e-3, (m, w, l, loss, t, acc)
+c = rows[0]['curve']
+assert len(c['loss']) == 8 and all(0 < a <= 1 for a in c['train_accuracy']) and all(l > 0 for l in c['loss'])
+"
+    REPORTS+=("$T/cnn.html" "$T/cnnq.html")
 else
     skip ptq_nn_report "missing Fashion-MNIST in $FM"
 fi
@@ -69,7 +118,9 @@ if [ -f "$M" ] && [ -f "$TK" ] && [ -f "$TXT" ]; then
     check ptq_llm_plots $CHECK "$T/llm.html" --max-bytes 1000000 \
         --expect "Perplexity against bits=RTN|GPTQ|fp32|reference points" \
         --expect "Relative error=rtn w4 g32|gptq w4 g32|w8a8 token" --expect "Outlier ratio=attn-in|ffn-down" \
-        --expect "Input channels of ffn-down=layer 0|layer 4" --expect "Block-wise tuning=gptq w4 g32 before|gptq w4 g32 after" \
+        --expect "Input channels of attn-in (q,k,v): max|x| per channel before and after sq w8a8 tensor=before|after" \
+        --expect "Input channels of ffn-down: max|x| per channel before and after sq w8a8 tensor=before|after" \
+        --expect "Block-wise tuning=gptq w4 g32 before|gptq w4 g32 after" \
         --expect "End-to-end tuning=before|after"
     # the per-channel magnitudes agree with the outlier table's own max|x| (another field of the run)
     check ptq_llm_channels "$PY" -c "
@@ -79,7 +130,51 @@ for o in json.load(open('$T/llm.json'))['outliers']:
     assert len(ch) == (172 if o['input_of'] == 'ffn-down' else 64) and o['channels_per_value'] == 1, o['input_of']
     assert abs(max(ch) - o['absmax']) <= 1e-3 * o['absmax'], (max(ch), o['absmax'])
 "
+    # the smoothing's per-channel magnitudes: the same rows as the site's max / median before and
+    # after (computed apart, in the scale search); after = before / s, so SmoothQuant's alpha
+    # leaves no channel above the largest before
+    check ptq_llm_smoothed_channels "$PY" -c "
+import json
+j = json.load(open('$T/llm.json'))
+v = [x for x in j['scales'] if x['variant'] == 'sq w8a8 tensor'][0]
+assert len(v['sites']) == 20
+for s in v['sites']:
+    b, a = s['channel_absmax_before'], s['channel_absmax_after']
+    assert len(a) == len(b) == (172 if s['input_of'] == 'ffn-down' else 64) and s['channels_per_value'] == 1, s['input_of']
+    for arr, mx, md in ((b, s['channel_absmax_max_before'], s['channel_absmax_median_before']),
+                        (a, s['channel_absmax_max_after'], s['channel_absmax_median_after'])):
+        assert abs(max(arr) - mx) <= 1e-3 * mx and abs(sorted(arr)[len(arr) // 2] - md) <= 1e-3 * md, (s['layer'], s['input_of'])
+    if 'alpha' not in s: assert a == b
+"
     REPORTS+=("$T/llm.html")
+    # the outlier fixture: 4 channels x 50 in every norm; the plot of attn-in shows them towering
+    # before smoothing and flattened after, and its caption gives the ratios of the JSON
+    check ptq_llm_fixture_report "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" --calib-samples 8 \
+        --max-windows 2 --method rtn --bits 4 --group-size 32 --inject-outliers 4x50 --json "$T/llmo.json" --report "$T/llmo.html"
+    check ptq_llm_fixture_plots $CHECK "$T/llmo.html" --max-bytes 1000000 \
+        --expect "Input channels of attn-in (q,k,v): max|x| per channel before and after sq w8a8 tensor=before|after" \
+        --expect "Input channels of ffn-in (gate,up): max|x| per channel before and after sq w8a8 tensor=before|after"
+    check ptq_llm_fixture_flattened "$PY" -c "
+import html, json, re
+j = json.load(open('$T/llmo.json'))
+inj = set(j['injected_outliers']['channels'])
+v = [x for x in j['scales'] if x['variant'] == 'sq w8a8 tensor'][0]
+page = html.unescape(open('$T/llmo.html', encoding='utf-8').read())
+for site in ('attn-in (q,k,v)', 'ffn-in (gate,up)'):
+    ss = [s for s in v['sites'] if s['input_of'] == site]
+    for s in ss:
+        b, a = s['channel_absmax_before'], s['channel_absmax_after']
+        top = set(sorted(range(len(b)), key=lambda i: -b[i])[:4])
+        assert top == inj, (site, s['layer'], top, inj)               # the injected channels tower...
+        assert max(b) > 20 * sorted(b)[len(b) // 2], (site, s['layer'])
+        assert max(a) < 3 * sorted(a)[len(a) // 2], (site, s['layer'])  # ...and are flat after
+    s = max(ss, key=lambda s: s['channel_absmax_max_before'] / s['channel_absmax_median_before'])
+    r0 = s['channel_absmax_max_before'] / s['channel_absmax_median_before']
+    r1 = s['channel_absmax_max_after'] / s['channel_absmax_median_after']
+    cap = 'layer %d: largest channel %.1f× the median before, %.1f× after' % (s['layer'], r0, r1)
+    assert cap in page, cap
+"
+    REPORTS+=("$T/llmo.html")
     # several runs side by side: a copy of the run with other perplexities shares the plots
     "$PY" -c "
 import json

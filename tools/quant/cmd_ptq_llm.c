@@ -31,14 +31,17 @@ static const char *site_name(LlmSite s) {
     return n[s];
 }
 
-/* "channel_absmax": the input channels' max|x| (4 significant digits), pooled as the report keeps them */
-static void llm_ptq_json_channels(cJSON *x, const LlmPtqOutlier *u) {
-    cJSON *ch = cJSON_AddArrayToObject(x, "channel_absmax");
-    for (int i = 0; i < u->n_ch; i++) {
+/* an array of the input channels' max|x| (4 significant digits), pooled as the report keeps them */
+static void llm_ptq_json_ch(cJSON *x, const char *key, const float *v, int n) {
+    cJSON *ch = cJSON_AddArrayToObject(x, key);
+    for (int i = 0; i < n; i++) {
         char b[32];
-        snprintf(b, sizeof b, "%.4g", u->ch_absmax[i]);
+        snprintf(b, sizeof b, "%.4g", v[i]);
         cJSON_AddItemToArray(ch, cJSON_CreateNumber(strtod(b, NULL)));
     }
+}
+static void llm_ptq_json_channels(cJSON *x, const LlmPtqOutlier *u) {
+    llm_ptq_json_ch(x, "channel_absmax", u->ch_absmax, u->n_ch);
     cJSON_AddNumberToObject(x, "channels_per_value", u->ch_pool);
 }
 
@@ -413,6 +416,11 @@ int cmd_ptq_llm(Args *a, QErr *err) {
                     cJSON_AddNumberToObject(y, "channel_absmax_median_before", u->med_before);
                     cJSON_AddNumberToObject(y, "channel_absmax_max_after", u->max_after);
                     cJSON_AddNumberToObject(y, "channel_absmax_median_after", u->med_after);
+                    if (u->n_ch > 0) { /* per channel, on the same rows: what the report's outlier plot draws */
+                        llm_ptq_json_ch(y, "channel_absmax_before", u->ch_before, u->n_ch);
+                        llm_ptq_json_ch(y, "channel_absmax_after", u->ch_after, u->n_ch);
+                        cJSON_AddNumberToObject(y, "channels_per_value", u->ch_pool);
+                    }
                     if (u->folded) {
                         cJSON_AddNumberToObject(y, "rel_error_unscaled", u->err_none);
                         cJSON_AddNumberToObject(y, "rel_error_scaled", u->err_best);

@@ -158,6 +158,7 @@ int cmd_ptq_nn(Args *a, QErr *err) {
             cJSON_AddNumberToObject(h, "layer", wh->layer);
             cJSON_AddNumberToObject(h, "in", wh->in);
             cJSON_AddNumberToObject(h, "out", wh->out);
+            if (wh->per_channel) cJSON_AddNumberToObject(h, "channel", wh->channel); /* counts: that output channel's */
             cJSON_AddNumberToObject(h, "lo", wh->lo);
             cJSON_AddNumberToObject(h, "hi", wh->hi);
             for (int k = 0; k < NN_HIST_BINS; k++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)wh->counts[k]));
@@ -165,7 +166,7 @@ int cmd_ptq_nn(Args *a, QErr *err) {
             for (int i = 0; i < wh->n_q; i++) {
                 cJSON *x = cJSON_CreateObject(), *lc = cJSON_AddArrayToObject(x, "level_counts");
                 cJSON_AddNumberToObject(x, "bits", wh->q[i].bits);
-                cJSON_AddStringToObject(x, "scheme", "symmetric, per tensor");
+                cJSON_AddStringToObject(x, "scheme", wh->per_channel ? "symmetric, per channel" : "symmetric, per tensor");
                 cJSON_AddNumberToObject(x, "scale", wh->q[i].scale);
                 cJSON_AddNumberToObject(x, "qmin", wh->q[i].qmin);
                 cJSON_AddNumberToObject(x, "qmax", wh->q[i].qmax);

@@ -150,6 +150,14 @@ static void max_med(const float *v, int n, float *mx, float *med) {
     free(t);
 }
 
+/* v [n] max-pooled into out[r->n_ch] (r->ch_pool channels per value) */
+static void pool_channels(const float *v, int n, LlmScaleSite *r, float *out) {
+    r->ch_pool = (n + LLM_SCALE_CH_MAX - 1) / LLM_SCALE_CH_MAX;
+    r->n_ch = (n + r->ch_pool - 1) / r->ch_pool;
+    for (int k = 0; k < r->n_ch; k++) out[k] = 0;
+    for (int j = 0; j < n; j++) out[j / r->ch_pool] = fmaxf(out[j / r->ch_pool], v[j]);
+}
+
 void llm_scale_opts_default(LlmScaleOpts *o) {
     memset(o, 0, sizeof *o);
     o->t.wbits = 8;
@@ -199,6 +207,8 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
             max_med(amax, in, &r->max_before, &r->med_before);
             r->max_after = r->max_before;
             r->med_after = r->med_before;
+            pool_channels(amax, in, r, r->ch_before);
+            pool_channels(amax, in, r, r->ch_after);
             r->v = -1;
             r->clip_mean = 1;
             r->aclip = 1;
@@ -243,6 +253,7 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
                     r->ahi = hi * r->aclip;
                     for (int j = 0; j < in; j++) amax[j] /= sc[s][j];
                     max_med(amax, in, &r->max_after, &r->med_after);
+                    pool_channels(amax, in, r, r->ch_after);
                 }
             }
             free(tie);
