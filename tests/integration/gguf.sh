@@ -31,12 +31,17 @@ check "ptq-llm" "$QUANT" ptq-llm --model "$M" --tokenizer "$TOK" --eval-text "$T
 check "export Q4_0" "$QUANT" export --model "$T/q/stories260K-w4g32-rtn.safetensors" --format gguf --out "$T/w4.gguf"
 grep -q "ffn_down *Q4_0 *5 *yes" "$T/out" && grep -q "172 -> 192" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL export summary"; cat "$T/out"; }
 check "export Q8_0" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --out "$T/w8.gguf"
+check "export Q8_0, embedding as F32" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --emb-f32 --out "$T/w8ef.gguf"
+grep -q "token_embd *F32 *1 *yes" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL --emb-f32 summary"; cat "$T/out"; }
+check "eval w8 --emb-f32 GGUF" "$QUANT" eval --model "$T/w8ef.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+cp "$T/out" "$T/eval_w8ef"
 for w in w4 w8; do
     check "eval $w file" "$QUANT" eval --kernels ref --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     cp "$T/out" "$T/eval_${w}_q"
     check "eval $w GGUF" "$QUANT" eval --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     check "$w: GGUF reads back to the identical perplexity" test "$(ppl_of "$T/eval_${w}_q")" = "$(ppl_of "$T/out")"
 done
+check "w8 --emb-f32: the identical perplexity too" test "$(ppl_of "$T/eval_w8_q")" = "$(ppl_of "$T/eval_w8ef")"
 
 if [ $have_node = 0 ]; then
     skip "llama.cpp" "node-llama-cpp missing: run 'bash scripts/setup.sh --test'"

@@ -244,7 +244,8 @@ static uint8_t *fp_bytes(const OutT *t) {
  * soon as its last part is in (parts of one tensor are consecutive slots) */
 static int write_fn(Ctx *x, int slot, const char *name, const QParams *p, const int8_t *codes) {
     int ti = x->slot_out[slot];
-    if (ti < 0 || ti != x->order[x->next_q])
+    if (ti < 0) return 0; /* quantized in the source but written from its fp32 values (--emb-f32) */
+    if (x->next_q >= x->nt || ti != x->order[x->next_q])
         return qerr_set(x->err, "%s: %s: the codes arrive out of the declared order", x->path, name);
     OutT *t = &x->t[ti];
     const Part *pt = &t->parts[x->slot_part[slot]];
@@ -281,20 +282,24 @@ static int write_fn(Ctx *x, int slot, const char *name, const QParams *p, const 
     return rc;
 }
 
-static Ctx *sort_ctx;
+typedef struct KeyIdx {
+    int key, idx;
+} KeyIdx;
 static int by_key(const void *a, const void *b) {
-    const OutT *ta = &sort_ctx->t[*(const int *)a], *tb = &sort_ctx->t[*(const int *)b];
-    if (ta->key != tb->key) return ta->key < tb->key ? -1 : 1;
-    return *(const int *)a - *(const int *)b; /* stable */
+    const KeyIdx *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->idx - y->idx; /* stable */
 }
 
 /* Declares the tensors in write order, writes the fp32 ones, then the quantized ones as the
  * second walk produces them. */
 static int write_all(Ctx *x, uint64_t *bytes) {
+    KeyIdx *ki = xmalloc((size_t)(x->nt ? x->nt : 1) * sizeof *ki);
+    for (int i = 0; i < x->nt; i++) ki[i] = (KeyIdx){x->t[i].key, i};
+    qsort(ki, (size_t)x->nt, sizeof *ki, by_key);
     x->order = xmalloc((size_t)(x->nt ? x->nt : 1) * sizeof(int));
-    for (int i = 0; i < x->nt; i++) x->order[i] = i;
-    sort_ctx = x;
-    qsort(x->order, (size_t)x->nt, sizeof(int), by_key);
+    for (int i = 0; i < x->nt; i++) x->order[i] = ki[i].idx;
+    free(ki);
     int nq = 0;
     for (int i = 0; i < x->nt; i++) {
         const OutT *t = &x->t[x->order[i]];
