@@ -16,6 +16,7 @@ and the same codes and f16 scales are written as
   OUTDIR/w4g32.gguf         GGUF v3, Q4_0 linears
   OUTDIR/w8g32.safetensors  quant-llm v1, bits 8, group 32
   OUTDIR/w8g32.gguf         GGUF v3, Q8_0 linears
+  OUTDIR/tokenizer.bin      the vocabulary below as a llama2.c tokenizer (quant export needs one)
 Token embedding, classifier and norms are F32 in all four, so both engines run identical
 weights.  Why not `quant ptq-llm --method rtn` on an F16 directory: on this shape it takes
 ~210 s and ~10 GB RSS (it holds the fp32 model and calibrates), and a bench only needs the
@@ -214,13 +215,30 @@ def gguf_pad(f, start):
     f.write(b"\0" * pad)
 
 
+def write_tokenizer_bin(path):
+    """The same vocabulary as llama2.c's tokenizer.bin (max piece length, then per piece: score
+    f32, length i32, bytes; "\u2581" written as a space, as llama2.c's export does), so quant
+    finds a tokenizer beside the model files (quant export needs one for the GGUF metadata)."""
+    toks, scores, _ = vocab()
+    pieces = [t.replace("\u2581", " ").encode("utf-8") for t in toks]
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<i", max(len(b) for b in pieces)))
+        for b, s in zip(pieces, scores):
+            f.write(struct.pack("<fi", s, len(b)) + b)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--layers", type=int, default=22)
+    ap.add_argument("--tokenizer-only", action="store_true", help="only OUTDIR/tokenizer.bin")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    write_tokenizer_bin(os.path.join(a.out, "tokenizer.bin"))
+    if a.tokenizer_only:
+        return
     tensors = model_tensors(a.layers)
     rng = np.random.default_rng(a.seed)
     files = {}

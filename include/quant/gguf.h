@@ -38,6 +38,8 @@ typedef enum GgmlType {
     GGML_TYPE_F16 = 1,
     GGML_TYPE_Q4_0 = 2,
     GGML_TYPE_Q4_1 = 3,
+    GGML_TYPE_Q5_0 = 6,
+    GGML_TYPE_Q5_1 = 7,
     GGML_TYPE_Q8_0 = 8,
     GGML_TYPE_BF16 = 30
 } GgmlType;
@@ -116,6 +118,10 @@ typedef struct GgufWriter {
     int64_t n_kv;
     GgufWTensor *t;
     int n_t, cap_t;
+    /* streaming (gguf_w_begin .. gguf_w_end): the open file, the next tensor to write, bytes so far */
+    QWriter f;
+    int open, next;
+    uint64_t written;
 } GgufWriter;
 
 void gguf_w_init(GgufWriter *w);
@@ -135,5 +141,13 @@ void gguf_w_tensor(GgufWriter *w, const char *name, uint32_t type, uint32_t n_di
                    const void *data, uint64_t nbytes, int owned);
 /* Writes the file atomically (QWriter); returns the size through *bytes when not NULL. */
 int gguf_w_write(GgufWriter *w, const char *path, uint64_t *bytes, QErr *err);
+/* The same in steps, so that tensors need not all be in memory at once (data may be NULL in
+ * gguf_w_tensor then): begin writes the header and tensor infos to a temporary file; put
+ * writes the next tensor's nbytes bytes (declaration order, whole tensors); end renames the
+ * file into place once every tensor is written; abort (also called by gguf_w_free) removes it. */
+int  gguf_w_begin(GgufWriter *w, const char *path, QErr *err);
+int  gguf_w_put(GgufWriter *w, const void *data, uint64_t nbytes, QErr *err);
+int  gguf_w_end(GgufWriter *w, uint64_t *bytes, QErr *err);
+void gguf_w_abort(GgufWriter *w);
 
 #endif

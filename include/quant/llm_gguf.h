@@ -13,7 +13,7 @@
  * Llama models whose rotary embedding rotates halves (Hugging Face) get their Q/K rows
  * permuted to llama.cpp's interleaved pairs (an exact row permutation).
  *
- * Import reads llama and gpt2 GGUF files (F32, F16, BF16, Q4_0, Q4_1, Q8_0 tensors), widens
+ * Import reads llama and gpt2 GGUF files (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 tensors), widens
  * them to fp32, and the tokenizer from tokenizer.ggml.*. */
 #ifndef QUANT_LLM_GGUF_H
 #define QUANT_LLM_GGUF_H
@@ -30,8 +30,9 @@ typedef struct LlmQView {
 } LlmQView;
 
 /* What is exported: the model (fp32 weights for everything not quantized, configuration),
- * its tokenizer, and the quantized tensors (lin[l * LLM_MAX_LINEARS + k] in
- * llm_block_linears order; NULL lin: none). */
+ * its tokenizer, and the quantized tensors: either in memory (lin[l * LLM_MAX_LINEARS + k] in
+ * llm_block_linears order, emb; NULL lin: none) or read one at a time from quant's file qfile
+ * (llm_qfile_read_linear_codes; lin NULL then), so that an export holds one tensor's codes. */
 typedef struct LlmExportSource {
     const LlmModel *m;
     const Tokenizer *tok;
@@ -40,6 +41,7 @@ typedef struct LlmExportSource {
     const char *name;
     const char *tok_path;   /* where the tokenizer came from (a tokenizer.json is copied from there
                                when the vocabulary has no GGUF description); may be NULL */
+    const char *qfile;
 } LlmExportSource;
 
 /* One line of the export summary: how many tensors of a kind went to which type. */
@@ -66,20 +68,29 @@ typedef struct LlmGgufOpts {
 
 int llm_export_gguf(const LlmExportSource *src, const char *path, const LlmGgufOpts *o, LlmExportReport *r, QErr *err);
 
-/* An export source read from a model file: quant's quantized files keep their codes
- * (llm_qfile_read_linear_codes); every other model is fp32. */
+/* An export source read from a model file: quant's quantized files give their codes
+ * (src.qfile, read as the exporter walks them); every other model is fp32. */
 typedef struct LlmExportHold {
     LlmModel m;
     Tokenizer *tok;
-    LlmQView *lin;
-    QParams *params;     /* owned */
-    int8_t **codes;      /* owned */
-    int n;
     char tok_dir[4096];
     LlmExportSource src;
 } LlmExportHold;
 int  llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err);
 void llm_export_hold_free(LlmExportHold *h);
+
+/* The quantized tensors of a source held in memory (an exporter that needs them all at once:
+ * the GPTQ layout): src->lin when it has them, else read from src->qfile.  *out is src with
+ * lin / emb pointing at the codes held in c. */
+typedef struct LlmExportCodes {
+    LlmQView *lin;
+    QParams *params;     /* owned */
+    int8_t **codes;      /* owned */
+    int n;
+    LlmExportSource src;
+} LlmExportCodes;
+int  llm_export_codes_load(LlmExportCodes *c, const LlmExportSource *src, QErr *err);
+void llm_export_codes_free(LlmExportCodes *c);
 
 /* GGUF -> fp32 LlmModel (llm_load calls this for files with the GGUF magic); *quantized is
  * set to 1 when any tensor was stored in a quantized type. */

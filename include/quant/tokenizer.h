@@ -32,8 +32,11 @@ typedef struct TokenizerVocab {
     char **merges;       /* [n_merges] "a b" in rank order (gpt2) */
     int32_t bos, eos, unk;  /* -1 if none */
     int add_bos;
+    int no_space_prefix; /* llama: no space is put before the text (tokenizer.ggml.add_space_prefix false) */
+    const char *pre;     /* gpt2: llama.cpp's pre-tokenizer name (tokenizer.ggml.pre); NULL: "gpt-2" */
 } TokenizerVocab;
-enum { TOKEN_TYPE_NORMAL = 1, TOKEN_TYPE_UNKNOWN = 2, TOKEN_TYPE_CONTROL = 3, TOKEN_TYPE_BYTE = 6 };
+enum { TOKEN_TYPE_NORMAL = 1, TOKEN_TYPE_UNKNOWN = 2, TOKEN_TYPE_CONTROL = 3, TOKEN_TYPE_USER_DEFINED = 4,
+       TOKEN_TYPE_UNUSED = 5, TOKEN_TYPE_BYTE = 6 };
 
 /* Implementation table (src/llm/tokenizer_*.c fill it; callers use the functions below). */
 typedef struct TokenizerVtbl {

@@ -508,6 +508,9 @@ static int gpt2_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
         out->len[i] = b->toklen[i];
         out->type[i] = i == t->bos_id || i == t->eos_id ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_NORMAL;
     }
+    for (int i = 0; i < b->nadded; i++) /* llama.cpp splits these off the text as Hugging Face does */
+        if (out->type[b->added[i].id] == TOKEN_TYPE_NORMAL)
+            out->type[b->added[i].id] = b->added[i].special ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_USER_DEFINED;
     int64_t cnt = 0;
     int32_t maxr = -1;
     for (uint32_t i = 0; i < b->merges.cap; i++)
@@ -533,11 +536,136 @@ static int gpt2_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
     out->eos = t->eos_id;
     out->unk = -1;
     out->add_bos = t->add_bos;
+    /* llama.cpp's pre-tokenizer of that name splits by Llama 3's regex (and skips the merges
+     * of a word found whole, as ignore_merges) */
+    for (int i = 0; i < b->npre; i++)
+        if (b->pre[i].kind == PRE_SPLIT_LLAMA3) out->pre = "llama-bpe";
+    return 0;
+}
+
+/* The merged token of each rank (-1 in the gaps duplicate merges leave); *n_ranks entries. */
+static int32_t *merged_by_rank(const Bpe *b, int32_t *n_ranks) {
+    int32_t maxr = -1;
+    for (uint32_t i = 0; i < b->merges.cap; i++)
+        if (b->merges.key[i] && b->merges.rank[i] > maxr) maxr = b->merges.rank[i];
+    int32_t *m = xmalloc((size_t)maxr + 2 > 0 ? ((size_t)maxr + 2) * sizeof(int32_t) : sizeof(int32_t));
+    for (int32_t r = 0; r <= maxr + 1; r++) m[r] = -1;
+    for (uint32_t i = 0; i < b->merges.cap; i++)
+        if (b->merges.key[i]) m[b->merges.rank[i]] = b->merges.merged[i];
+    *n_ranks = maxr + 1;
+    return m;
+}
+
+/* GGUF's "llama" view of a SentencePiece-style BPE (Metaspace "\u2581" for spaces, <0xXX> byte
+ * fallback), as llama.cpp's llama tokenizer runs it: start from the characters, repeatedly join
+ * the adjacent pair whose concatenation is a token of the highest score (leftmost on ties).
+ * That is the tokenizer.json's BPE exactly when (1) every split of a token into two tokens is
+ * one of its merges (SentencePiece BPE files converted by transformers list them all) and
+ * (2) the merges of one token are consecutive in rank order; then score = -(the token's first
+ * merge rank) orders the joins as the ranks do.  Both are checked, as is the pipeline
+ * (spaces -> "\u2581", a prefix or not, byte tokens for unknown characters): what llama.cpp
+ * would tokenize differently is refused, naming the first instance. */
+static int llama_vocab(const Tokenizer *t, TokenizerVocab *out, QErr *err) {
+    const Bpe *b = t->impl;
+    static const char meta[] = "\xe2\x96\x81";
+    int spaces = 0, prefix = 0;
+    for (int i = 0; i < b->nnorm; i++) {
+        const NormStep *st = &b->norm[i];
+        if (st->kind == NORM_PREPEND && strcmp(st->a, meta) == 0) prefix = 1;
+        else if (st->kind == NORM_REPLACE && strcmp(st->a, " ") == 0 && strcmp(st->b, meta) == 0) spaces = 1;
+        else
+            return qerr_set(err, "the tokenizer's normalizer %s '%s' has no GGUF equivalent (llama.cpp's llama tokenizer "
+                            "only turns spaces into U+2581 and adds a leading one)",
+                            st->kind == NORM_PREPEND ? "Prepend" : "Replace", st->a);
+    }
+    for (int i = 0; i < b->npre; i++) {
+        const PreStep *st = &b->pre[i];
+        if (st->kind != PRE_METASPACE || strcmp(st->repl, meta) != 0)
+            return qerr_set(err, "the tokenizer's pre-tokenizer has no equivalent in llama.cpp's llama tokenizer "
+                            "(only Metaspace with U+2581)");
+        spaces = 1;
+        prefix |= st->prepend != PREPEND_NEVER;
+    }
+    if (!spaces)
+        return qerr_set(err, "the tokenizer keeps spaces as they are; llama.cpp's llama tokenizer expects U+2581 for them");
+    for (int c = 0; c < 256; c++)
+        if (!b->byte_fallback || b->byte_tok[c] < 0)
+            return qerr_set(err, "the tokenizer has no byte fallback token <0x%02X>: llama.cpp's llama tokenizer spells "
+                            "characters outside the vocabulary with <0xXX> tokens (this one maps them to <unk>)", c);
+    if (b->nextra)
+        return qerr_set(err, "the token '%s' has a second spelling '%s' (id %d): a GGUF vocabulary holds one string per "
+                        "id", b->tok[bpe_lookup(b, b->extra[0], (int)strlen(b->extra[0]))], b->extra[0],
+                        bpe_lookup(b, b->extra[0], (int)strlen(b->extra[0])));
+    const int32_t n = t->vocab_size;
+    int32_t n_ranks;
+    int32_t *by_rank = merged_by_rank(b, &n_ranks);
+    float *score = xcalloc((size_t)n, sizeof(float));
+    unsigned char *seen = xcalloc((size_t)n, 1);
+    int rc = 0;
+    /* (2) each token's merges consecutive; its score from its first */
+    for (int32_t r = 0, last = -1; r < n_ranks && rc == 0; r++) {
+        int32_t m = by_rank[r];
+        if (m < 0) continue;
+        if (m != last && seen[m])
+            rc = qerr_set(err, "merge %d makes '%s' again after other tokens' merges: llama.cpp's llama tokenizer orders "
+                          "joins by one score per token, this tokenizer.json by merge rank", r, b->tok[m]);
+        if (!seen[m]) score[m] = -(float)r;
+        seen[m] = 1;
+        last = m;
+    }
+    /* (1) every split of a token into two tokens is a merge that makes it */
+    for (int32_t id = 0; id < n && rc == 0; id++) {
+        const char *s = b->tok[id];
+        int len = b->toklen[id];
+        for (int k = 1; k < len && rc == 0; k++) {
+            if (((uint8_t)s[k] & 0xC0) == 0x80) continue; /* inside a character */
+            int32_t ia = bpe_lookup(b, s, k), ic = bpe_lookup(b, s + k, len - k), rank, merged;
+            if (ia < 0 || ic < 0) continue;
+            if (!pairmap_get(&b->merges, ia, ic, &rank, &merged) || merged != id)
+                rc = qerr_set(err, "'%.*s' + '%s' make the token '%s' but are not one of the tokenizer.json's merges: "
+                              "llama.cpp's llama tokenizer would join them (not a SentencePiece BPE)", k, s, s + k, s);
+        }
+    }
+    free(by_rank);
+    free(seen);
+    if (rc) {
+        free(score);
+        return -1;
+    }
+    out->model = "llama";
+    out->n = n;
+    out->score = score;
+    out->tok = xcalloc((size_t)n, sizeof(char *));
+    out->len = xcalloc((size_t)n, sizeof(int));
+    out->type = xmalloc((size_t)n * sizeof(int32_t));
+    for (int32_t i = 0; i < n; i++) {
+        out->type[i] = TOKEN_TYPE_NORMAL;
+        if (b->toklen[i] == 0) { /* a hole in the ids: never produced */
+            char hole[32];
+            snprintf(hole, sizeof hole, "<unused_%d>", i);
+            out->tok[i] = xstrdup(hole);
+            out->type[i] = TOKEN_TYPE_UNUSED;
+        } else {
+            out->tok[i] = xstrdup(b->tok[i]);
+        }
+        out->len[i] = (int)strlen(out->tok[i]);
+    }
+    for (int c = 0; c < 256; c++) out->type[b->byte_tok[c]] = TOKEN_TYPE_BYTE;
+    for (int i = 0; i < b->nadded; i++)
+        out->type[b->added[i].id] = b->added[i].special ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_USER_DEFINED;
+    if (t->unk_id >= 0 && t->unk_id < n) out->type[t->unk_id] = TOKEN_TYPE_UNKNOWN;
+    if (t->bos_id >= 0) out->type[t->bos_id] = TOKEN_TYPE_CONTROL;
+    if (t->eos_id >= 0) out->type[t->eos_id] = TOKEN_TYPE_CONTROL;
+    out->bos = t->bos_id;
+    out->eos = t->eos_id;
+    out->unk = t->unk_id >= 0 && t->unk_id < n ? t->unk_id : -1;
+    out->add_bos = t->add_bos;
+    out->no_space_prefix = !prefix;
     return 0;
 }
 
 static const TokenizerVtbl bytelevel_vtbl = {"gpt2-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t, gpt2_vocab};
-static const TokenizerVtbl meta_vtbl = {"llama-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t, NULL};
+static const TokenizerVtbl meta_vtbl = {"llama-bpe", bpe_encode, bpe_piece, bpe_free, bpe_lookup_t, llama_vocab};
 
 /* ------------------------------------------------------------- loading */
 /* s -> id in the map; the first string of an id is also its decoding (tok[id]). */

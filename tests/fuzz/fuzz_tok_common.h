@@ -76,6 +76,16 @@ static inline void fz_check_tokenizer(const Tokenizer *t, int lossless) {
     int32_t odd[6] = {-1, t->vocab_size, t->vocab_size - 1, 0, t->bos_id, t->eos_id};
     size_t dl;
     free(tokenizer_decode(t, odd, 6, &dl));
+    /* the GGUF description an export writes (or its refusal): every array inside the vocabulary */
+    TokenizerVocab v;
+    QErr err;
+    if (tokenizer_vocab_get(t, &v, &err) == 0) {
+        for (int32_t i = 0; i < v.n; i++)
+            if (!v.tok[i] || v.len[i] < 0 || v.type[i] < 1 || v.type[i] > 6) abort();
+        for (int64_t i = 0; i < v.n_merges; i++)
+            if (!v.merges[i]) abort();
+        tokenizer_vocab_free(&v);
+    }
 }
 
 #endif

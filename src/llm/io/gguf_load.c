@@ -60,6 +60,29 @@ static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, floa
             }
             *quantized = 1;
             break;
+        case GGML_TYPE_Q5_0:
+        case GGML_TYPE_Q5_1: {
+            /* 22-byte (Q5_0: f16 d) or 24-byte (Q5_1: f16 d, f16 m) blocks, then 4 bytes holding
+             * the fifth bit of the 32 codes (bit j of the little-endian word: code j), then 16
+             * bytes of low nibbles (low = j, high = j + 16); Q5_0: w = d (q - 16), Q5_1: w = d q + m */
+            const int q51 = t->type == GGML_TYPE_Q5_1, bb = q51 ? 24 : 22;
+            for (int64_t b = 0; b < n / QK; b++) {
+                const uint8_t *q = p + b * bb;
+                uint16_t hd, hm = 0;
+                memcpy(&hd, q, 2);
+                if (q51) memcpy(&hm, q + 2, 2);
+                const uint8_t *hb = q + (q51 ? 4 : 2), *qs = hb + 4;
+                uint32_t hi = (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 | (uint32_t)hb[3] << 24;
+                float d = qf16_to_f32(hd), m = q51 ? qf16_to_f32(hm) : -16.0f * d;
+                for (int j = 0; j < QK / 2; j++) {
+                    int lo = (qs[j] & 15) | (int)((hi >> j) & 1) << 4, up = (qs[j] >> 4) | (int)((hi >> (j + 16)) & 1) << 4;
+                    dst[b * QK + j] = d * (float)lo + m;
+                    dst[b * QK + j + QK / 2] = d * (float)up + m;
+                }
+            }
+            *quantized = 1;
+            break;
+        }
         default: return qerr_set(err, "%s: tensor %s: ggml type %u is not read", g->path, name, t->type);
     }
     for (int64_t i = 0; i < n; i++)
@@ -295,10 +318,10 @@ int llm_gguf_quantized_tensors(const char *path, char *types, size_t n) {
     Gguf g;
     QErr e;
     if (gguf_open(&g, path, &e)) return 0;
-    static const uint32_t qt[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0};
+    static const uint32_t qt[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0};
     int total = 0;
     size_t used = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (int)(sizeof qt / sizeof qt[0]); k++) {
         int c = 0;
         for (int64_t i = 0; i < g.n_tensors; i++) c += g.t[i].type == qt[k];
         if (c && used < n) used += (size_t)snprintf(types + used, n - used, "%s%s x%d", total ? ", " : "", ggml_type_name(qt[k]), c);

@@ -13,6 +13,8 @@ const char *ggml_type_name(uint32_t type) {
         case GGML_TYPE_F16: return "F16";
         case GGML_TYPE_Q4_0: return "Q4_0";
         case GGML_TYPE_Q4_1: return "Q4_1";
+        case GGML_TYPE_Q5_0: return "Q5_0";
+        case GGML_TYPE_Q5_1: return "Q5_1";
         case GGML_TYPE_Q8_0: return "Q8_0";
         case GGML_TYPE_BF16: return "BF16";
         default: return NULL;
@@ -26,6 +28,8 @@ int ggml_type_block(uint32_t type, int64_t *be, int64_t *bb) {
         case GGML_TYPE_BF16: *be = 1, *bb = 2; return 0;
         case GGML_TYPE_Q4_0: *be = 32, *bb = 18; return 0;
         case GGML_TYPE_Q4_1: *be = 32, *bb = 20; return 0;
+        case GGML_TYPE_Q5_0: *be = 32, *bb = 22; return 0;
+        case GGML_TYPE_Q5_1: *be = 32, *bb = 24; return 0;
         case GGML_TYPE_Q8_0: *be = 32, *bb = 34; return 0;
         default: return -1;
     }

@@ -1,6 +1,7 @@
 /* gguf_write.c — writing GGUF v3 files (gguf.h): key/values serialized as they are added,
  * tensors kept as pointers until the file is written (header, key/values, tensor infos,
- * padding, data aligned to 32). */
+ * padding, data aligned to 32), or written one by one after the header (gguf_w_begin / put /
+ * end) by exporters that produce them as they go. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 void gguf_w_init(GgufWriter *w) { memset(w, 0, sizeof *w); }
 
 void gguf_w_free(GgufWriter *w) {
+    gguf_w_abort(w);
     for (int i = 0; i < w->n_t; i++) {
         free(w->t[i].name);
         if (w->t[i].owned) free((void *)w->t[i].data);
@@ -97,7 +99,7 @@ void gguf_w_tensor(GgufWriter *w, const char *name, uint32_t type, uint32_t n_di
 
 static uint64_t align_up(uint64_t x) { return (x + GGUF_DEFAULT_ALIGNMENT - 1) / GGUF_DEFAULT_ALIGNMENT * GGUF_DEFAULT_ALIGNMENT; }
 
-int gguf_w_write(GgufWriter *w, const char *path, uint64_t *bytes, QErr *err) {
+int gguf_w_begin(GgufWriter *w, const char *path, QErr *err) {
     /* every tensor's size must agree with its type and shape (a writer bug otherwise) */
     for (int i = 0; i < w->n_t; i++) {
         const GgufWTensor *t = &w->t[i];
@@ -128,26 +130,59 @@ int gguf_w_write(GgufWriter *w, const char *path, uint64_t *bytes, QErr *err) {
     }
     static const uint8_t zeros[GGUF_DEFAULT_ALIGNMENT] = {0};
     put(&h, zeros, (size_t)(align_up(h.kv_len) - h.kv_len));
-    QWriter f;
-    if (qwriter_open(&f, path, err)) {
+    if (qwriter_open(&w->f, path, err)) {
         free(h.kv);
         return -1;
     }
-    int rc = qwriter_write(&f, h.kv, h.kv_len, err);
-    uint64_t total = h.kv_len;
+    w->open = 1;
+    w->next = 0;
+    int rc = qwriter_write(&w->f, h.kv, h.kv_len, err);
+    w->written = h.kv_len;
     free(h.kv);
-    for (int i = 0; i < w->n_t && rc == 0; i++) {
-        const GgufWTensor *t = &w->t[i];
-        rc = qwriter_write(&f, t->data, t->nbytes, err);
-        uint64_t pad = align_up(t->nbytes) - t->nbytes;
-        if (rc == 0 && pad && i + 1 < w->n_t) rc = qwriter_write(&f, zeros, pad, err);
-        total += t->nbytes + (i + 1 < w->n_t ? pad : 0);
+    if (rc) gguf_w_abort(w);
+    return rc;
+}
+
+int gguf_w_put(GgufWriter *w, const void *data, uint64_t nbytes, QErr *err) {
+    static const uint8_t zeros[GGUF_DEFAULT_ALIGNMENT] = {0};
+    if (!w->open) return qerr_set(err, "GGUF writer: put without begin");
+    if (w->next >= w->n_t || w->t[w->next].nbytes != nbytes) {
+        int i = w->next;
+        gguf_w_abort(w);
+        return qerr_set(err, "GGUF writer: tensor %d: %llu bytes, %s", i, (unsigned long long)nbytes,
+                        i >= w->n_t ? "more tensors than declared" : "not the declared size");
     }
-    if (rc) {
-        qwriter_abort(&f);
+    int last = ++w->next == w->n_t;
+    uint64_t pad = last ? 0 : align_up(nbytes) - nbytes;
+    if (qwriter_write(&w->f, data, nbytes, err) || (pad && qwriter_write(&w->f, zeros, pad, err))) {
+        gguf_w_abort(w);
         return -1;
     }
-    if (qwriter_commit(&f, err)) return -1;
-    if (bytes) *bytes = total;
+    w->written += nbytes + pad;
     return 0;
+}
+
+int gguf_w_end(GgufWriter *w, uint64_t *bytes, QErr *err) {
+    if (!w->open) return qerr_set(err, "GGUF writer: end without begin");
+    if (w->next != w->n_t) {
+        int n = w->next;
+        gguf_w_abort(w);
+        return qerr_set(err, "GGUF writer: %d of %d tensors written", n, w->n_t);
+    }
+    w->open = 0;
+    if (qwriter_commit(&w->f, err)) return -1;
+    if (bytes) *bytes = w->written;
+    return 0;
+}
+
+void gguf_w_abort(GgufWriter *w) {
+    if (w->open) qwriter_abort(&w->f);
+    w->open = 0;
+}
+
+int gguf_w_write(GgufWriter *w, const char *path, uint64_t *bytes, QErr *err) {
+    if (gguf_w_begin(w, path, err)) return -1;
+    for (int i = 0; i < w->n_t; i++)
+        if (gguf_w_put(w, w->t[i].data, w->t[i].nbytes, err)) return -1;
+    return gguf_w_end(w, bytes, err);
 }

@@ -316,7 +316,18 @@ static int write_tokenizer(const char *dir, const Tokenizer *tok, const char *to
     return rc;
 }
 
+static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err);
+
 int llm_export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err) {
+    /* the layout's writer takes every tensor at once: the codes are held in memory here */
+    LlmExportCodes held;
+    if (llm_export_codes_load(&held, s, err)) return -1;
+    int rc = export_gptq(&held.src, dir, o, r, err);
+    llm_export_codes_free(&held);
+    return rc;
+}
+
+static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err) {
     memset(r, 0, sizeof *r);
     const LlmModel *m = s->m;
     const LlmConfig *c = &m->c;

@@ -75,7 +75,7 @@ static int save_export(const char *path, int gptq, const LlmModel *m, const Toke
         int nl = llm_block_linears((LlmModel *)m, l, tmp);
         for (int k = 0; k < nl && idx < q->n; k++, idx++) lin[l * LLM_MAX_LINEARS + k] = (LlmQView){&q->lin[idx].p, q->lin[idx].codes};
     }
-    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path};
+    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path, NULL};
     LlmGgufOpts go = {0};
     LlmExportReport rep;
     int rc = gptq ? llm_export_gptq(&src, path, &go, &rep, err) : llm_export_gguf(&src, path, &go, &rep, err);
