@@ -240,14 +240,16 @@ TEST(searches_match_numpy) {
         }
     QSite site = {.in = IN, .nw = 2, .W = {W1, W2}, .out = {O1, O2}};
     QErr e;
-    /* 6-bit weights keep this test off the 8-bit grid's edge (-128 or -127), which another change may move */
+    /* 6 bits: the full-range grid of the narrow widths; 8 bits: Q8_0's -127..127 (scale max|w| / 127),
+     * the grid the LLM quantizer gives 8-bit weights */
     struct {
         const char *name, *arg;
         QSiteTarget t;
-    } sq[3] = {{"smoothquant w6 channel a8 tensor", "tensor", {6, 0, 0, QACT_TENSOR, 8, 1.0f}},
+    } sq[4] = {{"smoothquant w6 channel a8 tensor", "tensor", {6, 0, 0, QACT_TENSOR, 8, 1.0f}},
                {"smoothquant w6 g16 a8 token", "token", {6, 16, 0, QACT_TOKEN, 8, 1.0f}},
-               {"smoothquant w6 channel a8 tensor clip 0.7", "tensor", {6, 0, 0, QACT_TENSOR, 8, 0.7f}}};
-    for (int k = 0; k < 3; k++) {
+               {"smoothquant w6 channel a8 tensor clip 0.7", "tensor", {6, 0, 0, QACT_TENSOR, 8, 0.7f}},
+               {"smoothquant w8 g16 a8 tensor clip 0.8", "tensor", {8, 16, 0, QACT_TENSOR, 8, 0.8f}}};
+    for (int k = 0; k < 4; k++) {
         double errs[NG], py[NG + 1];
         float alpha;
         CHECK(qsmooth_search(&site, X, NR, xmax, &sq[k].t, NG, &alpha, s, errs, NULL, &e) == 0);
@@ -259,9 +261,9 @@ TEST(searches_match_numpy) {
         check_grid(sq[k].name, errs, py, NG, alpha, py[NG]);
     }
     /* AWQ: 4-bit groups of 16 (ragged: 48 = 3 groups), and per channel 3 bits */
-    QSiteTarget aw[2] = {{4, 16, 0, QACT_NONE, 8, 1.0f}, {3, 0, 0, QACT_NONE, 8, 1.0f}};
+    QSiteTarget aw[3] = {{4, 16, 0, QACT_NONE, 8, 1.0f}, {3, 0, 0, QACT_NONE, 8, 1.0f}, {8, 16, 0, QACT_NONE, 8, 1.0f}};
     qsite_gram(X, NR, IN, H);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         double errs[NG], py[NG + 1];
         float p;
         CHECK(qawq_search(&site, H, xmean, &aw[k], NG, &p, s, errs, NULL, &e) == 0);
@@ -270,7 +272,7 @@ TEST(searches_match_numpy) {
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/reference/smooth_ref.py awq %s %d %d %d %d none %d %lld 1 %d %s", dir, NR,
                  IN, O1, O2, aw[k].wbits, (long long)aw[k].wgroup, NG, out);
         CHECK_MSG(system(cmd) == 0 && read_f64(out, py, NG + 1) == 0, "%s failed", cmd);
-        check_grid(k ? "awq w3 channel" : "awq w4 g16", errs, py, NG, p, py[NG]);
+        check_grid(k == 0 ? "awq w4 g16" : k == 1 ? "awq w3 channel" : "awq w8 g16", errs, py, NG, p, py[NG]);
         /* the clipping at the chosen scales: the chosen ratio of every group */
         if (k == 0) {
             float *Ws = xmalloc((size_t)O1 * IN * sizeof(float)), Hs[IN * IN], ratios[O1 * 3];
