@@ -8,7 +8,9 @@
  *     (AWQ) give the errors, at every grid point, of an independent numpy reference
  *     (tests/reference/smooth_ref.py) and the same choice; AWQ's clipping likewise;
  *   - llm_scale_model on the tiny models keeps the fp32 logits (no clipping) and lowers each
- *     site's error. */
+ *     site's error;
+ *   - with GPTQ a tied embedding's 8-bit codes (one scale per row, Q8_0's grid) give the head a
+ *     logits' error below 0.8x RTN's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,14 +242,16 @@ TEST(searches_match_numpy) {
         }
     QSite site = {.in = IN, .nw = 2, .W = {W1, W2}, .out = {O1, O2}};
     QErr e;
-    /* 6-bit weights keep this test off the 8-bit grid's edge (-128 or -127), which another change may move */
+    /* 6 bits: the full-range grid of the narrow widths; 8 bits: Q8_0's -127..127 (scale max|w| / 127),
+     * the grid the LLM quantizer gives 8-bit weights */
     struct {
         const char *name, *arg;
         QSiteTarget t;
-    } sq[3] = {{"smoothquant w6 channel a8 tensor", "tensor", {6, 0, 0, QACT_TENSOR, 8, 1.0f}},
+    } sq[4] = {{"smoothquant w6 channel a8 tensor", "tensor", {6, 0, 0, QACT_TENSOR, 8, 1.0f}},
                {"smoothquant w6 g16 a8 token", "token", {6, 16, 0, QACT_TOKEN, 8, 1.0f}},
-               {"smoothquant w6 channel a8 tensor clip 0.7", "tensor", {6, 0, 0, QACT_TENSOR, 8, 0.7f}}};
-    for (int k = 0; k < 3; k++) {
+               {"smoothquant w6 channel a8 tensor clip 0.7", "tensor", {6, 0, 0, QACT_TENSOR, 8, 0.7f}},
+               {"smoothquant w8 g16 a8 tensor clip 0.8", "tensor", {8, 16, 0, QACT_TENSOR, 8, 0.8f}}};
+    for (int k = 0; k < 4; k++) {
         double errs[NG], py[NG + 1];
         float alpha;
         CHECK(qsmooth_search(&site, X, NR, xmax, &sq[k].t, NG, &alpha, s, errs, NULL, &e) == 0);
@@ -259,9 +263,9 @@ TEST(searches_match_numpy) {
         check_grid(sq[k].name, errs, py, NG, alpha, py[NG]);
     }
     /* AWQ: 4-bit groups of 16 (ragged: 48 = 3 groups), and per channel 3 bits */
-    QSiteTarget aw[2] = {{4, 16, 0, QACT_NONE, 8, 1.0f}, {3, 0, 0, QACT_NONE, 8, 1.0f}};
+    QSiteTarget aw[3] = {{4, 16, 0, QACT_NONE, 8, 1.0f}, {3, 0, 0, QACT_NONE, 8, 1.0f}, {8, 16, 0, QACT_NONE, 8, 1.0f}};
     qsite_gram(X, NR, IN, H);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         double errs[NG], py[NG + 1];
         float p;
         CHECK(qawq_search(&site, H, xmean, &aw[k], NG, &p, s, errs, NULL, &e) == 0);
@@ -270,7 +274,7 @@ TEST(searches_match_numpy) {
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/reference/smooth_ref.py awq %s %d %d %d %d none %d %lld 1 %d %s", dir, NR,
                  IN, O1, O2, aw[k].wbits, (long long)aw[k].wgroup, NG, out);
         CHECK_MSG(system(cmd) == 0 && read_f64(out, py, NG + 1) == 0, "%s failed", cmd);
-        check_grid(k ? "awq w3 channel" : "awq w4 g16", errs, py, NG, p, py[NG]);
+        check_grid(k == 0 ? "awq w4 g16" : k == 1 ? "awq w3 channel" : "awq w8 g16", errs, py, NG, p, py[NG]);
         /* the clipping at the chosen scales: the chosen ratio of every group */
         if (k == 0) {
             float *Ws = xmalloc((size_t)O1 * IN * sizeof(float)), Hs[IN * IN], ratios[O1 * 3];
@@ -303,11 +307,70 @@ TEST(searches_match_numpy) {
     free(W2);
 }
 
+/* The tied head's share of the logits' error, sum over calibration rows and vocabulary of
+ * (h . (E_q - E)_v)^2 with h the fp32 model's final normed hidden states; 0 with E_q = E. */
+static double head_error(const LlmModel *fp, const LlmCalib *c, const float *Eq) {
+    LlmState st;
+    llm_state_init(&st, fp, T);
+    float *x = xmalloc((size_t)T * D * sizeof(float)), lg[T * VOC];
+    double e = 0;
+    for (int i = 0; i < c->n; i++) {
+        llm_embed(fp, c->tokens + i * T, T, 0, x);
+        for (int l = 0; l < L2; l++) llm_block_forward(fp, &st, l, x, T, 0, NULL, NULL);
+        llm_head_forward(fp, x, T, lg); /* x <- the final norm's output */
+        for (int t = 0; t < T; t++)
+            for (int v = 0; v < VOC; v++) {
+                double d = 0;
+                for (int j = 0; j < D; j++) d += (double)x[t * D + j] * ((double)Eq[v * D + j] - fp->tok_emb[v * D + j]);
+                e += d * d;
+            }
+    }
+    free(x);
+    llm_state_free(&st);
+    return e;
+}
+
+/* With GPTQ, a tied embedding's 8-bit codes are chosen for the head (quantize.c): one scale per
+ * row on Q8_0's grid as RTN's, but a logits' error well below RTN's. */
+TEST(tied_head_gptq) {
+    TinyModel ref, tr, tg;
+    tiny_init(&ref, 0, 21);
+    tiny_init(&tr, 0, 21);
+    tiny_init(&tg, 0, 21);
+    TinyModel *all[3] = {&ref, &tr, &tg};
+    for (int k = 0; k < 3; k++) {
+        all[k]->m.c.shared_head = 1;
+        all[k]->m.head = all[k]->m.tok_emb;
+    }
+    int32_t tok[24 * T];
+    QRng r;
+    qrng_seed(&r, 5);
+    for (int i = 0; i < 24 * T; i++) tok[i] = (int32_t)(qrng_u64(&r) % VOC);
+    LlmCalib c = {24, T, tok};
+    LlmWQuant rtn = {LLM_Q_RTN, 8, 0, 1, 1, 0.01, 1, 0, 0, 0, 0}, gq = rtn;
+    gq.method = LLM_Q_GPTQ;
+    LlmQuantized qr, qg;
+    QErr e;
+    CHECK(llm_quantize_model(&tr.m, &c, NULL, &rtn, 8, &qr, &e) == 0);
+    CHECK(llm_quantize_model(&tg.m, &c, NULL, &gq, 8, &qg, &e) == 0);
+    double er = head_error(&ref.m, &c, tr.m.tok_emb), eg = head_error(&ref.m, &c, tg.m.tok_emb);
+    int lo = 0;
+    for (int i = 0; i < VOC * D; i++) lo = qg.emb_codes[i] < lo ? qg.emb_codes[i] : lo;
+    printf("  tied head 8-bit: logits' error from the embedding RTN %.4e, GPTQ %.4e (%.2fx); lowest code %d\n", er, eg,
+           eg / er, lo);
+    CHECK(qg.emb_p.gran == QGRAN_CHANNEL && qg.emb_p.n == VOC && lo >= -127);
+    CHECK_MSG(eg < 0.8 * er, "GPTQ's head error %.4e is not below 0.8 x RTN's %.4e", eg, er);
+    llm_quantized_free(&qr);
+    llm_quantized_free(&qg);
+    for (int k = 0; k < 3; k++) tiny_free(all[k]);
+}
+
 int main(void) {
     RUN(fold_exact_every_site);
     RUN(fold_refuses_untied_gqa_o);
     RUN(outlier_fixture_exact);
     RUN(scale_model_keeps_fp32_and_lowers_error);
+    RUN(tied_head_gptq);
     if (access("/usr/bin/python3", X_OK) == 0 && access("tests/reference/smooth_ref.py", R_OK) == 0) RUN(searches_match_numpy);
     else printf("test_smooth: numpy reference skipped (no /usr/bin/python3 or not run from the repo root)\n");
     return test_summary("test_smooth");

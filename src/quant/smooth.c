@@ -43,13 +43,21 @@ static void tie_reduce(const int *tie, int in, float *v, int mean) {
     free(cnt);
 }
 
+/* The LLM quantizer's weight grid on p (as llm/ptq/quantize.c): float16 scales; symmetric
+ * below 8 bits over all 2^b levels (Q4_0), at 8 bits over -127..127 (Q8_0: scale = max|w| / 127),
+ * so the searches measure the grid the weights really get. */
+static void wgrid(QParams *p, int bits, int symmetric) {
+    p->scale_f16 = 1;
+    p->sym_full = bits < 8;
+    if (bits == 8 && symmetric) p->qmin = -p->qmax;
+}
+
 /* Wq [O, in] = RTN of W [O, in] on the target weight grid (min-max ranges) */
 static void wfake(const QSiteTarget *t, const float *W, int O, int in, float *Wq) {
     QParams p;
     QErr e;
     qparams_init(&p, t->wbits, !t->affine, t->wgroup > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, t->wgroup, O, in, &e);
-    p.scale_f16 = 1;
-    p.sym_full = 1;
+    wgrid(&p, t->wbits, !t->affine);
     qparams_merge_tail(&p);
     qparams_fit_minmax(&p, W);
     fake_quantize(&p, W, Wq);
@@ -312,8 +320,7 @@ double qawq_clip(float *W, int out, int in, const float *H, const QSiteTarget *t
     qparams_merge_tail(&p);
     /* one scale unit at a time: the same range -> scale rule as the RTN that follows */
     qparams_init(&u, t->wbits, !t->affine, QGRAN_TENSOR, 0, 1, 1, &e);
-    u.scale_f16 = 1;
-    u.sym_full = 1;
+    wgrid(&u, t->wbits, !t->affine);
     if (nratio < 1) nratio = 1;
     float *tmp = xmalloc((size_t)in * sizeof(float)), *d = xmalloc((size_t)in * sizeof(float));
     double sum = 0;

@@ -3,7 +3,8 @@
 # stories260K: `ptq-llm --inject-outliers 4x50` leaves the fp32 perplexity exactly what
 # `quant eval` gives for the clean model; per-tensor W8A8 degrades on it while SmoothQuant and
 # the LLM.int8() decomposition stay near fp32; AWQ W4 g32 beats RTN; the JSON carries the
-# per-site report; bad --inject-outliers values are refused.
+# per-site report; the default 8-bit weights (awq+gptq) stay within 0.1% where RTN's break; bad
+# --inject-outliers values are refused.
 source "$(dirname "$0")/lib.sh"
 PY=${QUANT_PYTHON:-/usr/bin/python3}
 M=$DATA/stories260K.bin; TK=$DATA/tok512.bin; TXT=$DATA/tinystories_val.txt
@@ -45,6 +46,22 @@ assert a0['int8_channels_kept'] >= 4, a0
 assert any(s['variant'].startswith('awq') for s in j['scales'])
 "
 grep -h "fp32 injected" "$T/out" | sed 's/^/  /'
+
+# the default 8-bit weights (awq+gptq, groups of 32) on the outlier model: RTN's groups of 32 break
+# on the columns divided by 50, AWQ's scales undo them and GPTQ compensates the rounding
+check outliers_w8_run "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" --seq-len 256 \
+    --calib-samples 32 --max-windows 60 --method rtn,awq+gptq --bits 8 --act-bits 0 --inject-outliers 4x50 \
+    --json "$T/w8.json"
+check outliers_w8 "$PY" -c "
+import json
+rows = {r['method']: r for r in json.load(open('$T/w8.json'))['rows']}
+d = lambda m: rows[m]['perplexity'] / rows['fp32']['perplexity'] - 1
+print('outlier model W8 g32: rtn %+.3f%%, awq+gptq %+.3f%%' % (100 * d('rtn'), 100 * d('awq+gptq')))
+assert d('rtn') > 0.01, 'RTN W8 g32 should lose more than 1% on the outlier model'
+assert abs(d('awq+gptq')) <= 0.001, 'the default W8 (awq+gptq g32) should stay within 0.1% of fp32'
+assert rows['awq+gptq']['weight_bits'] == 8 and rows['awq+gptq']['group_size'] == 32
+"
+grep -h "outlier model W8" "$T/out" | sed 's/^/  /'
 
 for bad in 0x50 4x0 4x-1 x50 4 4x50junk 65x2; do
     check_fails "inject_outliers_bad_$bad" "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --eval-text "$TXT" \

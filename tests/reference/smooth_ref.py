@@ -9,8 +9,9 @@ from the papers' definitions and quant's documented grids (docs/design.md, qpara
   AWQ clipping: per (row, group) the ratio c in 1 - 0.5 i / 19 minimising d^T H_gg d,
                d = Qw(clip(w, c lo, c hi)) - w   (on W1 s, H / (s s^T))
 
-Weights Qw: symmetric over all 2^b levels with the extreme value on qmin (scale = e / qmin, e the
-signed extreme of [min(v, 0), max(v, 0)]), scale rounded to float16 upward in magnitude, min-max
+Weights Qw: below 8 bits symmetric over all 2^b levels with the extreme value on qmin (scale =
+e / qmin, e the signed extreme of [min(v, 0), max(v, 0)]); at 8 bits llama.cpp's Q8_0 grid
+(scale = max|v| / 127, codes -127..127); scale rounded to float16 upward in magnitude, min-max
 per row or per group (a ragged tail joins the last full group).  Activations Qa: per tensor
 affine 8-bit over [min, max] (times aclip), or per token symmetric |x|max / 127.
 
@@ -43,6 +44,11 @@ def units(K, g):
 
 def unit_scale(v, bits):
     lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+    if bits == 8:  # llama.cpp's Q8_0 grid: max|v| / 127 onto -127..127
+        s = max(-lo, hi) / 127.0
+        if s == 0:
+            s = 1.0
+        return f32(f16_up(abs(f32(s))))
     e = lo if -lo > hi else hi
     s = e / -(2 ** (bits - 1))
     if s == 0:
@@ -53,6 +59,8 @@ def unit_scale(v, bits):
 
 def q_unit(v, s, bits):
     qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if bits == 8:
+        qmin = -qmax
     c = np.clip(v.astype(f32) / s, qmin, qmax)
     return (s * np.rint(c).astype(f32)).astype(f32)
 

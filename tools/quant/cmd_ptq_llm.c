@@ -14,9 +14,11 @@ static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] [--eval-text FILE] [--calib-text FILE]\n"
     "         (no text named: WikiText-2 raw from the Hub, evaluation on its test split, calibration on its train split;\n"
     "          [--dataset Salesforce/wikitext] [--dataset-config wikitext-2-raw-v1] [--dataset-revision main] [--dataset-join raw|guide])\n"
-    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,awq,gptq (also awq+gptq)] [--bits 8,4,3,2]\n"
+    "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method LIST of rtn|gptq|awq|awq+gptq] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
+    "         (without --method, --bits and --group-size: the default variants below; with any of them, every\n"
+    "          method at every width, --method defaulting to rtn,awq,gptq)\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
@@ -25,6 +27,28 @@ static const char *usage =
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
+
+/* The default variants (no --method, --bits or --group-size given): the one table of them, in
+ * row order; a budget preset would pick rows from it.  RTN at every width is the baseline; the
+ * default 8-bit weights are awq+gptq (AWQ's scales move outlier channels into the norms, GPTQ
+ * then compensates the rounding: <= +0.1% on stories260K, its outlier version and a GPT-2,
+ * docs/chapters/05b-outliers.md); AWQ alone at 4 bits; GPTQ (with its tuning) below 8 bits. */
+static const struct {
+    const char *method;
+    int bits, group;
+} default_variants[] = {
+    {"rtn", 8, 32},  {"rtn", 4, 32},  {"rtn", 3, 32},  {"rtn", 2, 16},  {"awq+gptq", 8, 32},
+    {"awq", 4, 32},  {"gptq", 4, 32}, {"gptq", 3, 32}, {"gptq", 2, 16},
+};
+
+static int parse_method(const char *s, LlmQMethod *m, QErr *err) {
+    if (strcmp(s, "rtn") == 0) *m = LLM_Q_RTN;
+    else if (strcmp(s, "gptq") == 0) *m = LLM_Q_GPTQ;
+    else if (strcmp(s, "awq") == 0) *m = LLM_Q_AWQ;
+    else if (strcmp(s, "awq+gptq") == 0) *m = LLM_Q_AWQ_GPTQ;
+    else return qerr_set(err, "--method %s: expected rtn, gptq, awq or awq+gptq", s);
+    return 0;
+}
 
 static const char *site_name(LlmSite s) {
     static const char *n[] = {"attn-in (q,k,v)", "attn-out (o)", "ffn-in (gate,up)", "ffn-down"};
@@ -48,6 +72,10 @@ static void llm_ptq_json_channels(cJSON *x, const LlmPtqOutlier *u) {
 int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         fputs(usage, stdout);
+        printf("default variants (method W bits/group):");
+        for (size_t i = 0; i < sizeof default_variants / sizeof default_variants[0]; i++)
+            printf(" %s %d/%d", default_variants[i].method, default_variants[i].bits, default_variants[i].group);
+        printf("\n");
         return 0;
     }
     LlmPtqOpts o;
@@ -126,16 +154,15 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qerr_set(err, "--group-size: give one value or one per bit width (%d)", nb);
         goto done;
     }
-    for (int i = 0; i < nm; i++) {
+    const int by_default = !args_has(a, "method") && !args_has(a, "bits") && !args_has(a, "group-size");
+    for (int i = 0; by_default && i < (int)(sizeof default_variants / sizeof default_variants[0]); i++) {
+        LlmWQuant w = {LLM_Q_RTN, default_variants[i].bits, default_variants[i].group, !affine, act_order, damp, mse, refit, ridge, tune, e2e};
+        if (parse_method(default_variants[i].method, &w.method, err)) goto done;
+        o.variants[o.n_variants++] = w;
+    }
+    for (int i = 0; !by_default && i < nm; i++) {
         LlmQMethod meth;
-        if (strcmp(methods[i], "rtn") == 0) meth = LLM_Q_RTN;
-        else if (strcmp(methods[i], "gptq") == 0) meth = LLM_Q_GPTQ;
-        else if (strcmp(methods[i], "awq") == 0) meth = LLM_Q_AWQ;
-        else if (strcmp(methods[i], "awq+gptq") == 0) meth = LLM_Q_AWQ_GPTQ;
-        else {
-            qerr_set(err, "--method %s: expected rtn, gptq, awq or awq+gptq", methods[i]);
-            goto done;
-        }
+        if (parse_method(methods[i], &meth, err)) goto done;
         for (int b = 0; b < nb; b++) {
             if (o.n_variants >= LLM_PTQ_MAX_VARIANTS) {
                 qerr_set(err, "too many variants (at most %d)", LLM_PTQ_MAX_VARIANTS);
