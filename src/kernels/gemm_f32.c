@@ -34,13 +34,14 @@ enum {
 typedef struct GemmIsaTab {
     KernGemmUkr ukr;
     KernGemmDots dots;
+    void (*pack_bt)(const float *B, int ldb, int nr, int kc, float *dst); /* or NULL: the generic pack */
     int mr, nr, mc; /* mc: rows of C per tile, a multiple of mr; mc x KC floats fit L2 */
 } GemmIsaTab;
 
 static const GemmIsaTab gemm_tabs[3] = {
-    {kern_sgemm_ukr_scalar, kern_sgemm_dots_scalar, KERN_GEMM_MR_SCALAR, KERN_GEMM_NR_SCALAR, 128},
-    {kern_sgemm_ukr_avx2, kern_sgemm_dots_avx2, KERN_GEMM_MR_AVX2, KERN_GEMM_NR_AVX2, 144},
-    {kern_sgemm_ukr_avx512, kern_sgemm_dots_avx512, KERN_GEMM_MR_AVX512, KERN_GEMM_NR_AVX512, 144},
+    {kern_sgemm_ukr_scalar, kern_sgemm_dots_scalar, NULL, KERN_GEMM_MR_SCALAR, KERN_GEMM_NR_SCALAR, 128},
+    {kern_sgemm_ukr_avx2, kern_sgemm_dots_avx2, NULL, KERN_GEMM_MR_AVX2, KERN_GEMM_NR_AVX2, 144},
+    {kern_sgemm_ukr_avx512, kern_sgemm_dots_avx512, kern_sgemm_pack_bt_avx512, KERN_GEMM_MR_AVX512, KERN_GEMM_NR_AVX512, 144},
 };
 
 /* ------------------------------------------------------------------ choice */
@@ -227,6 +228,10 @@ static void pack_b(const GemmJob *j, int s) {
     const int NR = j->t->nr, kc = j->kc, j0 = j->jc + s * NR;
     const int nr = j->jc + j->nc - j0 < NR ? j->jc + j->nc - j0 : NR;
     float *dst = j->Bp + (size_t)s * kc * NR;
+    if (j->tb && j->t->pack_bt) {
+        j->t->pack_bt(j->B + (size_t)j0 * j->ldb + j->pc, j->ldb, nr, kc, dst);
+        return;
+    }
     if (nr < NR) memset(dst, 0, (size_t)kc * NR * sizeof(float));
     if (j->tb) /* B[n, k] (weights): rows contiguous in k */
         for (int c = 0; c < nr; c++) {

@@ -122,3 +122,43 @@ void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const flo
         default: dots_m(4, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
     }
 }
+
+/* out[k * ld_out + i] = in[i * ld_in + k] for a 16 x 16 block (i rows of in, k its columns):
+ * pairs (unpack), quads (shuffle), then 128-bit lanes across four registers. */
+static inline void transpose16(const float *in, size_t ld_in, float *out, size_t ld_out) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + (size_t)i * ld_in);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_storeu_ps(out + (size_t)(c + 0) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_storeu_ps(out + (size_t)(c + 4) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_storeu_ps(out + (size_t)(c + 8) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0xDD));
+        _mm512_storeu_ps(out + (size_t)(c + 12) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0xDD));
+    }
+}
+
+void kern_sgemm_pack_bt_avx512(const float *B, int ldb, int nr, int kc, float *dst) {
+    int k = 0;
+    if (nr == NR)
+        for (; k + 16 <= kc; k += 16) {
+            transpose16(B + k, (size_t)ldb, dst + (size_t)k * NR, NR);
+            transpose16(B + (size_t)16 * ldb + k, (size_t)ldb, dst + (size_t)k * NR + 16, NR);
+        }
+    for (int c = 0; c < NR; c++)
+        for (int kk = k; kk < kc; kk++) dst[(size_t)kk * NR + c] = c < nr ? B[(size_t)c * ldb + kk] : 0.0f;
+    if (nr < NR)
+        for (int c = nr; c < NR; c++)
+            for (int kk = 0; kk < k; kk++) dst[(size_t)kk * NR + c] = 0.0f;
+}

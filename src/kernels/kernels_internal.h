@@ -72,6 +72,10 @@ void kern_sgemm_dots_avx2(int M, int n0, int n1, int K, float alpha, const float
                           float beta, float *C, int ldc);
 void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
                             int ldb, float beta, float *C, int ldc);
+/* An NR-column sliver of op(B) = B^T (B[n, k] row-major, the weights of a linear layer):
+ * dst[k][c] = B[c * ldb + k] for c < nr, k < kc, 0 for c >= nr.  16 x 16 register
+ * transposes instead of NR strided stores per k. */
+void kern_sgemm_pack_bt_avx512(const float *B, int ldb, int nr, int kc, float *dst);
 /* register tiles (MR x NR) of each ISA's micro-kernel */
 enum { KERN_GEMM_MR_SCALAR = 4, KERN_GEMM_NR_SCALAR = 8 };
 enum { KERN_GEMM_MR_AVX2 = 6, KERN_GEMM_NR_AVX2 = 16 };
