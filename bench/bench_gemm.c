@@ -2,7 +2,7 @@
  * TinyLlama-1.1B-shaped model (dim 2048, ffn 5632, vocab 32000, windows of 256 tokens).
  * Not a test: prints a table; nothing here asserts a speed.
  *
- *   build/bench/bench_gemm [--rounds R] [--threads T] [--cores SkylakeX,Cooperlake] [--quick]
+ *   build/bench/bench_gemm [--rounds R] [--threads T] [--cores SkylakeX,Cooperlake] [--quick | --decode]
  *
  * OpenBLAS picks its kernels once, when the library loads, so each other core type runs in a
  * child process (this binary again, with OPENBLAS_CORETYPE set for the child only; the
@@ -34,13 +34,18 @@ static const Shape SHAPES[] = {
     {"window ffn up 256x5632x2048", 0, 1, 256, 5632, 2048},
     {"window ffn down 256x2048x5632", 0, 1, 256, 2048, 5632},
     {"window head 256x32000x2048", 0, 1, 256, 32000, 2048},
-    {"decode q/k/v/o 1x2048x2048", 0, 1, 1, 2048, 2048},
-    {"decode ffn up 1x5632x2048", 0, 1, 1, 5632, 2048},
+    {"decode q/k/v/o 1x2048x2048 (sgemv)", 0, 1, 1, 2048, 2048},
+    {"decode ffn up 1x5632x2048 (sgemv)", 0, 1, 1, 5632, 2048},
+    {"decode head 1x32000x2048 (sgemv)", 0, 1, 1, 32000, 2048},
+    {"4 rows q/k/v/o 4x2048x2048", 0, 1, 4, 2048, 2048},
     {"gptq update 1920x2048x128 (T,N)", 1, 0, 1920, 2048, 128},
     {"tune dW 2048x2048x256 (T,N)", 1, 0, 2048, 2048, 256},
     {"tune dX 256x2048x2048 (N,N)", 0, 0, 256, 2048, 2048},
 };
 enum { NSHAPES = sizeof SHAPES / sizeof *SHAPES, MAX_CORES = 4 };
+
+/* --quick leaves out the 32000-row head window; --decode keeps only the M <= 4 shapes */
+static int skipped(const Shape *p, int quick) { return (quick == 1 && p->N == 32000 && p->M > 1) || (quick == 2 && p->M > 4); }
 
 typedef struct Bufs {
     float *A, *B, *C;
@@ -50,7 +55,7 @@ static void bufs_init(Bufs *b, int quick) {
     size_t amax = 0, bmax = 0, cmax = 0;
     for (int s = 0; s < NSHAPES; s++) {
         const Shape *p = &SHAPES[s];
-        if (quick && p->N == 32000) continue;
+        if (skipped(p, quick)) continue;
         if ((size_t)p->M * p->K > amax) amax = (size_t)p->M * p->K;
         if ((size_t)p->N * p->K > bmax) bmax = (size_t)p->N * p->K;
         if ((size_t)p->M * p->N > cmax) cmax = (size_t)p->M * p->N;
@@ -83,6 +88,8 @@ static double time_shape(const Shape *p, const Bufs *b, int ours) {
         const int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
         if (ours)
             kern_sgemm(p->ta, p->tb, p->M, p->N, p->K, 1.0f, b->A, lda, b->B, ldb, 0.0f, b->C, p->N);
+        else if (p->M == 1 && p->tb) /* what kern_linear_f32 calls on OpenBLAS for one row */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, p->N, p->K, 1.0f, b->B, ldb, b->A, 1, 0.0f, b->C, 1);
         else
             cblas_sgemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans, p->M,
                         p->N, p->K, 1.0f, b->A, lda, b->B, ldb, 0.0f, b->C, p->N);
@@ -143,7 +150,7 @@ static int run_child(int quick, int threads) {
     bufs_init(&b, quick);
     printf("core %s\n", openblas_get_corename());
     for (int s = 0; s < NSHAPES; s++) {
-        if (quick && SHAPES[s].N == 32000) continue;
+        if (skipped(&SHAPES[s], quick)) continue;
         printf("%d %.9f\n", s, time_shape(&SHAPES[s], &b, 0));
     }
     return 0;
@@ -157,9 +164,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--cores") && i + 1 < argc) snprintf(cores_arg, sizeof cores_arg, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--decode")) quick = 2;
         else if (!strcmp(argv[i], "--child")) child = 1;
         else {
-            fprintf(stderr, "usage: %s [--rounds R] [--threads T] [--cores A,B|none] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--rounds R] [--threads T] [--cores A,B|none] [--quick | --decode]\n", argv[0]);
             return 2;
         }
     }
@@ -196,14 +204,14 @@ int main(int argc, char **argv) {
     if (rounds > 64) rounds = 64;
     for (int r = 0; r < rounds; r++) {
         for (int s = 0; s < NSHAPES; s++) {
-            if (quick && SHAPES[s].N == 32000) continue;
+            if (skipped(&SHAPES[s], quick)) continue;
             t_ours[s][r] = time_shape(&SHAPES[s], &b, 1);
             t_blas[s][r] = time_shape(&SHAPES[s], &b, 0);
         }
         for (int c = 0; c < ncores; c++) {
             char cmd[512];
             snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=%s /proc/%d/exe --child --threads %d%s", cores[c],
-                     (int)getpid(), threads, quick ? " --quick" : "");
+                     (int)getpid(), threads, quick == 2 ? " --decode" : quick ? " --quick" : "");
             FILE *p = popen(cmd, "r");
             if (!p) {
                 fprintf(stderr, "bench_gemm: cannot run %s\n", cmd);
@@ -229,7 +237,7 @@ int main(int argc, char **argv) {
     printf("\n");
     for (int s = 0; s < NSHAPES; s++) {
         const Shape *p = &SHAPES[s];
-        if (quick && p->N == 32000) continue;
+        if (skipped(p, quick)) continue;
         double flop = 2.0 * p->M * p->N * p->K;
         double to = median(t_ours[s], rounds), tb = median(t_blas[s], rounds);
         printf("%-34s %9.1f GF/s %9.1f GF/s", p->name, flop / to * 1e-9, flop / tb * 1e-9);

@@ -139,6 +139,7 @@ TEST(choice_states_its_reason) {
     CHECK(c->impl == (ours ? KERN_GEMM_QUANT : KERN_GEMM_BLAS));
     CHECK(strlen(c->why) > 10 && strstr(c->why, c->impl == KERN_GEMM_QUANT ? "quant" : "OpenBLAS"));
     CHECK(strlen(c->blas_core) > 0);
+    CHECK(!c->decode_ours || (c->impl == KERN_GEMM_BLAS && c->isa >= KERN_GEMM_AVX2));
     kern_gemm_force(KERN_GEMM_BLAS, KERN_GEMM_AVX512);
     CHECK(kern_gemm_choice()->impl == KERN_GEMM_BLAS);
     kern_gemm_force(KERN_GEMM_AUTO, KERN_GEMM_AVX512);

@@ -23,13 +23,18 @@ void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A
 
 /* Which fp32 GEMM runs.  AUTO (default) takes quant's kernels when OpenBLAS's core (the
  * kernels it selected at load time, openblas_get_corename) is below this CPU's vector ISA,
- * else OpenBLAS.  QUANT_GEMM=auto|blas|quant overrides at start-up; QUANT_ISA=scalar|avx2
- * caps quant's kernels as it caps the int8 ones.  An explicit OPENBLAS_CORETYPE is never changed. */
+ * else OpenBLAS; per product where measured faster (bench/bench_gemm.c --decode): 2-4 rows
+ * against weights on quant's kernels, one row (kern_linear_f32) on OpenBLAS's sgemv from an
+ * AVX2 core up.
+ * QUANT_GEMM=auto|blas|quant overrides at start-up; QUANT_ISA=scalar|avx2 caps quant's kernels
+ * as it caps the int8 ones.  An explicit OPENBLAS_CORETYPE is never changed. */
 typedef enum KernGemmImpl { KERN_GEMM_AUTO = 0, KERN_GEMM_BLAS = 1, KERN_GEMM_QUANT = 2 } KernGemmImpl;
 typedef enum KernGemmIsa { KERN_GEMM_SCALAR = 0, KERN_GEMM_AVX2 = 1, KERN_GEMM_AVX512 = 2 } KernGemmIsa;
 typedef struct KernGemmChoice {
     KernGemmImpl impl;      /* BLAS or QUANT (never AUTO once resolved) */
     KernGemmIsa isa;        /* quant's kernels: the ISA they run */
+    int decode_ours;        /* impl BLAS, but products of 2-4 rows against weights on quant's */
+    int gemv_blas;          /* kern_linear_f32 of one row: OpenBLAS's sgemv (whatever impl) */
     int cpu_level;          /* vector ISA of this CPU:        0 SSE, 1 AVX, 2 AVX2+FMA, 3 AVX-512 */
     int blas_level;         /* vector ISA of OpenBLAS's core: same scale (-1 unknown name) */
     char blas_core[32];     /* openblas_get_corename() */

@@ -117,11 +117,25 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
         else if (ours)
             snprintf(c->why, sizeof c->why, "quant %s (OpenBLAS core %.31s below this CPU's %s)", isa, c->blas_core,
                      level_name(c->cpu_level));
-        else
+        else if (c->isa >= KERN_GEMM_AVX2) {
+            /* OpenBLAS's kernels match the CPU: its GEMM is the faster, but not on 2-4 rows
+             * (bench_gemm --decode: quant's dots 2.0-2.7x its sgemm at every core) */
+            c->decode_ours = 1;
+            snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s; this CPU %s), quant %s for 2-%d rows",
+                     c->blas_core, level_name(c->blas_level), level_name(c->cpu_level), isa, KERN_GEMM_DOTS_MAX_M);
+        } else
             snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s; this CPU %s)", c->blas_core,
                      level_name(c->blas_level), level_name(c->cpu_level));
+        /* one row against weights: OpenBLAS's sgemv from an AVX2 core up reads the weights
+         * faster than quant's dots (bench_gemm --decode: 1.1-1.25x) */
+        c->gemv_blas = c->blas_level >= 2;
+        if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
+            size_t l = strlen(c->why);
+            snprintf(c->why + l, sizeof c->why - l, "; one-row products on OpenBLAS's sgemv");
+        }
     } else {
         c->impl = impl;
+        c->gemv_blas = impl == KERN_GEMM_BLAS;
         if (impl == KERN_GEMM_QUANT)
             snprintf(c->why, sizeof c->why, "quant %s (%s)", isa, forced_by);
         else
@@ -355,7 +369,7 @@ static void quant_sgemm(const GemmIsaTab *t, int ta, int tb, int M, int N, int K
 void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc) {
     const KernGemmChoice *c = kern_gemm_choice();
-    if (c->impl == KERN_GEMM_QUANT) {
+    if (c->impl == KERN_GEMM_QUANT || (c->decode_ours && !ta && tb && M <= KERN_GEMM_DOTS_MAX_M)) {
         quant_sgemm(&gemm_tabs[c->isa], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -8,7 +8,8 @@
 void kern_linear_f32(int M, int N, int K, const float *X, const float *W, const float *b, float *Y) {
     if (b)
         for (int i = 0; i < M; i++) memcpy(Y + (size_t)i * N, b, (size_t)N * sizeof(float));
-    if (M == 1 && kern_gemm_choice()->impl == KERN_GEMM_BLAS) {
+    const KernGemmChoice *c = kern_gemm_choice();
+    if (M == 1 && c->gemv_blas) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, X, 1, b ? 1.0f : 0.0f, Y, 1);
         return;
     }
