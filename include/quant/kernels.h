@@ -10,8 +10,44 @@
 #include <stdint.h>
 
 /* ------------------------------------------------------------------ fp32 */
-/* Y[M,N] = X[M,K] W[N,K]^T + b[N] (b may be NULL); BLAS sgemm (sgemv when M == 1). */
+/* Y[M,N] = X[M,K] W[N,K]^T + b[N] (b may be NULL); through kern_sgemm. */
 void kern_linear_f32(int M, int N, int K, const float *X, const float *W, const float *b, float *Y);
+
+/* C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, row-major, as cblas_sgemm(CblasRowMajor, ...):
+ * op(A)[m,k] = ta ? A[k*lda + m] : A[m*lda + k],  op(B)[k,n] = tb ? B[n*ldb + k] : B[k*ldb + n].
+ * beta == 0 ignores C's contents (NaN included).  Runs on OpenBLAS or on quant's own kernels
+ * (gemm_f32.c), whichever kern_gemm_choice() says; quant's kernels give the same C for any
+ * thread count (the threads split C, never a sum over k). */
+void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc);
+
+/* Which fp32 GEMM runs.  AUTO (default) takes quant's kernels when OpenBLAS's core (the
+ * kernels it selected at load time, openblas_get_corename) is below this CPU's vector ISA,
+ * else OpenBLAS; per product where measured faster (bench/bench_gemm.c --decode): 2-4 rows
+ * against weights on quant's kernels, one row (kern_linear_f32) on OpenBLAS's sgemv from an
+ * AVX2 core up.
+ * QUANT_GEMM=auto|blas|quant overrides at start-up; QUANT_ISA=scalar|avx2 caps quant's kernels
+ * as it caps the int8 ones.  An explicit OPENBLAS_CORETYPE is never changed. */
+typedef enum KernGemmImpl { KERN_GEMM_AUTO = 0, KERN_GEMM_BLAS = 1, KERN_GEMM_QUANT = 2 } KernGemmImpl;
+typedef enum KernGemmIsa { KERN_GEMM_SCALAR = 0, KERN_GEMM_AVX2 = 1, KERN_GEMM_AVX512 = 2 } KernGemmIsa;
+typedef struct KernGemmChoice {
+    KernGemmImpl impl;      /* BLAS or QUANT (never AUTO once resolved) */
+    KernGemmIsa isa;        /* quant's kernels: the ISA they run */
+    int decode_ours;        /* impl BLAS, but products of 2-4 rows against weights on quant's */
+    int gemv_blas;          /* kern_linear_f32 of one row: OpenBLAS's sgemv (whatever impl) */
+    int cpu_level;          /* vector ISA of this CPU:        0 SSE, 1 AVX, 2 AVX2+FMA, 3 AVX-512 */
+    int blas_level;         /* vector ISA of OpenBLAS's core: same scale (-1 unknown name) */
+    char blas_core[32];     /* openblas_get_corename() */
+    char why[256];          /* one line: "quant avx512 (OpenBLAS core Haswell below this CPU's AVX-512)" */
+} KernGemmChoice;
+const KernGemmChoice *kern_gemm_choice(void);
+/* Test and bench hook: force an implementation (AUTO re-resolves) and cap quant's ISA
+ * (capped to what the CPU runs).  Not thread-safe: call between products. */
+void kern_gemm_force(KernGemmImpl impl, KernGemmIsa isa);
+const char *kern_gemm_isa_name(KernGemmIsa isa);
+/* The reference: double accumulation in k order, same argument convention (tests, benches). */
+void kern_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc);
 
 /* ------------------------------------------------------------ int8 GEMM */
 /* Which implementation runs; chosen once from CPUID, overridable for tests and benches. */

@@ -48,6 +48,39 @@ void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32]
 uint64_t kern_read_sum_scalar(const uint8_t *p, size_t n);
 uint64_t kern_read_sum_avx2(const uint8_t *p, size_t n);
 
+/* fp32 GEMM micro-kernels (gemm_f32*.c).  Ap: an MR-row sliver of op(A) packed [kc][MR];
+ * Bp: an NR-column sliver of op(B) packed [kc][NR] (zero-padded).  The kernel sums k in
+ * order 0..kc-1 into registers, then C[i,j] = alpha * acc + beta * C[i,j] for i < m, j < n
+ * (beta == 0: C not read).  m <= MR, n <= NR. */
+typedef void (*KernGemmUkr)(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta,
+                            int m, int n);
+/* Small-M products against a weight matrix B[N, K] (op(B) = B^T, op(A) = A[M, K]):
+ * C[m,n] = alpha * dot(A[m,:], B[n,:]) + beta * C[m,n] for m < M <= 4, n in [n0, n1),
+ * without packing (decode: the weights are read once, straight from memory). */
+typedef void (*KernGemmDots)(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
+                             int ldb, float beta, float *C, int ldc);
+enum { KERN_GEMM_DOTS_MAX_M = 4 };
+void kern_sgemm_ukr_scalar(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta,
+                           int m, int n);
+void kern_sgemm_ukr_avx2(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta, int m,
+                         int n);
+void kern_sgemm_ukr_avx512(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta,
+                           int m, int n);
+void kern_sgemm_dots_scalar(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
+                            int ldb, float beta, float *C, int ldc);
+void kern_sgemm_dots_avx2(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                          float beta, float *C, int ldc);
+void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
+                            int ldb, float beta, float *C, int ldc);
+/* An NR-column sliver of op(B) = B^T (B[n, k] row-major, the weights of a linear layer):
+ * dst[k][c] = B[c * ldb + k] for c < nr, k < kc, 0 for c >= nr.  16 x 16 register
+ * transposes instead of NR strided stores per k. */
+void kern_sgemm_pack_bt_avx512(const float *B, int ldb, int nr, int kc, float *dst);
+/* register tiles (MR x NR) of each ISA's micro-kernel */
+enum { KERN_GEMM_MR_SCALAR = 4, KERN_GEMM_NR_SCALAR = 8 };
+enum { KERN_GEMM_MR_AVX2 = 6, KERN_GEMM_NR_AVX2 = 16 };
+enum { KERN_GEMM_MR_AVX512 = 12, KERN_GEMM_NR_AVX512 = 32 };
+
 /* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
  * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially.
  * Tiles must be independent; the call returns when all are done (pool.c). */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
+
 
 void gptq_hessian_init(GptqHessian *h, int64_t K) {
     h->K = K;
@@ -157,7 +159,7 @@ static void gptq_sweep(float *W, int64_t N, int64_t K, const GptqHessian *Hs, co
         if (i2 < K) {
             for (int64_t i = 0; i < cnt; i++)
                 for (int64_t j = i2; j < K; j++) Uf[i * K + j] = (float)U[(i1 + i) * K + j];
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(K - i2), (int)N, (int)cnt, -1.0f, Uf + i2, (int)K,
+            kern_sgemm(1, 0, (int)(K - i2), (int)N, (int)cnt, -1.0f, Uf + i2, (int)K,
                         E, (int)N, 1.0f, WT + i2 * N, (int)N);
         }
     }

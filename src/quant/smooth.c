@@ -1,11 +1,11 @@
 /* smooth.c — SmoothQuant and AWQ scale searches and AWQ's clipping search (smooth.h). */
 #include "quant/smooth.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
 #include "quant/qparams.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -155,7 +155,7 @@ static double sq_error(const QSite *site, const float *Wc, const float *X, int64
         for (int j = 0; j < in; j++) Xs[r * in + j] = X[r * in + j] / (s ? s[j] : 1.0f);
     afake(t, Xs, rows, in);
     float *Y = xmalloc((size_t)rows * O * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, O, in, 1.0f, Xs, in, Ws, in, 0.0f, Y, O);
+    kern_sgemm(0, 1, (int)rows, O, in, 1.0f, Xs, in, Ws, in, 0.0f, Y, O);
     double e = 0;
     for (int64_t i = 0; i < rows * O; i++) {
         double d = (double)Y[i] - Yref[i];
@@ -170,7 +170,7 @@ static double sq_error(const QSite *site, const float *Wc, const float *X, int64
 static float *sq_ref(const QSite *site, const float *Wc, const float *X, int64_t rows, double *ref) {
     const int O = site_rows(site), in = site->in;
     float *Y = xmalloc((size_t)rows * O * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, O, in, 1.0f, X, in, Wc, in, 0.0f, Y, O);
+    kern_sgemm(0, 1, (int)rows, O, in, 1.0f, X, in, Wc, in, 0.0f, Y, O);
     double r = 0;
     for (int64_t i = 0; i < rows * O; i++) r += (double)Y[i] * Y[i];
     *ref = r;
@@ -190,7 +190,7 @@ double qsmooth_error(const QSite *site, const float *X, int64_t rows, const floa
 /* sum(D .* (D H)) for D [O, in] */
 static double quad_form(const float *D, int O, int in, const float *H) {
     float *E = xmalloc((size_t)O * in * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, in, in, 1.0f, D, in, H, in, 0.0f, E, in);
+    kern_sgemm(0, 0, O, in, in, 1.0f, D, in, H, in, 0.0f, E, in);
     double e = 0;
     for (size_t i = 0; i < (size_t)O * in; i++) e += (double)D[i] * E[i];
     free(E);
@@ -371,5 +371,5 @@ double qawq_clip(float *W, int out, int in, const float *H, const QSiteTarget *t
 }
 
 void qsite_gram(const float *X, int64_t rows, int in, float *H) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, in, (int)rows, 1.0f / (float)rows, X, in, X, in, 0.0f, H, in);
+    kern_sgemm(1, 0, in, in, (int)rows, 1.0f / (float)rows, X, in, X, in, 0.0f, H, in);
 }

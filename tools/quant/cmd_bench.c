@@ -73,6 +73,7 @@ int cmd_bench(Args *a, QErr *err) {
     printf("model       %s (%lld parameters, %d layers, dim %d)\n", model, (long long)llm_n_params(&m), m.c.n_layers, m.c.dim);
     printf("kernels     %s\n", kdesc);
     printf("threads     %d\n", nth);
+    printf("fp32 GEMM   %s\n", kern_gemm_choice()->why);
     printf("prompt      %d tokens: %.1f tokens/s (%.3f s, median of %ld)\n", o.prompt_tokens, r.prompt_tps, r.prompt_s, rounds);
     printf("decode      %d tokens: %.2f tokens/s (%.1f ms/token)\n", o.gen_tokens, r.decode_tps, 1e3 / r.decode_tps);
     printf("bandwidth   %.1f GB/s read (%ld MiB streamed, %d threads, this run)\n", bw / 1e9, bw_mib, nth);
@@ -88,6 +89,7 @@ int cmd_bench(Args *a, QErr *err) {
         cJSON_AddStringToObject(j, "model", model);
         cJSON_AddStringToObject(j, "kernels", kdesc);
         cJSON_AddNumberToObject(j, "threads", nth);
+        cJSON_AddStringToObject(j, "fp32_gemm", kern_gemm_choice()->why);
         cJSON_AddNumberToObject(j, "prompt_tokens", o.prompt_tokens);
         cJSON_AddNumberToObject(j, "gen_tokens", o.gen_tokens);
         cJSON_AddNumberToObject(j, "prompt_tokens_per_s", r.prompt_tps);

@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 #include "model_arg.h"
+#include "quant/kernels.h"
 #include "quant/llm_eval.h"
 #include "quant/llm_open.h"
 
@@ -65,12 +66,14 @@ int cmd_eval(Args *a, QErr *err) {
     printf("model      %s (%s, %lld parameters)\n", model, m.c.arch == LLM_ARCH_GPT2 ? "gpt2" : "llama",
            (long long)llm_n_params(&m));
     printf("kernels    %s\n", kdesc);
+    printf("fp32 GEMM  %s\n", kern_gemm_choice()->why);
     printf("text       %s: %zu bytes, %lld tokens (tokenized in %.2f s)\n", text_path, len, (long long)n, tok_s);
     cJSON *root = cJSON_CreateObject(), *results = NULL;
     cJSON_AddStringToObject(root, "model", model);
     cJSON_AddStringToObject(root, "text", text_path);
     cJSON_AddStringToObject(root, "tokenizer", tok->vt->kind);
     cJSON_AddStringToObject(root, "kernels", kdesc);
+    cJSON_AddStringToObject(root, "fp32_gemm", kern_gemm_choice()->why);
     cJSON_AddNumberToObject(root, "text_tokens", (double)n);
     cJSON_AddNumberToObject(root, "seq_len", (double)seq);
     if (nproto > 1) results = cJSON_AddArrayToObject(root, "results");

@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "dataset_arg.h"
 #include "model_arg.h"
+#include "quant/kernels.h"
 #include "quant/llm_gguf.h"
 #include "quant/llm_ptq_run.h"
 #include "quant/report.h"
@@ -216,6 +217,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         goto done;
     }
     printf("model        %s\n", r->model_desc);
+    printf("fp32 GEMM    %s\n", kern_gemm_choice()->why);
     if (r->n_injected) {
         printf("outliers     injected (fp32 function unchanged): norm weight channels");
         for (int i = 0; i < r->n_injected; i++) printf(" %d", r->injected[i]);
@@ -367,6 +369,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             if (dt[0].text) cJSON_AddItemToObject(ds, "evaluation", dataset_text_json(&da, &dt[0]));
             if (dt[1].text) cJSON_AddItemToObject(ds, "calibration", dataset_text_json(&da, &dt[1]));
         }
+        cJSON_AddStringToObject(root, "fp32_gemm", kern_gemm_choice()->why);
         if (r->distill_desc[0]) cJSON_AddStringToObject(root, "end_to_end_data", r->distill_desc);
         cJSON_AddNumberToObject(root, "eval_windows", (double)r->eval_windows);
         cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);

@@ -13,13 +13,13 @@
  * head its codes minimise the logits' error (GPTQ against the final hidden states' Hessian).
  * After the last block, end-to-end tuning (tune.c) trains all scales and norms against the
  * fp32 model's next-token distributions. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quant/gptq.h"
+#include "quant/kernels.h"
 #include "quant/llm_ptq.h"
 
 /* Calibration inputs of every linear site of a block, kept for all windows: X[site] is
@@ -48,7 +48,7 @@ static void store_alloc(SiteStore *st, const LlmConfig *cf, size_t rows, unsigne
 /* R = X + A Wo^T (+ bo): the residual stream after attention, from the o inputs A [rows, in] */
 static void resid_after_attn(const LlmLinear *o, const float *X, const float *A, size_t rows, float *R) {
     memcpy(R, X, rows * o->out * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, o->out, o->in, 1.0f, A, o->in, o->w, o->in, 1.0f, R,
+    kern_sgemm(0, 1, (int)rows, o->out, o->in, 1.0f, A, o->in, o->w, o->in, 1.0f, R,
                 o->out);
     if (o->b)
         for (size_t r = 0; r < rows; r++)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
 #include "quant/llm_ptq.h"
 
 /* query rows per block of the causal attention (a test sets fewer, to cross block edges) */
@@ -81,12 +82,12 @@ static void work_free(Work *w) {
 
 /* Y [T, out] = X [T, in] W^T */
 static void lin_fwd(int T, int in, int out, const float *X, const float *W, float *Y) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.0f, X, in, W, in, 0.0f, Y, out);
+    kern_sgemm(0, 1, T, out, in, 1.0f, X, in, W, in, 0.0f, Y, out);
 }
 /* dW += dY^T X;  dX (=, or += when acc) dY W */
 static void lin_bwd(int T, int in, int out, const float *X, const float *W, const float *dY, float *dW, float *dX, int acc) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.0f, dY, out, X, in, 1.0f, dW, in);
-    if (dX) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.0f, dY, out, W, in, acc ? 1.0f : 0.0f, dX, in);
+    kern_sgemm(1, 0, out, in, T, 1.0f, dY, out, X, in, 1.0f, dW, in);
+    if (dX) kern_sgemm(0, 0, T, in, out, 1.0f, dY, out, W, in, acc ? 1.0f : 0.0f, dX, in);
 }
 
 /* The block's norms as llm_block_forward computes them, xh the normalized input, out = g xh (+ bias):
@@ -642,7 +643,7 @@ static void model_fwd_bwd(const LlmModel *m, TBlock *tb, const float *gf, const 
     mw->loss += loss * inv_n;
     /* xn = norm(x) gf (+ b);  dxn = dlogits E */
     float *dxn = mw->dx2;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, V, 1.0f, mw->logits, V, m->head, D, 0.0f, dxn, D);
+    kern_sgemm(0, 0, T, D, V, 1.0f, mw->logits, V, m->head, D, 0.0f, dxn, D);
     memset(mw->dx, 0, (size_t)T * D * sizeof(float));
     norm_bwd(ln, T, D, mw->xh, mw->r, gf, dxn, mw->dgf, mw->dx);
     for (int l = L - 1; l >= 0; l--) {

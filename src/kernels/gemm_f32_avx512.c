@@ -1,0 +1,164 @@
+/* gemm_f32_avx512.c — AVX-512F fp32 GEMM micro-kernel (12 x 32 register tile) and the
+ * small-M dot kernel (kernels_internal.h).
+ *
+ * The tile: 12 rows x 2 zmm of C = 24 accumulators; per k, 2 loads of the B sliver and 12
+ * broadcasts of the A sliver feed 24 FMAs (32 zmm registers: 24 + 2 + broadcasts).  The
+ * accumulators are named variables, not an array, so they stay in registers. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels_internal.h"
+
+enum { MR = KERN_GEMM_MR_AVX512, NR = KERN_GEMM_NR_AVX512 };
+
+/* C row (NR wide) = alpha * acc + beta * C */
+static inline void store_row(float *c, __m512 x0, __m512 x1, __m512 va, float beta) {
+    if (beta == 0.0f) {
+        _mm512_storeu_ps(c, _mm512_mul_ps(va, x0));
+        _mm512_storeu_ps(c + 16, _mm512_mul_ps(va, x1));
+    } else {
+        __m512 vb = _mm512_set1_ps(beta);
+        _mm512_storeu_ps(c, _mm512_fmadd_ps(va, x0, _mm512_mul_ps(vb, _mm512_loadu_ps(c))));
+        _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(va, x1, _mm512_mul_ps(vb, _mm512_loadu_ps(c + 16))));
+    }
+}
+
+void kern_sgemm_ukr_avx512(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta,
+                           int m, int n) {
+#define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define FMA(i)                                                                                                     \
+    {                                                                                                              \
+        __m512 a = _mm512_set1_ps(Ap[i]);                                                                          \
+        c##i##a = _mm512_fmadd_ps(a, b0, c##i##a);                                                                 \
+        c##i##b = _mm512_fmadd_ps(a, b1, c##i##b);                                                                 \
+    }
+    DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5) DECL(6) DECL(7) DECL(8) DECL(9) DECL(10) DECL(11)
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
+        FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
+        Ap += MR;
+        Bp += NR;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    if (m == MR && n == NR) {
+#define STORE(i) store_row(C + (size_t)(i) * ldc, c##i##a, c##i##b, va, beta);
+        STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7) STORE(8) STORE(9) STORE(10) STORE(11)
+        return;
+    }
+    /* an edge tile: the accumulators into a buffer, then the m x n corner (same arithmetic) */
+    float t[MR][NR];
+#define SPILL(i) _mm512_storeu_ps(t[i], c##i##a), _mm512_storeu_ps(t[i] + 16, c##i##b);
+    SPILL(0) SPILL(1) SPILL(2) SPILL(3) SPILL(4) SPILL(5) SPILL(6) SPILL(7) SPILL(8) SPILL(9) SPILL(10) SPILL(11)
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? alpha * t[i][j] : fmaf(alpha, t[i][j], beta * *c);
+        }
+#undef DECL
+#undef FMA
+#undef STORE
+#undef SPILL
+}
+
+/* rows n of B against the M (<= 4) rows of A; one 16-lane accumulator per (m, row) */
+static inline __attribute__((always_inline)) void dots_m(const int M, int n0, int n1, int K, float alpha,
+                                                         const float *A, int lda, const float *B, int ldb,
+                                                         float beta, float *C, int ldc) {
+    const int K16 = K & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1u); /* K - K16 < 16 */
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        __m512 acc[4][4];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[m][r] = _mm512_setzero_ps();
+        const float *b = B + (size_t)n * ldb;
+        for (int k = 0; k < K; k += 16) {
+            const __mmask16 mk = k < K16 ? (__mmask16)0xFFFF : tail; /* the last, partial step */
+            __m512 w[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) w[r] = _mm512_maskz_loadu_ps(mk, b + (size_t)r * ldb + k);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                __m512 x = _mm512_maskz_loadu_ps(mk, A + (size_t)m * lda + k);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) acc[m][r] = _mm512_fmadd_ps(x, w[r], acc[m][r]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                float s = _mm512_reduce_add_ps(acc[m][r]);
+                float *c = &C[(size_t)m * ldc + n + r];
+                *c = beta == 0.0f ? alpha * s : fmaf(alpha, s, beta * *c);
+            }
+    }
+    for (; n < n1; n++) {
+        const float *b = B + (size_t)n * ldb;
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) {
+            __m512 acc = _mm512_setzero_ps();
+            int k = 0;
+            for (; k < K16; k += 16)
+                acc = _mm512_fmadd_ps(_mm512_loadu_ps(A + (size_t)m * lda + k), _mm512_loadu_ps(b + k), acc);
+            if (tail)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, A + (size_t)m * lda + k),
+                                      _mm512_maskz_loadu_ps(tail, b + k), acc);
+            float s = _mm512_reduce_add_ps(acc);
+            float *c = &C[(size_t)m * ldc + n];
+            *c = beta == 0.0f ? alpha * s : fmaf(alpha, s, beta * *c);
+        }
+    }
+}
+
+void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
+                            int ldb, float beta, float *C, int ldc) {
+    switch (M) {
+        case 1: dots_m(1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+        case 2: dots_m(2, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+        case 3: dots_m(3, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+        default: dots_m(4, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    }
+}
+
+/* out[k * ld_out + i] = in[i * ld_in + k] for a 16 x 16 block (i rows of in, k its columns):
+ * pairs (unpack), quads (shuffle), then 128-bit lanes across four registers. */
+static inline void transpose16(const float *in, size_t ld_in, float *out, size_t ld_out) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + (size_t)i * ld_in);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_storeu_ps(out + (size_t)(c + 0) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_storeu_ps(out + (size_t)(c + 4) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_storeu_ps(out + (size_t)(c + 8) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0xDD));
+        _mm512_storeu_ps(out + (size_t)(c + 12) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0xDD));
+    }
+}
+
+void kern_sgemm_pack_bt_avx512(const float *B, int ldb, int nr, int kc, float *dst) {
+    int k = 0;
+    if (nr == NR)
+        for (; k + 16 <= kc; k += 16) {
+            transpose16(B + k, (size_t)ldb, dst + (size_t)k * NR, NR);
+            transpose16(B + (size_t)16 * ldb + k, (size_t)ldb, dst + (size_t)k * NR + 16, NR);
+        }
+    for (int c = 0; c < NR; c++)
+        for (int kk = k; kk < kc; kk++) dst[(size_t)kk * NR + c] = c < nr ? B[(size_t)c * ldb + kk] : 0.0f;
+    if (nr < NR)
+        for (int c = nr; c < NR; c++)
+            for (int kk = 0; kk < k; kk++) dst[(size_t)kk * NR + c] = 0.0f;
+}
