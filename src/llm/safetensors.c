@@ -281,8 +281,8 @@ int st_to_f32(const StTensor *t, float *out, QErr *err) {
     }
 }
 
-int st_write(const char *path, const StWriteTensor *tensors, int n, const char *const *meta_keys,
-             const char *const *meta_vals, int nmeta, QErr *err) {
+int st_write_header(QWriter *w, const StWriteTensor *tensors, int n, const char *const *meta_keys,
+                    const char *const *meta_vals, int nmeta, QErr *err) {
     cJSON *root = cJSON_CreateObject();
     if (nmeta > 0) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
@@ -291,15 +291,11 @@ int st_write(const char *path, const StWriteTensor *tensors, int n, const char *
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const StWriteTensor *t = &tensors[i];
-        size_t numel = 1;
         cJSON *o = cJSON_AddObjectToObject(root, t->name);
         cJSON_AddStringToObject(o, "dtype", dtype_names[t->dtype]);
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; d < t->ndim; d++) {
-            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-            numel *= (size_t)t->shape[d];
-        }
-        size_t nb = numel * dtype_sizes[t->dtype];
+        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        size_t nb = st_write_nbytes(t);
         cJSON *of = cJSON_AddArrayToObject(o, "data_offsets");
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + nb)));
@@ -314,15 +310,23 @@ int st_write(const char *path, const StWriteTensor *tensors, int n, const char *
     memcpy(hdr + 8, js, jl);
     memset(hdr + 8 + jl, ' ', padded - jl);
     free(js);
-    QWriter w;
-    int rc = qwriter_open(&w, path, err);
-    if (rc == 0) rc = qwriter_write(&w, hdr, 8 + padded, err);
-    for (int i = 0; i < n && rc == 0; i++) {
-        size_t numel = 1;
-        for (int d = 0; d < tensors[i].ndim; d++) numel *= (size_t)tensors[i].shape[d];
-        rc = qwriter_write(&w, tensors[i].data, numel * dtype_sizes[tensors[i].dtype], err);
-    }
+    int rc = qwriter_write(w, hdr, 8 + padded, err);
     free(hdr);
+    return rc;
+}
+
+size_t st_write_nbytes(const StWriteTensor *t) {
+    size_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+    return numel * dtype_sizes[t->dtype];
+}
+
+int st_write(const char *path, const StWriteTensor *tensors, int n, const char *const *meta_keys,
+             const char *const *meta_vals, int nmeta, QErr *err) {
+    QWriter w;
+    if (qwriter_open(&w, path, err)) return -1;
+    int rc = st_write_header(&w, tensors, n, meta_keys, meta_vals, nmeta, err);
+    for (int i = 0; i < n && rc == 0; i++) rc = qwriter_write(&w, tensors[i].data, st_write_nbytes(&tensors[i]), err);
     if (rc == 0) return qwriter_commit(&w, err);
     qwriter_abort(&w);
     return -1;
