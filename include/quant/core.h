@@ -49,6 +49,8 @@ void qmap_close(QMap *m);
  * read again from the file if touched again.  Streamed reads call it on what they are done
  * with, so resident memory follows the block being worked on, not the bytes read so far. */
 void qmap_release(const void *p, size_t n);
+/* Maps in the pages of [p, p + n) in one call (MADV_POPULATE_READ) before a pass reads them. */
+void qmap_prefault(const void *p, size_t n);
 
 /* Atomic writer: writes go to "<path>.tmp.<pid>", commit fsyncs and renames it over
  * <path>; abort (or a failed write) removes the temporary, so no partial output is

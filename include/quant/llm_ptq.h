@@ -102,11 +102,12 @@ void llm_quantized_free(LlmQuantized *q);
  * the dequantized values), and one block.  llm_quantize_block reads only m->layers[l];
  * Xq [n, S, D] the quantized model's inputs to the block (advanced through it), Xf the fp32
  * model's (advanced through the fp32 block; NULL allowed unless GPTQ refits or tunes, and then
- * *block_err = -1); n = 0: no calibration (RTN).  out[0..*n_out): the block's linears, their
- * bias pointers into m. */
+ * *block_err = -1); n = 0: no calibration (RTN), and Xq NULL: the block's weights are then
+ * left as they were instead of dequantized (nothing reads them again).  out[0..*n_out): the block's linears, their
+ * bias pointers into m.  prog (or NULL): a step line per linear (block, linear, ETA). */
 void llm_quantize_embedding(LlmModel *m, int emb_bits, LlmQuantized *q);
 int  llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
-                        int *n_out, double *block_err, double tune_loss[2], QErr *err);
+                        int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
 

@@ -122,6 +122,7 @@ static int get_full(Loader *L, const char *full, int64_t d0, int64_t d1, float *
     }
     L->touch_p[L->ntouch] = t->data;
     L->touch_n[L->ntouch++] = t->nbytes;
+    qmap_prefault(t->data, t->nbytes); /* one call instead of a page fault per page */
     if (!transpose)
         return st_to_f32(t, dst, L->err) || q_check_finite(dst, t->numel, L->dir, full, L->err) ? -1 : 0;
     if ((size_t)t->numel > L->tmp_cap) {

@@ -77,7 +77,10 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Site
     qblas_threads_swap(old);
 }
 
-static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes) {
+/* Round to nearest, fused: per row, each group's range, scale (qparams_set_range), codes
+ * (quant_code) and, when deq, the dequantized values back into w — what qparams_fit_minmax,
+ * quantize and dequantize do in three passes, in one pass over a row that stays in cache. */
+static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes, int deq) {
     QErr e;
     qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
     p->scale_f16 = 1;
@@ -86,18 +89,29 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     p->sym_full = s->bits < 8;
     if (s->bits == 8 && s->symmetric) p->qmin = -p->qmax;
     qparams_merge_tail(p);
-    qparams_fit_minmax(p, w);
-    quantize(p, w, codes);
-    dequantize(p, codes, w);
+#pragma omp parallel for schedule(static) if ((int64_t)out * in > 65536)
+    for (int64_t r = 0; r < out; r++)
+        for (int64_t j = 0; j < p->groups_per_row; j++) {
+            int64_t c0, c1, k = r * p->groups_per_row + j;
+            qparams_unit_cols(p, j, &c0, &c1);
+            float *x = w + r * in;
+            float mn = x[c0], mx = x[c0];
+            for (int64_t c = c0 + 1; c < c1; c++) {
+                mn = x[c] < mn ? x[c] : mn;
+                mx = x[c] > mx ? x[c] : mx;
+            }
+            qparams_set_range(p, k, mn, mx);
+            const float sc = p->scale[k];
+            const int32_t z = p->zero[k];
+            int8_t *q = codes + r * in;
+            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, p->qmin, p->qmax);
+            if (deq)
+                for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
+        }
 }
 
-/* Block l of m quantized in place (its weights then hold the dequantized values); its nl
- * linears go to out[0..nl).  Xq [n, S, D]: the quantized model's inputs to the block,
- * advanced through it; Xf: the fp32 model's, advanced through the fp32 block (NULL when
- * neither refit nor tuning needs it: no block error then).  n = 0 (RTN): no calibration.
- * Only m->layers[l] is read, which is what lets a streamed model hold one block at a time. */
 int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
-                       int *n_out, double *block_err, double tune_loss[2], QErr *err) {
+                       int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err) {
     int rc = 0;
     *n_out = 0;
     const int gptq_x = llm_qmethod_gptq(s->method);
@@ -138,6 +152,11 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
         snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
         ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
         ql->bias = lin[k].b;
+        if (prog) { /* the step inside the block: a block of a big model takes minutes */
+            qprogress_frac(prog, ((double)l + (double)k / nl) / m->c.n_layers);
+            qprogress_update(prog, "block %d/%d: %s %s (%d/%d)", l + 1, m->c.n_layers, llm_qmethod_name(s->method),
+                             lin[k].name, k + 1, nl);
+        }
         if (gptq && (int)lin[k].site != captured_site) {
             /* "true sequential": the inputs of this site come from the block with every
              * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
@@ -187,7 +206,7 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
             rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &h, &go, &ql->p, ql->codes, err);
             if (rc) qerr_prefix(err, "%s", ql->name);
         } else {
-            quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes);
+            quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes, Xq != NULL);
         }
     }
     if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8) {
@@ -273,7 +292,8 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
         qprogress_frac(&prog, (double)l / L);
         qprogress_update(&prog, "quantizing block %d/%d (%s, %d bits)", l + 1, L, llm_qmethod_name(s->method), s->bits);
         int nl = 0;
-        rc = llm_quantize_block(m, l, s, Xq, Xf, n, S, q->lin + q->n, &nl, &q->block_err[l], &q->tune_loss[2 * l], err);
+        rc = llm_quantize_block(m, l, s, Xq, Xf, n, S, q->lin + q->n, &nl, &q->block_err[l], &q->tune_loss[2 * l], &prog,
+                                err);
         q->n += nl;
     }
     qprogress_done(&prog);

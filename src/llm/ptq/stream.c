@@ -265,7 +265,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         qprogress_update(&prog, "streamed %s w%d: block %d/%d", llm_qmethod_name(s->method), s->bits, l + 1, L);
         if (llm_source_block(src, &m, l, buf, err)) break;
         double tl[2];
-        if (llm_quantize_block(&m, l, s, Xq, Xf, n, S, ql, &nql, &r->block_err[l], tl, err)) break;
+        if (llm_quantize_block(&m, l, s, Xq, Xf, n, S, ql, &nql, &r->block_err[l], tl, &prog, err)) break;
         const LlmLayer *y = &m.layers[l];
         char name[160], base[96];
         int wrc = 0;
