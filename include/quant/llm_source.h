@@ -15,6 +15,12 @@ typedef struct LlmSource LlmSource;
 /* m: config, tok_emb, pos_emb, final_norm(_b), head in fp32 (owned by m), layers[] zeroed.
  * Close with llm_source_close (which frees m too). */
 int    llm_source_open(LlmSource **src, LlmModel *m, const char *path, QErr *err);
+/* The same; with shared_lazy, a Llama's token embedding and head are checked but left in the
+ * file (m->tok_emb = m->head = NULL): llm_source_rows widens rows of them when needed. */
+int    llm_source_open_ex(LlmSource **src, LlmModel *m, const char *path, int shared_lazy, QErr *err);
+/* Rows [row0, row0 + nrows) of the token embedding (head = 0) or the head (1) into dst
+ * [nrows, D]; works whether or not they were widened at open. */
+int    llm_source_rows(LlmSource *src, const LlmModel *m, int head, int64_t row0, int64_t nrows, float *dst, QErr *err);
 /* Floats of one block's fp32 weights: the size of llm_source_block's buffer. */
 size_t llm_source_block_floats(const LlmConfig *c);
 /* Block `layer` widened into buf and m->layers[layer] pointed at it (non-finite weights are
@@ -26,7 +32,8 @@ void   llm_source_close(LlmSource *src, LlmModel *m);
 
 /* The Hugging Face side (llm_hf.c), used by llm_source.c. */
 typedef struct LlmHfLazy LlmHfLazy;
-int    llm_hf_lazy_open(LlmHfLazy **z, LlmModel *m, const char *dir, QErr *err);
+int    llm_hf_lazy_open(LlmHfLazy **z, LlmModel *m, const char *dir, int shared_lazy, QErr *err);
+int    llm_hf_lazy_rows(LlmHfLazy *z, const LlmModel *m, int head, int64_t row0, int64_t nrows, float *dst, QErr *err);
 size_t llm_hf_lazy_block_floats(const LlmConfig *c);
 int    llm_hf_lazy_block(LlmHfLazy *z, LlmModel *m, int layer, float *buf, QErr *err);
 void   llm_hf_lazy_release(LlmHfLazy *z);

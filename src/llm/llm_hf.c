@@ -371,9 +371,11 @@ done:
 struct LlmHfLazy {
     Loader L;
     char dir[4096];
+    char emb[64];
+    int shared_lazy;     /* tok_emb / head left in the file (llm_hf_lazy_rows) */
 };
 
-int llm_hf_lazy_open(LlmHfLazy **out, LlmModel *m, const char *dir, QErr *err) {
+int llm_hf_lazy_open(LlmHfLazy **out, LlmModel *m, const char *dir, int shared_lazy, QErr *err) {
     LlmHfLazy *z = xcalloc(1, sizeof *z);
     snprintf(z->dir, sizeof z->dir, "%s", dir);
     char emb[64];
@@ -392,7 +394,21 @@ int llm_hf_lazy_open(LlmHfLazy **out, LlmModel *m, const char *dir, QErr *err) {
     for (int i = 0; i < c->n_layers && rc == 0; i++) rc = hf_layer(L, m, i, &none);
     memset(m->layers, 0, (size_t)c->n_layers * sizeof(LlmLayer));
     L->dry = 0;
-    if (rc == 0) {
+    snprintf(z->emb, sizeof z->emb, "%s", emb);
+    z->shared_lazy = shared_lazy && c->arch == LLM_ARCH_LLAMA;
+    if (rc == 0 && z->shared_lazy) {
+        /* embedding and head checked, not read: only the final norm is widened now */
+        L->dry = 1;
+        rc = hf_emb(L, m, emb, &none) || hf_tail(L, m, emb, &none) ? -1 : 0;
+        L->dry = 0;
+        m->tok_emb = m->head = NULL;
+        if (rc == 0) {
+            m->owned = xmalloc(D * sizeof(float));
+            m->final_norm = m->owned;
+            rc = get(L, "model.norm.weight", (int64_t)D, 0, m->final_norm, 0);
+        }
+        llm_hf_lazy_release(z);
+    } else if (rc == 0) {
         size_t glob = V * D + D + (c->arch == LLM_ARCH_GPT2 ? S * D + D : 0) + (c->shared_head ? 0 : V * D);
         m->owned = xmalloc(glob * sizeof(float));
         float *p = m->owned;
@@ -413,6 +429,26 @@ int llm_hf_lazy_open(LlmHfLazy **out, LlmModel *m, const char *dir, QErr *err) {
 }
 
 size_t llm_hf_lazy_block_floats(const LlmConfig *c) { return hf_layer_floats(c); }
+
+int llm_hf_lazy_rows(LlmHfLazy *z, const LlmModel *m, int head, int64_t row0, int64_t nrows, float *dst, QErr *err) {
+    const char *name = head && !m->c.shared_head ? "lm_head.weight" : z->emb;
+    const StTensor *t = st_find(&z->L.st, name);
+    const char *alias = t ? NULL : st_meta(&z->L.st, name);
+    if (alias) t = st_find(&z->L.st, alias);
+    const int64_t D = m->c.dim;
+    if (!t || t->ndim != 2 || t->shape[1] != D || row0 < 0 || nrows < 0 || row0 + nrows > t->shape[0])
+        return qerr_set(err, "internal: rows %lld..%lld of '%s'", (long long)row0, (long long)(row0 + nrows), name);
+    StTensor v = *t; /* a view of the rows: the same widening as the whole tensor's */
+    size_t es = st_dtype_size(t->dtype);
+    v.data = t->data + (size_t)row0 * (size_t)D * es;
+    v.numel = nrows * D;
+    v.nbytes = (size_t)v.numel * es;
+    v.shape[0] = nrows;
+    qmap_prefault(v.data, v.nbytes);
+    int rc = st_to_f32(&v, dst, err) || q_check_finite(dst, v.numel, z->dir, name, err) ? -1 : 0;
+    qmap_release(v.data, v.nbytes);
+    return rc;
+}
 
 int llm_hf_lazy_block(LlmHfLazy *z, LlmModel *m, int layer, float *buf, QErr *err) {
     z->L.err = err;

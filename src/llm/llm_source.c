@@ -11,10 +11,22 @@ struct LlmSource {
 };
 
 int llm_source_open(LlmSource **out, LlmModel *m, const char *path, QErr *err) {
+    return llm_source_open_ex(out, m, path, 0, err);
+}
+
+int llm_source_rows(LlmSource *s, const LlmModel *m, int head, int64_t row0, int64_t nrows, float *dst, QErr *err) {
+    const float *w = head ? m->head : m->tok_emb;
+    if (s->hf && !w) return llm_hf_lazy_rows(s->hf, m, head, row0, nrows, dst, err);
+    if (!w || row0 < 0 || nrows < 0 || row0 + nrows > m->c.vocab_size) return qerr_set(err, "internal: rows of a missing tensor");
+    memcpy(dst, w + (size_t)row0 * m->c.dim, (size_t)nrows * m->c.dim * sizeof(float));
+    return 0;
+}
+
+int llm_source_open_ex(LlmSource **out, LlmModel *m, const char *path, int shared_lazy, QErr *err) {
     LlmSource *s = xcalloc(1, sizeof *s);
     memset(m, 0, sizeof *m);
     if (qpath_is_dir(path)) {
-        if (llm_hf_lazy_open(&s->hf, m, path, err)) {
+        if (llm_hf_lazy_open(&s->hf, m, path, shared_lazy, err)) {
             free(s);
             return -1;
         }

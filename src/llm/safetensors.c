@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,12 +271,18 @@ __attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint8_t *
     }
 }
 
+/* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c"), and AVX2. */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx2");
+}
+
 int st_to_f32(const StTensor *t, float *out, QErr *err) {
     const uint8_t *p = t->data;
     switch (t->dtype) {
     case ST_F32: memcpy(out, p, t->nbytes); return 0;
     case ST_F16:
-        if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2")) {
+        if (has_f16c()) {
             /* big tensors in row chunks over the threads (the file's pages are read here) */
             const int64_t chunk = 1 << 16, nch = (t->numel + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (nch > 4)

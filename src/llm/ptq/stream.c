@@ -195,6 +195,50 @@ static int put_f32(Out *o, const char *name, const float *x, int64_t n, QErr *er
     return put(o, name, x, (size_t)n * sizeof(float), err);
 }
 
+enum { ROWS_CHUNK = 2048 };
+
+/* The embedding (head = 0) or head as F32, widened from the source a chunk of rows at a time. */
+static int put_rows(Out *o, const char *name, LlmSource *src, const LlmModel *m, int head, QErr *err) {
+    const int64_t V = m->c.vocab_size, D = m->c.dim;
+    if (o->next >= o->L->n || strcmp(o->L->t[o->next].name, name) != 0 || st_write_nbytes(&o->L->t[o->next]) != (size_t)(V * D * 4))
+        return qerr_set(err, "internal: %s: tensor '%s' does not match the header's entry %d", o->path, name, o->next);
+    o->next++;
+    float *x = xmalloc((size_t)ROWS_CHUNK * D * sizeof(float));
+    int rc = 0;
+    for (int64_t r0 = 0; r0 < V && rc == 0; r0 += ROWS_CHUNK) {
+        int64_t nr = V - r0 < ROWS_CHUNK ? V - r0 : ROWS_CHUNK;
+        rc = llm_source_rows(src, m, head, r0, nr, x, err) || qwriter_write(&o->w, x, (size_t)(nr * D) * sizeof(float), err) ? -1 : 0;
+    }
+    free(x);
+    return rc;
+}
+
+/* llm_quantize_embedding's result (rows are independent: per-row scales), a chunk of rows at
+ * a time from the file, for an embedding that was never widened whole. */
+static int quantize_embedding_rows(LlmSource *src, const LlmModel *m, int emb_bits, LlmQuantized *q, QErr *err) {
+    const int64_t V = m->c.vocab_size, D = m->c.dim;
+    q->emb_bits = emb_bits;
+    q->emb_codes = xmalloc((size_t)(V * D));
+    if (qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, V, D, err)) return -1;
+    q->emb_p.scale_f16 = 1;
+    float *x = xmalloc((size_t)ROWS_CHUNK * D * sizeof(float));
+    int rc = 0;
+    for (int64_t r0 = 0; r0 < V && rc == 0; r0 += ROWS_CHUNK) {
+        int64_t nr = V - r0 < ROWS_CHUNK ? V - r0 : ROWS_CHUNK;
+        QParams cp;
+        if ((rc = llm_source_rows(src, m, 0, r0, nr, x, err)) || (rc = qparams_init(&cp, emb_bits, 1, QGRAN_CHANNEL, 0, nr, D, err)))
+            break;
+        cp.scale_f16 = 1;
+        qparams_fit_minmax(&cp, x);
+        quantize(&cp, x, q->emb_codes + r0 * D);
+        memcpy(q->emb_p.scale + r0, cp.scale, (size_t)nr * sizeof(float));
+        memcpy(q->emb_p.zero + r0, cp.zero, (size_t)nr * sizeof(int32_t));
+        qparams_free(&cp);
+    }
+    free(x);
+    return rc;
+}
+
 /* ------------------------------------------------------------ the job */
 int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s, int emb_bits, const char *out_path,
                         const char *source, LlmStreamResult *r, QErr *err) {
@@ -206,7 +250,8 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     if (gptq && n < 1) return qerr_set(err, "GPTQ needs calibration windows");
     LlmSource *src;
     LlmModel m;
-    if (llm_source_open(&src, &m, model, err)) return -1;
+    /* RTN never embeds a token: the embedding and head stay in the file, read in row chunks */
+    if (llm_source_open_ex(&src, &m, model, n == 0, err)) return -1;
     const LlmConfig *cf = &m.c;
     const int L = cf->n_layers, D = cf->dim;
     int rc = -1;
@@ -236,7 +281,10 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         Xf = xmalloc((size_t)n * S * D * sizeof(float));
         for (int i = 0; i < n; i++) llm_embed(&m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
     }
-    if (emb_bits > 0) llm_quantize_embedding(&m, emb_bits, &q);
+    if (emb_bits > 0) {
+        if (m.tok_emb) llm_quantize_embedding(&m, emb_bits, &q);
+        else if (quantize_embedding_rows(src, &m, emb_bits, &q, err)) goto out;
+    }
     if (n > 0) {
         Xq = xmalloc((size_t)n * S * D * sizeof(float));
         for (int i = 0; i < n; i++) llm_embed(&m, c->tokens + (size_t)i * S, S, 0, Xq + (size_t)i * S * D);
@@ -250,9 +298,10 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     if (st_write_header(&o.w, lay0.t, lay0.n, keys, vals, nm, err)) goto out;
     const int64_t V = cf->vocab_size;
     if (emb_bits > 0 ? put_quant(&o, "token_embd", &q.emb_p, q.emb_codes, err)
-                     : put_f32(&o, "token_embd.weight", m.tok_emb, V * D, err))
+                     : m.tok_emb ? put_f32(&o, "token_embd.weight", m.tok_emb, V * D, err)
+                                 : put_rows(&o, "token_embd.weight", src, &m, 0, err))
         goto out;
-    if (!cf->shared_head && put_f32(&o, "output.weight", m.head, V * D, err)) goto out;
+    if (!cf->shared_head && put_rows(&o, "output.weight", src, &m, 1, err)) goto out;
     if (m.pos_emb && put_f32(&o, "position_embd.weight", m.pos_emb, (int64_t)cf->max_seq * D, err)) goto out;
     if (put_f32(&o, "output_norm.weight", m.final_norm, D, err)) goto out;
     if (m.final_norm_b && put_f32(&o, "output_norm.bias", m.final_norm_b, D, err)) goto out;
