@@ -250,8 +250,10 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     if (gptq && n < 1) return qerr_set(err, "GPTQ needs calibration windows");
     LlmSource *src;
     LlmModel m;
-    /* RTN never embeds a token: the embedding and head stay in the file, read in row chunks */
-    if (llm_source_open_ex(&src, &m, model, n == 0, err)) return -1;
+    /* the head is only copied out: it stays in the file, read in row chunks; so does the
+     * embedding for RTN, which never embeds a token (GPTQ widens it below) */
+    if (llm_source_open_ex(&src, &m, model, 1, err)) return -1;
+    float *emb32 = NULL; /* GPTQ: the embedding widened here when the source left it in the file */
     const LlmConfig *cf = &m.c;
     const int L = cf->n_layers, D = cf->dim;
     int rc = -1;
@@ -276,6 +278,13 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
 
     /* the block inputs at the first boundary: the fp32 model's when refit needs them, then
      * the quantized model's (from the quantized embedding), as llm_quantize_model does */
+    if (n > 0 && !m.tok_emb) {
+        const int64_t V = cf->vocab_size;
+        emb32 = xmalloc((size_t)(V * D) * sizeof(float));
+        for (int64_t r0 = 0; r0 < V; r0 += ROWS_CHUNK)
+            if (llm_source_rows(src, &m, 0, r0, V - r0 < ROWS_CHUNK ? V - r0 : ROWS_CHUNK, emb32 + r0 * D, err)) goto out;
+        m.tok_emb = emb32;
+    }
     const int need_f = gptq && s->refit;
     if (need_f) {
         Xf = xmalloc((size_t)n * S * D * sizeof(float));
@@ -374,6 +383,8 @@ out:
     free(buf);
     free(Xq);
     free(Xf);
+    if (emb32) m.tok_emb = NULL;
+    free(emb32);
     llm_source_close(src, &m);
     if (rc) llm_stream_result_free(r);
     return rc;
