@@ -45,6 +45,12 @@ typedef struct QMap {
 } QMap;
 int  qmap_open(QMap *m, const char *path, int writable_private, QErr *err);
 void qmap_close(QMap *m);
+/* Drops the pages of [p, p + n) (inside a read-only or private file map) from this process:
+ * read again from the file if touched again.  Streamed reads call it on what they are done
+ * with, so resident memory follows the block being worked on, not the bytes read so far. */
+void qmap_release(const void *p, size_t n);
+/* Maps in the pages of [p, p + n) in one call (MADV_POPULATE_READ) before a pass reads them. */
+void qmap_prefault(const void *p, size_t n);
 
 /* Atomic writer: writes go to "<path>.tmp.<pid>", commit fsyncs and renames it over
  * <path>; abort (or a failed write) removes the temporary, so no partial output is
@@ -88,6 +94,7 @@ void    qthreads_set(int n);    /* OpenMP and OpenBLAS thread counts together */
  * across independent items (windows, samples) runs BLAS single-threaded inside. */
 int     qblas_threads_swap(int n);
 int64_t qpeak_rss_bytes(void);  /* VmHWM from /proc/self/status, -1 if unknown */
+int64_t qmem_available_bytes(void);  /* MemAvailable from /proc/meminfo, -1 if unknown */
 
 /* --------------------------------------------------------------- progress */
 /* Progress of a long job on stderr.  On a terminal: one updating line with a bar and the ETA

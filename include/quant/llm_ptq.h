@@ -97,6 +97,21 @@ void llm_distill_free(LlmDistill *d);
 int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, const LlmWQuant *s, int emb_bits,
                         LlmQuantized *q, QErr *err);
 void llm_quantized_free(LlmQuantized *q);
+/* The pieces llm_quantize_model is made of, shared with the streamed quantizer (stream.c) so
+ * both write the same codes: the token embedding per row at emb_bits (m->tok_emb then holds
+ * the dequantized values), and one block.  llm_quantize_block reads only m->layers[l];
+ * Xq [n, S, D] the quantized model's inputs to the block (advanced through it), Xf the fp32
+ * model's (advanced through the fp32 block; NULL allowed unless GPTQ refits or tunes, and then
+ * *block_err = -1); n = 0: no calibration (RTN), and Xq NULL: the block's weights are then
+ * left as they were instead of dequantized (nothing reads them again).  out[0..*n_out): the block's linears, their
+ * bias pointers into m.  prog (or NULL): a step line per linear (block, linear, ETA). */
+void llm_quantize_embedding(LlmModel *m, int emb_bits, LlmQuantized *q);
+/* 1 when llm_quantize_model chooses the embedding's codes with GPTQ on the head's input instead
+ * (llm_quantize_embedding): a tied head, a GPTQ method, 8-bit weights.  The streamed quantizer
+ * does not do this, so such plans run in memory. */
+int  llm_tied_head_gptq(const LlmModel *m, const LlmWQuant *s, int emb_bits);
+int  llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
+                        int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
 
@@ -129,6 +144,11 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmDistill *d, const LlmTun
 
 /* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);
+/* That file's __metadata__ (scheme and architecture): fills v / keys / vals, returns the count.
+ * Shared with the streamed writer (stream.c), so both files carry the same header. */
+enum { LLM_QFILE_META_MAX = 24 };
+int llm_qfile_meta(const LlmConfig *c, const LlmWQuant *scheme, int emb_bits, const char *source,
+                   char v[LLM_QFILE_META_MAX][64], const char *keys[LLM_QFILE_META_MAX], const char *vals[LLM_QFILE_META_MAX]);
 
 /* ------------------------------------------------------------ activations */
 typedef enum LlmActMode { LLM_ACT_NONE = 0, LLM_ACT_DYNAMIC = 1, LLM_ACT_STATIC = 2 } LlmActMode;

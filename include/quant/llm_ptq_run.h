@@ -35,6 +35,7 @@ typedef struct LlmPtqOpts {
     int w4a8;                    /* every 4-bit weight variant also with 8-bit per-token activations */
     int outlier_channels;        /* > 0: the outlier fixture (llm_inject_outliers) on every copy of the model */
     float outlier_factor;
+    int stream;                  /* 0 auto: streamed when the plan allows it (llm_stream.h); 1 required; -1 never */
 } LlmPtqOpts;
 void llm_ptq_opts_default(LlmPtqOpts *o);
 

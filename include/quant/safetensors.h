@@ -70,5 +70,11 @@ typedef struct StWriteTensor {
 } StWriteTensor;
 int st_write(const char *path, const StWriteTensor *tensors, int n, const char *const *meta_keys,
              const char *const *meta_vals, int nmeta, QErr *err);
+/* The same file written piece by piece (a streamed writer): the header of tensors[] (their
+ * data pointers unused) on an open QWriter; the caller then writes each tensor's
+ * st_write_nbytes() bytes in the same order and commits.  Byte for byte what st_write makes. */
+int    st_write_header(QWriter *w, const StWriteTensor *tensors, int n, const char *const *meta_keys,
+                       const char *const *meta_vals, int nmeta, QErr *err);
+size_t st_write_nbytes(const StWriteTensor *t);
 
 #endif

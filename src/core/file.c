@@ -62,6 +62,27 @@ void qmap_close(QMap *m) {
     m->len = 0;
 }
 
+void qmap_release(const void *p, size_t n) {
+    if (!p || !n) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    a -= a % (uintptr_t)pg; /* whole pages: a neighbour sharing the edge page is re-read if needed */
+    madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void qmap_prefault(const void *p, size_t n) {
+#ifdef MADV_POPULATE_READ
+    if (!p || !n) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    a -= a % (uintptr_t)pg;
+    madvise((void *)a, b - a, MADV_POPULATE_READ); /* best effort: older kernels refuse it, faults then do the work */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 int qwriter_open(QWriter *w, const char *path, QErr *err) {
     memset(w, 0, sizeof *w);
     size_t n = strlen(path) + 32;

@@ -45,6 +45,22 @@ int64_t qpeak_rss_bytes(void) {
     return kb < 0 ? -1 : kb * 1024;
 }
 
+int64_t qmem_available_bytes(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    int64_t kb = -1;
+    while (fgets(line, sizeof line, f)) {
+        long long v;
+        if (strncmp(line, "MemAvailable:", 13) == 0 && sscanf(line + 13, "%lld", &v) == 1) {
+            kb = v;
+            break;
+        }
+    }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
 float qf16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

@@ -91,9 +91,9 @@ void qparams_set_range(QParams *p, int64_t k, float lo, float hi) {
 static void row_range(const float *x, int64_t cols, int64_t r, int64_t c0, int64_t c1, float *lo, float *hi) {
     const float *row = x + r * cols;
     float mn = row[c0], mx = row[c0];
-    for (int64_t c = c0 + 1; c < c1; c++) {
-        mn = fminf(mn, row[c]);
-        mx = fmaxf(mx, row[c]);
+    for (int64_t c = c0 + 1; c < c1; c++) { /* comparisons, not fminf calls: they vectorize (finite weights) */
+        mn = row[c] < mn ? row[c] : mn;
+        mx = row[c] > mx ? row[c] : mx;
     }
     *lo = mn;
     *hi = mx;

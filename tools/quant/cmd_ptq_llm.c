@@ -27,6 +27,7 @@ static const char *usage =
     "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
     "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
+    "         [--stream auto|True|False (block by block from the mapped file; auto: when the plan allows)]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
 
 /* The default variants (no --method, --bits or --group-size given): the one table of them, in
@@ -122,6 +123,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err) ||
         args_bool(a, "smooth", 1, &o.smooth, err) || args_bool(a, "w4a8", 1, &o.w4a8, err))
         return 2;
+    const char *stream = args_str(a, "stream", "auto"); /* streamed block by block (llm_stream.h) */
+    if (strcmp(stream, "auto") && strcmp(stream, "True") && strcmp(stream, "False"))
+        return qerr_set(err, "--stream %s: expected auto, True or False", stream), 2;
+    o.stream = !strcmp(stream, "True") ? 1 : !strcmp(stream, "False") ? -1 : 0;
     const char *inj = args_str(a, "inject-outliers", NULL);
     if (inj) {
         char *end;

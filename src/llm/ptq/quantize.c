@@ -79,7 +79,10 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Site
     qblas_threads_swap(old);
 }
 
-static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes) {
+/* Round to nearest, fused: per row, each group's range, scale (qparams_set_range), codes
+ * (quant_code) and, when deq, the dequantized values back into w — what qparams_fit_minmax,
+ * quantize and dequantize do in three passes, in one pass over a row that stays in cache. */
+static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes, int deq) {
     QErr e;
     qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
     p->scale_f16 = 1;
@@ -88,15 +91,174 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     p->sym_full = s->bits < 8;
     if (s->bits == 8 && s->symmetric) p->qmin = -p->qmax;
     qparams_merge_tail(p);
-    qparams_fit_minmax(p, w);
-    quantize(p, w, codes);
-    dequantize(p, codes, w);
+#pragma omp parallel for schedule(static) if ((int64_t)out * in > 65536)
+    for (int64_t r = 0; r < out; r++)
+        for (int64_t j = 0; j < p->groups_per_row; j++) {
+            int64_t c0, c1, k = r * p->groups_per_row + j;
+            qparams_unit_cols(p, j, &c0, &c1);
+            float *x = w + r * in;
+            float mn = x[c0], mx = x[c0];
+            for (int64_t c = c0 + 1; c < c1; c++) {
+                mn = x[c] < mn ? x[c] : mn;
+                mx = x[c] > mx ? x[c] : mx;
+            }
+            qparams_set_range(p, k, mn, mx);
+            const float sc = p->scale[k];
+            const int32_t z = p->zero[k];
+            int8_t *q = codes + r * in;
+            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, p->qmin, p->qmax);
+            if (deq)
+                for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
+        }
+}
+
+int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
+                       int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err) {
+    int rc = 0;
+    *n_out = 0;
+    const int gptq_x = llm_qmethod_gptq(s->method);
+    if (n > 0 && !Xf && ((gptq_x && s->refit) || (gptq_x && s->tune_epochs > 0 && s->bits < 8)))
+        return qerr_set(err, "internal: refit and block tuning need the fp32 stream");
+    LlmLinear lin[LLM_MAX_LINEARS];
+    int nl = llm_block_linears(m, l, lin);
+    const size_t rows = (size_t)n * S;
+    const LlmConfig *cf = &m->c;
+    const int D = cf->dim;
+    const int gptq = llm_qmethod_gptq(s->method), refit = gptq && s->refit;
+    /* the fp32 reference stream goes through the block before its weights change; with
+     * refit, its site inputs are the targets */
+    SiteStore fps = {{0}}, qs = {{0}};
+    int o_idx = -1;
+    for (int k = 0; k < nl; k++)
+        if (lin[k].site == LLM_SITE_O) o_idx = k;
+    /* refit's targets for o and down add the residual stream's error: the block input's
+     * (Xf_in - Xq) and, after attention, the fp32 residual Rf minus the quantized one */
+    float *Xf_in = NULL, *Rf = NULL, *Yadd = NULL;
+    if (refit) {
+        Xf_in = xmalloc(rows * D * sizeof(float));
+        memcpy(Xf_in, Xf, rows * D * sizeof(float));
+    }
+    if (refit) store_alloc(&fps, cf, rows, 0xFu);
+    if (n > 0 && Xf) run_block(m, l, Xf, n, S, refit ? &fps : NULL);
+    if (refit) {
+        Rf = xmalloc(rows * D * sizeof(float));
+        Yadd = xmalloc(rows * D * sizeof(float));
+        resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
+    }
+    float *tmp = gptq ? xmalloc(rows * D * sizeof(float)) : NULL;
+    GptqHessian h = {0};
+    GptqRefitStats rst = {0};  /* the current site's refit statistics, shared by its linears */
+    int captured_site = -1;
+    for (int k = 0; k < nl && rc == 0; k++) {
+        LlmQLinear *ql = &out[(*n_out)++];
+        snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
+        ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
+        ql->bias = lin[k].b;
+        if (prog) { /* the step inside the block: a block of a big model takes minutes */
+            qprogress_frac(prog, ((double)l + (double)k / nl) / m->c.n_layers);
+            qprogress_update(prog, "block %d/%d: %s %s (%d/%d)", l + 1, m->c.n_layers, llm_qmethod_name(s->method),
+                             lin[k].name, k + 1, nl);
+        }
+        if (gptq && (int)lin[k].site != captured_site) {
+            /* "true sequential": the inputs of this site come from the block with every
+             * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
+            store_free(&qs);
+            store_alloc(&qs, cf, rows, (1u << lin[k].site) | (refit ? 1u << LLM_SITE_O : 0));
+            memcpy(tmp, Xq, rows * D * sizeof(float));
+            run_block(m, l, tmp, n, S, &qs);
+            captured_site = (int)lin[k].site;
+            gptq_refit_stats_free(&rst);
+            gptq_hessian_free(&h);
+            gptq_hessian_init(&h, site_width(cf, captured_site));
+            gptq_hessian_add(&h, qs.X[captured_site], (int64_t)rows);
+        }
+        if (gptq) {
+            if (refit) {
+                const float *ya = NULL;
+                if (lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
+                    for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
+                    ya = Yadd;
+                } else if (lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
+                    resid_after_attn(&lin[o_idx], Xq, qs.X[LLM_SITE_O], rows, Yadd);
+                    for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
+                    ya = Yadd;
+                }
+                if (!rst.A) gptq_refit_stats(&rst, &h, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows);
+                rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, qs.X[lin[k].site], ya, s->refit_ridge, err);
+                if (rc) {
+                    qerr_prefix(err, "%s", ql->name);
+                    break;
+                }
+            }
+            GptqOpts go;
+            gptq_opts_default(&go);
+            go.bits = s->bits;
+            go.symmetric = s->symmetric;
+            go.gran = s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL;
+            go.group_size = s->group_size;
+            go.act_order = s->act_order;
+            go.scale_f16 = 1;
+            /* 4-bit and below: the full range, as Q4_0; 8 bits: restricted to -127..127, the grid
+             * Q8_0's dot products assume, so W8 exports to GGUF exactly */
+            go.sym_full = s->bits < 8;
+            go.narrow = s->bits == 8;
+            go.merge_tail = 1;
+            go.mse_clip = s->mse_clip;
+            if (s->damp > 0) go.damp = s->damp;
+            rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &h, &go, &ql->p, ql->codes, err);
+            if (rc) qerr_prefix(err, "%s", ql->name);
+        } else {
+            quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes, Xq != NULL);
+        }
+    }
+    if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8) {
+        LlmTuneOpts to;
+        llm_tune_opts_default(&to);
+        to.epochs = s->tune_epochs;
+        rc = llm_block_tune(m, l, out, Xq, Xf, n, S, &to, &tune_loss[0], &tune_loss[1], err);
+    }
+    gptq_hessian_free(&h);
+    gptq_refit_stats_free(&rst);
+    store_free(&qs);
+    store_free(&fps);
+    free(tmp);
+    free(Xf_in);
+    free(Rf);
+    free(Yadd);
+    if (n > 0) run_block(m, l, Xq, n, S, NULL);
+    *block_err = -1;
+    if (n > 0 && Xf) {
+        double num = 0, den = 0;
+        for (size_t i = 0; i < (size_t)n * S * m->c.dim; i++) {
+            double d = (double)Xq[i] - Xf[i];
+            num += d * d;
+            den += (double)Xf[i] * Xf[i];
+        }
+        *block_err = den > 0 ? sqrt(num / den) : 0;
+    }
+    return rc;
+}
+
+void llm_quantize_embedding(LlmModel *m, int emb_bits, LlmQuantized *q) {
+    const LlmConfig *cf = &m->c;
+    QErr e;
+    q->emb_bits = emb_bits;
+    q->emb_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
+    qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, cf->dim, &e);
+    q->emb_p.scale_f16 = 1;
+    qparams_fit_minmax(&q->emb_p, m->tok_emb);
+    quantize(&q->emb_p, m->tok_emb, q->emb_codes);
+    dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
 }
 
 /* A tied embedding [V, D] is also the head: its codes are chosen by GPTQ against the Hessian of
  * the head's input (the fp32 model's final normed hidden states on the calibration windows), so
  * the logits' error is what is minimised; the grid stays one 8-bit scale per row (Q8_0's
  * -127..127 at 8 bits), the file format unchanged.  X0 [n, S, D]: the windows' embeddings. */
+int llm_tied_head_gptq(const LlmModel *m, const LlmWQuant *s, int emb_bits) {
+    return emb_bits > 0 && llm_qmethod_gptq(s->method) && m->c.shared_head && s->bits >= 8;
+}
+
 static int quantize_tied_head(LlmModel *m, const LlmCalib *c, const float *X0, int bits, QParams *p, int8_t *codes,
                               QErr *err) {
     const LlmConfig *cf = &m->c;
@@ -165,12 +327,12 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     /* the embedding is quantized first, so the quantized stream starts from it; GPTQ's methods
      * choose a tied embedding's codes for its other use, the head (quantize_tied_head) */
     if (emb_bits > 0) {
-        q->emb_bits = emb_bits;
-        q->emb_codes = xmalloc((size_t)cf->vocab_size * D);
         /* 8-bit variants only: measured on stories260K, W8 GPTQ +0.08% -> +0.02%, but W4 g32 GPTQ with
          * its tuning +2.91% -> +3.89% (not understood yet; the head's codes are fitted to the fp32
          * model's final states, which 4-bit blocks and the end-to-end tuning move far from) */
-        if (llm_qmethod_gptq(s->method) && cf->shared_head && s->bits >= 8) {
+        if (llm_tied_head_gptq(m, s, emb_bits)) {
+            q->emb_bits = emb_bits;
+            q->emb_codes = xmalloc((size_t)cf->vocab_size * D);
             if (quantize_tied_head(m, c, Xf, emb_bits, &q->emb_p, q->emb_codes, err)) {
                 free(Xq);
                 free(Xf);
@@ -178,11 +340,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
                 return -1;
             }
         } else {
-            qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, D, err);
-            q->emb_p.scale_f16 = 1;
-            qparams_fit_minmax(&q->emb_p, m->tok_emb);
-            quantize(&q->emb_p, m->tok_emb, q->emb_codes);
-            dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
+            llm_quantize_embedding(m, emb_bits, q);
         }
     }
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xq + (size_t)i * S * D);
@@ -192,114 +350,10 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     for (int l = 0; l < L && rc == 0; l++) {
         qprogress_frac(&prog, (double)l / L);
         qprogress_update(&prog, "quantizing block %d/%d (%s, %d bits)", l + 1, L, llm_qmethod_name(s->method), s->bits);
-        LlmLinear lin[LLM_MAX_LINEARS];
-        int nl = llm_block_linears(m, l, lin);
-        const size_t rows = (size_t)n * S;
-        const int gptq = llm_qmethod_gptq(s->method), refit = gptq && s->refit;
-        /* the fp32 reference stream goes through the block before its weights change; with
-         * refit, its site inputs are the targets */
-        SiteStore fps = {{0}}, qs = {{0}};
-        int o_idx = -1;
-        for (int k = 0; k < nl; k++)
-            if (lin[k].site == LLM_SITE_O) o_idx = k;
-        /* refit's targets for o and down add the residual stream's error: the block input's
-         * (Xf_in - Xq) and, after attention, the fp32 residual Rf minus the quantized one */
-        float *Xf_in = NULL, *Rf = NULL, *Yadd = NULL;
-        if (refit) {
-            Xf_in = xmalloc(rows * D * sizeof(float));
-            memcpy(Xf_in, Xf, rows * D * sizeof(float));
-        }
-        if (refit) store_alloc(&fps, cf, rows, 0xFu);
-        run_block(m, l, Xf, n, S, refit ? &fps : NULL);
-        if (refit) {
-            Rf = xmalloc(rows * D * sizeof(float));
-            Yadd = xmalloc(rows * D * sizeof(float));
-            resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
-        }
-        float *tmp = gptq ? xmalloc(rows * D * sizeof(float)) : NULL;
-        GptqHessian h = {0};
-        GptqRefitStats rst = {0};  /* the current site's refit statistics, shared by its linears */
-        int captured_site = -1;
-        for (int k = 0; k < nl && rc == 0; k++) {
-            LlmQLinear *ql = &q->lin[q->n++];
-            snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
-            ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
-            ql->bias = lin[k].b;
-            if (gptq && (int)lin[k].site != captured_site) {
-                /* "true sequential": the inputs of this site come from the block with every
-                 * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
-                store_free(&qs);
-                store_alloc(&qs, cf, rows, (1u << lin[k].site) | (refit ? 1u << LLM_SITE_O : 0));
-                memcpy(tmp, Xq, rows * D * sizeof(float));
-                run_block(m, l, tmp, n, S, &qs);
-                captured_site = (int)lin[k].site;
-                gptq_refit_stats_free(&rst);
-                gptq_hessian_free(&h);
-                gptq_hessian_init(&h, site_width(cf, captured_site));
-                gptq_hessian_add(&h, qs.X[captured_site], (int64_t)rows);
-            }
-            if (gptq) {
-                if (refit) {
-                    const float *ya = NULL;
-                    if (lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
-                        for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
-                        ya = Yadd;
-                    } else if (lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
-                        resid_after_attn(&lin[o_idx], Xq, qs.X[LLM_SITE_O], rows, Yadd);
-                        for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
-                        ya = Yadd;
-                    }
-                    if (!rst.A) gptq_refit_stats(&rst, &h, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows);
-                    rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, qs.X[lin[k].site], ya, s->refit_ridge, err);
-                    if (rc) {
-                        qerr_prefix(err, "%s", ql->name);
-                        break;
-                    }
-                }
-                GptqOpts go;
-                gptq_opts_default(&go);
-                go.bits = s->bits;
-                go.symmetric = s->symmetric;
-                go.gran = s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL;
-                go.group_size = s->group_size;
-                go.act_order = s->act_order;
-                go.scale_f16 = 1;
-                /* 4-bit and below: the full range, as Q4_0; 8 bits: restricted to -127..127, the grid
-                 * Q8_0's dot products assume, so W8 exports to GGUF exactly */
-                go.sym_full = s->bits < 8;
-                go.narrow = s->bits == 8;
-                go.merge_tail = 1;
-                go.mse_clip = s->mse_clip;
-                if (s->damp > 0) go.damp = s->damp;
-                rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &h, &go, &ql->p, ql->codes, err);
-                if (rc) qerr_prefix(err, "%s", ql->name);
-            } else {
-                quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes);
-            }
-        }
-        if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8) {
-            LlmTuneOpts to;
-            llm_tune_opts_default(&to);
-            to.epochs = s->tune_epochs;
-            rc = llm_block_tune(m, l, &q->lin[q->n - nl], Xq, Xf, n, S, &to, &q->tune_loss[2 * l], &q->tune_loss[2 * l + 1],
+        int nl = 0;
+        rc = llm_quantize_block(m, l, s, Xq, Xf, n, S, q->lin + q->n, &nl, &q->block_err[l], &q->tune_loss[2 * l], &prog,
                                 err);
-        }
-        gptq_hessian_free(&h);
-        gptq_refit_stats_free(&rst);
-        store_free(&qs);
-        store_free(&fps);
-        free(tmp);
-        free(Xf_in);
-        free(Rf);
-        free(Yadd);
-        run_block(m, l, Xq, n, S, NULL);
-        double num = 0, den = 0;
-        for (size_t i = 0; i < (size_t)n * S * D; i++) {
-            double d = (double)Xq[i] - Xf[i];
-            num += d * d;
-            den += (double)Xf[i] * Xf[i];
-        }
-        q->block_err[l] = den > 0 ? sqrt(num / den) : 0;
+        q->n += nl;
     }
     qprogress_done(&prog);
     free(Xq);

@@ -10,6 +10,7 @@
 #include "quant/llm_gguf.h"
 #include "quant/llm_gptq_dir.h"
 #include "quant/llm_ptq_run.h"
+#include "quant/llm_stream.h"
 
 void llm_ptq_opts_default(LlmPtqOpts *o) {
     memset(o, 0, sizeof *o);
@@ -169,7 +170,30 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     if (o->threads > 0) qthreads_set(o->threads);
     LlmModel m;
     Tokenizer *tok;
-    if (open_model(o, &m, &tok, r, err)) return -1;
+    /* the one dispatch to the streamed path (stream_run.c): weights stay mapped, one block
+     * in fp32 at a time */
+    LlmSource *src = NULL;
+    char why[160];
+    int can_stream = llm_ptq_stream_plan(o, why, sizeof why);
+    int64_t fp32_bytes = llm_stream_fp32_bytes(o->model);
+    int64_t avail = qmem_available_bytes();
+    int too_big = fp32_bytes > 0 && avail > 0 && fp32_bytes > avail / 2;
+    if (o->stream > 0 && !can_stream) return qerr_set(err, "--stream True: %s", why);
+    if (too_big && !can_stream && o->stream == 0)
+        return qerr_set(err, "%s: the fp32 model (%.1f GB) does not fit in memory (%.1f GB available) and this plan "
+                        "cannot stream: %s", o->model, fp32_bytes / 1e9, avail / 1e9, why);
+    if (can_stream && o->stream >= 0) {
+        if (llm_source_open(&src, &m, o->model, err)) return -1;
+        if (llm_open_tokenizer(o->model, o->tokenizer, &m, &tok, err)) {
+            llm_source_close(src, &m);
+            return -1;
+        }
+        qlog("plan: streamed, block by block (%s); weights memory-mapped, one block in fp32 at a time", why);
+    } else {
+        if (open_model(o, &m, &tok, r, err)) return -1;
+        qlog("plan: in memory (the fp32 model, %.1f GB)%s%s", llm_n_params(&m) * 4 / 1e9, can_stream ? "" : ": ",
+             can_stream ? "" : why);
+    }
     int rc = -1;
     uint8_t *etext = NULL, *ctext = NULL;
     int32_t *etok = NULL, *ctok = NULL;
@@ -218,6 +242,14 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     if (llm_calib_sample(ctok, cal_lo, cal_hi, o->calib_samples, S, tok->bos_id, o->seed, &calib, err)) goto out;
     Ctx cx = {o, tok, etok, eval_end, {LLM_PPL_WINDOWS, S, 0, shared ? 0 : o->max_windows, 0}};
     llm_ppl_describe(&cx.ppl, tok, r->eval_desc, sizeof r->eval_desc);
+    if (src) {
+        for (int i = 0; i < LLM_PTQ_MAX_ROWS; i++) r->rows[i].e2e_kl[0] = r->rows[i].e2e_kl[1] = -1;
+        for (int i = 0; i < LLM_PTQ_MAX_ROWS; i++)
+            for (int l = 0; l < LLM_PTQ_MAX_LAYERS; l++) r->rows[i].tune_loss[l][0] = r->rows[i].tune_loss[l][1] = -1;
+        if (llm_ptq_run_stream(o, src, &m, tok, etok, eval_end, &cx.ppl, &calib, r, err)) goto out;
+        r->rows[0].bytes = file_size(o->model);
+        goto tokenizer;
+    }
 
     /* fp32 */
     for (int i = 0; i < LLM_PTQ_MAX_ROWS; i++) { /* rows without tuning say so */
@@ -445,6 +477,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             if (erc) goto out;
         }
     }
+tokenizer:
     if (o->save_dir) {
         /* keep the tokenizer beside the saved models, where `quant eval` looks for it */
         const char *src = o->tokenizer ? o->tokenizer : qpath_is_dir(o->model) ? o->model : NULL;
@@ -477,6 +510,7 @@ out:
     free(etext);
     free(ctext);
     tokenizer_free(tok);
-    llm_free(&m);
+    if (src) llm_source_close(src, &m);
+    else llm_free(&m);
     return rc;
 }

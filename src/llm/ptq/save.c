@@ -56,6 +56,35 @@ static void add_quant(Out *o, const char *base, const QParams *p, const int8_t *
     }
 }
 
+int llm_qfile_meta(const LlmConfig *c, const LlmWQuant *scheme, int emb_bits, const char *source,
+                   char v[LLM_QFILE_META_MAX][64], const char *keys[LLM_QFILE_META_MAX], const char *vals[LLM_QFILE_META_MAX]) {
+    int nm = 0;
+#define META(k, ...) (snprintf(v[nm], sizeof v[nm], __VA_ARGS__), keys[nm] = (k), vals[nm] = v[nm], nm++)
+    META("format", "%s", LLM_QFILE_FORMAT);
+    META("version", "%s", LLM_QFILE_VERSION);
+    META("arch", "%d", (int)c->arch);
+    META("dim", "%d", c->dim);
+    META("hidden_dim", "%d", c->hidden_dim);
+    META("n_layers", "%d", c->n_layers);
+    META("n_heads", "%d", c->n_heads);
+    META("n_kv_heads", "%d", c->n_kv_heads);
+    META("vocab_size", "%d", c->vocab_size);
+    META("max_seq", "%d", c->max_seq);
+    META("norm_eps", "%.9g", c->norm_eps);
+    META("rope_theta", "%.9g", c->rope_theta);
+    META("rope_interleaved", "%d", c->rope_interleaved);
+    META("shared_head", "%d", c->shared_head);
+    META("method", "%s", llm_qmethod_name(scheme->method));
+    META("bits", "%d", scheme->bits);
+    META("group_size", "%lld", (long long)scheme->group_size);
+    META("symmetric", "%d", scheme->symmetric);
+    META("group_tail", "%s", "merged");
+    META("emb_bits", "%d", emb_bits);
+    META("source", "%.60s", source ? source : "");
+#undef META
+    return nm;
+}
+
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err) {
     const LlmConfig *c = &m->c;
     int64_t D = c->dim, V = c->vocab_size;
@@ -98,32 +127,9 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
             }
         }
     }
-    char v[24][64];
-    const char *keys[24], *vals[24];
-    int nm = 0;
-#define META(k, ...) (snprintf(v[nm], sizeof v[nm], __VA_ARGS__), keys[nm] = (k), vals[nm] = v[nm], nm++)
-    META("format", "%s", LLM_QFILE_FORMAT);
-    META("version", "%s", LLM_QFILE_VERSION);
-    META("arch", "%d", (int)c->arch);
-    META("dim", "%d", c->dim);
-    META("hidden_dim", "%d", c->hidden_dim);
-    META("n_layers", "%d", c->n_layers);
-    META("n_heads", "%d", c->n_heads);
-    META("n_kv_heads", "%d", c->n_kv_heads);
-    META("vocab_size", "%d", c->vocab_size);
-    META("max_seq", "%d", c->max_seq);
-    META("norm_eps", "%.9g", c->norm_eps);
-    META("rope_theta", "%.9g", c->rope_theta);
-    META("rope_interleaved", "%d", c->rope_interleaved);
-    META("shared_head", "%d", c->shared_head);
-    META("method", "%s", llm_qmethod_name(q->scheme.method));
-    META("bits", "%d", q->scheme.bits);
-    META("group_size", "%lld", (long long)q->scheme.group_size);
-    META("symmetric", "%d", q->scheme.symmetric);
-    META("group_tail", "%s", "merged");
-    META("emb_bits", "%d", q->emb_codes ? q->emb_bits : 0);
-    META("source", "%.60s", source ? source : "");
-#undef META
+    char v[LLM_QFILE_META_MAX][64];
+    const char *keys[LLM_QFILE_META_MAX], *vals[LLM_QFILE_META_MAX];
+    int nm = llm_qfile_meta(c, &q->scheme, q->emb_codes ? q->emb_bits : 0, source, v, keys, vals);
     int rc = st_write(path, o.t, o.n, keys, vals, nm, err);
     for (int i = 0; i < o.nown; i++) free(o.owned[i]);
     free(o.t);
