@@ -36,6 +36,14 @@ typedef struct LlmPplResult {
 /* tokens: the whole text, already tokenized (with BOS first if the tokenizer adds one). */
 int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *tokens, int64_t n, const LlmPplOpts *o,
                    LlmHook hook, void *ctx, LlmPplResult *r, QErr *err);
+/* The pieces of llm_perplexity that the streamed evaluation (ptq/stream_run.c) shares, so both
+ * score the same windows the same way: the number of windows the text gives under o (checked
+ * against the model's context; -1 + err when none), window w's tokens into win[S] (BOS put
+ * first under the llama.cpp protocol) with the first scored position returned, and
+ * -log softmax(logits[V])[target]. */
+int64_t llm_ppl_windows(const LlmModel *m, const Tokenizer *tok, int64_t n, const LlmPplOpts *o, QErr *err);
+int     llm_ppl_window(const Tokenizer *tok, const LlmPplOpts *o, const int32_t *tokens, int64_t w, int32_t *win);
+double  llm_token_nll(const float *logits, int V, int32_t target);
 /* A one-line description of the protocol for reports. */
 void llm_ppl_describe(const LlmPplOpts *o, const Tokenizer *tok, char *buf, size_t n);
 

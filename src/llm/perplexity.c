@@ -6,8 +6,7 @@
 
 #include "quant/llm_eval.h"
 
-/* -log softmax(logits)[target] */
-static double nll(const float *logits, int V, int32_t target) {
+double llm_token_nll(const float *logits, int V, int32_t target) {
     float mx = logits[0];
     for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
     double sum = 0;
@@ -31,21 +30,38 @@ void llm_ppl_describe(const LlmPplOpts *o, const Tokenizer *tok, char *buf, size
                  o->seq_len, o->seq_len - 1, tok->add_bos && tok->bos_id >= 0 ? "BOS" : "no BOS", tok->vt->kind);
 }
 
-int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *tokens, int64_t n, const LlmPplOpts *o,
-                   LlmHook hook, void *ctx, LlmPplResult *r, QErr *err) {
-    memset(r, 0, sizeof *r);
-    const int S = o->seq_len, V = m->c.vocab_size;
+int64_t llm_ppl_windows(const LlmModel *m, const Tokenizer *tok, int64_t n, const LlmPplOpts *o, QErr *err) {
+    const int S = o->seq_len;
     if (S < 2 || S > m->c.max_seq) return qerr_set(err, "sequence length %d outside 2..%d (the model's context)", S, m->c.max_seq);
     if (llm_check_context(&m->c, S, err)) return -1;
     int stride = o->stride > 0 ? o->stride : S;
     if (stride > S) return qerr_set(err, "stride %d is larger than the window %d", stride, S);
     if (o->protocol == LLM_PPL_LLAMACPP && tok->bos_id < 0) return qerr_set(err, "the llama.cpp protocol needs a BOS token");
-    /* window starts and the range of positions each one scores */
     int64_t nwin;
     if (o->protocol == LLM_PPL_LLAMACPP || stride == S) nwin = n / S;
     else nwin = n >= S ? (n - S) / stride + 1 : 0;
     if (o->max_windows > 0 && nwin > o->max_windows) nwin = o->max_windows;
     if (nwin < 1) return qerr_set(err, "the text has %lld tokens, fewer than one window of %d", (long long)n, S);
+    return nwin;
+}
+
+int llm_ppl_window(const Tokenizer *tok, const LlmPplOpts *o, const int32_t *tokens, int64_t w, int32_t *win) {
+    const int S = o->seq_len, stride = o->stride > 0 ? o->stride : S;
+    int64_t start = o->protocol == LLM_PPL_LLAMACPP || stride == S ? w * S : w * stride;
+    memcpy(win, tokens + start, (size_t)S * sizeof(int32_t));
+    if (o->protocol == LLM_PPL_LLAMACPP) {
+        win[0] = tok->bos_id;
+        return S / 2;
+    }
+    return (stride == S || w == 0) ? 0 : S - stride - 1;
+}
+
+int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *tokens, int64_t n, const LlmPplOpts *o,
+                   LlmHook hook, void *ctx, LlmPplResult *r, QErr *err) {
+    memset(r, 0, sizeof *r);
+    const int S = o->seq_len, V = m->c.vocab_size;
+    int64_t nwin = llm_ppl_windows(m, tok, n, o, err);
+    if (nwin < 0) return -1;
     /* Windows are independent: run them in parallel (one state each, BLAS single-threaded
      * inside) and add their NLLs up in window order, so the result does not depend on the
      * thread count. */
@@ -63,18 +79,10 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
         int32_t *win = xmalloc((size_t)S * sizeof(int32_t));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t w = 0; w < nwin; w++) {
-            int64_t start = o->protocol == LLM_PPL_LLAMACPP || stride == S ? w * S : w * stride;
-            memcpy(win, tokens + start, (size_t)S * sizeof(int32_t));
-            int first;
-            if (o->protocol == LLM_PPL_LLAMACPP) {
-                win[0] = tok->bos_id;
-                first = S / 2;
-            } else {
-                first = (stride == S || w == 0) ? 0 : S - stride - 1;
-            }
+            int first = llm_ppl_window(tok, o, tokens, w, win);
             const float *logits = llm_forward(m, &st, win, S, 0, hook, ctx);
             double sum = 0;
-            for (int j = first; j < S - 1; j++) sum += nll(logits + (size_t)j * V, V, win[j + 1]);
+            for (int j = first; j < S - 1; j++) sum += llm_token_nll(logits + (size_t)j * V, V, win[j + 1]);
             wnll[w] = sum;
             wcount[w] = S - 1 - first;
             int64_t d;

@@ -12,28 +12,12 @@
 #include "quant/llm_source.h"
 #include "quant/llm_stream.h"
 
-static double nll(const float *logits, int V, int32_t target) {
-    float mx = logits[0];
-    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
-    return log(sum) + mx - logits[target];
-}
-
 int llm_perplexity_stream(LlmSource *src, LlmModel *m, const Tokenizer *tok, const int32_t *tokens, int64_t n,
                           const LlmPplOpts *o, LlmPplResult *r, QErr *err) {
     memset(r, 0, sizeof *r);
     const int S = o->seq_len, V = m->c.vocab_size, D = m->c.dim, L = m->c.n_layers;
-    if (S < 2 || S > m->c.max_seq) return qerr_set(err, "sequence length %d outside 2..%d (the model's context)", S, m->c.max_seq);
-    if (llm_check_context(&m->c, S, err)) return -1;
-    int stride = o->stride > 0 ? o->stride : S;
-    if (stride > S) return qerr_set(err, "stride %d is larger than the window %d", stride, S);
-    if (o->protocol == LLM_PPL_LLAMACPP && tok->bos_id < 0) return qerr_set(err, "the llama.cpp protocol needs a BOS token");
-    int64_t nwin;
-    if (o->protocol == LLM_PPL_LLAMACPP || stride == S) nwin = n / S;
-    else nwin = n >= S ? (n - S) / stride + 1 : 0;
-    if (o->max_windows > 0 && nwin > o->max_windows) nwin = o->max_windows;
-    if (nwin < 1) return qerr_set(err, "the text has %lld tokens, fewer than one window of %d", (long long)n, S);
+    int64_t nwin = llm_ppl_windows(m, tok, n, o, err);
+    if (nwin < 0) return -1;
     if (nwin > 4096) return qerr_set(err, "streamed evaluation keeps every window's activations: at most 4096 windows (--max-windows)");
     double t0 = qtime_now();
     /* the windows exactly as llm_perplexity builds them, all embedded, then every block over
@@ -42,15 +26,8 @@ int llm_perplexity_stream(LlmSource *src, LlmModel *m, const Tokenizer *tok, con
     int *first = xmalloc((size_t)nwin * sizeof(int));
     float *X = xmalloc((size_t)nwin * S * D * sizeof(float));
     for (int64_t w = 0; w < nwin; w++) {
-        int64_t start = o->protocol == LLM_PPL_LLAMACPP || stride == S ? w * S : w * stride;
         int32_t *t = win + (size_t)w * S;
-        memcpy(t, tokens + start, (size_t)S * sizeof(int32_t));
-        if (o->protocol == LLM_PPL_LLAMACPP) {
-            t[0] = tok->bos_id;
-            first[w] = S / 2;
-        } else {
-            first[w] = (stride == S || w == 0) ? 0 : S - stride - 1;
-        }
+        first[w] = llm_ppl_window(tok, o, tokens, w, t);
         llm_embed(m, t, S, 0, X + (size_t)w * S * D);
     }
     float *buf = xmalloc(llm_source_block_floats(&m->c) * sizeof(float));
@@ -84,7 +61,7 @@ int llm_perplexity_stream(LlmSource *src, LlmModel *m, const Tokenizer *tok, con
                 llm_head_forward(m, X + (size_t)w * S * D, S, logits);
                 const int32_t *t = win + (size_t)w * S;
                 double sum = 0;
-                for (int j = first[w]; j < S - 1; j++) sum += nll(logits + (size_t)j * V, V, t[j + 1]);
+                for (int j = first[w]; j < S - 1; j++) sum += llm_token_nll(logits + (size_t)j * V, V, t[j + 1]);
                 wnll[w] = sum;
             }
             free(logits);
