@@ -44,6 +44,9 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
 int64_t llm_ppl_windows(const LlmModel *m, const Tokenizer *tok, int64_t n, const LlmPplOpts *o, QErr *err);
 int     llm_ppl_window(const Tokenizer *tok, const LlmPplOpts *o, const int32_t *tokens, int64_t w, int32_t *win);
 double  llm_token_nll(const float *logits, int V, int32_t target);
+/* Fills r from the windows' NLL sums wnll[nwin] (added in window order) and the number of
+ * predictions they scored; t0: when the evaluation started (qtime_now). */
+void    llm_ppl_finish(LlmPplResult *r, const double *wnll, int64_t nwin, int64_t scored, int S, int64_t n, double t0);
 /* A one-line description of the protocol for reports. */
 void llm_ppl_describe(const LlmPplOpts *o, const Tokenizer *tok, char *buf, size_t n);
 

@@ -98,14 +98,17 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
     }
     qblas_threads_swap(old_blas);
     qprogress_done(&prog);
-    double total = 0;
     int64_t scored = 0;
-    for (int64_t w = 0; w < nwin; w++) {
-        total += wnll[w];
-        scored += wcount[w];
-    }
+    for (int64_t w = 0; w < nwin; w++) scored += wcount[w];
+    llm_ppl_finish(r, wnll, nwin, scored, S, n, t0);
     free(wnll);
     free(wcount);
+    return 0;
+}
+
+void llm_ppl_finish(LlmPplResult *r, const double *wnll, int64_t nwin, int64_t scored, int S, int64_t n, double t0) {
+    double total = 0;
+    for (int64_t w = 0; w < nwin; w++) total += wnll[w];
     r->seconds = qtime_now() - t0;
     r->windows = nwin;
     r->tokens_scored = scored;
@@ -113,5 +116,4 @@ int llm_perplexity(const LlmModel *m, const Tokenizer *tok, const int32_t *token
     r->mean_nll = total / (double)scored;
     r->ppl = exp(r->mean_nll);
     r->tokens_per_second = (double)nwin * S / r->seconds;
-    return 0;
 }

@@ -69,26 +69,15 @@ int llm_perplexity_stream(LlmSource *src, LlmModel *m, const Tokenizer *tok, con
     }
     qblas_threads_swap(old_blas);
     if (!o->quiet) qprogress_done(&prog);
-    double total = 0;
     int64_t scored = 0;
-    for (int64_t w = 0; w < nwin; w++) {
-        total += wnll[w];
-        scored += S - 1 - first[w];
-    }
+    for (int64_t w = 0; w < nwin; w++) scored += S - 1 - first[w];
+    if (rc == 0) llm_ppl_finish(r, wnll, nwin, scored, S, n, t0);
     free(wnll);
     free(buf);
     free(X);
     free(first);
     free(win);
-    if (rc) return -1;
-    r->seconds = qtime_now() - t0;
-    r->windows = nwin;
-    r->tokens_scored = scored;
-    r->tokens_in_text = n;
-    r->mean_nll = total / (double)scored;
-    r->ppl = exp(r->mean_nll);
-    r->tokens_per_second = (double)nwin * S / r->seconds;
-    return 0;
+    return rc ? -1 : 0;
 }
 
 int llm_ptq_stream_plan(const LlmPtqOpts *o, char *why, size_t n) {
