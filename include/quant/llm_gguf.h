@@ -40,6 +40,7 @@ typedef struct LlmExportSource {
     const char *name;
     const char *tok_path;   /* where the tokenizer came from (a tokenizer.json is copied from there
                                when the vocabulary has no GGUF description); may be NULL */
+    LlmQView head;          /* an untied classifier's codes (quant files with head_bits), else {0} */
 } LlmExportSource;
 
 /* One line of the export summary: how many tensors of a kind went to which type. */

@@ -46,6 +46,8 @@ typedef struct LlmWQuant {
     double refit_ridge;  /* its ridge toward the original weights (fraction of the mean input power) */
     int tune_epochs;     /* GPTQ < 8 bits: epochs of block-wise tuning of scales and norms (0: none) */
     int e2e_epochs;      /* GPTQ < 8 bits: epochs of end-to-end tuning against the fp32 model (0: none) */
+    int head_bits;       /* an untied classifier: 2..8 bits in groups of 32 (8: Q8_0's -127..127 grid), 0: fp32 */
+    int64_t emb_group;   /* the token embedding's groups (0: per row, as before; 32: Q4_0 / Q8_0 blocks) */
 } LlmWQuant;
 
 typedef struct LlmQLinear {
@@ -62,6 +64,8 @@ typedef struct LlmQuantized {
     QParams emb_p;               /* token embedding, per row */
     int8_t *emb_codes;           /* [V, D] or NULL when kept in fp32 */
     int emb_bits;
+    QParams head_p;              /* an untied classifier, groups of 32 (scheme.head_bits) */
+    int8_t *head_codes;          /* [V, D] or NULL: tied (stored once, as the embedding) or fp32 */
     double *block_err;           /* [n_layers] ||y_q - y|| / ||y|| after each block (calibration data) */
     double *tune_loss;           /* [n_layers][2] block tuning's relative loss before / after (-1: not run) */
     double e2e_kl[2];            /* end-to-end tuning: mean KL per token before / after (-1: not run) */
@@ -99,6 +103,11 @@ int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, 
 void llm_quantized_free(LlmQuantized *q);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
+/* Bits per parameter of a whole saved file: 8 x its bytes / every parameter of m (embeddings,
+ * head, norms, biases, positions included). */
+static inline double llm_file_bits_per_param(size_t file_bytes, int64_t n_params) {
+    return n_params > 0 ? 8.0 * (double)file_bytes / (double)n_params : 0;
+}
 
 /* Block-wise reconstruction (tune.c): with the integer codes of block `layer`'s linears ql[]
  * fixed (q, k, v, o, [gate,] up, down, as GPTQ left them), Adam trains a multiplier exp(theta)

@@ -226,7 +226,19 @@ static float *carve(float **w, int64_t count) {
 /* The scheme of every linear, as the metadata states it. */
 typedef struct QfScheme {
     int bits, group, sym, emb_bits, merge_tail;
+    int emb_group;   /* the embedding's groups (0: per row; groups merge their tail like the linears') */
+    int head_bits;   /* an untied classifier stored quantized in groups of 32 (0: F32) */
 } QfScheme;
+
+/* An optional integer (absent: def), else as meta_int. */
+static int meta_int_opt(const Safetensors *st, const char *path, const char *key, long lo, long hi, int def, int *out,
+                        QErr *err) {
+    if (!st_meta(st, key)) {
+        *out = def;
+        return 0;
+    }
+    return meta_int(st, path, key, lo, hi, out, err);
+}
 
 /* Format, version, the architecture and the scheme from the metadata, all checked. */
 static int read_header(const Safetensors *st, const char *path, LlmConfig *c, QfScheme *q, QErr *err) {
@@ -246,8 +258,15 @@ static int read_header(const Safetensors *st, const char *path, LlmConfig *c, Qf
         meta_int(st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(st, path, "norm_eps", 0, &c->norm_eps, err) ||
         meta_float(st, path, "rope_theta", arch == LLM_ARCH_GPT2, &c->rope_theta, err) || meta_int(st, path, "bits", 2, 8, &q->bits, err) ||
         meta_int(st, path, "group_size", 0, 1 << 20, &q->group, err) || meta_int(st, path, "symmetric", 0, 1, &q->sym, err) ||
-        meta_int(st, path, "emb_bits", 0, 8, &q->emb_bits, err))
+        meta_int(st, path, "emb_bits", 0, 8, &q->emb_bits, err) ||
+        meta_int_opt(st, path, "emb_group", 0, 1 << 20, 0, &q->emb_group, err) ||
+        meta_int_opt(st, path, "head_bits", 0, 8, 0, &q->head_bits, err))
         return -1;
+    if (q->emb_bits == 1 || q->head_bits == 1)
+        return qerr_set(err, "%s: metadata emb_bits / head_bits = 1 (expected 0 for F32 or 2..8)", path);
+    if (q->head_bits > 0 && c->shared_head)
+        return qerr_set(err, "%s: metadata head_bits = %d with shared_head = 1 (a tied head is stored once, as the embedding)",
+                        path, q->head_bits);
     /* how a row's ragged remainder is grouped: "merged" into the last group or "split" into its
      * own (absent: split) */
     const char *tail = st_meta(st, "group_tail");
@@ -269,8 +288,17 @@ int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx
     if (rc == 0 && q.emb_bits > 0) {
         QParams p;
         int8_t *codes = xmalloc((size_t)c.vocab_size * (size_t)c.dim);
-        rc = read_codes(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, 0, 0, 1, &p, codes, err);
+        rc = read_codes(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, q.emb_group, q.emb_group > 0, 1, &p, codes,
+                        err);
         if (rc == 0) rc = fn(ctx, &c, "token_embd", -1, -1, &p, codes, err);
+        qparams_free(&p);
+        free(codes);
+    }
+    if (rc == 0 && q.head_bits > 0) {
+        QParams p;
+        int8_t *codes = xmalloc((size_t)c.vocab_size * (size_t)c.dim);
+        rc = read_codes(&st, path, "output", c.vocab_size, c.dim, q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1, &p, codes, err);
+        if (rc == 0) rc = fn(ctx, &c, "output", -1, -2, &p, codes, err);
         qparams_free(&p);
         free(codes);
     }
@@ -355,12 +383,16 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
 #define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
     TAKE(m->tok_emb, V * D);
     if (emb_bits > 0) {
-        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 0, 1, m->tok_emb, err)) goto out;
+        if (read_quant(&st, path, "token_embd", V, D, emb_bits, q.emb_group, q.emb_group > 0, 1, m->tok_emb, err)) goto out;
     } else if (read_f32(&st, path, "token_embd.weight", V * D, D, m->tok_emb, err)) {
         goto out;
     }
     if (c->shared_head) m->head = m->tok_emb;
-    else if (read_f32(&st, path, "output.weight", V * D, D, TAKE(m->head, V * D), err)) goto out;
+    else if (q.head_bits > 0) {
+        if (read_quant(&st, path, "output", V, D, q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1, TAKE(m->head, V * D), err)) goto out;
+    } else if (read_f32(&st, path, "output.weight", V * D, D, TAKE(m->head, V * D), err)) {
+        goto out;
+    }
     if (gpt2 && read_f32(&st, path, "position_embd.weight", S * D, D, TAKE(m->pos_emb, S * D), err)) goto out;
     if (read_f32(&st, path, "output_norm.weight", D, 0, TAKE(m->final_norm, D), err)) goto out;
     if (gpt2 && read_f32(&st, path, "output_norm.bias", D, 0, TAKE(m->final_norm_b, D), err)) goto out;

@@ -11,16 +11,19 @@
 
 static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] --eval-text FILE [--calib-text FILE]\n"
+    "         [--preset fast|default|best] [--budget-minutes N (default: fast 5, default 10, best 60; 0: no limit)]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method rtn,awq,gptq (also awq+gptq)] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
-    "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0]\n"
+    "         [--emb-bits N (default 8 per row when the head is tied, else the weights' width >= 4 in groups of 32; 0: fp32)]\n"
+    "         [--head-bits 8 (an untied classifier, groups of 32; 0: fp32)]\n"
     "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
-    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
+    "         [--eval-fraction 0.5] [--max-windows N (default: what the budget allows; 0: all)] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
 
 static const char *site_name(LlmSite s) {
@@ -51,6 +54,17 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.tokenizer = args_str(a, "tokenizer", NULL);
     o.eval_text = args_str(a, "eval-text", NULL);
     o.calib_text = args_str(a, "calib-text", NULL);
+    const char *preset = args_str(a, "preset", "default");
+    if (llm_preset_parse(preset, &o.preset, err)) return 2;
+    if (args_double(a, "budget-minutes", -1, 0, 1e6, &o.budget_minutes, err)) return 2;
+    static const struct { const char *flag; unsigned bit; } given[] = {
+        {"method", LLM_GIVEN_VARIANTS}, {"bits", LLM_GIVEN_VARIANTS}, {"group-size", LLM_GIVEN_VARIANTS},
+        {"calib-samples", LLM_GIVEN_CALIB}, {"gen-samples", LLM_GIVEN_GEN}, {"tune-epochs", LLM_GIVEN_TUNE},
+        {"e2e-epochs", LLM_GIVEN_E2E}, {"max-windows", LLM_GIVEN_WINDOWS}, {"act-bits", LLM_GIVEN_ACT},
+        {"smooth", LLM_GIVEN_SMOOTH}, {"w4a8", LLM_GIVEN_W4A8}};
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (args_has(a, given[i].flag)) o.given |= given[i].bit;
+    const int fast = o.preset == LLM_PRESET_FAST;
     long v, *bits = NULL, *groups = NULL;
     int nb = 0, ng = 0, nm = 0;
     double d;
@@ -63,14 +77,17 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.gen_samples = (int)v;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.seed = (uint64_t)v;
-    if (args_int(a, "act-bits", 8, 0, 8, &v, err)) return 2;
+    if (args_int(a, "act-bits", fast ? 0 : 8, 0, 8, &v, err)) return 2;
     if (v != 0 && v != 8) return qerr_set(err, "--act-bits: only 8 (or 0 to skip W8A8) is supported"), 2;
     o.act_bits = (int)v;
     if (args_double(a, "outlier-threshold", 6.0, 0.0, 1e9, &d, err)) return 2;
     o.outlier_threshold = (float)d;
-    if (args_int(a, "emb-bits", 8, 0, 8, &v, err)) return 2;
-    if (v != 0 && v < 2) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
+    if (args_int(a, "emb-bits", -1, -1, 8, &v, err)) return 2;
+    if (v == 1) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
     o.emb_bits = (int)v;
+    if (args_int(a, "head-bits", 8, 0, 8, &v, err)) return 2;
+    if (v == 1) return qerr_set(err, "--head-bits: 0 (fp32) or 2..8"), 2;
+    o.head_bits = (int)v;
     if (args_double(a, "eval-fraction", 0.5, 0.01, 0.99, &o.eval_fraction, err)) return 2;
     if (args_int(a, "max-windows", 0, 0, 1L << 40, &v, err)) return 2;
     o.max_windows = v;
@@ -81,7 +98,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     int affine, act_order, mse, refit;
     if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
         args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err) ||
-        args_bool(a, "smooth", 1, &o.smooth, err) || args_bool(a, "w4a8", 1, &o.w4a8, err))
+        args_bool(a, "smooth", !fast, &o.smooth, err) || args_bool(a, "w4a8", !fast, &o.w4a8, err))
         return 2;
     const char *inj = args_str(a, "inject-outliers", NULL);
     if (inj) {
@@ -116,6 +133,17 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qerr_set(err, "--group-size: give one value or one per bit width (%d)", nb);
         goto done;
     }
+    if (!(o.given & LLM_GIVEN_VARIANTS)) { /* the preset's table (plan.c) */
+        LlmWQuant tmpl = {LLM_Q_RTN, 8, 32, !affine, act_order, damp, mse, refit, ridge, tune, e2e, 0, 0};
+        o.n_variants = llm_preset_variants(o.preset, &tmpl, o.variants, LLM_PTQ_MAX_VARIANTS);
+        for (int i = 0; i < o.n_variants; i++) { /* epochs the user gave are kept as given */
+            if (o.given & LLM_GIVEN_TUNE) o.variants[i].tune_epochs = tune;
+            if (o.given & LLM_GIVEN_E2E) o.variants[i].e2e_epochs = e2e;
+        }
+        args_free_list(methods, nm); /* the lists parsed above only validated the defaults */
+        methods = NULL;
+        nm = 0;
+    }
     for (int i = 0; i < nm; i++) {
         LlmQMethod meth;
         if (strcmp(methods[i], "rtn") == 0) meth = LLM_Q_RTN;
@@ -131,7 +159,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
                 qerr_set(err, "too many variants (at most %d)", LLM_PTQ_MAX_VARIANTS);
                 goto done;
             }
-            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse, refit, ridge, tune, e2e};
+            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse, refit, ridge, tune, e2e, 0, 0};
             o.variants[o.n_variants++] = w;
         }
     }
@@ -172,11 +200,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
            o.eval_text, o.seq_len, (long long)r->eval_windows);
     printf("calibration  %s\n", r->calib_desc);
     if (r->distill_desc[0]) printf("end-to-end   %s\n", r->distill_desc);
-    printf("embedding    %s\n\n", o.emb_bits ? "token embedding (and tied head) 8-bit per row in every quantized row" : "fp32");
-    const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "size on disk", "perplexity", "vs fp32", "seconds"};
+    if (o.emb_bits == 0) printf("embedding    fp32\n");
+    else if (o.emb_bits > 0) printf("embedding    %d-bit per row in every quantized row (the head too when tied)\n", o.emb_bits);
+    else printf("embedding    8-bit per row when the head is tied to it, else the weights' width (>= 4) in groups of 32\n");
+    printf("classifier   %s\n\n", o.head_bits ? "an untied head in groups of 32 (8 bits: Q8_0 blocks); a tied head is the embedding, stored once"
+                                                 : "an untied head in fp32");
+    printf("plan         preset %s; %s\n", llm_preset_name(r->plan.preset),
+           r->plan.trimmed[0] ? r->plan.trimmed : "nothing left out");
+    printf("             (bits/weight: the linears with their scales; bits/param: 8 x every byte of the saved file / every parameter)\n\n");
+    const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "bits/param", "size on disk", "perplexity",
+                         "vs fp32", "seconds"};
     QTable t;
-    qtable_init(&t, 9, hdr);
-    for (int c = 1; c < 9; c++) qtable_align_right(&t, c, 1);
+    qtable_init(&t, 10, hdr);
+    for (int c = 1; c < 10; c++) qtable_align_right(&t, c, 1);
     double fp = r->rows[0].ppl;
     for (int i = 0; i < r->n_rows; i++) {
         const LlmPtqRow *w = &r->rows[i];
@@ -188,6 +224,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         else qtable_cell(&t, "%lld", (long long)w->group);
         qtable_cell(&t, w->abits == 32 ? "fp32" : "%d", w->abits);
         qtable_cell(&t, "%.3f", w->bpw);
+        if (w->bytes && i > 0) qtable_cell(&t, "%.3f", w->file_bpw);
+        else qtable_cell(&t, "-");
         if (w->bytes) qtable_cell(&t, "%zu", w->bytes);
         else qtable_cell(&t, "-");
         qtable_cell(&t, "%.4f", w->ppl);
@@ -271,7 +309,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qtable_new_row(&t);
         if (w->abits == 32) qtable_cell(&t, "%s w%d%s%.0lld", w->method, w->wbits, w->group ? " g" : "", (long long)(w->group ? w->group : 0));
         else qtable_cell(&t, "w8 (for %s)", w->method);
-        for (int l = 0; l < r->n_layers; l++) qtable_cell(&t, "%.4f", w->block_err[l]);
+        for (int l = 0; l < r->n_layers; l++) {
+            if (w->block_err[l] < 0) qtable_cell(&t, "-"); /* not measured: no calibration pass */
+            else qtable_cell(&t, "%.4f", w->block_err[l]);
+        }
     }
     qtable_print(&t, stdout);
     qtable_free(&t);
@@ -301,6 +342,24 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);
         cJSON_AddNumberToObject(root, "total_seconds", r->total_seconds);
         cJSON_AddNumberToObject(root, "peak_rss_bytes", (double)r->peak_rss);
+        const LlmPtqPlan *pl = &r->plan; /* what was planned; the rows say what ran */
+        cJSON *pj = cJSON_AddObjectToObject(root, "plan");
+        cJSON_AddStringToObject(pj, "preset", llm_preset_name(pl->preset));
+        cJSON_AddNumberToObject(pj, "budget_seconds", pl->budget_seconds);
+        cJSON_AddNumberToObject(pj, "estimated_seconds", pl->est_seconds);
+        cJSON_AddNumberToObject(pj, "nominal_gflops", pl->gflops);
+        cJSON_AddBoolToObject(pj, "calibration_pass", pl->calib_pass);
+        cJSON_AddNumberToObject(pj, "calibration_windows", pl->calib_pass ? o.calib_samples : 0);
+        cJSON_AddNumberToObject(pj, "eval_windows", (double)pl->eval_windows);
+        cJSON_AddNumberToObject(pj, "eval_windows_available", (double)pl->eval_available);
+        cJSON_AddStringToObject(pj, "left_out", pl->trimmed);
+        cJSON *ps = cJSON_AddArrayToObject(pj, "steps");
+        for (int i = 0; i < pl->n_steps; i++) {
+            cJSON *y = cJSON_CreateObject();
+            cJSON_AddStringToObject(y, "step", pl->steps[i].name);
+            cJSON_AddNumberToObject(y, "estimated_seconds", pl->steps[i].seconds);
+            cJSON_AddItemToArray(ps, y);
+        }
         cJSON *rows = cJSON_AddArrayToObject(root, "rows");
         for (int i = 0; i < r->n_rows; i++) {
             const LlmPtqRow *w = &r->rows[i];
@@ -311,13 +370,16 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "act_bits", w->abits);
             cJSON_AddNumberToObject(x, "bits_per_weight", w->bpw);
             cJSON_AddNumberToObject(x, "bytes", (double)w->bytes);
+            if (w->bytes && i > 0) cJSON_AddNumberToObject(x, "file_bits_per_param", w->file_bpw);
             cJSON_AddNumberToObject(x, "perplexity", w->ppl);
             cJSON_AddNumberToObject(x, "delta_vs_fp32", w->ppl / fp - 1);
             cJSON_AddNumberToObject(x, "seconds", w->seconds);
             if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
             if (i > 0) {
-                cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
-                for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+                if (w->block_err[0] >= 0) {
+                    cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
+                    for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+                }
                 if (w->tune_loss[0][0] >= 0) {
                     cJSON *tl = cJSON_AddArrayToObject(x, "block_tune_loss");
                     for (int l = 0; l < r->n_layers; l++) {

@@ -14,13 +14,14 @@ static int keep(void *ctx, const LlmConfig *c, const char *name, int layer, int 
     LlmExportHold *h = ctx;
     if (c->n_layers != h->m.c.n_layers || c->dim != h->m.c.dim || index >= LLM_MAX_LINEARS)
         return qerr_set(err, "%s: the file's codes disagree with its model", name);
-    int slot = layer < 0 ? h->n : layer * LLM_MAX_LINEARS + index;
+    int slot = layer < 0 ? h->n + (index == -2) : layer * LLM_MAX_LINEARS + index; /* -2: the classifier */
     qparams_copy(&h->params[slot], p);
     size_t n = (size_t)(p->rows * p->cols);
     h->codes[slot] = xmalloc(n);
     memcpy(h->codes[slot], codes, n);
     LlmQView v = {&h->params[slot], h->codes[slot]};
-    if (layer < 0) h->src.emb = v;
+    if (layer < 0 && index == -2) h->src.head = v;
+    else if (layer < 0) h->src.emb = v;
     else h->lin[slot] = v;
     return 0;
 }
@@ -47,11 +48,11 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
         h->src.tok_path = h->tok_dir;
     }
     if (!qfile) return 0;
-    /* slots: every linear of every block, then the embedding */
+    /* slots: every linear of every block, then the embedding and the classifier */
     h->n = h->m.c.n_layers * LLM_MAX_LINEARS;
     h->lin = xcalloc((size_t)h->n, sizeof *h->lin);
-    h->params = xcalloc((size_t)h->n + 1, sizeof *h->params);
-    h->codes = xcalloc((size_t)h->n + 1, sizeof *h->codes);
+    h->params = xcalloc((size_t)h->n + 2, sizeof *h->params);
+    h->codes = xcalloc((size_t)h->n + 2, sizeof *h->codes);
     h->src.lin = h->lin;
     if (llm_qfile_read_linear_codes(model, keep, h, err)) {
         llm_export_hold_free(h);
@@ -61,7 +62,7 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
 }
 
 void llm_export_hold_free(LlmExportHold *h) {
-    for (int i = 0; h->params && i <= h->n; i++) {
+    for (int i = 0; h->params && i <= h->n + 1; i++) {
         if (h->params[i].scale) qparams_free(&h->params[i]);
         free(h->codes[i]);
     }

@@ -240,7 +240,7 @@ int llm_export_gguf(const LlmExportSource *s, const char *path, const LlmGgufOpt
     put_vec(&x, "output_norm.weight", "norms", m->final_norm, D, D);
     if (gpt2) put_vec(&x, "output_norm.bias", "biases", m->final_norm_b, D, D);
     if (!c->shared_head) {
-        Part ph = {m->head, {0}, V, NULL};
+        Part ph = {m->head, s->head, V, NULL};
         if (put_matrix(&x, "output.weight", "output", &ph, 1, D, V, D)) goto out;
     }
     char name[96];

@@ -19,6 +19,7 @@
 
 #include "quant/gptq.h"
 #include "quant/llm_ptq.h"
+#include "quant/llm_qfile.h"
 
 /* Calibration inputs of every linear site of a block, kept for all windows: X[site] is
  * [n * S, in] (NULL: that site is not stored). */
@@ -91,6 +92,34 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     dequantize(p, codes, w);
 }
 
+/* The token embedding (and the head, when tied to it), per row or in groups, symmetric, and an
+ * untied head in groups of 32; m keeps the dequantized values. */
+static void quantize_embedding(LlmModel *m, int emb_bits, const LlmWQuant *s, LlmQuantized *q, QErr *err) {
+    const LlmConfig *cf = &m->c;
+    const int shared = m->head == m->tok_emb;
+    if (emb_bits <= 0) {
+        /* kept in fp32 */
+    } else if (s->emb_group > 0) { /* the linears' grid in groups: GGUF's blocks exactly */
+        LlmWQuant e = {LLM_Q_RTN, emb_bits, s->emb_group, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        q->emb_bits = emb_bits;
+        q->emb_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
+        quantize_rtn(m->tok_emb, cf->vocab_size, cf->dim, &e, &q->emb_p, q->emb_codes);
+    } else {
+        q->emb_bits = emb_bits;
+        q->emb_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
+        qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, cf->dim, err);
+        q->emb_p.scale_f16 = 1;
+        qparams_fit_minmax(&q->emb_p, m->tok_emb);
+        quantize(&q->emb_p, m->tok_emb, q->emb_codes);
+        dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
+    }
+    if (!shared && s->head_bits > 0) { /* an untied classifier: groups of 32, Q8_0's grid at 8 bits */
+        LlmWQuant h = {LLM_Q_RTN, s->head_bits, LLM_QFILE_HEAD_GROUP, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        q->head_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
+        quantize_rtn(m->head, cf->vocab_size, cf->dim, &h, &q->head_p, q->head_codes);
+    }
+}
+
 int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, const LlmWQuant *s, int emb_bits,
                        LlmQuantized *q, QErr *err) {
     memset(q, 0, sizeof *q);
@@ -121,19 +150,30 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     q->tune_loss = xmalloc((size_t)L * 2 * sizeof(double));
     for (int i = 0; i < 2 * L; i++) q->tune_loss[i] = -1;
     q->e2e_kl[0] = q->e2e_kl[1] = -1;
+    if (n == 0 && s->method == LLM_Q_RTN) {
+        /* no calibration windows: round every weight, nothing to measure (block errors -1) */
+        quantize_embedding(m, emb_bits, s, q, err);
+        for (int l = 0; l < L; l++) {
+            LlmLinear lin[LLM_MAX_LINEARS];
+            int nl = llm_block_linears(m, l, lin);
+            for (int k = 0; k < nl; k++) {
+                LlmQLinear *ql = &q->lin[q->n++];
+                snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
+                ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
+                ql->bias = lin[k].b;
+                quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes);
+            }
+            q->block_err[l] = -1;
+        }
+        q->seconds = qtime_now() - t0;
+        return 0;
+    }
+    if (n == 0) return qerr_set(err, "%s needs calibration windows", llm_qmethod_name(s->method));
     /* two streams of block inputs: the quantized model's and the fp32 reference's */
     float *Xq = xmalloc((size_t)n * S * D * sizeof(float)), *Xf = xmalloc((size_t)n * S * D * sizeof(float));
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
     /* the embedding is quantized first, so the quantized stream starts from it */
-    if (emb_bits > 0) {
-        q->emb_bits = emb_bits;
-        q->emb_codes = xmalloc((size_t)cf->vocab_size * D);
-        qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, D, err);
-        q->emb_p.scale_f16 = 1;
-        qparams_fit_minmax(&q->emb_p, m->tok_emb);
-        quantize(&q->emb_p, m->tok_emb, q->emb_codes);
-        dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
-    }
+    quantize_embedding(m, emb_bits, s, q, err);
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xq + (size_t)i * S * D);
     QProgress prog;
     qprogress_init(&prog);
@@ -170,6 +210,10 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
         GptqRefitStats rst = {0};  /* the current site's refit statistics, shared by its linears */
         int captured_site = -1;
         for (int k = 0; k < nl && rc == 0; k++) {
+            /* a line at least every 10 s in logs: a block of a large model takes minutes */
+            qprogress_frac(&prog, (l + (double)k / nl) / L);
+            qprogress_update(&prog, "quantizing block %d/%d, %s (%s, %d bits)", l + 1, L, lin[k].name,
+                             llm_qmethod_name(s->method), s->bits);
             LlmQLinear *ql = &q->lin[q->n++];
             snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
             ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
@@ -283,6 +327,8 @@ void llm_quantized_free(LlmQuantized *q) {
     free(q->tune_loss);
     if (q->emb_codes) qparams_free(&q->emb_p);
     free(q->emb_codes);
+    if (q->head_codes) qparams_free(&q->head_p);
+    free(q->head_codes);
     if (q->awq) llm_scale_report_free(q->awq);
     free(q->awq);
     memset(q, 0, sizeof *q);

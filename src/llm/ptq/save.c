@@ -62,7 +62,8 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
     Out o = {0};
     if (q->emb_codes) add_quant(&o, "token_embd", &q->emb_p, q->emb_codes);
     else add(&o, "token_embd.weight", ST_F32, V, D, m->tok_emb, 0);
-    if (!c->shared_head) add(&o, "output.weight", ST_F32, V, D, m->head, 0);
+    if (!c->shared_head && q->head_codes) add_quant(&o, "output", &q->head_p, q->head_codes);
+    else if (!c->shared_head) add(&o, "output.weight", ST_F32, V, D, m->head, 0);
     if (m->pos_emb) add(&o, "position_embd.weight", ST_F32, c->max_seq, D, m->pos_emb, 0);
     add(&o, "output_norm.weight", ST_F32, D, 0, m->final_norm, 0);
     if (m->final_norm_b) add(&o, "output_norm.bias", ST_F32, D, 0, m->final_norm_b, 0);
@@ -98,8 +99,8 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
             }
         }
     }
-    char v[24][64];
-    const char *keys[24], *vals[24];
+    char v[28][64];
+    const char *keys[28], *vals[28];
     int nm = 0;
 #define META(k, ...) (snprintf(v[nm], sizeof v[nm], __VA_ARGS__), keys[nm] = (k), vals[nm] = v[nm], nm++)
     META("format", "%s", LLM_QFILE_FORMAT);
@@ -122,6 +123,8 @@ int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *
     META("symmetric", "%d", q->scheme.symmetric);
     META("group_tail", "%s", "merged");
     META("emb_bits", "%d", q->emb_codes ? q->emb_bits : 0);
+    META("emb_group", "%lld", (long long)(q->emb_codes && q->emb_p.gran == QGRAN_GROUP ? q->emb_p.group_size : 0));
+    META("head_bits", "%d", q->head_codes ? q->head_p.bits : 0);
     META("source", "%.60s", source ? source : "");
 #undef META
     int rc = st_write(path, o.t, o.n, keys, vals, nm, err);
