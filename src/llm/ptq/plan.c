@@ -134,19 +134,22 @@ static double estimate(const Cost *k, const LlmPtqOpts *o, int64_t N, LlmPtqPlan
             st_->seconds = (sec_);                                                                                     \
         }                                                                                                              \
     } while (0)
-    double total = 0, x;
+    double total = 0, x = 0;
     int need_gen = 0;
     for (int v = 0; v < o->n_variants; v++)
         need_gen |= llm_qmethod_gptq(o->variants[v].method) && o->variants[v].bits < 8 && o->variants[v].e2e_epochs > 0;
-    STEP(x = eval_s(k, N, 1.0), "fp32 perplexity");
+    x = eval_s(k, N, 1.0);
+    STEP(x, "fp32 perplexity");
     total += x;
     if (p->calib_pass) {
-        STEP(x = sec(k, k->tok_c * s->n_layers * blk_tok(k)), "calibration statistics");
+        x = sec(k, k->tok_c * s->n_layers * blk_tok(k));
+        STEP(x, "calibration statistics");
         total += x;
     }
     if (need_gen && o->gen_samples > 0) {
         /* decoding runs matrix-vector products: about 3x the flop time of a batched forward */
-        STEP(x = sec(k, 3.0 * o->gen_samples * (s->seq_len - LLM_GEN_PREFIX) * fwd_tok(k)), "sample %d windows", o->gen_samples);
+        x = sec(k, 3.0 * o->gen_samples * (s->seq_len - LLM_GEN_PREFIX) * fwd_tok(k));
+        STEP(x, "sample %d windows", o->gen_samples);
         total += x;
     }
     for (int v = 0; v < o->n_variants; v++) {
@@ -156,7 +159,8 @@ static double estimate(const Cost *k, const LlmPtqOpts *o, int64_t N, LlmPtqPlan
         else STEP(x, "%s w%d channel", llm_qmethod_name(w->method), w->bits);
         total += x;
         if (o->w4a8 && o->act_bits > 0 && w->bits == 4) {
-            STEP(x = eval_s(k, N, 1.2), "  + a8 per token");
+            x = eval_s(k, N, 1.2);
+            STEP(x, "  + a8 per token");
             total += x;
         }
     }
