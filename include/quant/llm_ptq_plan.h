@@ -28,8 +28,11 @@ int llm_variant_priority(const LlmWQuant *v);
 enum {
     LLM_GIVEN_VARIANTS = 1 << 0, LLM_GIVEN_CALIB = 1 << 1, LLM_GIVEN_GEN = 1 << 2, LLM_GIVEN_TUNE = 1 << 3,
     LLM_GIVEN_E2E = 1 << 4, LLM_GIVEN_WINDOWS = 1 << 5, LLM_GIVEN_ACT = 1 << 6, LLM_GIVEN_SMOOTH = 1 << 7,
-    LLM_GIVEN_W4A8 = 1 << 8
+    LLM_GIVEN_W4A8 = 1 << 8, LLM_GIVEN_REFIT = 1 << 9
 };
+/* GPTQ's refit keeps every site's fp32 and quantized inputs of a block (tokens x (3 D + F) floats
+ * each): past this many bytes the plan leaves refit out unless --refit was given. */
+#define LLM_PLAN_REFIT_BYTES ((double)(768u << 20))
 
 /* The shape of the work, in what the estimate needs. */
 typedef struct LlmCostShape {

@@ -61,7 +61,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         {"method", LLM_GIVEN_VARIANTS}, {"bits", LLM_GIVEN_VARIANTS}, {"group-size", LLM_GIVEN_VARIANTS},
         {"calib-samples", LLM_GIVEN_CALIB}, {"gen-samples", LLM_GIVEN_GEN}, {"tune-epochs", LLM_GIVEN_TUNE},
         {"e2e-epochs", LLM_GIVEN_E2E}, {"max-windows", LLM_GIVEN_WINDOWS}, {"act-bits", LLM_GIVEN_ACT},
-        {"smooth", LLM_GIVEN_SMOOTH}, {"w4a8", LLM_GIVEN_W4A8}};
+        {"smooth", LLM_GIVEN_SMOOTH}, {"w4a8", LLM_GIVEN_W4A8}, {"refit", LLM_GIVEN_REFIT}};
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
         if (args_has(a, given[i].flag)) o.given |= given[i].bit;
     const int fast = o.preset == LLM_PRESET_FAST;

@@ -204,6 +204,21 @@ int llm_ptq_plan(LlmPtqOpts *o, const LlmConfig *c, int64_t eval_available, LlmP
     int calib = o->act_bits > 0 || o->preset != LLM_PRESET_FAST;
     for (int v = 0; v < o->n_variants; v++) calib |= o->variants[v].method != LLM_Q_RTN;
     p->calib_pass = calib;
+    /* memory before time: refit's stores of a block's inputs grow with the calibration tokens */
+    double refit_bytes = 2.0 * k.tok_c * (3.0 * c->dim + c->hidden_dim) * sizeof(float);
+    if (refit_bytes > LLM_PLAN_REFIT_BYTES && !(o->given & LLM_GIVEN_REFIT)) {
+        int dropped = 0;
+        for (int v = 0; v < o->n_variants; v++)
+            if (llm_qmethod_gptq(o->variants[v].method) && o->variants[v].refit) {
+                o->variants[v].refit = 0;
+                dropped = 1;
+            }
+        if (dropped) {
+            char b[128];
+            snprintf(b, sizeof b, "GPTQ's refit (its stores would take %.0f MB; --refit True keeps it)", refit_bytes / 1048576);
+            note(p, b);
+        }
+    }
     int64_t N = o->max_windows > 0 && o->max_windows < eval_available ? o->max_windows : eval_available;
     const int fixedN = (o->given & LLM_GIVEN_WINDOWS) != 0;
     const double B = p->budget_seconds;
