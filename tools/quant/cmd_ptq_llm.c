@@ -235,7 +235,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     qtable_print(&t, stdout);
     qtable_free(&t);
 
-    printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows\n");
+    printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows%s\n",
+           r->n_outliers ? "" : " (not measured: no calibration pass)");
     const char *h2[] = {"layer", "input of", "max|x|", "median channel max|x|", "ratio", "channels > thr", "weight kurtosis"};
     qtable_init(&t, 7, h2);
     for (int c = 2; c < 7; c++) qtable_align_right(&t, c, 1);
