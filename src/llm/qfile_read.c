@@ -354,8 +354,9 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
     /* an untied classifier and its lookup-only embedding run packed too (Q8_0 blocks, rows
      * dequantized on lookup); a tied head is the embedding, kept in fp32 for the classifier */
     LlmQScheme hsc = {q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1}, esc = {emb_bits, q.emb_group, q.emb_group > 0, 1};
-    const int pack_head = !skip_linears && !c->shared_head && q.head_bits > 0;
-    const int pack_emb = !skip_linears && !c->shared_head && emb_bits > 0 && packable(&esc);
+    /* (only beside packed linears: a model is then "packed" as a whole, llm_has_packed) */
+    const int pack_head = pack && !c->shared_head && q.head_bits > 0;
+    const int pack_emb = pack && !c->shared_head && emb_bits > 0 && packable(&esc);
     /* one owned buffer for all fp32 weights; the linears' own when they cannot be packed */
     int64_t lin_w = D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3);
     int64_t per = 2 * D * (gpt2 ? 2 : 1) + (pack ? 0 : lin_w) + (gpt2 ? D + 2 * kvd + D + F + D : 0);
