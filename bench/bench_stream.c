@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     QErr err = {0};
-    LlmWQuant s = {LLM_Q_RTN, 4, 32, 1, 1, 0.01, 0, 0, 0.001, 0, 0};
+    LlmWQuant s = {LLM_Q_RTN, 4, 32, 1, 1, 0.01, 0, 0, 0.001, 0, 0, 8, 0};
     if (argc > 3 && strcmp(argv[3], "gptq") == 0) s.method = LLM_Q_GPTQ;
     if (argc > 4) s.bits = atoi(argv[4]);
     if (argc > 5) s.group_size = atoi(argv[5]);

@@ -197,7 +197,7 @@ static double max_rel_diff(const float *a, const float *b, int64_t n) {
 
 /* export f, check blocks against the codes, import, compare logits, return the path */
 static void roundtrip(Fix *f, Tokenizer *tok, const char *file, uint32_t want_type, int64_t Fp) {
-    LlmExportSource src = {&f->m, tok, f->lin, {&f->ep, f->ecodes}, "test", NULL, NULL};
+    LlmExportSource src = {&f->m, tok, f->lin, {&f->ep, f->ecodes}, "test", NULL, NULL, {NULL, NULL}};
     LlmGgufOpts o = {0};
     LlmExportReport rep;
     QErr e = {{0}};
@@ -312,7 +312,7 @@ TEST(refusals) {
         fix_init(&f, LLM_ARCH_LLAMA, 1, 64, cases[i].bits, cases[i].group);
         if (cases[i].affine) f.p[3].symmetric = 0;
         if (cases[i].minus128) f.codes[3][5] = -128;
-        LlmExportSource src = {&f.m, tok, f.lin, {&f.ep, f.ecodes}, "test", NULL, NULL};
+        LlmExportSource src = {&f.m, tok, f.lin, {&f.ep, f.ecodes}, "test", NULL, NULL, {NULL, NULL}};
         LlmGgufOpts o = {0};
         LlmExportReport rep;
         QErr e = {{0}};
@@ -360,7 +360,7 @@ TEST(bad_files) {
     Fix f;
     fix_init(&f, LLM_ARCH_LLAMA, 1, 64, 4, 32);
     Tokenizer *tok = llama_tok();
-    LlmExportSource src = {&f.m, tok, f.lin, {&f.ep, f.ecodes}, "test", NULL, NULL};
+    LlmExportSource src = {&f.m, tok, f.lin, {&f.ep, f.ecodes}, "test", NULL, NULL, {NULL, NULL}};
     LlmGgufOpts o = {0};
     LlmExportReport rep;
     QErr e;

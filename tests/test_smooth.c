@@ -347,7 +347,7 @@ TEST(tied_head_gptq) {
     qrng_seed(&r, 5);
     for (int i = 0; i < 24 * T; i++) tok[i] = (int32_t)(qrng_u64(&r) % VOC);
     LlmCalib c = {24, T, tok};
-    LlmWQuant rtn = {LLM_Q_RTN, 8, 0, 1, 1, 0.01, 1, 0, 0, 0, 0}, gq = rtn;
+    LlmWQuant rtn = {LLM_Q_RTN, 8, 0, 1, 1, 0.01, 1, 0, 0, 0, 0, 0, 0}, gq = rtn;
     gq.method = LLM_Q_GPTQ;
     LlmQuantized qr, qg;
     QErr e;

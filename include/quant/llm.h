@@ -48,7 +48,12 @@ typedef struct LlmModel {
     float *pos_emb;      /* [S, D] GPT-2 only */
     LlmLayer *layers;    /* [n_layers] */
     float *final_norm, *final_norm_b;  /* [D] */
-    float *head;         /* [V, D]; == tok_emb when shared */
+    float *head;         /* [V, D]; == tok_emb when shared; NULL when only p_head holds it */
+    /* A quantized file's untied classifier and lookup-only embedding, packed (qfile_read.c):
+     * then head / tok_emb are NULL (the classifier runs on the integer kernels, an embedding row
+     * is dequantized on lookup); --kernels ref dequantizes the classifier into head_deq. */
+    const struct KernQMat *p_head, *p_emb;
+    float *head_deq;
     /* storage */
     QMap map;            /* llama2.c checkpoints: private (copy-on-write) map */
     float *owned;        /* weights owned by the model (widened / transposed) */

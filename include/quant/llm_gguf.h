@@ -42,6 +42,7 @@ typedef struct LlmExportSource {
     const char *tok_path;   /* where the tokenizer came from (a tokenizer.json is copied from there
                                when the vocabulary has no GGUF description); may be NULL */
     const char *qfile;
+    LlmQView head;          /* an untied classifier's codes in memory (quant files with head_bits), else {0} */
 } LlmExportSource;
 
 /* One line of the export summary: how many tensors of a kind went to which type. */

@@ -13,6 +13,7 @@
 
 #include "quant/llm.h"
 #include "quant/qparams.h"
+#include "quant/safetensors.h"
 #include "quant/smooth.h"
 #include "quant/tokenizer.h"
 
@@ -46,6 +47,8 @@ typedef struct LlmWQuant {
     double refit_ridge;  /* its ridge toward the original weights (fraction of the mean input power) */
     int tune_epochs;     /* GPTQ < 8 bits: epochs of block-wise tuning of scales and norms (0: none) */
     int e2e_epochs;      /* GPTQ < 8 bits: epochs of end-to-end tuning against the fp32 model (0: none) */
+    int head_bits;       /* an untied classifier: 2..8 bits in groups of 32 (8: Q8_0's -127..127 grid), 0: fp32 */
+    int64_t emb_group;   /* the token embedding's groups (0: per row, as before; 32: Q4_0 / Q8_0 blocks) */
 } LlmWQuant;
 
 typedef struct LlmQLinear {
@@ -62,6 +65,8 @@ typedef struct LlmQuantized {
     QParams emb_p;               /* token embedding, per row */
     int8_t *emb_codes;           /* [V, D] or NULL when kept in fp32 */
     int emb_bits;
+    QParams head_p;              /* an untied classifier, groups of 32 (scheme.head_bits) */
+    int8_t *head_codes;          /* [V, D] or NULL: tied (stored once, as the embedding) or fp32 */
     double *block_err;           /* [n_layers] ||y_q - y|| / ||y|| after each block (calibration data) */
     double *tune_loss;           /* [n_layers][2] block tuning's relative loss before / after (-1: not run) */
     double e2e_kl[2];            /* end-to-end tuning: mean KL per token before / after (-1: not run) */
@@ -98,14 +103,27 @@ int  llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, 
                         LlmQuantized *q, QErr *err);
 void llm_quantized_free(LlmQuantized *q);
 /* The pieces llm_quantize_model is made of, shared with the streamed quantizer (stream.c) so
- * both write the same codes: the token embedding per row at emb_bits (m->tok_emb then holds
- * the dequantized values), and one block.  llm_quantize_block reads only m->layers[l];
+ * both write the same codes: the token embedding at emb_bits, per row or in s->emb_group groups
+ * (m->tok_emb then holds the dequantized values), and one block.  llm_quantize_block reads only m->layers[l];
  * Xq [n, S, D] the quantized model's inputs to the block (advanced through it), Xf the fp32
  * model's (advanced through the fp32 block; NULL allowed unless GPTQ refits or tunes, and then
  * *block_err = -1); n = 0: no calibration (RTN), and Xq NULL: the block's weights are then
  * left as they were instead of dequantized (nothing reads them again).  out[0..*n_out): the block's linears, their
  * bias pointers into m.  prog (or NULL): a step line per linear (block, linear, ETA). */
-void llm_quantize_embedding(LlmModel *m, int emb_bits, LlmQuantized *q);
+int  llm_quantize_embedding(LlmModel *m, int emb_bits, const LlmWQuant *s, LlmQuantized *q, QErr *err);
+/* An untied classifier (s->head_bits > 0; nothing for a tied head, which is the embedding):
+ * symmetric RTN in groups of LLM_QFILE_HEAD_GROUP (8 bits: Q8_0's -127..127); m->head then
+ * holds the dequantized values. */
+int  llm_quantize_head(LlmModel *m, const LlmWQuant *s, LlmQuantized *q, QErr *err);
+/* RTN's grid for a [rows, cols] matrix: symmetric or affine, per row (group 0) or in groups
+ * with the ragged tail merged, float16 scales, 8 bits -127..127 and narrower the full range
+ * (Q4_0's); llm_emb_qparams the embedding's (groups: the same; per row: max|w| / qmax). */
+int  llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err);
+int  llm_emb_qparams(QParams *p, int bits, int64_t group, int64_t rows, int64_t cols, QErr *err);
+/* RTN of rows [r0, r0 + nr) of the matrix p describes: w holds those rows [nr, cols] (each
+ * unit's range fitted to its min/max; dequantized in place when deq), codes the whole
+ * matrix's [rows, cols].  Rows are independent: chunks give the same codes as one call. */
+void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq);
 /* 1 when llm_quantize_model chooses the embedding's codes with GPTQ on the head's input instead
  * (llm_quantize_embedding): a tied head, a GPTQ method, 8-bit weights.  The streamed quantizer
  * does not do this, so such plans run in memory. */
@@ -114,6 +132,11 @@ int  llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float
                         int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err);
 /* Bits per linear weight including scales (f16) and zero-points. */
 double llm_quantized_bits_per_weight(const LlmQuantized *q);
+/* Bits per parameter of a whole saved file: 8 x its bytes / every parameter of m (embeddings,
+ * head, norms, biases, positions included). */
+static inline double llm_file_bits_per_param(size_t file_bytes, int64_t n_params) {
+    return n_params > 0 ? 8.0 * (double)file_bytes / (double)n_params : 0;
+}
 
 /* Block-wise reconstruction (tune.c): with the integer codes of block `layer`'s linears ql[]
  * fixed (q, k, v, o, [gate,] up, down, as GPTQ left them), Adam trains a multiplier exp(theta)
@@ -144,9 +167,39 @@ int llm_e2e_tune(LlmModel *m, LlmQuantized *q, const LlmDistill *d, const LlmTun
 
 /* Writes m (whose weights hold q's dequantized values) as a quant-llm safetensors file. */
 int llm_save_quantized(const char *path, const LlmModel *m, const LlmQuantized *q, const char *source, QErr *err);
-/* That file's __metadata__ (scheme and architecture): fills v / keys / vals, returns the count.
- * Shared with the streamed writer (stream.c), so both files carry the same header. */
-enum { LLM_QFILE_META_MAX = 24 };
+/* Writing a quant-llm file (qfile_write.c), shared by llm_save_quantized and the streamed
+ * writer (stream.c) so both make the same bytes.  The tensor list follows from the config and
+ * the scheme alone (shapes, scale counts), so a streamed writer can put the header first:
+ * llm_qfile_layout.  Tensors are then given in that order to a sink that keeps them for
+ * st_write (w NULL) or writes each at once (w: after st_write_header on it). */
+typedef struct LlmQfileLayout {
+    int n, cap;
+    StWriteTensor *t;    /* names owned; data set by a keeping sink */
+} LlmQfileLayout;
+int  llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQuant *s, int emb_bits, LlmQfileLayout *L,
+                      QErr *err);
+void llm_qfile_layout_free(LlmQfileLayout *L);
+/* What the file states for the embedding's groups and an untied classifier's width. */
+int  llm_qfile_emb_group(const LlmConfig *c, const LlmWQuant *s, int emb_bits);
+int  llm_qfile_head_bits(const LlmConfig *c, const LlmWQuant *s);
+typedef struct LlmQfileSink {
+    LlmQfileLayout *L;
+    int next;            /* the entry the next tensor must be */
+    const char *path;    /* for messages */
+    QWriter *w;          /* NULL: keep (data pointers into L) */
+    void **owned;        /* kept buffers made here (packed codes, scales) */
+    int nown, cap;
+} LlmQfileSink;
+/* Checks that `name` of nbytes is the next entry; returns its index (the caller writes the
+ * bytes itself) or -1. */
+int  llm_qfile_claim(LlmQfileSink *k, const char *name, size_t nbytes, QErr *err);
+int  llm_qfile_put_f32(LlmQfileSink *k, const char *name, const float *x, int64_t n, QErr *err);
+/* "<base>.qweight / .scale [/ .zero]" from codes [rows, cols] and p. */
+int  llm_qfile_put_quant(LlmQfileSink *k, const char *base, const QParams *p, const int8_t *codes, QErr *err);
+int  llm_qfile_sink_done(const LlmQfileSink *k, QErr *err);   /* every entry given */
+void llm_qfile_sink_free(LlmQfileSink *k);
+/* The file's __metadata__ (scheme and architecture): fills v / keys / vals, returns the count. */
+enum { LLM_QFILE_META_MAX = 26 };
 int llm_qfile_meta(const LlmConfig *c, const LlmWQuant *scheme, int emb_bits, const char *source,
                    char v[LLM_QFILE_META_MAX][64], const char *keys[LLM_QFILE_META_MAX], const char *vals[LLM_QFILE_META_MAX]);
 

@@ -7,6 +7,7 @@
 
 #include "quant/llm_eval.h"
 #include "quant/llm_ptq.h"
+#include "quant/llm_ptq_plan.h"
 
 enum { LLM_PTQ_MAX_VARIANTS = 48, LLM_PTQ_MAX_LAYERS = 128, LLM_PTQ_CH_MAX = 256, LLM_PTQ_MAX_ROWS = 2 * LLM_PTQ_MAX_VARIANTS + 8 };
 
@@ -23,7 +24,9 @@ typedef struct LlmPtqOpts {
     LlmWQuant variants[LLM_PTQ_MAX_VARIANTS];
     int act_bits;                /* 0: no W8A8 rows */
     float outlier_threshold;     /* LLM.int8() decomposition threshold */
-    int emb_bits;                /* 8 or 0 (fp32) */
+    int emb_bits;                /* 2..8, 0 (fp32), or -1: 8 per row when the head is tied to it, else the
+                                    weights' width (at least 4) in groups of 32 (a lookup table only) */
+    int head_bits;               /* an untied classifier: 8 (Q8_0 blocks), 2..8, or 0 (fp32) */
     double eval_fraction;        /* share of a shared file used for evaluation (rest: calibration) */
     int64_t max_windows;         /* cap on evaluation windows (0: all) */
     const char *save_dir;
@@ -32,12 +35,26 @@ typedef struct LlmPtqOpts {
     int threads;
     int smooth;                  /* SmoothQuant W8A8 rows (per token, per tensor) */
     int64_t w8a8_group;          /* W8A8 rows' weight groups (32: Q8_0 blocks; 0: per channel) */
+    int w8a8_refit;              /* W8A8 rows' GPTQ refits first (the plan may leave it out, as for the variants) */
     int w4a8;                    /* every 4-bit weight variant also with 8-bit per-token activations */
     int outlier_channels;        /* > 0: the outlier fixture (llm_inject_outliers) on every copy of the model */
     float outlier_factor;
     int stream;                  /* 0 auto: streamed when the plan allows it (llm_stream.h); 1 required; -1 never */
+    LlmPreset preset;            /* the variants and steps asked for (llm_ptq_plan.h) */
+    double budget_minutes;       /* the plan is trimmed to fit (< 0: the preset's; 0: no limit) */
+    unsigned given;              /* LLM_GIVEN_*: what the user set, never trimmed */
+    int report_windows;          /* RTN rows (W8A8's too): calibration windows their error report runs on (0: all) */
+    /* called once the plan is made, before anything long starts (the CLI prints it); o is the
+     * plan's trimmed copy of the options */
+    void (*on_plan)(const LlmPtqPlan *p, const struct LlmPtqOpts *o, void *ctx);
+    void *on_plan_ctx;
 } LlmPtqOpts;
 void llm_ptq_opts_default(LlmPtqOpts *o);
+/* The embedding's and classifier's scheme of a variant of `bits`-bit weights (o->emb_bits,
+ * o->head_bits): sets w->head_bits and w->emb_group, returns the embedding's width (0: fp32).
+ * Default (emb_bits -1): 8 bits per row when the head is tied to it (it is also the
+ * classifier), else the weights' width (at least 4) in groups of 32, a lookup table only. */
+int  llm_ptq_emb_scheme(const LlmPtqOpts *o, const LlmConfig *c, int bits, LlmWQuant *w);
 
 typedef struct LlmPtqRow {
     char method[24];
@@ -45,6 +62,7 @@ typedef struct LlmPtqRow {
     int64_t group;               /* 0 = per channel, -1 = fp32 */
     double bpw;                  /* bits per linear weight incl. scales */
     size_t bytes;                /* file size */
+    double file_bpw;             /* 8 x every byte of the saved file / every parameter (0: not saved) */
     double ppl, seconds;
     double block_err[LLM_PTQ_MAX_LAYERS];
     double tune_loss[LLM_PTQ_MAX_LAYERS][2];  /* GPTQ block tuning: relative loss before / after (-1: none) */
@@ -85,8 +103,14 @@ typedef struct LlmPtqReport {
     int64_t eval_windows, eval_tokens_scored;
     double total_seconds;
     int64_t peak_rss;
+    LlmPtqPlan plan;             /* what was planned, estimated and trimmed before the run */
 } LlmPtqReport;
 
 int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err);
+
+/* The plan (plan.c): trims o (variants, steps, windows) to o->budget_minutes, sets
+ * o->max_windows to the evaluation windows N, and fills p.  eval_available: the windows the
+ * evaluation text holds. */
+int llm_ptq_plan(LlmPtqOpts *o, const LlmConfig *c, int64_t eval_available, LlmPtqPlan *p);
 
 #endif

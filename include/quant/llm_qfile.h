@@ -13,6 +13,9 @@
 
 #define LLM_QFILE_FORMAT "quant-llm"
 #define LLM_QFILE_VERSION "1"
+/* A quantized untied classifier ("output.qweight/.scale", metadata head_bits > 0) is in
+ * symmetric groups of this many inputs (Q8_0's blocks at 8 bits). */
+#define LLM_QFILE_HEAD_GROUP 32
 
 /* 1 when path is a safetensors file written by quant (checks the metadata), else 0. */
 int llm_qfile_detect(const char *path);
@@ -24,7 +27,8 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
 
 /* The file's quantized tensors as integer codes [rows, cols] + QParams, without
  * dequantizing: what exporters map onto other formats.  fn is called for the token
- * embedding first (name "token_embd", layer = index = -1) when it is quantized, then for
+ * embedding first (name "token_embd", layer = index = -1) when it is quantized, for an untied
+ * classifier stored quantized (name "output", layer -1, index -2), then for
  * every linear of every block in llm_block_linears order (name "blk.<l>.<q|k|v|o|gate|up|down>",
  * index within the block); c is the file's configuration.  A non-zero return from fn stops
  * the walk and is returned.  Every tensor is checked as llm_load_qfile checks it. */

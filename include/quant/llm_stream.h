@@ -3,7 +3,8 @@
  * The model is read through llm_source.h: weights stay memory-mapped in their file's dtype and
  * one block at a time is widened to fp32, quantized by the same code as the in-memory path
  * (llm_quantize_block), written to the output quant-llm file and dropped.  What is kept across
- * blocks: the fp32 embedding / head / norms, and for GPTQ the calibration activations at the
+ * blocks: the norms, the embedding's and an untied classifier's codes (quantized from the file a
+ * chunk of rows at a time; the embedding in fp32 too when GPTQ embeds windows), and for GPTQ the calibration activations at the
  * current block boundary (n x S x D floats; twice that with refit, which also needs the fp32
  * model's).  RTN reads no calibration at all.  The file is byte for byte what
  * llm_quantize_model + llm_save_quantized write for the same variant.

@@ -69,7 +69,8 @@ void llm_state_free(LlmState *s) {
 void llm_embed(const LlmModel *m, const int32_t *tokens, int T, int pos0, float *x) {
     int D = m->c.dim;
     for (int t = 0; t < T; t++) {
-        memcpy(x + (size_t)t * D, m->tok_emb + (size_t)tokens[t] * D, (size_t)D * sizeof(float));
+        if (m->tok_emb) memcpy(x + (size_t)t * D, m->tok_emb + (size_t)tokens[t] * D, (size_t)D * sizeof(float));
+        else kern_qmat_dequant_rows(m->p_emb, tokens[t], tokens[t] + 1, x + (size_t)t * D); /* packed: the row only */
         if (m->pos_emb)
             for (int i = 0; i < D; i++) x[(size_t)t * D + i] += m->pos_emb[(size_t)(pos0 + t) * D + i];
     }
@@ -219,7 +220,15 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
 
 void llm_head_forward(const LlmModel *m, float *x, int T, float *logits) {
     norm(m, x, x, m->final_norm, m->final_norm_b, T);
-    kern_linear_f32(T, m->c.vocab_size, m->c.dim, x, m->head, NULL, logits);
+    if (m->head) {
+        kern_linear_f32(T, m->c.vocab_size, m->c.dim, x, m->head, NULL, logits); /* one product per call */
+    } else { /* a packed classifier: the integer kernels on x in int8 blocks, one product per call */
+        KernQAct xa;
+        kern_qact_init(&xa, T, m->c.dim);
+        kern_qact_quantize(&xa, x, T, m->c.dim);
+        kern_qmat_linear(m->p_head, &xa, NULL, logits, m->isa);
+        kern_qact_free(&xa);
+    }
 }
 
 float *llm_forward(const LlmModel *m, LlmState *s, const int32_t *tokens, int T, int pos0, LlmHook hook, void *ctx) {

@@ -18,14 +18,25 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
                  q->zero ? " + zero-points" : "");
     else
         snprintf(buf, (size_t)size, "%d linears packed %s%s, integer kernels (%s, int8 activations per 32-block); "
-                 "attention, norms, KV cache, embeddings, classifier: fp32", m->n_packed, kern_qtype_name(q->type),
-                 q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa));
+                 "attention, norms, KV cache%s: fp32%s", m->n_packed, kern_qtype_name(q->type),
+                 q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa),
+                 m->p_head ? "" : ", embeddings, classifier",
+                 m->p_head ? "; classifier packed q8_0, embedding rows dequantized on lookup" : "");
 }
 
 int llm_kernels_set(LlmModel *m, const char *name, QErr *err) {
     if (strcmp(name, "int") == 0) m->kernels = LLM_KERNELS_INT;
     else if (strcmp(name, "ref") == 0) m->kernels = LLM_KERNELS_REF;
     else return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", name);
+    if (m->p_head && m->kernels == LLM_KERNELS_REF && !m->head) {
+        /* the reference path: the dequantized classifier in fp32, once (what ptq-llm evaluated) */
+        m->head_deq = xmalloc((size_t)m->c.vocab_size * m->c.dim * sizeof(float));
+        kern_qmat_dequant(m->p_head, m->head_deq);
+        m->head = m->head_deq;
+    } else if (m->head_deq && m->kernels == LLM_KERNELS_INT) {
+        free(m->head_deq);
+        m->head = m->head_deq = NULL;
+    }
     return 0;
 }
 
@@ -34,6 +45,7 @@ void llm_free(LlmModel *m) {
     free(m->owned);
     free(m->layers);
     free(m->packed);
+    free(m->head_deq);
     memset(m, 0, sizeof *m);
 }
 

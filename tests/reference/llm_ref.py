@@ -14,7 +14,7 @@ Computed in float64 from the file's values (BF16/F16 widened exactly).
   llm_ref.py make DIR --arch gpt2|llama|mistral [--dtype F32|BF16|F16|mixed] [--seed N] [--shards 1|2]
                      [--tied 0|1|head|alias|both] [--tie-flag true|false|absent] [--prefix 0|1]
                      [--buffers 0|1] [--extra NAME] [--config JSON] [--vocab N]
-                     [--gpt2-shape N_EMBD,N_LAYER,N_HEAD,N_POSITIONS]
+                     [--gpt2-shape N_EMBD,N_LAYER,N_HEAD,N_POSITIONS] [--llama-shape DIM,LAYERS,HEADS,KV_HEADS,FFN]
       writes DIR/config.json and DIR/model.safetensors (or 2 shards + index), random weights,
       in the checkpoint layout the options name (see make())
   llm_ref.py logits DIR --tokens 1,2,3 --out FILE
@@ -370,6 +370,10 @@ def main(argv):
         if "--gpt2-shape" in a:  # N_EMBD,N_LAYER,N_HEAD,N_POSITIONS: a larger random GPT-2 (ptq-llm's fixtures)
             e, l, h, p = map(int, a["--gpt2-shape"].split(","))
             GPT2_CFG.update(n_embd=e, n_layer=l, n_head=h, n_positions=p)
+        if "--llama-shape" in a:  # DIM,LAYERS,HEADS,KV_HEADS,FFN (e.g. widths that are whole 32-blocks for GGUF)
+            dm, l, h, kv, f = map(int, a["--llama-shape"].split(","))
+            LLAMA_CFG.update(hidden_size=dm, num_hidden_layers=l, num_attention_heads=h, num_key_value_heads=kv,
+                             intermediate_size=f)
         make(argv[1], a.get("--arch", "gpt2"), a.get("--dtype", "F32"), int(a.get("--seed", "0")),
              int(a.get("--shards", "1")), a.get("--tied"), opts)
     elif len(argv) >= 2 and argv[0] == "logits":

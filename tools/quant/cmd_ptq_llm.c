@@ -15,6 +15,7 @@ static const char *usage =
     "usage: quant ptq-llm (--model PATH | --model_name NAME) [--tokenizer FILE] [--eval-text FILE] [--calib-text FILE]\n"
     "         (no text named: WikiText-2 raw from the Hub, evaluation on its test split, calibration on its train split;\n"
     "          [--dataset Salesforce/wikitext] [--dataset-config wikitext-2-raw-v1] [--dataset-revision main] [--dataset-join raw|guide])\n"
+    "         [--preset fast|default|best] [--budget-minutes N (default: fast 5, default 10, best 60; 0: no limit)]\n"
     "         [--seq-len 256] [--calib-samples 128] [--seed 0] [--method LIST of rtn|gptq|awq|awq+gptq] [--bits 8,4,3,2]\n"
     "         [--gen-samples 384 (windows sampled from the fp32 model for end-to-end tuning)]\n"
     "         [--group-size 32,32,32,16 (0 = per channel; one value or one per bit width)] [--affine]\n"
@@ -23,25 +24,15 @@ static const char *usage =
     "         [--act-order True|False (GPTQ, default True)] [--mse-clip True|False (GPTQ, default True)] [--damp 0.01]\n"
     "         [--refit True|False (GPTQ: refit to the quantized inputs first)] [--refit-ridge 0.001]\n"
     "         [--tune-epochs 2 (GPTQ < 8 bits: block-wise scale/norm tuning)] [--e2e-epochs 1 (then end to end, KL to fp32)]\n"
-    "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0] [--emb-bits 8|0]\n"
+    "         [--act-bits 8 (0: no W8A8 rows)] [--outlier-threshold 6.0]\n"
+    "         [--emb-bits N (default 8 per row when the head is tied, else the weights' width >= 4 in groups of 32; 0: fp32)]\n"
+    "         [--head-bits 8 (an untied classifier, groups of 32; 0: fp32)]\n"
     "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
-    "         [--eval-fraction 0.5] [--max-windows N] [--save DIR] [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
+    "         [--eval-fraction 0.5] [--max-windows N (default: what the budget allows; 0: all)] [--save DIR]\n"
+    "         [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
     "         [--stream auto|True|False (block by block from the mapped file; auto: when the plan allows)]\n"
     "         [--report FILE.html [--compare ANCHORS.json (reference points, docs/formats.md)]]\n";
-
-/* The default variants (no --method, --bits or --group-size given): the one table of them, in
- * row order; a budget preset would pick rows from it.  RTN at every width is the baseline; the
- * default 8-bit weights are awq+gptq (AWQ's scales move outlier channels into the norms, GPTQ
- * then compensates the rounding: <= +0.1% on stories260K, its outlier version and a GPT-2,
- * docs/chapters/05b-outliers.md); AWQ alone at 4 bits; GPTQ (with its tuning) below 8 bits. */
-static const struct {
-    const char *method;
-    int bits, group;
-} default_variants[] = {
-    {"rtn", 8, 32},  {"rtn", 4, 32},  {"rtn", 3, 32},  {"rtn", 2, 16},  {"awq+gptq", 8, 32},
-    {"awq", 4, 32},  {"gptq", 4, 32}, {"gptq", 3, 32}, {"gptq", 2, 16},
-};
 
 static int parse_method(const char *s, LlmQMethod *m, QErr *err) {
     if (strcmp(s, "rtn") == 0) *m = LLM_Q_RTN;
@@ -71,17 +62,43 @@ static void llm_ptq_json_channels(cJSON *x, const LlmPtqOutlier *u) {
     cJSON_AddNumberToObject(x, "channels_per_value", u->ch_pool);
 }
 
+/* The plan, before anything long starts: on stdout, before the results (logs keep it). */
+static void plan_print(const LlmPtqPlan *p, const LlmPtqOpts *o, void *ctx) {
+    (void)ctx;
+    const int S = o->seq_len;
+    char b[32], bud[48] = "no budget";
+    qprogress_fmt_seconds(p->est_seconds, b, sizeof b);
+    if (p->budget_seconds > 0) snprintf(bud, sizeof bud, "budget %.0f min", p->budget_seconds / 60);
+    printf("plan: preset %s, %s (--preset fast|default|best, --budget-minutes N); estimated %s at a nominal %.0f GFLOP/s\n",
+         llm_preset_name(p->preset), bud, b, p->gflops);
+    if (p->calib_pass) printf("  calibration: %d windows of %d tokens\n", o->calib_samples, S);
+    else printf("  calibration: none (RTN only, no report that needs it)\n");
+    printf("  evaluation: %lld windows of %d tokens per row (the text holds %lld; --max-windows 0 for all)\n",
+         (long long)p->eval_windows, S, (long long)p->eval_available);
+    for (int i = 0; i < p->n_steps; i++) {
+        qprogress_fmt_seconds(p->steps[i].seconds, b, sizeof b);
+        printf("  %-26s ~%s\n", p->steps[i].name, b);
+    }
+    if (p->trimmed[0]) printf("  left out to fit the budget: %s\n", p->trimmed);
+    fflush(stdout);
+}
+
 int cmd_ptq_llm(Args *a, QErr *err) {
     if (args_has(a, "help")) {
         fputs(usage, stdout);
-        printf("default variants (method W bits/group):");
-        for (size_t i = 0; i < sizeof default_variants / sizeof default_variants[0]; i++)
-            printf(" %s %d/%d", default_variants[i].method, default_variants[i].bits, default_variants[i].group);
-        printf("\n");
+        const LlmPreset ps[] = {LLM_PRESET_DEFAULT, LLM_PRESET_FAST};
+        for (int k = 0; k < 2; k++) { /* best: the default's rows with twice the tuning */
+            LlmWQuant tmpl = {0}, vs[LLM_PTQ_MAX_VARIANTS];
+            int n = llm_preset_variants(ps[k], &tmpl, vs, LLM_PTQ_MAX_VARIANTS);
+            printf("%s variants (method W bits/group):", k ? "fast preset's" : "default (and best)");
+            for (int i = 0; i < n; i++) printf(" %s %d/%lld", llm_qmethod_name(vs[i].method), vs[i].bits, (long long)vs[i].group_size);
+            printf("\n");
+        }
         return 0;
     }
     LlmPtqOpts o;
     llm_ptq_opts_default(&o);
+    o.on_plan = plan_print;
     ModelArg ma;
     model_arg_read(a, &ma);
     o.tokenizer = args_str(a, "tokenizer", NULL);
@@ -91,6 +108,17 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     DatasetText dt[2]; /* evaluation (test split), calibration (train split) when no file is named */
     dataset_arg_read(a, &da);
     memset(dt, 0, sizeof dt);
+    const char *preset = args_str(a, "preset", "default");
+    if (llm_preset_parse(preset, &o.preset, err)) return 2;
+    if (args_double(a, "budget-minutes", -1, 0, 1e6, &o.budget_minutes, err)) return 2;
+    static const struct { const char *flag; unsigned bit; } given[] = {
+        {"method", LLM_GIVEN_VARIANTS}, {"bits", LLM_GIVEN_VARIANTS}, {"group-size", LLM_GIVEN_VARIANTS},
+        {"calib-samples", LLM_GIVEN_CALIB}, {"gen-samples", LLM_GIVEN_GEN}, {"tune-epochs", LLM_GIVEN_TUNE},
+        {"e2e-epochs", LLM_GIVEN_E2E}, {"max-windows", LLM_GIVEN_WINDOWS}, {"act-bits", LLM_GIVEN_ACT},
+        {"smooth", LLM_GIVEN_SMOOTH}, {"w4a8", LLM_GIVEN_W4A8}, {"refit", LLM_GIVEN_REFIT}};
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (args_has(a, given[i].flag)) o.given |= given[i].bit;
+    const int fast = o.preset == LLM_PRESET_FAST;
     long v, *bits = NULL, *groups = NULL;
     int nb = 0, ng = 0, nm = 0;
     double d;
@@ -103,14 +131,17 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     o.gen_samples = (int)v;
     if (args_int(a, "seed", 0, 0, 2147483647L, &v, err)) return 2;
     o.seed = (uint64_t)v;
-    if (args_int(a, "act-bits", 8, 0, 8, &v, err)) return 2;
+    if (args_int(a, "act-bits", fast ? 0 : 8, 0, 8, &v, err)) return 2;
     if (v != 0 && v != 8) return qerr_set(err, "--act-bits: only 8 (or 0 to skip W8A8) is supported"), 2;
     o.act_bits = (int)v;
     if (args_double(a, "outlier-threshold", 6.0, 0.0, 1e9, &d, err)) return 2;
     o.outlier_threshold = (float)d;
-    if (args_int(a, "emb-bits", 8, 0, 8, &v, err)) return 2;
-    if (v != 0 && v < 2) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
+    if (args_int(a, "emb-bits", -1, -1, 8, &v, err)) return 2;
+    if (v == 1) return qerr_set(err, "--emb-bits: 0 (fp32) or 2..8"), 2;
     o.emb_bits = (int)v;
+    if (args_int(a, "head-bits", 8, 0, 8, &v, err)) return 2;
+    if (v == 1) return qerr_set(err, "--head-bits: 0 (fp32) or 2..8"), 2;
+    o.head_bits = (int)v;
     if (args_double(a, "eval-fraction", 0.5, 0.01, 0.99, &o.eval_fraction, err)) return 2;
     if (args_int(a, "max-windows", 0, 0, 1L << 40, &v, err)) return 2;
     o.max_windows = v;
@@ -121,7 +152,7 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     int affine, act_order, mse, refit;
     if (args_bool(a, "affine", 0, &affine, err) || args_bool(a, "act-order", 1, &act_order, err) ||
         args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err) ||
-        args_bool(a, "smooth", 1, &o.smooth, err) || args_bool(a, "w4a8", 1, &o.w4a8, err))
+        args_bool(a, "smooth", !fast, &o.smooth, err) || args_bool(a, "w4a8", !fast, &o.w4a8, err))
         return 2;
     const char *stream = args_str(a, "stream", "auto"); /* streamed block by block (llm_stream.h) */
     if (strcmp(stream, "auto") && strcmp(stream, "True") && strcmp(stream, "False"))
@@ -160,21 +191,26 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qerr_set(err, "--group-size: give one value or one per bit width (%d)", nb);
         goto done;
     }
-    const int by_default = !args_has(a, "method") && !args_has(a, "bits") && !args_has(a, "group-size");
-    for (int i = 0; by_default && i < (int)(sizeof default_variants / sizeof default_variants[0]); i++) {
-        LlmWQuant w = {LLM_Q_RTN, default_variants[i].bits, default_variants[i].group, !affine, act_order, damp, mse, refit, ridge, tune, e2e};
-        if (parse_method(default_variants[i].method, &w.method, err)) goto done;
-        o.variants[o.n_variants++] = w;
+    if (!(o.given & LLM_GIVEN_VARIANTS)) { /* the preset's rows of the one table of default variants (plan.c) */
+        LlmWQuant tmpl = {LLM_Q_RTN, 8, 32, !affine, act_order, damp, mse, refit, ridge, tune, e2e, 0, 0};
+        o.n_variants = llm_preset_variants(o.preset, &tmpl, o.variants, LLM_PTQ_MAX_VARIANTS);
+        for (int i = 0; i < o.n_variants; i++) { /* epochs the user gave are kept as given */
+            if (o.given & LLM_GIVEN_TUNE) o.variants[i].tune_epochs = tune;
+            if (o.given & LLM_GIVEN_E2E) o.variants[i].e2e_epochs = e2e;
+        }
+        args_free_list(methods, nm); /* the lists parsed above only validated the defaults */
+        methods = NULL;
+        nm = 0;
     }
-    for (int i = 0; !by_default && i < nm; i++) {
-        LlmQMethod meth;
+    for (int i = 0; i < nm; i++) {
+        LlmQMethod meth = LLM_Q_RTN;
         if (parse_method(methods[i], &meth, err)) goto done;
         for (int b = 0; b < nb; b++) {
             if (o.n_variants >= LLM_PTQ_MAX_VARIANTS) {
                 qerr_set(err, "too many variants (at most %d)", LLM_PTQ_MAX_VARIANTS);
                 goto done;
             }
-            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse, refit, ridge, tune, e2e};
+            LlmWQuant w = {meth, (int)bits[b], ng == 1 ? groups[0] : groups[b], !affine, act_order, damp, mse, refit, ridge, tune, e2e, 0, 0};
             o.variants[o.n_variants++] = w;
         }
     }
@@ -245,11 +281,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         }
     printf("calibration  %s\n", r->calib_desc);
     if (r->distill_desc[0]) printf("end-to-end   %s\n", r->distill_desc);
-    printf("embedding    %s\n\n", o.emb_bits ? "token embedding (and tied head) 8-bit per row in every quantized row" : "fp32");
-    const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "size on disk", "perplexity", "vs fp32", "seconds"};
+    if (o.emb_bits == 0) printf("embedding    fp32\n");
+    else if (o.emb_bits > 0) printf("embedding    %d-bit per row in every quantized row (the head too when tied)\n", o.emb_bits);
+    else printf("embedding    8-bit per row when the head is tied to it, else the weights' width (>= 4) in groups of 32\n");
+    printf("classifier   %s\n\n", o.head_bits ? "an untied head in groups of 32 (8 bits: Q8_0 blocks); a tied head is the embedding, stored once"
+                                                 : "an untied head in fp32");
+    printf("plan         preset %s; %s\n", llm_preset_name(r->plan.preset),
+           r->plan.trimmed[0] ? r->plan.trimmed : "nothing left out");
+    printf("             (bits/weight: the linears with their scales; bits/param: 8 x every byte of the saved file / every parameter)\n\n");
+    const char *hdr[] = {"method", "W bits", "group", "A bits", "bits/weight", "bits/param", "size on disk", "perplexity",
+                         "vs fp32", "seconds"};
     QTable t;
-    qtable_init(&t, 9, hdr);
-    for (int c = 1; c < 9; c++) qtable_align_right(&t, c, 1);
+    qtable_init(&t, 10, hdr);
+    for (int c = 1; c < 10; c++) qtable_align_right(&t, c, 1);
     double fp = r->rows[0].ppl;
     for (int i = 0; i < r->n_rows; i++) {
         const LlmPtqRow *w = &r->rows[i];
@@ -261,6 +305,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         else qtable_cell(&t, "%lld", (long long)w->group);
         qtable_cell(&t, w->abits == 32 ? "fp32" : "%d", w->abits);
         qtable_cell(&t, "%.3f", w->bpw);
+        if (w->bytes && i > 0) qtable_cell(&t, "%.3f", w->file_bpw);
+        else qtable_cell(&t, "-");
         if (w->bytes) qtable_cell(&t, "%zu", w->bytes);
         else qtable_cell(&t, "-");
         qtable_cell(&t, "%.4f", w->ppl);
@@ -270,7 +316,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     qtable_print(&t, stdout);
     qtable_free(&t);
 
-    printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows\n");
+    printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows%s\n",
+           r->n_outliers ? "" : " (not measured: no calibration pass)");
     const char *h2[] = {"layer", "input of", "max|x|", "median channel max|x|", "ratio", "channels > thr", "weight kurtosis"};
     qtable_init(&t, 7, h2);
     for (int c = 2; c < 7; c++) qtable_align_right(&t, c, 1);
@@ -344,7 +391,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qtable_new_row(&t);
         if (w->abits == 32) qtable_cell(&t, "%s w%d%s%.0lld", w->method, w->wbits, w->group ? " g" : "", (long long)(w->group ? w->group : 0));
         else qtable_cell(&t, "w8 (for %s)", w->method);
-        for (int l = 0; l < r->n_layers; l++) qtable_cell(&t, "%.4f", w->block_err[l]);
+        for (int l = 0; l < r->n_layers; l++) {
+            if (w->block_err[l] < 0) qtable_cell(&t, "-"); /* not measured: no calibration pass */
+            else qtable_cell(&t, "%.4f", w->block_err[l]);
+        }
     }
     qtable_print(&t, stdout);
     qtable_free(&t);
@@ -380,6 +430,24 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         cJSON_AddNumberToObject(root, "eval_tokens_scored", (double)r->eval_tokens_scored);
         cJSON_AddNumberToObject(root, "total_seconds", r->total_seconds);
         cJSON_AddNumberToObject(root, "peak_rss_bytes", (double)r->peak_rss);
+        const LlmPtqPlan *pl = &r->plan; /* what was planned; the rows say what ran */
+        cJSON *pj = cJSON_AddObjectToObject(root, "plan");
+        cJSON_AddStringToObject(pj, "preset", llm_preset_name(pl->preset));
+        cJSON_AddNumberToObject(pj, "budget_seconds", pl->budget_seconds);
+        cJSON_AddNumberToObject(pj, "estimated_seconds", pl->est_seconds);
+        cJSON_AddNumberToObject(pj, "nominal_gflops", pl->gflops);
+        cJSON_AddBoolToObject(pj, "calibration_pass", pl->calib_pass);
+        cJSON_AddNumberToObject(pj, "calibration_windows", pl->calib_pass ? o.calib_samples : 0);
+        cJSON_AddNumberToObject(pj, "eval_windows", (double)pl->eval_windows);
+        cJSON_AddNumberToObject(pj, "eval_windows_available", (double)pl->eval_available);
+        cJSON_AddStringToObject(pj, "left_out", pl->trimmed);
+        cJSON *ps = cJSON_AddArrayToObject(pj, "steps");
+        for (int i = 0; i < pl->n_steps; i++) {
+            cJSON *y = cJSON_CreateObject();
+            cJSON_AddStringToObject(y, "step", pl->steps[i].name);
+            cJSON_AddNumberToObject(y, "estimated_seconds", pl->steps[i].seconds);
+            cJSON_AddItemToArray(ps, y);
+        }
         cJSON *rows = cJSON_AddArrayToObject(root, "rows");
         for (int i = 0; i < r->n_rows; i++) {
             const LlmPtqRow *w = &r->rows[i];
@@ -390,13 +458,16 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "act_bits", w->abits);
             cJSON_AddNumberToObject(x, "bits_per_weight", w->bpw);
             cJSON_AddNumberToObject(x, "bytes", (double)w->bytes);
+            if (w->bytes && i > 0) cJSON_AddNumberToObject(x, "file_bits_per_param", w->file_bpw);
             cJSON_AddNumberToObject(x, "perplexity", w->ppl);
             cJSON_AddNumberToObject(x, "delta_vs_fp32", w->ppl / fp - 1);
             cJSON_AddNumberToObject(x, "seconds", w->seconds);
             if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
             if (i > 0) {
-                cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
-                for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+                if (w->block_err[0] >= 0) {
+                    cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");
+                    for (int l = 0; l < r->n_layers; l++) cJSON_AddItemToArray(be, cJSON_CreateNumber(w->block_err[l]));
+                }
                 if (w->tune_loss[0][0] >= 0) {
                     cJSON *tl = cJSON_AddArrayToObject(x, "block_tune_loss");
                     for (int l = 0; l < r->n_layers; l++) {

@@ -36,7 +36,8 @@ typedef struct OutT {
     int key;                /* write order: fp32 tensors first (declaration order), then quantized by slot */
 } OutT;
 
-/* Source slots: every linear of every block (layer * LLM_MAX_LINEARS + index), then the embedding. */
+/* Source slots: every linear of every block (layer * LLM_MAX_LINEARS + index), then the embedding
+ * and the untied classifier. */
 typedef struct Ctx {
     GgufWriter w;
     LlmExportReport *r;
@@ -44,7 +45,7 @@ typedef struct Ctx {
     const LlmExportSource *s;
     const char *path;
     QErr *err;
-    int n_slots, emb_slot;
+    int n_slots, emb_slot, head_slot;
     uint32_t *slot_type;    /* [n_slots] GGUF type of a quantized slot, 0 = not quantized (F32 is 0 too:
                                a quantized slot never maps to it) */
     int *slot_out, *slot_part; /* [n_slots] the tensor and part a slot fills */
@@ -122,10 +123,12 @@ static int walk_file_fn(void *ctx, const LlmConfig *c, const char *name, int lay
     Ctx *x = wc->x;
     const LlmConfig *mc = &x->s->m->c;
     if (c->n_layers != mc->n_layers || c->dim != mc->dim || c->hidden_dim != mc->hidden_dim || layer >= mc->n_layers ||
-        index >= LLM_MAX_LINEARS || (layer < 0 && strcmp(name, "token_embd") != 0))
+        index >= LLM_MAX_LINEARS || (layer < 0 && strcmp(name, "token_embd") != 0 && strcmp(name, "output") != 0) ||
+        (layer < 0 && index == -2 && mc->shared_head))
         return qerr_set(err, "%s: %s: the file's codes disagree with its model (or a tensor this exporter does not "
                         "know)", x->s->qfile, name);
-    return wc->fn(x, layer < 0 ? x->emb_slot : layer * LLM_MAX_LINEARS + index, name, p, codes);
+    int slot = layer >= 0 ? layer * LLM_MAX_LINEARS + index : index == -2 ? x->head_slot : x->emb_slot;
+    return wc->fn(x, slot, name, p, codes);
 }
 
 static int walk(Ctx *x, SlotFn fn) {
@@ -136,6 +139,7 @@ static int walk(Ctx *x, SlotFn fn) {
     }
     char name[64];
     if (s->emb.p && fn(x, x->emb_slot, "token_embd", s->emb.p, s->emb.codes)) return -1;
+    if (s->head.p && fn(x, x->head_slot, "output", s->head.p, s->head.codes)) return -1;
     for (int i = 0; s->lin && i < x->emb_slot; i++) {
         if (!s->lin[i].p) continue;
         snprintf(name, sizeof name, "blk.%d.linear%d", i / LLM_MAX_LINEARS, i % LLM_MAX_LINEARS);
@@ -191,7 +195,8 @@ static int put_matrix(Ctx *x, const char *name, const char *kind, Part *parts, i
     t->rows_pad = rows_pad;
     t->cols_pad = cols_pad;
     t->nbytes = (uint64_t)(cols_pad / be * bb) * (uint64_t)rows_pad;
-    t->key = quant ? parts[0].slot == x->emb_slot ? -1 : parts[0].slot : -2;
+    /* the walk yields the embedding and the classifier first (declared in that order), then the linears */
+    t->key = quant ? parts[0].slot >= x->emb_slot ? -1 : parts[0].slot : -2;
     for (int i = 0; quant && i < np; i++) {
         x->slot_out[parts[i].slot] = x->nt - 1;
         x->slot_part[parts[i].slot] = i;
@@ -358,7 +363,8 @@ int llm_export_gguf(const LlmExportSource *s, const char *path, const LlmGgufOpt
     Ctx x = {.r = r, .o = o, .s = s, .path = path, .err = err};
     gguf_w_init(&x.w);
     x.emb_slot = c->n_layers * LLM_MAX_LINEARS;
-    x.n_slots = x.emb_slot + 1;
+    x.head_slot = x.emb_slot + 1;
+    x.n_slots = x.emb_slot + 2;
     x.slot_type = xcalloc((size_t)x.n_slots, sizeof *x.slot_type);
     x.slot_out = xmalloc((size_t)x.n_slots * sizeof(int));
     x.slot_part = xmalloc((size_t)x.n_slots * sizeof(int));
@@ -429,7 +435,7 @@ int llm_export_gguf(const LlmExportSource *s, const char *path, const LlmGgufOpt
     put_vec(&x, "output_norm.weight", "norms", m->final_norm, D, D, 0);
     if (gpt2) put_vec(&x, "output_norm.bias", "biases", m->final_norm_b, D, D, 0);
     if (!c->shared_head) {
-        Part ph = {m->head, -1, V, NULL};
+        Part ph = {m->head, x.head_slot, V, NULL};
         if (put_matrix(&x, "output.weight", "output", &ph, 1, D, V, D)) goto out;
     }
     char name[96];

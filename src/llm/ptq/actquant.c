@@ -43,16 +43,32 @@ int llm_act_stats_collect(const LlmModel *m, const LlmCalib *c, LlmActStats *out
     StatsCtx *parts = xcalloc((size_t)nt, sizeof(StatsCtx));
     for (int t = 0; t < nt; t++) stats_init(&parts[t].st, m);
     int old = qblas_threads_swap(1);
+    QProgress prog;
+    qprogress_init(&prog);
+    int done = 0;
 #pragma omp parallel
     {
         LlmState st;
         llm_state_init(&st, m, c->seq_len);
         int tid = omp_get_thread_num();
+        /* the blocks only: the statistics watch the linears' inputs, and the classifier would be
+         * half the work of a GPT-2-sized vocabulary */
 #pragma omp for schedule(static)
-        for (int i = 0; i < c->n; i++) llm_forward(m, &st, c->tokens + (size_t)i * c->seq_len, c->seq_len, 0, stats_hook, &parts[tid]);
+        for (int i = 0; i < c->n; i++) {
+            llm_embed(m, c->tokens + (size_t)i * c->seq_len, c->seq_len, 0, st.x);
+            for (int l = 0; l < m->c.n_layers; l++) llm_block_forward(m, &st, l, st.x, c->seq_len, 0, stats_hook, &parts[tid]);
+            int d;
+#pragma omp atomic capture
+            d = ++done;
+            if (tid == 0) {
+                qprogress_frac(&prog, (double)d / c->n);
+                qprogress_update(&prog, "calibration statistics: window %d/%d", d, c->n);
+            }
+        }
         llm_state_free(&st);
     }
     qblas_threads_swap(old);
+    qprogress_done(&prog);
     *out = parts[0].st;  /* min/max merge: order does not matter */
     for (int t = 1; t < nt; t++) {
         for (int k = 0; k < out->n_layers * LLM_N_SITES; k++) {

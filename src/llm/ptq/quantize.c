@@ -21,6 +21,7 @@
 #include "quant/gptq.h"
 #include "quant/kernels.h"
 #include "quant/llm_ptq.h"
+#include "quant/llm_qfile.h"
 
 /* Calibration inputs of every linear site of a block, kept for all windows: X[site] is
  * [n * S, in] (NULL: that site is not stored). */
@@ -81,22 +82,17 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Site
 
 /* Round to nearest, fused: per row, each group's range, scale (qparams_set_range), codes
  * (quant_code) and, when deq, the dequantized values back into w — what qparams_fit_minmax,
- * quantize and dequantize do in three passes, in one pass over a row that stays in cache. */
-static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes, int deq) {
-    QErr e;
-    qparams_init(p, s->bits, s->symmetric, s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, s->group_size, out, in, &e);
-    p->scale_f16 = 1;
-    /* 8 bits: -127..127 (scale = max|w| / 127, codes never -128), llama.cpp's Q8_0 grid, so
-     * W8 exports to GGUF exactly; narrower widths use the full range, as Q4_0 */
-    p->sym_full = s->bits < 8;
-    if (s->bits == 8 && s->symmetric) p->qmin = -p->qmax;
-    qparams_merge_tail(p);
-#pragma omp parallel for schedule(static) if ((int64_t)out * in > 65536)
-    for (int64_t r = 0; r < out; r++)
+ * quantize and dequantize do in three passes, in one pass over a row that stays in cache.
+ * Rows are independent, so a matrix can be given a chunk of rows at a time (stream.c). */
+void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq) {
+    const int64_t in = p->cols;
+#pragma omp parallel for schedule(static) if (nr * in > 65536)
+    for (int64_t i = 0; i < nr; i++)
         for (int64_t j = 0; j < p->groups_per_row; j++) {
+            const int64_t r = r0 + i;
             int64_t c0, c1, k = r * p->groups_per_row + j;
             qparams_unit_cols(p, j, &c0, &c1);
-            float *x = w + r * in;
+            float *x = w + i * in;
             float mn = x[c0], mx = x[c0];
             for (int64_t c = c0 + 1; c < c1; c++) {
                 mn = x[c] < mn ? x[c] : mn;
@@ -110,6 +106,31 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
             if (deq)
                 for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
         }
+}
+
+int llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err) {
+    if (qparams_init(p, bits, symmetric, group > 0 ? QGRAN_GROUP : QGRAN_CHANNEL, group, rows, cols, err)) return -1;
+    p->scale_f16 = 1;
+    /* 8 bits: -127..127 (scale = max|w| / 127, codes never -128), llama.cpp's Q8_0 grid, so
+     * W8 exports to GGUF exactly; narrower widths use the full range, as Q4_0 */
+    p->sym_full = bits < 8;
+    if (bits == 8 && symmetric) p->qmin = -p->qmax;
+    qparams_merge_tail(p);
+    return 0;
+}
+
+int llm_emb_qparams(QParams *p, int bits, int64_t group, int64_t rows, int64_t cols, QErr *err) {
+    if (group > 0) return llm_rtn_init(p, bits, 1, group, rows, cols, err); /* the linears' grid: GGUF blocks */
+    /* per row, symmetric, max|w| / qmax (at 8 bits -127..127: Q8_0's grid) */
+    if (qparams_init(p, bits, 1, QGRAN_CHANNEL, 0, rows, cols, err)) return -1;
+    p->scale_f16 = 1;
+    return 0;
+}
+
+static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams *p, int8_t *codes, int deq) {
+    QErr e;
+    llm_rtn_init(p, s->bits, s->symmetric, s->group_size, out, in, &e); /* shapes checked by the caller */
+    llm_rtn_rows(p, w, 0, out, codes, deq);
 }
 
 int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
@@ -239,16 +260,23 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
     return rc;
 }
 
-void llm_quantize_embedding(LlmModel *m, int emb_bits, LlmQuantized *q) {
+int llm_quantize_embedding(LlmModel *m, int emb_bits, const LlmWQuant *s, LlmQuantized *q, QErr *err) {
     const LlmConfig *cf = &m->c;
-    QErr e;
+    if (emb_bits <= 0) return 0;
     q->emb_bits = emb_bits;
     q->emb_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
-    qparams_init(&q->emb_p, emb_bits, 1, QGRAN_CHANNEL, 0, cf->vocab_size, cf->dim, &e);
-    q->emb_p.scale_f16 = 1;
-    qparams_fit_minmax(&q->emb_p, m->tok_emb);
-    quantize(&q->emb_p, m->tok_emb, q->emb_codes);
-    dequantize(&q->emb_p, q->emb_codes, m->tok_emb);
+    if (llm_emb_qparams(&q->emb_p, emb_bits, s->emb_group, cf->vocab_size, cf->dim, err)) return -1;
+    llm_rtn_rows(&q->emb_p, m->tok_emb, 0, cf->vocab_size, q->emb_codes, 1);
+    return 0;
+}
+
+int llm_quantize_head(LlmModel *m, const LlmWQuant *s, LlmQuantized *q, QErr *err) {
+    const LlmConfig *cf = &m->c;
+    if (cf->shared_head || s->head_bits <= 0) return 0;
+    q->head_codes = xmalloc((size_t)cf->vocab_size * cf->dim);
+    if (llm_rtn_init(&q->head_p, s->head_bits, 1, LLM_QFILE_HEAD_GROUP, cf->vocab_size, cf->dim, err)) return -1;
+    llm_rtn_rows(&q->head_p, m->head, 0, cf->vocab_size, q->head_codes, 1);
+    return 0;
 }
 
 /* A tied embedding [V, D] is also the head: its codes are chosen by GPTQ against the Hessian of
@@ -299,6 +327,7 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
     const LlmConfig *cf = &m->c;
     const int L = cf->n_layers, D = cf->dim, S = c->seq_len, n = c->n;
     if (S > cf->max_seq) return qerr_set(err, "calibration windows of %d tokens exceed the model's context %d", S, cf->max_seq);
+    if (n == 0 && s->method != LLM_Q_RTN) return qerr_set(err, "%s needs calibration windows", llm_qmethod_name(s->method));
     const int e2e = llm_qmethod_gptq(s->method) && s->e2e_epochs > 0 && s->bits < 8;
     if (e2e && !dist) return qerr_set(err, "end-to-end tuning needs the fp32 model and its windows (LlmDistill)");
     if (s->method == LLM_Q_AWQ || s->method == LLM_Q_AWQ_GPTQ) {
@@ -339,9 +368,20 @@ int llm_quantize_model(LlmModel *m, const LlmCalib *c, const LlmDistill *dist, c
                 llm_quantized_free(q);
                 return -1;
             }
-        } else {
-            llm_quantize_embedding(m, emb_bits, q);
+        } else if (llm_quantize_embedding(m, emb_bits, s, q, err)) {
+            free(Xq);
+            free(Xf);
+            llm_quantized_free(q);
+            return -1;
         }
+    }
+    /* an untied classifier: groups of 32 (Q8_0's blocks at 8 bits); the evaluation then sees its
+     * dequantized values, as the integer kernels run it from the file */
+    if (llm_quantize_head(m, s, q, err)) {
+        free(Xq);
+        free(Xf);
+        llm_quantized_free(q);
+        return -1;
     }
     for (int i = 0; i < n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xq + (size_t)i * S * D);
     QProgress prog;
@@ -388,6 +428,8 @@ void llm_quantized_free(LlmQuantized *q) {
     free(q->tune_loss);
     if (q->emb_codes) qparams_free(&q->emb_p);
     free(q->emb_codes);
+    if (q->head_codes) qparams_free(&q->head_p);
+    free(q->head_codes);
     if (q->awq) llm_scale_report_free(q->awq);
     free(q->awq);
     memset(q, 0, sizeof *q);

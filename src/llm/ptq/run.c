@@ -20,12 +20,16 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     o->seed = 0;
     o->act_bits = 8;
     o->outlier_threshold = 6.0f;
-    o->emb_bits = 8;
+    o->emb_bits = -1;
+    o->head_bits = 8;
     o->eval_fraction = 0.5;
     o->smooth = 1;
     o->w8a8_group = 32;
+    o->w8a8_refit = 1;
     o->w4a8 = 1;
     o->outlier_factor = 50.0f;
+    o->preset = LLM_PRESET_DEFAULT;
+    o->budget_minutes = -1;
 }
 
 /* Every copy of the model goes through here: the outlier fixture, when asked for, is the same
@@ -76,12 +80,22 @@ static int save_export(const char *path, int gptq, const LlmModel *m, const Toke
         int nl = llm_block_linears((LlmModel *)m, l, tmp);
         for (int k = 0; k < nl && idx < q->n; k++, idx++) lin[l * LLM_MAX_LINEARS + k] = (LlmQView){&q->lin[idx].p, q->lin[idx].codes};
     }
-    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path, NULL};
+    LlmExportSource src = {m, tok, lin, {q->emb_codes ? &q->emb_p : NULL, q->emb_codes}, name, tok_path, NULL,
+                           {q->head_codes ? &q->head_p : NULL, q->head_codes}};
     LlmGgufOpts go = {0};
     LlmExportReport rep;
     int rc = gptq ? llm_export_gptq(&src, path, &go, &rep, err) : llm_export_gguf(&src, path, &go, &rep, err);
     free(lin);
     return rc;
+}
+
+int llm_ptq_emb_scheme(const LlmPtqOpts *o, const LlmConfig *c, int bits, LlmWQuant *w) {
+    w->head_bits = o->head_bits;
+    w->emb_group = 0;
+    if (o->emb_bits >= 0) return o->emb_bits;
+    if (c->shared_head) return 8;
+    w->emb_group = 32;
+    return bits < 4 ? 4 : bits;
 }
 
 static int cmp_float(const void *a, const void *b) {
@@ -164,8 +178,10 @@ static int evaluate(const Ctx *c, const LlmModel *m, LlmHook hook, void *hctx, d
     return 0;
 }
 
-int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
+int llm_ptq_run(const LlmPtqOpts *o_in, LlmPtqReport *r, QErr *err) {
     memset(r, 0, sizeof *r);
+    LlmPtqOpts oo = *o_in; /* the plan trims this copy */
+    LlmPtqOpts *o = &oo;
     double t_start = qtime_now();
     if (o->threads > 0) qthreads_set(o->threads);
     LlmModel m;
@@ -221,6 +237,9 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     const int S = o->seq_len;
     int shared = !o->calib_text || strcmp(o->calib_text, o->eval_text) == 0;
     int64_t eval_end = en, cal_lo = 0, cal_hi = 0;
+    /* the plan: which steps, how many windows, the estimated time; printed before starting */
+    if (llm_ptq_plan(o, &m.c, shared ? (int64_t)(en * o->eval_fraction) / S : en / S, &r->plan)) goto out;
+    if (o->on_plan) o->on_plan(&r->plan, o, o->on_plan_ctx);
     if (shared) {
         /* one file: evaluation on the first windows, calibration drawn from the tokens after them */
         int64_t nwin = (int64_t)(en * o->eval_fraction) / S;
@@ -239,7 +258,12 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         snprintf(r->calib_desc, sizeof r->calib_desc, "%d windows of %d tokens at seeded random offsets in %s",
                  o->calib_samples, S, o->calib_text);
     }
-    if (llm_calib_sample(ctok, cal_lo, cal_hi, o->calib_samples, S, tok->bos_id, o->seed, &calib, err)) goto out;
+    if (!r->plan.calib_pass) {
+        calib.seq_len = S; /* nothing needs calibration activations: none drawn */
+        snprintf(r->calib_desc, sizeof r->calib_desc, "none (RTN only: no calibration pass)");
+    } else if (llm_calib_sample(ctok, cal_lo, cal_hi, o->calib_samples, S, tok->bos_id, o->seed, &calib, err)) {
+        goto out;
+    }
     Ctx cx = {o, tok, etok, eval_end, {LLM_PPL_WINDOWS, S, 0, shared ? 0 : o->max_windows, 0}};
     llm_ppl_describe(&cx.ppl, tok, r->eval_desc, sizeof r->eval_desc);
     if (src) {
@@ -271,8 +295,8 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
     qlog("fp32: perplexity %.4f (%.1f s)", row->ppl, row->seconds);
 
     /* activation statistics of the fp32 model: the outlier report, static ranges */
-    if (llm_act_stats_collect(&m, &calib, &stats, err)) goto out;
-    for (int l = 0; l < m.c.n_layers; l++) {
+    if (calib.n > 0 && llm_act_stats_collect(&m, &calib, &stats, err)) goto out;
+    for (int l = 0; l < m.c.n_layers && calib.n > 0; l++) {
         LlmLinear lin[LLM_MAX_LINEARS];
         int nl = llm_block_linears(&m, l, lin);
         for (int s = 0; s < LLM_N_SITES; s++) {
@@ -319,16 +343,22 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
         qlog("end-to-end tuning data: %d + %d windows (%.1f s)", calib.n, o->gen_samples, qtime_now() - t0);
     }
 
+    /* RTN's error report may run on the first windows only (the plan's report_windows) */
+    LlmCalib rcal = calib;
+    if (o->report_windows > 0 && rcal.n > o->report_windows) rcal.n = o->report_windows;
     /* weight-only variants: each on a fresh copy of the model */
     for (int v = 0; v < o->n_variants; v++) {
-        const LlmWQuant *s = &o->variants[v];
+        LlmWQuant sv = o->variants[v];
+        const LlmWQuant *s = &sv;
+        const int emb_bits = llm_ptq_emb_scheme(o, &m.c, s->bits, &sv);
         LlmModel mv;
         Tokenizer *tv;
         if (open_model(o, &mv, &tv, NULL, err)) goto out;
         tokenizer_free(tv);
         LlmQuantized q;
         t0 = qtime_now();
-        if (llm_quantize_model(&mv, &calib, dist.teacher ? &dist : NULL, s, o->emb_bits, &q, err)) {
+        if (llm_quantize_model(&mv, s->method == LLM_Q_RTN ? &rcal : &calib, dist.teacher ? &dist : NULL, s, emb_bits, &q,
+                               err)) {
             llm_free(&mv);
             goto out;
         }
@@ -369,11 +399,12 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             char st[4200];
             snprintf(st, sizeof st, "%s/model.safetensors", path);
             row->bytes = file_size(o->save_format == 2 ? st : path);
+            row->file_bpw = llm_file_bits_per_param(row->bytes, llm_n_params(&m));
             if (o->save_dir) snprintf(row->file, sizeof row->file, "%s", fname);
             else unlink(path);
         }
-        qlog("%s w%d %s: perplexity %.4f, %.2f bits/weight (%.1f s)", row->method, s->bits,
-             s->group_size > 0 ? "group" : "per-channel", row->ppl, row->bpw, row->seconds);
+        qlog("%s w%d %s: perplexity %.4f, %.2f bits/weight (linears), %.2f bits/parameter (the whole file) (%.1f s)",
+             row->method, s->bits, s->group_size > 0 ? "group" : "per-channel", row->ppl, row->bpw, row->file_bpw, row->seconds);
         if (erc == 0 && q.awq) {
             char vn[32];
             snprintf(vn, sizeof vn, "%s w%d g%lld", row->method, s->bits, (long long)s->group_size);
@@ -406,7 +437,7 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
      * defaults; the tied head's codes too) and int8 activations.  RTN weights alone lose +0.15%
      * on stories260K before any activation is rounded (docs/chapters/05b-outliers.md). */
     if (o->act_bits > 0) {
-        LlmWQuant w8 = {LLM_Q_GPTQ, 8, o->w8a8_group, 1, 1, 0.01, 1, 1, 0.001, 0, 0};
+        LlmWQuant w8 = {LLM_Q_GPTQ, 8, o->w8a8_group, 1, 1, 0.01, 1, o->w8a8_refit, 0.001, 0, 0, 0, 0};
         /* fp32 weights kept for the decomposition variant */
         LlmLinear lin[LLM_MAX_LINEARS];
         fpw = xcalloc((size_t)m.c.n_layers * LLM_MAX_LINEARS, sizeof(float *));
@@ -453,7 +484,8 @@ int llm_ptq_run(const LlmPtqOpts *o, LlmPtqReport *r, QErr *err) {
             }
             LlmWQuant wm = w8;
             if (mode == 2) wm.method = LLM_Q_RTN; /* the decomposition re-quantizes the linears itself */
-            if (llm_quantize_model(&mv, &calib, NULL, &wm, o->emb_bits, &q, err)) {
+            const int wm_emb = llm_ptq_emb_scheme(o, &m.c, 8, &wm);
+            if (llm_quantize_model(&mv, wm.method == LLM_Q_RTN ? &rcal : &calib, NULL, &wm, wm_emb, &q, err)) {
                 llm_free(&mv);
                 goto out;
             }

@@ -86,7 +86,7 @@ int llm_ptq_stream_plan(const LlmPtqOpts *o, char *why, size_t n) {
     else if (o->outlier_channels > 0) no = "the outlier fixture changes the fp32 model";
     else if (o->save_format != 0) no = "GGUF / GPTQ-layout export works from the in-memory model";
     for (int v = 0; v < o->n_variants && !no; v++)
-        if (o->emb_bits > 0 && llm_qmethod_gptq(o->variants[v].method) && o->variants[v].bits >= 8)
+        if (o->emb_bits != 0 && llm_qmethod_gptq(o->variants[v].method) && o->variants[v].bits >= 8)
             no = "8-bit GPTQ chooses a tied head's codes on the final hidden states of the whole model";
         else if (!llm_stream_supported(&o->variants[v]))
             no = o->variants[v].method == LLM_Q_AWQ || o->variants[v].method == LLM_Q_AWQ_GPTQ
@@ -117,7 +117,9 @@ int llm_ptq_run_stream(const LlmPtqOpts *o, LlmSource *src, LlmModel *m, Tokeniz
     char stem[48];
     snprintf(stem, sizeof stem, "%.*s", (int)(strchr(base, '.') ? strchr(base, '.') - base : (long)strlen(base)), base);
     for (int v = 0; v < o->n_variants; v++) {
-        const LlmWQuant *s = &o->variants[v];
+        LlmWQuant sv = o->variants[v];
+        const LlmWQuant *s = &sv;
+        const int emb_bits = llm_ptq_emb_scheme(o, &m->c, s->bits, &sv);
         row = &r->rows[r->n_rows++];
         snprintf(row->method, sizeof row->method, "%s", llm_qmethod_name(s->method));
         row->wbits = s->bits;
@@ -129,10 +131,11 @@ int llm_ptq_run_stream(const LlmPtqOpts *o, LlmSource *src, LlmModel *m, Tokeniz
         if (o->save_dir) snprintf(path, sizeof path, "%s/%s", o->save_dir, fname);
         else snprintf(path, sizeof path, "%s/quant-ptq-%ld-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), fname);
         LlmStreamResult sr;
-        if (llm_quantize_stream(o->model, calib, s, o->emb_bits, path, base, &sr, err)) return -1;
+        if (llm_quantize_stream(o->model, calib, s, emb_bits, path, base, &sr, err)) return -1;
         row->bpw = sr.bpw;
         row->bytes = (size_t)sr.bytes;
-        for (int l = 0; l < m->c.n_layers && l < LLM_PTQ_MAX_LAYERS; l++) row->block_err[l] = sr.block_err[l] < 0 ? 0 : sr.block_err[l];
+        row->file_bpw = llm_file_bits_per_param(row->bytes, llm_n_params(m));
+        for (int l = 0; l < m->c.n_layers && l < LLM_PTQ_MAX_LAYERS; l++) row->block_err[l] = sr.block_err[l]; /* -1: not measured (RTN reads no calibration) */
         double tq = sr.seconds;
         llm_stream_result_free(&sr);
         /* evaluated from the file, packed: what `quant eval` on it measures */
@@ -151,8 +154,9 @@ int llm_ptq_run_stream(const LlmPtqOpts *o, LlmSource *src, LlmModel *m, Tokeniz
         if (rc == 0 && o->save_dir) snprintf(row->file, sizeof row->file, "%s", fname);
         if (!o->save_dir) unlink(path);
         if (rc) return -1;
-        qlog("%s w%d %s (streamed, %.1f s; evaluated packed from the file): perplexity %.4f, %.2f bits/weight", row->method,
-             s->bits, s->group_size > 0 ? "group" : "per-channel", tq, row->ppl, row->bpw);
+        qlog("%s w%d %s (streamed, %.1f s; evaluated packed from the file): perplexity %.4f, %.2f bits/weight (linears), "
+             "%.2f bits/parameter (the whole file)", row->method, s->bits, s->group_size > 0 ? "group" : "per-channel", tq, row->ppl,
+             row->bpw, row->file_bpw);
     }
     return 0;
 }
