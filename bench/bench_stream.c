@@ -11,6 +11,7 @@
 
 #include "quant/llm_open.h"
 #include "quant/llm_source.h"
+#include "quant/llm_ptq_run.h"
 #include "quant/llm_stream.h"
 
 int main(int argc, char **argv) {
@@ -51,7 +52,20 @@ int main(int argc, char **argv) {
     }
     LlmStreamResult r;
     double t0 = qtime_now();
-    if (llm_quantize_stream(argv[1], c.n ? &c : NULL, &s, 8, argv[2], "bench", &r, &err)) {
+    /* ptq-llm's defaults for the embedding and the head (llm_ptq_emb_scheme): a tied head is the
+     * 8-bit per-row embedding; an untied one 8-bit groups of 32 (Q8_0), its embedding at the
+     * weights' width (at least 4) in groups of 32 (Q4_0 at 4 bits, as llama-quantize makes) */
+    LlmPtqOpts po;
+    llm_ptq_opts_default(&po);
+    LlmSource *src0;
+    LlmModel m0;
+    if (llm_source_open(&src0, &m0, argv[1], &err)) {
+        fprintf(stderr, "bench_stream: %s\n", err.msg);
+        return 1;
+    }
+    const int emb_bits = llm_ptq_emb_scheme(&po, &m0.c, s.bits, &s);
+    llm_source_close(src0, &m0);
+    if (llm_quantize_stream(argv[1], c.n ? &c : NULL, &s, emb_bits, argv[2], "bench", &r, &err)) {
         fprintf(stderr, "bench_stream: %s\n", err.msg);
         return 1;
     }
