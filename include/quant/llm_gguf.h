@@ -80,18 +80,6 @@ typedef struct LlmExportHold {
 int  llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err);
 void llm_export_hold_free(LlmExportHold *h);
 
-/* The quantized tensors of a source held in memory (an exporter that needs them all at once:
- * the GPTQ layout): src->lin when it has them, else read from src->qfile.  *out is src with
- * lin / emb pointing at the codes held in c. */
-typedef struct LlmExportCodes {
-    LlmQView *lin;
-    QParams *params;     /* owned */
-    int8_t **codes;      /* owned */
-    int n;
-    LlmExportSource src;
-} LlmExportCodes;
-int  llm_export_codes_load(LlmExportCodes *c, const LlmExportSource *src, QErr *err);
-void llm_export_codes_free(LlmExportCodes *c);
 
 /* GGUF -> fp32 LlmModel (llm_load calls this for files with the GGUF magic); *quantized is
  * set to 1 when any tensor was stored in a quantized type. */

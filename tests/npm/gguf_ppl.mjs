@@ -1,10 +1,11 @@
-// gguf_ppl.mjs MODEL.gguf TEXT [--ctx 256] [--max-chunks N] [--gen N] [--prompt P] [--out FILE]
+// gguf_ppl.mjs MODEL.gguf TEXT [--ctx 256] [--max-chunks N] [--gen N] [--prompt P] [--out FILE] [--ids-out FILE]
 // llama.cpp itself (node-llama-cpp 3.21.1, CPU) as the referee for quant's GGUF files:
 // perplexity by the llama.cpp protocol (`llama-perplexity`: the text tokenized by llama.cpp
 // with BOS first when the vocabulary asks for it, cut into chunks of ctx tokens, each chunk's first token replaced by BOS,
 // the negative log-likelihood of the tokens in the second half of each chunk), from the full
 // next-token distributions llama.cpp returns (temperature 1, no top-k/top-p/min-p);
-// then greedy text from a prompt.  Prints one JSON object (also to --out).
+// then greedy text from a prompt.  Prints one JSON object (also to --out); --ids-out writes the ids
+// llama.cpp gives the whole text (no BOS added) as a JSON list.
 import fs from 'fs';
 import {getLlama} from 'node-llama-cpp';
 
@@ -20,6 +21,7 @@ const ctx = await model.createContext({contextSize: nCtx, batchSize: nCtx, seque
 const seq = ctx.getSequence();
 const bos = model.tokens.bos;
 const body = model.tokenize(fs.readFileSync(textPath, 'utf8'));
+if (opt('--ids-out')) fs.writeFileSync(opt('--ids-out'), JSON.stringify(Array.from(body)));
 const tokens = model.tokens.shouldPrependBosToken ? [bos, ...body] : body;
 let nChunks = Math.floor(tokens.length / nCtx);
 if (maxChunks > 0 && maxChunks < nChunks) nChunks = maxChunks;

@@ -9,23 +9,6 @@
 #include "quant/llm_open.h"
 #include "quant/llm_qfile.h"
 
-static int keep(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p, const int8_t *codes,
-                QErr *err) {
-    LlmExportCodes *h = ctx;
-    if (c->n_layers != h->src.m->c.n_layers || c->dim != h->src.m->c.dim || index >= LLM_MAX_LINEARS || layer >= c->n_layers)
-        return qerr_set(err, "%s: the file's codes disagree with its model", name);
-    int slot = layer < 0 ? h->n + (index == -2) : layer * LLM_MAX_LINEARS + index; /* -2: the classifier */
-    qparams_copy(&h->params[slot], p);
-    size_t n = (size_t)(p->rows * p->cols);
-    h->codes[slot] = xmalloc(n);
-    memcpy(h->codes[slot], codes, n);
-    LlmQView v = {&h->params[slot], h->codes[slot]};
-    if (layer < 0 && index == -2) h->src.head = v;
-    else if (layer < 0) h->src.emb = v;
-    else h->lin[slot] = v;
-    return 0;
-}
-
 int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err) {
     memset(h, 0, sizeof *h);
     /* quant's own files: the linears' codes are taken as they are, so their fp32 values are
@@ -49,34 +32,6 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
     }
     if (qfile) h->src.qfile = model;
     return 0;
-}
-
-int llm_export_codes_load(LlmExportCodes *h, const LlmExportSource *src, QErr *err) {
-    memset(h, 0, sizeof *h);
-    h->src = *src;
-    if (!src->qfile || src->lin) return 0;
-    /* slots: every linear of every block, then the embedding and the classifier */
-    h->n = src->m->c.n_layers * LLM_MAX_LINEARS;
-    h->lin = xcalloc((size_t)h->n, sizeof *h->lin);
-    h->params = xcalloc((size_t)h->n + 2, sizeof *h->params);
-    h->codes = xcalloc((size_t)h->n + 2, sizeof *h->codes);
-    h->src.lin = h->lin;
-    if (llm_qfile_read_linear_codes(src->qfile, keep, h, err)) {
-        llm_export_codes_free(h);
-        return -1;
-    }
-    return 0;
-}
-
-void llm_export_codes_free(LlmExportCodes *h) {
-    for (int i = 0; h->params && i <= h->n + 1; i++) {
-        if (h->params[i].scale) qparams_free(&h->params[i]);
-        free(h->codes[i]);
-    }
-    free(h->params);
-    free(h->codes);
-    free(h->lin);
-    memset(h, 0, sizeof *h);
 }
 
 void llm_export_hold_free(LlmExportHold *h) {

@@ -315,8 +315,14 @@ static int write_all(Ctx *x, uint64_t *bytes) {
     if (gguf_w_begin(&x->w, x->path, x->err)) return -1;
     int i = 0;
     for (; i < x->nt && !x->t[x->order[i]].quant; i++) {
-        uint8_t *b = fp_bytes(&x->t[x->order[i]]);
-        int rc = gguf_w_put(&x->w, b, x->t[x->order[i]].nbytes, x->err);
+        const OutT *t = &x->t[x->order[i]];
+        /* an F32 matrix stored as it is (the embedding, a classifier): written from the model's
+         * array, not copied (0.5 GB of copies on a 1.1B model) */
+        const Part *p0 = &t->parts[0];
+        int as_is = !t->v && t->type == GGML_TYPE_F32 && t->np == 1 && !p0->row_map && p0->rows == t->rows_pad &&
+                    t->cols == t->cols_pad;
+        uint8_t *b = as_is ? NULL : fp_bytes(t);
+        int rc = gguf_w_put(&x->w, as_is ? (const void *)p0->w : b, t->nbytes, x->err);
         free(b);
         if (rc) return -1;
     }

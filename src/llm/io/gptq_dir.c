@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "quant/llm_gptq_dir.h"
+#include "quant/llm_qfile.h"
 
 /* ------------------------------------------------------------------ reading */
 int gptq_layout_read(const char *path, GptqLayout *q, QErr *err) {
@@ -121,113 +122,264 @@ int gptq_linear_read(const Safetensors *st, const char *dir, const char *base, i
 }
 
 /* ------------------------------------------------------------------ writing */
-typedef struct Out {
-    StWriteTensor *t;
-    int n, cap;
-    void **own;
-    int nown;
-    char **names;
-} Out;
+/* Streamed as the GGUF export is (gguf_export.c): a first walk over the source's quantized
+ * linears checks every shape, scale and code before anything is written; the tensors are then
+ * declared (their sizes follow from the model's shapes), the safetensors header written, the
+ * fp32 tensors after it, and each GPTQ linear's four tensors as soon as the second walk has
+ * delivered its codes.  One linear's codes are held at a time, never the model's. */
 
-static void add(Out *o, const char *name, StDtype dt, int64_t d0, int64_t d1, const void *data) {
-    if (o->n == o->cap) {
-        o->cap = o->cap ? 2 * o->cap : 64;
-        o->t = xrealloc(o->t, (size_t)o->cap * sizeof *o->t);
-        o->own = xrealloc(o->own, (size_t)o->cap * 2 * sizeof(void *));
+/* An output tensor: fp32 values w [rows, cols] zero-padded to [rows_pad, cols_pad] (F32, or F16
+ * when f16), or one of a GPTQ linear's four (w NULL: written by the second walk). */
+typedef struct OutT {
+    const float *w;
+    int64_t rows, cols, rows_pad, cols_pad;
+    int f16;
+} OutT;
+
+/* A GPTQ linear [rows_pad, cols_pad]: its quantized parts stacked (GPT-2's fused q|k|v). */
+typedef struct GLin {
+    int np, got;
+    int slot[3];
+    int64_t rows[3];
+    const int64_t *row_map[3]; /* output row t of a part takes the part's source row row_map[t], or NULL */
+    int64_t cols, rows_pad, cols_pad;
+    char base[160];
+    uint32_t *qw;              /* [cols_pad / k, rows_pad], filled as its parts arrive */
+    uint16_t *sc;              /* [groups, rows_pad] */
+} GLin;
+
+typedef struct Ex {
+    const LlmExportSource *s;
+    const char *dir;
+    QErr *err;
+    int bits, group;           /* the layout's, from the first linear (bits 0 before it) */
+    int p0_bits;
+    QGranularity p0_gran;
+    int64_t p0_group;
+    int n_slots;               /* layer * LLM_MAX_LINEARS + index */
+    unsigned char *seen;       /* [n_slots] */
+    int *slot_lin, *slot_part; /* [n_slots] the linear and part a slot fills */
+    GLin *lin;
+    int nl;
+    StWriteTensor *t;
+    OutT *o;
+    int nt, cap;
+    QWriter w;
+    int next;                  /* the linear the second walk fills */
+} Ex;
+
+/* The source's quantized linears one at a time, in slot order: from quant's file when the
+ * source names one (a tensor's codes at a time), else from its arrays.  The embedding (and a
+ * classifier) are written from the model's fp32 values: the layout quantizes linears only. */
+typedef int (*SlotFn)(Ex *x, int slot, const char *name, const QParams *p, const int8_t *codes);
+typedef struct WalkCtx {
+    Ex *x;
+    SlotFn fn;
+} WalkCtx;
+
+static int walk_file_fn(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
+                        const int8_t *codes, QErr *err) {
+    WalkCtx *wc = ctx;
+    const LlmConfig *mc = &wc->x->s->m->c;
+    if (layer < 0) return 0;
+    if (c->n_layers != mc->n_layers || c->dim != mc->dim || c->hidden_dim != mc->hidden_dim || layer >= mc->n_layers ||
+        index < 0 || index >= LLM_MAX_LINEARS)
+        return qerr_set(err, "%s: %s: the file's codes disagree with its model", wc->x->s->qfile, name);
+    return wc->fn(wc->x, layer * LLM_MAX_LINEARS + index, name, p, codes);
+}
+
+static int walk(Ex *x, SlotFn fn) {
+    const LlmExportSource *s = x->s;
+    if (s->qfile && !s->lin) {
+        WalkCtx wc = {x, fn};
+        return llm_qfile_read_linear_codes(s->qfile, walk_file_fn, &wc, x->err);
     }
-    StWriteTensor *t = &o->t[o->n++];
+    char name[64];
+    for (int i = 0; s->lin && i < x->n_slots; i++) {
+        if (!s->lin[i].p) continue;
+        snprintf(name, sizeof name, "blk.%d.linear%d", i / LLM_MAX_LINEARS, i % LLM_MAX_LINEARS);
+        if (fn(x, i, name, s->lin[i].p, s->lin[i].codes)) return -1;
+    }
+    return 0;
+}
+
+/* first walk: the scheme (every linear shares the first's), shapes, float16 scales, code
+ * ranges, and every GPTQ group inside one of quant's scale units */
+static int check_fn(Ex *x, int slot, const char *name, const QParams *p, const int8_t *codes) {
+    LlmLinear lin[LLM_MAX_LINEARS];
+    int nl = llm_block_linears((LlmModel *)x->s->m, slot / LLM_MAX_LINEARS, lin), k = slot % LLM_MAX_LINEARS;
+    if (k >= nl || p->rows != lin[k].out || p->cols != lin[k].in)
+        return qerr_set(x->err, "%s: %s is [%lld, %lld], not a linear of the model", x->dir, name, (long long)p->rows,
+                        (long long)p->cols);
+    if (!x->bits) {
+        x->p0_bits = p->bits;
+        x->p0_gran = p->gran;
+        x->p0_group = p->group_size;
+        x->bits = p->bits <= 2 ? 2 : p->bits <= 4 ? 4 : 8;
+        x->group = p->gran == QGRAN_GROUP ? (int)p->group_size : -1;
+    }
+    if (p->bits != x->p0_bits || p->gran != x->p0_gran || p->group_size != x->p0_group)
+        return qerr_set(x->err, "%s: block %d %s: every linear must share one scheme (bits, group size) in the GPTQ layout",
+                        x->dir, slot / LLM_MAX_LINEARS, lin[k].name);
+    if (!p->symmetric)
+        return qerr_set(x->err, "%s: %s is affine; quant writes the GPTQ layout for symmetric codes only", x->dir, name);
+    const int bits = x->bits, group = x->group, half = 1 << (bits - 1);
+    for (int64_t c = 0; c < p->cols; c++) {
+        int64_t g0 = group > 0 ? c / group * group : 0;
+        if (qparams_index(p, 0, c) != qparams_index(p, 0, g0))
+            return qerr_set(x->err, "%s: %s: column %lld is in another scale group than column %lld; re-quantize with "
+                            "--group-size %d (or export with the matching group size)", x->dir, name, (long long)c,
+                            (long long)g0, group);
+    }
+    for (int64_t i = 0; i < p->n; i++)
+        if (qf16_to_f32(qf32_to_f16(p->scale[i])) != p->scale[i])
+            return qerr_set(x->err, "%s: %s: scale %lld (%g) is not a float16; the layout stores float16 scales", x->dir,
+                            name, (long long)i, p->scale[i]);
+    for (int64_t i = 0; i < p->rows * p->cols; i++)
+        if (codes[i] < -half + (bits == 8) || codes[i] >= half)
+            return qerr_set(x->err, "%s: %s: code %d outside the %d-bit range", x->dir, name, codes[i], bits);
+    x->seen[slot] = 1;
+    return 0;
+}
+
+static void declare(Ex *x, const char *name, StDtype dt, int64_t d0, int64_t d1, const OutT *o) {
+    if (x->nt == x->cap) {
+        x->cap = x->cap ? 2 * x->cap : 64;
+        x->t = xrealloc(x->t, (size_t)x->cap * sizeof *x->t);
+        x->o = xrealloc(x->o, (size_t)x->cap * sizeof *x->o);
+    }
+    StWriteTensor *t = &x->t[x->nt];
     memset(t, 0, sizeof *t);
     t->name = xstrdup(name);
     t->dtype = dt;
     t->ndim = d1 ? 2 : 1;
     t->shape[0] = d0;
     t->shape[1] = d1;
-    t->data = data;
-    o->own[o->nown++] = (void *)t->name;
-    o->own[o->nown++] = (void *)data;
+    x->o[x->nt++] = *o;
 }
 
-/* fp32 values [rows, cols] zero-padded to [rows_pad, cols_pad], as F32 or F16 */
-static void add_fp(Out *o, const char *name, const float *w, int64_t rows, int64_t cols, int64_t rows_pad, int64_t cols_pad,
+/* fp32 values [rows, cols] zero-padded to [rows_pad, cols_pad], as F32 or F16; two_d: a matrix */
+static void add_fp(Ex *x, const char *name, const float *w, int64_t rows, int64_t cols, int64_t rows_pad, int64_t cols_pad,
                    int f16, int two_d) {
-    size_t n = (size_t)(rows_pad * cols_pad);
-    void *buf = xcalloc(n, f16 ? 2 : 4);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) {
-            float v = w[r * cols + c];
-            if (f16) ((uint16_t *)buf)[r * cols_pad + c] = qf32_to_f16(v);
-            else ((float *)buf)[r * cols_pad + c] = v;
-        }
-    add(o, name, f16 ? ST_F16 : ST_F32, two_d ? rows_pad : cols_pad, two_d ? cols_pad : 0, buf);
+    OutT o = {w, rows, cols, rows_pad, cols_pad, f16};
+    declare(x, name, f16 ? ST_F16 : ST_F32, two_d ? rows_pad : cols_pad, two_d ? cols_pad : 0, &o);
 }
 
-typedef struct Lin {
-    LlmQView q;
-    int64_t rows;
-    const int64_t *row_map; /* output row r takes source row row_map[r], or NULL */
-} Lin;
-
-/* The stacked quantized parts as one GPTQ linear [rows_pad, cols_pad]; exactness checked. */
-static int add_gptq(Out *o, const char *dir, const char *base, const Lin *parts, int np, int64_t cols, int64_t rows_pad,
-                    int64_t cols_pad, int bits, int group, QErr *err) {
-    const int k = 32 / bits, half = 1 << (bits - 1);
-    const uint32_t mask = (1u << bits) - 1;
-    int64_t groups = group > 0 ? (cols_pad + group - 1) / group : 1;
+/* A GPTQ linear of the stacked parts (slot, rows, row_map), np of them, [rows_pad, cols_pad]:
+ * its four tensors declared. */
+static void add_gptq(Ex *x, const char *base, const int *slot, const int64_t *rows, const int64_t *const *row_map, int np,
+                     int64_t cols, int64_t rows_pad, int64_t cols_pad) {
+    const int k = 32 / x->bits;
+    int64_t groups = x->group > 0 ? (cols_pad + x->group - 1) / x->group : 1;
+    GLin *g = &x->lin[x->nl];
+    memset(g, 0, sizeof *g);
+    g->np = np;
     for (int i = 0; i < np; i++) {
-        const QParams *p = parts[i].q.p;
-        if (!p) return qerr_set(err, "%s: %s is not quantized; the GPTQ layout needs every linear quantized", dir, base);
-        if (!p->symmetric)
-            return qerr_set(err, "%s: %s is affine; quant writes the GPTQ layout for symmetric codes only", dir, base);
-        if (p->bits > bits || (bits != 2 && bits != 4 && bits != 8))
-            return qerr_set(err, "%s: %s has %d-bit codes; the GPTQ layout packs 2, 4 or 8 bits", dir, base, p->bits);
-        /* every GPTQ group inside one of quant's scale units */
-        for (int64_t c = 0; c < cols; c++) {
-            int64_t g0 = group > 0 ? c / group * group : 0;
-            if (qparams_index(p, 0, c) != qparams_index(p, 0, g0))
-                return qerr_set(err, "%s: %s: column %lld is in another scale group than column %lld; re-quantize with "
-                                "--group-size %d (or export with the matching group size)", dir, base, (long long)c,
-                                (long long)g0, group);
-        }
-        for (int64_t x = 0; x < p->rows * p->cols; x++)
-            if (parts[i].q.codes[x] < -half + (bits == 8) || parts[i].q.codes[x] >= half)
-                return qerr_set(err, "%s: %s: code %d outside the %d-bit range", dir, base, parts[i].q.codes[x], bits);
+        g->slot[i] = slot[i];
+        g->rows[i] = rows[i];
+        g->row_map[i] = row_map[i];
+        x->slot_lin[slot[i]] = x->nl;
+        x->slot_part[slot[i]] = i;
     }
-    uint32_t *qw = xcalloc((size_t)(cols_pad / k * rows_pad), 4);
-    uint32_t *qz = xmalloc((size_t)(groups * rows_pad / k) * 4);
-    uint16_t *sc = xcalloc((size_t)(groups * rows_pad), 2);
-    int32_t *gi = xmalloc((size_t)cols_pad * 4);
-    uint32_t zword = 0;
-    for (int j = 0; j < k; j++) zword |= (uint32_t)(half - 1) << (bits * j); /* v1: zero - 1 */
-    for (int64_t x = 0; x < groups * rows_pad / k; x++) qz[x] = zword;
-    for (int64_t i = 0; i < cols_pad; i++) gi[i] = group > 0 ? (int32_t)(i / group) : 0;
-    int64_t r = 0;
-    for (int i = 0; i < np; i++) {
-        const QParams *p = parts[i].q.p;
-        for (int64_t t = 0; t < parts[i].rows; t++, r++) {
-            int64_t src = parts[i].row_map ? parts[i].row_map[t] : t;
-            for (int64_t c = 0; c < cols_pad; c++) {
-                int code = c < cols ? parts[i].q.codes[src * cols + c] : 0;
-                qw[(c / k) * rows_pad + r] |= ((uint32_t)(code + half) & mask) << (bits * (c % k));
-            }
-            for (int64_t g = 0; g < groups; g++) {
-                int64_t c0 = g * (group > 0 ? group : 0);
-                sc[g * rows_pad + r] = qf32_to_f16(p->scale[qparams_index(p, src, c0 < cols ? c0 : cols - 1)]);
-            }
-        }
-    }
-    /* padding rows: code 0 (stored as half) so they dequantize to 0 */
-    for (; r < rows_pad; r++)
-        for (int64_t c = 0; c < cols_pad; c++) qw[(c / k) * rows_pad + r] |= ((uint32_t)half & mask) << (bits * (c % k));
+    g->cols = cols;
+    g->rows_pad = rows_pad;
+    g->cols_pad = cols_pad;
+    snprintf(g->base, sizeof g->base, "%s", base);
+    x->nl++;
     char name[300];
+    const OutT none = {0};
     snprintf(name, sizeof name, "%s.qweight", base);
-    add(o, name, ST_I32, cols_pad / k, rows_pad, qw);
+    declare(x, name, ST_I32, cols_pad / k, rows_pad, &none);
     snprintf(name, sizeof name, "%s.qzeros", base);
-    add(o, name, ST_I32, groups, rows_pad / k, qz);
+    declare(x, name, ST_I32, groups, rows_pad / k, &none);
     snprintf(name, sizeof name, "%s.scales", base);
-    add(o, name, ST_F16, groups, rows_pad, sc);
+    declare(x, name, ST_F16, groups, rows_pad, &none);
     snprintf(name, sizeof name, "%s.g_idx", base);
-    add(o, name, ST_I32, cols_pad, 0, gi);
-    return 0;
+    declare(x, name, ST_I32, cols_pad, 0, &none);
+}
+
+/* an fp32 tensor's bytes, a row at a time */
+static int put_fp(Ex *x, const OutT *o) {
+    const size_t es = o->f16 ? 2 : 4;
+    uint8_t *row = xcalloc((size_t)o->cols_pad, es);
+    int rc = 0;
+    for (int64_t r = 0; r < o->rows_pad && rc == 0; r++) {
+        if (r < o->rows)
+            for (int64_t c = 0; c < o->cols; c++) {
+                float v = o->w[r * o->cols + c];
+                if (o->f16) {
+                    uint16_t h = qf32_to_f16(v);
+                    memcpy(row + 2 * c, &h, 2);
+                } else {
+                    memcpy(row + 4 * c, &v, 4);
+                }
+            }
+        else memset(row, 0, (size_t)o->cols_pad * es);
+        rc = qwriter_write(&x->w, row, (size_t)o->cols_pad * es, x->err);
+    }
+    free(row);
+    return rc;
+}
+
+/* second walk: each part's codes and scales packed into its linear; the linear's four tensors
+ * written as soon as its last part is in (the parts of one linear are consecutive slots) */
+static int write_fn(Ex *x, int slot, const char *name, const QParams *p, const int8_t *codes) {
+    const int bits = x->bits, k = 32 / bits, half = 1 << (bits - 1), group = x->group;
+    const uint32_t mask = (1u << bits) - 1;
+    int li = x->slot_lin[slot];
+    if (li != x->next) return qerr_set(x->err, "%s: %s: the codes arrive out of the declared order", x->dir, name);
+    GLin *g = &x->lin[li];
+    const int64_t groups = group > 0 ? (g->cols_pad + group - 1) / group : 1, words = g->cols_pad / k;
+    if (!g->qw) {
+        g->qw = xmalloc((size_t)(words * g->rows_pad) * 4);
+        g->sc = xcalloc((size_t)(groups * g->rows_pad), 2);
+    }
+    int part = x->slot_part[slot];
+    int64_t r = 0;
+    for (int i = 0; i < part; i++) r += g->rows[i];
+    for (int64_t t = 0; t < g->rows[part]; t++, r++) {
+        int64_t src = g->row_map[part] ? g->row_map[part][t] : t;
+        const int8_t *row = codes + src * g->cols;
+        for (int64_t wi = 0; wi < words; wi++) { /* codes u = q + half, k to a word along the input */
+            uint32_t word = 0;
+            for (int j = 0; j < k; j++) {
+                int64_t c = wi * k + j;
+                int code = c < g->cols ? row[c] : 0;
+                word |= ((uint32_t)(code + half) & mask) << (bits * j);
+            }
+            g->qw[wi * g->rows_pad + r] = word;
+        }
+        for (int64_t gg = 0; gg < groups; gg++) {
+            int64_t c0 = gg * (group > 0 ? group : 0);
+            g->sc[gg * g->rows_pad + r] = qf32_to_f16(p->scale[qparams_index(p, src, c0 < g->cols ? c0 : g->cols - 1)]);
+        }
+    }
+    if (++g->got < g->np) return 0;
+    /* padding rows: code 0 (stored as half) so they dequantize to 0; their scales stay 0 */
+    uint32_t pad = 0;
+    for (int j = 0; j < k; j++) pad |= ((uint32_t)half & mask) << (bits * j);
+    for (; r < g->rows_pad; r++)
+        for (int64_t wi = 0; wi < words; wi++) g->qw[wi * g->rows_pad + r] = pad;
+    /* qzeros in the v1 convention (zero - 1 = half - 1 for symmetric codes); g_idx: group of each input */
+    uint32_t zword = 0;
+    for (int j = 0; j < k; j++) zword |= (uint32_t)(half - 1) << (bits * j);
+    const int64_t nz = groups * g->rows_pad / k;
+    uint32_t *qz = xmalloc((size_t)nz * 4);
+    for (int64_t i = 0; i < nz; i++) qz[i] = zword;
+    int32_t *gi = xmalloc((size_t)g->cols_pad * 4);
+    for (int64_t i = 0; i < g->cols_pad; i++) gi[i] = group > 0 ? (int32_t)(i / group) : 0;
+    int rc = qwriter_write(&x->w, g->qw, (size_t)(words * g->rows_pad) * 4, x->err);
+    if (rc == 0) rc = qwriter_write(&x->w, qz, (size_t)nz * 4, x->err);
+    if (rc == 0) rc = qwriter_write(&x->w, g->sc, (size_t)(groups * g->rows_pad) * 2, x->err);
+    if (rc == 0) rc = qwriter_write(&x->w, gi, (size_t)g->cols_pad * 4, x->err);
+    free(qz);
+    free(gi);
+    free(g->qw);
+    free(g->sc);
+    g->qw = NULL;
+    g->sc = NULL;
+    x->next++;
+    return rc;
 }
 
 /* llama2.c / llama.cpp rotate pairs (2i, 2i + 1), Hugging Face halves (i, i + hs/2): output
@@ -316,116 +468,16 @@ static int write_tokenizer(const char *dir, const Tokenizer *tok, const char *to
     return rc;
 }
 
-static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err);
-
-int llm_export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err) {
-    /* the layout's writer takes every tensor at once: the codes are held in memory here */
-    LlmExportCodes held;
-    if (llm_export_codes_load(&held, s, err)) return -1;
-    int rc = export_gptq(&held.src, dir, o, r, err);
-    llm_export_codes_free(&held);
-    return rc;
-}
-
-static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err) {
-    memset(r, 0, sizeof *r);
-    const LlmModel *m = s->m;
-    const LlmConfig *c = &m->c;
+/* the config.json of the layout */
+static cJSON *config_json(const LlmExportSource *s, int64_t Fp, int bits, int group, int f16) {
+    const LlmConfig *c = &s->m->c;
     const int gpt2 = c->arch == LLM_ARCH_GPT2;
-    const int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, hs = D / c->n_heads, kvd = hs * c->n_kv_heads;
-    if (!s->lin || !s->lin[0].p)
-        return qerr_set(err, "%s: the model is not quantized; the GPTQ layout holds quantized linears (use --format gguf for fp32)", dir);
-    const QParams *p0 = s->lin[0].p;
-    int bits = p0->bits <= 2 ? 2 : p0->bits <= 4 ? 4 : 8;
-    int group = p0->gran == QGRAN_GROUP ? (int)p0->group_size : -1;
-    for (int l = 0; l < c->n_layers; l++) {
-        LlmLinear lin[LLM_MAX_LINEARS];
-        int nl = llm_block_linears((LlmModel *)m, l, lin);
-        for (int k = 0; k < nl; k++) {
-            const QParams *p = s->lin[l * LLM_MAX_LINEARS + k].p;
-            if (!p || p->bits != p0->bits || p->gran != p0->gran || p->group_size != p0->group_size)
-                return qerr_set(err, "%s: block %d %s: every linear must share one scheme (bits, group size) in the GPTQ layout",
-                                dir, l, lin[k].name);
-        }
-    }
-    /* the FFN width padded only as far as packing needs (32/bits inputs per int32): padding
-     * changes nothing numerically but the order of sums in a wider matrix product */
-    int64_t align = 32 / bits;
-    int64_t Fp = (F + align - 1) / align * align;
-    if (D % (32 / bits) || kvd % (32 / bits))
-        return qerr_set(err, "%s: the model width %lld is not a multiple of %d (%d-bit codes packed in int32)", dir, (long long)D,
-                        32 / bits, bits);
-    if (Fp != F)
-        snprintf(r->padding, sizeof r->padding, "FFN width %lld -> %lld: zero rows of %s, zero columns of down (exact)",
-                 (long long)F, (long long)Fp, gpt2 ? "c_fc" : "gate/up");
-    if (qmkdir_p(dir, err)) return -1;
-    Out out = {0};
-    int f16 = o->f16, rc = -1;
-    int64_t *pq = NULL, *pk = NULL;
-    if (!gpt2 && c->rope_interleaved) {
-        pq = perm_to_halves(c->n_heads, (int)hs);
-        pk = perm_to_halves(c->n_kv_heads, (int)hs);
-    }
-    char name[256];
-    const char *pre = gpt2 ? "transformer." : "model.";
-    snprintf(name, sizeof name, "%s%s", pre, gpt2 ? "wte.weight" : "embed_tokens.weight");
-    add_fp(&out, name, m->tok_emb, V, D, V, D, f16, 1);
-    if (gpt2) add_fp(&out, "transformer.wpe.weight", m->pos_emb, c->max_seq, D, c->max_seq, D, f16, 1);
-    snprintf(name, sizeof name, "%s%s", pre, gpt2 ? "ln_f.weight" : "norm.weight");
-    add_fp(&out, name, m->final_norm, 1, D, 1, D, 0, 0);
-    if (gpt2) add_fp(&out, "transformer.ln_f.bias", m->final_norm_b, 1, D, 1, D, 0, 0);
-    if (!c->shared_head) add_fp(&out, "lm_head.weight", m->head, V, D, V, D, f16, 1);
-    for (int l = 0; l < c->n_layers; l++) {
-        const LlmLayer *y = &m->layers[l];
-        const LlmQView *q = s->lin + (size_t)l * LLM_MAX_LINEARS;
-        char b[160];
-#define N(fmt) (snprintf(name, sizeof name, fmt, l), name)
-#define B(fmt) (snprintf(b, sizeof b, fmt, l), b)
-        if (gpt2) {
-            add_fp(&out, N("transformer.h.%d.ln_1.weight"), y->attn_norm, 1, D, 1, D, 0, 0);
-            add_fp(&out, N("transformer.h.%d.ln_1.bias"), y->attn_norm_b, 1, D, 1, D, 0, 0);
-            add_fp(&out, N("transformer.h.%d.ln_2.weight"), y->ffn_norm, 1, D, 1, D, 0, 0);
-            add_fp(&out, N("transformer.h.%d.ln_2.bias"), y->ffn_norm_b, 1, D, 1, D, 0, 0);
-            Lin qkv[3] = {{q[0], D, NULL}, {q[1], kvd, NULL}, {q[2], kvd, NULL}};
-            Lin po = {q[3], D, NULL}, pu = {q[4], F, NULL}, pd = {q[5], D, NULL};
-            float *bias = xmalloc((size_t)(D + 2 * kvd) * sizeof(float));
-            memcpy(bias, y->bq, (size_t)D * 4);
-            memcpy(bias + D, y->bk, (size_t)kvd * 4);
-            memcpy(bias + D + kvd, y->bv, (size_t)kvd * 4);
-            add_fp(&out, N("transformer.h.%d.attn.c_attn.bias"), bias, 1, D + 2 * kvd, 1, D + 2 * kvd, 0, 0);
-            free(bias);
-            add_fp(&out, N("transformer.h.%d.attn.c_proj.bias"), y->bo, 1, D, 1, D, 0, 0);
-            add_fp(&out, N("transformer.h.%d.mlp.c_fc.bias"), y->b_up, 1, F, 1, Fp, 0, 0);
-            add_fp(&out, N("transformer.h.%d.mlp.c_proj.bias"), y->b_down, 1, D, 1, D, 0, 0);
-            if (add_gptq(&out, dir, B("transformer.h.%d.attn.c_attn"), qkv, 3, D, D + 2 * kvd, D, bits, group, err) ||
-                add_gptq(&out, dir, B("transformer.h.%d.attn.c_proj"), &po, 1, D, D, D, bits, group, err) ||
-                add_gptq(&out, dir, B("transformer.h.%d.mlp.c_fc"), &pu, 1, D, Fp, D, bits, group, err) ||
-                add_gptq(&out, dir, B("transformer.h.%d.mlp.c_proj"), &pd, 1, F, D, Fp, bits, group, err))
-                goto done;
-        } else {
-            add_fp(&out, N("model.layers.%d.input_layernorm.weight"), y->attn_norm, 1, D, 1, D, 0, 0);
-            add_fp(&out, N("model.layers.%d.post_attention_layernorm.weight"), y->ffn_norm, 1, D, 1, D, 0, 0);
-            Lin lq = {q[0], D, pq}, lk = {q[1], kvd, pk}, lv = {q[2], kvd, NULL}, lo = {q[3], D, NULL};
-            Lin lg = {q[4], F, NULL}, lu = {q[5], F, NULL}, ld = {q[6], D, NULL};
-            if (add_gptq(&out, dir, B("model.layers.%d.self_attn.q_proj"), &lq, 1, D, D, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.self_attn.k_proj"), &lk, 1, D, kvd, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.self_attn.v_proj"), &lv, 1, D, kvd, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.self_attn.o_proj"), &lo, 1, D, D, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.mlp.gate_proj"), &lg, 1, D, Fp, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.mlp.up_proj"), &lu, 1, D, Fp, D, bits, group, err) ||
-                add_gptq(&out, dir, B("model.layers.%d.mlp.down_proj"), &ld, 1, F, D, Fp, bits, group, err))
-                goto done;
-        }
-#undef N
-#undef B
-    }
-    /* config.json */
     cJSON *cfg = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     cJSON_AddItemToArray(arr, cJSON_CreateString(gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM"));
     cJSON_AddItemToObject(cfg, "architectures", arr);
     cJSON_AddStringToObject(cfg, "model_type", gpt2 ? "gpt2" : "llama");
     if (gpt2) {
-        cJSON_AddNumberToObject(cfg, "n_embd", (double)D);
+        cJSON_AddNumberToObject(cfg, "n_embd", (double)c->dim);
         cJSON_AddNumberToObject(cfg, "n_layer", c->n_layers);
         cJSON_AddNumberToObject(cfg, "n_head", c->n_heads);
         cJSON_AddNumberToObject(cfg, "n_positions", c->max_seq);
@@ -434,7 +486,7 @@ static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufO
         cJSON_AddNumberToObject(cfg, "layer_norm_epsilon", c->norm_eps);
         cJSON_AddStringToObject(cfg, "activation_function", "gelu_new");
     } else {
-        cJSON_AddNumberToObject(cfg, "hidden_size", (double)D);
+        cJSON_AddNumberToObject(cfg, "hidden_size", (double)c->dim);
         cJSON_AddNumberToObject(cfg, "intermediate_size", (double)Fp);
         cJSON_AddNumberToObject(cfg, "num_hidden_layers", c->n_layers);
         cJSON_AddNumberToObject(cfg, "num_attention_heads", c->n_heads);
@@ -445,7 +497,7 @@ static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufO
         cJSON_AddStringToObject(cfg, "hidden_act", "silu");
         cJSON_AddBoolToObject(cfg, "tie_word_embeddings", c->shared_head);
     }
-    cJSON_AddNumberToObject(cfg, "vocab_size", (double)V);
+    cJSON_AddNumberToObject(cfg, "vocab_size", (double)c->vocab_size);
     cJSON_AddStringToObject(cfg, "torch_dtype", f16 ? "float16" : "float32");
     if (s->tok->bos_id >= 0) cJSON_AddNumberToObject(cfg, "bos_token_id", s->tok->bos_id);
     if (s->tok->eos_id >= 0) cJSON_AddNumberToObject(cfg, "eos_token_id", s->tok->eos_id);
@@ -458,39 +510,169 @@ static int export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufO
     cJSON_AddBoolToObject(qc, "true_sequential", 1);
     cJSON_AddStringToObject(qc, "checkpoint_format", "gptq");
     cJSON_AddItemToObject(cfg, "quantization_config", qc);
+    return cfg;
+}
+
+int llm_export_gptq(const LlmExportSource *s, const char *dir, const LlmGgufOpts *o, LlmExportReport *r, QErr *err) {
+    memset(r, 0, sizeof *r);
+    const LlmModel *m = s->m;
+    const LlmConfig *c = &m->c;
+    const int gpt2 = c->arch == LLM_ARCH_GPT2;
+    const int64_t D = c->dim, F = c->hidden_dim, V = c->vocab_size, hs = D / c->n_heads, kvd = hs * c->n_kv_heads;
+    if (!s->qfile && !s->lin)
+        return qerr_set(err, "%s: the model is not quantized; the GPTQ layout holds quantized linears (use --format gguf for fp32)", dir);
+    Ex x = {.s = s, .dir = dir, .err = err, .n_slots = c->n_layers * LLM_MAX_LINEARS};
+    x.seen = xcalloc((size_t)x.n_slots, 1);
+    x.slot_lin = xmalloc((size_t)x.n_slots * sizeof(int));
+    x.slot_part = xmalloc((size_t)x.n_slots * sizeof(int));
+    x.lin = xcalloc((size_t)x.n_slots, sizeof *x.lin);
+    int rc = -1, open = 0;
+    int64_t *pq = NULL, *pk = NULL;
+    /* first walk: every check before anything is written */
+    if (walk(&x, check_fn)) goto done;
+    for (int l = 0; l < c->n_layers; l++) {
+        LlmLinear lin[LLM_MAX_LINEARS];
+        int nl = llm_block_linears((LlmModel *)m, l, lin);
+        for (int k = 0; k < nl; k++)
+            if (!x.seen[l * LLM_MAX_LINEARS + k]) {
+                qerr_set(err, x.bits ? "%s: block %d %s is not quantized; the GPTQ layout needs every linear quantized"
+                                     : "%s: the model is not quantized (block %d %s); the GPTQ layout holds quantized "
+                                       "linears (use --format gguf for fp32)", dir, l, lin[k].name);
+                goto done;
+            }
+    }
+    const int bits = x.bits, group = x.group;
+    /* the FFN width padded only as far as packing needs (32/bits inputs per int32): padding
+     * changes nothing numerically but the order of sums in a wider matrix product */
+    int64_t align = 32 / bits;
+    int64_t Fp = (F + align - 1) / align * align;
+    if (D % (32 / bits) || kvd % (32 / bits)) {
+        qerr_set(err, "%s: the model width %lld is not a multiple of %d (%d-bit codes packed in int32)", dir, (long long)D,
+                 32 / bits, bits);
+        goto done;
+    }
+    if (Fp != F)
+        snprintf(r->padding, sizeof r->padding, "FFN width %lld -> %lld: zero rows of %s, zero columns of down (exact)",
+                 (long long)F, (long long)Fp, gpt2 ? "c_fc" : "gate/up");
+    const int f16 = o->f16;
+    if (!gpt2 && c->rope_interleaved) {
+        pq = perm_to_halves(c->n_heads, (int)hs);
+        pk = perm_to_halves(c->n_kv_heads, (int)hs);
+    }
+    /* the tensors: fp32 ones first, then the linears in slot order (the walk's) */
+    char name[256];
+    const char *pre = gpt2 ? "transformer." : "model.";
+    snprintf(name, sizeof name, "%s%s", pre, gpt2 ? "wte.weight" : "embed_tokens.weight");
+    add_fp(&x, name, m->tok_emb, V, D, V, D, f16, 1);
+    if (gpt2) add_fp(&x, "transformer.wpe.weight", m->pos_emb, c->max_seq, D, c->max_seq, D, f16, 1);
+    snprintf(name, sizeof name, "%s%s", pre, gpt2 ? "ln_f.weight" : "norm.weight");
+    add_fp(&x, name, m->final_norm, 1, D, 1, D, 0, 0);
+    if (gpt2) add_fp(&x, "transformer.ln_f.bias", m->final_norm_b, 1, D, 1, D, 0, 0);
+    if (!c->shared_head) add_fp(&x, "lm_head.weight", m->head, V, D, V, D, f16, 1);
+    float **bias = gpt2 ? xcalloc((size_t)c->n_layers, sizeof *bias) : NULL;
+#define N(fmt) (snprintf(name, sizeof name, fmt, l), name)
+    for (int l = 0; l < c->n_layers; l++) {
+        const LlmLayer *y = &m->layers[l];
+        if (gpt2) {
+            add_fp(&x, N("transformer.h.%d.ln_1.weight"), y->attn_norm, 1, D, 1, D, 0, 0);
+            add_fp(&x, N("transformer.h.%d.ln_1.bias"), y->attn_norm_b, 1, D, 1, D, 0, 0);
+            add_fp(&x, N("transformer.h.%d.ln_2.weight"), y->ffn_norm, 1, D, 1, D, 0, 0);
+            add_fp(&x, N("transformer.h.%d.ln_2.bias"), y->ffn_norm_b, 1, D, 1, D, 0, 0);
+            float *b = bias[l] = xmalloc((size_t)(D + 2 * kvd) * sizeof(float));
+            memcpy(b, y->bq, (size_t)D * 4);
+            memcpy(b + D, y->bk, (size_t)kvd * 4);
+            memcpy(b + D + kvd, y->bv, (size_t)kvd * 4);
+            add_fp(&x, N("transformer.h.%d.attn.c_attn.bias"), b, 1, D + 2 * kvd, 1, D + 2 * kvd, 0, 0);
+            add_fp(&x, N("transformer.h.%d.attn.c_proj.bias"), y->bo, 1, D, 1, D, 0, 0);
+            add_fp(&x, N("transformer.h.%d.mlp.c_fc.bias"), y->b_up, 1, F, 1, Fp, 0, 0);
+            add_fp(&x, N("transformer.h.%d.mlp.c_proj.bias"), y->b_down, 1, D, 1, D, 0, 0);
+        } else {
+            add_fp(&x, N("model.layers.%d.input_layernorm.weight"), y->attn_norm, 1, D, 1, D, 0, 0);
+            add_fp(&x, N("model.layers.%d.post_attention_layernorm.weight"), y->ffn_norm, 1, D, 1, D, 0, 0);
+        }
+    }
+    const int n_fp = x.nt;
+    const int64_t *none[3] = {NULL, NULL, NULL};
+    for (int l = 0; l < c->n_layers; l++) {
+        const int q0 = l * LLM_MAX_LINEARS;
+        if (gpt2) {
+            const int qkv[3] = {q0, q0 + 1, q0 + 2};
+            const int64_t rq[3] = {D, kvd, kvd};
+            add_gptq(&x, N("transformer.h.%d.attn.c_attn"), qkv, rq, none, 3, D, D + 2 * kvd, D);
+            add_gptq(&x, N("transformer.h.%d.attn.c_proj"), (int[]){q0 + 3}, &D, none, 1, D, D, D);
+            add_gptq(&x, N("transformer.h.%d.mlp.c_fc"), (int[]){q0 + 4}, &F, none, 1, D, Fp, D);
+            add_gptq(&x, N("transformer.h.%d.mlp.c_proj"), (int[]){q0 + 5}, &D, none, 1, F, D, Fp);
+        } else {
+            const int64_t *mq[1] = {pq}, *mk[1] = {pk};
+            add_gptq(&x, N("model.layers.%d.self_attn.q_proj"), (int[]){q0}, &D, mq, 1, D, D, D);
+            add_gptq(&x, N("model.layers.%d.self_attn.k_proj"), (int[]){q0 + 1}, &kvd, mk, 1, D, kvd, D);
+            add_gptq(&x, N("model.layers.%d.self_attn.v_proj"), (int[]){q0 + 2}, &kvd, none, 1, D, kvd, D);
+            add_gptq(&x, N("model.layers.%d.self_attn.o_proj"), (int[]){q0 + 3}, &D, none, 1, D, D, D);
+            add_gptq(&x, N("model.layers.%d.mlp.gate_proj"), (int[]){q0 + 4}, &F, none, 1, D, Fp, D);
+            add_gptq(&x, N("model.layers.%d.mlp.up_proj"), (int[]){q0 + 5}, &F, none, 1, D, Fp, D);
+            add_gptq(&x, N("model.layers.%d.mlp.down_proj"), (int[]){q0 + 6}, &D, none, 1, F, D, Fp);
+        }
+    }
+#undef N
+    /* model.safetensors: header, fp32 tensors, then the linears as the second walk yields them */
+    if (qmkdir_p(dir, err)) goto free_bias;
     char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    const char *mk[2] = {"format", "quantized_by"}, *mv[2] = {"pt", "quant"};
+    if (qwriter_open(&x.w, path, err)) goto free_bias;
+    open = 1;
+    if (st_write_header(&x.w, x.t, x.nt, mk, mv, 2, err)) goto free_bias;
+    for (int i = 0; i < n_fp; i++)
+        if (put_fp(&x, &x.o[i])) goto free_bias;
+    if (walk(&x, write_fn)) goto free_bias;
+    if (x.next != x.nl) {
+        qerr_set(err, "%s: %d linears declared, %d written", dir, x.nl, x.next);
+        goto free_bias;
+    }
+    open = 0;
+    if (qwriter_commit(&x.w, err)) goto free_bias;
+    cJSON *cfg = config_json(s, Fp, bits, group, f16);
     snprintf(path, sizeof path, "%s/config.json", dir);
     rc = qjson_write_file(path, cfg, err);
     cJSON_Delete(cfg);
-    if (rc) goto done;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    const char *mk[2] = {"format", "quantized_by"}, *mv[2] = {"pt", "quant"};
-    rc = st_write(path, out.t, out.n, mk, mv, 2, err);
     if (rc == 0) rc = write_tokenizer(dir, s->tok, s->tok_path, err);
     if (rc == 0) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
         FILE *f = fopen(path, "rb");
         if (f) {
             fseek(f, 0, SEEK_END);
             r->bytes = (uint64_t)ftell(f);
             fclose(f);
         }
-        r->n_tensors = out.n;
+        r->n_tensors = x.nt;
         LlmExportRow *row = &r->rows[r->n_rows++];
         snprintf(row->kind, sizeof row->kind, "linears");
         snprintf(row->type, sizeof row->type, "gptq%d", bits);
-        row->count = c->n_layers * (gpt2 ? 4 : 7);
+        row->count = x.nl;
         row->exact = 1;
         row = &r->rows[r->n_rows++];
         snprintf(row->kind, sizeof row->kind, "other");
         snprintf(row->type, sizeof row->type, "%s", f16 ? "F16" : "F32");
-        row->count = out.n - r->rows[0].count * 4;
+        row->count = n_fp;
         row->exact = !f16;
     }
+free_bias:
+    for (int l = 0; bias && l < c->n_layers; l++) free(bias[l]);
+    free(bias);
 done:
+    if (open) qwriter_abort(&x.w);
     free(pq);
     free(pk);
-    for (int i = 0; i < out.nown; i++) free(out.own[i]);
-    free(out.t);
-    free(out.own);
+    for (int i = 0; i < x.nl; i++) {
+        free(x.lin[i].qw);
+        free(x.lin[i].sc);
+    }
+    for (int i = 0; i < x.nt; i++) free((void *)x.t[i].name);
+    free(x.t);
+    free(x.o);
+    free(x.lin);
+    free(x.seen);
+    free(x.slot_lin);
+    free(x.slot_part);
     return rc;
 }
