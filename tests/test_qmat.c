@@ -144,13 +144,13 @@ TEST(kernels_vs_reference) {
     KernIsa best = kern_isa_best();
     static const int Ks[] = {32, 64, 172, 200, 1000, 2048};
     static const int Ns[] = {1, 17, 33, 64};
-    static const int Ts[] = {1, 7};
+    static const int Ts[] = {1, 3, 7, 19}; /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles (6-token register tiles and remainders) */
     int checked = 0;
     for (int type = 0; type < 4; type++)
         for (int affine = 0; affine < 2; affine++)
             for (int ki = 0; ki < 6; ki++)
                 for (int ni = 0; ni < 4; ni++)
-                    for (int ti = 0; ti < 2; ti++) {
+                    for (int ti = 0; ti < 4; ti++) {
                         int K = Ks[ki], N = Ns[ni], T = Ts[ti];
                         Mat a;
                         mat_make(&a, (KernQType)type, N, K, affine, &r);
@@ -204,7 +204,8 @@ TEST(threads_identical) {
     QRng r;
     qrng_seed(&r, 5);
     KernIsa best = kern_isa_best();
-    int N = 1000, K = 2048, T = 3;
+    const int N = 1000, K = 2048;
+    for (int T = 1; T <= 9; T += 8) /* row dots and prompt tiles */
     for (int type = 0; type < 4; type++) {
         Mat a;
         mat_make(&a, (KernQType)type, N, K, 0, &r);
@@ -218,7 +219,7 @@ TEST(threads_identical) {
             kern_qmat_linear(&a.m, &xa, NULL, y2, (KernIsa)isa);
             omp_set_num_threads(1);
             kern_qmat_linear(&a.m, &xa, NULL, y1, (KernIsa)isa);
-            CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "type %d isa %s", type, kern_isa_name((KernIsa)isa));
+            CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "type %d isa %s T %d", type, kern_isa_name((KernIsa)isa), T);
         }
         omp_set_num_threads(2);
         kern_qact_free(&xa);
