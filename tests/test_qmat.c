@@ -136,6 +136,36 @@ TEST(act_quantize) {
     free(x);
 }
 
+/* Every ISA's activation quantizer gives the scalar loop's bytes (codes, scales, sums, and the
+ * decode layouts), ragged K included. */
+TEST(act_quantize_isas) {
+    QRng r;
+    qrng_seed(&r, 6);
+    static const int Ks[] = {5, 32, 77, 200, 2048};
+    for (int ki = 0; ki < 5; ki++)
+        for (int T = 1; T <= 5; T += 2)
+            for (int isa = KERN_ISA_AVX2; isa <= (int)kern_isa_best(); isa++) {
+                int K = Ks[ki];
+                float *x = xmalloc((size_t)T * K * 4);
+                for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r) * (i % 7 == 0 ? 40.0f : 1.0f);
+                x[0] = -0.0f;
+                KernQAct a, b;
+                kern_qact_init(&a, T, K);
+                kern_qact_init(&b, T, K);
+                kern_qact_quantize_isa(&a, x, T, K, KERN_ISA_SCALAR);
+                kern_qact_quantize_isa(&b, x, T, K, (KernIsa)isa);
+                size_t nbt = (size_t)T * a.nb, nbd = (size_t)(T <= KERN_QACT_DOT_T ? T : 0) * a.nb;
+                int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
+                           memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
+                           memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
+                           memcmp(a.d4, b.d4, nbd * 16) == 0 && memcmp(a.d8, b.d8, nbd * 32) == 0;
+                CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
+                kern_qact_free(&a);
+                kern_qact_free(&b);
+                free(x);
+            }
+}
+
 /* Y of the scalar kernel vs a double sum; every ISA vs the scalar kernel (general paths: bit
  * for bit); threads 1 vs 2 identical. */
 TEST(kernels_vs_reference) {
@@ -233,6 +263,7 @@ TEST(threads_identical) {
 int main(void) {
     RUN(blocks_roundtrip);
     RUN(dequant_matches_codes);
+    RUN(act_quantize_isas);
     RUN(act_quantize);
     RUN(kernels_vs_reference);
     RUN(threads_identical);

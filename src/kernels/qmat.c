@@ -86,11 +86,20 @@ static void qact_dot_layout(KernQAct *a, int t) {
 }
 
 void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
+    kern_qact_quantize_isa(a, X, T, K, kern_isa_best());
+}
+
+void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa) {
     int nb = (int)qblock_count(K);
     a->T = T;
     a->K = K;
     a->nb = nb;
     for (int t = 0; t < T; t++) {
+        if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
+            kern_qact_row_avx512(a, X + (size_t)t * K, t, K);
+            if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+            continue;
+        }
         const float *x = X + (size_t)t * K;
         for (int b = 0; b < nb; b++) {
             int n = K - b * QK < QK ? K - b * QK : QK;
