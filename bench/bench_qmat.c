@@ -4,10 +4,12 @@
  * Not a test: prints a table; nothing here asserts a speed.  Each figure is the best of 7
  * trials (the machine is shared; interference only slows a run down).
  *
- *   build/bench/bench_qmat [N K] [cpu]   (cpu: CPU time / threads instead of wall time)
+ *   build/bench/bench_qmat [N K] [cpu|wall] [decode]   (cpu: CPU time / threads instead of wall
+ *   time; decode: T = 1 only, e.g. N K large enough that the weights stream from memory)
  * GB/s counts the weight bytes read per call (decode is bound by them); GOP/s 2 N K T. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "quant/core.h"
@@ -59,7 +61,8 @@ static void run_f(void *a) {
 
 int main(int argc, char **argv) {
     int N = argc > 2 ? atoi(argv[1]) : 5632, K = argc > 2 ? atoi(argv[2]) : 2048;
-    use_cpu_time = argc > 3;
+    use_cpu_time = argc > 3 && strcmp(argv[3], "cpu") == 0;
+    int maxT = argc > 4 && strcmp(argv[4], "decode") == 0 ? 1 : 128;
     QRng r;
     qrng_seed(&r, 1);
     int nb = (int)qblock_count(K);
@@ -69,7 +72,7 @@ int main(int argc, char **argv) {
     KernQAct xa;
     kern_qact_init(&xa, 128, K);
     printf("N %d K %d, %d threads\n%-8s %-12s %5s %10s %9s %9s\n", N, K, qthreads_get(), "type", "isa", "T", "ms/call", "GB/s", "GOP/s");
-    for (int T = 1; T <= 128; T *= 128) {
+    for (int T = 1; T <= maxT; T *= 128) {
         Call c = {&(KernQMat){KERN_Q4_0, N, K, nb, NULL, NULL}, &xa, X, Wf, Y, T, KERN_ISA_SCALAR};
         double dt = best_of(7, T == 1 ? 20 : 2, run_f, &c);
         printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", "f32", "blas", T, dt * 1e3, 4.0 * N * K / dt / 1e9, 2.0 * N * K * T / dt / 1e9);

@@ -136,6 +136,36 @@ TEST(act_quantize) {
     free(x);
 }
 
+/* Every ISA's activation quantizer gives the scalar loop's bytes (codes, scales, sums, and the
+ * decode layouts), ragged K included. */
+TEST(act_quantize_isas) {
+    QRng r;
+    qrng_seed(&r, 6);
+    static const int Ks[] = {5, 32, 77, 200, 2048};
+    for (int ki = 0; ki < 5; ki++)
+        for (int T = 1; T <= 5; T += 2)
+            for (int isa = KERN_ISA_AVX2; isa <= (int)kern_isa_best(); isa++) {
+                int K = Ks[ki];
+                float *x = xmalloc((size_t)T * K * 4);
+                for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r) * (i % 7 == 0 ? 40.0f : 1.0f);
+                x[0] = -0.0f;
+                KernQAct a, b;
+                kern_qact_init(&a, T, K);
+                kern_qact_init(&b, T, K);
+                kern_qact_quantize_isa(&a, x, T, K, KERN_ISA_SCALAR);
+                kern_qact_quantize_isa(&b, x, T, K, (KernIsa)isa);
+                size_t nbt = (size_t)T * a.nb, nbd = (size_t)(T <= KERN_QACT_DOT_T ? T : 0) * a.nb;
+                int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
+                           memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
+                           memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
+                           memcmp(a.d4, b.d4, nbd * 16) == 0 && memcmp(a.d8, b.d8, nbd * 32) == 0;
+                CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
+                kern_qact_free(&a);
+                kern_qact_free(&b);
+                free(x);
+            }
+}
+
 /* Y of the scalar kernel vs a double sum; every ISA vs the scalar kernel (general paths: bit
  * for bit); threads 1 vs 2 identical. */
 TEST(kernels_vs_reference) {
@@ -144,13 +174,13 @@ TEST(kernels_vs_reference) {
     KernIsa best = kern_isa_best();
     static const int Ks[] = {32, 64, 172, 200, 1000, 2048};
     static const int Ns[] = {1, 17, 33, 64};
-    static const int Ts[] = {1, 7};
+    static const int Ts[] = {1, 3, 7, 19}; /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles (6-token register tiles and remainders) */
     int checked = 0;
     for (int type = 0; type < 4; type++)
         for (int affine = 0; affine < 2; affine++)
             for (int ki = 0; ki < 6; ki++)
                 for (int ni = 0; ni < 4; ni++)
-                    for (int ti = 0; ti < 2; ti++) {
+                    for (int ti = 0; ti < 4; ti++) {
                         int K = Ks[ki], N = Ns[ni], T = Ts[ti];
                         Mat a;
                         mat_make(&a, (KernQType)type, N, K, affine, &r);
@@ -204,7 +234,8 @@ TEST(threads_identical) {
     QRng r;
     qrng_seed(&r, 5);
     KernIsa best = kern_isa_best();
-    int N = 1000, K = 2048, T = 3;
+    const int N = 1000, K = 2048;
+    for (int T = 1; T <= 9; T += 8) /* row dots and prompt tiles */
     for (int type = 0; type < 4; type++) {
         Mat a;
         mat_make(&a, (KernQType)type, N, K, 0, &r);
@@ -218,7 +249,7 @@ TEST(threads_identical) {
             kern_qmat_linear(&a.m, &xa, NULL, y2, (KernIsa)isa);
             omp_set_num_threads(1);
             kern_qmat_linear(&a.m, &xa, NULL, y1, (KernIsa)isa);
-            CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "type %d isa %s", type, kern_isa_name((KernIsa)isa));
+            CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "type %d isa %s T %d", type, kern_isa_name((KernIsa)isa), T);
         }
         omp_set_num_threads(2);
         kern_qact_free(&xa);
@@ -232,6 +263,7 @@ TEST(threads_identical) {
 int main(void) {
     RUN(blocks_roundtrip);
     RUN(dequant_matches_codes);
+    RUN(act_quantize_isas);
     RUN(act_quantize);
     RUN(kernels_vs_reference);
     RUN(threads_identical);

@@ -130,7 +130,15 @@ typedef struct KernQAct {
     float *d;                /* [T][nb] scales */
     int32_t *s;              /* [T][nb] sum of a block's codes (affine weights) */
     int32_t *l;              /* [T][nb * 8] sums of 4 consecutive codes (the SIMD kernels' offsets) */
+    /* Decode (T <= KERN_QACT_DOT_T): the same codes laid out for the AVX-512 row-dot kernels,
+     * one token's work done once for all rows (qmat_avx512.c explains the orders). */
+    int8_t *qp;              /* [T][nb * 32] codes, per 4 blocks: 16 low halves then 16 high halves */
+    int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
+    int32_t *c8;             /* [T][nb * 8] -128 l */
+    float *d4;               /* [T][nb * 4] each block's scale 4 times */
+    float *d8;               /* [T][nb * 8] each block's scale 8 times */
 } KernQAct;
+enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);
 void kern_qact_free(KernQAct *a);
 /* X[T, K] -> a; T <= max_T, K <= 32 * max_nb.  Scalar and deterministic (every ISA shares it). */

@@ -38,9 +38,14 @@ void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t
 /* Group-quantized linear (qmat.c): rows [n0, n1) of Y[T, N] (no bias) for every token of x.
  * Q8_0 / Q4_0 symmetric are the SIMD fast paths; Q3 / Q2 and affine weights unpack each block
  * to int8 and sum in the scalar reference's order (bit-identical to it). */
+enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it */
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+/* Activation quantization (kern_qact_quantize) on a given ISA, and its AVX-512 row: token t's
+ * K values x into a's blocks q, d, s, l with the scalar code's operations (bit-identical). */
+void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa);
+void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K);
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 

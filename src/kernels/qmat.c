@@ -2,6 +2,7 @@
  * quantization, the reference dequantizer, the scalar integer kernel (the reference the SIMD
  * kernels are tested against) and the driver that splits output rows over the worker pool. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,12 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->d = xmalloc(nbt * sizeof(float));
     a->s = xmalloc(nbt * sizeof(int32_t));
     a->l = xmalloc(nbt * 8 * sizeof(int32_t));
+    size_t nbd = (size_t)(max_T < KERN_QACT_DOT_T ? max_T : KERN_QACT_DOT_T) * a->max_nb;
+    a->qp = xmalloc(nbd * QK);
+    a->c4 = xmalloc(nbd * 4 * sizeof(int32_t));
+    a->c8 = xmalloc(nbd * 8 * sizeof(int32_t));
+    a->d4 = xmalloc(nbd * 4 * sizeof(float));
+    a->d8 = xmalloc(nbd * 8 * sizeof(float));
 }
 
 void kern_qact_free(KernQAct *a) {
@@ -43,15 +50,56 @@ void kern_qact_free(KernQAct *a) {
     free(a->d);
     free(a->s);
     free(a->l);
+    free(a->qp);
+    free(a->c4);
+    free(a->c8);
+    free(a->d4);
+    free(a->d8);
     memset(a, 0, sizeof *a);
 }
 
+/* Token t's codes again in the orders of the AVX-512 decode kernels (qmat_avx512.c): for every
+ * 4 blocks b0..b3, qp holds b0..b3's codes 0-15 then b0..b3's codes 16-31, so that one 64-byte
+ * load of low nibbles and one of high nibbles meet their activations; c4 / c8 are the exact
+ * offsets of the unsigned weights (stored nibble = q + 8, Q8_0 code xor 0x80 = q + 128) per
+ * int32 lane; d4 / d8 the scales repeated per lane.  Blocks past the last full 4 keep the
+ * plain order (the kernels take them one at a time from q and l). */
+static void qact_dot_layout(KernQAct *a, int t) {
+    const int nb = a->nb;
+    const int8_t *q = a->q + (size_t)t * nb * QK;
+    const int32_t *l = a->l + (size_t)t * nb * 8;
+    int8_t *qp = a->qp + (size_t)t * nb * QK;
+    int32_t *c4 = a->c4 + (size_t)t * nb * 4, *c8 = a->c8 + (size_t)t * nb * 8;
+    float *d4 = a->d4 + (size_t)t * nb * 4, *d8 = a->d8 + (size_t)t * nb * 8;
+    const float *d = a->d + (size_t)t * nb;
+    for (int b = 0; b < nb; b++) {
+        int quad = b / 4 * 4, i = b % 4;
+        if (quad + 4 <= nb)
+            for (int j = 0; j < QK; j++) qp[(size_t)quad * QK + (j < 16 ? 16 * i + j : 64 + 16 * i + j - 16)] = q[(size_t)b * QK + j];
+        else
+            memcpy(qp + (size_t)b * QK, q + (size_t)b * QK, QK);
+        for (int p = 0; p < 4; p++) c4[4 * b + p] = -8 * (l[8 * b + p] + l[8 * b + p + 4]);
+        for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
+        for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
+        for (int p = 0; p < 8; p++) d8[8 * b + p] = d[b];
+    }
+}
+
 void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
+    kern_qact_quantize_isa(a, X, T, K, kern_isa_best());
+}
+
+void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa) {
     int nb = (int)qblock_count(K);
     a->T = T;
     a->K = K;
     a->nb = nb;
     for (int t = 0; t < T; t++) {
+        if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
+            kern_qact_row_avx512(a, X + (size_t)t * K, t, K);
+            if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+            continue;
+        }
         const float *x = X + (size_t)t * K;
         for (int b = 0; b < nb; b++) {
             int n = K - b * QK < QK ? K - b * QK : QK;
@@ -72,6 +120,7 @@ void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
             int32_t *l = a->l + ((size_t)t * nb + b) * 8;
             for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
         }
+        if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
     }
 }
 
@@ -134,13 +183,17 @@ typedef struct Job {
     float *Y;
     int rows;         /* rows per tile */
     KernIsa isa;
+    int vbmi;         /* the CPU has AVX-512 VBMI */
 } Job;
 
 static void tile(void *arg, int i) {
     const Job *j = arg;
     int n0 = i * j->rows, n1 = n0 + j->rows < j->W->N ? n0 + j->rows : j->W->N;
     switch (j->isa) {
-        case KERN_ISA_AVX512VNNI: kern_qmat_rows_avx512(j->W, j->x, n0, n1, j->Y); break;
+        case KERN_ISA_AVX512VNNI: /* its Q4_0 / Q8_0 kernels gather bytes with VBMI's vpermb */
+            if (j->vbmi) kern_qmat_rows_avx512(j->W, j->x, n0, n1, j->Y);
+            else kern_qmat_rows_avx2(j->W, j->x, n0, n1, j->Y);
+            break;
         case KERN_ISA_AVX2: kern_qmat_rows_avx2(j->W, j->x, n0, n1, j->Y); break;
         default: kern_qmat_rows_scalar(j->W, j->x, n0, n1, j->Y); break;
     }
@@ -150,9 +203,14 @@ static void tile(void *arg, int i) {
 }
 
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa) {
-    /* Tiles of 16 rows: fine enough that a busy core costs little, big enough that a tile's
-     * weights are reused across the tokens of a prompt while they sit in L1/L2. */
-    Job j = {W, x, b, Y, 16, isa};
+    /* Tiles of 32 rows: fine enough that a busy core costs little (a decode tile of a
+     * 2048-wide Q4_0 row block is 37 KB), and the width of the AVX-512 prompt kernel's tile. */
+    static _Atomic int vbmi = -1;
+    if (vbmi < 0) {
+        __builtin_cpu_init();
+        vbmi = __builtin_cpu_supports("avx512vbmi") != 0;
+    }
+    Job j = {W, x, b, Y, KERN_QMAT_TILE_ROWS, isa, vbmi};
     int ntiles = (W->N + j.rows - 1) / j.rows;
     kern_parallel_tiles(ntiles, tile, &j, (int64_t)W->N * W->K * x->T > (1 << 18));
 }

@@ -1,129 +1,248 @@
-/* qmat_avx512.c — group-quantized linear, AVX-512 VNNI (kernels.h, qmat.c).
+/* qmat_avx512.c — group-quantized linear, AVX-512 VNNI + VBMI (kernels.h, qmat.c).
  *
- * Fast paths for symmetric Q4_0 and Q8_0: two blocks (64 weights) per zmm.  VNNI's vpdpbusd
- * multiplies unsigned by signed bytes, so the weights go in as u = q + o (Q4_0's stored nibble,
- * o = 8; Q8_0's code xor 0x80, o = 128) and the offset is taken back exactly from the int32
- * lanes: lane i holds sum_{4 codes} u x - o * (sum of those 4 activation codes), the latter
- * precomputed per activation block (KernQAct.l).  Each 8-lane half is one block; its int32
- * lanes are converted and multiplied by d_w d_x into an f32 accumulator that is summed once
- * per row at the end.  Q3 / Q2 / affine go the general way (qmat_simd.h). */
+ * Fast paths for symmetric Q4_0 and Q8_0.  VNNI's vpdpbusd multiplies unsigned by signed
+ * bytes, so the weights go in unsigned, u = q + o (Q4_0's stored nibble, o = 8; Q8_0's code
+ * xor 0x80, o = 128), and o times the activation codes' sum is taken back exactly in int32
+ * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 / affine go
+ * the general way (qmat_simd.h).
+ *
+ * Decode (T <= KERN_QACT_DOT_T tokens): one row against one token, streaming the row's blocks
+ * as stored.  Few instructions per byte is what keeps it at the memory's pace: per 4 Q4_0
+ * blocks (72 bytes) two loads, one vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb
+ * that gathers the 4 f16 scales (each repeated over its 4 int32 lanes), and two vpdpbusd
+ * against activations pre-arranged in that order (KernQAct.qp: low nibbles are codes 0-15,
+ * high nibbles 16-31), starting from the exact offsets (KernQAct.c4); Q8_0 likewise per 2
+ * blocks (68 bytes).  One f32 fma per 64 or 128 weights.
+ *
+ * Prompt (more tokens): tiles of 32 rows; a tile's blocks (64 at a time) are unpacked once to
+ * u8 in the [block][k / 4][32 rows][4] order, so that each vpdpbusd multiplies 16 rows by 4
+ * codes of one token broadcast from memory; register tiles of up to 6 tokens x 32 rows (12
+ * int32 block accumulators, 12 f32 accumulators) reuse each weight load 6 times.  Per block
+ * and (token, 16 rows): 8 vpdpbusd, then convert, multiply the scales, fma. */
 #include "qmat_simd.h"
 
-/* u8 nibbles of blocks b, b + 1, each in its 32-element order: [lo0 | hi0 | lo1 | hi1]. */
-static inline __m512i q4_pair(const QBlockQ4_0 *b) {
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs))),
-                                   _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[1].qs)), 1);
-    return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(15));
-}
+#define VBMI __attribute__((target("avx512vbmi")))
 
-static inline __m512i q8_pair(const QBlockQ8_0 *b) {
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)),
-                                   _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
-    return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
-}
+/* Byte gathers (vpermt2b over a block group's first 64 bytes A and the 16 bytes B that follow
+ * from offset 56 (Q4_0) or 52 (Q8_0); index i < 64 picks A[i], 64 + j picks B[j]).
+ * Q4_QS: 16 nibble bytes of each of 4 blocks (block i at 18 i + 2).  Q4_D: the 4 f16 scales
+ * (at 18 i), each for 4 consecutive lanes.  Q8_QS: 32 codes of each of 2 blocks (at 34 i + 2).
+ * Q8_D: the 2 scales (at 34 i), each for 8 lanes. */
+static const uint8_t Q4_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
+                                  26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
+                                  50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 72, 73, 74, 75, 76, 77, 78, 79};
+static const uint8_t Q4_D[64] = {0,  1,  0,  1,  0,  1,  0,  1,  18, 19, 18, 19, 18, 19, 18, 19,
+                                 36, 37, 36, 37, 36, 37, 36, 37, 54, 55, 54, 55, 54, 55, 54, 55};
+static const uint8_t Q8_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                  24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+                                  48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 76, 77, 78, 79};
+static const uint8_t Q8_D[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
+                                 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35};
 
-static inline __m256i q4_one(const QBlockQ4_0 *b) {
-    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs));
+/* 32 unsigned codes of one block in element order (u = q + o). */
+static inline __m256i q4_one(const uint8_t *blk) {
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
     return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
 }
 
-static inline __m256i q8_one(const QBlockQ8_0 *b) {
-    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs), _mm256_set1_epi8((char)0x80));
+static inline __m256i q8_one(const uint8_t *blk) {
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
 }
 
-static inline __m512 pair_scale(float a, float b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
-}
-
-static inline float hsum256(__m256 v) {
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+static inline float hsum512(__m512 v) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
     a = _mm_add_ss(a, _mm_movehdup_ps(a));
     return _mm_cvtss_f32(a);
 }
 
-/* One row (nb blocks of type Q4_0 (q4 = 1) or Q8_0) against one token's activation blocks. */
-#define ROW_DOT(NAME, BLK, PAIR, ONE, SHIFT)                                                                  \
-    static float NAME(const BLK *w, int nb, const int8_t *q, const float *xd, const int32_t *xl) {            \
-        __m512 acc = _mm512_setzero_ps();                                                                     \
-        int b = 0;                                                                                            \
-        for (; b + 2 <= nb; b += 2) {                                                                         \
-            __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(xl + 8 * b), SHIFT);                        \
-            __m512i s = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), corr), PAIR(w + b),     \
-                                            _mm512_loadu_si512(q + QK * b));                                  \
-            __m512 sc = pair_scale(_cvtsh_ss(w[b].d) * xd[b], _cvtsh_ss(w[b + 1].d) * xd[b + 1]);            \
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);                                           \
-        }                                                                                                     \
-        __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));               \
-        if (b < nb) {                                                                                         \
-            __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), SHIFT);      \
-            __m256i s = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), corr), ONE(w + b),      \
-                                            _mm256_loadu_si256((const __m256i *)(q + QK * b)));              \
-            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]), a);        \
-        }                                                                                                     \
-        return hsum256(a);                                                                                    \
-    }
-ROW_DOT(dot_q4, QBlockQ4_0, q4_pair, q4_one, 3)
-ROW_DOT(dot_q8, QBlockQ8_0, q8_pair, q8_one, 7)
+/* Block b alone (the blocks past the last full group), in plain order: the f32 term. */
+static inline float one_block(int q4, const uint8_t *blk, const int8_t *q, const int32_t *l, float dx) {
+    __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)l), q4 ? 3 : 7);
+    __m256i s = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), corr), q4 ? q4_one(blk) : q8_one(blk),
+                                    _mm256_loadu_si256((const __m256i *)q));
+    __m256i h = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4e));
+    h = _mm256_add_epi32(h, _mm256_shuffle_epi32(h, 0xb1));
+    int32_t si = _mm_cvtsi128_si32(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    float dd = qs_f16(blk) * dx;
+    return dd * (float)si;
+}
 
-/* Prompt micro-kernel: 4 rows x 4 tokens, 16 f32 accumulators; a pair of weight blocks is
- * unpacked once for 4 tokens and a token's activation pair (codes, offsets, scales) once for 4
- * rows.  Per (row, token) each pair costs vpdpbusd + convert + multiply + fma. */
-#define TR 4
-#define TC 4
-static void tile_4x4(int q4, const uint8_t *const wrow[TR], size_t bs, int nb, const KernQAct *x, int t0, float *Y, int N,
-                     int n0) {
-    __m512 acc[TR][TC];
-    _Pragma("GCC unroll 4")
-    for (int r = 0; r < TR; r++)
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < TC; c++) acc[r][c] = _mm512_setzero_ps();
-    const int8_t *xq[TC];
-    const float *xd[TC];
-    const int32_t *xl[TC];
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < TC; c++) {
-        xq[c] = x->q + (size_t)(t0 + c) * x->nb * QK;
-        xd[c] = x->d + (size_t)(t0 + c) * x->nb;
-        xl[c] = x->l + (size_t)(t0 + c) * x->nb * 8;
+/* ---------------------------------------------------------------- decode: row dots */
+
+#define Q4_STEP(ACC, B)                                                                                  \
+    do {                                                                                                 \
+        const uint8_t *p = row + (size_t)(B) * 18;                                                       \
+        __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 56))); \
+        __m512i qs = _mm512_permutex2var_epi8(A, iqs, Bx);                                               \
+        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
+        __m512i s = _mm512_loadu_si512(c4 + 4 * (B));                                                    \
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(qs, m15), _mm512_loadu_si512(qp + QK * (B)));        \
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15),                     \
+                                _mm512_loadu_si512(qp + QK * (B) + 64));                                 \
+        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d4 + 4 * (B))), ACC); \
+    } while (0)
+
+VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
+    const size_t o = (size_t)t * x->nb;
+    const int8_t *qp = x->qp + o * QK;
+    const int32_t *c4 = x->c4 + o * 4;
+    const float *d4 = x->d4 + o * 4;
+    const __m512i iqs = _mm512_loadu_si512(Q4_QS), id = _mm512_loadu_si512(Q4_D), m15 = _mm512_set1_epi8(15);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        Q4_STEP(acc0, b);
+        Q4_STEP(acc1, b + 4);
     }
-    const int sh = q4 ? 3 : 7;
-    for (int b = 0; b + 2 <= nb; b += 2) {
-        __m512i neg[TC];
-        __m512 dx[TC];
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < TC; c++) {
-            neg[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_loadu_si512(xl[c] + 8 * b), sh));
-            dx[c] = pair_scale(xd[c][b], xd[c][b + 1]);
+    if (b + 4 <= nb) {
+        Q4_STEP(acc0, b);
+        b += 4;
+    }
+    float r = hsum512(_mm512_add_ps(acc0, acc1));
+    for (; b < nb; b++) r += one_block(1, row + (size_t)b * 18, qp + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+    return r;
+}
+
+#define Q8_STEP(ACC, B)                                                                                  \
+    do {                                                                                                 \
+        const uint8_t *p = row + (size_t)(B) * 34;                                                       \
+        __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 52))); \
+        __m512i u = _mm512_xor_si512(_mm512_permutex2var_epi8(A, iqs, Bx), m80);                         \
+        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
+        __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c8 + 8 * (B)), u, _mm512_loadu_si512(q + QK * (B))); \
+        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d8 + 8 * (B))), ACC); \
+    } while (0)
+
+VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
+    const size_t o = (size_t)t * x->nb;
+    const int8_t *q = x->q + o * QK;
+    const int32_t *c8 = x->c8 + o * 8;
+    const float *d8 = x->d8 + o * 8;
+    const __m512i iqs = _mm512_loadu_si512(Q8_QS), id = _mm512_loadu_si512(Q8_D), m80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        Q8_STEP(acc0, b);
+        Q8_STEP(acc1, b + 2);
+    }
+    if (b + 2 <= nb) {
+        Q8_STEP(acc0, b);
+        b += 2;
+    }
+    float r = hsum512(_mm512_add_ps(acc0, acc1));
+    if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+    return r;
+}
+
+/* ---------------------------------------------------------------- prompt: tiles */
+
+enum { GC = KERN_QMAT_TILE_ROWS, GR = 6, KCB = 64 }; /* rows per tile, tokens per register tile, blocks per chunk */
+
+/* Rows [n, n + rows) (rows <= GC; the rest of the tile zero, scale 0), blocks [c0, c1):
+ * wu[b - c0][k / 4][row][k % 4] = u, wd[b - c0][row] = d_w. */
+static void unpack_tile(const KernQMat *W, int n, int rows, int c0, int c1, uint8_t *wu, float *wd) {
+    const int q4 = W->type == KERN_Q4_0;
+    const size_t bs = kern_qtype_block_bytes(W->type);
+    for (int r = 0; r < GC; r++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)(n + r) * W->nb * bs;
+        for (int b = c0; b < c1; b++) {
+            uint8_t *dst = wu + (size_t)(b - c0) * (8 * GC * 4) + 4 * r;
+            uint32_t u[8] = {0};
+            float d = 0;
+            if (r < rows) {
+                const uint8_t *blk = row + (size_t)b * bs;
+                _mm256_storeu_si256((__m256i *)u, q4 ? q4_one(blk) : q8_one(blk));
+                d = qs_f16(blk);
+            }
+            for (int k4 = 0; k4 < 8; k4++) memcpy(dst + (size_t)k4 * GC * 4, &u[k4], 4);
+            wd[(size_t)(b - c0) * GC + r] = d;
         }
-        _Pragma("GCC unroll 4")
-        for (int r = 0; r < TR; r++) {
-            const uint8_t *blk = wrow[r] + (size_t)b * bs;
-            __m512i u = q4 ? q4_pair((const QBlockQ4_0 *)blk) : q8_pair((const QBlockQ8_0 *)blk);
-            __m512 dw = pair_scale(qs_f16(blk), qs_f16(blk + bs));
-            _Pragma("GCC unroll 4")
-            for (int c = 0; c < TC; c++) {
-                __m512i s = _mm512_dpbusd_epi32(neg[c], u, _mm512_loadu_si512(xq[c] + QK * b));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), dx[c]), dw, acc[r][c]);
+    }
+}
+
+/* Y[t0 + i, n .. n + 31] (+)= the tile's blocks against R tokens (first: Y not read). */
+static inline __attribute__((always_inline)) void micro(const int R, const uint8_t *wu, const float *wd, int nbc,
+                                                         const KernQAct *x, int t0, int c0, int32_t o, int first,
+                                                         float *Y, int N, int n, __mmask16 m0, __mmask16 m1) {
+    __m512 f[GR][2];
+    const int8_t *xq[GR];
+    const int32_t *xs[GR];
+    const float *xd[GR];
+    _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
+        if (i >= R) break;
+        size_t off = (size_t)(t0 + i) * x->nb + c0;
+        xq[i] = x->q + off * QK;
+        xs[i] = x->s + off;
+        xd[i] = x->d + off;
+        float *y = Y + (size_t)(t0 + i) * N + n;
+        f[i][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y);
+        f[i][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + 16);
+    }
+    for (int b = 0; b < nbc; b++) {
+        __m512i a[GR][2];
+        _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
+            if (i >= R) break;
+            __m512i c = _mm512_set1_epi32(-o * xs[i][b]);
+            a[i][0] = c;
+            a[i][1] = c;
+        }
+        const uint8_t *w = wu + (size_t)b * (8 * GC * 4);
+        _Pragma("GCC unroll 8") for (int k4 = 0; k4 < 8; k4++) {
+            __m512i w0 = _mm512_load_si512(w + k4 * GC * 4), w1 = _mm512_load_si512(w + k4 * GC * 4 + 64);
+            _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
+                if (i >= R) break;
+                int32_t x4;
+                memcpy(&x4, xq[i] + b * QK + 4 * k4, 4);
+                __m512i xb = _mm512_set1_epi32(x4);
+                a[i][0] = _mm512_dpbusd_epi32(a[i][0], w0, xb);
+                a[i][1] = _mm512_dpbusd_epi32(a[i][1], w1, xb);
             }
         }
-    }
-    _Pragma("GCC unroll 4")
-    for (int r = 0; r < TR; r++)
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < TC; c++) {
-            __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc[r][c]), _mm512_extractf32x8_ps(acc[r][c], 1));
-            int b = nb & ~1;
-            if (b < nb) { /* odd block count: the last block alone */
-                const uint8_t *blk = wrow[r] + (size_t)b * bs;
-                __m256i u = q4 ? q4_one((const QBlockQ4_0 *)blk) : q8_one((const QBlockQ8_0 *)blk);
-                __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl[c] + 8 * b)), sh);
-                __m256i s = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), corr), u,
-                                                _mm256_loadu_si256((const __m256i *)(xq[c] + QK * b)));
-                a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(xd[c][b])), _mm256_set1_ps(qs_f16(blk)), a);
-            }
-            Y[(size_t)(t0 + c) * N + n0 + r] = hsum256(a);
+        __m512 d0 = _mm512_load_ps(wd + (size_t)b * GC), d1 = _mm512_load_ps(wd + (size_t)b * GC + 16);
+        _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
+            if (i >= R) break;
+            __m512 dx = _mm512_set1_ps(xd[i][b]);
+            f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[i][0]), _mm512_mul_ps(d0, dx), f[i][0]);
+            f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[i][1]), _mm512_mul_ps(d1, dx), f[i][1]);
         }
+    }
+    _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
+        if (i >= R) break;
+        float *y = Y + (size_t)(t0 + i) * N + n;
+        _mm512_mask_storeu_ps(y, m0, f[i][0]);
+        _mm512_mask_storeu_ps(y + 16, m1, f[i][1]);
+    }
+}
+
+static void micro_any(int R, const uint8_t *wu, const float *wd, int nbc, const KernQAct *x, int t0, int c0, int32_t o,
+                      int first, float *Y, int N, int n, __mmask16 m0, __mmask16 m1) {
+    switch (R) {
+        case 1: micro(1, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+        case 2: micro(2, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+        case 3: micro(3, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+        case 4: micro(4, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+        case 5: micro(5, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+        default: micro(6, wu, wd, nbc, x, t0, c0, o, first, Y, N, n, m0, m1); break;
+    }
+}
+
+static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    _Alignas(64) uint8_t wu[KCB * 8 * GC * 4]; /* 64 KB: stays in L2 while every token passes */
+    _Alignas(64) float wd[KCB * GC];
+    const int32_t o = W->type == KERN_Q4_0 ? 8 : 128;
+    for (int n = n0; n < n1; n += GC) {
+        int rows = n1 - n < GC ? n1 - n : GC;
+        __mmask16 m0 = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1);
+        __mmask16 m1 = rows >= 32 ? (__mmask16)0xFFFF : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1) : 0;
+        for (int c0 = 0; c0 < W->nb; c0 += KCB) {
+            int c1 = W->nb - c0 < KCB ? W->nb : c0 + KCB;
+            unpack_tile(W, n, rows, c0, c1, wu, wd);
+            for (int t = 0; t < x->T; t += GR)
+                micro_any(x->T - t < GR ? x->T - t : GR, wu, wd, c1 - c0, x, t, c0, o, c0 == 0, Y, W->N, n, m0, m1);
+        }
+    }
 }
 
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
@@ -131,22 +250,15 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
         qs_rows_general(W, x, n0, n1, Y);
         return;
     }
+    if (x->T > KERN_QACT_DOT_T) {
+        tile_rows(W, x, n0, n1, Y);
+        return;
+    }
     const int nb = W->nb;
     const size_t bs = kern_qtype_block_bytes(W->type);
-    int tt = x->T >= TC ? x->T / TC * TC : 0; /* tokens done by the 4 x 4 tiles */
-    int nn = n0 + (tt ? (n1 - n0) / TR * TR : 0);
-    for (int n = n0; n < nn; n += TR) {
-        const uint8_t *wrow[TR];
-        for (int r = 0; r < TR; r++) wrow[r] = (const uint8_t *)W->blocks + (size_t)(n + r) * nb * bs;
-        for (int t = 0; t < tt; t += TC) tile_4x4(W->type == KERN_Q4_0, wrow, bs, nb, x, t, Y, W->N, n);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * nb * bs;
+        for (int t = 0; t < x->T; t++)
+            Y[(size_t)t * W->N + n] = W->type == KERN_Q4_0 ? dot_q4(row, nb, x, t) : dot_q8(row, nb, x, t);
     }
-    for (int n = n0; n < n1; n++)
-        for (int t = n < nn ? tt : 0; t < x->T; t++) {
-            const int8_t *q = x->q + (size_t)t * x->nb * QK;
-            const float *xd = x->d + (size_t)t * x->nb;
-            const int32_t *xl = x->l + (size_t)t * x->nb * 8;
-            Y[(size_t)t * W->N + n] = W->type == KERN_Q4_0
-                                          ? dot_q4((const QBlockQ4_0 *)W->blocks + (size_t)n * nb, nb, q, xd, xl)
-                                          : dot_q8((const QBlockQ8_0 *)W->blocks + (size_t)n * nb, nb, q, xd, xl);
-        }
 }

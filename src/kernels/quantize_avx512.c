@@ -1,4 +1,5 @@
-/* quantize_avx512.c — quant_code on 16 floats at a time (see quantize.c). */
+/* quantize_avx512.c — quant_code on 16 floats at a time (see quantize.c), and the integer path's
+ * activation blocks (qmat.c) a row at a time. */
 #include <immintrin.h>
 
 #include "kernels_internal.h"
@@ -16,5 +17,38 @@ void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t
         v = _mm512_min_ps(v, hi);
         v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic); /* round half to even, |v| < 2^22 */
         _mm512_mask_cvtepi32_storeu_epi8(y + i, k, _mm512_add_epi32(_mm512_cvttps_epi32(v), z));
+    }
+}
+
+/* One token's row of the integer path's activations (qmat.c kern_qact_quantize): per block
+ * of 32, d = max|x| / 127, codes round_half_even(x * (127 / max|x|)) clamped to +-127, and the
+ * codes' sums (all 32, and each 4) — the scalar loop's IEEE operations lane by lane. */
+void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K) {
+    const int nb = a->nb;
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), magic = _mm512_set1_ps(12582912.0f);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int b = 0; b < nb; b++) {
+        int n = K - b * 32 < 32 ? K - b * 32 : 32;
+        __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        __m512 v0 = _mm512_maskz_loadu_ps(k0, x + b * 32), v1 = _mm512_maskz_loadu_ps(k1, x + b * 32 + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        __m512 s = _mm512_set1_ps(id);
+        v0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v0, s), lo), hi);
+        v1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v1, s), lo), hi);
+        v0 = _mm512_sub_ps(_mm512_add_ps(v0, magic), magic);
+        v1 = _mm512_sub_ps(_mm512_add_ps(v1, magic), magic);
+        __m128i c0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v0)), c1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v1));
+        __m256i c = _mm256_inserti128_si256(_mm256_castsi128_si256(c0), c1, 1);
+        size_t o = (size_t)t * nb + b;
+        _mm256_storeu_si256((__m256i *)(a->q + o * 32), c);
+        __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, c); /* sums of 4 codes */
+        _mm256_storeu_si256((__m256i *)(a->l + o * 8), l);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        a->d[o] = d;
+        a->s[o] = _mm_cvtsi128_si32(h);
     }
 }
