@@ -218,6 +218,19 @@ typedef struct LlmActStats {
 } LlmActStats;
 int  llm_act_stats_collect(const LlmModel *m, const LlmCalib *c, LlmActStats *st, QErr *err);
 void llm_act_stats_free(LlmActStats *st);
+/* Static per-tensor ranges chosen on each site's output error instead of min-max (actrange.c):
+ * block by block, every site's inputs over the calibration windows (at most max_rows rows,
+ * whole windows; 0: all) in m as it is (fp32, or with SmoothQuant folded), the range by
+ * qact_range_search (nratio ratios, bits-bit grid) against the site's fp32 weights; st's lo / hi
+ * replaced (its channel maxima kept); ratio (optional) [n_layers * LLM_N_SITES] gets
+ * max(hi / hi0, lo / lo0), the share of min-max kept. */
+enum { LLM_ACT_RANGE_RATIOS = 31 }; /* min-max down to a quarter of it in steps of 0.025 */
+int  llm_act_ranges_search(const LlmModel *m, const LlmCalib *c, int bits, int nratio, int64_t max_rows, LlmActStats *st,
+                           float *ratio, QErr *err);
+/* Block `layer` run on every window of X [nw, S, D] in place, windows spread over threads (each
+ * writes its own rows: the result does not depend on the thread count); cap (or NULL): each
+ * site's inputs stored in cap[site] [nw * S, in] (smooth.c). */
+void llm_block_windows(const LlmModel *m, int layer, float *X, int nw, int S, float *const cap[LLM_N_SITES]);
 
 typedef struct LlmActQuant {
     LlmActMode mode;

@@ -37,6 +37,8 @@ typedef struct LlmPtqOpts {
     int64_t w8a8_group;          /* W8A8 rows' weight groups (32: Q8_0 blocks; 0: per channel) */
     int w8a8_refit;              /* W8A8 rows' GPTQ refits first (the plan may leave it out, as for the variants) */
     int w4a8;                    /* every 4-bit weight variant also with 8-bit per-token activations */
+    int act_range;               /* static per-tensor ranges: 1 chosen on each site's output error
+                                    (llm_act_ranges_search, default), 0 min-max (before session 7) */
     int outlier_channels;        /* > 0: the outlier fixture (llm_inject_outliers) on every copy of the model */
     float outlier_factor;
     int stream;                  /* 0 auto: streamed when the plan allows it (llm_stream.h); 1 required; -1 never */
@@ -68,6 +70,8 @@ typedef struct LlmPtqRow {
     double tune_loss[LLM_PTQ_MAX_LAYERS][2];  /* GPTQ block tuning: relative loss before / after (-1: none) */
     double e2e_kl[2];            /* GPTQ end-to-end tuning: calibration KL per token before / after (-1: none) */
     char file[128];
+    char act_range[16];          /* static per-tensor rows: "search" or "min-max" ("" otherwise) */
+    float range_ratio[LLM_PTQ_MAX_LAYERS * LLM_N_SITES]; /* "search": per site, the share of min-max kept */
 } LlmPtqRow;
 
 typedef struct LlmPtqOutlier {

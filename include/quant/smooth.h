@@ -81,6 +81,20 @@ int qawq_search(const QSite *site, const float *H, const float *xmean, const QSi
  * Returns the mean chosen ratio. */
 double qawq_clip(float *W, int out, int in, const float *H, const QSiteTarget *t, int nratio, float *ratios);
 
+/* A static per-tensor activation range for the site, chosen on its output error (as PyTorch's
+ * HistogramObserver and TensorRT's calibrators choose a range on a quantization error rather
+ * than keep min-max, which a heavy-tailed input spends on a few values):
+ *   error(lo, hi) = ||Qa(X; lo, hi) W^T - X W^T||^2 / ||X W^T||^2 over the rows X,
+ * Qa the affine abits grid over [lo, hi] (the W8A8 hook's), the weights unquantized.  With
+ * [lo0, hi0] = [min(X, 0), max(X, 0)] and the ratios c_i = qact_range_ratio(i, nratio):
+ * first lo = c lo0, hi = c hi0 for every i; then hi = c_i hi0 alone, then lo = c_i lo0 alone,
+ * each step keeping the best so far (the first minimum wins).  *lo, *hi the range chosen;
+ * errs (optional) [nratio] the first stage's errors.  Returns the chosen error. */
+double qact_range_search(const QSite *site, const float *X, int64_t rows, int abits, int nratio, float *lo, float *hi,
+                         double *errs);
+/* c_i = 1 - 0.75 i / (nratio - 1): min-max down to a quarter of it */
+static inline float qact_range_ratio(int i, int nratio) { return nratio > 1 ? 1.0f - 0.75f * (float)i / (float)(nratio - 1) : 1.0f; }
+
 /* H [in, in] = X^T X / rows. */
 void qsite_gram(const float *X, int64_t rows, int in, float *H);
 

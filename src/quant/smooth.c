@@ -64,10 +64,24 @@ static void wfake(const QSiteTarget *t, const float *W, int O, int in, float *Wq
     qparams_free(&p);
 }
 
+/* Xq [n] = X [n] on the affine grid of 2^bits levels over [lo, hi] (lo <= 0 <= hi; the
+ * zero-point rounded and clamped), as llm_act_quant_hook's static per-tensor range; Xq may be X */
+static void afake_range(const float *X, int64_t n, float lo, float hi, int bits, float *Xq) {
+    const int qmax = (1 << (bits - 1)) - 1, qmin = -(1 << (bits - 1));
+    float scale = (hi - lo) / (float)(qmax - qmin);
+    if (!(scale > 0)) {
+        if (Xq != X) memcpy(Xq, X, (size_t)n * sizeof(float));
+        return;
+    }
+    float zf = nearbyintf((float)qmin - lo / scale);
+    int32_t z = (int32_t)fminf(fmaxf(zf, (float)qmin), (float)qmax);
+    for (int64_t i = 0; i < n; i++) Xq[i] = quant_value(quant_code(X[i], scale, z, qmin, qmax), scale, z);
+}
+
 /* X [rows, in] fake-quantized in place on the target activation grid (as llm_act_quant_hook) */
 static void afake(const QSiteTarget *t, float *X, int64_t rows, int in) {
     if (t->act == QACT_NONE) return;
-    const int qmax = (1 << (t->abits - 1)) - 1, qmin = -(1 << (t->abits - 1));
+    const int qmax = (1 << (t->abits - 1)) - 1;
     if (t->act == QACT_TOKEN) {
         for (int64_t r = 0; r < rows; r++) {
             float *x = X + r * in, amax = 0;
@@ -90,11 +104,7 @@ static void afake(const QSiteTarget *t, float *X, int64_t rows, int in) {
         lo *= t->aclip;
         hi *= t->aclip;
     }
-    float scale = (hi - lo) / (float)(qmax - qmin);
-    if (!(scale > 0)) return;
-    float zf = nearbyintf((float)qmin - lo / scale);
-    int32_t z = (int32_t)fminf(fmaxf(zf, (float)qmin), (float)qmax);
-    for (int64_t i = 0; i < rows * in; i++) X[i] = quant_value(quant_code(X[i], scale, z, qmin, qmax), scale, z);
+    afake_range(X, rows * in, lo, hi, t->abits, X);
 }
 
 /* --------------------------------------------------------------- scales */
@@ -372,4 +382,61 @@ double qawq_clip(float *W, int out, int in, const float *H, const QSiteTarget *t
 
 void qsite_gram(const float *X, int64_t rows, int in, float *H) {
     kern_sgemm(1, 0, in, in, (int)rows, 1.0f / (float)rows, X, in, X, in, 0.0f, H, in);
+}
+
+/* ---------------------------------------------------- static activation range */
+
+/* the relative output error with the inputs on the range [lo, hi] (Xq [rows, in], Y [rows, O]: scratch) */
+static double range_err(const QSite *site, const float *Wc, const float *X, int64_t rows, const float *Yref, double ref, float lo,
+                        float hi, int abits, float *Xq, float *Y) {
+    const int O = site_rows(site), in = site->in;
+    afake_range(X, rows * in, lo, hi, abits, Xq);
+    kern_sgemm(0, 1, (int)rows, O, in, 1.0f, Xq, in, Wc, in, 0.0f, Y, O);
+    double e = 0;
+    for (int64_t i = 0; i < rows * O; i++) {
+        double d = (double)Y[i] - Yref[i];
+        e += d * d;
+    }
+    return ref > 0 ? e / ref : e;
+}
+
+double qact_range_search(const QSite *site, const float *X, int64_t rows, int abits, int nratio, float *lo, float *hi,
+                         double *errs) {
+    const int O = site_rows(site), in = site->in;
+    float lo0 = 0, hi0 = 0;
+    for (int64_t i = 0; i < rows * in; i++) {
+        lo0 = fminf(lo0, X[i]);
+        hi0 = fmaxf(hi0, X[i]);
+    }
+    *lo = lo0;
+    *hi = hi0;
+    if (nratio < 1) nratio = 1;
+    float *Wc = stack_w(site), *Xq = xmalloc((size_t)rows * in * sizeof(float)), *Y = xmalloc((size_t)rows * O * sizeof(float));
+    double ref;
+    float *Yref = sq_ref(site, Wc, X, rows, &ref);
+    double best = INFINITY;
+    float cl = 1, ch = 1;
+    /* both ends by one ratio, then the upper end alone, then the lower end alone */
+    for (int stage = 0; stage < 3; stage++)
+        for (int i = 0; i < nratio; i++) {
+            float c = qact_range_ratio(i, nratio);
+            float a = stage == 1 ? cl : c, b = stage == 2 ? ch : c;
+            if ((stage == 1 && hi0 == 0) || (stage == 2 && lo0 == 0)) break; /* that end is 0 whatever c */
+            if (stage > 0 && (stage == 1 ? b == ch : a == cl)) continue; /* the point already measured */
+            double e = range_err(site, Wc, X, rows, Yref, ref, a * lo0, b * hi0, abits, Xq, Y);
+            if (stage == 0 && errs) errs[i] = e;
+            if (e < best) {
+                best = e;
+                if (stage == 0) cl = ch = c;
+                else if (stage == 1) ch = b;
+                else cl = a;
+            }
+        }
+    *lo = cl * lo0;
+    *hi = ch * hi0;
+    free(Wc);
+    free(Xq);
+    free(Y);
+    free(Yref);
+    return best;
 }

@@ -3,8 +3,8 @@
 # stories260K: `ptq-llm --inject-outliers 4x50` leaves the fp32 perplexity exactly what
 # `quant eval` gives for the clean model; per-tensor W8A8 degrades on it while SmoothQuant and
 # the LLM.int8() decomposition stay near fp32; AWQ W4 g32 beats RTN; the JSON carries the
-# per-site report; the default 8-bit weights (awq+gptq) stay within 0.1% where RTN's break; bad
-# --inject-outliers values are refused.
+# per-site report and the static rows' range calibration; the default 8-bit weights (awq+gptq)
+# stay within 0.1% where RTN's break; bad --inject-outliers values are refused.
 source "$(dirname "$0")/lib.sh"
 PY=${QUANT_PYTHON:-/usr/bin/python3}
 M=$DATA/stories260K.bin; TK=$DATA/tok512.bin; TXT=$DATA/tinystories_val.txt
@@ -34,6 +34,11 @@ assert d('sq w8a8 tensor') < 0.01 and d('w8a8 int8()') < 0.005
 assert d('sq w8a8 tensor') < d('w8a8 tensor') / 5
 assert rows['awq']['perplexity'] < rows['rtn']['perplexity']
 assert rows['awq a8 token']['act_bits'] == 8
+# the static rows say how their ranges were calibrated: searched on the output error, within min-max
+for m in ('w8a8 tensor', 'sq w8a8 tensor'):
+    assert rows[m]['act_range'] == 'search' and len(rows[m]['act_range_ratio']) == 5 * 4, rows[m]
+    assert all(0.25 - 1e-6 <= c <= 1 + 1e-6 for c in rows[m]['act_range_ratio'])
+assert 'act_range' not in rows['w8a8 token']
 kinds = {s['variant']: s for s in j['scales']}
 sq = kinds['sq w8a8 tensor']['sites']
 assert len(sq) == 5 * 4 and all(0 <= s.get('alpha', 0) <= 1 for s in sq)

@@ -8,6 +8,9 @@ from the papers' definitions and quant's documented grids (docs/design.md, qpara
                error(p) = sum tr(dW H dW^T) / sum tr(W H W^T), H = X^T X / n, dW = Qw(W s) / s - W
   AWQ clipping: per (row, group) the ratio c in 1 - 0.5 i / 19 minimising d^T H_gg d,
                d = Qw(clip(w, c lo, c hi)) - w   (on W1 s, H / (s s^T))
+  Static activation range: [lo, hi] minimising ||Qa(X; lo, hi) W^T - X W^T||^2 / ||X W^T||^2,
+               lo = a min(X, 0), hi = b max(X, 0), a and b on the ratios c_i = 1 - 0.75 i / (NG - 1):
+               a = b = c_i first, then b alone, then a alone (the first minimum wins)
 
 Weights Qw: below 8 bits symmetric over all 2^b levels with the extreme value on qmin (scale =
 e / qmin, e the signed extreme of [min(v, 0), max(v, 0)]); at 8 bits llama.cpp's Q8_0 grid
@@ -15,7 +18,8 @@ e / qmin, e the signed extreme of [min(v, 0), max(v, 0)]); at 8 bits llama.cpp's
 per row or per group (a ragged tail joins the last full group).  Activations Qa: per tensor
 affine 8-bit over [min, max] (times aclip), or per token symmetric |x|max / 127.
 
-usage: smooth_ref.py sq|awq|clip DIR NR IN O1 O2 tensor|token|none WBITS WGROUP ACLIP|P NG OUT"""
+usage: smooth_ref.py sq|awq|clip|range DIR NR IN O1 O2 tensor|token|none WBITS|ABITS WGROUP ACLIP|P NG OUT
+(range writes the first stage's NG errors, then lo and hi)"""
 import sys
 
 import numpy as np
@@ -95,6 +99,39 @@ def aq(X, mode, aclip):
     return (s * np.rint(v).astype(f32)).astype(f32)  # s * ((round(v) + z) - z)
 
 
+def aq_range(X, lo, hi, bits):
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    s = f32((hi - lo) / f32(qmax - qmin))
+    z = int(np.clip(np.rint(f32(qmin) - lo / s), qmin, qmax))
+    v = np.clip(X / s, qmin - z, qmax - z)
+    return (s * np.rint(v).astype(f32)).astype(f32)
+
+
+def range_search(X, W64, bits, NG):
+    lo0, hi0 = f32(min(X.min(), 0)), f32(max(X.max(), 0))
+    Yref = X.astype(np.float64) @ W64.T
+    ref = (Yref ** 2).sum()
+    ratios = [f32(f32(1) - f32(0.75) * f32(i) / f32(NG - 1)) for i in range(NG)]
+
+    def err(a, b):
+        return ((aq_range(X, f32(a * lo0), f32(b * hi0), bits).astype(np.float64) @ W64.T - Yref) ** 2).sum() / ref
+
+    errs = [err(c, c) for c in ratios]
+    i = int(np.argmin(errs))
+    best, ca, cb = errs[i], ratios[i], ratios[i]
+    if hi0 != 0:
+        for c in ratios:
+            e = err(ca, c)
+            if c != cb and e < best:
+                best, cb = e, c
+    if lo0 != 0:
+        for c in ratios:
+            e = err(c, cb)
+            if c != ca and e < best:
+                best, ca = e, c
+    return errs + [float(f32(ca * lo0)), float(f32(cb * hi0))]
+
+
 def main(a):
     kind, d = a[0], a[1]
     NR, IN, O1, O2 = map(int, a[2:6])
@@ -105,7 +142,9 @@ def main(a):
     W = np.vstack([W1, W2])
     X64, W64 = X.astype(np.float64), W.astype(np.float64)
     grid = [i / (NG - 1) for i in range(NG)]
-    if kind == "sq":
+    if kind == "range":
+        res = range_search(X, W64, bits, NG)
+    elif kind == "sq":
         xmax = np.abs(X64).max(axis=0)
         wmax = np.abs(W64).max(axis=0)
         Yref = X64 @ W64.T

@@ -28,6 +28,7 @@ static const char *usage =
     "         [--emb-bits N (default 8 per row when the head is tied, else the weights' width >= 4 in groups of 32; 0: fp32)]\n"
     "         [--head-bits 8 (an untied classifier, groups of 32; 0: fp32)]\n"
     "         [--w8a8-group 32 (W8A8 weight groups; 0 = per channel)] [--smooth True|False (SmoothQuant W8A8 rows)] [--w4a8 True|False (4-bit rows also with 8-bit activations)]\n"
+    "         [--act-range search|min-max (per-tensor W8A8 ranges: chosen on each linear's output error, or calibration min-max)]\n"
     "         [--inject-outliers CxF (the outlier fixture: C norm channels x F, the next columns / F; e.g. 4x50)]\n"
     "         [--eval-fraction 0.5] [--max-windows N (default: what the budget allows; 0: all)] [--save DIR]\n"
     "         [--save-format quant|gguf|gptq] [--threads N] [--json FILE]\n"
@@ -154,6 +155,10 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         args_bool(a, "mse-clip", 1, &mse, err) || args_bool(a, "refit", 1, &refit, err) ||
         args_bool(a, "smooth", !fast, &o.smooth, err) || args_bool(a, "w4a8", !fast, &o.w4a8, err))
         return 2;
+    const char *arange = args_str(a, "act-range", "search"); /* static per-tensor W8A8 ranges */
+    if (strcmp(arange, "search") && strcmp(arange, "min-max"))
+        return qerr_set(err, "--act-range %s: expected search or min-max", arange), 2;
+    o.act_range = !strcmp(arange, "search");
     const char *stream = args_str(a, "stream", "auto"); /* streamed block by block (llm_stream.h) */
     if (strcmp(stream, "auto") && strcmp(stream, "True") && strcmp(stream, "False"))
         return qerr_set(err, "--stream %s: expected auto, True or False", stream), 2;
@@ -314,6 +319,19 @@ int cmd_ptq_llm(Args *a, QErr *err) {
         qtable_cell(&t, "%.1f", w->seconds);
     }
     qtable_print(&t, stdout);
+    for (int i = 0; i < r->n_rows; i++) /* which calibration the static rows ran */
+        if (r->rows[i].act_range[0]) {
+            const LlmPtqRow *w = &r->rows[i];
+            printf("%-15s static int8 ranges: %s", w->method,
+                   !strcmp(w->act_range, "search") ? "chosen on each linear input's output error (--act-range search); share of min-max kept per block, inputs of qkv/o/gate-up/down:"
+                                                   : !strcmp(w->act_range, "min-max") ? "calibration min-max (--act-range min-max)"
+                                                   : "calibration min-max, or the SmoothQuant search's fraction of it (--act-range min-max)");
+            for (int l = 0; !strcmp(w->act_range, "search") && l < r->n_layers; l++) {
+                printf(" ");
+                for (int s = 0; s < LLM_N_SITES; s++) printf("%s%.2f", s ? "/" : "", w->range_ratio[l * LLM_N_SITES + s]);
+            }
+            printf("\n");
+        }
     qtable_free(&t);
 
     printf("\nWhy LLMs are hard (1): outliers — per layer input, over the calibration windows%s\n",
@@ -463,6 +481,13 @@ int cmd_ptq_llm(Args *a, QErr *err) {
             cJSON_AddNumberToObject(x, "delta_vs_fp32", w->ppl / fp - 1);
             cJSON_AddNumberToObject(x, "seconds", w->seconds);
             if (w->file[0]) cJSON_AddStringToObject(x, "file", w->file);
+            if (w->act_range[0]) { /* static per-tensor rows: how the ranges were calibrated */
+                cJSON_AddStringToObject(x, "act_range", w->act_range);
+                if (!strcmp(w->act_range, "search")) {
+                    cJSON *rr = cJSON_AddArrayToObject(x, "act_range_ratio"); /* [layer * 4 + site] */
+                    for (int k = 0; k < r->n_layers * LLM_N_SITES; k++) cJSON_AddItemToArray(rr, cJSON_CreateNumber(w->range_ratio[k]));
+                }
+            }
             if (i > 0) {
                 if (w->block_err[0] >= 0) {
                     cJSON *be = cJSON_AddArrayToObject(x, "block_rel_error");

@@ -4,8 +4,9 @@
  * the classifier, attention, the Hessians and GPTQ's updates), turned into seconds at a fixed
  * nominal rate.  The rate is this project's measured fp32 throughput on 2 cores for
  * distilgpt2-sized products (~50 GFLOP/s); narrower models run their small products less
- * efficiently, so the rate scales down with the width (sqrt(D / 768): stories260K, D 64, runs
- * its default plan at ~15 GFLOP/s).  The figures are estimates, and
+ * efficiently, so the rate scales down with the width, as (D / 768)^(1/4): stories260K, D 64,
+ * at ~27 GFLOP/s (its default run measured 316-397 s of CPU, about 3 min on 2 cores, where a
+ * square-root scaling had estimated 7 min before the range search was counted).  The figures are estimates, and
  * say so; they are deterministic, so the same flags give the same plan on any machine. */
 #include <math.h>
 #include <stdio.h>
@@ -177,6 +178,8 @@ static double estimate(const Cost *k, const LlmPtqOpts *o, int64_t N, LlmPtqPlan
             x = variant_s(k, r == 2 ? &w8r : &w8, 1, 0) + eval_s(k, N, 1.2);
             if (r >= 3) /* SmoothQuant: alpha search on <= 8192 rows, statistics again */
                 x += sec(k, s->n_layers * (k->tok_c * blk_tok(k) * 2 + 21.0 * fmin(k->tok_c, 8192) * 2 * s->lin_block));
+            if ((r == 1 || r == 4) && o->act_range) /* static ranges searched: ~91 products of every input, all rows */
+                x += sec(k, s->n_layers * (k->tok_c * blk_tok(k) + 91.0 * k->tok_c * 2 * s->lin_block));
             static const char *names[5] = {"w8a8 token", "w8a8 tensor", "w8a8 int8()", "sq w8a8 token", "sq w8a8 tensor"};
             STEP(x, "%s", names[r]);
             total += x;
@@ -197,7 +200,7 @@ int llm_ptq_plan(LlmPtqOpts *o, const LlmConfig *c, int64_t eval_available, LlmP
     llm_cost_shape(c, o->seq_len, &s);
     p->preset = o->preset;
     p->budget_seconds = 60.0 * (o->budget_minutes >= 0 ? o->budget_minutes : llm_preset_budget_minutes(o->preset));
-    p->gflops = 50.0 * fmin(1.0, sqrt(c->dim / 768.0));
+    p->gflops = 50.0 * fmin(1.0, pow(c->dim / 768.0, 0.25));
     p->eval_available = eval_available;
     Cost k = {&s, c->hidden_dim, p->gflops * 1e9, (double)o->calib_samples * o->seq_len, 0};
 #define REPORT_TOKENS()                                                                                              \

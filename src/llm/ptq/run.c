@@ -30,6 +30,7 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
     o->outlier_factor = 50.0f;
     o->preset = LLM_PRESET_DEFAULT;
     o->budget_minutes = -1;
+    o->act_range = 1;
 }
 
 /* Every copy of the model goes through here: the outlier fixture, when asked for, is the same
@@ -450,6 +451,7 @@ int llm_ptq_run(const LlmPtqOpts *o_in, LlmPtqReport *r, QErr *err) {
             }
         }
         const char *names[5] = {"w8a8 token", "w8a8 tensor", "w8a8 int8()", "sq w8a8 token", "sq w8a8 tensor"};
+        float range_ratio[LLM_PTQ_MAX_LAYERS * LLM_N_SITES] = {0};
         for (int mode = 0; mode < (o->smooth ? 5 : 3); mode++) {
             LlmModel mv;
             Tokenizer *tv;
@@ -482,6 +484,22 @@ int llm_ptq_run(const LlmPtqOpts *o_in, LlmPtqReport *r, QErr *err) {
                 llm_scale_report_free(&sr);
                 ust = &sst;
             }
+            if ((mode == 1 || mode == 4) && o->act_range) {
+                /* the static ranges chosen on each site's output error, in the model this row
+                 * runs (smoothed or not) before its weights are rounded */
+                if (mode == 1) {
+                    if (llm_act_stats_collect(&mv, &calib, &sst, err)) {
+                        llm_free(&mv);
+                        goto out;
+                    }
+                    ust = &sst;
+                }
+                if (llm_act_ranges_search(&mv, &calib, o->act_bits, LLM_ACT_RANGE_RATIOS, 0, &sst, range_ratio, err)) {
+                    llm_act_stats_free(&sst);
+                    llm_free(&mv);
+                    goto out;
+                }
+            }
             LlmWQuant wm = w8;
             if (mode == 2) wm.method = LLM_Q_RTN; /* the decomposition re-quantizes the linears itself */
             const int wm_emb = llm_ptq_emb_scheme(o, &m.c, 8, &wm);
@@ -502,6 +520,10 @@ int llm_ptq_run(const LlmPtqOpts *o_in, LlmPtqReport *r, QErr *err) {
             int erc = evaluate(&cx, &mv, llm_act_quant_hook, &aq, &row->ppl, NULL, err);
             row->seconds = qtime_now() - t0;
             row->bytes = 0;
+            if (mode == 1 || mode == 4) {
+                snprintf(row->act_range, sizeof row->act_range, "%s", o->act_range ? "search" : mode == 4 ? "min-max+clip" : "min-max");
+                if (o->act_range) memcpy(row->range_ratio, range_ratio, sizeof row->range_ratio);
+            }
             qlog("%s: perplexity %.4f (%.1f s)", names[mode], row->ppl, row->seconds);
             if (sst.s) llm_act_stats_free(&sst);
             llm_quantized_free(&q);

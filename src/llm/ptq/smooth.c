@@ -105,7 +105,7 @@ int llm_inject_outliers(LlmModel *m, int channels, float factor, uint64_t seed, 
 /* ------------------------------------------------------------ the search */
 
 typedef struct Cap {
-    float *X[LLM_N_SITES];  /* [rows, in] */
+    float *const *X;  /* [LLM_N_SITES] each [rows, in] */
     size_t row0;
 } Cap;
 
@@ -115,17 +115,14 @@ static void cap_hook(void *ctx, int layer, LlmSite site, float *X, int T, int in
     memcpy(c->X[site] + c->row0 * (size_t)in, X, (size_t)T * in * sizeof(float));
 }
 
-/* block `layer` on every window of X [nw, S, D] in place, windows spread over threads (each
- * writes its own rows, so the result does not depend on the thread count); cap: store the
- * sites' inputs */
-static void run_windows(const LlmModel *m, int layer, float *X, int nw, int S, Cap *cap) {
+void llm_block_windows(const LlmModel *m, int layer, float *X, int nw, int S, float *const cap[LLM_N_SITES]) {
     const int D = m->c.dim;
     int old = qblas_threads_swap(1);
 #pragma omp parallel
     {
         LlmState ls;
         llm_state_init(&ls, m, S);
-        Cap c = cap ? *cap : (Cap){{0}, 0};
+        Cap c = {cap, 0};
 #pragma omp for schedule(static)
         for (int i = 0; i < nw; i++) {
             c.row0 = (size_t)i * S;
@@ -179,21 +176,21 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
     rep->s = xcalloc((size_t)L * LLM_N_SITES, sizeof(LlmScaleSite));
     float *Xs = xmalloc(rows * D * sizeof(float));
     for (int i = 0; i < nw; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, Xs + (size_t)i * S * D);
-    Cap cap = {{0}, 0};
-    for (int s = 0; s < LLM_N_SITES; s++) cap.X[s] = xmalloc(rows * (s == LLM_SITE_DOWN ? cf->hidden_dim : D) * sizeof(float));
+    float *capx[LLM_N_SITES];
+    for (int s = 0; s < LLM_N_SITES; s++) capx[s] = xmalloc(rows * (s == LLM_SITE_DOWN ? cf->hidden_dim : D) * sizeof(float));
     int rc = 0;
     for (int l = 0; l < L && rc == 0; l++) {
         /* every site's inputs in the model as it is (the earlier blocks already scaled) */
         float *Xb = xmalloc(rows * D * sizeof(float));
         memcpy(Xb, Xs, rows * D * sizeof(float));
-        run_windows(m, l, Xb, nw, S, &cap);
+        llm_block_windows(m, l, Xb, nw, S, capx);
         free(Xb);
         LlmLinear lin[LLM_MAX_LINEARS];
         int nl = llm_block_linears(m, l, lin);
         float *sc[LLM_N_SITES] = {0};
         for (int s = 0; s < LLM_N_SITES && rc == 0; s++) {
             const int in = s == LLM_SITE_DOWN ? cf->hidden_dim : D;
-            const float *X = cap.X[s];
+            const float *X = capx[s];
             LlmScaleSite *r = &rep->s[l * LLM_N_SITES + s];
             float *amax = xcalloc((size_t)in, sizeof(float)), *amean = xcalloc((size_t)in, sizeof(float));
             double *acc = xcalloc((size_t)in, sizeof(double));
@@ -267,7 +264,7 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
             const int in = s == LLM_SITE_DOWN ? cf->hidden_dim : D;
             float *Xc = xmalloc(rows * in * sizeof(float)), *H = xmalloc((size_t)in * in * sizeof(float));
             for (size_t t = 0; t < rows; t++)
-                for (int j = 0; j < in; j++) Xc[t * in + j] = cap.X[s][t * in + j] / (sc[s] ? sc[s][j] : 1.0f);
+                for (int j = 0; j < in; j++) Xc[t * in + j] = capx[s][t * in + j] / (sc[s] ? sc[s][j] : 1.0f);
             qsite_gram(Xc, (int64_t)rows, in, H);
             double sum = 0;
             int cnt = 0;
@@ -282,9 +279,9 @@ int llm_scale_model(LlmModel *m, const LlmCalib *c, const LlmScaleOpts *o, LlmSc
         }
         for (int s = 0; s < LLM_N_SITES; s++) free(sc[s]);
         /* the next block's inputs through this block as it now is */
-        run_windows(m, l, Xs, nw, S, NULL);
+        llm_block_windows(m, l, Xs, nw, S, NULL);
     }
-    for (int s = 0; s < LLM_N_SITES; s++) free(cap.X[s]);
+    for (int s = 0; s < LLM_N_SITES; s++) free(capx[s]);
     free(Xs);
     if (rc) llm_scale_report_free(rep);
     return rc;
