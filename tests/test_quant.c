@@ -119,6 +119,14 @@ TEST(pack_round_trip_every_width) {
             uint8_t *buf = xmalloc(qpack_bytes(bits, n));
             CHECK(qpack_bytes(bits, n) == (size_t)((n * bits + 7) / 8));
             qpack(bits, q, n, buf);
+            /* the stream bit by bit: bit j of code i (offset by 2^(bits-1)) is bit i*bits + j */
+            int bad = 0;
+            for (int64_t k = 0; k < (int64_t)n * bits; k++) {
+                int want = (((int)q[k / bits] + (1 << (bits - 1))) >> (k % bits)) & 1;
+                bad += ((buf[k / 8] >> (k % 8)) & 1) != want;
+            }
+            for (int64_t k = (int64_t)n * bits; k < (int64_t)qpack_bytes(bits, n) * 8; k++) bad += (buf[k / 8] >> (k % 8)) & 1;
+            CHECK_MSG(bad == 0, "%d bits, %d codes: %d bits differ from the bit-by-bit layout", bits, n, bad);
             qunpack(bits, buf, n, back);
             CHECK(memcmp(q, back, (size_t)n) == 0);
             free(q);

@@ -28,6 +28,7 @@ int q_budget(const char *path, const char *what, int64_t need, int64_t have, QEr
 int q_check_finite(const float *x, int64_t n, const char *path, const char *name, QErr *err) {
     /* a branch-free reduction first: the common case (all finite) costs one pass */
     int ok = 1;
+#pragma omp simd reduction(& : ok)
     for (int64_t i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
     if (ok || nonfinite_allowed()) return 0;
     for (int64_t i = 0; i < n; i++)

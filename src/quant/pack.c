@@ -8,11 +8,17 @@ size_t qpack_bytes(int bits, int64_t n) { return (size_t)((n * bits + 7) / 8); }
 void qpack(int bits, const int8_t *q, int64_t n, uint8_t *out) {
     const int qmin = -(1 << (bits - 1));
     const uint32_t mask = (1u << bits) - 1;
-    memset(out, 0, qpack_bytes(bits, n));
     if (bits == 8) {
         for (int64_t i = 0; i < n; i++) out[i] = (uint8_t)(q[i] - qmin);
         return;
     }
+    if (bits == 4) { /* two codes per byte, low nibble first: the same bytes as the loop below, branch-free */
+        for (int64_t i = 0; i < n / 2; i++)
+            out[i] = (uint8_t)(((uint32_t)(q[2 * i] + 8) & 15) | (((uint32_t)(q[2 * i + 1] + 8) & 15) << 4));
+        if (n & 1) out[n / 2] = (uint8_t)((uint32_t)(q[n - 1] + 8) & 15);
+        return;
+    }
+    memset(out, 0, qpack_bytes(bits, n));
     for (int64_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)(q[i] - qmin) & mask;
         int64_t bit = i * bits;

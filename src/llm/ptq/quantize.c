@@ -93,17 +93,22 @@ void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, i
             int64_t c0, c1, k = r * p->groups_per_row + j;
             qparams_unit_cols(p, j, &c0, &c1);
             float *x = w + i * in;
+            /* lane by lane (omp simd): min / max and each code are exact, so the vector loops give
+             * the scalar loops' results bit for bit (finite weights: checked at load) */
             float mn = x[c0], mx = x[c0];
+#pragma omp simd reduction(min : mn) reduction(max : mx)
             for (int64_t c = c0 + 1; c < c1; c++) {
                 mn = x[c] < mn ? x[c] : mn;
                 mx = x[c] > mx ? x[c] : mx;
             }
             qparams_set_range(p, k, mn, mx);
             const float sc = p->scale[k];
-            const int32_t z = p->zero[k];
+            const int32_t z = p->zero[k], lo = p->qmin, hi = p->qmax;
             int8_t *q = codes + r * in;
-            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, p->qmin, p->qmax);
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, lo, hi);
             if (deq)
+#pragma omp simd
                 for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
         }
 }

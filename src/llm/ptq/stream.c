@@ -159,6 +159,17 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     if (q.head_codes ? llm_qfile_put_quant(&o, "output", &q.head_p, q.head_codes, err)
                      : !cf->shared_head && put_rows(&o, "output.weight", src, &m, 1, err))
         goto out;
+    /* written: the embedding's and classifier's codes are not read again (2 x V x D bytes) */
+    if (q.emb_codes) {
+        qparams_free(&q.emb_p);
+        free(q.emb_codes);
+        q.emb_codes = NULL;
+    }
+    if (q.head_codes) {
+        qparams_free(&q.head_p);
+        free(q.head_codes);
+        q.head_codes = NULL;
+    }
     if (m.pos_emb && llm_qfile_put_f32(&o, "position_embd.weight", m.pos_emb, (int64_t)cf->max_seq * D, err)) goto out;
     if (llm_qfile_put_f32(&o, "output_norm.weight", m.final_norm, D, err)) goto out;
     if (m.final_norm_b && llm_qfile_put_f32(&o, "output_norm.bias", m.final_norm_b, D, err)) goto out;
