@@ -110,6 +110,13 @@ typedef struct LlmLinear {
 enum { LLM_MAX_LINEARS = 7 };
 /* The linears of block `layer`, in execution order; returns their count. */
 int llm_block_linears(LlmModel *m, int layer, LlmLinear out[LLM_MAX_LINEARS]);
+/* The same list from a configuration alone (names and shapes: what a file of that model holds),
+ * for readers and writers that have no weights in memory; returns the count. */
+typedef struct LlmLinearShape {
+    const char *name;
+    int in, out;
+} LlmLinearShape;
+int llm_block_shapes(const LlmConfig *c, LlmLinearShape out[LLM_MAX_LINEARS]);
 
 /* Called with the input X [T, in] of every site before its linears run; may modify X in
  * place (fake-quantize it) — that is how activation quantization and calibration capture

@@ -74,6 +74,20 @@ int llm_block_linears(LlmModel *m, int layer, LlmLinear out[LLM_MAX_LINEARS]) {
     return n;
 }
 
+int llm_block_shapes(const LlmConfig *c, LlmLinearShape out[LLM_MAX_LINEARS]) {
+    const int hs = c->dim / (c->n_heads > 0 ? c->n_heads : 1), D = c->dim, F = c->hidden_dim;
+    const int qd = c->n_heads * hs, kvd = c->n_kv_heads * hs;
+    int n = 0;
+    out[n++] = (LlmLinearShape){"q", D, qd};
+    out[n++] = (LlmLinearShape){"k", D, kvd};
+    out[n++] = (LlmLinearShape){"v", D, kvd};
+    out[n++] = (LlmLinearShape){"o", qd, D};
+    if (c->arch == LLM_ARCH_LLAMA) out[n++] = (LlmLinearShape){"gate", D, F};
+    out[n++] = (LlmLinearShape){"up", D, F};
+    out[n++] = (LlmLinearShape){"down", F, D};
+    return n;
+}
+
 int llm_check_context(const LlmConfig *c, int T, QErr *err) {
     if (T > c->max_seq)
         return qerr_set(err, "%d positions requested but the model's context is %d (max_position_embeddings / n_positions)",

@@ -313,13 +313,10 @@ int llm_qfile_read_linear_codes(const char *path, LlmQfileLinearFn fn, void *ctx
         free(codes);
     }
     /* the linears' names and shapes, in llm_block_linears order */
-    int hs = c.dim / (c.n_heads ? c.n_heads : 1), qd = c.n_heads * hs, kvd = c.n_kv_heads * hs;
-    struct { const char *name; int in, out; } lin[7] = {
-        {"q", c.dim, qd}, {"k", c.dim, kvd}, {"v", c.dim, kvd}, {"o", qd, c.dim},
-        {"gate", c.dim, c.hidden_dim}, {"up", c.dim, c.hidden_dim}, {"down", c.hidden_dim, c.dim}};
+    LlmLinearShape lin[LLM_MAX_LINEARS];
+    const int nl = llm_block_shapes(&c, lin);
     for (int l = 0; l < c.n_layers && rc == 0; l++) {
-        for (int k = 0, idx = 0; k < 7 && rc == 0; k++) {
-            if (k == 4 && c.arch == LLM_ARCH_GPT2) continue;
+        for (int k = 0, idx = 0; k < nl && rc == 0; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%d.%s", l, lin[k].name);
             QParams p = {0};

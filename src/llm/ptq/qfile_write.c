@@ -59,8 +59,7 @@ int llm_qfile_head_bits(const LlmConfig *c, const LlmWQuant *s) {
 int llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQuant *s, int emb_bits, LlmQfileLayout *L,
                      QErr *err) {
     memset(L, 0, sizeof *L);
-    const int64_t D = c->dim, V = c->vocab_size, F = c->hidden_dim;
-    const int hs = c->dim / c->n_heads, qd = c->n_heads * hs, kvd = c->n_kv_heads * hs;
+    const int64_t D = c->dim, V = c->vocab_size;
     QParams p;
     if (emb_bits > 0) {
         if (llm_emb_qparams(&p, emb_bits, llm_qfile_emb_group(c, s, emb_bits), V, D, err)) return -1;
@@ -80,18 +79,8 @@ int llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQ
     if (pos_emb) lay(L, "position_embd.weight", ST_F32, c->max_seq, D);
     lay(L, "output_norm.weight", ST_F32, D, 0);
     if (norm_bias) lay(L, "output_norm.bias", ST_F32, D, 0);
-    /* the linears of a block, as llm_block_linears lists them */
-    struct { const char *name; int64_t in, out; } lin[LLM_MAX_LINEARS];
-    int nl = 0;
-#define LIN(nm, i, o) (lin[nl].name = (nm), lin[nl].in = (i), lin[nl].out = (o), nl++)
-    LIN("q", D, qd);
-    LIN("k", D, kvd);
-    LIN("v", D, kvd);
-    LIN("o", qd, D);
-    if (c->arch == LLM_ARCH_LLAMA) LIN("gate", D, F);
-    LIN("up", D, F);
-    LIN("down", F, D);
-#undef LIN
+    LlmLinearShape lin[LLM_MAX_LINEARS];
+    const int nl = llm_block_shapes(c, lin);
     int64_t ns[LLM_MAX_LINEARS];
     for (int k = 0; k < nl; k++) {
         if (llm_rtn_init(&p, s->bits, s->symmetric, s->group_size, lin[k].out, lin[k].in, err)) {
@@ -118,7 +107,7 @@ int llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQ
         for (int k = 0; k < nl; k++) {
             char base[96];
             snprintf(base, sizeof base, "blk.%d.%s", l, lin[k].name);
-            lay_quant(L, base, s->bits, s->symmetric, lin[k].out * lin[k].in, ns[k]);
+            lay_quant(L, base, s->bits, s->symmetric, (int64_t)lin[k].out * lin[k].in, ns[k]);
             if (bias) {
                 snprintf(name, sizeof name, "%s.bias", base);
                 lay(L, name, ST_F32, lin[k].out, 0);
