@@ -100,15 +100,6 @@ static double time_shape(const Shape *p, const Bufs *b, int ours) {
     return best;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 __attribute__((target("avx512f"))) static double peak_avx512(void) {
     __m512 c[24], a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(0.9999999f);
     for (int i = 0; i < 24; i++) c[i] = _mm512_set1_ps((float)i);
@@ -239,11 +230,11 @@ int main(int argc, char **argv) {
         const Shape *p = &SHAPES[s];
         if (skipped(p, quick)) continue;
         double flop = 2.0 * p->M * p->N * p->K;
-        double to = median(t_ours[s], rounds), tb = median(t_blas[s], rounds);
+        double to = qmedian(t_ours[s], rounds), tb = qmedian(t_blas[s], rounds);
         printf("%-34s %9.1f GF/s %9.1f GF/s", p->name, flop / to * 1e-9, flop / tb * 1e-9);
         double tc[MAX_CORES];
         for (int c = 0; c < ncores; c++) {
-            tc[c] = median(t_core[c][s], rounds);
+            tc[c] = qmedian(t_core[c][s], rounds);
             printf(" %9.1f GF/s", tc[c] > 0 ? flop / tc[c] * 1e-9 : 0.0);
         }
         printf("   x%.2f", tb / to);

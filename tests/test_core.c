@@ -76,9 +76,18 @@ TEST(qblock_layouts) {
     CHECK(w[0] == 0.25f * -127 && w[4] == 0.25f * (32 - 127));
 }
 
+/* the bench figures' median: middle element, mean of the middle two, input order irrelevant */
+TEST(median_closed_form) {
+    double odd[5] = {9, -1, 4, 7, 0}, even[4] = {3, 10, -2, 5}, one[1] = {2.5};
+    CHECK(qmedian(odd, 5) == 4);
+    CHECK(qmedian(even, 4) == 4); /* (3 + 5) / 2 */
+    CHECK(qmedian(one, 1) == 2.5);
+}
+
 int main(void) {
     RUN(progress_durations);
     RUN(progress_lines_off_terminal);
     RUN(qblock_layouts);
+    RUN(median_closed_form);
     return test_summary("test_core");
 }

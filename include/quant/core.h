@@ -88,6 +88,7 @@ void     qrng_shuffle_i32(QRng *r, int32_t *a, int64_t n);
 
 /* ------------------------------------------------------- time, threads, rss */
 double  qtime_now(void);        /* seconds, monotonic */
+double  qmedian(double *v, int n); /* median of v[0..n) (sorts v in place; the mean of the middle two when n is even) */
 int     qthreads_get(void);
 void    qthreads_set(int n);    /* OpenMP and OpenBLAS thread counts together */
 /* Sets OpenBLAS's own thread count and returns the previous one: work that is parallel

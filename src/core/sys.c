@@ -1,4 +1,5 @@
 /* sys.c — clocks, thread counts (OpenMP + OpenBLAS), peak RSS, half-float conversion. */
+#include <stdlib.h>
 #include "quant/core.h"
 
 #include <math.h>
@@ -122,4 +123,14 @@ uint16_t qf32_to_bf16(float f) {
 float q_cosine_lr(float lr, int64_t t, int64_t total) {
     if (total <= 0) return lr;
     return (float)(0.5 * lr * (1.0 + cos(3.14159265358979323846 * (double)t / (double)total)));
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double qmedian(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }

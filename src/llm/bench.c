@@ -6,16 +6,6 @@
 #include "quant/llm_bench.h"
 #include "quant/llm_eval.h"
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Bytes of one linear's weights as the model holds them. */
 static double linear_bytes(const LlmLinear *l) {
     if (!l->packed) return 4.0 * l->in * l->out;
@@ -83,8 +73,8 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
             dt[round] = t2 - t1;
         }
     }
-    r->prompt_s = median(pt, o->rounds);
-    r->decode_s = median(dt, o->rounds);
+    r->prompt_s = qmedian(pt, o->rounds);
+    r->decode_s = qmedian(dt, o->rounds);
     r->prompt_tps = T / r->prompt_s;
     r->decode_tps = o->gen_tokens / r->decode_s;
     free(pt);
