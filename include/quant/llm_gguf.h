@@ -78,6 +78,14 @@ typedef struct LlmExportHold {
     LlmExportSource src;
 } LlmExportHold;
 int  llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokenizer, QErr *err);
+/* Every quantized tensor of s once, in the order quant's file holds them: the embedding (slot
+ * llm_export_emb_slot), an untied classifier (that + 1), then the blocks' linears (slot
+ * layer * LLM_MAX_LINEARS + index, llm_block_linears' order); read from s->qfile a tensor at a
+ * time when the source holds no codes (s->lin NULL), else from its arrays.  A file whose codes
+ * disagree with s->m's configuration is refused, naming the file and the tensor. */
+typedef int (*LlmExportSlotFn)(void *ctx, int slot, const char *name, const QParams *p, const int8_t *codes);
+int llm_export_walk(const LlmExportSource *s, LlmExportSlotFn fn, void *ctx, QErr *err);
+static inline int llm_export_emb_slot(const LlmConfig *c) { return c->n_layers * LLM_MAX_LINEARS; }
 void llm_export_hold_free(LlmExportHold *h);
 
 

@@ -34,6 +34,42 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
     return 0;
 }
 
+typedef struct Walk {
+    const LlmExportSource *s;
+    LlmExportSlotFn fn;
+    void *ctx;
+} Walk;
+
+static int walk_file_fn(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
+                        const int8_t *codes, QErr *err) {
+    const Walk *w = ctx;
+    const LlmConfig *mc = &w->s->m->c;
+    const int known = layer >= 0 ? index >= 0 && index < LLM_MAX_LINEARS && layer < mc->n_layers
+                                 : !strcmp(name, "token_embd") || (!strcmp(name, "output") && index == -2 && !mc->shared_head);
+    if (c->n_layers != mc->n_layers || c->dim != mc->dim || c->hidden_dim != mc->hidden_dim || !known)
+        return qerr_set(err, "%s: %s: the file's codes disagree with its model (or a tensor the exporters do not know)",
+                        w->s->qfile, name);
+    const int emb = llm_export_emb_slot(mc);
+    return w->fn(w->ctx, layer >= 0 ? layer * LLM_MAX_LINEARS + index : index == -2 ? emb + 1 : emb, name, p, codes);
+}
+
+int llm_export_walk(const LlmExportSource *s, LlmExportSlotFn fn, void *ctx, QErr *err) {
+    if (s->qfile && !s->lin) {
+        Walk w = {s, fn, ctx};
+        return llm_qfile_read_linear_codes(s->qfile, walk_file_fn, &w, err);
+    }
+    const int emb = llm_export_emb_slot(&s->m->c);
+    if (s->emb.p && fn(ctx, emb, "token_embd", s->emb.p, s->emb.codes)) return -1;
+    if (s->head.p && fn(ctx, emb + 1, "output", s->head.p, s->head.codes)) return -1;
+    char name[64];
+    for (int i = 0; s->lin && i < emb; i++) {
+        if (!s->lin[i].p) continue;
+        snprintf(name, sizeof name, "blk.%d.linear%d", i / LLM_MAX_LINEARS, i % LLM_MAX_LINEARS);
+        if (fn(ctx, i, name, s->lin[i].p, s->lin[i].codes)) return -1;
+    }
+    return 0;
+}
+
 void llm_export_hold_free(LlmExportHold *h) {
     tokenizer_free(h->tok);
     llm_free(&h->m);

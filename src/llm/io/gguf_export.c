@@ -108,44 +108,23 @@ static int block_type(Ctx *x, const char *name, const QParams *p, const int8_t *
 }
 
 /* ------------------------------------------------------------ the codes walk */
-/* The source's quantized tensors one at a time, in slot order (embedding first, then the
- * blocks' linears): from quant's file when the source names one (nothing is held: the codes
- * of one tensor at a time), else from the source's arrays. */
+/* The source's quantized tensors one at a time (llm_export_walk): the embedding and an untied
+ * classifier first, then the blocks' linears; from quant's file nothing is held but the codes
+ * of one tensor. */
 typedef int (*SlotFn)(Ctx *x, int slot, const char *name, const QParams *p, const int8_t *codes);
 typedef struct WalkCtx {
     Ctx *x;
     SlotFn fn;
 } WalkCtx;
 
-static int walk_file_fn(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
-                        const int8_t *codes, QErr *err) {
+static int walk_fn(void *ctx, int slot, const char *name, const QParams *p, const int8_t *codes) {
     WalkCtx *wc = ctx;
-    Ctx *x = wc->x;
-    const LlmConfig *mc = &x->s->m->c;
-    if (c->n_layers != mc->n_layers || c->dim != mc->dim || c->hidden_dim != mc->hidden_dim || layer >= mc->n_layers ||
-        index >= LLM_MAX_LINEARS || (layer < 0 && strcmp(name, "token_embd") != 0 && strcmp(name, "output") != 0) ||
-        (layer < 0 && index == -2 && mc->shared_head))
-        return qerr_set(err, "%s: %s: the file's codes disagree with its model (or a tensor this exporter does not "
-                        "know)", x->s->qfile, name);
-    int slot = layer >= 0 ? layer * LLM_MAX_LINEARS + index : index == -2 ? x->head_slot : x->emb_slot;
-    return wc->fn(x, slot, name, p, codes);
+    return wc->fn(wc->x, slot, name, p, codes);
 }
 
 static int walk(Ctx *x, SlotFn fn) {
-    const LlmExportSource *s = x->s;
-    if (s->qfile) {
-        WalkCtx wc = {x, fn};
-        return llm_qfile_read_linear_codes(s->qfile, walk_file_fn, &wc, x->err);
-    }
-    char name[64];
-    if (s->emb.p && fn(x, x->emb_slot, "token_embd", s->emb.p, s->emb.codes)) return -1;
-    if (s->head.p && fn(x, x->head_slot, "output", s->head.p, s->head.codes)) return -1;
-    for (int i = 0; s->lin && i < x->emb_slot; i++) {
-        if (!s->lin[i].p) continue;
-        snprintf(name, sizeof name, "blk.%d.linear%d", i / LLM_MAX_LINEARS, i % LLM_MAX_LINEARS);
-        if (fn(x, i, name, s->lin[i].p, s->lin[i].codes)) return -1;
-    }
-    return 0;
+    WalkCtx wc = {x, fn};
+    return llm_export_walk(x->s, walk_fn, &wc, x->err);
 }
 
 /* first walk: each quantized tensor's GGUF type (everything checked before a byte is written) */
@@ -368,7 +347,7 @@ int llm_export_gguf(const LlmExportSource *s, const char *path, const LlmGgufOpt
     const int64_t kvd = hs * c->n_kv_heads;
     Ctx x = {.r = r, .o = o, .s = s, .path = path, .err = err};
     gguf_w_init(&x.w);
-    x.emb_slot = c->n_layers * LLM_MAX_LINEARS;
+    x.emb_slot = llm_export_emb_slot(c);
     x.head_slot = x.emb_slot + 1;
     x.n_slots = x.emb_slot + 2;
     x.slot_type = xcalloc((size_t)x.n_slots, sizeof *x.slot_type);

@@ -168,39 +168,23 @@ typedef struct Ex {
     int next;                  /* the linear the second walk fills */
 } Ex;
 
-/* The source's quantized linears one at a time, in slot order: from quant's file when the
- * source names one (a tensor's codes at a time), else from its arrays.  The embedding (and a
- * classifier) are written from the model's fp32 values: the layout quantizes linears only. */
+/* The source's quantized linears one at a time, in slot order (llm_export_walk).  The
+ * embedding's and a classifier's codes are passed over: the layout quantizes linears only, and
+ * writes those two from the model's fp32 values. */
 typedef int (*SlotFn)(Ex *x, int slot, const char *name, const QParams *p, const int8_t *codes);
 typedef struct WalkCtx {
     Ex *x;
     SlotFn fn;
 } WalkCtx;
 
-static int walk_file_fn(void *ctx, const LlmConfig *c, const char *name, int layer, int index, const QParams *p,
-                        const int8_t *codes, QErr *err) {
+static int linears_only(void *ctx, int slot, const char *name, const QParams *p, const int8_t *codes) {
     WalkCtx *wc = ctx;
-    const LlmConfig *mc = &wc->x->s->m->c;
-    if (layer < 0) return 0;
-    if (c->n_layers != mc->n_layers || c->dim != mc->dim || c->hidden_dim != mc->hidden_dim || layer >= mc->n_layers ||
-        index < 0 || index >= LLM_MAX_LINEARS)
-        return qerr_set(err, "%s: %s: the file's codes disagree with its model", wc->x->s->qfile, name);
-    return wc->fn(wc->x, layer * LLM_MAX_LINEARS + index, name, p, codes);
+    return slot < wc->x->n_slots ? wc->fn(wc->x, slot, name, p, codes) : 0;
 }
 
 static int walk(Ex *x, SlotFn fn) {
-    const LlmExportSource *s = x->s;
-    if (s->qfile && !s->lin) {
-        WalkCtx wc = {x, fn};
-        return llm_qfile_read_linear_codes(s->qfile, walk_file_fn, &wc, x->err);
-    }
-    char name[64];
-    for (int i = 0; s->lin && i < x->n_slots; i++) {
-        if (!s->lin[i].p) continue;
-        snprintf(name, sizeof name, "blk.%d.linear%d", i / LLM_MAX_LINEARS, i % LLM_MAX_LINEARS);
-        if (fn(x, i, name, s->lin[i].p, s->lin[i].codes)) return -1;
-    }
-    return 0;
+    WalkCtx wc = {x, fn};
+    return llm_export_walk(x->s, linears_only, &wc, x->err);
 }
 
 /* first walk: the scheme (every linear shares the first's), shapes, float16 scales, code
