@@ -299,21 +299,56 @@ TEST(gptq_rejects_bad_input) {
     gptq_hessian_free(&h);
 }
 
+/* H is summed in fp32 a chunk of rows at a time (at most 2048 products per sum) and kept in
+ * double: each entry is within the fp32 bound n * eps * sum |x_si x_sj| of the exact sum. */
 TEST(hessian_running_mean) {
     GptqHessian a, b;
     gptq_hessian_init(&a, K);
     gptq_hessian_init(&b, K);
     gptq_hessian_add(&a, X, NS);
     for (int s = 0; s < NS; s += 50) gptq_hessian_add(&b, X + s * K, 50);
-    double maxd = 0;
-    for (int i = 0; i < K * K; i++) maxd = fmax(maxd, fabs(a.H[i] - b.H[i]));
-    CHECK(maxd < 1e-9 * (1 + fabs(a.H[0])));
-    /* H = 2/n X^T X at one entry */
-    double h01 = 0;
-    for (int s = 0; s < NS; s++) h01 += 2.0 * X[s * K] * X[s * K + 1] / NS;
-    CHECK_NEAR(a.H[1], h01, 1e-9 * fabs(h01) + 1e-12);
+    int bad = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < K; j++) {
+            double exact = 0, mag = 0;
+            for (int s = 0; s < NS; s++) {
+                exact += 2.0 * X[s * K + i] * X[s * K + j] / NS;
+                mag += 2.0 * fabs((double)X[s * K + i] * X[s * K + j]) / NS;
+            }
+            double tol = NS * 6e-8 * mag + 1e-12;
+            bad += fabs(a.H[i * K + j] - exact) > tol || fabs(b.H[i * K + j] - exact) > tol;
+            bad += a.H[i * K + j] != a.H[j * K + i]; /* symmetric exactly */
+        }
+    CHECK(bad == 0);
     gptq_hessian_free(&a);
     gptq_hessian_free(&b);
+}
+
+/* Past one chunk of rows (2048) and one band of columns (256): 2100 rows of width 300, with
+ * a mean so entries are far from zero, checked entry by entry against a double sum. */
+TEST(hessian_chunks_and_bands) {
+    enum { KB = 300, RB = 2100 };
+    float *Xb = malloc((size_t)RB * KB * sizeof(float));
+    QRng r;
+    qrng_seed(&r, 3);
+    for (int i = 0; i < RB * KB; i++) Xb[i] = qrng_normal(&r) + 0.5f;
+    GptqHessian h;
+    gptq_hessian_init(&h, KB);
+    gptq_hessian_add(&h, Xb, RB);
+    int bad = 0;
+    for (int i = 0; i < KB; i += 7)
+        for (int j = 0; j < KB; j += 5) {
+            double exact = 0, mag = 0;
+            for (int s = 0; s < RB; s++) {
+                exact += 2.0 * Xb[s * KB + i] * Xb[s * KB + j] / RB;
+                mag += 2.0 * fabs((double)Xb[s * KB + i] * Xb[s * KB + j]) / RB;
+            }
+            bad += fabs(h.H[i * KB + j] - exact) > 2048 * 6e-8 * mag;
+        }
+    CHECK(bad == 0);
+    CHECK(h.nsamples == RB);
+    gptq_hessian_free(&h);
+    free(Xb);
 }
 
 /* gptq_refit_to_inputs against numpy's least squares on the stacked problem, with and without
@@ -388,6 +423,7 @@ int main(void) {
     RUN(gptq_all_dead);
     RUN(gptq_rejects_bad_input);
     RUN(hessian_running_mean);
+    RUN(hessian_chunks_and_bands);
     RUN(refit_matches_numpy_lstsq);
     return test_summary("test_gptq");
 }

@@ -51,6 +51,20 @@ void gptq_opts_default(GptqOpts *o);
 int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *H, const GptqOpts *opts,
                   QParams *p, int8_t *q, QErr *err);
 
+/* The same in two steps, for linears that share a Hessian (q, k, v; gate, up): the column
+ * order and U, the upper Cholesky factor of the dampened, permuted H^-1 (the O(K^3) part), once
+ * per Hessian; then each linear's sweep.  A factor depends on H, act_order and damp only. */
+typedef struct GptqFactor {
+    int64_t K;
+    int act_order;
+    int64_t *perm;  /* [K] column order */
+    double *U;      /* [K, K] */
+} GptqFactor;
+int  gptq_factor(const GptqHessian *H, const GptqOpts *opts, GptqFactor *f, QErr *err);
+void gptq_factor_free(GptqFactor *f);
+int  gptq_quantize_factored(float *W, int64_t N, int64_t K, const GptqHessian *H, const GptqFactor *f,
+                            const GptqOpts *opts, QParams *p, int8_t *q, QErr *err);
+
 /* The fp32 weights refitted to the inputs the quantized model really produces: W [N, K] is
  * replaced by argmin_W' ||Xq W'^T - Xf W^T||^2 / rows + ridge * mean(diag(Xq^T Xq / rows)) ||W' - W||^2,
  * where Xf [rows, K] are the layer's inputs in the fp32 model and Xq the same positions' inputs

@@ -140,13 +140,14 @@ static float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
-void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx) {
+/* s->att_out [T, D] = causal attention of the block's q, k, v on norm(x) for positions pos0..
+ * (the o linear's input), the keys and values appended to the cache; hooks at QKV. */
+static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, int pos0, LlmHook hook, void *ctx) {
     const LlmConfig *c = &m->c;
     const LlmLayer *l = &m->layers[layer];
-    const int D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, F = c->hidden_dim, S = c->max_seq;
+    const int D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, S = c->max_seq;
     float *kc = s->kcache + (size_t)layer * S * kvd, *vc = s->vcache + (size_t)layer * S * kvd;
 
-    /* attention */
     norm(m, s->xb, x, l->attn_norm, l->attn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_QKV, s->xb, T, D);
     site_input(s, s->xb, T, D);
@@ -192,12 +193,12 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
         }
     }
     if (heads_parallel) qblas_threads_swap(blas_old);
-    if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
-    site_input(s, s->att_out, T, D);
-    linear_forward(m, s, l->wo, l->po, l->bo, T, D, D, s->att_out, s->xb);
-    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+}
 
-    /* feed-forward */
+/* s->h1 [T, F] = the FFN hidden of norm(x) (the down linear's input); hooks at UP. */
+static void ffn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, LlmHook hook, void *ctx) {
+    const LlmLayer *l = &m->layers[layer];
+    const int D = m->c.dim, F = m->c.hidden_dim;
     norm(m, s->xb, x, l->ffn_norm, l->ffn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_UP, s->xb, T, D);
     site_input(s, s->xb, T, D);
@@ -212,10 +213,39 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     } else {
         for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);
     }
+}
+
+void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx) {
+    const LlmLayer *l = &m->layers[layer];
+    const int D = m->c.dim, F = m->c.hidden_dim;
+    attn_in(m, s, layer, x, T, pos0, hook, ctx);
+    if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
+    site_input(s, s->att_out, T, D);
+    linear_forward(m, s, l->wo, l->po, l->bo, T, D, D, s->att_out, s->xb);
+    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+
+    ffn_in(m, s, layer, x, T, hook, ctx);
     if (hook) hook(ctx, layer, LLM_SITE_DOWN, s->h1, T, F);
     site_input(s, s->h1, T, F);
     linear_forward(m, s, l->w_down, l->p_down, l->b_down, T, D, F, s->h1, s->xb);
     for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+}
+
+void llm_block_site_in(const LlmModel *m, LlmState *s, int layer, LlmSite site, const float *x, int T, int pos0, float *out) {
+    const LlmLayer *l = &m->layers[layer];
+    const int D = m->c.dim, F = m->c.hidden_dim;
+    switch (site) {
+        case LLM_SITE_QKV: norm(m, out, x, l->attn_norm, l->attn_norm_b, T); break;
+        case LLM_SITE_UP: norm(m, out, x, l->ffn_norm, l->ffn_norm_b, T); break;
+        case LLM_SITE_O:
+            attn_in(m, s, layer, x, T, pos0, NULL, NULL);
+            memcpy(out, s->att_out, (size_t)T * D * sizeof(float));
+            break;
+        default:
+            ffn_in(m, s, layer, x, T, NULL, NULL);
+            memcpy(out, s->h1, (size_t)T * F * sizeof(float));
+            break;
+    }
 }
 
 void llm_head_forward(const LlmModel *m, float *x, int T, float *logits) {

@@ -19,19 +19,43 @@ void gptq_hessian_init(GptqHessian *h, int64_t K) {
     h->H = xcalloc((size_t)K * K, sizeof(double));
 }
 
+/* Rows are taken a chunk at a time, transposed (XT [K, m], so each product below reads rows of
+ * both operands), and XT XT^T is formed a band of TW rows at a time from the diagonal rightwards:
+ * the upper triangle only, half a full product's work, in fp32 with kern_sgemm (a chunk's sums
+ * of at most CH products; the reference implementation keeps all of H in fp32), added into the
+ * double H.  The chunk, not the whole X, is the only copy: at 1.1B's down projection with 32768
+ * calibration rows a double copy of X alone was 1.5 GB. */
+enum { HESS_CH = 2048, HESS_TW = 256 };
 void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
     /* running mean of 2 x x^T:  H = H * n/(n+r) + 2/(n+r) * X^T X */
-    int64_t K = h->K, n = h->nsamples, tot = n + rows;
+    const int64_t K = h->K, n = h->nsamples, tot = n + rows;
     if (rows <= 0) return;
-    double keep = (double)n / (double)tot, add = 2.0 / (double)tot;
-    double *Xd = xmalloc((size_t)rows * K * sizeof(double));
-    for (int64_t i = 0; i < rows * K; i++) Xd[i] = X[i];
-    for (int64_t i = 0; i < K * K; i++) h->H[i] *= keep;
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)rows, add, Xd, (int)K, 1.0, h->H, (int)K);
+    const double keep = (double)n / (double)tot, add = 2.0 / (double)tot;
+    const int64_t CH = rows < HESS_CH ? rows : HESS_CH;
+    float *XT = xmalloc((size_t)(CH * K) * sizeof(float));
+    float *C = xmalloc((size_t)(HESS_TW * K) * sizeof(float));
+    double *H = h->H;
     for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < i; j++) h->H[i * K + j] = h->H[j * K + i];
+        for (int64_t j = i; j < K; j++) H[i * K + j] *= keep;
+    for (int64_t r0 = 0; r0 < rows; r0 += CH) {
+        const int64_t m = rows - r0 < CH ? rows - r0 : CH;
+#pragma omp parallel for schedule(static) if (m * K > 65536)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < m; r++) XT[k * m + r] = X[(r0 + r) * K + k];
+        for (int64_t i0 = 0; i0 < K; i0 += HESS_TW) {
+            const int64_t tw = K - i0 < HESS_TW ? K - i0 : HESS_TW, w = K - i0;
+            /* C [tw, w] = XT[i0 .. i0+tw) XT[i0 .. K)^T */
+            kern_sgemm(0, 1, (int)tw, (int)w, (int)m, 1.0f, XT + i0 * m, (int)m, XT + i0 * m, (int)m, 0.0f, C, (int)w);
+#pragma omp parallel for schedule(static) if (tw * w > 65536)
+            for (int64_t a = 0; a < tw; a++)
+                for (int64_t j = a; j < w; j++) H[(i0 + a) * K + i0 + j] += add * (double)C[a * w + j];
+        }
+    }
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++) H[i * K + j] = H[j * K + i];
     h->nsamples = tot;
-    free(Xd);
+    free(C);
+    free(XT);
 }
 
 void gptq_hessian_free(GptqHessian *h) {
@@ -48,15 +72,23 @@ void gptq_opts_default(GptqOpts *o) {
     o->gran = QGRAN_CHANNEL;
 }
 
-/* U: upper Cholesky factor of (H + damp)^-1, in place in A [K, K]. */
-static int inverse_cholesky_upper(double *A, int K) {
-    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', K, A, K) != 0) return -1;
-    if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', K, A, K) != 0) return -1;
-    for (int i = 0; i < K; i++)
-        for (int j = i + 1; j < K; j++) A[(size_t)i * K + j] = A[(size_t)j * K + i];
-    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', K, A, K) != 0) return -1;
-    for (int i = 0; i < K; i++)
-        for (int j = 0; j < i; j++) A[(size_t)i * K + j] = 0.0;
+/* U: the upper Cholesky factor of A^-1 (A^-1 = U^T U), in place in A [K, K] (row-major,
+ * symmetric).  With J the order-reversing permutation, J A J = M M^T (M lower) gives
+ * A = V V^T for the upper V = J M J, so A^-1 = V^-T V^-1 and U = V^-1: one factorization and
+ * one triangular inverse (K^3 / 3 each) where factor, invert, factor again costs twice that.
+ * LAPACK is called column-major on the row-major arrays (the symmetric A is its own
+ * transpose), so LAPACKE makes no transposed copy of a matrix that is 1 GB at 7B's down
+ * projection. */
+static int inverse_cholesky_upper(double *A, double *T, int K) {
+    for (int i = 0; i < K; i++) /* T = J A J */
+        for (int j = 0; j < K; j++) T[(size_t)i * K + j] = A[(size_t)(K - 1 - i) * K + (K - 1 - j)];
+    /* column-major upper R, T = R^T R: the row-major lower triangle holds M = R^T */
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, T, K) != 0) return -1;
+    for (int i = 0; i < K; i++) /* A = V = J M J (upper), zero below the diagonal */
+        for (int j = 0; j < K; j++)
+            A[(size_t)i * K + j] = j >= i ? T[(size_t)(K - 1 - i) * K + (K - 1 - j)] : 0.0;
+    /* row-major upper V is column-major lower V^T; its inverse (V^-1)^T there is V^-1 here */
+    if (LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', K, A, K) != 0) return -1;
     return 0;
 }
 
@@ -171,17 +203,11 @@ static void gptq_sweep(float *W, int64_t N, int64_t K, const GptqHessian *Hs, co
     free(WT);
 }
 
-int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqOpts *o, QParams *p, int8_t *q,
-                  QErr *err) {
-    if (Hs->K != K) return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K,
-                                    (long long)Hs->K, (long long)K);
-    if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
-        return -1;
-    p->scale_f16 = o->scale_f16;
-    p->sym_full = o->sym_full;
-    if (o->narrow && o->symmetric && !o->sym_full) p->qmin = -p->qmax;
-    if (o->merge_tail) qparams_merge_tail(p);
-
+int gptq_factor(const GptqHessian *Hs, const GptqOpts *o, GptqFactor *f, QErr *err) {
+    const int64_t K = Hs->K;
+    memset(f, 0, sizeof *f);
+    f->K = K;
+    f->act_order = o->act_order;
     /* permutation (act-order): columns by decreasing H diagonal */
     int64_t *perm = xmalloc((size_t)K * sizeof(int64_t));
     for (int64_t i = 0; i < K; i++) perm[i] = i;
@@ -194,34 +220,65 @@ int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const G
             }
             perm[j] = v;
         }
-    double *A = xmalloc((size_t)K * K * sizeof(double));
-    for (int64_t i = 0; i < K; i++) {
-        int64_t c = perm[i];
-        for (int64_t j = 0; j < K; j++) A[i * K + j] = Hs->H[c * K + perm[j]];
-        if (Hs->H[c * K + c] == 0.0) A[i * K + i] = 1.0;
-    }
     double mean_diag = 0;
-    for (int64_t i = 0; i < K; i++) mean_diag += A[i * K + i];
+    for (int64_t i = 0; i < K; i++) mean_diag += Hs->H[i * K + i] == 0.0 ? 1.0 : Hs->H[i * K + i];
     mean_diag /= (double)K;
-    double *U = xmalloc((size_t)K * K * sizeof(double));
+    double *U = xmalloc((size_t)K * K * sizeof(double)), *T = xmalloc((size_t)K * K * sizeof(double));
     double damp = o->damp > 0 ? o->damp : 0.01;
     int ok = 0;
     for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
-        memcpy(U, A, (size_t)K * K * sizeof(double));
-        for (int64_t i = 0; i < K; i++) U[i * K + i] += damp * mean_diag;
-        ok = inverse_cholesky_upper(U, (int)K) == 0;
+        for (int64_t i = 0; i < K; i++) { /* the permuted H, dead inputs on 1, dampened */
+            int64_t c = perm[i];
+            for (int64_t j = 0; j < K; j++) U[i * K + j] = Hs->H[c * K + perm[j]];
+            if (Hs->H[c * K + c] == 0.0) U[i * K + i] = 1.0;
+            U[i * K + i] += damp * mean_diag;
+        }
+        ok = inverse_cholesky_upper(U, T, (int)K) == 0;
     }
-    free(A);
+    free(T);
     if (!ok) {
         free(U);
         free(perm);
-        qparams_free(p);
         return qerr_set(err, "GPTQ: the dampened Hessian (%lldx%lld) is not positive definite", (long long)K, (long long)K);
     }
-    gptq_sweep(W, N, K, Hs, U, perm, o, p, q);
-    free(U);
-    free(perm);
+    f->perm = perm;
+    f->U = U;
     return 0;
+}
+
+void gptq_factor_free(GptqFactor *f) {
+    free(f->perm);
+    free(f->U);
+    memset(f, 0, sizeof *f);
+}
+
+int gptq_quantize_factored(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqFactor *f, const GptqOpts *o,
+                           QParams *p, int8_t *q, QErr *err) {
+    memset(p, 0, sizeof *p);
+    if (Hs->K != K || f->K != K)
+        return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K, (long long)Hs->K,
+                        (long long)K);
+    if (f->act_order != o->act_order) return qerr_set(err, "internal: GPTQ factor made for another column order");
+    if (qparams_init(p, o->bits, o->symmetric, o->gran == QGRAN_TENSOR ? QGRAN_CHANNEL : o->gran, o->group_size, N, K, err))
+        return -1;
+    p->scale_f16 = o->scale_f16;
+    p->sym_full = o->sym_full;
+    if (o->narrow && o->symmetric && !o->sym_full) p->qmin = -p->qmax;
+    if (o->merge_tail) qparams_merge_tail(p);
+    gptq_sweep(W, N, K, Hs, f->U, f->perm, o, p, q);
+    return 0;
+}
+
+int gptq_quantize(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const GptqOpts *o, QParams *p, int8_t *q,
+                  QErr *err) {
+    if (Hs->K != K) return qerr_set(err, "GPTQ: Hessian is %lldx%lld, weights have %lld inputs", (long long)Hs->K,
+                                    (long long)Hs->K, (long long)K);
+    memset(p, 0, sizeof *p); /* freeable whatever fails */
+    GptqFactor f;
+    if (gptq_factor(Hs, o, &f, err)) return -1;
+    int rc = gptq_quantize_factored(W, N, K, Hs, &f, o, p, q, err);
+    gptq_factor_free(&f);
+    return rc;
 }
 
 /* out [K, N] += alpha X^T Y for X [rows, K], Y [rows, N] in float, accumulated in double

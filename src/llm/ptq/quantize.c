@@ -145,6 +145,42 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     llm_rtn_rows(p, w, 0, out, codes, deq);
 }
 
+/* Xs [n * S, width] = the inputs of `site` on every window of X [n, S, D] (llm_block_site_in:
+ * the block input for QKV and O, the residual after attention for UP and DOWN); windows
+ * spread over threads, as run_block. */
+static void site_inputs(const LlmModel *m, int layer, LlmSite site, const float *X, int n, int S, float *Xs) {
+    const int D = m->c.dim, w = site_width(&m->c, site);
+    int old = qblas_threads_swap(1);
+#pragma omp parallel
+    {
+        LlmState ls;
+        llm_state_init(&ls, m, S);
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; i++)
+            llm_block_site_in(m, &ls, layer, site, X + (size_t)i * S * D, S, 0, Xs + (size_t)i * S * w);
+        llm_state_free(&ls);
+    }
+    qblas_threads_swap(old);
+}
+
+/* X [n, S, D] += Xs Wᵀ (+ b): the residual stream past the site's linear (o or down), a window
+ * at a time as llm_block_forward adds it, so the stream equals the plain forward's. */
+static void add_linear(const LlmLinear *lin, const float *Xs, float *X, int n, int S) {
+    int old = qblas_threads_swap(1);
+#pragma omp parallel
+    {
+        float *y = xmalloc((size_t)S * lin->out * sizeof(float));
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; i++) {
+            kern_linear_f32(S, lin->out, lin->in, Xs + (size_t)i * S * lin->in, lin->w, lin->b, y);
+            float *x = X + (size_t)i * S * lin->out;
+            for (size_t j = 0; j < (size_t)S * lin->out; j++) x[j] += y[j];
+        }
+        free(y);
+    }
+    qblas_threads_swap(old);
+}
+
 int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
                        int *n_out, double *block_err, double tune_loss[2], QProgress *prog, QErr *err) {
     int rc = 0;
@@ -158,9 +194,10 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
     const LlmConfig *cf = &m->c;
     const int D = cf->dim;
     const int gptq = llm_qmethod_gptq(s->method), refit = gptq && s->refit;
+    const int tune = gptq && s->tune_epochs > 0 && s->bits < 8;
     /* the fp32 reference stream goes through the block before its weights change; with
      * refit, its site inputs are the targets */
-    SiteStore fps = {{0}}, qs = {{0}};
+    SiteStore fps = {{0}};
     int o_idx = -1;
     for (int k = 0; k < nl; k++)
         if (lin[k].site == LLM_SITE_O) o_idx = k;
@@ -178,87 +215,108 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
         Yadd = xmalloc(rows * D * sizeof(float));
         resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
     }
-    float *tmp = gptq ? xmalloc(rows * D * sizeof(float)) : NULL;
+    /* GPTQ goes through the block once, a site at a time in execution order ("true sequential":
+     * q, k, v before o, o before gate/up, ...): Xs holds the current site's inputs, computed with
+     * every linear before it already quantized, and after o and after down Xq advances past them
+     * in place.  Block tuning needs the block's input again: kept in Xin. */
+    float *Xs = NULL, *Xin = NULL;
+    if (tune && n > 0) {
+        Xin = xmalloc(rows * D * sizeof(float));
+        memcpy(Xin, Xq, rows * D * sizeof(float));
+    }
     GptqHessian h = {0};
+    GptqFactor f = {0};
     GptqRefitStats rst = {0};  /* the current site's refit statistics, shared by its linears */
-    int captured_site = -1;
+    int site = -1, site_k = -1;    /* the current site and its last linear */
+    GptqOpts go;
+    gptq_opts_default(&go);
+    go.bits = s->bits;
+    go.symmetric = s->symmetric;
+    go.gran = s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL;
+    go.group_size = s->group_size;
+    go.act_order = s->act_order;
+    go.scale_f16 = 1;
+    /* 4-bit and below: the full range, as Q4_0; 8 bits: restricted to -127..127, the grid
+     * Q8_0's dot products assume, so W8 exports to GGUF exactly */
+    go.sym_full = s->bits < 8;
+    go.narrow = s->bits == 8;
+    go.merge_tail = 1;
+    go.mse_clip = s->mse_clip;
+    if (s->damp > 0) go.damp = s->damp;
     for (int k = 0; k < nl && rc == 0; k++) {
         LlmQLinear *ql = &out[(*n_out)++];
         snprintf(ql->name, sizeof ql->name, "blk.%d.%s", l, lin[k].name);
         ql->codes = xmalloc((size_t)lin[k].out * lin[k].in);
         ql->bias = lin[k].b;
+        memset(&ql->p, 0, sizeof ql->p);
         if (prog) { /* the step inside the block: a block of a big model takes minutes */
             qprogress_frac(prog, ((double)l + (double)k / nl) / m->c.n_layers);
             qprogress_update(prog, "block %d/%d: %s %s (%d/%d)", l + 1, m->c.n_layers, llm_qmethod_name(s->method),
                              lin[k].name, k + 1, nl);
         }
-        if (gptq && (int)lin[k].site != captured_site) {
-            /* "true sequential": the inputs of this site come from the block with every
-             * linear before it already quantized (q, k, v before o; o before gate/up; ...) */
-            store_free(&qs);
-            store_alloc(&qs, cf, rows, (1u << lin[k].site) | (refit ? 1u << LLM_SITE_O : 0));
-            memcpy(tmp, Xq, rows * D * sizeof(float));
-            run_block(m, l, tmp, n, S, &qs);
-            captured_site = (int)lin[k].site;
+        if (!gptq) {
+            quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes, Xq != NULL);
+            continue;
+        }
+        if ((int)lin[k].site != site) {
+            if (site_k >= 0 && (site == LLM_SITE_O || site == LLM_SITE_DOWN)) add_linear(&lin[site_k], Xs, Xq, n, S);
+            site = (int)lin[k].site;
+            free(Xs);
+            Xs = xmalloc(rows * site_width(cf, site) * sizeof(float));
+            site_inputs(m, l, (LlmSite)site, Xq, n, S, Xs);
             gptq_refit_stats_free(&rst);
             gptq_hessian_free(&h);
-            gptq_hessian_init(&h, site_width(cf, captured_site));
-            gptq_hessian_add(&h, qs.X[captured_site], (int64_t)rows);
-        }
-        if (gptq) {
-            if (refit) {
-                const float *ya = NULL;
-                if (lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
-                    for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
-                    ya = Yadd;
-                } else if (lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention */
-                    resid_after_attn(&lin[o_idx], Xq, qs.X[LLM_SITE_O], rows, Yadd);
-                    for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Yadd[i];
-                    ya = Yadd;
-                }
-                if (!rst.A) gptq_refit_stats(&rst, &h, fps.X[lin[k].site], qs.X[lin[k].site], (int64_t)rows);
-                rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, qs.X[lin[k].site], ya, s->refit_ridge, err);
-                if (rc) {
-                    qerr_prefix(err, "%s", ql->name);
-                    break;
-                }
+            gptq_factor_free(&f);
+            gptq_hessian_init(&h, site_width(cf, site));
+            gptq_hessian_add(&h, Xs, (int64_t)rows);
+            if ((rc = gptq_factor(&h, &go, &f, err))) {
+                qerr_prefix(err, "%s", ql->name);
+                break;
             }
-            GptqOpts go;
-            gptq_opts_default(&go);
-            go.bits = s->bits;
-            go.symmetric = s->symmetric;
-            go.gran = s->group_size > 0 ? QGRAN_GROUP : QGRAN_CHANNEL;
-            go.group_size = s->group_size;
-            go.act_order = s->act_order;
-            go.scale_f16 = 1;
-            /* 4-bit and below: the full range, as Q4_0; 8 bits: restricted to -127..127, the grid
-             * Q8_0's dot products assume, so W8 exports to GGUF exactly */
-            go.sym_full = s->bits < 8;
-            go.narrow = s->bits == 8;
-            go.merge_tail = 1;
-            go.mse_clip = s->mse_clip;
-            if (s->damp > 0) go.damp = s->damp;
-            rc = gptq_quantize(lin[k].w, lin[k].out, lin[k].in, &h, &go, &ql->p, ql->codes, err);
-            if (rc) qerr_prefix(err, "%s", ql->name);
-        } else {
-            quantize_rtn(lin[k].w, lin[k].out, lin[k].in, s, &ql->p, ql->codes, Xq != NULL);
         }
+        site_k = k;
+        if (refit) {
+            const float *ya = NULL;
+            if (lin[k].site == LLM_SITE_O) { /* also undo the error the block's input carries */
+                for (size_t i = 0; i < rows * D; i++) Yadd[i] = Xf_in[i] - Xq[i];
+                ya = Yadd;
+            } else if (lin[k].site == LLM_SITE_DOWN) { /* ... and the residual after attention (Xq is past o) */
+                for (size_t i = 0; i < rows * D; i++) Yadd[i] = Rf[i] - Xq[i];
+                ya = Yadd;
+            }
+            if (!rst.A) gptq_refit_stats(&rst, &h, fps.X[lin[k].site], Xs, (int64_t)rows);
+            rc = gptq_refit(lin[k].w, lin[k].out, lin[k].in, &rst, Xs, ya, s->refit_ridge, err);
+            if (rc) {
+                qerr_prefix(err, "%s", ql->name);
+                break;
+            }
+        }
+        rc = gptq_quantize_factored(lin[k].w, lin[k].out, lin[k].in, &h, &f, &go, &ql->p, ql->codes, err);
+        if (rc) qerr_prefix(err, "%s", ql->name);
     }
-    if (rc == 0 && gptq && s->tune_epochs > 0 && s->bits < 8) {
+    if (rc == 0 && gptq && site_k >= 0 && (site == LLM_SITE_O || site == LLM_SITE_DOWN))
+        add_linear(&lin[site_k], Xs, Xq, n, S);
+    free(Xs);
+    gptq_hessian_free(&h);
+    gptq_factor_free(&f);
+    gptq_refit_stats_free(&rst);
+    if (rc == 0 && tune) {
         LlmTuneOpts to;
         llm_tune_opts_default(&to);
         to.epochs = s->tune_epochs;
-        rc = llm_block_tune(m, l, out, Xq, Xf, n, S, &to, &tune_loss[0], &tune_loss[1], err);
+        rc = llm_block_tune(m, l, out, Xin, Xf, n, S, &to, &tune_loss[0], &tune_loss[1], err);
+        /* the tuned block from its input again */
+        if (rc == 0 && n > 0) {
+            memcpy(Xq, Xin, rows * D * sizeof(float));
+            run_block(m, l, Xq, n, S, NULL);
+        }
     }
-    gptq_hessian_free(&h);
-    gptq_refit_stats_free(&rst);
-    store_free(&qs);
     store_free(&fps);
-    free(tmp);
+    free(Xin);
     free(Xf_in);
     free(Rf);
     free(Yadd);
-    if (n > 0) run_block(m, l, Xq, n, S, NULL);
+    if (!gptq && n > 0) run_block(m, l, Xq, n, S, NULL);
     *block_err = -1;
     if (n > 0 && Xf) {
         double num = 0, den = 0;

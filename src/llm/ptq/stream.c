@@ -76,6 +76,33 @@ static int quantize_rows(LlmSource *src, const LlmModel *m, int head, QParams *p
     return rc;
 }
 
+/* X [n * S, D]: the calibration windows' token embeddings (plus positions, as llm_embed).  An
+ * embedding left in the file is read a row per token (widened whole, a 7B embedding is 0.5 GB);
+ * with codes, the rows are the quantized embedding's (dequantized on p), else the source's. */
+static int embed_calib(LlmSource *src, const LlmModel *m, const LlmCalib *c, const QParams *p, const int8_t *codes, float *X,
+                       QErr *err) {
+    const int S = c->seq_len, D = m->c.dim;
+    if (m->tok_emb) { /* in memory (llama2.c), already dequantized in place when quantized */
+        for (int i = 0; i < c->n; i++) llm_embed(m, c->tokens + (size_t)i * S, S, 0, X + (size_t)i * S * D);
+        return 0;
+    }
+    for (size_t t = 0; t < (size_t)c->n * S; t++) {
+        const int64_t tok = c->tokens[t];
+        float *x = X + t * D;
+        if (codes) {
+            for (int j = 0; j < D; j++) {
+                int64_t k = qparams_index(p, tok, j);
+                x[j] = quant_value(codes[tok * D + j], p->scale[k], p->zero[k]);
+            }
+        } else if (llm_source_rows(src, m, 0, tok, 1, x, err)) {
+            return -1;
+        }
+        if (m->pos_emb)
+            for (int j = 0; j < D; j++) x[j] += m->pos_emb[(t % S) * D + j];
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ the job */
 int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s, int emb_bits, const char *out_path,
                         const char *source, LlmStreamResult *r, QErr *err) {
@@ -90,7 +117,6 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     /* the head is only copied out: it stays in the file, read in row chunks; so does the
      * embedding for RTN, which never embeds a token (GPTQ widens it below) */
     if (llm_source_open_ex(&src, &m, model, 1, err)) return -1;
-    float *emb32 = NULL; /* GPTQ: the embedding widened here when the source left it in the file */
     const LlmConfig *cf = &m.c;
     const int L = cf->n_layers, D = cf->dim;
     int rc = -1;
@@ -116,17 +142,10 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
 
     /* the block inputs at the first boundary: the fp32 model's when refit needs them, then
      * the quantized model's (from the quantized embedding), as llm_quantize_model does */
-    if (n > 0 && !m.tok_emb) {
-        const int64_t V = cf->vocab_size;
-        emb32 = xmalloc((size_t)(V * D) * sizeof(float));
-        for (int64_t r0 = 0; r0 < V; r0 += ROWS_CHUNK)
-            if (llm_source_rows(src, &m, 0, r0, V - r0 < ROWS_CHUNK ? V - r0 : ROWS_CHUNK, emb32 + r0 * D, err)) goto out;
-        m.tok_emb = emb32;
-    }
     const int need_f = gptq && s->refit;
     if (need_f) {
         Xf = xmalloc((size_t)n * S * D * sizeof(float));
-        for (int i = 0; i < n; i++) llm_embed(&m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
+        if (embed_calib(src, &m, c, NULL, NULL, Xf, err)) goto out;
     }
     if (emb_bits > 0 && m.tok_emb) {
         if (llm_quantize_embedding(&m, emb_bits, s, &q, err)) goto out;
@@ -142,7 +161,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         goto out;
     if (n > 0) {
         Xq = xmalloc((size_t)n * S * D * sizeof(float));
-        for (int i = 0; i < n; i++) llm_embed(&m, c->tokens + (size_t)i * S, S, 0, Xq + (size_t)i * S * D);
+        if (embed_calib(src, &m, c, &q.emb_p, q.emb_codes, Xq, err)) goto out;
     }
 
     char v[LLM_QFILE_META_MAX][64];
@@ -242,8 +261,6 @@ out:
     free(buf);
     free(Xq);
     free(Xf);
-    if (emb32) m.tok_emb = NULL;
-    free(emb32);
     llm_source_close(src, &m);
     if (rc) llm_stream_result_free(r);
     return rc;
