@@ -141,12 +141,17 @@ void llm_state_free(LlmState *s);
 void llm_embed(const LlmModel *m, const int32_t *tokens, int T, int pos0, float *x);
 /* One block on x [T, D] in place, positions pos0.., using/filling the KV cache. */
 void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx);
-/* The inputs out [T, width] of one linear site of block `layer` for T tokens at positions
- * pos0..: from the block input x [T, D] for LLM_SITE_QKV (the attention norm) and LLM_SITE_O
- * (attention of q, k, v, which fills the KV cache), from the residual stream after attention
- * for LLM_SITE_UP (the FFN norm) and LLM_SITE_DOWN (the FFN hidden, width hidden_dim).  What
- * llm_block_forward computes at that point, for calibration that quantizes a site at a time. */
-void llm_block_site_in(const LlmModel *m, LlmState *s, int layer, LlmSite site, const float *x, int T, int pos0, float *out);
+/* The inputs out [nw * S, width] of one linear site of block `layer` for nw calibration
+ * windows of S tokens, each its own sequence at positions 0..S-1: from the block input x
+ * [nw * S, D] for LLM_SITE_QKV (the attention norm) and LLM_SITE_O (attention of q, k, v), from
+ * the residual stream after attention for LLM_SITE_UP (the FFN norm) and LLM_SITE_DOWN (the FFN
+ * hidden, width hidden_dim): what llm_block_forward computes at that point, for calibration
+ * that quantizes a site at a time.  The linears run as one product over all rows (the weights
+ * packed once per block of rows, not per window), the attention window by window; fp32
+ * weights only.  s: a state of this model (its rotary table); work: llm_site_in_work_floats. */
+size_t llm_site_in_work_floats(const LlmConfig *c, int64_t rows);
+void llm_block_site_in_windows(const LlmModel *m, const LlmState *s, int layer, LlmSite site, const float *x, int nw, int S,
+                               float *work, float *out);
 /* Final norm + classifier: logits [T, V] from x [T, D] (x is overwritten by the norm). */
 void llm_head_forward(const LlmModel *m, float *x, int T, float *logits);
 /* Whole model: logits [T, V] (= s->logits) for tokens at positions pos0..pos0+T-1. */

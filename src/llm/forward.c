@@ -140,6 +140,29 @@ static float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
+/* One head's causal attention for T queries at positions pos0..: keys and values of positions
+ * 0 .. pos0+T-1 in k, v (row stride ldkv), queries q (stride ldq), output o (stride ldo), by
+ * blocks of AB query rows: A [rows, n] = Q K^T / sqrt(hs) (masked beyond each token's
+ * position), softmax by row, O = A V.  A block of rows ending at token t needs only the
+ * n = pos0 + t + 1 keys before it, which halves the work of a full window.  A: scratch of
+ * AB x (pos0 + T) floats. */
+enum { AB = 64 };
+static void attend_head(const float *q, int ldq, const float *k, const float *v, int ldkv, int hs, int T, int pos0, float *A,
+                        float *o, int ldo) {
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int t0 = 0; t0 < T; t0 += AB) {
+        const int rows = T - t0 < AB ? T - t0 : AB, n = pos0 + t0 + rows;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale, q + (size_t)t0 * ldq, ldq, k, ldkv, 0.0f, A, n);
+        for (int r = 0; r < rows; r++) {
+            float *a = A + (size_t)r * n;
+            int len = pos0 + t0 + r + 1;
+            q_softmax_f32(a, len);
+            if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, A, n, v, ldkv, 0.0f, o + (size_t)t0 * ldo, ldo);
+    }
+}
+
 /* s->att_out [T, D] = causal attention of the block's q, k, v on norm(x) for positions pos0..
  * (the o linear's input), the keys and values appended to the cache; hooks at QKV. */
 static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, int pos0, LlmHook hook, void *ctx) {
@@ -162,35 +185,16 @@ static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, i
         memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
     }
-    /* causal attention, one head at a time as two matrix products over the cache, by blocks of
-     * AB query rows: A [rows, n] = Q_h K_h^T / sqrt(hs) (masked beyond each token's position),
-     * softmax by row, O_h [rows, hs] = A V_h.  A block of rows ending at token t needs only the
-     * n = pos0 + t + 1 keys before it, which halves the work of a full window.  K_h, V_h are
-     * strided views into the cache. */
-    enum { AB = 64 };
-    const float scale = 1.0f / sqrtf((float)hs);
-    /* heads in parallel, each product on one BLAS thread: BLAS threads inside OpenMP threads
-     * oversubscribe the cores and spin (a 128-token prompt of a 1.1B model spent as long in
-     * OpenBLAS's spin-wait as in its linears) */
+    /* causal attention, heads in parallel, each product on one BLAS thread: BLAS threads
+     * inside OpenMP threads oversubscribe the cores and spin (a 128-token prompt of a 1.1B
+     * model spent as long in OpenBLAS's spin-wait as in its linears) */
     const int heads_parallel = (int64_t)T * (pos0 + T) * D > (1 << 22) && !omp_in_parallel();
     const int blas_old = heads_parallel ? qblas_threads_swap(1) : 0;
 #pragma omp parallel for schedule(static) if (heads_parallel)
     for (int h = 0; h < H; h++) {
         int kvh = h / (H / Hkv);
-        float *A = s->scores + (size_t)h * T * S;
-        for (int t0 = 0; t0 < T; t0 += AB) {
-            const int rows = T - t0 < AB ? T - t0 : AB, n = pos0 + t0 + rows;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale, s->q + (size_t)t0 * D + (size_t)h * hs,
-                        D, kc + (size_t)kvh * hs, kvd, 0.0f, A, n);
-            for (int r = 0; r < rows; r++) {
-                float *a = A + (size_t)r * n;
-                int len = pos0 + t0 + r + 1;
-                q_softmax_f32(a, len);
-                if (len < n) memset(a + len, 0, (size_t)(n - len) * sizeof(float));
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, A, n, vc + (size_t)kvh * hs, kvd, 0.0f,
-                        s->att_out + (size_t)t0 * D + (size_t)h * hs, D);
-        }
+        attend_head(s->q + (size_t)h * hs, D, kc + (size_t)kvh * hs, vc + (size_t)kvh * hs, kvd, hs, T, pos0,
+                    s->scores + (size_t)h * T * S, s->att_out + (size_t)h * hs, D);
     }
     if (heads_parallel) qblas_threads_swap(blas_old);
 }
@@ -231,20 +235,66 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
 }
 
-void llm_block_site_in(const LlmModel *m, LlmState *s, int layer, LlmSite site, const float *x, int T, int pos0, float *out) {
+size_t llm_site_in_work_floats(const LlmConfig *c, int64_t rows) {
+    const int64_t hs = c->dim / c->n_heads, qkv = c->dim + 2 * c->n_kv_heads * hs;
+    return (size_t)(rows * (c->dim + (qkv > c->hidden_dim ? qkv : c->hidden_dim)));
+}
+
+void llm_block_site_in_windows(const LlmModel *m, const LlmState *s, int layer, LlmSite site, const float *x, int nw, int S,
+                               float *work, float *out) {
+    const LlmConfig *c = &m->c;
     const LlmLayer *l = &m->layers[layer];
-    const int D = m->c.dim, F = m->c.hidden_dim;
-    switch (site) {
-        case LLM_SITE_QKV: norm(m, out, x, l->attn_norm, l->attn_norm_b, T); break;
-        case LLM_SITE_UP: norm(m, out, x, l->ffn_norm, l->ffn_norm_b, T); break;
-        case LLM_SITE_O:
-            attn_in(m, s, layer, x, T, pos0, NULL, NULL);
-            memcpy(out, s->att_out, (size_t)T * D * sizeof(float));
-            break;
-        default:
-            ffn_in(m, s, layer, x, T, NULL, NULL);
-            memcpy(out, s->h1, (size_t)T * F * sizeof(float));
-            break;
+    const int D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hs = D / H, kvd = Hkv * hs, F = c->hidden_dim;
+    const int rows = nw * S;
+    const float *nw_ = site == LLM_SITE_QKV || site == LLM_SITE_O ? l->attn_norm : l->ffn_norm;
+    const float *nb = site == LLM_SITE_QKV || site == LLM_SITE_O ? l->attn_norm_b : l->ffn_norm_b;
+    /* work: the normed rows [rows, D], then q, k, v or the up products */
+    float *xn = site == LLM_SITE_QKV || site == LLM_SITE_UP ? out : work, *rest = work + (size_t)rows * D;
+#pragma omp parallel for schedule(static)
+    for (int w = 0; w < nw; w++) norm(m, xn + (size_t)w * S * D, x + (size_t)w * S * D, nw_, nb, S);
+    if (site == LLM_SITE_QKV || site == LLM_SITE_UP) return;
+    int blas_old;
+    if (site == LLM_SITE_O) {
+        float *q = rest, *k = q + (size_t)rows * D, *v = k + (size_t)rows * kvd;
+        kern_linear_f32(rows, D, D, xn, l->wq, l->bq, q);
+        kern_linear_f32(rows, kvd, D, xn, l->wk, l->bk, k);
+        kern_linear_f32(rows, kvd, D, xn, l->wv, l->bv, v);
+        blas_old = qblas_threads_swap(1);
+#pragma omp parallel
+        {
+            float *A = xmalloc((size_t)AB * S * sizeof(float));
+            if (c->arch == LLM_ARCH_LLAMA)
+#pragma omp for schedule(static)
+                for (int r = 0; r < rows; r++) {
+                    rope(c, s->rope, q + (size_t)r * D, H, hs, r % S);
+                    rope(c, s->rope, k + (size_t)r * kvd, Hkv, hs, r % S);
+                }
+#pragma omp for schedule(static) collapse(2)
+            for (int w = 0; w < nw; w++)
+                for (int h = 0; h < H; h++) {
+                    const size_t r0 = (size_t)w * S;
+                    const int kvh = h / (H / Hkv);
+                    attend_head(q + r0 * D + (size_t)h * hs, D, k + r0 * kvd + (size_t)kvh * hs, v + r0 * kvd + (size_t)kvh * hs,
+                                kvd, hs, S, 0, A, out + r0 * D + (size_t)h * hs, D);
+                }
+            free(A);
+        }
+        qblas_threads_swap(blas_old);
+        return;
+    }
+    /* DOWN: the up products in rest, the gate's (then the hidden) in out */
+    float *up = rest;
+    kern_linear_f32(rows, F, D, xn, l->w_up, l->b_up, up);
+    if (l->w_gate) {
+        kern_linear_f32(rows, F, D, xn, l->w_gate, NULL, out);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)rows * F; i++) {
+            float g = out[i];
+            out[i] = g / (1.0f + q_expf(-g)) * up[i];
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)rows * F; i++) out[i] = gelu_tanh(up[i]);
     }
 }
 

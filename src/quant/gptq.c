@@ -72,21 +72,29 @@ void gptq_opts_default(GptqOpts *o) {
     o->gran = QGRAN_CHANNEL;
 }
 
+/* Reverses the order of rows and of columns of A [K, K] (J A J): the flat array reversed. */
+static void reverse_both(double *A, int K) {
+    for (size_t i = 0, j = (size_t)K * K - 1; i < j; i++, j--) {
+        double t = A[i];
+        A[i] = A[j];
+        A[j] = t;
+    }
+}
+
 /* U: the upper Cholesky factor of A^-1 (A^-1 = U^T U), in place in A [K, K] (row-major,
  * symmetric).  With J the order-reversing permutation, J A J = M M^T (M lower) gives
  * A = V V^T for the upper V = J M J, so A^-1 = V^-T V^-1 and U = V^-1: one factorization and
- * one triangular inverse (K^3 / 3 each) where factor, invert, factor again costs twice that.
- * LAPACK is called column-major on the row-major arrays (the symmetric A is its own
- * transpose), so LAPACKE makes no transposed copy of a matrix that is 1 GB at 7B's down
- * projection. */
-static int inverse_cholesky_upper(double *A, double *T, int K) {
-    for (int i = 0; i < K; i++) /* T = J A J */
-        for (int j = 0; j < K; j++) T[(size_t)i * K + j] = A[(size_t)(K - 1 - i) * K + (K - 1 - j)];
-    /* column-major upper R, T = R^T R: the row-major lower triangle holds M = R^T */
-    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, T, K) != 0) return -1;
-    for (int i = 0; i < K; i++) /* A = V = J M J (upper), zero below the diagonal */
-        for (int j = 0; j < K; j++)
-            A[(size_t)i * K + j] = j >= i ? T[(size_t)(K - 1 - i) * K + (K - 1 - j)] : 0.0;
+ * one triangular inverse (K^3 / 3 each) where factor, invert, factor again costs twice that,
+ * all in A's own memory.  LAPACK is called column-major on the row-major array (the symmetric
+ * A is its own transpose), so LAPACKE makes no transposed copy of a matrix that is 1 GB at 7B's
+ * down projection. */
+static int inverse_cholesky_upper(double *A, int K) {
+    reverse_both(A, K);
+    /* column-major upper R, J A J = R^T R: the row-major lower triangle holds M = R^T */
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, A, K) != 0) return -1;
+    reverse_both(A, K); /* the row-major upper triangle holds V = J M J */
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < i; j++) A[(size_t)i * K + j] = 0.0;
     /* row-major upper V is column-major lower V^T; its inverse (V^-1)^T there is V^-1 here */
     if (LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', K, A, K) != 0) return -1;
     return 0;
@@ -223,7 +231,7 @@ int gptq_factor(const GptqHessian *Hs, const GptqOpts *o, GptqFactor *f, QErr *e
     double mean_diag = 0;
     for (int64_t i = 0; i < K; i++) mean_diag += Hs->H[i * K + i] == 0.0 ? 1.0 : Hs->H[i * K + i];
     mean_diag /= (double)K;
-    double *U = xmalloc((size_t)K * K * sizeof(double)), *T = xmalloc((size_t)K * K * sizeof(double));
+    double *U = xmalloc((size_t)K * K * sizeof(double));
     double damp = o->damp > 0 ? o->damp : 0.01;
     int ok = 0;
     for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
@@ -233,9 +241,8 @@ int gptq_factor(const GptqHessian *Hs, const GptqOpts *o, GptqFactor *f, QErr *e
             if (Hs->H[c * K + c] == 0.0) U[i * K + i] = 1.0;
             U[i * K + i] += damp * mean_diag;
         }
-        ok = inverse_cholesky_upper(U, T, (int)K) == 0;
+        ok = inverse_cholesky_upper(U, (int)K) == 0;
     }
-    free(T);
     if (!ok) {
         free(U);
         free(perm);

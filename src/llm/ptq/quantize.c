@@ -145,40 +145,33 @@ static void quantize_rtn(float *w, int out, int in, const LlmWQuant *s, QParams 
     llm_rtn_rows(p, w, 0, out, codes, deq);
 }
 
-/* Xs [n * S, width] = the inputs of `site` on every window of X [n, S, D] (llm_block_site_in:
- * the block input for QKV and O, the residual after attention for UP and DOWN); windows
- * spread over threads, as run_block. */
-static void site_inputs(const LlmModel *m, int layer, LlmSite site, const float *X, int n, int S, float *Xs) {
-    const int D = m->c.dim, w = site_width(&m->c, site);
-    int old = qblas_threads_swap(1);
-#pragma omp parallel
-    {
-        LlmState ls;
-        llm_state_init(&ls, m, S);
-#pragma omp for schedule(static)
-        for (int i = 0; i < n; i++)
-            llm_block_site_in(m, &ls, layer, site, X + (size_t)i * S * D, S, 0, Xs + (size_t)i * S * w);
-        llm_state_free(&ls);
+/* Calibration rows are taken CALIB_ROWS at a time (whole windows): the linears' products see
+ * that many rows at once, and the scratch stays a few tens of MB whatever the window count. */
+enum { CALIB_ROWS = 2048 };
+static int calib_chunk(int S) { return S >= CALIB_ROWS || S < 1 ? 1 : CALIB_ROWS / S; }
+
+/* Xs [n * S, width] = the inputs of `site` on every window of X [n, S, D]
+ * (llm_block_site_in_windows: the block input for QKV and O, the residual after attention for
+ * UP and DOWN); work: llm_site_in_work_floats of a chunk. */
+static void site_inputs(const LlmModel *m, const LlmState *ls, int layer, LlmSite site, const float *X, int n, int S,
+                        float *work, float *Xs) {
+    const int D = m->c.dim, w = site_width(&m->c, site), cw = calib_chunk(S);
+    for (int i = 0; i < n; i += cw) {
+        const int nw = n - i < cw ? n - i : cw;
+        llm_block_site_in_windows(m, ls, layer, site, X + (size_t)i * S * D, nw, S, work, Xs + (size_t)i * S * w);
     }
-    qblas_threads_swap(old);
 }
 
-/* X [n, S, D] += Xs Wᵀ (+ b): the residual stream past the site's linear (o or down), a window
- * at a time as llm_block_forward adds it, so the stream equals the plain forward's. */
-static void add_linear(const LlmLinear *lin, const float *Xs, float *X, int n, int S) {
-    int old = qblas_threads_swap(1);
-#pragma omp parallel
-    {
-        float *y = xmalloc((size_t)S * lin->out * sizeof(float));
-#pragma omp for schedule(static)
-        for (int i = 0; i < n; i++) {
-            kern_linear_f32(S, lin->out, lin->in, Xs + (size_t)i * S * lin->in, lin->w, lin->b, y);
-            float *x = X + (size_t)i * S * lin->out;
-            for (size_t j = 0; j < (size_t)S * lin->out; j++) x[j] += y[j];
-        }
-        free(y);
+/* X [rows, out] += Xs Wᵀ (+ b): the residual stream past the site's linear (o or down), ch
+ * rows at a time into y [ch, out]. */
+static void add_linear(const LlmLinear *lin, const float *Xs, float *X, size_t rows, size_t ch, float *y) {
+    for (size_t r0 = 0; r0 < rows; r0 += ch) {
+        const size_t m = rows - r0 < ch ? rows - r0 : ch;
+        kern_linear_f32((int)m, lin->out, lin->in, Xs + r0 * lin->in, lin->w, lin->b, y);
+        float *x = X + r0 * lin->out;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < m * lin->out; j++) x[j] += y[j];
     }
-    qblas_threads_swap(old);
 }
 
 int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float *Xf, int n, int S, LlmQLinear *out,
@@ -219,7 +212,14 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
      * q, k, v before o, o before gate/up, ...): Xs holds the current site's inputs, computed with
      * every linear before it already quantized, and after o and after down Xq advances past them
      * in place.  Block tuning needs the block's input again: kept in Xin. */
-    float *Xs = NULL, *Xin = NULL;
+    float *Xs = NULL, *Xin = NULL, *work = NULL;
+    LlmState ls;
+    if (gptq) { /* Xs: the widest site's inputs; work: a chunk's scratch (and add_linear's y) */
+        const size_t wide = (size_t)(cf->hidden_dim > D ? cf->hidden_dim : D);
+        Xs = xmalloc(rows * wide * sizeof(float));
+        work = xmalloc(llm_site_in_work_floats(cf, (int64_t)calib_chunk(S) * S) * sizeof(float));
+        llm_state_init(&ls, m, 1);
+    }
     if (tune && n > 0) {
         Xin = xmalloc(rows * D * sizeof(float));
         memcpy(Xin, Xq, rows * D * sizeof(float));
@@ -259,11 +259,9 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
             continue;
         }
         if ((int)lin[k].site != site) {
-            if (site_k >= 0 && (site == LLM_SITE_O || site == LLM_SITE_DOWN)) add_linear(&lin[site_k], Xs, Xq, n, S);
+            if (site_k >= 0 && (site == LLM_SITE_O || site == LLM_SITE_DOWN)) add_linear(&lin[site_k], Xs, Xq, rows, (size_t)calib_chunk(S) * S, work);
             site = (int)lin[k].site;
-            free(Xs);
-            Xs = xmalloc(rows * site_width(cf, site) * sizeof(float));
-            site_inputs(m, l, (LlmSite)site, Xq, n, S, Xs);
+            site_inputs(m, &ls, l, (LlmSite)site, Xq, n, S, work, Xs);
             gptq_refit_stats_free(&rst);
             gptq_hessian_free(&h);
             gptq_factor_free(&f);
@@ -295,8 +293,10 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
         if (rc) qerr_prefix(err, "%s", ql->name);
     }
     if (rc == 0 && gptq && site_k >= 0 && (site == LLM_SITE_O || site == LLM_SITE_DOWN))
-        add_linear(&lin[site_k], Xs, Xq, n, S);
+        add_linear(&lin[site_k], Xs, Xq, rows, (size_t)calib_chunk(S) * S, work);
     free(Xs);
+    free(work);
+    if (gptq) llm_state_free(&ls);
     gptq_hessian_free(&h);
     gptq_factor_free(&f);
     gptq_refit_stats_free(&rst);
