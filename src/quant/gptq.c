@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
     float *XT = xmalloc((size_t)(CH * K) * sizeof(float));
     float *C = xmalloc((size_t)(HESS_TW * K) * sizeof(float));
     double *H = h->H;
+#pragma omp parallel for schedule(static) if (K > 256)
     for (int64_t i = 0; i < K; i++)
         for (int64_t j = i; j < K; j++) H[i * K + j] *= keep;
     for (int64_t r0 = 0; r0 < rows; r0 += CH) {
@@ -51,8 +53,13 @@ void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
                 for (int64_t j = a; j < w; j++) H[(i0 + a) * K + i0 + j] += add * (double)C[a * w + j];
         }
     }
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < i; j++) H[i * K + j] = H[j * K + i];
+    /* the lower triangle from the upper, in 64 x 64 tiles (row by row, the strided reads missed
+     * cache on every element) */
+#pragma omp parallel for schedule(dynamic) if (K > 256)
+    for (int64_t i0 = 0; i0 < K; i0 += 64)
+        for (int64_t j0 = 0; j0 <= i0; j0 += 64)
+            for (int64_t i = i0; i < i0 + 64 && i < K; i++)
+                for (int64_t j = j0; j < j0 + 64 && j < i; j++) H[i * K + j] = H[j * K + i];
     h->nsamples = tot;
     free(C);
     free(XT);
@@ -74,10 +81,12 @@ void gptq_opts_default(GptqOpts *o) {
 
 /* Reverses the order of rows and of columns of A [K, K] (J A J): the flat array reversed. */
 static void reverse_both(double *A, int K) {
-    for (size_t i = 0, j = (size_t)K * K - 1; i < j; i++, j--) {
+    const size_t n = (size_t)K * K;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n / 2; i++) {
         double t = A[i];
-        A[i] = A[j];
-        A[j] = t;
+        A[i] = A[n - 1 - i];
+        A[n - 1 - i] = t;
     }
 }
 
@@ -137,63 +146,89 @@ static void fit_unit(QParams *p, int64_t k, const float *vals, int64_t n, int ms
 /* The GPTQ sweep over W [N, K] with the permutation perm and U, the upper Cholesky factor of
  * the permuted, dampened H^-1: fits p's units (min-max or MSE, as the reference does), writes
  * the codes q and replaces W by its dequantized weights (both in the original column order). */
+enum { TB = 16 }; /* rows of W per transposing tile: 16 floats, one cache line of WT */
 static void gptq_sweep(float *W, int64_t N, int64_t K, const GptqHessian *Hs, const double *U, const int64_t *perm,
                        const GptqOpts *o, QParams *p, int8_t *q) {
     const int64_t g = p->gran == QGRAN_GROUP ? p->group_size : K;
     int64_t bs = o->block_size > 0 ? o->block_size : 128;
     if (p->gran == QGRAN_GROUP) bs = (bs + g - 1) / g * g; /* groups never straddle a block */
-    /* working copy in permuted order: WT [K, N] (a column of W is a row of WT) */
+    /* working copy in permuted order: WT [K, N] (a column of W is a row of WT), TB rows of W at
+     * a time: each permuted into a row of tile (in cache), then written down the columns of WT a
+     * 64-byte line at a time (element by element, the strided walk missed cache on every access:
+     * a third of a 7B block's time) */
     float *WT = xmalloc((size_t)K * N * sizeof(float));
-    for (int64_t i = 0; i < K; i++) {
-        int64_t c = perm[i];
-        int isdead = Hs->H[c * K + c] == 0.0;
-        for (int64_t n = 0; n < N; n++) WT[i * N + n] = isdead ? 0.0f : W[n * K + c];
+    float *tile = xmalloc((size_t)TB * K * sizeof(float));
+    for (int64_t n0 = 0; n0 < N; n0 += TB) {
+        const int64_t nb = N - n0 < TB ? N - n0 : TB;
+        for (int64_t r = 0; r < nb; r++)
+            for (int64_t i = 0; i < K; i++) {
+                const int64_t c = perm[i];
+                tile[r * K + i] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[(n0 + r) * K + c];
+            }
+#pragma omp parallel for schedule(static) if (K * nb > 65536)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t r = 0; r < nb; r++) WT[i * N + n0 + r] = tile[r * K + i];
     }
     /* with act-order, groups are fixed up front from the original weights (static groups) */
-    float *buf = xmalloc((size_t)K * sizeof(float));
     if (o->act_order || p->gran == QGRAN_CHANNEL) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t j = 0; j < p->groups_per_row; j++) {
-                int64_t c0, c1;
-                qparams_unit_cols(p, j, &c0, &c1);
-                for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[n * K + c];
-                fit_unit(p, n * p->groups_per_row + j, buf, c1 - c0, o->mse_clip);
-            }
+#pragma omp parallel if (N * K > 65536)
+        {
+            float *buf = xmalloc((size_t)K * sizeof(float));
+#pragma omp for schedule(static)
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t j = 0; j < p->groups_per_row; j++) {
+                    int64_t c0, c1;
+                    qparams_unit_cols(p, j, &c0, &c1);
+                    for (int64_t c = c0; c < c1; c++) buf[c - c0] = Hs->H[c * K + c] == 0.0 ? 0.0f : W[n * K + c];
+                    fit_unit(p, n * p->groups_per_row + j, buf, c1 - c0, o->mse_clip);
+                }
+            free(buf);
+        }
     }
     float *E = xmalloc((size_t)bs * N * sizeof(float));   /* scaled errors of the block [bs, N] */
     float *Uf = xmalloc((size_t)bs * K * sizeof(float));  /* U rows of the block, float */
     for (int64_t i1 = 0; i1 < K; i1 += bs) {
         int64_t i2 = i1 + bs < K ? i1 + bs : K, cnt = i2 - i1;
-        for (int64_t i = i1; i < i2; i++) {
-            int64_t c = perm[i]; /* original column */
-            if (!o->act_order && p->gran == QGRAN_GROUP && c % g == 0 && c / g < p->groups_per_row) {
-                /* fit this group from the error-updated weights (its columns are rows i .. of WT;
-                 * a merged tail past the block's end has not had this block's lazy update yet) */
-                int64_t c0, c1;
-                qparams_unit_cols(p, c / g, &c0, &c1);
-                for (int64_t n = 0; n < N; n++) {
-                    for (int64_t cc = c; cc < c1; cc++) buf[cc - c] = WT[(i + cc - c) * N + n];
-                    fit_unit(p, n * p->groups_per_row + c / g, buf, c1 - c, o->mse_clip);
+        /* inside a block, every row n of W (column of WT) is its own sequence of steps, so
+         * threads split the rows: the same arithmetic for any thread count */
+#pragma omp parallel if (N * cnt > 65536)
+        {
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            const int64_t per = (N + nt - 1) / nt, n_lo = t * per < N ? t * per : N, n_hi = n_lo + per < N ? n_lo + per : N;
+            float *gbuf = xmalloc((size_t)K * sizeof(float));
+            for (int64_t i = i1; i < i2; i++) {
+                int64_t c = perm[i]; /* original column */
+                if (!o->act_order && p->gran == QGRAN_GROUP && c % g == 0 && c / g < p->groups_per_row) {
+                    /* fit this group from the error-updated weights (its columns are rows i .. of WT;
+                     * a merged tail past the block's end has not had this block's lazy update yet) */
+                    int64_t c0, c1;
+                    qparams_unit_cols(p, c / g, &c0, &c1);
+                    for (int64_t n = n_lo; n < n_hi; n++) {
+                        for (int64_t cc = c; cc < c1; cc++) gbuf[cc - c] = WT[(i + cc - c) * N + n];
+                        fit_unit(p, n * p->groups_per_row + c / g, gbuf, c1 - c, o->mse_clip);
+                    }
+                }
+                double d = U[i * K + i];
+                float *row = WT + i * N;
+                float *e = E + (i - i1) * N;
+                for (int64_t n = n_lo; n < n_hi; n++) {
+                    int64_t k = qparams_index(p, n, c);
+                    int32_t code = quant_code(row[n], p->scale[k], p->zero[k], p->qmin, p->qmax);
+                    float deq = quant_value(code, p->scale[k], p->zero[k]);
+                    q[n * K + c] = (int8_t)code;
+                    e[n] = (float)((row[n] - deq) / d);
+                    row[n] = deq;
+                }
+                /* eager update of the rest of the block (rows of WT never alias e: omp simd) */
+                for (int64_t j = i + 1; j < i2; j++) {
+                    float u = (float)U[i * K + j];
+                    if (u == 0.0f) continue;
+                    float *rj = WT + j * N;
+#pragma omp simd
+                    for (int64_t n = n_lo; n < n_hi; n++) rj[n] -= e[n] * u;
                 }
             }
-            double d = U[i * K + i];
-            float *row = WT + i * N;
-            float *e = E + (i - i1) * N;
-            for (int64_t n = 0; n < N; n++) {
-                int64_t k = qparams_index(p, n, c);
-                int32_t code = quant_code(row[n], p->scale[k], p->zero[k], p->qmin, p->qmax);
-                float deq = quant_value(code, p->scale[k], p->zero[k]);
-                q[n * K + c] = (int8_t)code;
-                e[n] = (float)((row[n] - deq) / d);
-                row[n] = deq;
-            }
-            /* eager update of the rest of the block */
-            for (int64_t j = i + 1; j < i2; j++) {
-                float u = (float)U[i * K + j];
-                if (u == 0.0f) continue;
-                float *rj = WT + j * N;
-                for (int64_t n = 0; n < N; n++) rj[n] -= e[n] * u;
-            }
+            free(gbuf);
         }
         /* lazy update of everything after the block: WT[i2:, :] -= U[i1:i2, i2:]^T E */
         if (i2 < K) {
@@ -203,11 +238,17 @@ static void gptq_sweep(float *W, int64_t N, int64_t K, const GptqHessian *Hs, co
                         E, (int)N, 1.0f, WT + i2 * N, (int)N);
         }
     }
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t n = 0; n < N; n++) W[n * K + perm[i]] = WT[i * N + n];
+    for (int64_t n0 = 0; n0 < N; n0 += TB) { /* back, as above in reverse */
+        const int64_t nb = N - n0 < TB ? N - n0 : TB;
+#pragma omp parallel for schedule(static) if (K * nb > 65536)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t r = 0; r < nb; r++) tile[r * K + i] = WT[i * N + n0 + r];
+        for (int64_t r = 0; r < nb; r++)
+            for (int64_t i = 0; i < K; i++) W[(n0 + r) * K + perm[i]] = tile[r * K + i];
+    }
+    free(tile);
     free(E);
     free(Uf);
-    free(buf);
     free(WT);
 }
 
@@ -235,6 +276,7 @@ int gptq_factor(const GptqHessian *Hs, const GptqOpts *o, GptqFactor *f, QErr *e
     double damp = o->damp > 0 ? o->damp : 0.01;
     int ok = 0;
     for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
+#pragma omp parallel for schedule(static) if (K > 256)
         for (int64_t i = 0; i < K; i++) { /* the permuted H, dead inputs on 1, dampened */
             int64_t c = perm[i];
             for (int64_t j = 0; j < K; j++) U[i * K + j] = Hs->H[c * K + perm[j]];

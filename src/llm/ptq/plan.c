@@ -119,8 +119,10 @@ static double variant_s(const Cost *k, const LlmWQuant *v, int calib_pass, int g
     if (v->method == LLM_Q_AWQ || v->method == LLM_Q_AWQ_GPTQ) /* capture, H, power grid, clipping */
         f += L * (t * blk_tok(k) + 2 * t * s->sq_inputs + (21 + (v->method == LLM_Q_AWQ ? 20 : 0)) * 2 * cube(s, k->F));
     if (llm_qmethod_gptq(v->method)) {
-        f += L * (4 * t * blk_tok(k) + 2 * t * s->sq_inputs * (v->refit ? 3 : 1) + 4 * cube(s, k->F));
-        if (v->bits < 8 && v->tune_epochs > 0) f += v->tune_epochs * L * t * blk_tok(k) * 4;
+        /* the site-by-site pass is the quantized stream's pass (counted above); the Hessians,
+         * the factors and sweeps; after block tuning the block runs again */
+        f += L * (2 * t * s->sq_inputs * (v->refit ? 3 : 1) + 4 * cube(s, k->F));
+        if (v->bits < 8 && v->tune_epochs > 0) f += v->tune_epochs * L * t * blk_tok(k) * 4 + L * t * blk_tok(k);
         if (v->bits < 8 && v->e2e_epochs > 0) f += v->e2e_epochs * (t + (double)gen * s->seq_len) * fwd_tok(k) * 4;
     }
     return sec(k, f);
