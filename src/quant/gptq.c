@@ -20,34 +20,29 @@ void gptq_hessian_init(GptqHessian *h, int64_t K) {
     h->H = xcalloc((size_t)K * K, sizeof(double));
 }
 
-/* Rows are taken a chunk at a time, transposed (XT [K, m], so each product below reads rows of
- * both operands), and XT XT^T is formed a band of TW rows at a time from the diagonal rightwards:
- * the upper triangle only, half a full product's work, in fp32 with kern_sgemm (a chunk's sums
- * of at most CH products; the reference implementation keeps all of H in fp32), added into the
- * double H.  The chunk, not the whole X, is the only copy: at 1.1B's down projection with 32768
- * calibration rows a double copy of X alone was 1.5 GB. */
+/* Rows are taken a chunk of CH at a time and X^T X is formed a band of TW rows at a time from
+ * the diagonal rightwards: the upper triangle only, half a full product's work, in fp32 on
+ * kern_sgemm (a chunk's sums have at most CH products; the reference implementation keeps all of
+ * H in fp32), added into the double H.  X is read in place: the previous code made a double
+ * copy of all of it (1.5 GB at 1.1B's down projection with 32768 calibration rows). */
 enum { HESS_CH = 2048, HESS_TW = 256 };
 void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
     /* running mean of 2 x x^T:  H = H * n/(n+r) + 2/(n+r) * X^T X */
     const int64_t K = h->K, n = h->nsamples, tot = n + rows;
     if (rows <= 0) return;
     const double keep = (double)n / (double)tot, add = 2.0 / (double)tot;
-    const int64_t CH = rows < HESS_CH ? rows : HESS_CH;
-    float *XT = xmalloc((size_t)(CH * K) * sizeof(float));
     float *C = xmalloc((size_t)(HESS_TW * K) * sizeof(float));
     double *H = h->H;
 #pragma omp parallel for schedule(static) if (K > 256)
     for (int64_t i = 0; i < K; i++)
         for (int64_t j = i; j < K; j++) H[i * K + j] *= keep;
-    for (int64_t r0 = 0; r0 < rows; r0 += CH) {
-        const int64_t m = rows - r0 < CH ? rows - r0 : CH;
-#pragma omp parallel for schedule(static) if (m * K > 65536)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t r = 0; r < m; r++) XT[k * m + r] = X[(r0 + r) * K + k];
+    for (int64_t r0 = 0; r0 < rows; r0 += HESS_CH) {
+        const int64_t m = rows - r0 < HESS_CH ? rows - r0 : HESS_CH;
+        const float *Xc = X + r0 * K;
         for (int64_t i0 = 0; i0 < K; i0 += HESS_TW) {
             const int64_t tw = K - i0 < HESS_TW ? K - i0 : HESS_TW, w = K - i0;
-            /* C [tw, w] = XT[i0 .. i0+tw) XT[i0 .. K)^T */
-            kern_sgemm(0, 1, (int)tw, (int)w, (int)m, 1.0f, XT + i0 * m, (int)m, XT + i0 * m, (int)m, 0.0f, C, (int)w);
+            /* C [tw, w] = Xc[:, i0 .. i0+tw)^T Xc[:, i0 .. K) */
+            kern_sgemm(1, 0, (int)tw, (int)w, (int)m, 1.0f, Xc + i0, (int)K, Xc + i0, (int)K, 0.0f, C, (int)w);
 #pragma omp parallel for schedule(static) if (tw * w > 65536)
             for (int64_t a = 0; a < tw; a++)
                 for (int64_t j = a; j < w; j++) H[(i0 + a) * K + i0 + j] += add * (double)C[a * w + j];
@@ -62,7 +57,6 @@ void gptq_hessian_add(GptqHessian *h, const float *X, int64_t rows) {
                 for (int64_t j = j0; j < j0 + 64 && j < i; j++) H[i * K + j] = H[j * K + i];
     h->nsamples = tot;
     free(C);
-    free(XT);
 }
 
 void gptq_hessian_free(GptqHessian *h) {
