@@ -91,33 +91,45 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Site
 #else
 #define RTN_SIMD_MINMAX _Pragma("omp simd reduction(min : mn) reduction(max : mx)")
 #endif
+/* Row r of the matrix (x: its [cols] values) into q [cols]: each unit's range, scale, codes.
+ * isa < 0: quant_code lane by lane (omp simd); else kern_quantize_f32_s8 on that ISA, which
+ * does the same IEEE operations and gives the same codes bit for bit. */
+static inline void rtn_row(QParams *p, float *x, int64_t r, int8_t *q, int deq, int isa) {
+    for (int64_t j = 0; j < p->groups_per_row; j++) {
+        int64_t c0, c1, k = r * p->groups_per_row + j;
+        qparams_unit_cols(p, j, &c0, &c1);
+        /* lane by lane (omp simd): min / max and each code are exact, so the vector loops give
+         * the scalar loops' results bit for bit (finite weights: checked at load) */
+        float mn = x[c0], mx = x[c0];
+        RTN_SIMD_MINMAX
+        for (int64_t c = c0 + 1; c < c1; c++) {
+            mn = x[c] < mn ? x[c] : mn;
+            mx = x[c] > mx ? x[c] : mx;
+        }
+        qparams_set_range(p, k, mn, mx);
+        const float sc = p->scale[k];
+        const int32_t z = p->zero[k], lo = p->qmin, hi = p->qmax;
+        if (isa >= 0) {
+            kern_quantize_f32_s8(c1 - c0, x + c0, sc, z, lo, hi, q + c0, (KernIsa)isa);
+        } else {
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, lo, hi);
+        }
+        if (deq)
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
+    }
+}
+
 void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq) {
     const int64_t in = p->cols;
 #pragma omp parallel for schedule(static) if (nr * in > 65536)
-    for (int64_t i = 0; i < nr; i++)
-        for (int64_t j = 0; j < p->groups_per_row; j++) {
-            const int64_t r = r0 + i;
-            int64_t c0, c1, k = r * p->groups_per_row + j;
-            qparams_unit_cols(p, j, &c0, &c1);
-            float *x = w + i * in;
-            /* lane by lane (omp simd): min / max and each code are exact, so the vector loops give
-             * the scalar loops' results bit for bit (finite weights: checked at load) */
-            float mn = x[c0], mx = x[c0];
-            RTN_SIMD_MINMAX
-            for (int64_t c = c0 + 1; c < c1; c++) {
-                mn = x[c] < mn ? x[c] : mn;
-                mx = x[c] > mx ? x[c] : mx;
-            }
-            qparams_set_range(p, k, mn, mx);
-            const float sc = p->scale[k];
-            const int32_t z = p->zero[k], lo = p->qmin, hi = p->qmax;
-            int8_t *q = codes + r * in;
-#pragma omp simd
-            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, lo, hi);
-            if (deq)
-#pragma omp simd
-                for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
-        }
+    for (int64_t i = 0; i < nr; i++) rtn_row(p, w + i * in, r0 + i, codes + (r0 + i) * in, deq, -1);
+}
+
+void llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, KernIsa isa) {
+    const int64_t in = p->cols;
+    for (int64_t i = 0; i < nr; i++) rtn_row(p, (float *)w + i * in, r0 + i, codes + i * in, 0, (int)isa);
 }
 
 int llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err) {

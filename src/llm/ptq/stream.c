@@ -14,6 +14,7 @@
 #include "quant/llm_stream.h"
 #include "quant/pack.h"
 #include "quant/safetensors.h"
+#include "stream_rtn.h"
 
 int llm_stream_supported(const LlmWQuant *s) {
     if (s->method != LLM_Q_RTN && s->method != LLM_Q_GPTQ) return 0;
@@ -128,7 +129,11 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         Xf = xmalloc((size_t)n * S * D * sizeof(float));
         for (int i = 0; i < n; i++) llm_embed(&m, c->tokens + (size_t)i * S, S, 0, Xf + (size_t)i * S * D);
     }
-    if (emb_bits > 0 && m.tok_emb) {
+    /* RTN of a Llama read from its file: straight from the file's rows (stream_rtn.c), the same bytes */
+    const int rows_path = n == 0 && llm_rtn_stream_ok(src, &m, s, emb_bits);
+    if (rows_path) {
+        /* nothing to quantize before the header */
+    } else if (emb_bits > 0 && m.tok_emb) {
         if (llm_quantize_embedding(&m, emb_bits, s, &q, err)) goto out;
     } else if (emb_bits > 0) {
         q.emb_bits = emb_bits;
@@ -137,7 +142,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
             goto out;
     }
     /* an untied classifier stays in the file: its codes from row chunks */
-    if (llm_qfile_head_bits(cf, s) > 0 && (llm_rtn_init(&q.head_p, s->head_bits, 1, LLM_QFILE_HEAD_GROUP, cf->vocab_size, D, err) ||
+    if (!rows_path && llm_qfile_head_bits(cf, s) > 0 && (llm_rtn_init(&q.head_p, s->head_bits, 1, LLM_QFILE_HEAD_GROUP, cf->vocab_size, D, err) ||
                                            quantize_rows(src, &m, 1, &q.head_p, &q.head_codes, err)))
         goto out;
     if (n > 0) {
@@ -151,6 +156,13 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     if (qwriter_open(&qw, out_path, err)) goto out;
     opened = 1;
     if (st_write_header(&qw, lay0.t, lay0.n, keys, vals, nm, err)) goto out;
+    if (rows_path) {
+        QProgress prog;
+        qprogress_init(&prog);
+        rc = llm_rtn_stream_write(src, &m, s, emb_bits, &o, &prog, &bits, &weights, err);
+        qprogress_done(&prog);
+        goto done;
+    }
     const int64_t V = cf->vocab_size;
     if (emb_bits > 0 ? llm_qfile_put_quant(&o, "token_embd", &q.emb_p, q.emb_codes, err)
                      : m.tok_emb ? llm_qfile_put_f32(&o, "token_embd.weight", m.tok_emb, V * D, err)
@@ -219,6 +231,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         if (l == L - 1) rc = 0;
     }
     qprogress_done(&prog);
+done:
     if (rc == 0) rc = llm_qfile_sink_done(&o, err);
     if (rc == 0) {
         rc = qwriter_commit(&qw, err);
