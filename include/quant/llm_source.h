@@ -36,6 +36,9 @@ void   llm_source_close(LlmSource *src, LlmModel *m);
  * (F32 / F16 / BF16, [out, in] as the model uses it; checked at open).  1: this source cannot
  * give one (llama2.c checkpoints, GPT-2's transposed Conv1D weights, GPTQ directories). */
 int    llm_source_view(LlmSource *src, const LlmModel *m, int layer, const char *part, StTensor *v);
+/* The file holding a view's bytes and their offset in it (to read them with pread instead of
+ * through the map), or NULL. */
+const char *llm_source_view_file(LlmSource *src, const StTensor *v, int64_t *offset);
 
 /* The Hugging Face side (llm_hf.c), used by llm_source.c. */
 typedef struct LlmHfLazy LlmHfLazy;
@@ -45,6 +48,7 @@ size_t llm_hf_lazy_block_floats(const LlmConfig *c);
 int    llm_hf_lazy_block(LlmHfLazy *z, LlmModel *m, int layer, float *buf, QErr *err);
 void   llm_hf_lazy_release(LlmHfLazy *z);
 int    llm_hf_lazy_view(LlmHfLazy *z, const LlmModel *m, int layer, const char *part, StTensor *v);
+const char *llm_hf_lazy_file(LlmHfLazy *z, const StTensor *v, int64_t *offset);
 void   llm_hf_lazy_close(LlmHfLazy *z);
 
 #endif

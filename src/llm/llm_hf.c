@@ -487,6 +487,15 @@ int llm_hf_lazy_view(LlmHfLazy *z, const LlmModel *m, int layer, const char *par
     return 0;
 }
 
+const char *llm_hf_lazy_file(LlmHfLazy *z, const StTensor *v, int64_t *offset) {
+    const Safetensors *st = &z->L.st;
+    if (v->shard < 0 || v->shard >= st->nshards) return NULL;
+    const StShard *sh = &st->shards[v->shard];
+    if (v->data < sh->map.data || v->nbytes > sh->map.len || (size_t)(v->data - sh->map.data) > sh->map.len - v->nbytes) return NULL;
+    *offset = (int64_t)(v->data - sh->map.data);
+    return sh->path;
+}
+
 void llm_hf_lazy_release(LlmHfLazy *z) {
     Loader *L = &z->L;
     for (int i = 0; i < L->ntouch; i++) qmap_release(L->touch_p[i], L->touch_n[i]);

@@ -111,6 +111,10 @@ int llm_source_view(LlmSource *s, const LlmModel *m, int layer, const char *part
     return s->hf ? llm_hf_lazy_view(s->hf, m, layer, part, v) : 1;
 }
 
+const char *llm_source_view_file(LlmSource *s, const StTensor *v, int64_t *offset) {
+    return s->hf ? llm_hf_lazy_file(s->hf, v, offset) : NULL;
+}
+
 void llm_source_close(LlmSource *s, LlmModel *m) {
     if (s) {
         llm_hf_lazy_close(s->hf);

@@ -12,8 +12,11 @@
  * (double-buffered) and the small fp32 tensors between them (norms), then joins the chunks
  * (dynamic schedule): writing overlaps quantizing.  Which thread does what changes nothing in
  * the bytes, so the file is the same for any thread count. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "quant/checked.h"
 #include "quant/kernels.h"
@@ -29,6 +32,8 @@ typedef struct Job {
     int norms;      /* the block whose norms precede this job in the file, or -1 */
     int final_norm; /* output_norm precedes this job */
     int rows_chunk; /* rows per chunk: a multiple of 8, so every chunk's packed codes start on a byte */
+    int fd;         /* the file holding v (read with pread), or -1: read through the map */
+    int64_t off;    /* v's offset in it */
 } Job;
 
 typedef struct Bufs { /* one job's bytes as the file stores them */
@@ -64,7 +69,7 @@ int llm_rtn_stream_ok(LlmSource *src, const LlmModel *m, const LlmWQuant *s, int
 
 /* Rows [r0, r0 + nr) of job J widened into x, quantized, packed into b (the chunk's slice). 0, or
  * -1 when a weight is not finite (the caller names it). */
-static int do_chunk(const Job *J, int64_t r0, int64_t nr, float *x, int8_t *q, const Bufs *b, KernIsa isa) {
+static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x, int8_t *q, const Bufs *b, KernIsa isa) {
     QParams *p = J->p;
     const int64_t in = p->cols, n = nr * in, gpr = p->groups_per_row;
     StTensor sub = J->v;
@@ -73,6 +78,19 @@ static int do_chunk(const Job *J, int64_t r0, int64_t nr, float *x, int8_t *q, c
     sub.numel = n;
     sub.nbytes = (size_t)n * es;
     sub.shape[0] = nr;
+    if (J->fd >= 0) {
+        /* a copy into a buffer in this core's cache: no page faults, no page tables to fill and
+         * drop again for a file read once */
+        size_t got = 0;
+        const off_t at = (off_t)(J->off + (int64_t)((size_t)(r0 * in) * es));
+        while (got < sub.nbytes) {
+            ssize_t k = pread(J->fd, raw + got, sub.nbytes - got, at + (off_t)got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) return -2;
+            got += (size_t)k;
+        }
+        sub.data = raw;
+    }
     QErr e;
     if (st_to_f32(&sub, x, &e) || q_check_finite(x, n, "", "", &e)) return -1;
     llm_rtn_rows_local(p, x, r0, nr, q, isa);
@@ -137,7 +155,8 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
     /* grids: the embedding's, the classifier's, one per linear of a block */
     QParams pe = {0}, ph = {0}, pl[LLM_MAX_LINEARS];
     memset(pl, 0, sizeof pl);
-    int rc = -1, nj = 0, bad_job = -1;
+    int rc = -1, nj = 0, bad_job = -1, bad_kind = 0, nfd = 0, *fds = NULL;
+    const char **fd_path = NULL;
     Job *jobs = xcalloc((size_t)(2 + L * nl), sizeof *jobs);
     Bufs bufs[2] = {{0}};
     float *tmp = xmalloc((size_t)D * sizeof(float));
@@ -164,6 +183,28 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
             *bits += qparams_bits_per_weight(&pl[k]) * e;
             *weights += e;
         }
+    /* the files, each opened once (QUANT_RTN_READ=map: read through the map instead) */
+    const char *mode = getenv("QUANT_RTN_READ");
+    const int use_pread = !(mode && strcmp(mode, "map") == 0);
+    for (int j = 0; j < nj; j++) {
+        Job *J = &jobs[j];
+        J->fd = -1;
+        if (!use_pread) continue;
+        const char *path = llm_source_view_file(src, &J->v, &J->off);
+        if (!path) goto internal;
+        for (int i = 0; i < nfd && J->fd < 0; i++)
+            if (strcmp(fd_path[i], path) == 0) J->fd = fds[i];
+        if (J->fd < 0) {
+            fds = xrealloc(fds, (size_t)(nfd + 1) * sizeof *fds);
+            fd_path = xrealloc(fd_path, (size_t)(nfd + 1) * sizeof *fd_path);
+            fd_path[nfd] = path;
+            if ((fds[nfd] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+                qerr_set(err, "%s: cannot open: %s", path, strerror(errno));
+                goto out;
+            }
+            J->fd = fds[nfd++];
+        }
+    }
     /* chunk sizes and the largest buffers any job needs */
     size_t max_qw = 0, max_sc = 0, max_zp = 0, max_chunk = 0;
     for (int j = 0; j < nj; j++) {
@@ -187,6 +228,7 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
 #pragma omp parallel
     {
         float *x = xmalloc(max_chunk * sizeof(float));
+        uint8_t *raw = xmalloc(max_chunk * sizeof(float));
         int8_t *q = xmalloc(max_chunk);
         for (int j = 0; j <= nj; j++) {
 #pragma omp single nowait
@@ -195,7 +237,7 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
 #pragma omp atomic read
                 f = fail;
                 if (j > 0 && f == 0 && put_job(o, &jobs[j - 1], &bufs[(j - 1) & 1], err)) f = 2;
-                if (j > 0) qmap_release(jobs[j - 1].v.data, jobs[j - 1].v.nbytes); /* its file pages: done */
+                if (j > 0 && jobs[j - 1].fd < 0) qmap_release(jobs[j - 1].v.data, jobs[j - 1].v.nbytes); /* its file pages: done */
                 if (j < nj && f == 0 && put_pre(o, src, m, &jobs[j], tmp, err)) f = 2;
                 if (f == 2) {
 #pragma omp atomic write
@@ -216,10 +258,12 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
                 f = fail;
                 if (f) continue;
                 const int64_t r0 = ch * R, nr = rows - r0 < R ? rows - r0 : R;
-                if (do_chunk(J, r0, nr, x, q, &bufs[j & 1], isa)) {
+                const int bad = do_chunk(J, r0, nr, raw, x, q, &bufs[j & 1], isa);
+                if (bad) {
 #pragma omp critical(rtn_stream_fail)
                     if (bad_job < 0) { /* the first job found: chunks of one job only run together */
                         bad_job = j;
+                        bad_kind = bad;
 #pragma omp atomic write
                         fail = 1;
                     }
@@ -227,10 +271,18 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
             }
         }
         free(x);
+        free(raw);
         free(q);
     }
-    if (fail == 1) rc = name_nonfinite(&jobs[bad_job], m, err);
-    else rc = fail ? -1 : 0;
+    if (fail == 1 && bad_kind == -2) {
+        int64_t off;
+        rc = qerr_set(err, "%s: tensor '%s': read failed (the file changed while being read?)",
+                      llm_source_view_file(src, &jobs[bad_job].v, &off), jobs[bad_job].v.name);
+    } else if (fail == 1) {
+        rc = name_nonfinite(&jobs[bad_job], m, err);
+    } else {
+        rc = fail ? -1 : 0;
+    }
     goto out;
 internal:
     qerr_set(err, "internal: a tensor llm_rtn_stream_ok found is gone");
@@ -240,6 +292,9 @@ out:
         free(bufs[i].sc);
         free(bufs[i].zp);
     }
+    for (int i = 0; i < nfd; i++) close(fds[i]);
+    free(fds);
+    free(fd_path);
     free(tmp);
     free(jobs);
     qparams_free(&pe);
