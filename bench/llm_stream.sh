@@ -18,7 +18,7 @@ MODE=${1:-rtn}
 DIR=${2:-/work/big/a17/tl1b-f16}
 ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}
 LIB=${LLAMA_LIB_DIR:-$PWD/tests/npm/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64}
-OUT=$(dirname "$DIR")/stream-bench; mkdir -p "$OUT"
+OUT=${OUT:-$(dirname "$DIR")/stream-bench}; mkdir -p "$OUT" # env OUT: another directory for the outputs
 [ -f "$DIR/model.safetensors" ] || { echo "no $DIR/model.safetensors: python3 bench/llm_f16_files.py $DIR"; exit 1; }
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 # timed NAME CMD...: /usr/bin/time -v, one line of wall / cpu / rss appended to $OUT/times.txt

@@ -13,6 +13,7 @@
  * head its codes minimise the logits' error (GPTQ against the final hidden states' Hessian).
  * After the last block, end-to-end tuning (tune.c) trains all scales and norms against the
  * fp32 model's next-token distributions. */
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -127,9 +128,72 @@ void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, i
     for (int64_t i = 0; i < nr; i++) rtn_row(p, w + i * in, r0 + i, codes + (r0 + i) * in, deq, -1);
 }
 
-void llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, KernIsa isa) {
-    const int64_t in = p->cols;
-    for (int64_t i = 0; i < nr; i++) rtn_row(p, (float *)w + i * in, r0 + i, codes + i * in, 0, (int)isa);
+/* rtn_row on AVX-512 (no dequantization), sc16 [groups_per_row]: the row's scales as float16.
+ * The same results bit for bit: min / max lane by lane, then reduced (exact; the sign of a
+ * zero extreme cannot change the scale, as in the omp simd loop); Q4_0's grid (symmetric, full
+ * range, float16 scales) sets the range inline with qparams_set_range's operations, its float16
+ * rounding by F16C (round to nearest even, as qf32_to_f16, for every value that is not NaN);
+ * the codes as kern_quantize_f32_s8_avx512. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))) static void
+rtn_row_avx512(QParams *p, const float *x, int64_t r, int8_t *q, uint16_t *sc16) {
+    const int q4 = p->symmetric && p->sym_full && p->scale_f16;
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    for (int64_t j = 0; j < p->groups_per_row; j++) {
+        int64_t c0, c1, k = r * p->groups_per_row + j;
+        qparams_unit_cols(p, j, &c0, &c1);
+        const float *g = x + c0;
+        const int64_t n = c1 - c0;
+        __m512 vmn = _mm512_set1_ps(g[0]), vmx = vmn; /* lanes past the end hold g[0]: in the group */
+        for (int64_t i = 0; i < n; i += 16) {
+            const int64_t rem = n - i;
+            const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            const __m512 v = _mm512_mask_loadu_ps(vmn, m, g + i);
+            vmn = _mm512_min_ps(vmn, v);
+            vmx = _mm512_max_ps(vmx, v);
+        }
+        float lo = _mm512_reduce_min_ps(vmn), hi = _mm512_reduce_max_ps(vmx);
+        if (q4) {
+            if (lo > 0.0f) lo = 0.0f;
+            if (hi < 0.0f) hi = 0.0f;
+            const float e = -lo > hi ? lo : hi;
+            float s = e / (float)p->qmin;
+            if (s == 0.0f || !isfinite(s)) s = 1.0f;
+            const float a = fabsf(s);
+            const unsigned short h = _cvtss_sh(a, 0);
+            float rr = _cvtsh_ss(h);
+            if (!(rr > 0.0f)) rr = _cvtsh_ss(1);
+            if (rr < a) rr = _cvtsh_ss((unsigned short)(h + 1));
+            p->scale[k] = s < 0 ? -rr : rr;
+            p->zero[k] = 0;
+        } else {
+            qparams_set_range(p, k, lo, hi);
+        }
+        const float sc = p->scale[k];
+        const int32_t z = p->zero[k];
+        sc16[j] = _cvtss_sh(sc, 0);
+        const __m512 vs = _mm512_set1_ps(sc), vlo = _mm512_set1_ps((float)(p->qmin - z)), vhi = _mm512_set1_ps((float)(p->qmax - z));
+        const __m512i vz = _mm512_set1_epi32(z);
+        for (int64_t i = 0; i < n; i += 16) {
+            const int64_t rem = n - i;
+            const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, g + i), vs); /* true division, as quant_code */
+            v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);                /* maxps: NaN -> lo, as quant_code */
+            v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);            /* round half to even, |v| < 2^22 */
+            _mm512_mask_cvtepi32_storeu_epi8(q + c0 + i, m, _mm512_add_epi32(_mm512_cvttps_epi32(v), vz));
+        }
+    }
+}
+
+void llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa) {
+    const int64_t in = p->cols, gpr = p->groups_per_row;
+    for (int64_t i = 0; i < nr; i++) {
+        if (isa == KERN_ISA_AVX512VNNI) {
+            rtn_row_avx512(p, w + i * in, r0 + i, codes + i * in, sc16 + i * gpr);
+        } else {
+            rtn_row(p, (float *)w + i * in, r0 + i, codes + i * in, 0, (int)isa);
+            for (int64_t j = 0; j < gpr; j++) sc16[i * gpr + j] = qf32_to_f16(p->scale[(r0 + i) * gpr + j]);
+        }
+    }
 }
 
 int llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err) {

@@ -93,9 +93,8 @@ static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x
     }
     QErr e;
     if (st_to_f32(&sub, x, &e) || q_check_finite(x, n, "", "", &e)) return -1;
-    llm_rtn_rows_local(p, x, r0, nr, q, isa);
+    llm_rtn_rows_local(p, x, r0, nr, q, b->sc + r0 * gpr, isa);
     qpack(p->bits, q, n, b->qw + qpack_bytes(p->bits, r0 * in)); /* r0 * in * bits: whole bytes (r0 % 8 == 0) */
-    for (int64_t u = r0 * gpr; u < (r0 + nr) * gpr; u++) b->sc[u] = qf32_to_f16(p->scale[u]);
     if (!p->symmetric) {
         int8_t *z = q; /* the codes are packed: their buffer holds the zero-points now */
         for (int64_t u = 0; u < nr * gpr; u++) z[u] = (int8_t)p->zero[r0 * gpr + u];
