@@ -60,8 +60,18 @@ typedef struct QWriter {
     char *path;
     char *tmp;
     int failed;
+    /* qwriter_open_direct: writes gathered in an aligned buffer and written past the page cache */
+    int dfd;          /* the temporary opened O_DIRECT (valid when stage) */
+    uint8_t *stage;   /* [QWRITER_STAGE] */
+    size_t nstage;
+    int64_t written;  /* bytes handed over so far (the file's final length) */
 } QWriter;
 int  qwriter_open(QWriter *w, const char *path, QErr *err);
+/* The same for a big file written once (a quantized model): where the filesystem allows it
+ * (not tmpfs), the bytes go to the disk directly (O_DIRECT) from an aligned staging buffer
+ * instead of being copied into the page cache and flushed again at commit; otherwise exactly
+ * qwriter_open.  The same bytes either way. */
+int  qwriter_open_direct(QWriter *w, const char *path, QErr *err);
 int  qwriter_write(QWriter *w, const void *buf, size_t n, QErr *err);
 int  qwriter_commit(QWriter *w, QErr *err);
 void qwriter_abort(QWriter *w);

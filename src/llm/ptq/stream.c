@@ -153,7 +153,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     char v[LLM_QFILE_META_MAX][64];
     const char *keys[LLM_QFILE_META_MAX], *vals[LLM_QFILE_META_MAX];
     int nm = llm_qfile_meta(cf, s, emb_bits > 0 ? emb_bits : 0, source, v, keys, vals);
-    if (qwriter_open(&qw, out_path, err)) goto out;
+    if ((rows_path ? qwriter_open_direct(&qw, out_path, err) : qwriter_open(&qw, out_path, err))) goto out;
     opened = 1;
     if (st_write_header(&qw, lay0.t, lay0.n, keys, vals, nm, err)) goto out;
     if (rows_path) {
