@@ -60,17 +60,14 @@ typedef struct QWriter {
     char *path;
     char *tmp;
     int failed;
-    /* qwriter_open_direct: writes gathered in an aligned buffer and written past the page cache */
-    int dfd;          /* the temporary opened O_DIRECT (valid when stage) */
-    uint8_t *stage;   /* [QWRITER_STAGE] */
-    size_t nstage;
-    int64_t written;  /* bytes handed over so far (the file's final length) */
+    struct QWriterDirect *d; /* qwriter_open_direct's state (file.c), or NULL */
 } QWriter;
 int  qwriter_open(QWriter *w, const char *path, QErr *err);
 /* The same for a big file written once (a quantized model): where the filesystem allows it
- * (not tmpfs), the bytes go to the disk directly (O_DIRECT) from an aligned staging buffer
- * instead of being copied into the page cache and flushed again at commit; otherwise exactly
- * qwriter_open.  The same bytes either way. */
+ * (not tmpfs), the bytes go to the disk directly (O_DIRECT) from aligned staging buffers, a
+ * background thread writing one while the caller fills the other, instead of being copied into
+ * the page cache and flushed again at commit; otherwise exactly qwriter_open.  The same bytes
+ * either way.  One caller thread at a time, as for qwriter_open. */
 int  qwriter_open_direct(QWriter *w, const char *path, QErr *err);
 int  qwriter_write(QWriter *w, const void *buf, size_t n, QErr *err);
 int  qwriter_commit(QWriter *w, QErr *err);
