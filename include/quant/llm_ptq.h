@@ -127,8 +127,9 @@ int  llm_emb_qparams(QParams *p, int bits, int64_t group, int64_t rows, int64_t 
 void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq);
 /* The same codes for one thread (no OpenMP inside, w not changed): codes [nr, cols] of rows
  * [r0, r0 + nr) only, and sc16 [nr * groups_per_row] their scales in float16 (as the file
- * stores them); isa: kern_isa_best()'s SIMD (the same results bit for bit). */
-void llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa);
+ * stores them); isa: kern_isa_best()'s SIMD (the same results bit for bit).  -1 when a value
+ * is not finite (the codes are then meaningless: the caller refuses or accepts the rows). */
+int  llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa);
 /* 1 when llm_quantize_model chooses the embedding's codes with GPTQ on the head's input instead
  * (llm_quantize_embedding): a tied head, a GPTQ method, 8-bit weights.  The streamed quantizer
  * does not do this, so such plans run in memory. */

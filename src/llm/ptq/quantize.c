@@ -134,10 +134,12 @@ void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, i
  * range, float16 scales) sets the range inline with qparams_set_range's operations, its float16
  * rounding by F16C (round to nearest even, as qf32_to_f16, for every value that is not NaN);
  * the codes as kern_quantize_f32_s8_avx512. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))) static void
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))) static int
 rtn_row_avx512(QParams *p, const float *x, int64_t r, int8_t *q, uint16_t *sc16) {
     const int q4 = p->symmetric && p->sym_full && p->scale_f16;
     const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512i expo = _mm512_set1_epi32(0x7f800000);
+    __mmask16 bad = 0; /* lanes whose exponent is all ones: inf or NaN */
     for (int64_t j = 0; j < p->groups_per_row; j++) {
         int64_t c0, c1, k = r * p->groups_per_row + j;
         qparams_unit_cols(p, j, &c0, &c1);
@@ -148,6 +150,7 @@ rtn_row_avx512(QParams *p, const float *x, int64_t r, int8_t *q, uint16_t *sc16)
             const int64_t rem = n - i;
             const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
             const __m512 v = _mm512_mask_loadu_ps(vmn, m, g + i);
+            bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), expo), expo);
             vmn = _mm512_min_ps(vmn, v);
             vmx = _mm512_max_ps(vmx, v);
         }
@@ -182,18 +185,26 @@ rtn_row_avx512(QParams *p, const float *x, int64_t r, int8_t *q, uint16_t *sc16)
             _mm512_mask_cvtepi32_storeu_epi8(q + c0 + i, m, _mm512_add_epi32(_mm512_cvttps_epi32(v), vz));
         }
     }
+    return bad != 0;
 }
 
-void llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa) {
+int llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa) {
     const int64_t in = p->cols, gpr = p->groups_per_row;
+    int bad = 0;
     for (int64_t i = 0; i < nr; i++) {
         if (isa == KERN_ISA_AVX512VNNI) {
-            rtn_row_avx512(p, w + i * in, r0 + i, codes + i * in, sc16 + i * gpr);
+            bad |= rtn_row_avx512(p, w + i * in, r0 + i, codes + i * in, sc16 + i * gpr);
         } else {
-            rtn_row(p, (float *)w + i * in, r0 + i, codes + i * in, 0, (int)isa);
+            const float *x = w + i * in;
+            int ok = 1;
+#pragma omp simd reduction(& : ok)
+            for (int64_t c = 0; c < in; c++) ok &= isfinite(x[c]) != 0;
+            bad |= !ok;
+            rtn_row(p, (float *)x, r0 + i, codes + i * in, 0, (int)isa);
             for (int64_t j = 0; j < gpr; j++) sc16[i * gpr + j] = qf32_to_f16(p->scale[(r0 + i) * gpr + j]);
         }
     }
+    return bad ? -1 : 0;
 }
 
 int llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err) {

@@ -92,8 +92,10 @@ static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x
         sub.data = raw;
     }
     QErr e;
-    if (st_to_f32(&sub, x, &e) || q_check_finite(x, n, "", "", &e)) return -1;
-    llm_rtn_rows_local(p, x, r0, nr, q, b->sc + r0 * gpr, isa);
+    if (st_to_f32(&sub, x, &e)) return -1;
+    /* non-finite weights are seen while quantizing; q_check_finite then decides (refused
+     * unless QUANT_ALLOW_NONFINITE) */
+    if (llm_rtn_rows_local(p, x, r0, nr, q, b->sc + r0 * gpr, isa) && q_check_finite(x, n, "", "", &e)) return -1;
     qpack(p->bits, q, n, b->qw + qpack_bytes(p->bits, r0 * in)); /* r0 * in * bits: whole bytes (r0 % 8 == 0) */
     if (!p->symmetric) {
         int8_t *z = q; /* the codes are packed: their buffer holds the zero-points now */
