@@ -1,17 +1,21 @@
 /* stream_rtn.c — RTN of a whole model straight from its file's rows (stream_rtn.h).
  *
  * Round to nearest needs no activations and its rows are independent, so nothing is widened
- * beyond a chunk of rows: each thread takes CHUNK_ELEMS weights from the mapped file, widens
- * them into its own cache-resident buffer, checks them finite, and writes their packed codes
- * and float16 scales straight into the output buffer of the tensor (job) being quantized.
- * The block path (stream.c: a whole block widened to fp32, codes for whole matrices, packed
- * after) moves every weight through memory three more times; its bytes are the same.
+ * beyond a chunk of rows: each thread reads CHUNK_ELEMS weights from the file (pread into its
+ * own buffer), widens them in its cache, and writes their packed codes and float16 scales
+ * straight into the output buffers of the job being quantized.  The block path (stream.c: a
+ * whole block widened to fp32, codes for whole matrices, packed after) moves every weight
+ * through memory several more times; its bytes are the same.
  *
- * Jobs are the quantized matrices in file order (embedding, classifier, then each block's
- * linears).  While the threads quantize job j, one of them first writes job j - 1's buffers
- * (double-buffered) and the small fp32 tensors between them (norms), then joins the chunks
- * (dynamic schedule): writing overlaps quantizing.  Which thread does what changes nothing in
- * the bytes, so the file is the same for any thread count. */
+ * Jobs are parts of at most PART_ELEMS weights of the quantized matrices, in file order
+ * (embedding, classifier, then each block's linears): a matrix's packed codes are one run of
+ * bytes, written part by part, and its scales follow once its last part is done.  While the
+ * threads quantize job j, one of them first writes job j - 1's codes (double-buffered: parts
+ * alternate, and so do matrices for their scales) and the small fp32 tensors before job j
+ * (norms), then joins the chunks (dynamic schedule): writing overlaps quantizing.  Which
+ * thread does what changes nothing in the bytes, so the file is the same for any thread
+ * count.  A part of a matrix is quantized on the grid of a matrix of the part's rows: RTN's
+ * units are within rows, so its scales and codes are those rows' scales and codes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -23,23 +27,30 @@
 #include "quant/pack.h"
 #include "stream_rtn.h"
 
-enum { CHUNK_ELEMS = 32768 }; /* weights per chunk: 128 KiB in fp32, in a core's L2 */
+enum {
+    CHUNK_ELEMS = 32768,  /* weights per chunk: 128 KiB in fp32, in a core's L2 */
+    PART_ELEMS = 1 << 22, /* weights per job at most: its packed codes 2 MiB at 4 bits */
+};
 
 typedef struct Job {
-    StTensor v;     /* the weight as stored [rows, cols] (a view into the mapped file) */
-    QParams *p;     /* its grid (shared by jobs of one shape: scales overwritten per job) */
+    StTensor v;     /* this part's rows as stored [rows, cols] (a view into the mapped file) */
+    const StTensor *t; /* the whole matrix (for messages) */
+    QParams *p;     /* the part's grid (shared by parts of one shape: scales overwritten per job) */
     char base[96];  /* the tensors' stem: "token_embd", "output", "blk.3.q" */
     int norms;      /* the block whose norms precede this job in the file, or -1 */
     int final_norm; /* output_norm precedes this job */
+    int64_t row0;   /* the part's first row in the matrix (a multiple of 8: codes start on a byte) */
+    int first, last; /* the matrix's first / last part */
+    int matrix;     /* index of the matrix (its scales' buffer alternates with it) */
     int rows_chunk; /* rows per chunk: a multiple of 8, so every chunk's packed codes start on a byte */
     int fd;         /* the file holding v (read with pread), or -1: read through the map */
     int64_t off;    /* v's offset in it */
 } Job;
 
-typedef struct Bufs { /* one job's bytes as the file stores them */
-    uint8_t *qw;
-    uint16_t *sc;
-    uint8_t *zp;
+typedef struct Bufs { /* packed codes by job (part), scales and zero-points by matrix */
+    uint8_t *qw[2];
+    uint16_t *sc[2];
+    uint8_t *zp[2];
 } Bufs;
 
 static const char *const NORMS[2][2] = {{"attn_norm", "blk.%d.attn_norm.weight"}, {"ffn_norm", "blk.%d.ffn_norm.weight"}};
@@ -67,11 +78,13 @@ int llm_rtn_stream_ok(LlmSource *src, const LlmModel *m, const LlmWQuant *s, int
     return 1;
 }
 
-/* Rows [r0, r0 + nr) of job J widened into x, quantized, packed into b (the chunk's slice). 0, or
- * -1 when a weight is not finite (the caller names it). */
-static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x, int8_t *q, const Bufs *b, KernIsa isa) {
+/* Rows [r0, r0 + nr) of job J's part read (into raw), widened into x, quantized, and packed:
+ * qw the part's codes, sc / zp the matrix's scales / zero-points.  0; -1 when a weight is not
+ * finite (the caller names it); -2 when the file could not be read. */
+static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x, int8_t *q, uint8_t *qw, uint16_t *sc,
+                    uint8_t *zp, KernIsa isa) {
     QParams *p = J->p;
-    const int64_t in = p->cols, n = nr * in, gpr = p->groups_per_row;
+    const int64_t in = p->cols, n = nr * in, gpr = p->groups_per_row, u0 = (J->row0 + r0) * gpr;
     StTensor sub = J->v;
     const size_t es = st_dtype_size(J->v.dtype);
     sub.data = J->v.data + (size_t)(r0 * in) * es;
@@ -95,12 +108,12 @@ static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x
     if (st_to_f32(&sub, x, &e)) return -1;
     /* non-finite weights are seen while quantizing; q_check_finite then decides (refused
      * unless QUANT_ALLOW_NONFINITE) */
-    if (llm_rtn_rows_local(p, x, r0, nr, q, b->sc + r0 * gpr, isa) && q_check_finite(x, n, "", "", &e)) return -1;
-    qpack(p->bits, q, n, b->qw + qpack_bytes(p->bits, r0 * in)); /* r0 * in * bits: whole bytes (r0 % 8 == 0) */
+    if (llm_rtn_rows_local(p, x, r0, nr, q, sc + u0, isa) && q_check_finite(x, n, "", "", &e)) return -1;
+    qpack(p->bits, q, n, qw + qpack_bytes(p->bits, r0 * in)); /* r0 * in * bits: whole bytes (r0 % 8 == 0) */
     if (!p->symmetric) {
         int8_t *z = q; /* the codes are packed: their buffer holds the zero-points now */
         for (int64_t u = 0; u < nr * gpr; u++) z[u] = (int8_t)p->zero[r0 * gpr + u];
-        qpack(p->bits, z, nr * gpr, b->zp + qpack_bytes(p->bits, r0 * gpr));
+        qpack(p->bits, z, nr * gpr, zp + qpack_bytes(p->bits, u0));
     }
     return 0;
 }
@@ -109,17 +122,22 @@ static int put(LlmQfileSink *o, const char *name, const void *data, size_t nbyte
     return llm_qfile_claim(o, name, nbytes, err) < 0 || qwriter_write(o->w, data, nbytes, err) ? -1 : 0;
 }
 
-/* Job J's tensors from b, as llm_qfile_put_quant writes them: packed codes, scales, zero-points. */
-static int put_job(LlmQfileSink *o, const Job *J, const Bufs *b, QErr *err) {
+/* Job J's bytes in the file: the part's packed codes (the matrix's .qweight claimed whole at its
+ * first part), then after the last part the matrix's scales and zero-points, as
+ * llm_qfile_put_quant writes them. */
+static int put_job(LlmQfileSink *o, const Job *J, const uint8_t *qw, const uint16_t *sc, const uint8_t *zp, QErr *err) {
     const QParams *p = J->p;
+    const int64_t rows = J->t->shape[0], cols = p->cols, n = rows * p->groups_per_row;
     char name[160];
     snprintf(name, sizeof name, "%s.qweight", J->base);
-    if (put(o, name, b->qw, qpack_bytes(p->bits, p->rows * p->cols), err)) return -1;
+    if (J->first && llm_qfile_claim(o, name, qpack_bytes(p->bits, rows * cols), err) < 0) return -1;
+    if (qwriter_write(o->w, qw, qpack_bytes(p->bits, p->rows * cols), err)) return -1;
+    if (!J->last) return 0;
     snprintf(name, sizeof name, "%s.scale", J->base);
-    if (put(o, name, b->sc, (size_t)p->n * 2, err)) return -1;
+    if (put(o, name, sc, (size_t)n * 2, err)) return -1;
     if (p->symmetric) return 0;
     snprintf(name, sizeof name, "%s.zero", J->base);
-    return put(o, name, b->zp, qpack_bytes(p->bits, p->n), err);
+    return put(o, name, zp, qpack_bytes(p->bits, n), err);
 }
 
 /* The fp32 tensors that precede job J in the file (final norm, a block's norms). */
@@ -138,61 +156,104 @@ static int put_pre(LlmQfileSink *o, LlmSource *src, const LlmModel *m, const Job
     return 0;
 }
 
-/* A chunk found a weight that is not finite: the whole tensor widened once more, so the error
+/* A chunk found a weight that is not finite: the whole matrix widened once more, so the error
  * names the element exactly as the block path's reader does. */
-static int name_nonfinite(const Job *J, const LlmModel *m, QErr *err) {
-    float *x = xmalloc((size_t)J->v.numel * sizeof(float));
-    int rc = st_to_f32(&J->v, x, err) || q_check_finite(x, J->v.numel, m->name, J->v.name, err) ? -1 : 0;
+static int name_nonfinite(const StTensor *t, const LlmModel *m, QErr *err) {
+    float *x = xmalloc((size_t)t->numel * sizeof(float));
+    int rc = st_to_f32(t, x, err) || q_check_finite(x, t->numel, m->name, t->name, err) ? -1 : 0;
     free(x);
-    return rc ? -1 : qerr_set(err, "internal: %s: a chunk was not finite but the tensor is", J->v.name);
+    return rc ? -1 : qerr_set(err, "internal: %s: a chunk was not finite but the tensor is", t->name);
+}
+
+/* The plan: every matrix's parts as jobs, with their grids (kinds: 0 embedding, 1 classifier,
+ * 2 + k linear k; per kind one grid for full parts and one for a shorter last part). */
+typedef struct Plan {
+    LlmSource *src;
+    const LlmModel *m;
+    const LlmWQuant *s;
+    int emb_bits;
+    Job *jobs;
+    int nj, nmat;
+    StTensor *mats; /* [nmat] the whole matrices */
+    QParams grids[2 * (2 + LLM_MAX_LINEARS)];
+    int64_t part_elems; /* PART_ELEMS; QUANT_RTN_PART_ELEMS (tests): smaller, so small models have parts */
+    QErr *err;
+} Plan;
+
+static int grid(Plan *P, int kind, int last, int64_t rows, int64_t cols, QParams **out) {
+    QParams *g = &P->grids[2 * kind + last];
+    *out = g;
+    if (g->scale) return 0; /* one shape per kind and position */
+    const LlmConfig *c = &P->m->c;
+    if (kind == 0) return llm_emb_qparams(g, P->emb_bits, llm_qfile_emb_group(c, P->s, P->emb_bits), rows, cols, P->err);
+    if (kind == 1) return llm_rtn_init(g, llm_qfile_head_bits(c, P->s), 1, LLM_QFILE_HEAD_GROUP, rows, cols, P->err);
+    return llm_rtn_init(g, P->s->bits, P->s->symmetric, P->s->group_size, rows, cols, P->err);
+}
+
+/* Matrix `part` of block `layer` (or the embedding / classifier) as jobs; *bpw its bits per weight. */
+static int plan_matrix(Plan *P, int kind, int layer, const char *part, const char *base, int norms, int final_norm, double *bpw) {
+    StTensor *t = &P->mats[P->nmat];
+    if (llm_source_view(P->src, P->m, layer, part, t)) return qerr_set(P->err, "internal: a tensor llm_rtn_stream_ok found is gone");
+    const int64_t rows = t->shape[0], cols = t->shape[1], r = P->part_elems / cols;
+    const int64_t pr = r < 8 ? 8 : r - r % 8, part_rows = pr < rows ? pr : rows;
+    const size_t es = st_dtype_size(t->dtype);
+    for (int64_t r0 = 0; r0 < rows; r0 += part_rows) {
+        const int64_t nr = rows - r0 < part_rows ? rows - r0 : part_rows;
+        Job *J = &P->jobs[P->nj++];
+        *J = (Job){.t = t, .norms = r0 == 0 ? norms : -1, .final_norm = r0 == 0 && final_norm, .row0 = r0,
+                   .first = r0 == 0, .last = r0 + nr == rows, .matrix = P->nmat, .fd = -1};
+        if (grid(P, kind, nr != part_rows, nr, cols, &J->p)) return -1;
+        snprintf(J->base, sizeof J->base, "%s", base);
+        J->v = *t;
+        J->v.data = t->data + (size_t)(r0 * cols) * es;
+        J->v.shape[0] = nr;
+        J->v.numel = nr * cols;
+        J->v.nbytes = (size_t)J->v.numel * es;
+        const int64_t cr = CHUNK_ELEMS / cols;
+        J->rows_chunk = (int)(cr < 8 ? 8 : cr - cr % 8);
+        if (r0 == 0) *bpw = qparams_bits_per_weight(J->p); /* the same for any rows: n / (rows x cols) */
+    }
+    P->nmat++;
+    return 0;
 }
 
 int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, int emb_bits, LlmQfileSink *o,
                          QProgress *prog, double *bits, double *weights, QErr *err) {
     const LlmConfig *c = &m->c;
-    const int64_t V = c->vocab_size, D = c->dim;
     LlmLinearShape lin[LLM_MAX_LINEARS];
     const int nl = llm_block_shapes(c, lin), L = c->n_layers;
-    /* grids: the embedding's, the classifier's, one per linear of a block */
-    QParams pe = {0}, ph = {0}, pl[LLM_MAX_LINEARS];
-    memset(pl, 0, sizeof pl);
-    int rc = -1, nj = 0, bad_job = -1, bad_kind = 0, nfd = 0, *fds = NULL;
+    int rc = -1, bad_job = -1, bad_kind = 0, nfd = 0, *fds = NULL;
     const char **fd_path = NULL;
-    Job *jobs = xcalloc((size_t)(2 + L * nl), sizeof *jobs);
-    Bufs bufs[2] = {{0}};
-    float *tmp = xmalloc((size_t)D * sizeof(float));
-    if (llm_emb_qparams(&pe, emb_bits, llm_qfile_emb_group(c, s, emb_bits), V, D, err)) goto out;
-    if (!c->shared_head && llm_rtn_init(&ph, llm_qfile_head_bits(c, s), 1, LLM_QFILE_HEAD_GROUP, V, D, err)) goto out;
-    for (int k = 0; k < nl; k++)
-        if (llm_rtn_init(&pl[k], s->bits, s->symmetric, s->group_size, lin[k].out, lin[k].in, err)) goto out;
-    /* the jobs in file order (llm_qfile_layout's) */
-    jobs[nj] = (Job){.p = &pe, .norms = -1};
-    snprintf(jobs[nj].base, sizeof jobs[nj].base, "token_embd");
-    if (llm_source_view(src, m, 0, "embed", &jobs[nj++].v)) goto internal;
-    if (!c->shared_head) {
-        jobs[nj] = (Job){.p = &ph, .norms = -1};
-        snprintf(jobs[nj].base, sizeof jobs[nj].base, "output");
-        if (llm_source_view(src, m, 0, "head", &jobs[nj++].v)) goto internal;
-    }
+    Plan P = {.src = src, .m = m, .s = s, .emb_bits = emb_bits, .part_elems = PART_ELEMS, .err = err};
+    const char *pe = getenv("QUANT_RTN_PART_ELEMS");
+    if (pe && atoll(pe) > 0 && atoll(pe) < PART_ELEMS) P.part_elems = atoll(pe);
+    P.mats = xcalloc((size_t)(2 + L * nl), sizeof *P.mats);
+    /* jobs: at most one per PART_ELEMS weights plus one per matrix */
+    int64_t maxj = 2 * ((int64_t)c->vocab_size / 8 + 1);
+    for (int k = 0; k < nl; k++) maxj += (int64_t)L * (lin[k].out / 8 + 1); /* parts: at least 8 rows */
+    P.jobs = xcalloc((size_t)maxj, sizeof *P.jobs);
+    Bufs bufs;
+    memset(&bufs, 0, sizeof bufs);
+    float *tmp = xmalloc((size_t)c->dim * sizeof(float));
+    double bpw;
+    if (plan_matrix(&P, 0, 0, "embed", "token_embd", -1, 0, &bpw)) goto out;
+    if (!c->shared_head && plan_matrix(&P, 1, 0, "head", "output", -1, 0, &bpw)) goto out;
     for (int l = 0; l < L; l++)
         for (int k = 0; k < nl; k++) {
-            Job *J = &jobs[nj++];
-            *J = (Job){.p = &pl[k], .norms = k == 0 ? l : -1, .final_norm = l == 0 && k == 0};
-            snprintf(J->base, sizeof J->base, "blk.%d.%s", l, lin[k].name);
-            if (llm_source_view(src, m, l, lin[k].name, &J->v)) goto internal;
+            char base[96];
+            snprintf(base, sizeof base, "blk.%d.%s", l, lin[k].name);
+            if (plan_matrix(&P, 2 + k, l, lin[k].name, base, k == 0 ? l : -1, l == 0 && k == 0, &bpw)) goto out;
             const double e = (double)lin[k].out * lin[k].in;
-            *bits += qparams_bits_per_weight(&pl[k]) * e;
+            *bits += bpw * e;
             *weights += e;
         }
-    /* the files, each opened once (QUANT_RTN_READ=map: read through the map instead) */
-    const char *mode = getenv("QUANT_RTN_READ");
-    const int use_pread = !(mode && strcmp(mode, "map") == 0);
+    const int nj = P.nj;
+    Job *jobs = P.jobs;
+    /* the files, each opened once, read with pread (a source that cannot say: through the map) */
     for (int j = 0; j < nj; j++) {
         Job *J = &jobs[j];
-        J->fd = -1;
-        if (!use_pread) continue;
         const char *path = llm_source_view_file(src, &J->v, &J->off);
-        if (!path) goto internal;
+        if (!path) continue;
         for (int i = 0; i < nfd && J->fd < 0; i++)
             if (strcmp(fd_path[i], path) == 0) J->fd = fds[i];
         if (J->fd < 0) {
@@ -206,26 +267,25 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
             J->fd = fds[nfd++];
         }
     }
-    /* chunk sizes and the largest buffers any job needs */
+    /* the largest buffers any job needs */
     size_t max_qw = 0, max_sc = 0, max_zp = 0, max_chunk = 0;
     for (int j = 0; j < nj; j++) {
-        Job *J = &jobs[j];
-        const int64_t cols = J->p->cols, r = CHUNK_ELEMS / cols;
-        J->rows_chunk = (int)(r < 8 ? 8 : r - r % 8);
-        const size_t qw = qpack_bytes(J->p->bits, J->p->rows * cols), zp = qpack_bytes(J->p->bits, J->p->n);
-        const size_t ch = (size_t)J->rows_chunk * (size_t)cols;
+        const Job *J = &jobs[j];
+        const int bits = J->p->bits;
+        const int64_t cols = J->p->cols, n = J->t->shape[0] * J->p->groups_per_row;
+        const size_t qw = qpack_bytes(bits, J->p->rows * cols), zp = qpack_bytes(bits, n), ch = (size_t)J->rows_chunk * (size_t)cols;
         max_qw = qw > max_qw ? qw : max_qw;
-        max_sc = (size_t)J->p->n > max_sc ? (size_t)J->p->n : max_sc;
+        max_sc = (size_t)n > max_sc ? (size_t)n : max_sc;
         max_zp = zp > max_zp ? zp : max_zp;
         max_chunk = ch > max_chunk ? ch : max_chunk;
     }
     for (int i = 0; i < 2; i++) {
-        bufs[i].qw = xmalloc(max_qw);
-        bufs[i].sc = xmalloc(max_sc * 2);
-        bufs[i].zp = xmalloc(max_zp);
+        bufs.qw[i] = xmalloc(max_qw);
+        bufs.sc[i] = xmalloc(max_sc * 2);
+        bufs.zp[i] = xmalloc(max_zp);
     }
     const KernIsa isa = kern_isa_best();
-    int fail = 0; /* 1: a chunk was not finite (bad_job); 2: writing failed (err set) */
+    int fail = 0; /* 1: a chunk failed (bad_job, bad_kind); 2: writing failed (err set) */
 #pragma omp parallel
     {
         float *x = xmalloc(max_chunk * sizeof(float));
@@ -237,7 +297,10 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
                 int f;
 #pragma omp atomic read
                 f = fail;
-                if (j > 0 && f == 0 && put_job(o, &jobs[j - 1], &bufs[(j - 1) & 1], err)) f = 2;
+                if (j > 0 && f == 0) {
+                    const Job *J = &jobs[j - 1];
+                    if (put_job(o, J, bufs.qw[(j - 1) & 1], bufs.sc[J->matrix & 1], bufs.zp[J->matrix & 1], err)) f = 2;
+                }
                 if (j > 0 && jobs[j - 1].fd < 0) qmap_release(jobs[j - 1].v.data, jobs[j - 1].v.nbytes); /* its file pages: done */
                 if (j < nj && f == 0 && put_pre(o, src, m, &jobs[j], tmp, err)) f = 2;
                 if (f == 2) {
@@ -252,6 +315,8 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
             if (j == nj) break;
             const Job *J = &jobs[j];
             const int64_t rows = J->p->rows, R = J->rows_chunk, nch = (rows + R - 1) / R;
+            uint8_t *qw = bufs.qw[j & 1], *zp = bufs.zp[J->matrix & 1];
+            uint16_t *sc = bufs.sc[J->matrix & 1];
 #pragma omp for schedule(dynamic, 1)
             for (int64_t ch = 0; ch < nch; ch++) {
                 int f;
@@ -259,7 +324,7 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
                 f = fail;
                 if (f) continue;
                 const int64_t r0 = ch * R, nr = rows - r0 < R ? rows - r0 : R;
-                const int bad = do_chunk(J, r0, nr, raw, x, q, &bufs[j & 1], isa);
+                const int bad = do_chunk(J, r0, nr, raw, x, q, qw, sc, zp, isa);
                 if (bad) {
 #pragma omp critical(rtn_stream_fail)
                     if (bad_job < 0) { /* the first job found: chunks of one job only run together */
@@ -278,28 +343,24 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
     if (fail == 1 && bad_kind == -2) {
         int64_t off;
         rc = qerr_set(err, "%s: tensor '%s': read failed (the file changed while being read?)",
-                      llm_source_view_file(src, &jobs[bad_job].v, &off), jobs[bad_job].v.name);
+                      llm_source_view_file(src, &jobs[bad_job].v, &off), jobs[bad_job].t->name);
     } else if (fail == 1) {
-        rc = name_nonfinite(&jobs[bad_job], m, err);
+        rc = name_nonfinite(jobs[bad_job].t, m, err);
     } else {
         rc = fail ? -1 : 0;
     }
-    goto out;
-internal:
-    qerr_set(err, "internal: a tensor llm_rtn_stream_ok found is gone");
 out:
     for (int i = 0; i < 2; i++) {
-        free(bufs[i].qw);
-        free(bufs[i].sc);
-        free(bufs[i].zp);
+        free(bufs.qw[i]);
+        free(bufs.sc[i]);
+        free(bufs.zp[i]);
     }
     for (int i = 0; i < nfd; i++) close(fds[i]);
     free(fds);
     free(fd_path);
     free(tmp);
-    free(jobs);
-    qparams_free(&pe);
-    qparams_free(&ph);
-    for (int k = 0; k < nl; k++) qparams_free(&pl[k]);
+    free(P.jobs);
+    free(P.mats);
+    for (size_t i = 0; i < sizeof P.grids / sizeof P.grids[0]; i++) qparams_free(&P.grids[i]);
     return rc;
 }
