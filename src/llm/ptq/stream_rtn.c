@@ -9,15 +9,17 @@
  *
  * Jobs are parts of at most PART_ELEMS weights of the quantized matrices, in file order
  * (embedding, classifier, then each block's linears): a matrix's packed codes are one run of
- * bytes, written part by part, and its scales follow once its last part is done.  While the
- * threads quantize job j, one of them first writes job j - 1's codes (double-buffered: parts
- * alternate, and so do matrices for their scales) and the small fp32 tensors before job j
- * (norms), then joins the chunks (dynamic schedule): writing overlaps quantizing.  Which
- * thread does what changes nothing in the bytes, so the file is the same for any thread
- * count.  A part of a matrix is quantized on the grid of a matrix of the part's rows: RTN's
+ * bytes, written part by part, and its scales follow once its last part is done.  Threads take
+ * chunks in order across all jobs; whichever finds the writer free writes the finished jobs in
+ * order (with the small fp32 tensors between them: norms), so writing overlaps quantizing and
+ * no thread waits at a barrier for one the machine's other work has descheduled.  Buffers are
+ * a ring of RING jobs (and matrices, for scales).  Which thread does what changes nothing in
+ * the bytes, so the file is the same for any thread count.  A part of a matrix is quantized on the grid of a matrix of the part's rows: RTN's
  * units are within rows, so its scales and codes are those rows' scales and codes. */
 #include <errno.h>
+#include <omp.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,7 +37,8 @@ enum {
 typedef struct Job {
     StTensor v;     /* this part's rows as stored [rows, cols] (a view into the mapped file) */
     const StTensor *t; /* the whole matrix (for messages) */
-    QParams *p;     /* the part's grid (shared by parts of one shape: scales overwritten per job) */
+    QParams *p;     /* the part's grid (shared by parts of one shape: its shape only is read) */
+    int kind;       /* 0 embedding, 1 classifier, 2 + k linear k (the grid's kind) */
     char base[96];  /* the tensors' stem: "token_embd", "output", "blk.3.q" */
     int norms;      /* the block whose norms precede this job in the file, or -1 */
     int final_norm; /* output_norm precedes this job */
@@ -47,10 +50,12 @@ typedef struct Job {
     int64_t off;    /* v's offset in it */
 } Job;
 
+enum { RING = 4, NKINDS = 2 + LLM_MAX_LINEARS }; /* jobs (and matrices) in flight: buffers taken in turn */
+
 typedef struct Bufs { /* packed codes by job (part), scales and zero-points by matrix */
-    uint8_t *qw[2];
-    uint16_t *sc[2];
-    uint8_t *zp[2];
+    uint8_t *qw[RING];
+    uint16_t *sc[RING];
+    uint8_t *zp[RING];
 } Bufs;
 
 static const char *const NORMS[2][2] = {{"attn_norm", "blk.%d.attn_norm.weight"}, {"ffn_norm", "blk.%d.ffn_norm.weight"}};
@@ -81,9 +86,9 @@ int llm_rtn_stream_ok(LlmSource *src, const LlmModel *m, const LlmWQuant *s, int
 /* Rows [r0, r0 + nr) of job J's part read (into raw), widened into x, quantized, and packed:
  * qw the part's codes, sc / zp the matrix's scales / zero-points.  0; -1 when a weight is not
  * finite (the caller names it); -2 when the file could not be read. */
-static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x, int8_t *q, uint8_t *qw, uint16_t *sc,
-                    uint8_t *zp, KernIsa isa) {
-    QParams *p = J->p;
+static int do_chunk(const Job *J, QParams *tp, int64_t r0, int64_t nr, uint8_t *raw, float *x, int8_t *q, uint8_t *qw,
+                    uint16_t *sc, uint8_t *zp, KernIsa isa) {
+    const QParams *p = J->p;
     const int64_t in = p->cols, n = nr * in, gpr = p->groups_per_row, u0 = (J->row0 + r0) * gpr;
     StTensor sub = J->v;
     const size_t es = st_dtype_size(J->v.dtype);
@@ -108,11 +113,11 @@ static int do_chunk(const Job *J, int64_t r0, int64_t nr, uint8_t *raw, float *x
     if (st_to_f32(&sub, x, &e)) return -1;
     /* non-finite weights are seen while quantizing; q_check_finite then decides (refused
      * unless QUANT_ALLOW_NONFINITE) */
-    if (llm_rtn_rows_local(p, x, r0, nr, q, sc + u0, isa) && q_check_finite(x, n, "", "", &e)) return -1;
+    if (llm_rtn_rows_local(tp, x, 0, nr, q, sc + u0, isa) && q_check_finite(x, n, "", "", &e)) return -1;
     qpack(p->bits, q, n, qw + qpack_bytes(p->bits, r0 * in)); /* r0 * in * bits: whole bytes (r0 % 8 == 0) */
     if (!p->symmetric) {
         int8_t *z = q; /* the codes are packed: their buffer holds the zero-points now */
-        for (int64_t u = 0; u < nr * gpr; u++) z[u] = (int8_t)p->zero[r0 * gpr + u];
+        for (int64_t u = 0; u < nr * gpr; u++) z[u] = (int8_t)tp->zero[u];
         qpack(p->bits, z, nr * gpr, zp + qpack_bytes(p->bits, u0));
     }
     return 0;
@@ -180,14 +185,18 @@ typedef struct Plan {
     QErr *err;
 } Plan;
 
+/* The grid of a [rows, cols] matrix of the kind (units lie within rows: any rows, the same units). */
+static int grid_init(const Plan *P, int kind, int64_t rows, int64_t cols, QParams *g, QErr *err) {
+    const LlmConfig *c = &P->m->c;
+    if (kind == 0) return llm_emb_qparams(g, P->emb_bits, llm_qfile_emb_group(c, P->s, P->emb_bits), rows, cols, err);
+    if (kind == 1) return llm_rtn_init(g, llm_qfile_head_bits(c, P->s), 1, LLM_QFILE_HEAD_GROUP, rows, cols, err);
+    return llm_rtn_init(g, P->s->bits, P->s->symmetric, P->s->group_size, rows, cols, err);
+}
+
 static int grid(Plan *P, int kind, int last, int64_t rows, int64_t cols, QParams **out) {
     QParams *g = &P->grids[2 * kind + last];
     *out = g;
-    if (g->scale) return 0; /* one shape per kind and position */
-    const LlmConfig *c = &P->m->c;
-    if (kind == 0) return llm_emb_qparams(g, P->emb_bits, llm_qfile_emb_group(c, P->s, P->emb_bits), rows, cols, P->err);
-    if (kind == 1) return llm_rtn_init(g, llm_qfile_head_bits(c, P->s), 1, LLM_QFILE_HEAD_GROUP, rows, cols, P->err);
-    return llm_rtn_init(g, P->s->bits, P->s->symmetric, P->s->group_size, rows, cols, P->err);
+    return g->scale ? 0 : grid_init(P, kind, rows, cols, g, P->err); /* one shape per kind and position */
 }
 
 /* Matrix `part` of block `layer` (or the embedding / classifier) as jobs; *bpw its bits per weight. */
@@ -200,7 +209,7 @@ static int plan_matrix(Plan *P, int kind, int layer, const char *part, const cha
     for (int64_t r0 = 0; r0 < rows; r0 += part_rows) {
         const int64_t nr = rows - r0 < part_rows ? rows - r0 : part_rows;
         Job *J = &P->jobs[P->nj++];
-        *J = (Job){.t = t, .norms = r0 == 0 ? norms : -1, .final_norm = r0 == 0 && final_norm, .row0 = r0,
+        *J = (Job){.t = t, .kind = kind, .norms = r0 == 0 ? norms : -1, .final_norm = r0 == 0 && final_norm, .row0 = r0,
                    .first = r0 == 0, .last = r0 + nr == rows, .matrix = P->nmat, .fd = -1};
         if (grid(P, kind, nr != part_rows, nr, cols, &J->p)) return -1;
         snprintf(J->base, sizeof J->base, "%s", base);
@@ -217,6 +226,48 @@ static int plan_matrix(Plan *P, int kind, int layer, const char *part, const cha
     return 0;
 }
 
+static int atomic_get(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void atomic_put(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+typedef struct WriteCtx {
+    LlmQfileSink *o;
+    LlmSource *src;
+    const LlmModel *m;
+    const LlmWQuant *s;
+    const Job *jobs;
+    int nj;
+    const Bufs *bufs;
+    float *tmp;
+    QProgress *prog;
+    QErr *err;
+    int *left, *written, *writing, *fail;
+} WriteCtx;
+
+/* If no other thread holds the writer: every finished job not yet written, in order (the fp32
+ * tensors before it, then its bytes).  1 when this thread wrote something. */
+static int try_write(WriteCtx *w) {
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(w->writing, &expect, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+    int did = 0, j;
+    while ((j = atomic_get(w->written)) < w->nj && atomic_get(&w->left[j]) == 0 && !atomic_get(w->fail)) {
+        const Job *J = &w->jobs[j];
+        if (put_pre(w->o, w->src, w->m, J, w->tmp, w->err) ||
+            put_job(w->o, J, w->bufs->qw[j % RING], w->bufs->sc[J->matrix % RING], w->bufs->zp[J->matrix % RING], w->err)) {
+            atomic_put(w->fail, 2);
+            break;
+        }
+        if (J->fd < 0) qmap_release(J->v.data, J->v.nbytes); /* read through the map: its pages, done */
+        if (w->prog) {
+            qprogress_frac(w->prog, (double)(j + 1) / w->nj);
+            qprogress_update(w->prog, "streamed rtn w%d: %s (%d/%d)", w->s->bits, J->base, j + 1, w->nj);
+        }
+        atomic_put(w->written, j + 1);
+        did = 1;
+    }
+    atomic_put(w->writing, 0);
+    return did;
+}
+
 int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, int emb_bits, LlmQfileSink *o,
                          QProgress *prog, double *bits, double *weights, QErr *err) {
     const LlmConfig *c = &m->c;
@@ -224,6 +275,10 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
     const int nl = llm_block_shapes(c, lin), L = c->n_layers;
     int rc = -1, bad_job = -1, bad_kind = 0, nfd = 0, *fds = NULL;
     const char **fd_path = NULL;
+    QParams *tgrids = NULL;
+    int nth = 0;
+    int64_t *first_chunk = NULL;
+    int *left = NULL;
     Plan P = {.src = src, .m = m, .s = s, .emb_bits = emb_bits, .part_elems = PART_ELEMS, .err = err};
     const char *pe = getenv("QUANT_RTN_PART_ELEMS");
     if (pe && atoll(pe) > 0 && atoll(pe) < PART_ELEMS) P.part_elems = atoll(pe);
@@ -279,63 +334,71 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
         max_zp = zp > max_zp ? zp : max_zp;
         max_chunk = ch > max_chunk ? ch : max_chunk;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < RING; i++) {
         bufs.qw[i] = xmalloc(max_qw);
         bufs.sc[i] = xmalloc(max_sc * 2);
         bufs.zp[i] = xmalloc(max_zp);
     }
     const KernIsa isa = kern_isa_best();
-    int fail = 0; /* 1: a chunk failed (bad_job, bad_kind); 2: writing failed (err set) */
+    /* chunks numbered across all jobs: job j's are [first_chunk[j], first_chunk[j + 1]) */
+    first_chunk = xmalloc((size_t)(nj + 1) * sizeof *first_chunk);
+    left = xmalloc((size_t)nj * sizeof *left); /* chunks of job j not finished yet */
+    first_chunk[0] = 0;
+    for (int j = 0; j < nj; j++) {
+        const int64_t rows = jobs[j].p->rows, R = jobs[j].rows_chunk;
+        left[j] = (int)((rows + R - 1) / R);
+        first_chunk[j + 1] = first_chunk[j] + left[j];
+    }
+    const int64_t nchunks = first_chunk[nj];
+    /* each thread's grids, one per kind for a chunk's rows: the scales a chunk computes are its
+     * own (parts of one matrix run at once, and share their job grid's shape only) */
+    nth = omp_get_max_threads();
+    tgrids = xcalloc((size_t)nth * NKINDS, sizeof *tgrids);
+    for (int t = 0; t < nth; t++)
+        for (int j = 0; j < nj; j++) {
+            QParams *g = &tgrids[(size_t)t * NKINDS + jobs[j].kind];
+            if (!g->scale && grid_init(&P, jobs[j].kind, jobs[j].rows_chunk, jobs[j].p->cols, g, err)) goto out;
+        }
+    int64_t next_chunk = 0; /* the next chunk to hand out */
+    int written = 0;        /* jobs written (in order) */
+    int writing = 0;        /* a thread holds the writer */
+    int fail = 0;           /* 1: a chunk failed (bad_job, bad_kind); 2: writing failed (err set) */
+    WriteCtx wc = {o, src, m, s, jobs, nj, &bufs, tmp, prog, err, left, &written, &writing, &fail};
+    /* No barrier anywhere: a thread takes the next chunk (jobs in order), quantizes it, and
+     * whichever thread finds the writer free writes every finished job in order.  A chunk of
+     * job j waits only for job j - RING to be written (its buffers are reused). */
 #pragma omp parallel
     {
         float *x = xmalloc(max_chunk * sizeof(float));
         uint8_t *raw = xmalloc(max_chunk * sizeof(float));
         int8_t *q = xmalloc(max_chunk);
-        for (int j = 0; j <= nj; j++) {
-#pragma omp single nowait
-            {
-                int f;
-#pragma omp atomic read
-                f = fail;
-                if (j > 0 && f == 0) {
-                    const Job *J = &jobs[j - 1];
-                    if (put_job(o, J, bufs.qw[(j - 1) & 1], bufs.sc[J->matrix & 1], bufs.zp[J->matrix & 1], err)) f = 2;
-                }
-                if (j > 0 && jobs[j - 1].fd < 0) qmap_release(jobs[j - 1].v.data, jobs[j - 1].v.nbytes); /* its file pages: done */
-                if (j < nj && f == 0 && put_pre(o, src, m, &jobs[j], tmp, err)) f = 2;
-                if (f == 2) {
-#pragma omp atomic write
-                    fail = 2;
-                }
-                if (prog && j < nj) {
-                    qprogress_frac(prog, (double)j / nj);
-                    qprogress_update(prog, "streamed rtn w%d: %s (%d/%d)", s->bits, jobs[j].base, j + 1, nj);
-                }
-            }
-            if (j == nj) break;
+        QParams *tg = tgrids + (size_t)omp_get_thread_num() * NKINDS;
+        int j = 0;
+        for (;;) {
+            int64_t g;
+#pragma omp atomic capture
+            g = next_chunk++;
+            if (g >= nchunks || atomic_get(&fail)) break;
+            while (first_chunk[j + 1] <= g) j++;
+            while (atomic_get(&written) <= j - RING && !atomic_get(&fail))
+                if (!try_write(&wc)) sched_yield(); /* the writer is behind: help, or give the core away */
             const Job *J = &jobs[j];
-            const int64_t rows = J->p->rows, R = J->rows_chunk, nch = (rows + R - 1) / R;
-            uint8_t *qw = bufs.qw[j & 1], *zp = bufs.zp[J->matrix & 1];
-            uint16_t *sc = bufs.sc[J->matrix & 1];
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t ch = 0; ch < nch; ch++) {
-                int f;
-#pragma omp atomic read
-                f = fail;
-                if (f) continue;
-                const int64_t r0 = ch * R, nr = rows - r0 < R ? rows - r0 : R;
-                const int bad = do_chunk(J, r0, nr, raw, x, q, qw, sc, zp, isa);
-                if (bad) {
+            const int64_t r0 = (g - first_chunk[j]) * J->rows_chunk, nr = J->p->rows - r0 < J->rows_chunk ? J->p->rows - r0 : J->rows_chunk;
+            QParams *tp = &tg[J->kind];
+            const int bad = do_chunk(J, tp, r0, nr, raw, x, q, bufs.qw[j % RING], bufs.sc[J->matrix % RING], bufs.zp[J->matrix % RING], isa);
+            if (bad) {
 #pragma omp critical(rtn_stream_fail)
-                    if (bad_job < 0) { /* the first job found: chunks of one job only run together */
-                        bad_job = j;
-                        bad_kind = bad;
-#pragma omp atomic write
-                        fail = 1;
-                    }
+                if (bad_job < 0 && !atomic_get(&fail)) {
+                    bad_job = j;
+                    bad_kind = bad;
+                    atomic_put(&fail, 1);
                 }
             }
+            __atomic_sub_fetch(&left[j], 1, __ATOMIC_RELEASE);
+            try_write(&wc);
         }
+        while (atomic_get(&written) < nj && !atomic_get(&fail))
+            if (!try_write(&wc)) sched_yield();
         free(x);
         free(raw);
         free(q);
@@ -350,7 +413,7 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
         rc = fail ? -1 : 0;
     }
 out:
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < RING; i++) {
         free(bufs.qw[i]);
         free(bufs.sc[i]);
         free(bufs.zp[i]);
@@ -359,6 +422,10 @@ out:
     free(fds);
     free(fd_path);
     free(tmp);
+    free(first_chunk);
+    free(left);
+    for (int i = 0; i < nth * NKINDS; i++) qparams_free(&tgrids[i]);
+    free(tgrids);
     free(P.jobs);
     free(P.mats);
     for (size_t i = 0; i < sizeof P.grids / sizeof P.grids[0]; i++) qparams_free(&P.grids[i]);
