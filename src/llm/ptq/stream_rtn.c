@@ -14,11 +14,12 @@
  * order (with the small fp32 tensors between them: norms), so writing overlaps quantizing and
  * no thread waits at a barrier for one the machine's other work has descheduled.  Buffers are
  * a ring of RING jobs (and matrices, for scales).  Which thread does what changes nothing in
- * the bytes, so the file is the same for any thread count.  A part of a matrix is quantized on the grid of a matrix of the part's rows: RTN's
- * units are within rows, so its scales and codes are those rows' scales and codes. */
+ * the bytes, so the file is the same for any thread count.  A part (and a chunk) is quantized
+ * on the grid of a matrix of its rows: RTN's units lie within rows, so its scales and codes are
+ * those rows' scales and codes in the whole matrix. */
 #include <errno.h>
-#include <omp.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ typedef struct Job {
     int final_norm; /* output_norm precedes this job */
     int64_t row0;   /* the part's first row in the matrix (a multiple of 8: codes start on a byte) */
     int first, last; /* the matrix's first / last part */
-    int matrix;     /* index of the matrix (its scales' buffer alternates with it) */
+    int matrix;     /* index of the matrix (its scales' slot in the ring) */
     int rows_chunk; /* rows per chunk: a multiple of 8, so every chunk's packed codes start on a byte */
     int fd;         /* the file holding v (read with pread), or -1: read through the map */
     int64_t off;    /* v's offset in it */
@@ -178,7 +179,7 @@ typedef struct Plan {
     const LlmWQuant *s;
     int emb_bits;
     Job *jobs;
-    int nj, nmat;
+    int nj, maxj, nmat;
     StTensor *mats; /* [nmat] the whole matrices */
     QParams grids[2 * (2 + LLM_MAX_LINEARS)];
     int64_t part_elems; /* PART_ELEMS; QUANT_RTN_PART_ELEMS (tests): smaller, so small models have parts */
@@ -199,15 +200,21 @@ static int grid(Plan *P, int kind, int last, int64_t rows, int64_t cols, QParams
     return g->scale ? 0 : grid_init(P, kind, rows, cols, g, P->err); /* one shape per kind and position */
 }
 
+/* Rows per part of a [rows, cols] matrix: at most part_elems weights, a multiple of 8 rows. */
+static int64_t part_rows_of(int64_t part_elems, int64_t rows, int64_t cols) {
+    const int64_t r = part_elems / cols, pr = r < 8 ? 8 : r - r % 8;
+    return pr < rows ? pr : rows;
+}
+
 /* Matrix `part` of block `layer` (or the embedding / classifier) as jobs; *bpw its bits per weight. */
 static int plan_matrix(Plan *P, int kind, int layer, const char *part, const char *base, int norms, int final_norm, double *bpw) {
     StTensor *t = &P->mats[P->nmat];
     if (llm_source_view(P->src, P->m, layer, part, t)) return qerr_set(P->err, "internal: a tensor llm_rtn_stream_ok found is gone");
-    const int64_t rows = t->shape[0], cols = t->shape[1], r = P->part_elems / cols;
-    const int64_t pr = r < 8 ? 8 : r - r % 8, part_rows = pr < rows ? pr : rows;
+    const int64_t rows = t->shape[0], cols = t->shape[1], part_rows = part_rows_of(P->part_elems, rows, cols);
     const size_t es = st_dtype_size(t->dtype);
     for (int64_t r0 = 0; r0 < rows; r0 += part_rows) {
         const int64_t nr = rows - r0 < part_rows ? rows - r0 : part_rows;
+        if (P->nj == P->maxj) return qerr_set(P->err, "internal: more parts than counted");
         Job *J = &P->jobs[P->nj++];
         *J = (Job){.t = t, .kind = kind, .norms = r0 == 0 ? norms : -1, .final_norm = r0 == 0 && final_norm, .row0 = r0,
                    .first = r0 == 0, .last = r0 + nr == rows, .matrix = P->nmat, .fd = -1};
@@ -283,10 +290,15 @@ int llm_rtn_stream_write(LlmSource *src, const LlmModel *m, const LlmWQuant *s, 
     const char *pe = getenv("QUANT_RTN_PART_ELEMS");
     if (pe && atoll(pe) > 0 && atoll(pe) < PART_ELEMS) P.part_elems = atoll(pe);
     P.mats = xcalloc((size_t)(2 + L * nl), sizeof *P.mats);
-    /* jobs: at most one per PART_ELEMS weights plus one per matrix */
-    int64_t maxj = 2 * ((int64_t)c->vocab_size / 8 + 1);
-    for (int k = 0; k < nl; k++) maxj += (int64_t)L * (lin[k].out / 8 + 1); /* parts: at least 8 rows */
+    /* the jobs: every matrix's parts */
+    const int64_t V = c->vocab_size, pv = part_rows_of(P.part_elems, V, c->dim);
+    int64_t maxj = 2 * ((V + pv - 1) / pv);
+    for (int k = 0; k < nl; k++) {
+        const int64_t pk = part_rows_of(P.part_elems, lin[k].out, lin[k].in);
+        maxj += (int64_t)L * ((lin[k].out + pk - 1) / pk);
+    }
     P.jobs = xcalloc((size_t)maxj, sizeof *P.jobs);
+    P.maxj = (int)maxj;
     Bufs bufs;
     memset(&bufs, 0, sizeof bufs);
     float *tmp = xmalloc((size_t)c->dim * sizeof(float));
