@@ -12,13 +12,14 @@
 #
 # DIR defaults to /work/big/a17/tl1b-f16 (bench/llm_f16_files.py DIR --shape 1b writes it);
 # env: ROUNDS=3 THREADS=2 LLAMA_LIB_DIR=tests/npm/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+#      OUT=DIR for the outputs (default beside the model); BASE=another bench_stream binary, timed too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-rtn}
 DIR=${2:-/work/big/a17/tl1b-f16}
 ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}
 LIB=${LLAMA_LIB_DIR:-$PWD/tests/npm/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64}
-OUT=$(dirname "$DIR")/stream-bench; mkdir -p "$OUT"
+OUT=${OUT:-$(dirname "$DIR")/stream-bench}; mkdir -p "$OUT" # env OUT: another directory for the outputs
 [ -f "$DIR/model.safetensors" ] || { echo "no $DIR/model.safetensors: python3 bench/llm_f16_files.py $DIR"; exit 1; }
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 # timed NAME CMD...: /usr/bin/time -v, one line of wall / cpu / rss appended to $OUT/times.txt
@@ -40,13 +41,17 @@ if [ "$MODE" = rtn ]; then
     for r in $(seq 1 "$ROUNDS"); do
         echo "round $r"
         timed "quant-$r" build/bench/bench_stream "$DIR" "$OUT/rtn.safetensors" rtn 4 32
+        if [ -n "${BASE:-}" ]; then # another build's bench_stream (before / after a change), same output checked
+            timed "base-$r" "$BASE" "$DIR" "$OUT/base.safetensors" rtn 4 32
+            cmp -s "$OUT/rtn.safetensors" "$OUT/base.safetensors" || echo "  base and quant outputs DIFFER"
+        fi
         timed "llama-$r" env LD_LIBRARY_PATH="$LIB" build/bench/llama_quantize "$LIB/libllama.v0.4.0.so" \
             "$DIR/model-f16.gguf" "$OUT/q4_0.gguf" 2 "$THREADS"
         bytes=$(stat -c %s "$OUT/rtn.safetensors")
         timed "bound-$r" sh -c "cat '$DIR/model.safetensors' > /dev/null && head -c $bytes '$DIR/model.safetensors' > '$OUT/bound.bin' && sync '$OUT/bound.bin'"
     done
     echo "quant output $(stat -c %s "$OUT/rtn.safetensors") bytes, llama.cpp Q4_0 $(stat -c %s "$OUT/q4_0.gguf") bytes"
-    rm -f "$OUT/bound.bin"
+    rm -f "$OUT/bound.bin" "$OUT/base.safetensors"
 else
     W=${3:-128}; SEQ=${4:-256}; G=${5:-32}
     timed "gptq-1" build/bench/bench_stream "$DIR" "$OUT/gptq.safetensors" gptq 4 "$G" "$W" "$SEQ" \
@@ -69,4 +74,9 @@ if "quant" in med and "llama" in med:
     print("quant / llama.cpp: wall %.2fx, user+sys %.2fx, peak RSS %.2fx" % (q[0] / l[0], q[1] / l[1], q[2] / l[2]))
     if b:
         print("quant / bound (read F16 + write output): wall %.2fx" % (q[0] / b[0]))
+    if "base" in med:
+        z = med["base"]
+        print("quant / base: wall %.2fx, user+sys %.2fx, peak RSS %.2fx" % (q[0] / z[0], q[1] / z[1], q[2] / z[2]))
+        if b:
+            print("base / bound: wall %.2fx" % (z[0] / b[0]))
 PY

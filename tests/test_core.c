@@ -1,6 +1,9 @@
-/* test_core.c — core services: progress lines (durations, throttling off a terminal, ETA)
- * and the GGUF-compatible block layouts of qblock.h against their definition. */
+/* test_core.c — core services: progress lines (durations, throttling off a terminal, ETA),
+ * QWriter's direct writes, and the GGUF-compatible block layouts of qblock.h against their
+ * definition. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "quant/core.h"
@@ -48,6 +51,52 @@ TEST(progress_lines_off_terminal) {
     CHECK_MSG(n > 0 && strncmp(buf, "block 3/6  50% [20.0s, ETA 20.0s]\n", n) == 0, "got '%s'", buf);
 }
 
+/* qwriter_open_direct writes exactly the bytes handed to it, in pieces of any size, across
+ * several staging buffers (4 MiB each) and ending mid-block; abort leaves nothing.  The
+ * directory is on the build's filesystem (direct I/O where it allows it; buffered otherwise). */
+TEST(qwriter_direct_same_bytes) {
+    char dir[64] = "build/qw-XXXXXX";
+    if (!mkdtemp(dir)) {
+        snprintf(dir, sizeof dir, "/tmp/qw-XXXXXX");
+        CHECK(mkdtemp(dir) != NULL);
+    }
+    const size_t sizes[] = {0, 1, 4095, 4096, 4097, (9u << 20) + 123};
+    QRng r;
+    qrng_seed(&r, 11);
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        const size_t n = sizes[t];
+        uint8_t *want = xmalloc(n + 1);
+        for (size_t i = 0; i < n; i++) want[i] = (uint8_t)qrng_below(&r, 256);
+        char path[128];
+        snprintf(path, sizeof path, "%s/f%zu.bin", dir, t);
+        QWriter w;
+        QErr e;
+        CHECK(qwriter_open_direct(&w, path, &e) == 0);
+        for (size_t i = 0; i < n;) { /* pieces of 1 byte to 3 MiB */
+            size_t k = 1 + qrng_below(&r, qrng_below(&r, 2) ? 3u << 20 : 5000);
+            k = k < n - i ? k : n - i;
+            CHECK(qwriter_write(&w, want + i, k, &e) == 0);
+            i += k;
+        }
+        CHECK(qwriter_commit(&w, &e) == 0);
+        uint8_t *got;
+        size_t len;
+        CHECK(qfile_read_all(path, &got, &len, &e) == 0);
+        CHECK_MSG(len == n && memcmp(got, want, n) == 0, "%zu bytes written, %zu read back (or different)", n, len);
+        free(got);
+        unlink(path);
+        /* aborted: neither the file nor its temporary */
+        CHECK(qwriter_open_direct(&w, path, &e) == 0);
+        CHECK(qwriter_write(&w, want, n, &e) == 0);
+        char tmp[160];
+        snprintf(tmp, sizeof tmp, "%s", w.tmp);
+        qwriter_abort(&w);
+        CHECK(!qpath_exists(path) && !qpath_exists(tmp));
+        free(want);
+    }
+    rmdir(dir);
+}
+
 /* Q4_0: element j in the low nibble of qs[j], j + 16 in the high nibble, stored as q + 8;
  * a short block is padded with code 0; dequantization is d * q. */
 TEST(qblock_layouts) {
@@ -87,6 +136,7 @@ TEST(median_closed_form) {
 int main(void) {
     RUN(progress_durations);
     RUN(progress_lines_off_terminal);
+    RUN(qwriter_direct_same_bytes);
     RUN(qblock_layouts);
     RUN(median_closed_form);
     return test_summary("test_core");

@@ -60,8 +60,15 @@ typedef struct QWriter {
     char *path;
     char *tmp;
     int failed;
+    struct QWriterDirect *d; /* qwriter_open_direct's state (file.c), or NULL */
 } QWriter;
 int  qwriter_open(QWriter *w, const char *path, QErr *err);
+/* The same for a big file written once (a quantized model): where the filesystem allows it
+ * (not tmpfs), the bytes go to the disk directly (O_DIRECT) from aligned staging buffers, a
+ * background thread writing one while the caller fills the other, instead of being copied into
+ * the page cache and flushed again at commit; otherwise exactly qwriter_open.  The same bytes
+ * either way.  One caller thread at a time, as for qwriter_open. */
+int  qwriter_open_direct(QWriter *w, const char *path, QErr *err);
 int  qwriter_write(QWriter *w, const void *buf, size_t n, QErr *err);
 int  qwriter_commit(QWriter *w, QErr *err);
 void qwriter_abort(QWriter *w);

@@ -11,6 +11,7 @@
 #ifndef QUANT_LLM_PTQ_H
 #define QUANT_LLM_PTQ_H
 
+#include "quant/kernels.h"
 #include "quant/llm.h"
 #include "quant/qparams.h"
 #include "quant/safetensors.h"
@@ -124,6 +125,11 @@ int  llm_emb_qparams(QParams *p, int bits, int64_t group, int64_t rows, int64_t 
  * unit's range fitted to its min/max; dequantized in place when deq), codes the whole
  * matrix's [rows, cols].  Rows are independent: chunks give the same codes as one call. */
 void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq);
+/* The same codes for one thread (no OpenMP inside, w not changed): codes [nr, cols] of rows
+ * [r0, r0 + nr) only, and sc16 [nr * groups_per_row] their scales in float16 (as the file
+ * stores them); isa: kern_isa_best()'s SIMD (the same results bit for bit).  -1 when a value
+ * is not finite (the codes are then meaningless: the caller refuses or accepts the rows). */
+int  llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa);
 /* 1 when llm_quantize_model chooses the embedding's codes with GPTQ on the head's input instead
  * (llm_quantize_embedding): a tied head, a GPTQ method, 8-bit weights.  The streamed quantizer
  * does not do this, so such plans run in memory. */

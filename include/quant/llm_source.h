@@ -9,6 +9,7 @@
 #define QUANT_LLM_SOURCE_H
 
 #include "quant/llm.h"
+#include "quant/safetensors.h"
 
 typedef struct LlmSource LlmSource;
 
@@ -29,6 +30,15 @@ int    llm_source_block(LlmSource *src, LlmModel *m, int layer, float *buf, QErr
 /* Done with block `layer`: its mapped pages dropped, m->layers[layer] cleared. */
 void   llm_source_release(LlmSource *src, LlmModel *m, int layer);
 void   llm_source_close(LlmSource *src, LlmModel *m);
+/* A tensor as its file stores it, for readers that widen a few rows at a time themselves
+ * (stream_rtn.c): part "embed", "head" (layer ignored), or block `layer`'s "attn_norm",
+ * "ffn_norm", "q", "k", "v", "o", "gate", "up", "down".  *v's data points into the mapped file
+ * (F32 / F16 / BF16, [out, in] as the model uses it; checked at open).  1: this source cannot
+ * give one (llama2.c checkpoints, GPT-2's transposed Conv1D weights, GPTQ directories). */
+int    llm_source_view(LlmSource *src, const LlmModel *m, int layer, const char *part, StTensor *v);
+/* The file holding a view's bytes and their offset in it (to read them with pread instead of
+ * through the map), or NULL. */
+const char *llm_source_view_file(LlmSource *src, const StTensor *v, int64_t *offset);
 
 /* The Hugging Face side (llm_hf.c), used by llm_source.c. */
 typedef struct LlmHfLazy LlmHfLazy;
@@ -37,6 +47,8 @@ int    llm_hf_lazy_rows(LlmHfLazy *z, const LlmModel *m, int head, int64_t row0,
 size_t llm_hf_lazy_block_floats(const LlmConfig *c);
 int    llm_hf_lazy_block(LlmHfLazy *z, LlmModel *m, int layer, float *buf, QErr *err);
 void   llm_hf_lazy_release(LlmHfLazy *z);
+int    llm_hf_lazy_view(LlmHfLazy *z, const LlmModel *m, int layer, const char *part, StTensor *v);
+const char *llm_hf_lazy_file(LlmHfLazy *z, const StTensor *v, int64_t *offset);
 void   llm_hf_lazy_close(LlmHfLazy *z);
 
 #endif

@@ -6,7 +6,9 @@
  * blocks: the norms, the embedding's and an untied classifier's codes (quantized from the file a
  * chunk of rows at a time; the embedding in fp32 too when GPTQ embeds windows), and for GPTQ the calibration activations at the
  * current block boundary (n x S x D floats; twice that with refit, which also needs the fp32
- * model's).  RTN reads no calibration at all.  The file is byte for byte what
+ * model's).  RTN reads no calibration at all; for a Llama from safetensors it never widens a
+ * block either (stream_rtn.c: chunks of rows read from the file, quantized and packed in cache,
+ * the file written with O_DIRECT where allowed).  The file is byte for byte what
  * llm_quantize_model + llm_save_quantized write for the same variant.
  * Peak memory: the shared fp32 tensors + one block in fp32 + its codes + the activations. */
 #ifndef QUANT_LLM_STREAM_H

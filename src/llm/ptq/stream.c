@@ -4,7 +4,8 @@
  * its header is known before any block is quantized: the shapes follow from the config and
  * the scheme (a linear's scale count from qparams_init + merge_tail).  The header is written
  * first, then each tensor's bytes as its block completes; every block checks its linears'
- * parameters against the header it promised. */
+ * parameters against the header it promised.  RTN of a Llama read from safetensors takes
+ * stream_rtn.c's path instead (chunks of rows from the file; the same bytes). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "quant/llm_stream.h"
 #include "quant/pack.h"
 #include "quant/safetensors.h"
+#include "stream_rtn.h"
 
 int llm_stream_supported(const LlmWQuant *s) {
     if (s->method != LLM_Q_RTN && s->method != LLM_Q_GPTQ) return 0;
@@ -147,7 +149,11 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         Xf = xmalloc((size_t)n * S * D * sizeof(float));
         if (embed_calib(src, &m, c, NULL, NULL, Xf, err)) goto out;
     }
-    if (emb_bits > 0 && m.tok_emb) {
+    /* RTN of a Llama read from its file: straight from the file's rows (stream_rtn.c), the same bytes */
+    const int rows_path = n == 0 && llm_rtn_stream_ok(src, &m, s, emb_bits);
+    if (rows_path) {
+        /* nothing to quantize before the header */
+    } else if (emb_bits > 0 && m.tok_emb) {
         if (llm_quantize_embedding(&m, emb_bits, s, &q, err)) goto out;
     } else if (emb_bits > 0) {
         q.emb_bits = emb_bits;
@@ -156,7 +162,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
             goto out;
     }
     /* an untied classifier stays in the file: its codes from row chunks */
-    if (llm_qfile_head_bits(cf, s) > 0 && (llm_rtn_init(&q.head_p, s->head_bits, 1, LLM_QFILE_HEAD_GROUP, cf->vocab_size, D, err) ||
+    if (!rows_path && llm_qfile_head_bits(cf, s) > 0 && (llm_rtn_init(&q.head_p, s->head_bits, 1, LLM_QFILE_HEAD_GROUP, cf->vocab_size, D, err) ||
                                            quantize_rows(src, &m, 1, &q.head_p, &q.head_codes, err)))
         goto out;
     if (n > 0) {
@@ -167,9 +173,16 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
     char v[LLM_QFILE_META_MAX][64];
     const char *keys[LLM_QFILE_META_MAX], *vals[LLM_QFILE_META_MAX];
     int nm = llm_qfile_meta(cf, s, emb_bits > 0 ? emb_bits : 0, source, v, keys, vals);
-    if (qwriter_open(&qw, out_path, err)) goto out;
+    if ((rows_path ? qwriter_open_direct(&qw, out_path, err) : qwriter_open(&qw, out_path, err))) goto out;
     opened = 1;
     if (st_write_header(&qw, lay0.t, lay0.n, keys, vals, nm, err)) goto out;
+    if (rows_path) {
+        QProgress prog;
+        qprogress_init(&prog);
+        rc = llm_rtn_stream_write(src, &m, s, emb_bits, &o, &prog, &bits, &weights, err);
+        qprogress_done(&prog);
+        goto done;
+    }
     const int64_t V = cf->vocab_size;
     if (emb_bits > 0 ? llm_qfile_put_quant(&o, "token_embd", &q.emb_p, q.emb_codes, err)
                      : m.tok_emb ? llm_qfile_put_f32(&o, "token_embd.weight", m.tok_emb, V * D, err)
@@ -238,6 +251,7 @@ int llm_quantize_stream(const char *model, const LlmCalib *c, const LlmWQuant *s
         if (l == L - 1) rc = 0;
     }
     qprogress_done(&prog);
+done:
     if (rc == 0) rc = llm_qfile_sink_done(&o, err);
     if (rc == 0) {
         rc = qwriter_commit(&qw, err);
