@@ -6,7 +6,7 @@
  * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 / affine go
  * the general way (qmat_simd.h).
  *
- * Decode (T <= KERN_QACT_DOT_T tokens): one row against one token, streaming the row's blocks
+ * Decode (T <= KERN_QACT_DOT_T tokens): 4 rows against one token, streaming the rows' blocks
  * as stored.  Few instructions per byte is what keeps it at the memory's pace: per 4 Q4_0
  * blocks (72 bytes) two loads, one vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb
  * that gathers the 4 f16 scales (each repeated over its 4 int32 lanes), and two vpdpbusd
@@ -71,69 +71,130 @@ static inline float one_block(int q4, const uint8_t *blk, const int8_t *q, const
 
 /* ---------------------------------------------------------------- decode: row dots */
 
-#define Q4_STEP(ACC, B)                                                                                  \
+/* Several rows at once (QR_ROWS, consecutive in memory): the token's codes, offsets and scales
+ * are loaded once per step for all of them, and the rows' streams are read side by side, so
+ * more cache lines are in flight per core than one row's stream keeps.  Each row's arithmetic
+ * (its two accumulators, step order, horizontal sum, tail blocks) is the one-row kernel's, so
+ * a row's result does not depend on which rows it was grouped with.  The group's rows are one
+ * contiguous range read as R interleaved streams, which the hardware prefetcher follows less
+ * well than one: each step also prefetches its share of the next group's range in address
+ * order (in cache, 4 rows at once run 1.5x one row; from memory they ran slower than one row
+ * until this prefetch; bench_qmat ... decode / stream).  Q4_ROW / Q8_ROW use the caller's r,
+ * R and pfp. */
+enum { QR_ROWS = 4 };
+
+#define Q4_ACT(B)                                                                                        \
+    const __m512i xlo = _mm512_loadu_si512(qp + QK * (B)), xhi = _mm512_loadu_si512(qp + QK * (B) + 64); \
+    const __m512i xc = _mm512_loadu_si512(c4 + 4 * (B));                                                 \
+    const __m512 xd = _mm512_loadu_ps(d4 + 4 * (B))
+
+#define Q4_ROW(ACC, P, B)                                                                                \
     do {                                                                                                 \
-        const uint8_t *p = row + (size_t)(B) * 18;                                                       \
+        const uint8_t *p = (P) + (size_t)(B) * 18;                                                       \
+        _mm_prefetch((const char *)pfp + (size_t)(B) * 18 * R + r * 72, _MM_HINT_T0);           \
         __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 56))); \
         __m512i qs = _mm512_permutex2var_epi8(A, iqs, Bx);                                               \
         __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
-        __m512i s = _mm512_loadu_si512(c4 + 4 * (B));                                                    \
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(qs, m15), _mm512_loadu_si512(qp + QK * (B)));        \
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15),                     \
-                                _mm512_loadu_si512(qp + QK * (B) + 64));                                 \
-        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d4 + 4 * (B))), ACC); \
+        __m512i s = _mm512_dpbusd_epi32(xc, _mm512_and_si512(qs, m15), xlo);                             \
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15), xhi);                \
+        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, xd), ACC);                        \
     } while (0)
 
-VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
+/* out[r] = row (row0 + r * stride) . token t, r < R. */
+VBMI static inline __attribute__((always_inline)) void dots_q4(const int R, const uint8_t *row0, size_t stride, int nb,
+                                                               const KernQAct *x, int t, float *out) {
     const size_t o = (size_t)t * x->nb;
+    const uint8_t *pfp = row0 + (size_t)R * stride; /* the next group, a step's share per step */
     const int8_t *qp = x->qp + o * QK;
     const int32_t *c4 = x->c4 + o * 4;
     const float *d4 = x->d4 + o * 4;
     const __m512i iqs = _mm512_loadu_si512(Q4_QS), id = _mm512_loadu_si512(Q4_D), m15 = _mm512_set1_epi8(15);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0[QR_ROWS], acc1[QR_ROWS];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     int b = 0;
     for (; b + 8 <= nb; b += 8) {
-        Q4_STEP(acc0, b);
-        Q4_STEP(acc1, b + 4);
+        {
+            Q4_ACT(b);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
+        }
+        {
+            Q4_ACT(b + 4);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc1[r], row0 + r * stride, b + 4);
+        }
     }
     if (b + 4 <= nb) {
-        Q4_STEP(acc0, b);
+        Q4_ACT(b);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
         b += 4;
     }
-    float r = hsum512(_mm512_add_ps(acc0, acc1));
-    for (; b < nb; b++) r += one_block(1, row + (size_t)b * 18, qp + QK * b, x->l + (o + b) * 8, x->d[o + b]);
-    return r;
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        const uint8_t *row = row0 + r * stride;
+        float v = hsum512(_mm512_add_ps(acc0[r], acc1[r]));
+        for (int j = b; j < nb; j++) v += one_block(1, row + (size_t)j * 18, qp + QK * j, x->l + (o + j) * 8, x->d[o + j]);
+        out[r] = v;
+    }
 }
 
-#define Q8_STEP(ACC, B)                                                                                  \
+#define Q8_ACT(B)                                                                                        \
+    const __m512i xq = _mm512_loadu_si512(q + QK * (B)), xc = _mm512_loadu_si512(c8 + 8 * (B));          \
+    const __m512 xd = _mm512_loadu_ps(d8 + 8 * (B))
+
+#define Q8_ROW(ACC, P, B)                                                                                \
     do {                                                                                                 \
-        const uint8_t *p = row + (size_t)(B) * 34;                                                       \
+        const uint8_t *p = (P) + (size_t)(B) * 34;                                                       \
+        _mm_prefetch((const char *)pfp + (size_t)(B) * 34 * R + r * 68, _MM_HINT_T0);           \
         __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 52))); \
         __m512i u = _mm512_xor_si512(_mm512_permutex2var_epi8(A, iqs, Bx), m80);                         \
         __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
-        __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c8 + 8 * (B)), u, _mm512_loadu_si512(q + QK * (B))); \
-        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d8 + 8 * (B))), ACC); \
+        __m512i s = _mm512_dpbusd_epi32(xc, u, xq);                                                      \
+        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, xd), ACC);                        \
     } while (0)
 
-VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
+VBMI static inline __attribute__((always_inline)) void dots_q8(const int R, const uint8_t *row0, size_t stride, int nb,
+                                                               const KernQAct *x, int t, float *out) {
     const size_t o = (size_t)t * x->nb;
+    const uint8_t *pfp = row0 + (size_t)R * stride; /* the next group, a step's share per step */
     const int8_t *q = x->q + o * QK;
     const int32_t *c8 = x->c8 + o * 8;
     const float *d8 = x->d8 + o * 8;
     const __m512i iqs = _mm512_loadu_si512(Q8_QS), id = _mm512_loadu_si512(Q8_D), m80 = _mm512_set1_epi8((char)0x80);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0[QR_ROWS], acc1[QR_ROWS];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     int b = 0;
     for (; b + 4 <= nb; b += 4) {
-        Q8_STEP(acc0, b);
-        Q8_STEP(acc1, b + 2);
+        {
+            Q8_ACT(b);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q8_ROW(acc0[r], row0 + r * stride, b);
+        }
+        {
+            Q8_ACT(b + 2);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q8_ROW(acc1[r], row0 + r * stride, b + 2);
+        }
     }
     if (b + 2 <= nb) {
-        Q8_STEP(acc0, b);
+        Q8_ACT(b);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q8_ROW(acc0[r], row0 + r * stride, b);
         b += 2;
     }
-    float r = hsum512(_mm512_add_ps(acc0, acc1));
-    if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
-    return r;
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        const uint8_t *row = row0 + r * stride;
+        float v = hsum512(_mm512_add_ps(acc0[r], acc1[r]));
+        if (b < nb) v += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+        out[r] = v;
+    }
+}
+
+/* Rows [0, rows) at row0: groups of QR_ROWS, then the rest one at a time. */
+VBMI static void rows_q4(const uint8_t *row0, size_t stride, int rows, int nb, const KernQAct *x, int t, float *out) {
+    int r = 0;
+    for (; r + QR_ROWS <= rows; r += QR_ROWS) dots_q4(QR_ROWS, row0 + r * stride, stride, nb, x, t, out + r);
+    for (; r < rows; r++) dots_q4(1, row0 + r * stride, stride, nb, x, t, out + r);
+}
+
+VBMI static void rows_q8(const uint8_t *row0, size_t stride, int rows, int nb, const KernQAct *x, int t, float *out) {
+    int r = 0;
+    for (; r + QR_ROWS <= rows; r += QR_ROWS) dots_q8(QR_ROWS, row0 + r * stride, stride, nb, x, t, out + r);
+    for (; r < rows; r++) dots_q8(1, row0 + r * stride, stride, nb, x, t, out + r);
 }
 
 /* ---------------------------------------------------------------- prompt: tiles */
@@ -255,10 +316,10 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
         return;
     }
     const int nb = W->nb;
-    const size_t bs = kern_qtype_block_bytes(W->type);
-    for (int n = n0; n < n1; n++) {
-        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * nb * bs;
-        for (int t = 0; t < x->T; t++)
-            Y[(size_t)t * W->N + n] = W->type == KERN_Q4_0 ? dot_q4(row, nb, x, t) : dot_q8(row, nb, x, t);
+    const size_t bs = kern_qtype_block_bytes(W->type), stride = (size_t)nb * bs;
+    const uint8_t *row0 = (const uint8_t *)W->blocks + (size_t)n0 * stride;
+    for (int t = 0; t < x->T; t++) {
+        if (W->type == KERN_Q4_0) rows_q4(row0, stride, n1 - n0, nb, x, t, Y + (size_t)t * W->N + n0);
+        else rows_q8(row0, stride, n1 - n0, nb, x, t, Y + (size_t)t * W->N + n0);
     }
 }
