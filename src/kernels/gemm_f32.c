@@ -127,11 +127,11 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
             snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s; this CPU %s)", c->blas_core,
                      level_name(c->blas_level), level_name(c->cpu_level));
         /* one row against weights: OpenBLAS's sgemv from an AVX2 core up reads the weights
-         * faster than quant's AVX2 dots (bench_gemm --decode: 1.1-1.25x).  quant's AVX-512
-         * dots, with their prefetch of the next rows, match a Haswell core's sgemv (1.0-1.18x)
-         * and keep a decode step on quant's own pool, without OpenBLAS's threads spinning
-         * beside it. */
-        c->gemv_blas = c->blas_level >= 2 && !(c->isa == KERN_GEMM_AVX512 && c->blas_level < c->cpu_level);
+         * faster than quant's dots (bench_gemm --decode: 1.1-1.25x).  quant's AVX-512 dots,
+         * with their prefetch of the next rows, match a Haswell core's sgemv alone (1.0-1.18x),
+         * but a W4 1.1B decode with its classifier on them ran 0.77-0.82x as fast as with
+         * sgemv (3 alternating rounds, load 9-10): sgemv stays. */
+        c->gemv_blas = c->blas_level >= 2;
         if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
             size_t l = strlen(c->why);
             snprintf(c->why + l, sizeof c->why - l, "; one-row products on OpenBLAS's sgemv");
