@@ -4,8 +4,10 @@
  * Not a test: prints a table; nothing here asserts a speed.  Each figure is the best of 7
  * trials (the machine is shared; interference only slows a run down).
  *
- *   build/bench/bench_qmat [N K] [cpu|wall] [decode]   (cpu: CPU time / threads instead of wall
- *   time; decode: T = 1 only, e.g. N K large enough that the weights stream from memory)
+ *   build/bench/bench_qmat [N K] [cpu|wall] [decode|stream]   (cpu: CPU time / threads instead of
+ *   wall time; decode: T = 1 only, e.g. N K large enough that the weights stream from memory;
+ *   stream: T = 1 through enough N x K Q4_0 and Q8_0 matrices in turn (512 MB) that every call
+ *   reads its weights from memory, as a model's decode step does)
  * GB/s counts the weight bytes read per call (decode is bound by them); GOP/s 2 N K T. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +61,55 @@ static void run_f(void *a) {
     kern_linear_f32(c->T, c->W->N, c->W->K, c->X, c->Wf, NULL, c->Y);
 }
 
+/* Decode through ~512 MB of N x K matrices of each fast type, one call per matrix in turn. */
+static int stream_mode(int N, int K) {
+    int nb = (int)qblock_count(K);
+    QRng r;
+    qrng_seed(&r, 1);
+    float *X = xmalloc((size_t)K * 4), *Y = xmalloc((size_t)N * 4);
+    for (int i = 0; i < K; i++) X[i] = qrng_normal(&r);
+    KernQAct xa;
+    kern_qact_init(&xa, 1, K);
+    printf("N %d K %d, %d threads, weights streamed from memory\n%-8s %-12s %10s %9s\n", N, K, qthreads_get(), "type", "isa",
+           "ms/call", "GB/s");
+    for (int type = 0; type < 2; type++) {
+        size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * bs;
+        int mats = (int)((512u << 20) / bytes) + 1;
+        uint8_t *blocks = xmalloc(bytes * mats);
+        for (size_t i = 0; i < bytes * mats; i++) blocks[i] = (uint8_t)qrng_u32(&r);
+        for (size_t i = 0; i < (size_t)N * nb * mats; i++) {
+            uint16_t d = qf32_to_f16(0.01f);
+            blocks[i * bs] = (uint8_t)d;
+            blocks[i * bs + 1] = (uint8_t)(d >> 8);
+        }
+        for (int isa = 1; isa <= (int)kern_isa_best(); isa++) {
+            double best = 1e30;
+            for (int trial = 0; trial < 15; trial++) {
+                double t0 = use_cpu_time ? cpu_now() : qtime_now();
+                for (int m = 0; m < mats; m++) {
+                    KernQMat W = {(KernQType)type, N, K, nb, blocks + bytes * m, NULL};
+                    kern_qact_quantize(&xa, X, 1, K);
+                    kern_qmat_linear(&W, &xa, NULL, Y, (KernIsa)isa);
+                }
+                double dt = ((use_cpu_time ? cpu_now() : qtime_now()) - t0) / mats;
+                if (use_cpu_time) dt /= qthreads_get();
+                if (dt < best) best = dt;
+            }
+            printf("%-8s %-12s %10.3f %9.2f\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa), best * 1e3,
+                   (double)bytes / best / 1e9);
+        }
+        free(blocks);
+    }
+    kern_qact_free(&xa);
+    free(X);
+    free(Y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int N = argc > 2 ? atoi(argv[1]) : 5632, K = argc > 2 ? atoi(argv[2]) : 2048;
     use_cpu_time = argc > 3 && strcmp(argv[3], "cpu") == 0;
+    if (argc > 4 && strcmp(argv[4], "stream") == 0) return stream_mode(N, K);
     int maxT = argc > 4 && strcmp(argv[4], "decode") == 0 ? 1 : 128;
     QRng r;
     qrng_seed(&r, 1);

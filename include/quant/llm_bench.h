@@ -21,6 +21,17 @@ typedef struct LlmBenchResult {
     double packed_bytes;                 /* of which packed linears */
     double kv_bytes, act_bytes;          /* KV cache and scratch the state allocates */
     int context;                         /* positions the KV cache holds (prompt + gen) */
+    /* Where a decode token's time goes (seconds per token, medians over passes): each part
+     * timed alone, back to back as a decode step runs it, weights streaming from memory.
+     * split_lin[i]: the linears named split_names[i] over all layers (q, k, v, o, gate, up,
+     * down); split_act: quantizing the sites' inputs to int8 blocks; split_head: final norm
+     * + classifier; split_step: one whole decode step timed in the same passes (at the last
+     * position of the cache); split_rest: split_step minus those parts (attention over the
+     * KV cache, norms, rotary, residuals, embedding). */
+    int split_n;
+    const char *split_names[LLM_MAX_LINEARS];
+    double split_lin[LLM_MAX_LINEARS], split_lin_bytes[LLM_MAX_LINEARS];
+    double split_act, split_head, split_step, split_rest;
 } LlmBenchResult;
 
 /* Runs the benchmark; m->c.max_seq is lowered to prompt + gen (the cache the run needs). */

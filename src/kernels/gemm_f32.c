@@ -127,7 +127,10 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
             snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s; this CPU %s)", c->blas_core,
                      level_name(c->blas_level), level_name(c->cpu_level));
         /* one row against weights: OpenBLAS's sgemv from an AVX2 core up reads the weights
-         * faster than quant's dots (bench_gemm --decode: 1.1-1.25x) */
+         * faster than quant's dots (bench_gemm --decode: 1.1-1.25x).  quant's AVX-512 dots,
+         * with their prefetch of the next rows, match a Haswell core's sgemv alone (1.0-1.18x),
+         * but a W4 1.1B decode with its classifier on them ran 0.77-0.82x as fast as with
+         * sgemv (3 alternating rounds, load 9-10): sgemv stays. */
         c->gemv_blas = c->blas_level >= 2;
         if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
             size_t l = strlen(c->why);

@@ -74,9 +74,15 @@ static inline __attribute__((always_inline)) void dots_m(const int M, int n0, in
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) acc[m][r] = _mm512_setzero_ps();
         const float *b = B + (size_t)n * ldb;
+        /* 4 rows are 4 interleaved streams, which the hardware prefetcher follows less well
+         * than one: each step also prefetches its share (4 lines) of the next 4 rows' range in
+         * address order (the range is contiguous when ldb == K, the weights of a linear layer) */
+        const char *next = (const char *)(b + (size_t)4 * ldb);
         for (int k = 0; k < K; k += 16) {
             const __mmask16 mk = k < K16 ? (__mmask16)0xFFFF : tail; /* the last, partial step */
             __m512 w[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) _mm_prefetch(next + (size_t)16 * k + 64 * r, _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) w[r] = _mm512_maskz_loadu_ps(mk, b + (size_t)r * ldb + k);
 #pragma GCC unroll 4

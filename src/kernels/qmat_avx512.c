@@ -6,13 +6,13 @@
  * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 / affine go
  * the general way (qmat_simd.h).
  *
- * Decode (T <= KERN_QACT_DOT_T tokens): one row against one token, streaming the row's blocks
- * as stored.  Few instructions per byte is what keeps it at the memory's pace: per 4 Q4_0
- * blocks (72 bytes) two loads, one vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb
- * that gathers the 4 f16 scales (each repeated over its 4 int32 lanes), and two vpdpbusd
- * against activations pre-arranged in that order (KernQAct.qp: low nibbles are codes 0-15,
- * high nibbles 16-31), starting from the exact offsets (KernQAct.c4); Q8_0 likewise per 2
- * blocks (68 bytes).  One f32 fma per 64 or 128 weights.
+ * Decode (T <= KERN_QACT_DOT_T tokens): rows against one token, streaming the rows' blocks
+ * as stored.  Q4_0, 4 rows at a time: per 4 blocks (72 bytes) of a row two loads, one
+ * vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb that gathers the 4 f16 scales
+ * (each repeated over its 4 int32 lanes), and two vpdpbusd against activations pre-arranged
+ * in that order (KernQAct.qp: low nibbles are codes 0-15, high nibbles 16-31), starting from
+ * the exact offsets (KernQAct.c4); one f32 fma per 128 weights.  Q8_0, a row at a time, one
+ * 256-bit vpdpbusd per block (dot_q8 says why).
  *
  * Prompt (more tokens): tiles of 32 rows; a tile's blocks (64 at a time) are unpacked once to
  * u8 in the [block][k / 4][32 rows][4] order, so that each vpdpbusd multiplies 16 rows by 4
@@ -26,19 +26,12 @@
 /* Byte gathers (vpermt2b over a block group's first 64 bytes A and the 16 bytes B that follow
  * from offset 56 (Q4_0) or 52 (Q8_0); index i < 64 picks A[i], 64 + j picks B[j]).
  * Q4_QS: 16 nibble bytes of each of 4 blocks (block i at 18 i + 2).  Q4_D: the 4 f16 scales
- * (at 18 i), each for 4 consecutive lanes.  Q8_QS: 32 codes of each of 2 blocks (at 34 i + 2).
- * Q8_D: the 2 scales (at 34 i), each for 8 lanes. */
+ * (at 18 i), each for 4 consecutive lanes. */
 static const uint8_t Q4_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
                                   26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
                                   50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 72, 73, 74, 75, 76, 77, 78, 79};
 static const uint8_t Q4_D[64] = {0,  1,  0,  1,  0,  1,  0,  1,  18, 19, 18, 19, 18, 19, 18, 19,
                                  36, 37, 36, 37, 36, 37, 36, 37, 54, 55, 54, 55, 54, 55, 54, 55};
-static const uint8_t Q8_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-                                  24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-                                  48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 76, 77, 78, 79};
-static const uint8_t Q8_D[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
-                                 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35};
-
 /* 32 unsigned codes of one block in element order (u = q + o). */
 static inline __m256i q4_one(const uint8_t *blk) {
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
@@ -71,69 +64,107 @@ static inline float one_block(int q4, const uint8_t *blk, const int8_t *q, const
 
 /* ---------------------------------------------------------------- decode: row dots */
 
-#define Q4_STEP(ACC, B)                                                                                  \
+/* Several rows at once (QR_ROWS, consecutive in memory): the token's codes, offsets and scales
+ * are loaded once per step for all of them, and the rows' streams are read side by side, so
+ * more cache lines are in flight per core than one row's stream keeps.  Each row's arithmetic
+ * (its two accumulators, step order, horizontal sum, tail blocks) is the one-row kernel's, so
+ * a row's result does not depend on which rows it was grouped with.  The group's rows are one
+ * contiguous range read as R interleaved streams, which the hardware prefetcher follows less
+ * well than one: each step also prefetches its share of the next group's range in address
+ * order (in cache, 4 rows at once run 1.5x one row; from memory they ran slower than one row
+ * until this prefetch; bench_qmat ... decode / stream).  Q4_ROW / Q8_ROW use the caller's r,
+ * R and pfp. */
+enum { QR_ROWS = 4 };
+
+#define Q4_ACT(B)                                                                                        \
+    const __m512i xlo = _mm512_loadu_si512(qp + QK * (B)), xhi = _mm512_loadu_si512(qp + QK * (B) + 64); \
+    const __m512i xc = _mm512_loadu_si512(c4 + 4 * (B));                                                 \
+    const __m512 xd = _mm512_loadu_ps(d4 + 4 * (B))
+
+#define Q4_ROW(ACC, P, B)                                                                                \
     do {                                                                                                 \
-        const uint8_t *p = row + (size_t)(B) * 18;                                                       \
+        const uint8_t *p = (P) + (size_t)(B) * 18;                                                       \
+        _mm_prefetch((const char *)pfp + (size_t)(B) * 18 * R + r * 72, _MM_HINT_T0);                   \
         __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 56))); \
         __m512i qs = _mm512_permutex2var_epi8(A, iqs, Bx);                                               \
         __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
-        __m512i s = _mm512_loadu_si512(c4 + 4 * (B));                                                    \
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(qs, m15), _mm512_loadu_si512(qp + QK * (B)));        \
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15),                     \
-                                _mm512_loadu_si512(qp + QK * (B) + 64));                                 \
-        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d4 + 4 * (B))), ACC); \
+        __m512i s = _mm512_dpbusd_epi32(xc, _mm512_and_si512(qs, m15), xlo);                             \
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15), xhi);                \
+        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, xd), ACC);                        \
     } while (0)
 
-VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
+/* out[r] = row (row0 + r * stride) . token t, r < R. */
+VBMI static inline __attribute__((always_inline)) void dots_q4(const int R, const uint8_t *row0, size_t stride, int nb,
+                                                               const KernQAct *x, int t, float *out) {
     const size_t o = (size_t)t * x->nb;
+    const uint8_t *pfp = row0 + (size_t)R * stride; /* the next group, a step's share per step */
     const int8_t *qp = x->qp + o * QK;
     const int32_t *c4 = x->c4 + o * 4;
     const float *d4 = x->d4 + o * 4;
     const __m512i iqs = _mm512_loadu_si512(Q4_QS), id = _mm512_loadu_si512(Q4_D), m15 = _mm512_set1_epi8(15);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0[QR_ROWS], acc1[QR_ROWS];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     int b = 0;
     for (; b + 8 <= nb; b += 8) {
-        Q4_STEP(acc0, b);
-        Q4_STEP(acc1, b + 4);
+        {
+            Q4_ACT(b);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
+        }
+        {
+            Q4_ACT(b + 4);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc1[r], row0 + r * stride, b + 4);
+        }
     }
     if (b + 4 <= nb) {
-        Q4_STEP(acc0, b);
+        Q4_ACT(b);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
         b += 4;
     }
-    float r = hsum512(_mm512_add_ps(acc0, acc1));
-    for (; b < nb; b++) r += one_block(1, row + (size_t)b * 18, qp + QK * b, x->l + (o + b) * 8, x->d[o + b]);
-    return r;
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        const uint8_t *row = row0 + r * stride;
+        float v = hsum512(_mm512_add_ps(acc0[r], acc1[r]));
+        for (int j = b; j < nb; j++) v += one_block(1, row + (size_t)j * 18, qp + QK * j, x->l + (o + j) * 8, x->d[o + j]);
+        out[r] = v;
+    }
 }
 
-#define Q8_STEP(ACC, B)                                                                                  \
-    do {                                                                                                 \
-        const uint8_t *p = row + (size_t)(B) * 34;                                                       \
-        __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 52))); \
-        __m512i u = _mm512_xor_si512(_mm512_permutex2var_epi8(A, iqs, Bx), m80);                         \
-        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
-        __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c8 + 8 * (B)), u, _mm512_loadu_si512(q + QK * (B))); \
-        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d8 + 8 * (B))), ACC); \
-    } while (0)
-
-VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
+/* Q8_0: one row at a time, one block (32 codes, a 256-bit load) per step, the scale taken as
+ * a scalar.  The 512-bit way (2 blocks per 64-byte load, the scales gathered by vpermb, and 4
+ * rows at once) ran 1.3x faster in cache but streamed from memory 1.07-1.4x slower than this
+ * (bench_qmat 5632 2048 cpu stream, 1 and 2 threads: 18-22 against 24-25 GB/s per thread), and
+ * decode reads every weight from memory once. */
+static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
     const size_t o = (size_t)t * x->nb;
     const int8_t *q = x->q + o * QK;
     const int32_t *c8 = x->c8 + o * 8;
-    const float *d8 = x->d8 + o * 8;
-    const __m512i iqs = _mm512_loadu_si512(Q8_QS), id = _mm512_loadu_si512(Q8_D), m80 = _mm512_set1_epi8((char)0x80);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const float *xd = x->d + o;
+    const __m256i m80 = _mm256_set1_epi8((char)0x80);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        Q8_STEP(acc0, b);
-        Q8_STEP(acc1, b + 2);
-    }
-    if (b + 2 <= nb) {
-        Q8_STEP(acc0, b);
-        b += 2;
-    }
-    float r = hsum512(_mm512_add_ps(acc0, acc1));
-    if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+    for (; b + 2 <= nb; b += 2)
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *p = row + (size_t)(b + h) * 34;
+            __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 2)), m80);
+            __m256i s = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(c8 + 8 * (b + h))), u,
+                                            _mm256_loadu_si256((const __m256i *)(q + QK * (b + h))));
+            float dd = qs_f16(p) * xd[b + h];
+            if (h == 0) acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dd), acc0);
+            else acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dd), acc1);
+        }
+    __m256 a = _mm256_add_ps(acc0, acc1);
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    float r = _mm_cvtss_f32(v);
+    if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, xd[b]);
     return r;
+}
+
+/* Rows [0, rows) at row0 (Q4_0): groups of QR_ROWS, then the rest one at a time. */
+VBMI static void rows_q4(const uint8_t *row0, size_t stride, int rows, int nb, const KernQAct *x, int t, float *out) {
+    int r = 0;
+    for (; r + QR_ROWS <= rows; r += QR_ROWS) dots_q4(QR_ROWS, row0 + r * stride, stride, nb, x, t, out + r);
+    for (; r < rows; r++) dots_q4(1, row0 + r * stride, stride, nb, x, t, out + r);
 }
 
 /* ---------------------------------------------------------------- prompt: tiles */
@@ -255,10 +286,11 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
         return;
     }
     const int nb = W->nb;
-    const size_t bs = kern_qtype_block_bytes(W->type);
-    for (int n = n0; n < n1; n++) {
-        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * nb * bs;
-        for (int t = 0; t < x->T; t++)
-            Y[(size_t)t * W->N + n] = W->type == KERN_Q4_0 ? dot_q4(row, nb, x, t) : dot_q8(row, nb, x, t);
+    const size_t bs = kern_qtype_block_bytes(W->type), stride = (size_t)nb * bs;
+    const uint8_t *row0 = (const uint8_t *)W->blocks + (size_t)n0 * stride;
+    for (int t = 0; t < x->T; t++) {
+        if (W->type == KERN_Q4_0) rows_q4(row0, stride, n1 - n0, nb, x, t, Y + (size_t)t * W->N + n0);
+        else
+            for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] = dot_q8(row0 + (size_t)(n - n0) * stride, nb, x, t);
     }
 }

@@ -13,6 +13,74 @@ static double linear_bytes(const LlmLinear *l) {
     return (double)q->N * q->nb * (double)kern_qtype_block_bytes(q->type) + (q->zero ? (double)q->N * q->nb : 0);
 }
 
+/* The decode split (llm_bench.h): `passes` passes over every layer's linears at T = 1, each
+ * site's input quantized before its first linear as a decode step does, then the classifier;
+ * medians over the passes.  The model is far larger than the caches, so each pass streams the
+ * weights from memory as decode does; each pass ends with one whole decode step, whose time
+ * less the parts' is the rest. */
+static void decode_split(LlmModel *m, LlmState *s, int passes, LlmBenchResult *r) {
+    const LlmConfig *c = &m->c;
+    const int D = c->dim, F = c->hidden_dim;
+    double *lin = xcalloc((size_t)passes * LLM_MAX_LINEARS, sizeof(double));
+    double *act = xcalloc((size_t)passes, sizeof(double)), *head = xcalloc((size_t)passes, sizeof(double));
+    double *step = xcalloc((size_t)passes, sizeof(double));
+    for (int i = 0; i < D; i++) s->xb[i] = (float)((i * 7919 % 2003) - 1001) / 1001.0f;
+    for (int i = 0; i < F; i++) s->h1[i] = (float)((i * 104729 % 4001) - 2000) / 2000.0f;
+    for (int p = 0; p < passes; p++) {
+        for (int l = 0; l < c->n_layers; l++) {
+            LlmLinear ls[LLM_MAX_LINEARS];
+            int n = llm_block_linears(m, l, ls);
+            r->split_n = n;
+            for (int k = 0; k < n; k++) {
+                const LlmLinear *q = &ls[k];
+                const float *X = q->in == D ? s->xb : s->h1;
+                float *Y = q->out == F ? s->h2 : s->q;
+                r->split_names[k] = q->name;
+                double t0 = qtime_now();
+                if (q->packed && s->xa && (k == 0 || ls[k - 1].site != q->site)) {
+                    kern_qact_quantize(s->xa, X, 1, q->in);
+                    double t1 = qtime_now();
+                    act[p] += t1 - t0;
+                    t0 = t1;
+                }
+                if (!q->packed) kern_linear_f32(1, q->out, q->in, X, q->w, q->b, Y);
+                else if (s->xa) kern_qmat_linear(q->packed, s->xa, q->b, Y, m->isa);
+                else {
+                    kern_qmat_dequant(q->packed, s->wdeq);
+                    kern_linear_f32(1, q->out, q->in, X, s->wdeq, q->b, Y);
+                }
+                lin[(size_t)p * LLM_MAX_LINEARS + k] += qtime_now() - t0;
+                if (p == 0) r->split_lin_bytes[k] += linear_bytes(q);
+            }
+        }
+        double t0 = qtime_now();
+        memcpy(s->x, s->xb, (size_t)D * sizeof(float));
+        llm_head_forward(m, s->x, 1, s->logits);
+        head[p] = qtime_now() - t0;
+        /* a whole decode step in the same pass (the cache's last position), so that the
+         * rest is taken from times measured under the same load */
+        int32_t tok = 1;
+        t0 = qtime_now();
+        llm_forward(m, s, &tok, 1, c->max_seq - 1, NULL, NULL);
+        step[p] = qtime_now() - t0;
+    }
+    double *col = xmalloc((size_t)passes * sizeof(double)), sum = 0;
+    for (int k = 0; k < r->split_n; k++) {
+        for (int p = 0; p < passes; p++) col[p] = lin[(size_t)p * LLM_MAX_LINEARS + k];
+        r->split_lin[k] = qmedian(col, passes);
+        sum += r->split_lin[k];
+    }
+    r->split_act = qmedian(act, passes);
+    r->split_head = qmedian(head, passes);
+    r->split_step = qmedian(step, passes);
+    r->split_rest = r->split_step - sum - r->split_act - r->split_head;
+    free(col);
+    free(lin);
+    free(act);
+    free(head);
+    free(step);
+}
+
 int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) {
     memset(r, 0, sizeof *r);
     LlmConfig *c = &m->c;
@@ -80,6 +148,7 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     free(pt);
     free(dt);
     free(tok);
+    decode_split(m, &s, 5, r);
     llm_state_free(&s);
     return 0;
 }

@@ -79,6 +79,13 @@ int cmd_bench(Args *a, QErr *err) {
     printf("bandwidth   %.1f GB/s read (%ld MiB streamed, %d threads, this run)\n", bw / 1e9, bw_mib, nth);
     printf("decode bound %.2f tokens/s = bandwidth / %.1f MB read per token; reached %.0f%%\n", bound, r.bytes_per_token / 1e6,
            bound > 0 ? 100 * r.decode_tps / bound : 0);
+    printf("decode split ms per token (GB/s of weights):");
+    for (int k = 0; k < r.split_n; k++)
+        printf(" %s %.2f (%.0f)%s", r.split_names[k], 1e3 * r.split_lin[k], r.split_lin_bytes[k] / r.split_lin[k] / 1e9,
+               k + 1 < r.split_n ? "," : ";");
+    printf(" int8 inputs %.2f; classifier %.2f (%.0f); rest %.2f (attention, norms, residuals); a step %.2f\n",
+           1e3 * r.split_act, 1e3 * r.split_head, 4.0 * m.c.vocab_size * m.c.dim / r.split_head / 1e9, 1e3 * r.split_rest,
+           1e3 * r.split_step);
     printf("memory      peak RSS %.3f GiB; weights %.3f GiB (packed linears %.3f) + KV cache %.3f (%d positions) + "
            "activations %.3f = %.3f GiB; RSS / that = %.3f\n", rss / GiB, r.weight_bytes / GiB, r.packed_bytes / GiB,
            r.kv_bytes / GiB, r.context, r.act_bytes / GiB, need / GiB, rss / need);
@@ -104,6 +111,12 @@ int cmd_bench(Args *a, QErr *err) {
         cJSON_AddNumberToObject(j, "kv_bytes", r.kv_bytes);
         cJSON_AddNumberToObject(j, "activation_bytes", r.act_bytes);
         cJSON_AddNumberToObject(j, "rss_over_needed", rss / need);
+        cJSON *split = cJSON_AddObjectToObject(j, "decode_split_s_per_token");
+        for (int k = 0; k < r.split_n; k++) cJSON_AddNumberToObject(split, r.split_names[k], r.split_lin[k]);
+        cJSON_AddNumberToObject(split, "int8_inputs", r.split_act);
+        cJSON_AddNumberToObject(split, "classifier", r.split_head);
+        cJSON_AddNumberToObject(split, "rest", r.split_rest);
+        cJSON_AddNumberToObject(split, "step", r.split_step);
         /* the rows the report draws (docs/formats.md#results): one per model run */
         cJSON_AddNumberToObject(j, "bandwidth_gb_s", bw / 1e9);
         cJSON *rows = cJSON_AddArrayToObject(j, "rows"), *row = cJSON_CreateObject();
