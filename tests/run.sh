@@ -52,7 +52,12 @@ for t in "${progs[@]}"; do
     total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
     status=ok; [ "$f" != 0 ] && status=FAIL
     printf '%-4s %-40s %3d passed %3d failed %3d skipped  %6.1fs\n' "$status" "$(basename "$t")" "$p" "$f" "$s" "$dt"
-    if [ "$f" != 0 ] || [ "$s" != 0 ]; then grep -E 'FAIL|SKIP|error|ERROR|Sanitizer|runtime error' "$log" | head -n 40 | sed 's/^/     /'; fi
+    # a failing check's own lines (lib.sh indents its stderr/stdout tails under it), so a rare
+    # failure in CI leaves what it saw in the log
+    if [ "$f" != 0 ] || [ "$s" != 0 ]; then
+        awk '/FAIL|SKIP|error|ERROR|Sanitizer|runtime error/ {print; keep = /FAIL/; next} keep && /^    / {print; next} {keep = 0}' "$log" |
+            head -n 60 | sed 's/^/     /'
+    fi
     if [ $rc -ne 0 ] && [ -z "$line" ]; then tail -n 20 "$log" | sed 's/^/     /'; fi
 done
 echo "tests: $total_p passed, $total_f failed, $total_s skipped"
