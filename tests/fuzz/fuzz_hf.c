@@ -1,8 +1,12 @@
 /* fuzz_hf.c — a Hugging Face model directory: config.json, FZ_SEP, model.safetensors;
- * llm_load_hf, then a short forward pass.  Loaded weights are finite. */
+ * llm_load_hf, then a short forward pass.  Loaded weights are finite.  The same directory is
+ * also quantized streamed (RTN W4 g32, embedding and head quantized: the path that reads rows
+ * with pread straight from the file, src/llm/ptq/stream_rtn.c), which must fail cleanly or
+ * write a file. */
 #include <math.h>
 
 #include "fuzz_common.h"
+#include "quant/llm_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *part[2];
@@ -19,6 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!isfinite(m.tok_emb[i])) fz_fail("non-finite embedding %lld accepted", (long long)i);
         fz_forward(&m);
         llm_free(&m);
+    }
+    LlmWQuant s = {LLM_Q_RTN, 4, 32, 1, 0, 0.01, 0, 0, 0.001, 0, 0, 8, 32};
+    LlmStreamResult r;
+    char out[512];
+    snprintf(out, sizeof out, "%s/rtn.safetensors", fz_dir());
+    if (llm_quantize_stream(d, NULL, &s, 4, out, "fuzz", &r, &err) == 0) {
+        FILE *f = fopen(out, "rb");
+        if (!f) fz_fail("streamed RTN reported success but wrote no %s", out);
+        fclose(f);
+        remove(out);
+        llm_stream_result_free(&r);
     }
     return 0;
 }
