@@ -3,8 +3,9 @@
  * Two streams of calibration activations go through the blocks side by side: the fp32 model's
  * (Xf) and the quantized model's (Xq, through the blocks already quantized).  For block l:
  *   1. the fp32 block runs on Xf, keeping every linear's inputs (the refit targets);
- *   2. per site, in execution order, the block (with the linears before it already quantized)
- *      runs on Xq to capture that site's inputs; each linear there is refitted to them
+ *   2. per site, in execution order, that site's inputs are computed from Xq with the linears
+ *      before it already quantized (one pass through the block: Xq advances past o and down
+ *      in place, llm_block_site_in_windows); each linear there is refitted to them
  *      (gptq_refit, with statistics shared per site; o and down also take on the residual
  *      stream's error), then quantized by GPTQ against H = 2 Xq^T Xq — or rounded to nearest;
  *   3. below 8 bits, block tuning (tune.c) adjusts the block's scales and norms, codes fixed;
