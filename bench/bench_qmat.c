@@ -70,8 +70,8 @@ static int stream_mode(int N, int K) {
     for (int i = 0; i < K; i++) X[i] = qrng_normal(&r);
     KernQAct xa;
     kern_qact_init(&xa, 1, K);
-    printf("N %d K %d, %d threads, weights streamed from memory\n%-8s %-12s %10s %9s\n", N, K, qthreads_get(), "type", "isa",
-           "ms/call", "GB/s");
+    printf("N %d K %d, %d threads, weights streamed from memory\n%-8s %-12s %10s %9s %9s %9s\n", N, K, qthreads_get(), "type",
+           "isa", "ms/call", "GB/s", "read GB/s", "of read");
     for (int type = 0; type < 2; type++) {
         size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * bs;
         int mats = (int)((512u << 20) / bytes) + 1;
@@ -95,8 +95,9 @@ static int stream_mode(int N, int K) {
                 if (use_cpu_time) dt /= qthreads_get();
                 if (dt < best) best = dt;
             }
-            printf("%-8s %-12s %10.3f %9.2f\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa), best * 1e3,
-                   (double)bytes / best / 1e9);
+            double bw = kern_read_bandwidth((size_t)1 << 30, qthreads_get(), 3);
+            printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa),
+                   best * 1e3, (double)bytes / best / 1e9, bw / 1e9, 100 * (double)bytes / best / bw);
         }
         free(blocks);
     }

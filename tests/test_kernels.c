@@ -4,6 +4,7 @@
 #include "quant/core.h"
 #include "test.h"
 
+#include <omp.h>
 #include <stdlib.h>
 
 static void fill(QRng *r, int8_t *a, size_t n, int lo, int hi) {
@@ -225,6 +226,58 @@ TEST(linear_f32_equals_naive) {
     }
 }
 
+/* Decode attention against a double-precision softmax(q k / sqrt(hs)) v over the cache, GQA
+ * included; 1 and 2 threads agree bit for bit. */
+TEST(attention_equals_naive) {
+    QRng r;
+    qrng_seed(&r, 9);
+    static const int cfg[][5] = {/* T, pos0, H, Hkv, hs */ {1, 0, 4, 4, 16}, {1, 37, 8, 2, 64}, {3, 5, 6, 3, 24}, {2, 200, 32, 4, 64}, {1, 1, 2, 1, 7}};
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        const int T = cfg[c][0], pos0 = cfg[c][1], H = cfg[c][2], Hkv = cfg[c][3], hs = cfg[c][4], n = pos0 + T;
+        const int ldq = H * hs + 3, ldkv = Hkv * hs + 1, ldo = H * hs + 5;
+        float *q = xmalloc((size_t)T * ldq * 4), *k = xmalloc((size_t)n * ldkv * 4), *v = xmalloc((size_t)n * ldkv * 4);
+        float *sc = xmalloc((size_t)H * n * 4), *o1 = xcalloc((size_t)T * ldo, 4), *o2 = xcalloc((size_t)T * ldo, 4);
+        for (int i = 0; i < T * ldq; i++) q[i] = 2 * qrng_normal(&r);
+        for (int i = 0; i < n * ldkv; i++) k[i] = qrng_normal(&r), v[i] = qrng_normal(&r);
+        omp_set_num_threads(2);
+        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, sc, o2, ldo);
+        omp_set_num_threads(1);
+        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, sc, o1, ldo);
+        omp_set_num_threads(2);
+        CHECK_MSG(memcmp(o1, o2, (size_t)T * ldo * 4) == 0, "config %zu: 1 and 2 threads differ", c);
+        int bad = 0;
+        double *a = xmalloc((size_t)n * sizeof(double));
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                const int kvh = h / (H / Hkv), len = pos0 + t + 1;
+                double mx = -1e300, sum = 0;
+                for (int i = 0; i < len; i++) {
+                    double d = 0;
+                    for (int e = 0; e < hs; e++) d += (double)q[t * ldq + h * hs + e] * k[i * ldkv + kvh * hs + e];
+                    a[i] = d / sqrt((double)hs);
+                    mx = a[i] > mx ? a[i] : mx;
+                }
+                for (int i = 0; i < len; i++) sum += (a[i] = exp(a[i] - mx));
+                for (int e = 0; e < hs; e++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < len; i++) {
+                        ref += a[i] / sum * v[i * ldkv + kvh * hs + e];
+                        mag += fabs(a[i] / sum * v[i * ldkv + kvh * hs + e]);
+                    }
+                    bad += fabs(o1[t * ldo + h * hs + e] - ref) > 1e-5 * (mag + 1);
+                }
+            }
+        CHECK_MSG(bad == 0, "config %zu: %d outputs off the double reference", c, bad);
+        free(a);
+        free(q);
+        free(k);
+        free(v);
+        free(sc);
+        free(o1);
+        free(o2);
+    }
+}
+
 int main(void) {
     RUN(acc_all_isas_equal_naive);
     RUN(quantize_multiplier_reproduces_real_value);
@@ -232,5 +285,6 @@ int main(void) {
     RUN(qlinear_requant_every_isa_equals_closed_form);
     RUN(quantize_f32_s8_every_isa_equals_closed_form);
     RUN(linear_f32_equals_naive);
+    RUN(attention_equals_naive);
     return test_summary("test_kernels");
 }

@@ -260,6 +260,51 @@ TEST(threads_identical) {
     }
 }
 
+/* Several linears in one pool job (q, k, v; gate, up) give each one's kern_qmat_linear bit for
+ * bit, biases included, at 1 and 2 threads, for decode and prompt. */
+TEST(linear_n_equals_single) {
+    QRng r;
+    qrng_seed(&r, 6);
+    KernIsa best = kern_isa_best();
+    const int K = 320, Ns[3] = {100, 33, 64};
+    for (int T = 1; T <= 7; T += 6)
+        for (int type = 0; type < 4; type++) {
+            Mat a[3];
+            float *x = xmalloc((size_t)T * K * 4), *b[3], *y1[3], *y2[3];
+            for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+            for (int m = 0; m < 3; m++) {
+                mat_make(&a[m], (KernQType)type, Ns[m], K, type == KERN_Q3, &r);
+                b[m] = xmalloc((size_t)Ns[m] * 4);
+                for (int i = 0; i < Ns[m]; i++) b[m][i] = qrng_normal(&r);
+                y1[m] = xmalloc((size_t)T * Ns[m] * 4);
+                y2[m] = xmalloc((size_t)T * Ns[m] * 4);
+            }
+            KernQAct xa;
+            kern_qact_init(&xa, T, K);
+            kern_qact_quantize(&xa, x, T, K);
+            const KernQMat *W[3] = {&a[0].m, &a[1].m, &a[2].m};
+            const float *bc[3] = {b[0], NULL, b[2]};
+            for (int isa = 0; isa <= (int)best; isa++)
+                for (int th = 1; th <= 2; th++) {
+                    omp_set_num_threads(th);
+                    for (int m = 0; m < 3; m++) kern_qmat_linear(W[m], &xa, bc[m], y1[m], (KernIsa)isa);
+                    kern_qmat_linear_n(3, W, &xa, bc, y2, (KernIsa)isa);
+                    for (int m = 0; m < 3; m++)
+                        CHECK_MSG(memcmp(y1[m], y2[m], (size_t)T * Ns[m] * 4) == 0, "type %d isa %s T %d threads %d linear %d",
+                                  type, kern_isa_name((KernIsa)isa), T, th, m);
+                }
+            omp_set_num_threads(2);
+            kern_qact_free(&xa);
+            for (int m = 0; m < 3; m++) {
+                mat_free(&a[m]);
+                free(b[m]);
+                free(y1[m]);
+                free(y2[m]);
+            }
+            free(x);
+        }
+}
+
 int main(void) {
     RUN(blocks_roundtrip);
     RUN(dequant_matches_codes);
@@ -267,5 +312,6 @@ int main(void) {
     RUN(act_quantize);
     RUN(kernels_vs_reference);
     RUN(threads_identical);
+    RUN(linear_n_equals_single);
     return test_summary("test_qmat");
 }

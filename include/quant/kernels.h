@@ -154,7 +154,22 @@ void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w);
  * Y does not depend on the thread count.  ISAs agree with the scalar reference to float
  * rounding (the int32 block sums are exact everywhere). */
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa);
+/* n <= KERN_QMAT_MULTI linears on the same input x (q, k, v; gate, up) in one hand-off to the
+ * pool: Y[m] = x W[m]^T + b[m] (b or b[m] may be NULL), each exactly as kern_qmat_linear. */
+enum { KERN_QMAT_MULTI = 4 };
+void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
+                        KernIsa isa);
 /* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
+
+/* ------------------------------------------------------------ attention */
+/* Causal attention of T new tokens at positions pos0 .. pos0 + T - 1 (decode: T small), H
+ * query heads of hs over Hkv key/value heads (query head h reads kv head h / (H / Hkv)):
+ * out[t, h] = softmax_i(q[t, h] . k[i, kvh] / sqrt(hs), i <= pos0 + t) v[i, kvh].  Rows: q
+ * [T][ldq], k and v [pos0 + T][ldkv] (the cache, this token's rows included), out [T][ldo];
+ * scratch: H (pos0 + T) floats.  Heads over the pool, each by one thread: the output does
+ * not depend on the thread count. */
+void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q, int ldq, const float *k, const float *v,
+                        int ldkv, float *scratch, float *out, int ldo);
 
 /* ------------------------------------------------------------ memory bandwidth */
 /* Read bandwidth in bytes/s: `threads` POSIX threads (not the pool, not OpenMP: safe in a

@@ -176,11 +176,15 @@ void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1,
         }
 }
 
+/* One pool job over the tiles of up to KERN_QMAT_MULTI linears in turn (tile i of the job is
+ * tile i - first[m] of linear m). */
 typedef struct Job {
-    const KernQMat *W;
+    int n;
+    const KernQMat *W[KERN_QMAT_MULTI];
+    const float *b[KERN_QMAT_MULTI];
+    float *Y[KERN_QMAT_MULTI];
+    int first[KERN_QMAT_MULTI + 1]; /* the job's first tile of each linear; first[n] = all tiles */
     const KernQAct *x;
-    const float *b;
-    float *Y;
     int rows;         /* rows per tile */
     KernIsa isa;
     int vbmi;         /* the CPU has AVX-512 VBMI */
@@ -188,21 +192,26 @@ typedef struct Job {
 
 static void tile(void *arg, int i) {
     const Job *j = arg;
-    int n0 = i * j->rows, n1 = n0 + j->rows < j->W->N ? n0 + j->rows : j->W->N;
+    int m = 0;
+    while (i >= j->first[m + 1]) m++;
+    const KernQMat *W = j->W[m];
+    float *Y = j->Y[m];
+    int n0 = (i - j->first[m]) * j->rows, n1 = n0 + j->rows < W->N ? n0 + j->rows : W->N;
     switch (j->isa) {
         case KERN_ISA_AVX512VNNI: /* its Q4_0 / Q8_0 kernels gather bytes with VBMI's vpermb */
-            if (j->vbmi) kern_qmat_rows_avx512(j->W, j->x, n0, n1, j->Y);
-            else kern_qmat_rows_avx2(j->W, j->x, n0, n1, j->Y);
+            if (j->vbmi) kern_qmat_rows_avx512(W, j->x, n0, n1, Y);
+            else kern_qmat_rows_avx2(W, j->x, n0, n1, Y);
             break;
-        case KERN_ISA_AVX2: kern_qmat_rows_avx2(j->W, j->x, n0, n1, j->Y); break;
-        default: kern_qmat_rows_scalar(j->W, j->x, n0, n1, j->Y); break;
+        case KERN_ISA_AVX2: kern_qmat_rows_avx2(W, j->x, n0, n1, Y); break;
+        default: kern_qmat_rows_scalar(W, j->x, n0, n1, Y); break;
     }
-    if (j->b)
+    if (j->b[m])
         for (int t = 0; t < j->x->T; t++)
-            for (int n = n0; n < n1; n++) j->Y[(size_t)t * j->W->N + n] += j->b[n];
+            for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] += j->b[m][n];
 }
 
-void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa) {
+void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
+                        KernIsa isa) {
     /* Tiles of 32 rows: fine enough that a busy core costs little (a decode tile of a
      * 2048-wide Q4_0 row block is 37 KB), and the width of the AVX-512 prompt kernel's tile. */
     static _Atomic int vbmi = -1;
@@ -210,7 +219,18 @@ void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, floa
         __builtin_cpu_init();
         vbmi = __builtin_cpu_supports("avx512vbmi") != 0;
     }
-    Job j = {W, x, b, Y, KERN_QMAT_TILE_ROWS, isa, vbmi};
-    int ntiles = (W->N + j.rows - 1) / j.rows;
-    kern_parallel_tiles(ntiles, tile, &j, (int64_t)W->N * W->K * x->T > (1 << 18));
+    Job j = {.n = n, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = vbmi};
+    int64_t work = 0;
+    for (int m = 0; m < n; m++) {
+        j.W[m] = W[m];
+        j.b[m] = b ? b[m] : NULL;
+        j.Y[m] = Y[m];
+        j.first[m + 1] = j.first[m] + (W[m]->N + j.rows - 1) / j.rows;
+        work += (int64_t)W[m]->N * W[m]->K * x->T;
+    }
+    kern_parallel_tiles(j.first[n], tile, &j, work > (1 << 18));
+}
+
+void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa) {
+    kern_qmat_linear_n(1, &W, x, &b, &Y, isa);
 }

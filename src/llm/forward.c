@@ -174,9 +174,16 @@ static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, i
     norm(m, s->xb, x, l->attn_norm, l->attn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_QKV, s->xb, T, D);
     site_input(s, s->xb, T, D);
-    linear_forward(m, s, l->wq, l->pq, l->bq, T, D, D, s->xb, s->q);
-    linear_forward(m, s, l->wk, l->pk, l->bk, T, kvd, D, s->xb, s->k);
-    linear_forward(m, s, l->wv, l->pv, l->bv, T, kvd, D, s->xb, s->v);
+    if (l->pq && l->pk && l->pv && s->xa) { /* one hand-off to the pool for the three */
+        const KernQMat *W[3] = {l->pq, l->pk, l->pv};
+        const float *b[3] = {l->bq, l->bk, l->bv};
+        float *Y[3] = {s->q, s->k, s->v};
+        kern_qmat_linear_n(3, W, s->xa, b, Y, m->isa);
+    } else {
+        linear_forward(m, s, l->wq, l->pq, l->bq, T, D, D, s->xb, s->q);
+        linear_forward(m, s, l->wk, l->pk, l->bk, T, kvd, D, s->xb, s->k);
+        linear_forward(m, s, l->wv, l->pv, l->bv, T, kvd, D, s->xb, s->v);
+    }
     for (int t = 0; t < T; t++) {
         if (c->arch == LLM_ARCH_LLAMA) {
             rope(c, s->rope, s->q + (size_t)t * D, H, hs, pos0 + t);
@@ -185,7 +192,11 @@ static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, i
         memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
     }
-    /* causal attention, heads in parallel, each product on one BLAS thread: BLAS threads
+    if (T <= KERN_QACT_DOT_T) { /* decode: a few tokens against the cache, heads over the pool */
+        kern_attention_f32(T, pos0, H, Hkv, hs, s->q, D, kc, vc, kvd, s->scores, s->att_out, D);
+        return;
+    }
+    /* a prompt: causal attention, heads in parallel, each product on one BLAS thread: BLAS threads
      * inside OpenMP threads oversubscribe the cores and spin (a 128-token prompt of a 1.1B
      * model spent as long in OpenBLAS's spin-wait as in its linears) */
     const int heads_parallel = (int64_t)T * (pos0 + T) * D > (1 << 22) && !omp_in_parallel();
@@ -206,9 +217,16 @@ static void ffn_in(const LlmModel *m, LlmState *s, int layer, const float *x, in
     norm(m, s->xb, x, l->ffn_norm, l->ffn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_UP, s->xb, T, D);
     site_input(s, s->xb, T, D);
-    linear_forward(m, s, l->w_up, l->p_up, l->b_up, T, F, D, s->xb, s->h2);
+    if (l->p_gate && l->p_up && s->xa) { /* one hand-off to the pool for the two */
+        const KernQMat *W[2] = {l->p_gate, l->p_up};
+        const float *b[2] = {NULL, l->b_up};
+        float *Y[2] = {s->h1, s->h2};
+        kern_qmat_linear_n(2, W, s->xa, b, Y, m->isa);
+    } else {
+        linear_forward(m, s, l->w_up, l->p_up, l->b_up, T, F, D, s->xb, s->h2);
+        if (l->w_gate || l->p_gate) linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
+    }
     if (l->w_gate || l->p_gate) {
-        linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
 #pragma omp simd
         for (size_t i = 0; i < (size_t)T * F; i++) {
             float g = s->h1[i];
