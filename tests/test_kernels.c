@@ -278,6 +278,43 @@ TEST(attention_equals_naive) {
     }
 }
 
+/* SwiGLU and the residual add over the pool: against the closed form in double, and 1 and 2
+ * threads bit for bit (sizes below, at and above the pool's threshold, ragged last tile). */
+TEST(eltwise_equals_closed_form) {
+    QRng r;
+    qrng_seed(&r, 10);
+    static const size_t ns[] = {1, 1000, 65536, 200003};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        float *g = xmalloc(n * 4), *u = xmalloc(n * 4), *a1 = xmalloc(n * 4), *a2 = xmalloc(n * 4);
+        for (size_t i = 0; i < n; i++) g[i] = 6 * qrng_normal(&r), u[i] = qrng_normal(&r);
+        g[0] = -100.0f; /* silu's far tail: -100 e^-100, not NaN */
+        memcpy(a1, g, n * 4);
+        memcpy(a2, g, n * 4);
+        omp_set_num_threads(1);
+        kern_swiglu_f32(n, a1, u);
+        omp_set_num_threads(2);
+        kern_swiglu_f32(n, a2, u);
+        CHECK_MSG(memcmp(a1, a2, n * 4) == 0, "swiglu n %zu: 1 and 2 threads differ", n);
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            double x = g[i], ref = x / (1 + exp(-x)) * u[i];
+            /* e^-x's float argument carries x's rounding: relative error grows by ~|x| 2^-24 */
+            bad += !(fabs(a2[i] - ref) <= (1e-6 + 1e-7 * fabs(x)) * fabs(ref) + 1e-30);
+        }
+        CHECK_MSG(bad == 0, "swiglu n %zu: %d off x / (1 + e^-x) u", n, bad);
+        memcpy(a1, g, n * 4);
+        kern_add_f32(n, a1, u);
+        bad = 0;
+        for (size_t i = 0; i < n; i++) bad += a1[i] != g[i] + u[i];
+        CHECK_MSG(bad == 0, "add n %zu: %d differ", n, bad);
+        free(g);
+        free(u);
+        free(a1);
+        free(a2);
+    }
+}
+
 int main(void) {
     RUN(acc_all_isas_equal_naive);
     RUN(quantize_multiplier_reproduces_real_value);
@@ -286,5 +323,6 @@ int main(void) {
     RUN(quantize_f32_s8_every_isa_equals_closed_form);
     RUN(linear_f32_equals_naive);
     RUN(attention_equals_naive);
+    RUN(eltwise_equals_closed_form);
     return test_summary("test_kernels");
 }

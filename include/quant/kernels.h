@@ -161,6 +161,20 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
                         KernIsa isa);
 /* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
 
+/* ------------------------------------------------------------ the worker pool */
+/* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
+ * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially (also
+ * inside an OpenMP parallel region).  Each thread takes a contiguous range of tiles first.
+ * Tiles must be independent; the call returns when all are done (pool.c). */
+typedef void (*KernTileFn)(void *arg, int tile);
+void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big);
+
+/* ------------------------------------------------------------ element-wise, over the pool */
+/* g[i] = silu(g[i]) u[i] (Llama's gated FFN), i < n. */
+void kern_swiglu_f32(size_t n, float *g, const float *u);
+/* x[i] += y[i], i < n (the residual). */
+void kern_add_f32(size_t n, float *x, const float *y);
+
 /* ------------------------------------------------------------ attention */
 /* Causal attention of T new tokens at positions pos0 .. pos0 + T - 1 (decode: T small), H
  * query heads of hs over Hkv key/value heads (query head h reads kv head h / (H / Hkv)):

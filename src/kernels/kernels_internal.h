@@ -86,10 +86,5 @@ enum { KERN_GEMM_MR_SCALAR = 4, KERN_GEMM_NR_SCALAR = 8 };
 enum { KERN_GEMM_MR_AVX2 = 6, KERN_GEMM_NR_AVX2 = 16 };
 enum { KERN_GEMM_MR_AVX512 = 12, KERN_GEMM_NR_AVX512 = 32 };
 
-/* Runs fn(arg, t) for t in [0, ntiles): on the kernels' worker threads plus the caller when
- * big != 0 and more than one thread is allowed (omp_get_max_threads()), else serially.
- * Tiles must be independent; the call returns when all are done (pool.c). */
-typedef void (*KernTileFn)(void *arg, int tile);
-void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big);
 
 #endif

@@ -163,6 +163,20 @@ static void attend_head(const float *q, int ldq, const float *k, const float *v,
     }
 }
 
+/* The prompt's attention, one head per pool tile. */
+typedef struct HeadsJob {
+    const float *q, *kc, *vc;
+    float *scores, *out;
+    int D, kvd, hs, T, pos0, S, group; /* group: query heads per key/value head */
+} HeadsJob;
+
+static void prompt_head(void *arg, int h) {
+    const HeadsJob *j = arg;
+    const int kvh = h / j->group;
+    attend_head(j->q + (size_t)h * j->hs, j->D, j->kc + (size_t)kvh * j->hs, j->vc + (size_t)kvh * j->hs, j->kvd, j->hs, j->T,
+                j->pos0, j->scores + (size_t)h * j->T * j->S, j->out + (size_t)h * j->hs, j->D);
+}
+
 /* s->att_out [T, D] = causal attention of the block's q, k, v on norm(x) for positions pos0..
  * (the o linear's input), the keys and values appended to the cache; hooks at QKV. */
 static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, int pos0, LlmHook hook, void *ctx) {
@@ -196,18 +210,14 @@ static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, i
         kern_attention_f32(T, pos0, H, Hkv, hs, s->q, D, kc, vc, kvd, s->scores, s->att_out, D);
         return;
     }
-    /* a prompt: causal attention, heads in parallel, each product on one BLAS thread: BLAS threads
-     * inside OpenMP threads oversubscribe the cores and spin (a 128-token prompt of a 1.1B
-     * model spent as long in OpenBLAS's spin-wait as in its linears) */
-    const int heads_parallel = (int64_t)T * (pos0 + T) * D > (1 << 22) && !omp_in_parallel();
-    const int blas_old = heads_parallel ? qblas_threads_swap(1) : 0;
-#pragma omp parallel for schedule(static) if (heads_parallel)
-    for (int h = 0; h < H; h++) {
-        int kvh = h / (H / Hkv);
-        attend_head(s->q + (size_t)h * hs, D, kc + (size_t)kvh * hs, vc + (size_t)kvh * hs, kvd, hs, T, pos0,
-                    s->scores + (size_t)h * T * S, s->att_out + (size_t)h * hs, D);
-    }
-    if (heads_parallel) qblas_threads_swap(blas_old);
+    /* a prompt: heads over the kernels' pool, each head's products on one BLAS thread.  BLAS
+     * threads inside the pool's would oversubscribe the cores and spin (a 128-token prompt of
+     * a 1.1B model spent as long in OpenBLAS's spin-wait as in its linears); an OpenMP team
+     * here left its threads spinning after the region, beside the pool's (9% of a prompt). */
+    HeadsJob j = {s->q, kc, vc, s->scores, s->att_out, D, kvd, hs, T, pos0, S, H / Hkv};
+    const int blas_old = qblas_threads_swap(1);
+    kern_parallel_tiles(H, prompt_head, &j, (int64_t)T * (pos0 + T) * D > (1 << 22));
+    qblas_threads_swap(blas_old);
 }
 
 /* s->h1 [T, F] = the FFN hidden of norm(x) (the down linear's input); hooks at UP. */
@@ -227,11 +237,7 @@ static void ffn_in(const LlmModel *m, LlmState *s, int layer, const float *x, in
         if (l->w_gate || l->p_gate) linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
     }
     if (l->w_gate || l->p_gate) {
-#pragma omp simd
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float g = s->h1[i];
-            s->h1[i] = g / (1.0f + q_expf(-g)) * s->h2[i];
-        }
+        kern_swiglu_f32((size_t)T * F, s->h1, s->h2);
     } else {
         for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);
     }
@@ -244,13 +250,13 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
     site_input(s, s->att_out, T, D);
     linear_forward(m, s, l->wo, l->po, l->bo, T, D, D, s->att_out, s->xb);
-    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+    kern_add_f32((size_t)T * D, x, s->xb);
 
     ffn_in(m, s, layer, x, T, hook, ctx);
     if (hook) hook(ctx, layer, LLM_SITE_DOWN, s->h1, T, F);
     site_input(s, s->h1, T, F);
     linear_forward(m, s, l->w_down, l->p_down, l->b_down, T, D, F, s->h1, s->xb);
-    for (size_t i = 0; i < (size_t)T * D; i++) x[i] += s->xb[i];
+    kern_add_f32((size_t)T * D, x, s->xb);
 }
 
 size_t llm_site_in_work_floats(const LlmConfig *c, int64_t rows) {
