@@ -322,22 +322,28 @@ void llm_block_site_in_windows(const LlmModel *m, const LlmState *s, int layer, 
     }
 }
 
-void llm_head_forward(const LlmModel *m, float *x, int T, float *logits) {
+/* The classifier on x [T, D] (final norm in place); a packed one quantizes x into xa, or into
+ * buffers of its own when xa is NULL or too small. */
+static void head_forward(const LlmModel *m, KernQAct *xa, float *x, int T, float *logits) {
     norm(m, x, x, m->final_norm, m->final_norm_b, T);
     if (m->head) {
         kern_linear_f32(T, m->c.vocab_size, m->c.dim, x, m->head, NULL, logits); /* one product per call */
-    } else { /* a packed classifier: the integer kernels on x in int8 blocks, one product per call */
-        KernQAct xa;
-        kern_qact_init(&xa, T, m->c.dim);
-        kern_qact_quantize(&xa, x, T, m->c.dim);
-        kern_qmat_linear(m->p_head, &xa, NULL, logits, m->isa);
-        kern_qact_free(&xa);
+        return;
     }
+    /* a packed classifier: the integer kernels on x in int8 blocks, one product per call */
+    KernQAct own;
+    const int mine = !xa || xa->max_T < T || xa->max_nb * 32 < m->c.dim;
+    if (mine) kern_qact_init(xa = &own, T, m->c.dim);
+    kern_qact_quantize(xa, x, T, m->c.dim);
+    kern_qmat_linear(m->p_head, xa, NULL, logits, m->isa);
+    if (mine) kern_qact_free(&own);
 }
+
+void llm_head_forward(const LlmModel *m, float *x, int T, float *logits) { head_forward(m, NULL, x, T, logits); }
 
 float *llm_forward(const LlmModel *m, LlmState *s, const int32_t *tokens, int T, int pos0, LlmHook hook, void *ctx) {
     llm_embed(m, tokens, T, pos0, s->x);
     for (int l = 0; l < m->c.n_layers; l++) llm_block_forward(m, s, l, s->x, T, pos0, hook, ctx);
-    llm_head_forward(m, s->x, T, s->logits);
+    head_forward(m, s->xa, s->x, T, s->logits); /* a token allocates nothing */
     return s->logits;
 }
