@@ -18,25 +18,28 @@ typedef struct Elt {
     const float *y;
 } Elt;
 
-#define SWIGLU_BODY                                                         \
-    const Elt *e = arg;                                                     \
-    size_t i0 = (size_t)t * ELT_TILE, i1 = i0 + ELT_TILE < e->n ? i0 + ELT_TILE : e->n; \
-    float *g = e->x;                                                        \
-    const float *u = e->y;                                                  \
-    for (size_t i = i0; i < i1; i++) {                                      \
-        float a = g[i];                                                     \
-        g[i] = a / (1.0f + q_expf(-a)) * u[i];                              \
+/* Tile t of the element-wise steps (inlined into each ISA's clone below). */
+static inline __attribute__((always_inline)) void swiglu_body(void *arg, int t) {
+    const Elt *e = arg;
+    size_t i0 = (size_t)t * ELT_TILE, i1 = i0 + ELT_TILE < e->n ? i0 + ELT_TILE : e->n;
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) {
+        float a = e->x[i];
+        e->x[i] = a / (1.0f + q_expf(-a)) * e->y[i];
     }
+}
 
-#define ADD_BODY                                                            \
-    const Elt *e = arg;                                                     \
-    size_t i0 = (size_t)t * ELT_TILE, i1 = i0 + ELT_TILE < e->n ? i0 + ELT_TILE : e->n; \
+static inline __attribute__((always_inline)) void add_body(void *arg, int t) {
+    const Elt *e = arg;
+    size_t i0 = (size_t)t * ELT_TILE, i1 = i0 + ELT_TILE < e->n ? i0 + ELT_TILE : e->n;
+#pragma omp simd
     for (size_t i = i0; i < i1; i++) e->x[i] += e->y[i];
+}
 
-static void swiglu_tile(void *arg, int t) { SWIGLU_BODY }
-__attribute__((target("avx512f"))) static void swiglu_tile_avx512(void *arg, int t) { SWIGLU_BODY }
-static void add_tile(void *arg, int t) { ADD_BODY }
-__attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { ADD_BODY }
+static void swiglu_tile(void *arg, int t) { swiglu_body(arg, t); }
+__attribute__((target("avx512f"))) static void swiglu_tile_avx512(void *arg, int t) { swiglu_body(arg, t); }
+static void add_tile(void *arg, int t) { add_body(arg, t); }
+__attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { add_body(arg, t); }
 
 static int has_avx512(void) {
     static _Atomic int v = -1;
