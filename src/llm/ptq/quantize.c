@@ -49,14 +49,6 @@ static void store_alloc(SiteStore *st, const LlmConfig *cf, size_t rows, unsigne
 }
 
 /* R = X + A Wo^T (+ bo): the residual stream after attention, from the o inputs A [rows, in] */
-static void resid_after_attn(const LlmLinear *o, const float *X, const float *A, size_t rows, float *R) {
-    memcpy(R, X, rows * o->out * sizeof(float));
-    kern_sgemm(0, 1, (int)rows, o->out, o->in, 1.0f, A, o->in, o->w, o->in, 1.0f, R,
-                o->out);
-    if (o->b)
-        for (size_t r = 0; r < rows; r++)
-            for (int j = 0; j < o->out; j++) R[r * o->out + j] += o->b[j];
-}
 static void store_free(SiteStore *st) {
     for (int s = 0; s < LLM_N_SITES; s++) free(st->X[s]);
     memset(st, 0, sizeof *st);
@@ -294,7 +286,8 @@ int llm_quantize_block(LlmModel *m, int l, const LlmWQuant *s, float *Xq, float 
     if (refit) {
         Rf = xmalloc(rows * D * sizeof(float));
         Yadd = xmalloc(rows * D * sizeof(float));
-        resid_after_attn(&lin[o_idx], Xf_in, fps.X[LLM_SITE_O], rows, Rf);
+        memcpy(Rf, Xf_in, rows * D * sizeof(float)); /* Rf = Xf_in + o(attention), as the block adds it */
+        add_linear(&lin[o_idx], fps.X[LLM_SITE_O], Rf, rows, (size_t)calib_chunk(S) * S, Yadd);
     }
     /* GPTQ goes through the block once, a site at a time in execution order ("true sequential":
      * q, k, v before o, o before gate/up, ...): Xs holds the current site's inputs, computed with
