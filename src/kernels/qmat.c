@@ -89,39 +89,55 @@ void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
     kern_qact_quantize_isa(a, X, T, K, kern_isa_best());
 }
 
+/* Token t of X into a's blocks (and the decode orders when a holds few tokens). */
+static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
+    const int K = a->K, nb = a->nb, T = a->T;
+    if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
+        kern_qact_row_avx512(a, X + (size_t)t * K, t, K);
+        if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+        return;
+    }
+    const float *x = X + (size_t)t * K;
+    for (int b = 0; b < nb; b++) {
+        int n = K - b * QK < QK ? K - b * QK : QK;
+        float amax = 0;
+        for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[b * QK + j]));
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        int8_t *q = a->q + ((size_t)t * nb + b) * QK;
+        int32_t s = 0;
+        for (int j = 0; j < QK; j++) {
+            float v = j < n ? x[b * QK + j] * id : 0.0f;
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v; /* rounding may reach 127.00001 */
+            v = (v + 12582912.0f) - 12582912.0f;                 /* round half to even */
+            q[j] = (int8_t)v;
+            s += q[j];
+        }
+        a->d[(size_t)t * nb + b] = d;
+        a->s[(size_t)t * nb + b] = s;
+        int32_t *l = a->l + ((size_t)t * nb + b) * 8;
+        for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
+    }
+    if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+}
+
+typedef struct QactJob {
+    KernQAct *a;
+    const float *X;
+    KernIsa isa;
+} QactJob;
+
+static void qact_tile(void *arg, int i) {
+    const QactJob *j = arg;
+    for (int t = i * 8; t < j->a->T && t < i * 8 + 8; t++) qact_token(j->a, j->X, t, j->isa);
+}
+
 void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa) {
-    int nb = (int)qblock_count(K);
     a->T = T;
     a->K = K;
-    a->nb = nb;
-    for (int t = 0; t < T; t++) {
-        if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
-            kern_qact_row_avx512(a, X + (size_t)t * K, t, K);
-            if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
-            continue;
-        }
-        const float *x = X + (size_t)t * K;
-        for (int b = 0; b < nb; b++) {
-            int n = K - b * QK < QK ? K - b * QK : QK;
-            float amax = 0;
-            for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[b * QK + j]));
-            float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-            int8_t *q = a->q + ((size_t)t * nb + b) * QK;
-            int32_t s = 0;
-            for (int j = 0; j < QK; j++) {
-                float v = j < n ? x[b * QK + j] * id : 0.0f;
-                v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v; /* rounding may reach 127.00001 */
-                v = (v + 12582912.0f) - 12582912.0f;                 /* round half to even */
-                q[j] = (int8_t)v;
-                s += q[j];
-            }
-            a->d[(size_t)t * nb + b] = d;
-            a->s[(size_t)t * nb + b] = s;
-            int32_t *l = a->l + ((size_t)t * nb + b) * 8;
-            for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
-        }
-        if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
-    }
+    a->nb = (int)qblock_count(K);
+    /* tokens are independent: a prompt's go over the pool, 8 to a tile */
+    QactJob j = {a, X, isa};
+    kern_parallel_tiles((T + 7) / 8, qact_tile, &j, (int64_t)T * K >= (1 << 16));
 }
 
 /* The 32 codes of block b of row n and its scale. */

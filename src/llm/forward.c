@@ -77,7 +77,7 @@ void llm_embed(const LlmModel *m, const int32_t *tokens, int T, int pos0, float 
 }
 
 /* out [T, D] = norm(x [T, D]): RMSNorm (Llama) or LayerNorm with bias (GPT-2). */
-static void norm(const LlmModel *m, float *out, const float *x, const float *w, const float *b, int T) {
+static void norm_rows(const LlmModel *m, float *out, const float *x, const float *w, const float *b, int T) {
     int D = m->c.dim;
     float eps = m->c.norm_eps;
     for (int t = 0; t < T; t++) {
@@ -98,6 +98,26 @@ static void norm(const LlmModel *m, float *out, const float *x, const float *w, 
             for (int i = 0; i < D; i++) o[i] = w[i] * (r * xi[i]);
         }
     }
+}
+
+typedef struct NormJob {
+    const LlmModel *m;
+    float *out;
+    const float *x, *w, *b;
+    int T;
+} NormJob;
+
+static void norm_tile(void *arg, int i) {
+    const NormJob *j = arg;
+    const size_t D = (size_t)j->m->c.dim, t0 = (size_t)i * 16;
+    int n = j->T - (int)t0 < 16 ? j->T - (int)t0 : 16;
+    norm_rows(j->m, j->out + t0 * D, j->x + t0 * D, j->w, j->b, n);
+}
+
+/* norm_rows, a prompt's tokens 16 to a pool tile (each row's sum is the same either way) */
+static void norm(const LlmModel *m, float *out, const float *x, const float *w, const float *b, int T) {
+    NormJob j = {m, out, x, w, b, T};
+    kern_parallel_tiles((T + 15) / 16, norm_tile, &j, T >= 32);
 }
 
 /* Rotary embedding on vec [n_heads_here * hs] at position pos; tab holds cos/sin
