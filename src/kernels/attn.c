@@ -45,17 +45,9 @@ static void head(void *arg, int h) { head_body(arg, h); }
 /* the same source on AVX-512 (8-lane dots in one register, 16-lane value rows) */
 __attribute__((target("avx512f"))) static void head_avx512(void *arg, int h) { head_body(arg, h); }
 
-static int has_avx512(void) {
-    static _Atomic int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") != 0 && kern_isa_best() >= KERN_ISA_AVX512VNNI;
-    }
-    return v;
-}
 
 void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q, int ldq, const float *k, const float *v,
                         int ldkv, float *scratch, float *out, int ldo) {
     AttnJob j = {T, pos0, H, Hkv, hs, ldq, ldkv, ldo, 1.0f / sqrtf((float)hs), q, k, v, scratch, out};
-    kern_parallel_tiles(H, has_avx512() ? head_avx512 : head, &j, (int64_t)T * (pos0 + T) * H * hs >= (1 << 14));
+    kern_parallel_tiles(H, kern_f32_avx512() ? head_avx512 : head, &j, (int64_t)T * (pos0 + T) * H * hs >= (1 << 14));
 }

@@ -3,8 +3,8 @@
  * serially on the caller while the other core waited: 9% of the prompt (perf).  Each element
  * is computed by the same IEEE operations on every ISA and thread count (no contraction to
  * FMA: the AVX-512 clone gives the baseline's bits), so results do not depend on either. */
+#include "kernels_internal.h"
 #include "quant/core.h"
-#include "quant/kernels.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF /* gcc keeps ISO C's no-contraction under -std=c11 */
@@ -41,7 +41,7 @@ __attribute__((target("avx512f"))) static void swiglu_tile_avx512(void *arg, int
 static void add_tile(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { add_body(arg, t); }
 
-static int has_avx512(void) {
+int kern_f32_avx512(void) {
     static _Atomic int v = -1;
     if (v < 0) {
         __builtin_cpu_init();
@@ -52,7 +52,7 @@ static int has_avx512(void) {
 
 static void run(size_t n, float *x, const float *y, KernTileFn base, KernTileFn wide) {
     Elt e = {n, x, y};
-    kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), has_avx512() ? wide : base, &e, n >= 4 * ELT_TILE);
+    kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), kern_f32_avx512() ? wide : base, &e, n >= 4 * ELT_TILE);
 }
 
 void kern_swiglu_f32(size_t n, float *g, const float *u) { run(n, g, u, swiglu_tile, swiglu_tile_avx512); }

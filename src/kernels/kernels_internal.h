@@ -49,6 +49,10 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K);
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 
+/* The fp32 attention and element-wise steps may run their AVX-512 clones: the CPU has AVX-512F
+ * and QUANT_ISA does not cap the kernels below AVX-512 (eltwise.c). */
+int kern_f32_avx512(void);
+
 /* XOR of a buffer read front to back (membw.c): the streaming read of the bandwidth probe. */
 uint64_t kern_read_sum_scalar(const uint8_t *p, size_t n);
 uint64_t kern_read_sum_avx2(const uint8_t *p, size_t n);
