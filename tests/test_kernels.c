@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static void fill(QRng *r, int8_t *a, size_t n, int lo, int hi) {
@@ -315,6 +316,25 @@ TEST(eltwise_equals_closed_form) {
     }
 }
 
+/* The pool runs every tile exactly once, past the 65535 units a range counts too, with 1 and
+ * 2 threads (a tile run twice or skipped shows in its count). */
+static void count_tile(void *arg, int t) { atomic_fetch_add(&((_Atomic int *)arg)[t], 1); }
+
+TEST(pool_runs_every_tile_once) {
+    static const int ns[] = {1, 2, 3, 1000, 65535, 65536, 200001};
+    for (int th = 1; th <= 2; th++)
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+            _Atomic int *cnt = xcalloc((size_t)ns[c], sizeof *cnt);
+            omp_set_num_threads(th);
+            kern_parallel_tiles(ns[c], count_tile, (void *)cnt, 1);
+            int bad = 0;
+            for (int t = 0; t < ns[c]; t++) bad += atomic_load(&cnt[t]) != 1;
+            CHECK_MSG(bad == 0, "%d tiles, %d threads: %d tiles not run exactly once", ns[c], th, bad);
+            free((void *)cnt);
+        }
+    omp_set_num_threads(2);
+}
+
 int main(void) {
     RUN(acc_all_isas_equal_naive);
     RUN(quantize_multiplier_reproduces_real_value);
@@ -324,5 +344,6 @@ int main(void) {
     RUN(linear_f32_equals_naive);
     RUN(attention_equals_naive);
     RUN(eltwise_equals_closed_form);
+    RUN(pool_runs_every_tile_once);
     return test_summary("test_kernels");
 }

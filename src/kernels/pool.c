@@ -38,6 +38,7 @@ typedef struct Pool {
     KernTileFn fn;
     void *arg;
     int nranges;               /* threads taking part: the caller and workers 1 .. nranges - 1 */
+    int ntiles, per;           /* the job's tiles, and tiles per unit of the ranges */
     int nworkers;
     struct {
         _Alignas(64) _Atomic uint64_t v; /* gen << 32 | front << 16 | back; a cache line each */
@@ -60,13 +61,14 @@ static int claim(int i, uint32_t gen, int front) {
     }
 }
 
-/* Thread self (0 = the caller) runs its range's tiles in order, then others' from their
- * backs, until none are left in generation gen. */
-static void run_tiles(int self, uint32_t gen, KernTileFn fn, void *arg, int nranges) {
+/* Thread self (0 = the caller) runs its range's units in order, then others' from their
+ * backs, until none are left in generation gen.  A unit is `per` consecutive tiles (1 unless
+ * there are more tiles than a range's 16-bit fields count). */
+static void run_tiles(int self, uint32_t gen, KernTileFn fn, void *arg, int nranges, int ntiles, int per) {
     for (int k = 0; k < nranges; k++) {
-        int i = (self + k) % nranges, t;
-        while ((t = claim(i, gen, k == 0)) >= 0) {
-            fn(arg, t);
+        int i = (self + k) % nranges, u;
+        while ((u = claim(i, gen, k == 0)) >= 0) {
+            for (int t = u * per; t < ntiles && t < (u + 1) * per; t++) fn(arg, t);
             atomic_fetch_add(&pool.done, 1);
         }
     }
@@ -101,9 +103,9 @@ static void *worker(void *index) {
         seen = pool.gen;
         KernTileFn fn = pool.fn;
         void *arg = pool.arg;
-        int nranges = pool.nranges;
+        int nranges = pool.nranges, ntiles = pool.ntiles, per = pool.per;
         pthread_mutex_unlock(&pool.mu);
-        if (self < nranges) run_tiles(self, seen, fn, arg, nranges);
+        if (self < nranges) run_tiles(self, seen, fn, arg, nranges, ntiles, per);
     }
     return NULL;
 }
@@ -124,7 +126,7 @@ static void pool_start(void) {
 void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     /* serial: small work, one thread wanted, already inside a parallel region, or the
      * pool busy with another caller */
-    if (!big || ntiles < 2 || ntiles > POOL_MAX_TILES || omp_get_max_threads() < 2 || omp_in_parallel()) {
+    if (!big || ntiles < 2 || omp_get_max_threads() < 2 || omp_in_parallel()) {
         for (int t = 0; t < ntiles; t++) fn(arg, t);
         return;
     }
@@ -137,21 +139,24 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     uint32_t gen = ++pool.gen;
     if (gen == 0) gen = ++pool.gen; /* 0 is every worker's initial "seen" */
     atomic_store(&pool.pub, gen);
+    const int per = (ntiles + POOL_MAX_TILES - 1) / POOL_MAX_TILES, units = (ntiles + per - 1) / per;
     int nr = pool.nworkers + 1 < omp_get_max_threads() ? pool.nworkers + 1 : omp_get_max_threads();
-    if (nr > ntiles) nr = ntiles;
+    if (nr > units) nr = units;
     pool.fn = fn;
     pool.arg = arg;
     pool.nranges = nr;
+    pool.ntiles = ntiles;
+    pool.per = per;
     atomic_store(&pool.done, 0);
     for (int i = 0; i < nr; i++) {
-        uint64_t f = (uint64_t)ntiles * i / nr, b = (uint64_t)ntiles * (i + 1) / nr;
+        uint64_t f = (uint64_t)units * i / nr, b = (uint64_t)units * (i + 1) / nr;
         atomic_store(&pool.range[i].v, (uint64_t)gen << 32 | f << 16 | b);
     }
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
-    run_tiles(0, gen, fn, arg, nr);
+    run_tiles(0, gen, fn, arg, nr, ntiles, per);
     /* wait only for tiles a worker claimed and is still running */
-    for (int spin = 0; atomic_load(&pool.done) < ntiles; spin++)
+    for (int spin = 0; atomic_load(&pool.done) < units; spin++)
         if (spin > 2000) sched_yield();
     pthread_mutex_unlock(&pool.caller);
 }
