@@ -18,6 +18,7 @@
  * chunk, chunks in k order, so C does not depend on the thread count or on who ran a tile. */
 #include <cblas.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -87,7 +88,10 @@ const char *kern_gemm_isa_name(KernGemmIsa isa) {
 }
 
 static KernGemmChoice g_choice;
-static int g_resolved;
+/* resolved once, thread-safely: the first product may run inside an OpenMP team (a streamed
+ * perplexity's windows), and a second thread reading the struct while another filled it took
+ * another kernel for its product, ~1 run in 10 (stream.sh's rows differed in the 7th digit) */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* The best ISA of ours at most cap that this CPU runs (QUANT_ISA caps it further). */
 static KernGemmIsa isa_capped(int level, KernGemmIsa cap) {
@@ -144,21 +148,26 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
         else
             snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s)", c->blas_core, forced_by);
     }
-    g_resolved = 1;
+}
+
+static void resolve_from_env(void) {
+    const char *env = getenv("QUANT_GEMM");
+    KernGemmImpl impl = KERN_GEMM_AUTO;
+    if (env && strcmp(env, "blas") == 0) impl = KERN_GEMM_BLAS;
+    if (env && strcmp(env, "quant") == 0) impl = KERN_GEMM_QUANT;
+    resolve(impl, KERN_GEMM_AVX512, impl == KERN_GEMM_BLAS ? "QUANT_GEMM=blas" : "QUANT_GEMM=quant");
 }
 
 const KernGemmChoice *kern_gemm_choice(void) {
-    if (!g_resolved) {
-        const char *env = getenv("QUANT_GEMM");
-        KernGemmImpl impl = KERN_GEMM_AUTO;
-        if (env && strcmp(env, "blas") == 0) impl = KERN_GEMM_BLAS;
-        if (env && strcmp(env, "quant") == 0) impl = KERN_GEMM_QUANT;
-        resolve(impl, KERN_GEMM_AVX512, impl == KERN_GEMM_BLAS ? "QUANT_GEMM=blas" : "QUANT_GEMM=quant");
-    }
+    pthread_once(&g_once, resolve_from_env);
     return &g_choice;
 }
 
-void kern_gemm_force(KernGemmImpl impl, KernGemmIsa isa) { resolve(impl, isa, "forced"); }
+/* (tests and benchmarks, between products, on one thread) */
+void kern_gemm_force(KernGemmImpl impl, KernGemmIsa isa) {
+    pthread_once(&g_once, resolve_from_env);
+    resolve(impl, isa, "forced");
+}
 
 /* ------------------------------------------------------------------ reference */
 

@@ -11,7 +11,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/qit-XXXXXX")
 check() {
     local name=$1; shift
     if "$@" >"$T/out" 2>"$T/err"; then _p=$((_p + 1)); else
-        _f=$((_f + 1)); echo "  FAIL $name: $*"; tail -n 15 "$T/err" | sed 's/^/    /'; tail -n 5 "$T/out" | sed 's/^/    /'; fi
+        # the command's first line only: an inline script's lines would end run.sh's copy of the tails
+        local cmd="$*"
+        _f=$((_f + 1)); echo "  FAIL $name: ${cmd%%$'\n'*}"; tail -n 15 "$T/err" | sed 's/^/    /'; tail -n 5 "$T/out" | sed 's/^/    /'; fi
 }
 check_fails() {
     local name=$1; shift
