@@ -158,7 +158,7 @@ TEST(act_quantize_isas) {
                 int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
                            memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
                            memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
-                           memcmp(a.d4, b.d4, nbd * 16) == 0 && memcmp(a.d8, b.d8, nbd * 32) == 0;
+                           memcmp(a.d4, b.d4, nbd * 16) == 0;
                 CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
                 kern_qact_free(&a);
                 kern_qact_free(&b);

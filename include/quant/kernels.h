@@ -136,7 +136,6 @@ typedef struct KernQAct {
     int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
     int32_t *c8;             /* [T][nb * 8] -128 l */
     float *d4;               /* [T][nb * 4] each block's scale 4 times */
-    float *d8;               /* [T][nb * 8] each block's scale 8 times */
 } KernQAct;
 enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);

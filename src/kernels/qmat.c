@@ -42,7 +42,6 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->c4 = xmalloc(nbd * 4 * sizeof(int32_t));
     a->c8 = xmalloc(nbd * 8 * sizeof(int32_t));
     a->d4 = xmalloc(nbd * 4 * sizeof(float));
-    a->d8 = xmalloc(nbd * 8 * sizeof(float));
 }
 
 void kern_qact_free(KernQAct *a) {
@@ -54,7 +53,6 @@ void kern_qact_free(KernQAct *a) {
     free(a->c4);
     free(a->c8);
     free(a->d4);
-    free(a->d8);
     memset(a, 0, sizeof *a);
 }
 
@@ -62,7 +60,7 @@ void kern_qact_free(KernQAct *a) {
  * 4 blocks b0..b3, qp holds b0..b3's codes 0-15 then b0..b3's codes 16-31, so that one 64-byte
  * load of low nibbles and one of high nibbles meet their activations; c4 / c8 are the exact
  * offsets of the unsigned weights (stored nibble = q + 8, Q8_0 code xor 0x80 = q + 128) per
- * int32 lane; d4 / d8 the scales repeated per lane.  Blocks past the last full 4 keep the
+ * int32 lane; d4 the scales repeated per lane.  Blocks past the last full 4 keep the
  * plain order (the kernels take them one at a time from q and l). */
 static void qact_dot_layout(KernQAct *a, int t) {
     const int nb = a->nb;
@@ -70,7 +68,7 @@ static void qact_dot_layout(KernQAct *a, int t) {
     const int32_t *l = a->l + (size_t)t * nb * 8;
     int8_t *qp = a->qp + (size_t)t * nb * QK;
     int32_t *c4 = a->c4 + (size_t)t * nb * 4, *c8 = a->c8 + (size_t)t * nb * 8;
-    float *d4 = a->d4 + (size_t)t * nb * 4, *d8 = a->d8 + (size_t)t * nb * 8;
+    float *d4 = a->d4 + (size_t)t * nb * 4;
     const float *d = a->d + (size_t)t * nb;
     for (int b = 0; b < nb; b++) {
         int quad = b / 4 * 4, i = b % 4;
@@ -81,7 +79,6 @@ static void qact_dot_layout(KernQAct *a, int t) {
         for (int p = 0; p < 4; p++) c4[4 * b + p] = -8 * (l[8 * b + p] + l[8 * b + p + 4]);
         for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
         for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
-        for (int p = 0; p < 8; p++) d8[8 * b + p] = d[b];
     }
 }
 
