@@ -1,5 +1,4 @@
 /* bench.c — prompt and decode speed of a model, and its memory (llm_bench.h). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,9 +132,7 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
         int32_t next = llm_sample(&greedy, s.logits, (int)V);
         const float *logits;
         for (int g = 0; g < o->gen_tokens; g++) {
-            double ts = qtime_now();
             logits = llm_forward(m, &s, &next, 1, (int)T + g, NULL, NULL);
-            if (getenv("STEPS")) fprintf(stderr, "%.1f ", 1e3 * (qtime_now() - ts));
             next = llm_sample(&greedy, (float *)logits, (int)V);
         }
         double t2 = qtime_now();
