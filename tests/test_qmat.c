@@ -292,6 +292,17 @@ TEST(linear_n_equals_single) {
                     for (int m = 0; m < 3; m++)
                         CHECK_MSG(memcmp(y1[m], y2[m], (size_t)T * Ns[m] * 4) == 0, "type %d isa %s T %d threads %d linear %d",
                                   type, kern_isa_name((KernIsa)isa), T, th, m);
+                    /* more linears than one job holds (KERN_QMAT_MULTI): the three twice */
+                    const KernQMat *W6[6] = {W[0], W[1], W[2], W[0], W[1], W[2]};
+                    const float *b6[6] = {bc[0], bc[1], bc[2], bc[0], bc[1], bc[2]};
+                    float *y6[6];
+                    for (int m = 0; m < 6; m++) y6[m] = xmalloc((size_t)T * Ns[m % 3] * 4);
+                    kern_qmat_linear_n(6, W6, &xa, b6, y6, (KernIsa)isa);
+                    for (int m = 0; m < 6; m++) {
+                        CHECK_MSG(memcmp(y1[m % 3], y6[m], (size_t)T * Ns[m % 3] * 4) == 0,
+                                  "6 linears: type %d isa %s T %d threads %d linear %d", type, kern_isa_name((KernIsa)isa), T, th, m);
+                        free(y6[m]);
+                    }
                 }
             omp_set_num_threads(2);
             kern_qact_free(&xa);

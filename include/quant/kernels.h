@@ -153,8 +153,9 @@ void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w);
  * Y does not depend on the thread count.  ISAs agree with the scalar reference to float
  * rounding (the int32 block sums are exact everywhere). */
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa);
-/* n <= KERN_QMAT_MULTI linears on the same input x (q, k, v; gate, up) in one hand-off to the
- * pool: Y[m] = x W[m]^T + b[m] (b or b[m] may be NULL), each exactly as kern_qmat_linear. */
+/* n linears on the same input x (q, k, v; gate, up) in one hand-off to the pool (a hand-off
+ * per KERN_QMAT_MULTI): Y[m] = x W[m]^T + b[m] (b or b[m] may be NULL), each exactly as
+ * kern_qmat_linear. */
 enum { KERN_QMAT_MULTI = 4 };
 void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
                         KernIsa isa);

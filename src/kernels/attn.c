@@ -45,7 +45,6 @@ static void head(void *arg, int h) { head_body(arg, h); }
 /* the same source on AVX-512 (8-lane dots in one register, 16-lane value rows) */
 __attribute__((target("avx512f"))) static void head_avx512(void *arg, int h) { head_body(arg, h); }
 
-
 void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q, int ldq, const float *k, const float *v,
                         int ldkv, float *scratch, float *out, int ldo) {
     AttnJob j = {T, pos0, H, Hkv, hs, ldq, ldkv, ldo, 1.0f / sqrtf((float)hs), q, k, v, scratch, out};

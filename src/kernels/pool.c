@@ -30,7 +30,7 @@
 enum { POOL_MAX_WORKERS = 15, POOL_MAX_TILES = 65535 };
 
 typedef struct Pool {
-    pthread_mutex_t mu;        /* guards gen, fn, arg, n for workers picking up a job */
+    pthread_mutex_t mu;        /* guards gen, fn, arg, nranges, ntiles, per for workers picking up a job */
     pthread_cond_t cv;
     pthread_mutex_t caller;    /* one caller at a time; others run serially */
     uint32_t gen;
@@ -43,7 +43,7 @@ typedef struct Pool {
     struct {
         _Alignas(64) _Atomic uint64_t v; /* gen << 32 | front << 16 | back; a cache line each */
     } range[POOL_MAX_WORKERS + 1];
-    _Alignas(64) _Atomic int done; /* tiles finished in the current generation */
+    _Alignas(64) _Atomic int done; /* units finished in the current generation */
 } Pool;
 
 static Pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
@@ -155,7 +155,7 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
     run_tiles(0, gen, fn, arg, nr, ntiles, per);
-    /* wait only for tiles a worker claimed and is still running */
+    /* wait only for units a worker claimed and is still running */
     for (int spin = 0; atomic_load(&pool.done) < units; spin++)
         if (spin > 2000) sched_yield();
     pthread_mutex_unlock(&pool.caller);

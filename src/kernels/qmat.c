@@ -192,7 +192,6 @@ void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1,
 /* One pool job over the tiles of up to KERN_QMAT_MULTI linears in turn (tile i of the job is
  * tile i - first[m] of linear m). */
 typedef struct Job {
-    int n;
     const KernQMat *W[KERN_QMAT_MULTI];
     const float *b[KERN_QMAT_MULTI];
     float *Y[KERN_QMAT_MULTI];
@@ -232,7 +231,11 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
         __builtin_cpu_init();
         vbmi = __builtin_cpu_supports("avx512vbmi") != 0;
     }
-    Job j = {.n = n, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = vbmi};
+    if (n > KERN_QMAT_MULTI) { /* more than a job holds: the rest in a job of its own */
+        kern_qmat_linear_n(n - KERN_QMAT_MULTI, W + KERN_QMAT_MULTI, x, b ? b + KERN_QMAT_MULTI : NULL, Y + KERN_QMAT_MULTI, isa);
+        n = KERN_QMAT_MULTI;
+    }
+    Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = vbmi};
     int64_t work = 0;
     for (int m = 0; m < n; m++) {
         j.W[m] = W[m];
