@@ -48,7 +48,6 @@ static void store_alloc(SiteStore *st, const LlmConfig *cf, size_t rows, unsigne
         st->X[s] = (site_mask >> s) & 1 ? xmalloc(rows * site_width(cf, s) * sizeof(float)) : NULL;
 }
 
-/* R = X + A Wo^T (+ bo): the residual stream after attention, from the o inputs A [rows, in] */
 static void store_free(SiteStore *st) {
     for (int s = 0; s < LLM_N_SITES; s++) free(st->X[s]);
     memset(st, 0, sizeof *st);
