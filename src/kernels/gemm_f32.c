@@ -134,7 +134,9 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
          * faster than quant's dots (bench_gemm --decode: 1.1-1.25x).  quant's AVX-512 dots,
          * with their prefetch of the next rows, match a Haswell core's sgemv alone (1.0-1.18x),
          * but a W4 1.1B decode with its classifier on them ran 0.77-0.82x as fast as with
-         * sgemv (3 alternating rounds, load 9-10): sgemv stays. */
+         * sgemv on OpenBLAS's own threads (3 alternating rounds, load 9-10).  With both as tiles
+         * over quant's pool (linear_f32.c) they trade places as the host's bandwidth moves
+         * (docs/design.md, "One pool"): sgemv stays. */
         c->gemv_blas = c->blas_level >= 2;
         if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
             size_t l = strlen(c->why);

@@ -2,7 +2,6 @@
  * A call processes T tokens at positions pos0..pos0+T-1 with matrix-matrix products, and
  * appends their keys/values to the cache so later calls (generation) can continue. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
