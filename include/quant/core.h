@@ -29,6 +29,10 @@ void *xmalloc_at(size_t n, const char *file, int line);
 void *xcalloc_at(size_t count, size_t size, const char *file, int line);
 void *xrealloc_at(void *p, size_t n, const char *file, int line);
 char *xstrdup_at(const char *s, const char *file, int line);
+/* n bytes at an address that is a multiple of 64 (a cache line), released with free(): a
+ * kernel's 64-byte loads from it never straddle two lines. */
+void *xmalloc64_at(size_t n, const char *file, int line);
+#define xmalloc64(n)     xmalloc64_at((n), __FILE__, __LINE__)
 #define xmalloc(n)       xmalloc_at((n), __FILE__, __LINE__)
 #define xcalloc(c, s)    xcalloc_at((c), (s), __FILE__, __LINE__)
 #define xrealloc(p, n)   xrealloc_at((p), (n), __FILE__, __LINE__)

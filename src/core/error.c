@@ -72,6 +72,13 @@ void *xmalloc_at(size_t n, const char *file, int line) {
     return p;
 }
 
+void *xmalloc64_at(size_t n, const char *file, int line) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 1) != 0) oom(n, file, line);
+    advise_huge(p, n);
+    return p;
+}
+
 void *xcalloc_at(size_t count, size_t size, const char *file, int line) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) oom(count * size, file, line);

@@ -33,15 +33,15 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->max_T = max_T;
     a->max_nb = (int)qblock_count(max_K);
     size_t nbt = (size_t)max_T * a->max_nb;
-    a->q = xmalloc(nbt * QK);
-    a->d = xmalloc(nbt * sizeof(float));
-    a->s = xmalloc(nbt * sizeof(int32_t));
-    a->l = xmalloc(nbt * 8 * sizeof(int32_t));
+    a->q = xmalloc64(nbt * QK);
+    a->d = xmalloc64(nbt * sizeof(float));
+    a->s = xmalloc64(nbt * sizeof(int32_t));
+    a->l = xmalloc64(nbt * 8 * sizeof(int32_t));
     size_t nbd = (size_t)(max_T < KERN_QACT_DOT_T ? max_T : KERN_QACT_DOT_T) * a->max_nb;
-    a->qp = xmalloc(nbd * QK);
-    a->c4 = xmalloc(nbd * 4 * sizeof(int32_t));
-    a->c8 = xmalloc(nbd * 8 * sizeof(int32_t));
-    a->d4 = xmalloc(nbd * 4 * sizeof(float));
+    a->qp = xmalloc64(nbd * QK);
+    a->c4 = xmalloc64(nbd * 4 * sizeof(int32_t));
+    a->c8 = xmalloc64(nbd * 8 * sizeof(int32_t));
+    a->d4 = xmalloc64(nbd * 4 * sizeof(float));
 }
 
 void kern_qact_free(KernQAct *a) {

@@ -7,7 +7,7 @@
  * the general way (qmat_simd.h).
  *
  * Decode (T <= KERN_QACT_DOT_T tokens): rows against one token, streaming the rows' blocks
- * as stored.  Q4_0, 4 rows at a time: per 4 blocks (72 bytes) of a row two loads, one
+ * as stored, one row at a time.  Q4_0: per 4 blocks (72 bytes) of a row two loads, one
  * vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb that gathers the 4 f16 scales
  * (each repeated over its 4 int32 lanes), and two vpdpbusd against activations pre-arranged
  * in that order (KernQAct.qp: low nibbles are codes 0-15, high nibbles 16-31), starting from
@@ -64,68 +64,46 @@ static inline float one_block(int q4, const uint8_t *blk, const int8_t *q, const
 
 /* ---------------------------------------------------------------- decode: row dots */
 
-/* Several rows at once (QR_ROWS, consecutive in memory): the token's codes, offsets and scales
- * are loaded once per step for all of them, and the rows' streams are read side by side, so
- * more cache lines are in flight per core than one row's stream keeps.  Each row's arithmetic
- * (its two accumulators, step order, horizontal sum, tail blocks) is the one-row kernel's, so
- * a row's result does not depend on which rows it was grouped with.  The group's rows are one
- * contiguous range read as R interleaved streams, which the hardware prefetcher follows less
- * well than one: each step also prefetches its share of the next group's range in address
- * order (in cache, 4 rows at once run 1.5x one row; from memory they ran slower than one row
- * until this prefetch; bench_qmat ... decode / stream).  Q4_ROW / Q8_ROW use the caller's r,
- * R and pfp. */
-enum { QR_ROWS = 4 };
+/* acc + the 4 blocks of row at p (72 bytes) against the token's activations at block b. */
+VBMI static inline __attribute__((always_inline)) __m512 q4_step(__m512 acc, const uint8_t *p, const int8_t *qp,
+                                                                const int32_t *c4, const float *d4, int b) {
+    const __m512i m15 = _mm512_set1_epi8(15);
+    __m512i A = _mm512_loadu_si512(p), B = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 56)));
+    __m512i qs = _mm512_permutex2var_epi8(A, _mm512_loadu_si512(Q4_QS), B);
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_loadu_si512(Q4_D), A)));
+    __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c4 + 4 * b), _mm512_and_si512(qs, m15), _mm512_loadu_si512(qp + QK * b));
+    s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15), _mm512_loadu_si512(qp + QK * b + 64));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d4 + 4 * b)), acc);
+}
 
-#define Q4_ACT(B)                                                                                        \
-    const __m512i xlo = _mm512_loadu_si512(qp + QK * (B)), xhi = _mm512_loadu_si512(qp + QK * (B) + 64); \
-    const __m512i xc = _mm512_loadu_si512(c4 + 4 * (B));                                                 \
-    const __m512 xd = _mm512_loadu_ps(d4 + 4 * (B))
-
-#define Q4_ROW(ACC, P, B)                                                                                \
-    do {                                                                                                 \
-        const uint8_t *p = (P) + (size_t)(B) * 18;                                                       \
-        _mm_prefetch((const char *)pfp + (size_t)(B) * 18 * R + r * 72, _MM_HINT_T0);                   \
-        __m512i A = _mm512_loadu_si512(p), Bx = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 56))); \
-        __m512i qs = _mm512_permutex2var_epi8(A, iqs, Bx);                                               \
-        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(id, A)));             \
-        __m512i s = _mm512_dpbusd_epi32(xc, _mm512_and_si512(qs, m15), xlo);                             \
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15), xhi);                \
-        ACC = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, xd), ACC);                        \
-    } while (0)
-
-/* out[r] = row (row0 + r * stride) . token t, r < R. */
-VBMI static inline __attribute__((always_inline)) void dots_q4(const int R, const uint8_t *row0, size_t stride, int nb,
-                                                               const KernQAct *x, int t, float *out) {
+/* Q4_0: one row at a time, its blocks streamed in address order; two accumulators (blocks
+ * b..b+3 and b+4..b+7 of each 8), token 0's activations 64-byte aligned (KernQAct).
+ *
+ * Why one row and not several side by side sharing each activation load: measured with
+ * bench_qmat 5632 2048 wall stream, alternating, 1 / 2 threads, one row streams 24-25 / 42-43
+ * GB/s where 4 rows (with a software prefetch of the next group's range) streamed 19-20 /
+ * 35-39, and 2 rows 18 / 34-35.  Several rows are several interleaved streams, which the
+ * hardware prefetcher follows worse than one; the grouping paid only while the activations
+ * were 16-byte aligned, so that every 64-byte activation load straddled two cache lines and
+ * sharing it over 4 rows saved 3 of 4 split loads (one row on those buffers: 18-19 GB/s). */
+VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
     const size_t o = (size_t)t * x->nb;
-    const uint8_t *pfp = row0 + (size_t)R * stride; /* the next group, a step's share per step */
     const int8_t *qp = x->qp + o * QK;
     const int32_t *c4 = x->c4 + o * 4;
     const float *d4 = x->d4 + o * 4;
-    const __m512i iqs = _mm512_loadu_si512(Q4_QS), id = _mm512_loadu_si512(Q4_D), m15 = _mm512_set1_epi8(15);
-    __m512 acc0[QR_ROWS], acc1[QR_ROWS];
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int b = 0;
     for (; b + 8 <= nb; b += 8) {
-        {
-            Q4_ACT(b);
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
-        }
-        {
-            Q4_ACT(b + 4);
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc1[r], row0 + r * stride, b + 4);
-        }
+        acc0 = q4_step(acc0, row + (size_t)b * 18, qp, c4, d4, b);
+        acc1 = q4_step(acc1, row + (size_t)(b + 4) * 18, qp, c4, d4, b + 4);
     }
     if (b + 4 <= nb) {
-        Q4_ACT(b);
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) Q4_ROW(acc0[r], row0 + r * stride, b);
+        acc0 = q4_step(acc0, row + (size_t)b * 18, qp, c4, d4, b);
         b += 4;
     }
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
-        const uint8_t *row = row0 + r * stride;
-        float v = hsum512(_mm512_add_ps(acc0[r], acc1[r]));
-        for (int j = b; j < nb; j++) v += one_block(1, row + (size_t)j * 18, qp + QK * j, x->l + (o + j) * 8, x->d[o + j]);
-        out[r] = v;
-    }
+    float v = hsum512(_mm512_add_ps(acc0, acc1));
+    for (int j = b; j < nb; j++) v += one_block(1, row + (size_t)j * 18, qp + QK * j, x->l + (o + j) * 8, x->d[o + j]);
+    return v;
 }
 
 /* Q8_0: one row at a time, one block (32 codes, a 256-bit load) per step, the scale taken as
@@ -158,13 +136,6 @@ static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
     float r = _mm_cvtss_f32(v);
     if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, xd[b]);
     return r;
-}
-
-/* Rows [0, rows) at row0 (Q4_0): groups of QR_ROWS, then the rest one at a time. */
-VBMI static void rows_q4(const uint8_t *row0, size_t stride, int rows, int nb, const KernQAct *x, int t, float *out) {
-    int r = 0;
-    for (; r + QR_ROWS <= rows; r += QR_ROWS) dots_q4(QR_ROWS, row0 + r * stride, stride, nb, x, t, out + r);
-    for (; r < rows; r++) dots_q4(1, row0 + r * stride, stride, nb, x, t, out + r);
 }
 
 /* ---------------------------------------------------------------- prompt: tiles */
@@ -221,7 +192,7 @@ static inline __attribute__((always_inline)) void micro(const int R, const uint8
         }
         const uint8_t *w = wu + (size_t)b * (8 * GC * 4);
         _Pragma("GCC unroll 8") for (int k4 = 0; k4 < 8; k4++) {
-            __m512i w0 = _mm512_load_si512(w + k4 * GC * 4), w1 = _mm512_load_si512(w + k4 * GC * 4 + 64);
+            __m512i w0 = _mm512_loadu_si512(w + k4 * GC * 4), w1 = _mm512_loadu_si512(w + k4 * GC * 4 + 64);
             _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
                 if (i >= R) break;
                 int32_t x4;
@@ -289,8 +260,10 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
     const size_t bs = kern_qtype_block_bytes(W->type), stride = (size_t)nb * bs;
     const uint8_t *row0 = (const uint8_t *)W->blocks + (size_t)n0 * stride;
     for (int t = 0; t < x->T; t++) {
-        if (W->type == KERN_Q4_0) rows_q4(row0, stride, n1 - n0, nb, x, t, Y + (size_t)t * W->N + n0);
-        else
-            for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] = dot_q8(row0 + (size_t)(n - n0) * stride, nb, x, t);
+        float *y = Y + (size_t)t * W->N;
+        for (int n = n0; n < n1; n++) {
+            const uint8_t *row = row0 + (size_t)(n - n0) * stride;
+            y[n] = W->type == KERN_Q4_0 ? dot_q4(row, nb, x, t) : dot_q8(row, nb, x, t);
+        }
     }
 }
