@@ -192,7 +192,7 @@ static inline __attribute__((always_inline)) void micro(const int R, const uint8
         }
         const uint8_t *w = wu + (size_t)b * (8 * GC * 4);
         _Pragma("GCC unroll 8") for (int k4 = 0; k4 < 8; k4++) {
-            __m512i w0 = _mm512_loadu_si512(w + k4 * GC * 4), w1 = _mm512_loadu_si512(w + k4 * GC * 4 + 64);
+            __m512i w0 = _mm512_load_si512(w + k4 * GC * 4), w1 = _mm512_load_si512(w + k4 * GC * 4 + 64);
             _Pragma("GCC unroll 6") for (int i = 0; i < GR; i++) {
                 if (i >= R) break;
                 int32_t x4;
