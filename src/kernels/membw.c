@@ -38,22 +38,35 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double kern_read_bandwidth(size_t bytes, int threads, int reps) {
+KernReadBuf *kern_read_buf_new(size_t bytes, int threads) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
-    bytes = bytes / (size_t)(threads * 4096) * (size_t)(threads * 4096);
-    uint8_t *buf = xmalloc(bytes + 64);
-    uint8_t *p = (uint8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
-    memset(p, 1, bytes);
+    KernReadBuf *b = xmalloc(sizeof *b);
+    b->threads = threads;
+    b->bytes = bytes / (size_t)(threads * 4096) * (size_t)(threads * 4096);
+    b->base = xmalloc(b->bytes + 64);
+    b->p = (uint8_t *)(((uintptr_t)b->base + 63) & ~(uintptr_t)63);
+    memset(b->p, 1, b->bytes);
+    return b;
+}
+
+void kern_read_buf_free(KernReadBuf *b) {
+    if (!b) return;
+    free(b->base);
+    free(b);
+}
+
+double kern_read_buf_bandwidth(const KernReadBuf *b, int reps) {
+    const int threads = b->threads;
     double best = 0;
     uint64_t sink = 0;
     for (int r = 0; r < reps; r++) {
         pthread_t th[64];
         int started[64] = {0};
         Slice sl[64];
-        size_t per = bytes / (size_t)threads;
+        size_t per = b->bytes / (size_t)threads;
         double t0 = now();
-        for (int t = 0; t < threads; t++) sl[t] = (Slice){p + per * t, per, 0};
+        for (int t = 0; t < threads; t++) sl[t] = (Slice){b->p + per * t, per, 0};
         for (int t = 1; t < threads; t++)
             if (!(started[t] = pthread_create(&th[t], NULL, reader, &sl[t]) == 0)) reader(&sl[t]);
         reader(&sl[0]);
@@ -61,8 +74,14 @@ double kern_read_bandwidth(size_t bytes, int threads, int reps) {
             if (started[t]) pthread_join(th[t], NULL);
         double dt = now() - t0;
         for (int t = 0; t < threads; t++) sink ^= sl[t].sink;
-        if (dt > 0 && bytes / dt > best) best = (double)bytes / dt;
+        if (dt > 0 && b->bytes / dt > best) best = (double)b->bytes / dt;
     }
-    free(buf);
     return sink == 42 ? best * 1.0 : best; /* sink used: the reads are not optimised away */
+}
+
+double kern_read_bandwidth(size_t bytes, int threads, int reps) {
+    KernReadBuf *b = kern_read_buf_new(bytes, threads);
+    double bw = kern_read_buf_bandwidth(b, reps);
+    kern_read_buf_free(b);
+    return bw;
 }

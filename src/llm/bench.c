@@ -81,10 +81,18 @@ static void decode_split(LlmModel *m, LlmState *s, int passes, LlmBenchResult *r
     free(step);
 }
 
+/* Round i's bandwidth: the mean of the measurements before and after its decode (the one
+ * that worked if the other failed). */
+static double round_bandwidth(const LlmBenchResult *r, int i) {
+    double a = r->round_bw_before[i], b = r->round_bw_after[i];
+    return a > 0 && b > 0 ? 0.5 * (a + b) : a > b ? a : b;
+}
+
 int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) {
     memset(r, 0, sizeof *r);
     LlmConfig *c = &m->c;
-    if (o->prompt_tokens < 1 || o->gen_tokens < 1 || o->rounds < 1) return qerr_set(err, "bench: tokens and rounds must be >= 1");
+    if (o->prompt_tokens < 1 || o->gen_tokens < 1 || o->rounds < 1 || o->rounds > LLM_BENCH_MAX_ROUNDS)
+        return qerr_set(err, "bench: tokens must be >= 1 and rounds 1..%d", LLM_BENCH_MAX_ROUNDS);
     int ctx = o->prompt_tokens + o->gen_tokens;
     if (ctx > c->max_seq) return qerr_set(err, "bench: %d prompt + %d generated tokens exceed the model's context %d",
                                           o->prompt_tokens, o->gen_tokens, c->max_seq);
@@ -120,6 +128,12 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     qrng_seed(&rng, o->seed);
     for (int i = 0; i < T; i++) tok[i] = (int32_t)qrng_below(&rng, (uint32_t)V);
     double *pt = xmalloc((size_t)o->rounds * sizeof(double)), *dt = xmalloc((size_t)o->rounds * sizeof(double));
+    if (o->bandwidth) {
+        r->round_decode_tps = xcalloc((size_t)o->rounds, sizeof(double));
+        r->round_bw_before = xcalloc((size_t)o->rounds, sizeof(double));
+        r->round_bw_after = xcalloc((size_t)o->rounds, sizeof(double));
+        r->round_fraction = xcalloc((size_t)o->rounds, sizeof(double));
+    }
     LlmSampler greedy = {0.0f, 1.0f, {0}};
     for (int round = -1; round < o->rounds; round++) { /* round -1: warm-up (page faults, pool start) */
         double t0 = qtime_now();
@@ -129,6 +143,8 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
         for (int l = 0; l < L; l++) llm_block_forward(m, &s, l, s.x, (int)T, 0, NULL, NULL);
         llm_head_forward(m, s.x + (size_t)(T - 1) * D, 1, s.logits);
         double t1 = qtime_now();
+        if (round >= 0 && o->bandwidth) r->round_bw_before[round] = o->bandwidth(o->bandwidth_ctx);
+        double t1d = qtime_now(); /* the decode starts after the measurement */
         int32_t next = llm_sample(&greedy, s.logits, (int)V);
         const float *logits;
         for (int g = 0; g < o->gen_tokens; g++) {
@@ -138,8 +154,22 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
         double t2 = qtime_now();
         if (round >= 0) {
             pt[round] = t1 - t0;
-            dt[round] = t2 - t1;
+            dt[round] = t2 - t1d;
         }
+        if (round >= 0 && o->bandwidth) {
+            r->round_bw_after[round] = o->bandwidth(o->bandwidth_ctx);
+            double bw = round_bandwidth(r, round);
+            r->round_decode_tps[round] = o->gen_tokens / dt[round];
+            r->round_fraction[round] = bw > 0 ? r->round_decode_tps[round] * r->bytes_per_token / bw : 0;
+        }
+    }
+    if (o->bandwidth) {
+        double *bw = xmalloc((size_t)o->rounds * sizeof(double));
+        for (int i = 0; i < o->rounds; i++) bw[i] = round_bandwidth(r, i);
+        r->bandwidth = qmedian(bw, o->rounds);
+        memcpy(bw, r->round_fraction, (size_t)o->rounds * sizeof(double));
+        r->fraction = qmedian(bw, o->rounds);
+        free(bw);
     }
     r->prompt_s = qmedian(pt, o->rounds);
     r->decode_s = qmedian(dt, o->rounds);
@@ -151,4 +181,12 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     decode_split(m, &s, 5, r);
     llm_state_free(&s);
     return 0;
+}
+
+void llm_bench_result_free(LlmBenchResult *r) {
+    free(r->round_decode_tps);
+    free(r->round_bw_before);
+    free(r->round_bw_after);
+    free(r->round_fraction);
+    r->round_decode_tps = r->round_bw_before = r->round_bw_after = r->round_fraction = NULL;
 }

@@ -15,18 +15,18 @@ void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
     int D = c->dim, hs = D / c->n_heads, kvd = c->n_kv_heads * hs, F = c->hidden_dim;
     memset(s, 0, sizeof *s);
     s->max_T = max_T;
-    s->x = xmalloc((size_t)max_T * D * sizeof(float));
-    s->xb = xmalloc((size_t)max_T * D * sizeof(float));
-    s->q = xmalloc((size_t)max_T * D * sizeof(float));
-    s->k = xmalloc((size_t)max_T * kvd * sizeof(float));
-    s->v = xmalloc((size_t)max_T * kvd * sizeof(float));
-    s->att_out = xmalloc((size_t)max_T * D * sizeof(float));
-    s->h1 = xmalloc((size_t)max_T * F * sizeof(float));
-    s->h2 = xmalloc((size_t)max_T * F * sizeof(float));
-    s->scores = xmalloc((size_t)c->n_heads * max_T * c->max_seq * sizeof(float));
-    s->kcache = xcalloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float));
-    s->vcache = xcalloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float));
-    s->logits = xmalloc((size_t)max_T * c->vocab_size * sizeof(float));
+    s->x = xmalloc64((size_t)max_T * D * sizeof(float));
+    s->xb = xmalloc64((size_t)max_T * D * sizeof(float));
+    s->q = xmalloc64((size_t)max_T * D * sizeof(float));
+    s->k = xmalloc64((size_t)max_T * kvd * sizeof(float));
+    s->v = xmalloc64((size_t)max_T * kvd * sizeof(float));
+    s->att_out = xmalloc64((size_t)max_T * D * sizeof(float));
+    s->h1 = xmalloc64((size_t)max_T * F * sizeof(float));
+    s->h2 = xmalloc64((size_t)max_T * F * sizeof(float));
+    s->scores = xmalloc64((size_t)c->n_heads * max_T * c->max_seq * sizeof(float));
+    s->kcache = xmalloc64((size_t)c->n_layers * c->max_seq * kvd * sizeof(float));
+    s->vcache = xmalloc64((size_t)c->n_layers * c->max_seq * kvd * sizeof(float));
+    s->logits = xmalloc64((size_t)max_T * c->vocab_size * sizeof(float));
     s->rope = xmalloc((size_t)c->max_seq * hs * sizeof(float));
     if (llm_has_packed(m)) { /* scratch for the packed linears, allocated once (none per token) */
         if (m->kernels == LLM_KERNELS_REF) {

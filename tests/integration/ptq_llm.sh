@@ -86,13 +86,20 @@ fi
 
 # quant bench runs a packed file and reports what it measured (speeds are not tested here)
 check bench_runs "$QUANT" bench --model "$T/q/$(awk 'NR == 1 {print $1}' "$T/files")" --prompt-tokens 8 --gen-tokens 4 \
-    --rounds 1 --bw-mib 64 --threads 2 --json "$T/bench.json"
+    --rounds 3 --bw-mib 64 --threads 2 --json "$T/bench.json"
 check bench_json "$PY" -c "
-import json
+import json, statistics as st
 b = json.load(open('$T/bench.json'))
 assert b['prompt_tokens_per_s'] > 0 and b['decode_tokens_per_s'] > 0 and b['read_bandwidth_bytes_per_s'] > 0, b
 assert b['decode_bound_tokens_per_s'] > 0 and b['peak_rss_bytes'] > 0 and 'integer kernels' in b['kernels'], b
 assert 0 < b['packed_bytes'] < b['weight_bytes'], b
+# each round's decode against the mean of the bandwidths measured just before and after it
+r = b['decode_rounds']
+assert len(r) == 3 and all(x['bandwidth_before_bytes_per_s'] > 0 and x['bandwidth_after_bytes_per_s'] > 0 for x in r), r
+f = [x['decode_tokens_per_s'] * b['bytes_per_token'] / (0.5 * (x['bandwidth_before_bytes_per_s'] + x['bandwidth_after_bytes_per_s'])) for x in r]
+assert all(abs(a - x['fraction_of_bound']) <= 1e-9 * a for a, x in zip(f, r)), (f, r)
+assert abs(b['decode_fraction_of_bound'] - st.median(f)) <= 1e-9 * st.median(f), b
+assert abs(b['decode_tokens_per_s'] - st.median(x['decode_tokens_per_s'] for x in r)) <= 1e-9 * b['decode_tokens_per_s'], b
 "
 check_fails bench_kernels_bogus "$QUANT" bench --model "$T/q/$(awk 'NR == 1 {print $1}' "$T/files")" --kernels bogus
 check_fails eval_kernels_bogus "$QUANT" eval --model "$M" --tokenizer "$TK" --text "$TXT" --kernels bogus

@@ -12,24 +12,58 @@
 #include "quant/llm_bench.h"
 #include "quant/report.h"
 
-/* Read bandwidth (bytes/s) with `threads` threads over `bytes`, measured in a forked child. */
-static double bandwidth_child(size_t bytes, int threads) {
-    int fd[2];
-    if (pipe(fd)) return 0;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        double bw = kern_read_bandwidth(bytes, threads, 5);
-        ssize_t w = write(fd[1], &bw, sizeof bw);
-        _exit(w == (ssize_t)sizeof bw ? 0 : 1);
+/* The bandwidth measurements come from a child forked before the model is loaded, which holds
+ * its own buffer, written once, and measures on request.  Why a child: its buffer never counts
+ * in the model's peak RSS, and it shares none of the model's pages.  Why one buffer kept:
+ * mapping and writing 1 GiB afresh would add ~0.3 s to each of the 2 measurements a round. */
+typedef struct BwChild {
+    int req, resp; /* pipes: a byte asks for one measurement; the answer is a double (bytes/s) */
+    pid_t pid;
+} BwChild;
+
+static int bw_child_start(BwChild *c, size_t bytes, int threads) {
+    int rq[2], rs[2];
+    c->pid = -1;
+    if (pipe(rq)) return -1;
+    if (pipe(rs)) {
+        close(rq[0]);
+        close(rq[1]);
+        return -1;
     }
-    close(fd[1]);
+    fflush(NULL);
+    c->pid = fork();
+    if (c->pid == 0) {
+        close(rq[1]);
+        close(rs[0]);
+        KernReadBuf *buf = kern_read_buf_new(bytes, threads);
+        char ch;
+        while (read(rq[0], &ch, 1) == 1) {
+            double bw = kern_read_buf_bandwidth(buf, 5);
+            if (write(rs[1], &bw, sizeof bw) != (ssize_t)sizeof bw) break;
+        }
+        kern_read_buf_free(buf);
+        _exit(0);
+    }
+    close(rq[0]);
+    close(rs[1]);
+    c->req = rq[1];
+    c->resp = rs[0];
+    return c->pid > 0 ? 0 : -1;
+}
+
+/* One measurement (LlmBenchOpts.bandwidth); 0 when the child is not there. */
+static double bw_child_measure(void *ctx) {
+    BwChild *c = ctx;
     double bw = 0;
-    if (pid < 0 || read(fd[0], &bw, sizeof bw) != (ssize_t)sizeof bw) bw = 0;
-    close(fd[0]);
-    if (pid > 0) waitpid(pid, NULL, 0);
+    if (c->pid <= 0 || write(c->req, "m", 1) != 1 || read(c->resp, &bw, sizeof bw) != (ssize_t)sizeof bw) return 0;
     return bw;
+}
+
+static void bw_child_stop(BwChild *c) {
+    if (c->pid < 0) return;
+    close(c->req);
+    close(c->resp);
+    if (c->pid > 0) waitpid(c->pid, NULL, 0);
 }
 
 int cmd_bench(Args *a, QErr *err) {
@@ -38,7 +72,8 @@ int cmd_bench(Args *a, QErr *err) {
              "                   [--kernels int|ref] [--bw-mib 1024] [--seed 0] [--json FILE] [--report FILE.html]\n"
              "  prompt: one forward over the prompt tokens; decode: the generated tokens one at a time (greedy);\n"
              "  random token ids (no tokenizer needed); medians over the rounds after one warm-up.\n"
-             "  bandwidth: a streaming read over --bw-mib MiB with the same thread count, in the same run.");
+             "  bandwidth: a streaming read over --bw-mib MiB with the same thread count, just before and just after\n"
+             "  each round's decode; each round's decode is set against the mean of its two.");
         return 0;
     }
     const char *model = args_str(a, "model", NULL), *json = args_str(a, "json", NULL), *kern = args_str(a, "kernels", "int");
@@ -54,21 +89,27 @@ int cmd_bench(Args *a, QErr *err) {
         return qerr_set(err, "--kernels %s: expected int (integer kernels) or ref (dequantize, fp32)", kern), 2;
     if (threads > 0) qthreads_set((int)threads);
     int nth = qthreads_get();
-    /* before the model exists: the child's buffer never shares a page table with it */
-    double bw = bandwidth_child((size_t)bw_mib << 20, nth);
+    BwChild bwc;
+    bw_child_start(&bwc, (size_t)bw_mib << 20, nth);
     LlmModel m;
-    if (llm_load(&m, model, err)) return 1;
+    if (llm_load(&m, model, err)) {
+        bw_child_stop(&bwc);
+        return 1;
+    }
     llm_kernels_set(&m, kern, err);
     char kdesc[256];
     llm_kernels_describe(&m, kdesc, sizeof kdesc);
-    LlmBenchOpts o = {(int)pt, (int)gt, (int)rounds, (uint64_t)seed};
+    LlmBenchOpts o = {(int)pt, (int)gt, (int)rounds, (uint64_t)seed, bw_child_measure, &bwc};
     LlmBenchResult r;
-    if (llm_bench(&m, &o, &r, err)) {
+    int failed = llm_bench(&m, &o, &r, err);
+    bw_child_stop(&bwc);
+    if (failed) {
+        llm_bench_result_free(&r);
         llm_free(&m);
         return 1;
     }
     double rss = (double)qpeak_rss_bytes(), need = r.weight_bytes + r.kv_bytes + r.act_bytes;
-    double bound = bw > 0 ? bw / r.bytes_per_token : 0;
+    const double bw = r.bandwidth, bound = bw > 0 ? bw / r.bytes_per_token : 0;
     const double GiB = 1024.0 * 1024 * 1024;
     printf("model       %s (%lld parameters, %d layers, dim %d)\n", model, (long long)llm_n_params(&m), m.c.n_layers, m.c.dim);
     printf("kernels     %s\n", kdesc);
@@ -76,9 +117,14 @@ int cmd_bench(Args *a, QErr *err) {
     printf("fp32 GEMM   %s\n", kern_gemm_choice()->why);
     printf("prompt      %d tokens: %.1f tokens/s (%.3f s, median of %ld)\n", o.prompt_tokens, r.prompt_tps, r.prompt_s, rounds);
     printf("decode      %d tokens: %.2f tokens/s (%.1f ms/token)\n", o.gen_tokens, r.decode_tps, 1e3 / r.decode_tps);
-    printf("bandwidth   %.1f GB/s read (%ld MiB streamed, %d threads, this run)\n", bw / 1e9, bw_mib, nth);
-    printf("decode bound %.2f tokens/s = bandwidth / %.1f MB read per token; reached %.0f%%\n", bound, r.bytes_per_token / 1e6,
-           bound > 0 ? 100 * r.decode_tps / bound : 0);
+    printf("bandwidth   %.1f GB/s read (%ld MiB streamed, %d threads, before and after each decode; median of %ld)\n",
+           bw / 1e9, bw_mib, nth, rounds);
+    printf("decode bound %.2f tokens/s = bandwidth / %.1f MB read per token; reached %.0f%% (median of the rounds'",
+           bound, r.bytes_per_token / 1e6, 100 * r.fraction);
+    for (long i = 0; i < rounds; i++)
+        printf(" %.0f%% [%.2f t/s, %.1f-%.1f GB/s]", 100 * r.round_fraction[i], r.round_decode_tps[i], r.round_bw_before[i] / 1e9,
+               r.round_bw_after[i] / 1e9);
+    puts(")");
     printf("decode split ms per token (GB/s of weights):");
     for (int k = 0; k < r.split_n; k++)
         printf(" %s %.2f (%.0f)%s", r.split_names[k], 1e3 * r.split_lin[k], r.split_lin_bytes[k] / r.split_lin[k] / 1e9,
@@ -104,7 +150,16 @@ int cmd_bench(Args *a, QErr *err) {
         cJSON_AddNumberToObject(j, "read_bandwidth_bytes_per_s", bw);
         cJSON_AddNumberToObject(j, "bytes_per_token", r.bytes_per_token);
         cJSON_AddNumberToObject(j, "decode_bound_tokens_per_s", bound);
-        cJSON_AddNumberToObject(j, "decode_fraction_of_bound", bound > 0 ? r.decode_tps / bound : 0);
+        cJSON_AddNumberToObject(j, "decode_fraction_of_bound", r.fraction);
+        cJSON *rr = cJSON_AddArrayToObject(j, "decode_rounds");
+        for (long i = 0; i < rounds; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "decode_tokens_per_s", r.round_decode_tps[i]);
+            cJSON_AddNumberToObject(e, "bandwidth_before_bytes_per_s", r.round_bw_before[i]);
+            cJSON_AddNumberToObject(e, "bandwidth_after_bytes_per_s", r.round_bw_after[i]);
+            cJSON_AddNumberToObject(e, "fraction_of_bound", r.round_fraction[i]);
+            cJSON_AddItemToArray(rr, e);
+        }
         cJSON_AddNumberToObject(j, "peak_rss_bytes", rss);
         cJSON_AddNumberToObject(j, "weight_bytes", r.weight_bytes);
         cJSON_AddNumberToObject(j, "packed_bytes", r.packed_bytes);
@@ -134,6 +189,7 @@ int cmd_bench(Args *a, QErr *err) {
         if (rc == 0 && report && report_write(report, &j, NULL, 1, NULL, NULL, err)) rc = 1;
         cJSON_Delete(j);
     }
+    llm_bench_result_free(&r);
     llm_free(&m);
     return rc;
 }
