@@ -232,7 +232,8 @@ TEST(linear_f32_equals_naive) {
 TEST(attention_equals_naive) {
     QRng r;
     qrng_seed(&r, 9);
-    static const int cfg[][5] = {/* T, pos0, H, Hkv, hs */ {1, 0, 4, 4, 16}, {1, 37, 8, 2, 64}, {3, 5, 6, 3, 24}, {2, 200, 32, 4, 64}, {1, 1, 2, 1, 7}};
+    static const int cfg[][5] = {/* T, pos0, H, Hkv, hs */ {1, 0, 4, 4, 16}, {1, 37, 8, 2, 64}, {3, 5, 6, 3, 24}, {2, 200, 32, 4, 64}, {1, 1, 2, 1, 7},
+                                  {2, 50, 4, 2, 128}, {1, 16, 2, 2, 32}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         const int T = cfg[c][0], pos0 = cfg[c][1], H = cfg[c][2], Hkv = cfg[c][3], hs = cfg[c][4], n = pos0 + T;
         const int ldq = H * hs + 3, ldkv = Hkv * hs + 1, ldo = H * hs + 5;

@@ -90,8 +90,7 @@ void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
 static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
     const int K = a->K, nb = a->nb, T = a->T;
     if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
-        kern_qact_row_avx512(a, X + (size_t)t * K, t, K);
-        if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+        kern_qact_row_avx512(a, X + (size_t)t * K, t, K, T <= KERN_QACT_DOT_T);
         return;
     }
     const float *x = X + (size_t)t * K;
