@@ -11,8 +11,8 @@
  * vpermt2b that gathers the 4 x 16 nibble bytes, one vpermb that gathers the 4 f16 scales
  * (each repeated over its 4 int32 lanes), and two vpdpbusd against activations pre-arranged
  * in that order (KernQAct.qp: low nibbles are codes 0-15, high nibbles 16-31), starting from
- * the exact offsets (KernQAct.c4); one f32 fma per 128 weights.  Q8_0, a row at a time, one
- * 256-bit vpdpbusd per block (dot_q8 says why).
+ * the exact offsets (KernQAct.c4); one f32 fma per 128 weights.  Q8_0, a row at a time, 2
+ * blocks (68 bytes) per vpdpbusd, codes and scales gathered the same way (dot_q8).
  *
  * Prompt (more tokens): tiles of 32 rows; a tile's blocks (64 at a time) are unpacked once to
  * u8 in the [block][k / 4][32 rows][4] order, so that each vpdpbusd multiplies 16 rows by 4
@@ -26,7 +26,8 @@
 /* Byte gathers (vpermt2b over a block group's first 64 bytes A and the 16 bytes B that follow
  * from offset 56 (Q4_0) or 52 (Q8_0); index i < 64 picks A[i], 64 + j picks B[j]).
  * Q4_QS: 16 nibble bytes of each of 4 blocks (block i at 18 i + 2).  Q4_D: the 4 f16 scales
- * (at 18 i), each for 4 consecutive lanes. */
+ * (at 18 i), each for 4 consecutive lanes.  Q8_QS / Q8_D (below, with dot_q8): the same for 2
+ * Q8_0 blocks (codes at 34 i + 2, scales at 34 i, each for 8 lanes). */
 static const uint8_t Q4_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
                                   26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
                                   50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 72, 73, 74, 75, 76, 77, 78, 79};
@@ -106,36 +107,54 @@ VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
     return v;
 }
 
-/* Q8_0: one row at a time, one block (32 codes, a 256-bit load) per step, the scale taken as
- * a scalar.  The 512-bit way (2 blocks per 64-byte load, the scales gathered by vpermb, and 4
- * rows at once) ran 1.3x faster in cache but streamed from memory 1.07-1.4x slower than this
- * (bench_qmat 5632 2048 cpu stream, 1 and 2 threads: 18-22 against 24-25 GB/s per thread), and
- * decode reads every weight from memory once. */
-static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
+/* Q8_0: one row at a time, 2 blocks (68 bytes) per step: one vpermt2b gathers the 2 x 32
+ * codes, one vpermb the 2 f16 scales (each for its 8 int32 lanes), one vpdpbusd against the
+ * activation codes in plain order from the exact offsets (KernQAct.c8); two accumulators (blocks
+ * b, b + 1 and b + 2, b + 3 of each 4).  Why not one block per 256-bit step, with the scale as a
+ * scalar (what ran from session 7 to 11): that was measured faster from memory while the
+ * activations straddled cache lines.  On aligned activations the 512-bit step computes 1.2-1.3x
+ * faster (bench_qmat 5632 2048 wall decode, one thread, in cache: 41-47 against 34-36 GB/s),
+ * and a W8 1.1B decode ran 5% faster (4 alternating rounds: 33.2 against 31.5 tokens/s,
+ * linears 44-48 against 36-44 GB/s) when the host's memory was fast enough that the kernels'
+ * pace, not the memory, was the limit. */
+static const uint8_t Q8_QS[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                  24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+                                  48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 76, 77, 78, 79};
+static const uint8_t Q8_D[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
+                                 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35, 34, 35};
+
+/* acc + the 2 blocks of row at p (68 bytes) against the token's activations at block b; the
+ * activation scales come from d4 (4 per block), spread to 8 lanes per block. */
+VBMI static inline __attribute__((always_inline)) __m512 q8_step(__m512 acc, const uint8_t *p, const int8_t *q,
+                                                                const int32_t *c8, const float *d4, int b) {
+    const __m512i m80 = _mm512_set1_epi8((char)0x80);
+    const __m512i spread = _mm512_set_epi32(7, 6, 5, 4, 7, 6, 5, 4, 3, 2, 1, 0, 3, 2, 1, 0);
+    __m512i A = _mm512_loadu_si512(p), B = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 52)));
+    __m512i u = _mm512_xor_si512(_mm512_permutex2var_epi8(A, _mm512_loadu_si512(Q8_QS), B), m80);
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_loadu_si512(Q8_D), A)));
+    __m512 dx = _mm512_permutexvar_ps(spread, _mm512_castps256_ps512(_mm256_loadu_ps(d4 + 4 * b)));
+    __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c8 + 8 * b), u, _mm512_loadu_si512(q + QK * b));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, dx), acc);
+}
+
+VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
     const size_t o = (size_t)t * x->nb;
     const int8_t *q = x->q + o * QK;
     const int32_t *c8 = x->c8 + o * 8;
-    const float *xd = x->d + o;
-    const __m256i m80 = _mm256_set1_epi8((char)0x80);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const float *d4 = x->d4 + o * 4;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int b = 0;
-    for (; b + 2 <= nb; b += 2)
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *p = row + (size_t)(b + h) * 34;
-            __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 2)), m80);
-            __m256i s = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(c8 + 8 * (b + h))), u,
-                                            _mm256_loadu_si256((const __m256i *)(q + QK * (b + h))));
-            float dd = qs_f16(p) * xd[b + h];
-            if (h == 0) acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dd), acc0);
-            else acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dd), acc1);
-        }
-    __m256 a = _mm256_add_ps(acc0, acc1);
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    float r = _mm_cvtss_f32(v);
-    if (b < nb) r += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, xd[b]);
-    return r;
+    for (; b + 4 <= nb; b += 4) {
+        acc0 = q8_step(acc0, row + (size_t)b * 34, q, c8, d4, b);
+        acc1 = q8_step(acc1, row + (size_t)(b + 2) * 34, q, c8, d4, b + 2);
+    }
+    if (b + 2 <= nb) {
+        acc0 = q8_step(acc0, row + (size_t)b * 34, q, c8, d4, b);
+        b += 2;
+    }
+    float v = hsum512(_mm512_add_ps(acc0, acc1));
+    if (b < nb) v += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+    return v;
 }
 
 /* ---------------------------------------------------------------- prompt: tiles */
