@@ -77,8 +77,9 @@ VBMI static inline __attribute__((always_inline)) __m512 q4_step(__m512 acc, con
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(d4 + 4 * b)), acc);
 }
 
-/* Q4_0: one row at a time, its blocks streamed in address order; two accumulators (blocks
- * b..b+3 and b+4..b+7 of each 8), token 0's activations 64-byte aligned (KernQAct).
+/* Decode (dot_row, below).  Q4_0: one row at a time, its blocks streamed in address order; two
+ * accumulators (blocks b..b+3 and b+4..b+7 of each 8), token 0's activations 64-byte aligned
+ * (KernQAct).
  *
  * Why one row and not several side by side sharing each activation load: measured with
  * bench_qmat 5632 2048 wall stream, alternating, 1 / 2 threads, one row streams 24-25 / 42-43
@@ -86,28 +87,9 @@ VBMI static inline __attribute__((always_inline)) __m512 q4_step(__m512 acc, con
  * 35-39, and 2 rows 18 / 34-35.  Several rows are several interleaved streams, which the
  * hardware prefetcher follows worse than one; the grouping paid only while the activations
  * were 16-byte aligned, so that every 64-byte activation load straddled two cache lines and
- * sharing it over 4 rows saved 3 of 4 split loads (one row on those buffers: 18-19 GB/s). */
-VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) {
-    const size_t o = (size_t)t * x->nb;
-    const int8_t *qp = x->qp + o * QK;
-    const int32_t *c4 = x->c4 + o * 4;
-    const float *d4 = x->d4 + o * 4;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        acc0 = q4_step(acc0, row + (size_t)b * 18, qp, c4, d4, b);
-        acc1 = q4_step(acc1, row + (size_t)(b + 4) * 18, qp, c4, d4, b + 4);
-    }
-    if (b + 4 <= nb) {
-        acc0 = q4_step(acc0, row + (size_t)b * 18, qp, c4, d4, b);
-        b += 4;
-    }
-    float v = hsum512(_mm512_add_ps(acc0, acc1));
-    for (int j = b; j < nb; j++) v += one_block(1, row + (size_t)j * 18, qp + QK * j, x->l + (o + j) * 8, x->d[o + j]);
-    return v;
-}
-
-/* Q8_0: one row at a time, 2 blocks (68 bytes) per step: one vpermt2b gathers the 2 x 32
+ * sharing it over 4 rows saved 3 of 4 split loads (one row on those buffers: 18-19 GB/s).
+ *
+ * Q8_0: one row at a time, 2 blocks (68 bytes) per step: one vpermt2b gathers the 2 x 32
  * codes, one vpermb the 2 f16 scales (each for its 8 int32 lanes), one vpdpbusd against the
  * activation codes in plain order from the exact offsets (KernQAct.c8); two accumulators (blocks
  * b, b + 1 and b + 2, b + 3 of each 4).  Why not one block per 256-bit step, with the scale as a
@@ -137,25 +119,34 @@ VBMI static inline __attribute__((always_inline)) __m512 q8_step(__m512 acc, con
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, dx), acc);
 }
 
-VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
+/* One row against token t: q4 (Q4_0, 4 blocks a step) or Q8_0 (2 blocks a step); two
+ * accumulators taking alternate steps; the blocks past the last full step one at a time in
+ * plain order (KernQAct keeps those blocks' codes unpermuted in qp as well). */
+VBMI static inline __attribute__((always_inline)) float dot_row(const int q4, const uint8_t *row, int nb, const KernQAct *x,
+                                                               int t) {
     const size_t o = (size_t)t * x->nb;
-    const int8_t *q = x->q + o * QK;
-    const int32_t *c8 = x->c8 + o * 8;
+    const int8_t *q = (q4 ? x->qp : x->q) + o * QK;
+    const int32_t *c = q4 ? x->c4 + o * 4 : x->c8 + o * 8;
     const float *d4 = x->d4 + o * 4;
+    const int S = q4 ? 4 : 2, bs = q4 ? 18 : 34; /* blocks a step, bytes a block */
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        acc0 = q8_step(acc0, row + (size_t)b * 34, q, c8, d4, b);
-        acc1 = q8_step(acc1, row + (size_t)(b + 2) * 34, q, c8, d4, b + 2);
+    for (; b + 2 * S <= nb; b += 2 * S) {
+        acc0 = q4 ? q4_step(acc0, row + (size_t)b * bs, q, c, d4, b) : q8_step(acc0, row + (size_t)b * bs, q, c, d4, b);
+        acc1 = q4 ? q4_step(acc1, row + (size_t)(b + S) * bs, q, c, d4, b + S)
+                  : q8_step(acc1, row + (size_t)(b + S) * bs, q, c, d4, b + S);
     }
-    if (b + 2 <= nb) {
-        acc0 = q8_step(acc0, row + (size_t)b * 34, q, c8, d4, b);
-        b += 2;
+    if (b + S <= nb) {
+        acc0 = q4 ? q4_step(acc0, row + (size_t)b * bs, q, c, d4, b) : q8_step(acc0, row + (size_t)b * bs, q, c, d4, b);
+        b += S;
     }
     float v = hsum512(_mm512_add_ps(acc0, acc1));
-    if (b < nb) v += one_block(0, row + (size_t)b * 34, q + QK * b, x->l + (o + b) * 8, x->d[o + b]);
+    for (int j = b; j < nb; j++) v += one_block(q4, row + (size_t)j * bs, q + QK * j, x->l + (o + j) * 8, x->d[o + j]);
     return v;
 }
+
+VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_row(1, row, nb, x, t); }
+VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_row(0, row, nb, x, t); }
 
 /* ---------------------------------------------------------------- prompt: tiles */
 
