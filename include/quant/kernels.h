@@ -191,13 +191,8 @@ void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q,
  * passes.  The buffer should be well above the last-level cache. */
 double kern_read_bandwidth(size_t bytes, int threads, int reps);
 /* The same over a buffer allocated (and written) once, for measuring again and again without
- * mapping and unmapping a large buffer each time. */
-typedef struct KernReadBuf {
-    void *base;
-    uint8_t *p;     /* 64-byte aligned start */
-    size_t bytes;   /* a multiple of threads * 4096 */
-    int threads;
-} KernReadBuf;
+ * mapping and unmapping a large buffer each time (membw.c). */
+typedef struct KernReadBuf KernReadBuf;
 KernReadBuf *kern_read_buf_new(size_t bytes, int threads);
 double kern_read_buf_bandwidth(const KernReadBuf *b, int reps);
 void kern_read_buf_free(KernReadBuf *b);

@@ -38,6 +38,13 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+struct KernReadBuf {
+    void *base;
+    uint8_t *p;     /* 64-byte aligned start */
+    size_t bytes;   /* a multiple of threads * 4096 */
+    int threads;
+};
+
 KernReadBuf *kern_read_buf_new(size_t bytes, int threads) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
