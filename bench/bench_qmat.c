@@ -82,24 +82,34 @@ static int stream_mode(int N, int K) {
             blocks[i * bs] = (uint8_t)d;
             blocks[i * bs + 1] = (uint8_t)(d >> 8);
         }
-        for (int isa = 1; isa <= (int)kern_isa_best(); isa++) {
+        /* the same matrices in the sb16 layout too, where the AVX-512 kernels read it */
+        KernQMat shape = {(KernQType)type, N, K, nb, NULL, NULL, 1};
+        const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
+        const size_t rb = kern_qmat_row_bytes(&shape), sbytes = (size_t)N * rb;
+        uint8_t *sblocks = sb16 ? xmalloc64(sbytes * mats) : NULL;
+        for (int m = 0; sb16 && m < mats; m++)
+            for (int n = 0; n < N; n++) kern_qmat_sb16_row((KernQType)type, nb, blocks + bytes * m + (size_t)n * nb * bs, sblocks + sbytes * m + (size_t)n * rb);
+        for (int isa = 1; isa <= (int)kern_isa_best() + sb16; isa++) {
+            const int lay = isa > (int)kern_isa_best(); /* the last row: sb16 */
             double best = 1e30;
             for (int trial = 0; trial < 15; trial++) {
                 double t0 = use_cpu_time ? cpu_now() : qtime_now();
                 for (int m = 0; m < mats; m++) {
-                    KernQMat W = {(KernQType)type, N, K, nb, blocks + bytes * m, NULL};
+                    KernQMat W = {(KernQType)type, N, K, nb, lay ? sblocks + sbytes * m : blocks + bytes * m, NULL, lay};
                     kern_qact_quantize(&xa, X, 1, K);
-                    kern_qmat_linear(&W, &xa, NULL, Y, (KernIsa)isa);
+                    kern_qmat_linear(&W, &xa, NULL, Y, lay ? kern_isa_best() : (KernIsa)isa);
                 }
                 double dt = ((use_cpu_time ? cpu_now() : qtime_now()) - t0) / mats;
                 if (use_cpu_time) dt /= qthreads_get();
                 if (dt < best) best = dt;
             }
             double bw = kern_read_bandwidth((size_t)1 << 30, qthreads_get(), 3);
-            printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa),
-                   best * 1e3, (double)bytes / best / 1e9, bw / 1e9, 100 * (double)bytes / best / bw);
+            printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", kern_qtype_name((KernQType)type),
+                   lay ? "avx512 sb16" : kern_isa_name((KernIsa)isa), best * 1e3, (double)bytes / best / 1e9, bw / 1e9,
+                   100 * (double)bytes / best / bw);
         }
         free(blocks);
+        free(sblocks);
     }
     kern_qact_free(&xa);
     free(X);
@@ -122,7 +132,7 @@ int main(int argc, char **argv) {
     kern_qact_init(&xa, 128, K);
     printf("N %d K %d, %d threads\n%-8s %-12s %5s %10s %9s %9s\n", N, K, qthreads_get(), "type", "isa", "T", "ms/call", "GB/s", "GOP/s");
     for (int T = 1; T <= maxT; T *= 128) {
-        Call c = {&(KernQMat){KERN_Q4_0, N, K, nb, NULL, NULL}, &xa, X, Wf, Y, T, KERN_ISA_SCALAR};
+        Call c = {&(KernQMat){KERN_Q4_0, N, K, nb, NULL, NULL, 0}, &xa, X, Wf, Y, T, KERN_ISA_SCALAR};
         double dt = best_of(7, T == 1 ? 20 : 2, run_f, &c);
         printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", "f32", "blas", T, dt * 1e3, 4.0 * N * K / dt / 1e9, 2.0 * N * K * T / dt / 1e9);
         for (int type = 0; type < 4; type++) {
@@ -134,15 +144,25 @@ int main(int argc, char **argv) {
                 blocks[i * bs] = (uint8_t)d;
                 blocks[i * bs + 1] = (uint8_t)(d >> 8);
             }
-            KernQMat W = {(KernQType)type, N, K, nb, blocks, NULL};
-            for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+            KernQMat W = {(KernQType)type, N, K, nb, blocks, NULL, 0}, S = W;
+            /* the last row: the sb16 layout, where the AVX-512 kernels read it */
+            const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
+            S.sb16 = 1;
+            uint8_t *sblocks = sb16 ? xmalloc64((size_t)N * kern_qmat_row_bytes(&S)) : NULL;
+            for (int n = 0; sb16 && n < N; n++)
+                kern_qmat_sb16_row((KernQType)type, nb, blocks + (size_t)n * nb * bs, sblocks + (size_t)n * kern_qmat_row_bytes(&S));
+            S.blocks = sblocks;
+            for (int isa = 0; isa <= (int)kern_isa_best() + sb16; isa++) {
                 if (isa == 0 && T > 1) continue; /* the scalar reference is slow on prompts */
-                Call q = {&W, &xa, X, Wf, Y, T, (KernIsa)isa};
+                const int lay = isa > (int)kern_isa_best();
+                Call q = {lay ? &S : &W, &xa, X, Wf, Y, T, lay ? kern_isa_best() : (KernIsa)isa};
                 dt = best_of(7, T == 1 ? 20 : 2, run_q, &q);
-                printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", kern_qtype_name((KernQType)type), kern_isa_name((KernIsa)isa), T,
-                       dt * 1e3, (double)bytes / dt / 1e9, 2.0 * N * K * T / dt / 1e9);
+                printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", kern_qtype_name((KernQType)type),
+                       lay ? "avx512 sb16" : kern_isa_name((KernIsa)isa), T, dt * 1e3, (double)bytes / dt / 1e9,
+                       2.0 * N * K * T / dt / 1e9);
             }
             free(blocks);
+            free(sblocks);
         }
     }
     kern_qact_free(&xa);

@@ -19,6 +19,7 @@ typedef struct Mat {
     uint16_t *d;
     int8_t *z;
     void *blocks;
+    uint8_t *sb;             /* the sb16 layout of blocks (mat_sb16), or NULL */
 } Mat;
 
 static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) {
@@ -28,6 +29,7 @@ static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) 
     a->d = xmalloc((size_t)N * nb * 2);
     a->z = affine ? xmalloc((size_t)N * nb) : NULL;
     a->blocks = xmalloc((size_t)N * nb * bs);
+    a->sb = NULL;
     int lo = qmin_of[type], span = qmax_of[type] - lo + 1;
     for (int n = 0; n < N; n++)
         for (int b = 0; b < nb; b++) {
@@ -44,10 +46,24 @@ static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) 
                 default: qblock_q2_pack(a->c + k * QK, cnt, a->d[k], (QBlockQ2 *)p); break;
             }
         }
-    a->m = (KernQMat){type, N, K, nb, a->blocks, a->z};
+    a->m = (KernQMat){type, N, K, nb, a->blocks, a->z, 0};
+}
+
+/* a's matrix in the sb16 layout (kernels.h) from here on, when its type and width allow it. */
+static int mat_sb16(Mat *a) {
+    if (a->z || (a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb % 16) return 0;
+    KernQMat m = a->m;
+    m.sb16 = 1;
+    size_t rb = kern_qmat_row_bytes(&m), bs = kern_qtype_block_bytes(m.type);
+    a->sb = xmalloc64((size_t)m.N * rb);
+    for (int n = 0; n < m.N; n++) kern_qmat_sb16_row(m.type, m.nb, (const uint8_t *)a->blocks + (size_t)n * m.nb * bs, a->sb + (size_t)n * rb);
+    m.blocks = a->sb;
+    a->m = m;
+    return 1;
 }
 
 static void mat_free(Mat *a) {
+    free(a->sb);
     free(a->c);
     free(a->d);
     free(a->z);
@@ -70,6 +86,47 @@ TEST(blocks_roundtrip) {
                     CHECK(memcmp(c, a.c + k * QK, QK) == 0); /* codes, padding 0 included */
                     CHECK(d == qf16_to_f32(a.d[k]));
                 }
+            mat_free(&a);
+        }
+    /* the sb16 layout: every block's codes and scale read back; the bytes where kernels.h puts
+     * them (superblock s's codes, then after each pair of superblocks (or a last lone one)
+     * their scales; lane i of vector v = block i's code bytes 4 sigma(v) ..) */
+    for (int type = 0; type < 2; type++)
+        for (int K = 500; K <= 1536; K += 518) { /* nb 16 (ragged tail), 33 (no), 48 (a lone third superblock) */
+            Mat a;
+            mat_make(&a, (KernQType)type, 3, K, 0, &r);
+            int sb = mat_sb16(&a);
+            CHECK(sb == (a.m.nb % 16 == 0));
+            if (!sb) {
+                mat_free(&a);
+                continue;
+            }
+            const size_t C = type == KERN_Q4_0 ? 256 : 512, rb = kern_qmat_row_bytes(&a.m), ns = (size_t)a.m.nb / 16;
+            CHECK(rb == ns / 2 * (2 * C + 64) + ns % 2 * (C + 64) && rb % 64 == 0 && ((uintptr_t)a.m.blocks & 63) == 0);
+            int bad = 0;
+            for (int n = 0; n < 3; n++)
+                for (int b = 0; b < a.m.nb; b++) {
+                    int8_t c[QK];
+                    float d;
+                    kern_qmat_block_codes(&a.m, n, b, c, &d);
+                    size_t k = (size_t)n * a.m.nb + b;
+                    bad += memcmp(c, a.c + k * QK, QK) != 0 || d != qf16_to_f32(a.d[k]);
+                    const uint8_t *row = a.sb + (size_t)n * rb;
+                    size_t s = (size_t)b / 16, pair = s / 2 * (2 * C + 64), codes = pair + s % 2 * C;
+                    size_t scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (s % 2);
+                    uint16_t h;
+                    memcpy(&h, row + scales + 2 * (b % 16), 2);
+                    bad += h != a.d[k];
+                    for (int v = 0; v < (type == KERN_Q4_0 ? 4 : 8); v++)
+                        for (int j = 0; j < 4; j++) {
+                            uint8_t got = row[codes + 64 * v + 4 * (b % 16) + j];
+                            int e = type == KERN_Q4_0 ? 4 * v + j : 4 * (v % 2 ? 4 + v / 2 : v / 2) + j; /* code index */
+                            uint8_t want = type == KERN_Q4_0 ? (uint8_t)((a.c[k * QK + e] + 8) | (a.c[k * QK + e + 16] + 8) << 4)
+                                                             : (uint8_t)(a.c[k * QK + e] + 128);
+                            bad += got != want;
+                        }
+                }
+            CHECK_MSG(bad == 0, "sb16 type %d K %d: %d mismatches", type, K, bad);
             mat_free(&a);
         }
     /* Q4_0 byte layout of GGUF: low nibble element j, high nibble j + 16, stored u = q + 8 */
@@ -141,8 +198,8 @@ TEST(act_quantize) {
 TEST(act_quantize_isas) {
     QRng r;
     qrng_seed(&r, 6);
-    static const int Ks[] = {5, 32, 77, 200, 2048};
-    for (int ki = 0; ki < 5; ki++)
+    static const int Ks[] = {5, 32, 77, 200, 500, 2048};
+    for (int ki = 0; ki < 6; ki++)
         for (int T = 1; T <= 5; T += 2)
             for (int isa = KERN_ISA_AVX2; isa <= (int)kern_isa_best(); isa++) {
                 int K = Ks[ki];
@@ -158,7 +215,7 @@ TEST(act_quantize_isas) {
                 int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
                            memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
                            memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
-                           memcmp(a.d4, b.d4, nbd * 16) == 0;
+                           memcmp(a.d4, b.d4, nbd * 16) == 0 && (a.nb % 16 || memcmp(a.q16, b.q16, nbd * QK) == 0);
                 CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
                 kern_qact_free(&a);
                 kern_qact_free(&b);
@@ -172,13 +229,13 @@ TEST(kernels_vs_reference) {
     QRng r;
     qrng_seed(&r, 4);
     KernIsa best = kern_isa_best();
-    static const int Ks[] = {32, 64, 172, 200, 1000, 2048};
+    static const int Ks[] = {32, 64, 172, 200, 1000, 2048, 500, 1536}; /* the last 3: sb16 too (nb 64, 16, 48) */
     static const int Ns[] = {1, 17, 33, 64};
     static const int Ts[] = {1, 3, 7, 19}; /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles (6-token register tiles and remainders) */
     int checked = 0;
     for (int type = 0; type < 4; type++)
         for (int affine = 0; affine < 2; affine++)
-            for (int ki = 0; ki < 6; ki++)
+            for (int ki = 0; ki < 8; ki++)
                 for (int ni = 0; ni < 4; ni++)
                     for (int ti = 0; ti < 4; ti++) {
                         int K = Ks[ki], N = Ns[ni], T = Ts[ti];
@@ -220,6 +277,17 @@ TEST(kernels_vs_reference) {
                                       type, affine, K, N, T, diff);
                             checked++;
                         }
+                        if (mat_sb16(&a)) { /* the same matrix in the sb16 layout: scalar bit for bit, every ISA as above */
+                            for (int isa = 0; isa <= (int)best; isa++) {
+                                kern_qmat_linear(&a.m, &xa, b, y1, (KernIsa)isa);
+                                int diff = 0;
+                                for (int i = 0; i < T * N; i++)
+                                    diff += fabs((double)y1[i] - y0[i]) > (isa == KERN_ISA_SCALAR ? 0 : 2e-5 * (fabs(y0[i]) + 1.0));
+                                CHECK_MSG(diff == 0, "sb16 %s vs scalar: type %d K %d N %d T %d: %d differ",
+                                          kern_isa_name((KernIsa)isa), type, K, N, T, diff);
+                                checked++;
+                            }
+                        }
                         free(x);
                         free(b);
                         free(y0);
@@ -236,9 +304,10 @@ TEST(threads_identical) {
     KernIsa best = kern_isa_best();
     const int N = 1000, K = 2048;
     for (int T = 1; T <= 9; T += 8) /* row dots and prompt tiles */
-    for (int type = 0; type < 4; type++) {
+    for (int type = 0; type < 6; type++) { /* 4, 5: Q8_0, Q4_0 in the sb16 layout */
         Mat a;
-        mat_make(&a, (KernQType)type, N, K, 0, &r);
+        mat_make(&a, (KernQType)(type % 4), N, K, 0, &r);
+        if (type >= 4) CHECK(mat_sb16(&a));
         float *x = xmalloc((size_t)T * K * 4), *y1 = xmalloc((size_t)T * N * 4), *y2 = xmalloc((size_t)T * N * 4);
         for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
         KernQAct xa;

@@ -116,9 +116,25 @@ KernQType   kern_qtype_for_bits(int bits);         /* 5..8 -> Q8_0, 4 -> Q4_0, 3
 typedef struct KernQMat {
     KernQType type;
     int N, K, nb;            /* outputs, inputs, blocks per row = ceil(K / 32) */
-    const void *blocks;      /* [N][nb] blocks of `type` */
+    const void *blocks;      /* [N][nb] blocks of `type`, or rows in the sb16 layout */
     const int8_t *zero;      /* [N][nb] zero-point per block (affine) or NULL (symmetric) */
+    int sb16;                /* 1: the decode layout below (Q8_0 / Q4_0, symmetric, nb % 16 == 0) */
 } KernQMat;
+
+/* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512
+ * decode kernels (qmat_avx512.c says why).  Row n starts at n * kern_qmat_row_bytes(W) from a
+ * 64-byte aligned `blocks`; a row is its codes in superblocks of 16 blocks, then its nb f16
+ * scales, then zeros up to the next 64 bytes.  A superblock is 16 / 8 vectors of 64 bytes
+ * (Q4_0 / Q8_0); lane i (4 bytes) of vector v holds block i's code bytes 4 sigma(v) .. + 3 of
+ * its GGUF block, sigma(v) = v / 2 (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored
+ * xor 0x80, i.e. q + 128) and sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low,
+ * code j + 16 high).  Chosen by the loader only where kern_qmat_sb16_wanted says the kernels
+ * that will run read it; every path reads it correctly (the others through
+ * kern_qmat_block_codes). */
+int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
+size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */
+/* One row of nb GGUF-order blocks -> the sb16 row at dst (kern_qmat_row_bytes bytes). */
+void   kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst);
 
 /* Activations quantized for the integer path: every row of X[T, K] in blocks of 32 with an
  * f32 scale d = max|x| / 127 and codes round(x / d) (half to even, |q| <= 127, padded with 0).
@@ -136,6 +152,8 @@ typedef struct KernQAct {
     int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
     int32_t *c8;             /* [T][nb * 8] -128 l */
     float *d4;               /* [T][nb * 4] each block's scale 4 times */
+    int8_t *q16;             /* [T][nb * 32] when nb % 16 == 0: per 16 blocks, 8 vectors of 64 bytes,
+                              * lane i of vector v = block i's codes 4 sigma(v) .. + 3 (sb16) */
 } KernQAct;
 enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);

@@ -24,6 +24,66 @@ const char *kern_qtype_name(KernQType t) {
     return names[t];
 }
 
+/* ------------------------------------------------------------ the sb16 layout (kernels.h) */
+
+/* Which 4 code bytes of a block lane i of vector v holds (Q8_0: codes 4 sigma .. + 3; the
+ * activations' q16 uses the same map for both types, a Q4_0 nibble vector v meeting the
+ * activation vectors 2v (low nibbles: codes 4v ..) and 2v + 1 (high: codes 16 + 4v ..)). */
+static int sb16_sigma(int v) { return v % 2 ? 4 + v / 2 : v / 2; }
+
+int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
+    /* the AVX-512 kernels read it (qmat.c tile sends them there only with VBMI) */
+    return (type == KERN_Q4_0 || type == KERN_Q8_0) && !affine && K > 0 && qblock_count(K) % 16 == 0 &&
+           isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi");
+}
+
+size_t kern_qmat_row_bytes(const KernQMat *W) {
+    if (!W->sb16) return (size_t)W->nb * kern_qtype_block_bytes(W->type);
+    const size_t C = W->type == KERN_Q4_0 ? 256 : 512, ns = (size_t)W->nb / 16; /* code bytes a superblock */
+    return ns / 2 * (2 * C + 64) + ns % 2 * (C + 64);
+}
+
+/* Where superblock s of an sb16 row keeps its codes and its 16 f16 scales (kernels.h). */
+static void sb16_at(const KernQMat *W, int s, size_t *codes, size_t *scales) {
+    const size_t C = W->type == KERN_Q4_0 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
+    const int in_pair = s / 2 * 2 + 1 < W->nb / 16 ? 2 : 1;
+    *codes = pair + (size_t)(s % 2) * C;
+    *scales = pair + (size_t)in_pair * C + 32 * (size_t)(s % 2);
+}
+
+void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst) {
+    const KernQMat W = {type, 1, nb * QK, nb, NULL, NULL, 1};
+    const int q4 = type == KERN_Q4_0, nv = q4 ? 4 : 8; /* vectors a superblock */
+    const size_t bs = kern_qtype_block_bytes(type);
+    const uint8_t *src = blocks;
+    memset(dst, 0, kern_qmat_row_bytes(&W));
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * bs;
+        size_t codes, scales;
+        sb16_at(&W, b / 16, &codes, &scales);
+        for (int v = 0; v < nv; v++)
+            for (int k = 0; k < 4; k++) {
+                uint8_t c = blk[2 + 4 * (q4 ? v : sb16_sigma(v)) + k];
+                dst[codes + 64 * v + 4 * (b % 16) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
+            }
+        memcpy(dst + scales + 2 * (b % 16), blk, 2); /* the f16 scale */
+    }
+}
+
+/* Block b of an sb16 row back in GGUF order (blk: kern_qtype_block_bytes bytes). */
+static void sb16_block(const KernQMat *W, const uint8_t *row, int b, uint8_t *blk) {
+    const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8;
+    size_t codes, scales;
+    sb16_at(W, b / 16, &codes, &scales);
+    const uint8_t *sb = row + codes;
+    memcpy(blk, row + scales + 2 * (b % 16), 2);
+    for (int v = 0; v < nv; v++)
+        for (int k = 0; k < 4; k++) {
+            uint8_t c = sb[64 * v + 4 * (b % 16) + k];
+            blk[2 + 4 * (q4 ? v : sb16_sigma(v)) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
+        }
+}
+
 KernQType kern_qtype_for_bits(int bits) {
     return bits >= 5 ? KERN_Q8_0 : bits == 4 ? KERN_Q4_0 : bits == 3 ? KERN_Q3 : KERN_Q2;
 }
@@ -42,6 +102,7 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->c4 = xmalloc64(nbd * 4 * sizeof(int32_t));
     a->c8 = xmalloc64(nbd * 8 * sizeof(int32_t));
     a->d4 = xmalloc64(nbd * 4 * sizeof(float));
+    a->q16 = xmalloc64(nbd * QK);
 }
 
 void kern_qact_free(KernQAct *a) {
@@ -53,6 +114,7 @@ void kern_qact_free(KernQAct *a) {
     free(a->c4);
     free(a->c8);
     free(a->d4);
+    free(a->q16);
     memset(a, 0, sizeof *a);
 }
 
@@ -79,6 +141,12 @@ static void qact_dot_layout(KernQAct *a, int t) {
         for (int p = 0; p < 4; p++) c4[4 * b + p] = -8 * (l[8 * b + p] + l[8 * b + p + 4]);
         for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
         for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
+    }
+    if (nb % 16 == 0) {
+        int8_t *q16 = a->q16 + (size_t)t * nb * QK;
+        for (int b = 0; b < nb; b++)
+            for (int v = 0; v < 8; v++)
+                memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * sb16_sigma(v), 4);
     }
 }
 
@@ -139,6 +207,11 @@ void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa i
 /* The 32 codes of block b of row n and its scale. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[QK], float *d) {
     const uint8_t *p = (const uint8_t *)W->blocks + ((size_t)n * W->nb + b) * kern_qtype_block_bytes(W->type);
+    uint8_t tmp[sizeof(QBlockQ8_0)];
+    if (W->sb16) {
+        sb16_block(W, (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W), (int)b, tmp);
+        p = tmp;
+    }
     uint16_t h;
     memcpy(&h, p, 2);
     *d = qf16_to_f32(h);

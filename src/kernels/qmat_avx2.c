@@ -44,6 +44,10 @@ static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *x
 }
 
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    if (W->sb16) { /* chosen only where the AVX-512 kernels run (kern_qmat_sb16_wanted): correct here, not fast */
+        kern_qmat_rows_scalar(W, x, n0, n1, Y);
+        return;
+    }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
         qs_rows_general(W, x, n0, n1, Y);
         return;

@@ -148,6 +148,57 @@ VBMI static inline __attribute__((always_inline)) float dot_row(const int q4, co
 VBMI static float dot_q4(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_row(1, row, nb, x, t); }
 VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_row(0, row, nb, x, t); }
 
+/* Decode on sb16 rows (kernels.h): per superblock of 16 blocks, each int32 lane holds one
+ * block's whole sum, so the scales take one aligned load, one conversion and one fma per 16
+ * blocks, and every weight load is an aligned 64 bytes.  Q4_0: 4 loads, each two vpdpbusd
+ * (low nibbles, high nibbles against activation vectors 2v and 2v + 1 of q16); Q8_0: 8 loads
+ * and 8 vpdpbusd.  The unsigned codes' offset comes off once per superblock: o times the
+ * block's code sum (KernQAct.s), o = 8 or 128.
+ *
+ * Why: on the GGUF blocks (dot_row) a 72-byte step needs a byte gather for the codes, one for
+ * the scales and a conversion, and its 64-byte loads straddle cache lines; it computes at
+ * 47-50 GB/s a core in L1 and streams 22-24 from memory where a plain read streams 32-34.
+ * Measured in a standalone copy (one thread, weights 230 MB): 28 GB/s for this layout, and
+ * 56 against 49 GB/s for two processes side by side; 74 against 48 GB/s in L1 (Q4_0). */
+static inline __attribute__((always_inline)) float dot_sb16(const int q4, const uint8_t *row, int nb, const KernQAct *x,
+                                                            int t) {
+    const size_t o = (size_t)t * x->nb;
+    const int8_t *q = x->q16 + o * QK;
+    const int32_t *sx = x->s + o;
+    const float *dx = x->d + o;
+    const size_t C = q4 ? 256 : 512; /* code bytes a superblock; a pair of them, then their scales */
+    const int ns = nb / 16;
+    const __m512i m15 = _mm512_set1_epi8(15);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int s = 0; s < ns; s++) {
+        const uint8_t *pair = row + (size_t)(s / 2) * (2 * C + 64);
+        const uint8_t *w = pair + (size_t)(s % 2) * C, *sc = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (s % 2);
+        const int8_t *xs = q + (size_t)s * 512;
+        __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
+        if (q4) {
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                __m512i u = _mm512_load_si512(w + 64 * v);
+                a = _mm512_dpbusd_epi32(a, _mm512_and_si512(u, m15), _mm512_load_si512(xs + 128 * v));
+                c = _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_srli_epi16(u, 4), m15), _mm512_load_si512(xs + 128 * v + 64));
+            }
+        } else {
+            _Pragma("GCC unroll 4") for (int v = 0; v < 8; v += 2) {
+                a = _mm512_dpbusd_epi32(a, _mm512_load_si512(w + 64 * v), _mm512_load_si512(xs + 64 * v));
+                c = _mm512_dpbusd_epi32(c, _mm512_load_si512(w + 64 * v + 64), _mm512_load_si512(xs + 64 * v + 64));
+            }
+        }
+        __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(sx + 16 * s), q4 ? 3 : 7);
+        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(a, c), corr));
+        __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_load_si256((const __m256i *)sc)), _mm512_loadu_ps(dx + 16 * s));
+        if (s & 1) acc1 = _mm512_fmadd_ps(f, dd, acc1);
+        else acc0 = _mm512_fmadd_ps(f, dd, acc0);
+    }
+    return hsum512(_mm512_add_ps(acc0, acc1));
+}
+
+static float dot_sb16_q4(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_sb16(1, row, nb, x, t); }
+static float dot_sb16_q8(const uint8_t *row, int nb, const KernQAct *x, int t) { return dot_sb16(0, row, nb, x, t); }
+
 /* ---------------------------------------------------------------- prompt: tiles */
 
 enum { GC = KERN_QMAT_TILE_ROWS, GR = 6, KCB = 64 }; /* rows per tile, tokens per register tile, blocks per chunk */
@@ -157,8 +208,9 @@ enum { GC = KERN_QMAT_TILE_ROWS, GR = 6, KCB = 64 }; /* rows per tile, tokens pe
 static void unpack_tile(const KernQMat *W, int n, int rows, int c0, int c1, uint8_t *wu, float *wd) {
     const int q4 = W->type == KERN_Q4_0;
     const size_t bs = kern_qtype_block_bytes(W->type);
+    const size_t stride = kern_qmat_row_bytes(W);
     for (int r = 0; r < GC; r++) {
-        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)(n + r) * W->nb * bs;
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)(n + r) * stride;
         for (int b = c0; b < c1; b++) {
             uint8_t *dst = wu + (size_t)(b - c0) * (8 * GC * 4) + 4 * r;
             uint32_t u[8] = {0};
@@ -170,6 +222,69 @@ static void unpack_tile(const KernQMat *W, int n, int rows, int c0, int c1, uint
             }
             for (int k4 = 0; k4 < 8; k4++) memcpy(dst + (size_t)k4 * GC * 4, &u[k4], 4);
             wd[(size_t)(b - c0) * GC + r] = d;
+        }
+    }
+}
+
+/* 16 x 16 dwords transposed: lane i of m[r] -> lane r of m[i].  Per 128-bit lane, 32-bit then
+ * 64-bit interleaves leave m[4k + j]'s lane L holding column 4L + j of rows 4k .. 4k + 3; two
+ * rounds of 128-bit lane shuffles put the four row groups of each column together. */
+static inline void transpose16(__m512i m[16]) {
+    __m512i t[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_epi32(m[2 * k], m[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_epi32(m[2 * k], m[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        m[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        m[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        m[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        m[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512i ab0 = _mm512_shuffle_i32x4(m[j], m[4 + j], 0x44), ab1 = _mm512_shuffle_i32x4(m[j], m[4 + j], 0xEE);
+        __m512i cd0 = _mm512_shuffle_i32x4(m[8 + j], m[12 + j], 0x44), cd1 = _mm512_shuffle_i32x4(m[8 + j], m[12 + j], 0xEE);
+        t[j] = _mm512_shuffle_i32x4(ab0, cd0, 0x88);
+        t[4 + j] = _mm512_shuffle_i32x4(ab0, cd0, 0xDD);
+        t[8 + j] = _mm512_shuffle_i32x4(ab1, cd1, 0x88);
+        t[12 + j] = _mm512_shuffle_i32x4(ab1, cd1, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) m[i] = t[i];
+}
+
+/* unpack_tile on sb16 rows (kernels.h): a superblock's vector v of 16 rows is 16 x 16 dwords
+ * (row x block), which one transpose turns into the tile's [block][k / 4][row] order; Q4_0's
+ * nibble vector v gives codes 4v .. (low) and 16 + 4v .. (high).  [c0, c1) whole superblocks. */
+static void unpack_tile_sb16(const KernQMat *W, int n, int rows, int c0, int c1, uint8_t *wu, float *wd) {
+    const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8, ns = W->nb / 16;
+    const size_t stride = kern_qmat_row_bytes(W), C = q4 ? 256 : 512;
+    const uint8_t *base = (const uint8_t *)W->blocks + (size_t)n * stride;
+    const __m512i m15 = _mm512_set1_epi8(15);
+    for (int s = c0 / 16; s < c1 / 16; s++) {
+        const size_t pair = (size_t)(s / 2) * (2 * C + 64), codes = pair + (size_t)(s % 2) * C;
+        const size_t scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
+        for (int r0 = 0; r0 < GC; r0 += 16) {
+            for (int v = 0; v < nv; v++) {
+                __m512i m[16];
+                for (int j = 0; j < 16; j++)
+                    m[j] = r0 + j < rows ? _mm512_load_si512(base + (size_t)(r0 + j) * stride + codes + 64 * v) : _mm512_setzero_si512();
+                transpose16(m);
+                for (int i = 0; i < 16; i++) {
+                    uint8_t *dst = wu + (size_t)(16 * s + i - c0) * (8 * GC * 4) + 4 * r0;
+                    if (q4) {
+                        _mm512_store_si512(dst + v * GC * 4, _mm512_and_si512(m[i], m15));
+                        _mm512_store_si512(dst + (v + 4) * GC * 4, _mm512_and_si512(_mm512_srli_epi16(m[i], 4), m15));
+                    } else {
+                        _mm512_store_si512(dst + (v % 2 ? 4 + v / 2 : v / 2) * GC * 4, m[i]);
+                    }
+                }
+            }
+            for (int j = 0; j < 16; j++) {
+                _Alignas(64) float d[16] = {0};
+                if (r0 + j < rows)
+                    _mm512_store_ps(d, _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(base + (size_t)(r0 + j) * stride + scales))));
+                for (int i = 0; i < 16; i++) wd[(size_t)(16 * s + i - c0) * GC + r0 + j] = d[i];
+            }
         }
     }
 }
@@ -250,7 +365,8 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
         __mmask16 m1 = rows >= 32 ? (__mmask16)0xFFFF : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1) : 0;
         for (int c0 = 0; c0 < W->nb; c0 += KCB) {
             int c1 = W->nb - c0 < KCB ? W->nb : c0 + KCB;
-            unpack_tile(W, n, rows, c0, c1, wu, wd);
+            if (W->sb16) unpack_tile_sb16(W, n, rows, c0, c1, wu, wd);
+            else unpack_tile(W, n, rows, c0, c1, wu, wd);
             for (int t = 0; t < x->T; t += GR)
                 micro_any(x->T - t < GR ? x->T - t : GR, wu, wd, c1 - c0, x, t, c0, o, c0 == 0, Y, W->N, n, m0, m1);
         }
@@ -267,13 +383,12 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
         return;
     }
     const int nb = W->nb;
-    const size_t bs = kern_qtype_block_bytes(W->type), stride = (size_t)nb * bs;
+    const size_t stride = kern_qmat_row_bytes(W);
     const uint8_t *row0 = (const uint8_t *)W->blocks + (size_t)n0 * stride;
+    float (*dot)(const uint8_t *, int, const KernQAct *, int) =
+        W->sb16 ? (W->type == KERN_Q4_0 ? dot_sb16_q4 : dot_sb16_q8) : W->type == KERN_Q4_0 ? dot_q4 : dot_q8;
     for (int t = 0; t < x->T; t++) {
         float *y = Y + (size_t)t * W->N;
-        for (int n = n0; n < n1; n++) {
-            const uint8_t *row = row0 + (size_t)(n - n0) * stride;
-            y[n] = W->type == KERN_Q4_0 ? dot_q4(row, nb, x, t) : dot_q8(row, nb, x, t);
-        }
+        for (int n = n0; n < n1; n++) y[n] = dot(row0 + (size_t)(n - n0) * stride, nb, x, t);
     }
 }

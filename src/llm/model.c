@@ -17,9 +17,9 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
                  "attention, norms, KV cache, embeddings, classifier: fp32", m->n_packed, kern_qtype_name(q->type),
                  q->zero ? " + zero-points" : "");
     else
-        snprintf(buf, (size_t)size, "%d linears packed %s%s, integer kernels (%s, int8 activations per 32-block); "
+        snprintf(buf, (size_t)size, "%d linears packed %s%s, integer kernels (%s%s, int8 activations per 32-block); "
                  "attention, norms, KV cache%s: fp32%s", m->n_packed, kern_qtype_name(q->type),
-                 q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa),
+                 q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa), q->sb16 ? ", rows in the sb16 layout" : "",
                  m->p_head ? "" : ", embeddings, classifier",
                  m->p_head ? "; classifier packed q8_0, embedding rows dequantized on lookup" : "");
 }

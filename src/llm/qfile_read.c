@@ -160,10 +160,18 @@ int llm_qfile_linear_codes(const Safetensors *st, const char *path, const char *
  * multiple of 32 (a merged ragged tail then spans whole blocks plus the padded last one). */
 static int packable(const LlmQScheme *sc) { return sc->group == 0 || sc->group % QK == 0; }
 
-/* Bytes of one packed linear [rows, cols] (blocks, then zero-points when affine), 64-aligned. */
+/* Whether a packed linear [rows, cols] goes in the sb16 layout (kernels.h): where the kernels
+ * this CPU runs read it. */
+static int packed_sb16(const LlmQScheme *sc, int64_t cols) {
+    return kern_qmat_sb16_wanted(kern_qtype_for_bits(sc->bits), (int)cols, !sc->symmetric, kern_isa_best());
+}
+
+/* Bytes of one packed linear [rows, cols] (blocks, then zero-points when affine; sb16: rows
+ * padded to 64 bytes), 64-aligned. */
 static int64_t packed_bytes(const LlmQScheme *sc, int64_t rows, int64_t cols) {
     int64_t nb = qblock_count(cols), bs = (int64_t)kern_qtype_block_bytes(kern_qtype_for_bits(sc->bits));
-    int64_t n = rows * nb * bs + (sc->symmetric ? 0 : rows * nb);
+    int64_t row = packed_sb16(sc, cols) ? (nb * bs + 63) / 64 * 64 : nb * bs;
+    int64_t n = rows * row + (sc->symmetric ? 0 : rows * nb);
     return (n + 63) / 64 * 64;
 }
 
@@ -180,13 +188,17 @@ static int read_packed(const Safetensors *st, const char *path, const char *base
     int64_t nb = qblock_count(cols);
     size_t bs = kern_qtype_block_bytes(type);
     int8_t *zero = sc->symmetric ? NULL : (int8_t *)(mem + rows * nb * bs);
-    for (int64_t r = 0; r < rows; r++)
+    const int sb16 = packed_sb16(sc, cols);
+    KernQMat shape = {type, (int)rows, (int)cols, (int)nb, mem, zero, sb16};
+    const size_t stride = kern_qmat_row_bytes(&shape);
+    uint8_t *row = sb16 ? xmalloc((size_t)nb * bs) : NULL; /* one row of GGUF blocks, rearranged */
+    for (int64_t r = 0; r < rows; r++) {
         for (int64_t b = 0; b < nb; b++) {
             int64_t c0 = b * QK, k = qparams_index(&p, r, c0);
             int n = cols - c0 < QK ? (int)(cols - c0) : QK;
             const int8_t *c = codes + r * cols + c0;
             uint16_t d = qf32_to_f16(p.scale[k]); /* exact: the scale came from this f16 */
-            uint8_t *blk = mem + (size_t)(r * nb + b) * bs;
+            uint8_t *blk = sb16 ? row + (size_t)b * bs : mem + (size_t)(r * nb + b) * bs;
             switch (type) {
                 case KERN_Q8_0: qblock_q8_0_pack(c, n, d, (QBlockQ8_0 *)blk); break;
                 case KERN_Q4_0: qblock_q4_0_pack(c, n, d, (QBlockQ4_0 *)blk); break;
@@ -195,7 +207,10 @@ static int read_packed(const Safetensors *st, const char *path, const char *base
             }
             if (zero) zero[r * nb + b] = (int8_t)p.zero[k];
         }
-    *q = (KernQMat){type, (int)rows, (int)cols, (int)nb, mem, zero};
+        if (sb16) kern_qmat_sb16_row(type, (int)nb, row, mem + (size_t)r * stride);
+    }
+    free(row);
+    *q = shape;
     qparams_free(&p);
     free(codes);
     return 0;
@@ -388,7 +403,7 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
                      "refused before allocating", path, (long long)(head + L * blk + extra), (long long)nbytes);
             goto out;
         }
-        m->packed = xmalloc((size_t)(head + L * blk + extra));
+        m->packed = xmalloc64((size_t)(head + L * blk + extra)); /* 64-aligned rows for the kernels' loads */
         pk_table = (KernQMat *)m->packed;
         pk_mem = (uint8_t *)m->packed + head;
         m->n_packed = (int)L * nlin;
