@@ -14,6 +14,9 @@
  * the exact offsets (KernQAct.c4); one f32 fma per 128 weights.  Q8_0, a row at a time, 2
  * blocks (68 bytes) per vpdpbusd, codes and scales gathered the same way (dot_q8).
  *
+ * Rows in the sb16 layout (kernels.h; the loader chooses it for these kernels) decode through
+ * dot_sb16: one block per int32 lane, aligned loads, no gathers; its reasons are there.
+ *
  * Prompt (more tokens): tiles of 32 rows; a tile's blocks (64 at a time) are unpacked once to
  * u8 in the [block][k / 4][32 rows][4] order, so that each vpdpbusd multiplies 16 rows by 4
  * codes of one token broadcast from memory; register tiles of up to 6 tokens x 32 rows (12
@@ -156,10 +159,11 @@ VBMI static float dot_q8(const uint8_t *row, int nb, const KernQAct *x, int t) {
  * block's code sum (KernQAct.s), o = 8 or 128.
  *
  * Why: on the GGUF blocks (dot_row) a 72-byte step needs a byte gather for the codes, one for
- * the scales and a conversion, and its 64-byte loads straddle cache lines; it computes at
- * 47-50 GB/s a core in L1 and streams 22-24 from memory where a plain read streams 32-34.
- * Measured in a standalone copy (one thread, weights 230 MB): 28 GB/s for this layout, and
- * 56 against 49 GB/s for two processes side by side; 74 against 48 GB/s in L1 (Q4_0). */
+ * the scales and a conversion, and 7 of its 8 64-byte loads straddle cache lines (a plain read
+ * with straddling loads streams 25 GB/s a core where aligned ones stream 32-35).  One thread,
+ * bench_qmat 5632 2048 wall [stream]: Q4_0 from cache 40 -> 60 GB/s, from memory 25 -> 28;
+ * Q8_0 45 -> 70 and 27 -> 31.  The scales sit after each pair of superblocks, not after the
+ * row's codes: a row that jumps ahead for its scales and back streamed 10% slower at K = 5632. */
 static inline __attribute__((always_inline)) float dot_sb16(const int q4, const uint8_t *row, int nb, const KernQAct *x,
                                                             int t) {
     const size_t o = (size_t)t * x->nb;
