@@ -227,6 +227,46 @@ TEST(linear_f32_equals_naive) {
     }
 }
 
+/* One row against weights (the decode's classifier: kern_linear_f32 with M = 1, over the pool
+ * in 256-row tiles, quant's AVX-512 rows or OpenBLAS's sgemv): a double sum, widths with and
+ * without a 64-float tail, rows on and off cache lines, with and without bias; 1 and 2
+ * threads give the same bits. */
+TEST(linear_f32_one_row) {
+    QRng r;
+    qrng_seed(&r, 11);
+    static const int dims[][3] = {/* K, N, float offset of W */ {2048, 700, 0}, {100, 3000, 0}, {2048, 513, 4}, {61, 5000, 1}};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int bias = 0; bias < 2; bias++) {
+            const int K = dims[d][0], N = dims[d][1], off = dims[d][2];
+            float *X = xmalloc64((size_t)K * 4), *Wb = xmalloc64(((size_t)N * K + off) * 4), *W = Wb + off;
+            float *b = xmalloc((size_t)N * 4), *Y1 = xmalloc((size_t)N * 4), *Y2 = xmalloc((size_t)N * 4);
+            for (int i = 0; i < K; i++) X[i] = qrng_normal(&r);
+            for (size_t i = 0; i < (size_t)N * K; i++) W[i] = qrng_normal(&r);
+            for (int i = 0; i < N; i++) b[i] = qrng_normal(&r);
+            omp_set_num_threads(1);
+            kern_linear_f32(1, N, K, X, W, bias ? b : NULL, Y1);
+            omp_set_num_threads(2);
+            kern_linear_f32(1, N, K, X, W, bias ? b : NULL, Y2);
+            int bad = 0;
+            for (int n = 0; n < N; n++) {
+                double a = bias ? b[n] : 0, mag = fabs(a);
+                for (int k = 0; k < K; k++) {
+                    a += (double)X[k] * W[(size_t)n * K + k];
+                    mag += fabs((double)X[k] * W[(size_t)n * K + k]);
+                }
+                bad += fabs(a - Y1[n]) > 1e-6 * mag;
+            }
+            CHECK_MSG(bad == 0, "K %d N %d offset %d bias %d: %d rows off the double sum (%s)", K, N, off, bias, bad,
+                      kern_gemm_choice()->why);
+            CHECK_MSG(memcmp(Y1, Y2, (size_t)N * 4) == 0, "K %d N %d: 1 and 2 threads differ", K, N);
+            free(X);
+            free(Wb);
+            free(b);
+            free(Y1);
+            free(Y2);
+        }
+}
+
 /* Decode attention against a double-precision softmax(q k / sqrt(hs)) v over the cache, GQA
  * included; 1 and 2 threads agree bit for bit. */
 TEST(attention_equals_naive) {
@@ -343,6 +383,7 @@ int main(void) {
     RUN(qlinear_requant_every_isa_equals_closed_form);
     RUN(quantize_f32_s8_every_isa_equals_closed_form);
     RUN(linear_f32_equals_naive);
+    RUN(linear_f32_one_row);
     RUN(attention_equals_naive);
     RUN(eltwise_equals_closed_form);
     RUN(pool_runs_every_tile_once);

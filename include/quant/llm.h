@@ -85,6 +85,13 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size);
 /* "int" | "ref" -> m->kernels (before llm_state_init); -1 + err otherwise. */
 int  llm_kernels_set(LlmModel *m, const char *name, QErr *err);
 int64_t llm_n_params(const LlmModel *m);
+/* Loaders carve a model's fp32 tensors out of one 64-byte aligned buffer (m->owned): count
+ * floats from *w, starting on 64 bytes, so that rows whose width is a multiple of 16 floats
+ * (a classifier's) lie on cache lines for the kernels' loads.  The buffer needs
+ * LLM_CARVE_PAD(layers) floats beyond the tensors' sum. */
+enum { LLM_CARVE_PER_LAYER = 17, LLM_CARVE_GLOBAL = 5 }; /* most tensors a layer / the rest carve */
+#define LLM_CARVE_PAD(layers) ((int64_t)16 * ((int64_t)(layers) * LLM_CARVE_PER_LAYER + LLM_CARVE_GLOBAL))
+float *llm_carve(float **w, int64_t count);
 /* Whether the model can attend over T positions: within max_seq (max_position_embeddings)
  * and, when a sliding window is set, within it (quant has no windowed attention). */
 int  llm_check_context(const LlmConfig *c, int T, QErr *err);

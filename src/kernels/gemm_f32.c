@@ -131,20 +131,21 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
             snprintf(c->why, sizeof c->why, "OpenBLAS (core %.31s, %s; this CPU %s)", c->blas_core,
                      level_name(c->blas_level), level_name(c->cpu_level));
         /* one row against weights: OpenBLAS's sgemv from an AVX2 core up reads the weights
-         * faster than quant's dots (bench_gemm --decode: 1.1-1.25x).  quant's AVX-512 dots,
-         * with their prefetch of the next rows, match a Haswell core's sgemv alone (1.0-1.18x),
-         * but a W4 1.1B decode with its classifier on them ran 0.77-0.82x as fast as with
-         * sgemv on OpenBLAS's own threads (3 alternating rounds, load 9-10).  With both as tiles
-         * over quant's pool (linear_f32.c) they trade places as the host's bandwidth moves
-         * (docs/design.md, "One pool"): sgemv stays. */
-        c->gemv_blas = c->blas_level >= 2;
+         * faster than quant's 4-row dots (bench_gemm --decode: 1.1-1.25x), and inside a W4
+         * 1.1B decode the dots ran its classifier 0.77-0.82x as fast (docs/design.md, "One
+         * pool").  On AVX-512, quant's one-row kernel (kern_gemv_rows_avx512: one stream)
+         * reads the classifier's rows, now on cache lines, at 26-28 GB/s a core against
+         * sgemv's 21-22 (linear_f32.c); both take linear_f32's tiles over the pool. */
+        c->gemv_blas = c->blas_level >= 2 || c->isa == KERN_GEMM_AVX512;
+        c->gemv_ours = c->isa == KERN_GEMM_AVX512;
         if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
             size_t l = strlen(c->why);
-            snprintf(c->why + l, sizeof c->why - l, "; one-row products on OpenBLAS's sgemv");
+            snprintf(c->why + l, sizeof c->why - l, c->gemv_ours ? "; one-row products on quant's avx512 rows"
+                                                                 : "; one-row products on OpenBLAS's sgemv");
         }
     } else {
         c->impl = impl;
-        c->gemv_blas = impl == KERN_GEMM_BLAS;
+        c->gemv_blas = impl == KERN_GEMM_BLAS;  /* forced: the one implementation throughout */
         if (impl == KERN_GEMM_QUANT)
             snprintf(c->why, sizeof c->why, "quant %s (%s)", isa, forced_by);
         else

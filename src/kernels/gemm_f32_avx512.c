@@ -129,6 +129,29 @@ void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const flo
     }
 }
 
+/* y[n] = x . W[n] (+ beta y[n]) for rows n0 <= n < n1 of W (row stride K), one row at a time:
+ * one forward stream, 4 accumulators of 16 lanes over 64 floats. */
+void kern_gemv_rows_avx512(int n0, int n1, int K, const float *x, const float *W, float beta, float *y) {
+    const int K64 = K & ~63;
+    for (int n = n0; n < n1; n++) {
+        const float *w = W + (size_t)n * K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        int k = 0;
+        for (; k < K64; k += 64) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k + 16), _mm512_loadu_ps(x + k + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k + 32), _mm512_loadu_ps(x + k + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k + 48), _mm512_loadu_ps(x + k + 48), a3);
+        }
+        for (; k < K; k += 16) {
+            const __mmask16 mk = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1u);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, w + k), _mm512_maskz_loadu_ps(mk, x + k), a0);
+        }
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        y[n] = beta == 0.0f ? s : s + beta * y[n];
+    }
+}
+
 /* out[k * ld_out + i] = in[i * ld_in + k] for a 16 x 16 block (i rows of in, k its columns):
  * pairs (unpack), quads (shuffle), then 128-bit lanes across four registers. */
 static inline void transpose16(const float *in, size_t ld_in, float *out, size_t ld_out) {

@@ -81,6 +81,8 @@ void kern_sgemm_dots_avx2(int M, int n0, int n1, int K, float alpha, const float
                           float beta, float *C, int ldc);
 void kern_sgemm_dots_avx512(int M, int n0, int n1, int K, float alpha, const float *A, int lda, const float *B,
                             int ldb, float beta, float *C, int ldc);
+/* y[n] = x . W[n] + beta y[n], rows [n0, n1) of W[., K]. */
+void kern_gemv_rows_avx512(int n0, int n1, int K, const float *x, const float *W, float beta, float *y);
 /* An NR-column sliver of op(B) = B^T (B[n, k] row-major, the weights of a linear layer):
  * dst[k][c] = B[c * ldb + k] for c < nr, k < kc, 0 for c >= nr.  16 x 16 register
  * transposes instead of NR strided stores per k. */

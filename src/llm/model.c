@@ -1,4 +1,5 @@
 /* model.c — model lifetime, parameter counts, the linear-layer table (llm.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,12 @@ void llm_free(LlmModel *m) {
     free(m->packed);
     free(m->head_deq);
     memset(m, 0, sizeof *m);
+}
+
+float *llm_carve(float **w, int64_t count) {
+    float *p = (float *)(((uintptr_t)*w + 63) & ~(uintptr_t)63);
+    *w = p + count;
+    return p;
 }
 
 int64_t llm_n_params(const LlmModel *m) {

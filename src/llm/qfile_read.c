@@ -232,11 +232,6 @@ static void linear_slot(LlmLayer *y, int has_gate, int k, float ***w, const Kern
 }
 
 /* The next count floats of the owned buffer. */
-static float *carve(float **w, int64_t count) {
-    float *p = *w;
-    *w += count;
-    return p;
-}
 
 /* The scheme of every linear, as the metadata states it. */
 typedef struct QfScheme {
@@ -380,7 +375,7 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
      * before allocating. */
     int64_t avail = 0;
     for (int i = 0; i < st.ntensors; i++) avail += st.tensors[i].numel;
-    if (total > 4 * avail) {
+    if (total > 4 * avail) { /* (llm_carve's padding: at most 1.1 MB, n_layers <= 1024) */
         qerr_set(err, "%s: the metadata's dimensions imply %lld weights but the tensors hold at most %lld: refused "
                  "before allocating", path, (long long)total, (long long)(4 * avail));
         goto out;
@@ -420,10 +415,10 @@ int llm_load_qfile_ex(LlmModel *m, const char *path, int skip_linears, QErr *err
             m->p_emb = &tail[1];
         }
     }
-    float *buf = xmalloc((size_t)total * sizeof(float)), *w = buf;
+    float *buf = xmalloc64((size_t)(total + LLM_CARVE_PAD(L)) * sizeof(float)), *w = buf; /* tensors on 64 bytes */
     m->owned = buf;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
-#define TAKE(ptr, count) ((ptr) = carve(&w, (count)))
+#define TAKE(ptr, count) ((ptr) = llm_carve(&w, (count)))
     if (pack_emb) {
         /* rows dequantized on lookup (forward.c) */
     } else if (emb_bits > 0) {

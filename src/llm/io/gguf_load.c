@@ -101,12 +101,6 @@ static int key_u32(const Gguf *g, const char *arch, const char *k, uint32_t lo, 
     return 0;
 }
 
-static float *carve(float **w, int64_t n) {
-    float *p = *w;
-    *w += n;
-    return p;
-}
-
 int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
     memset(m, 0, sizeof *m);
     *quantized = 0;
@@ -171,44 +165,44 @@ int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
     int64_t total = V * D + (c->shared_head ? 0 : V * D) + (gpt2 ? S * D : 0) + L * per + D * (gpt2 ? 2 : 1);
     /* the tensors must hold at least one byte per 2 weights (Q4_0 is 4.5 bits): refuse metadata
      * that implies far more weights than the file could hold before allocating for them */
-    if ((uint64_t)total / 4 > (uint64_t)g.map.len) {
+    if ((uint64_t)total / 4 > (uint64_t)g.map.len) { /* (llm_carve's padding: at most 1.1 MB) */
         qerr_set(err, "%s: the metadata implies %lld weights, more than a file of %zu bytes holds", path, (long long)total, g.map.len);
         goto out;
     }
-    float *w = xmalloc((size_t)total * sizeof(float));
+    float *w = xmalloc64((size_t)(total + LLM_CARVE_PAD(L)) * sizeof(float)); /* tensors on 64 bytes (llm_carve) */
     m->owned = w;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
     int *qz = quantized;
-    if (get(&g, "token_embd.weight", V, D, carve(&w, V * D), qz, err)) goto out;
+    if (get(&g, "token_embd.weight", V, D, llm_carve(&w, V * D), qz, err)) goto out;
     m->tok_emb = m->owned;
     if (c->shared_head) m->head = m->tok_emb;
-    else if (get(&g, "output.weight", V, D, m->head = carve(&w, V * D), qz, err)) goto out;
-    if (gpt2 && get(&g, "position_embd.weight", S, D, m->pos_emb = carve(&w, S * D), qz, err)) goto out;
-    if (get(&g, "output_norm.weight", 0, D, m->final_norm = carve(&w, D), qz, err)) goto out;
-    if (gpt2 && get(&g, "output_norm.bias", 0, D, m->final_norm_b = carve(&w, D), qz, err)) goto out;
+    else if (get(&g, "output.weight", V, D, m->head = llm_carve(&w, V * D), qz, err)) goto out;
+    if (gpt2 && get(&g, "position_embd.weight", S, D, m->pos_emb = llm_carve(&w, S * D), qz, err)) goto out;
+    if (get(&g, "output_norm.weight", 0, D, m->final_norm = llm_carve(&w, D), qz, err)) goto out;
+    if (gpt2 && get(&g, "output_norm.bias", 0, D, m->final_norm_b = llm_carve(&w, D), qz, err)) goto out;
     char name[96];
 #define T(fmt) (snprintf(name, sizeof name, "blk.%lld." fmt, (long long)l), name)
     for (int64_t l = 0; l < L; l++) {
         LlmLayer *y = &m->layers[l];
-        if (get(&g, T("attn_norm.weight"), 0, D, y->attn_norm = carve(&w, D), qz, err) ||
-            get(&g, T("ffn_norm.weight"), 0, D, y->ffn_norm = carve(&w, D), qz, err))
+        if (get(&g, T("attn_norm.weight"), 0, D, y->attn_norm = llm_carve(&w, D), qz, err) ||
+            get(&g, T("ffn_norm.weight"), 0, D, y->ffn_norm = llm_carve(&w, D), qz, err))
             goto out;
-        y->wq = carve(&w, D * D);
-        y->wk = carve(&w, kvd * D);
-        y->wv = carve(&w, kvd * D);
-        y->wo = carve(&w, D * D);
-        if (!gpt2) y->w_gate = carve(&w, F * D);
-        y->w_up = carve(&w, F * D);
-        y->w_down = carve(&w, D * F);
+        y->wq = llm_carve(&w, D * D);
+        y->wk = llm_carve(&w, kvd * D);
+        y->wv = llm_carve(&w, kvd * D);
+        y->wo = llm_carve(&w, D * D);
+        if (!gpt2) y->w_gate = llm_carve(&w, F * D);
+        y->w_up = llm_carve(&w, F * D);
+        y->w_down = llm_carve(&w, D * F);
         if (gpt2) {
-            y->bq = carve(&w, D);
-            y->bk = carve(&w, kvd);
-            y->bv = carve(&w, kvd);
-            y->bo = carve(&w, D);
-            y->b_up = carve(&w, F);
-            y->b_down = carve(&w, D);
-            y->attn_norm_b = carve(&w, D);
-            y->ffn_norm_b = carve(&w, D);
+            y->bq = llm_carve(&w, D);
+            y->bk = llm_carve(&w, kvd);
+            y->bv = llm_carve(&w, kvd);
+            y->bo = llm_carve(&w, D);
+            y->b_up = llm_carve(&w, F);
+            y->b_down = llm_carve(&w, D);
+            y->attn_norm_b = llm_carve(&w, D);
+            y->ffn_norm_b = llm_carve(&w, D);
             /* q, k, v are consecutive in the buffer, as attn_qkv stacks them */
             if (get(&g, T("attn_norm.bias"), 0, D, y->attn_norm_b, qz, err) ||
                 get(&g, T("ffn_norm.bias"), 0, D, y->ffn_norm_b, qz, err) ||
