@@ -62,6 +62,15 @@ static int mat_sb16(Mat *a) {
     return 1;
 }
 
+/* 1 when block b of row n, read through kern_qmat_block_codes, differs from a's codes or scale. */
+static int block_differs(const Mat *a, int n, int b) {
+    int8_t c[QK];
+    float d;
+    kern_qmat_block_codes(&a->m, n, b, c, &d);
+    size_t k = (size_t)n * a->m.nb + b;
+    return memcmp(c, a->c + k * QK, QK) != 0 || d != qf16_to_f32(a->d[k]);
+}
+
 static void mat_free(Mat *a) {
     free(a->sb);
     free(a->c);
@@ -78,14 +87,7 @@ TEST(blocks_roundtrip) {
             Mat a;
             mat_make(&a, (KernQType)type, 3, K, 0, &r);
             for (int n = 0; n < 3; n++)
-                for (int b = 0; b < a.m.nb; b++) {
-                    int8_t c[QK];
-                    float d;
-                    kern_qmat_block_codes(&a.m, n, b, c, &d);
-                    size_t k = (size_t)n * a.m.nb + b;
-                    CHECK(memcmp(c, a.c + k * QK, QK) == 0); /* codes, padding 0 included */
-                    CHECK(d == qf16_to_f32(a.d[k]));
-                }
+                for (int b = 0; b < a.m.nb; b++) CHECK(!block_differs(&a, n, b)); /* codes, padding 0 included */
             mat_free(&a);
         }
     /* the sb16 layout: every block's codes and scale read back; the bytes where kernels.h puts
@@ -106,11 +108,8 @@ TEST(blocks_roundtrip) {
             int bad = 0;
             for (int n = 0; n < 3; n++)
                 for (int b = 0; b < a.m.nb; b++) {
-                    int8_t c[QK];
-                    float d;
-                    kern_qmat_block_codes(&a.m, n, b, c, &d);
                     size_t k = (size_t)n * a.m.nb + b;
-                    bad += memcmp(c, a.c + k * QK, QK) != 0 || d != qf16_to_f32(a.d[k]);
+                    bad += block_differs(&a, n, b);
                     const uint8_t *row = a.sb + (size_t)n * rb;
                     size_t s = (size_t)b / 16, pair = s / 2 * (2 * C + 64), codes = pair + s % 2 * C;
                     size_t scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (s % 2);
