@@ -169,9 +169,9 @@ static int packed_sb16(const LlmQScheme *sc, int64_t cols) {
 /* Bytes of one packed linear [rows, cols] (blocks, then zero-points when affine; sb16: rows
  * padded to 64 bytes), 64-aligned. */
 static int64_t packed_bytes(const LlmQScheme *sc, int64_t rows, int64_t cols) {
-    int64_t nb = qblock_count(cols), bs = (int64_t)kern_qtype_block_bytes(kern_qtype_for_bits(sc->bits));
-    int64_t row = packed_sb16(sc, cols) ? (nb * bs + 63) / 64 * 64 : nb * bs;
-    int64_t n = rows * row + (sc->symmetric ? 0 : rows * nb);
+    int64_t nb = qblock_count(cols);
+    KernQMat shape = {kern_qtype_for_bits(sc->bits), (int)rows, (int)cols, (int)nb, NULL, NULL, packed_sb16(sc, cols)};
+    int64_t n = rows * (int64_t)kern_qmat_row_bytes(&shape) + (sc->symmetric ? 0 : rows * nb);
     return (n + 63) / 64 * 64;
 }
 
@@ -230,8 +230,6 @@ static void linear_slot(LlmLayer *y, int has_gate, int k, float ***w, const Kern
         default: *w = &y->w_down, *p = &y->p_down; break;
     }
 }
-
-/* The next count floats of the owned buffer. */
 
 /* The scheme of every linear, as the metadata states it. */
 typedef struct QfScheme {
