@@ -48,6 +48,15 @@ void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa i
 void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_layout);
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
+/* The sb16 layout (kernels.h): which 4 code bytes of its block lane i of vector v holds
+ * (Q8_0, and q16's activations for both types), and where superblock s of a row of ns keeps
+ * its codes and its 16 f16 scales (a pair of superblocks' codes, then their scales). */
+static inline int kern_sb16_sigma(int v) { return v % 2 ? 4 + v / 2 : v / 2; }
+static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *scales) {
+    const size_t C = q4 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
+    *codes = pair + (size_t)(s % 2) * C;
+    *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
+}
 
 /* The fp32 attention and element-wise steps may run their AVX-512 clones: the CPU has AVX-512F
  * and QUANT_ISA does not cap the kernels below AVX-512 (eltwise.c). */

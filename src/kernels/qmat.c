@@ -26,11 +26,6 @@ const char *kern_qtype_name(KernQType t) {
 
 /* ------------------------------------------------------------ the sb16 layout (kernels.h) */
 
-/* Which 4 code bytes of a block lane i of vector v holds (Q8_0: codes 4 sigma .. + 3; the
- * activations' q16 uses the same map for both types, a Q4_0 nibble vector v meeting the
- * activation vectors 2v (low nibbles: codes 4v ..) and 2v + 1 (high: codes 16 + 4v ..)). */
-static int sb16_sigma(int v) { return v % 2 ? 4 + v / 2 : v / 2; }
-
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
     /* the AVX-512 kernels read it (qmat.c tile sends them there only with VBMI) */
     return (type == KERN_Q4_0 || type == KERN_Q8_0) && !affine && K > 0 && qblock_count(K) % 16 == 0 &&
@@ -43,14 +38,6 @@ size_t kern_qmat_row_bytes(const KernQMat *W) {
     return ns / 2 * (2 * C + 64) + ns % 2 * (C + 64);
 }
 
-/* Where superblock s of an sb16 row keeps its codes and its 16 f16 scales (kernels.h). */
-static void sb16_at(const KernQMat *W, int s, size_t *codes, size_t *scales) {
-    const size_t C = W->type == KERN_Q4_0 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
-    const int in_pair = s / 2 * 2 + 1 < W->nb / 16 ? 2 : 1;
-    *codes = pair + (size_t)(s % 2) * C;
-    *scales = pair + (size_t)in_pair * C + 32 * (size_t)(s % 2);
-}
-
 void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst) {
     const KernQMat W = {type, 1, nb * QK, nb, NULL, NULL, 1};
     const int q4 = type == KERN_Q4_0, nv = q4 ? 4 : 8; /* vectors a superblock */
@@ -60,10 +47,10 @@ void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = src + (size_t)b * bs;
         size_t codes, scales;
-        sb16_at(&W, b / 16, &codes, &scales);
+        kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
         for (int v = 0; v < nv; v++)
             for (int k = 0; k < 4; k++) {
-                uint8_t c = blk[2 + 4 * (q4 ? v : sb16_sigma(v)) + k];
+                uint8_t c = blk[2 + 4 * (q4 ? v : kern_sb16_sigma(v)) + k];
                 dst[codes + 64 * v + 4 * (b % 16) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
             }
         memcpy(dst + scales + 2 * (b % 16), blk, 2); /* the f16 scale */
@@ -74,13 +61,13 @@ void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst
 static void sb16_block(const KernQMat *W, const uint8_t *row, int b, uint8_t *blk) {
     const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8;
     size_t codes, scales;
-    sb16_at(W, b / 16, &codes, &scales);
+    kern_sb16_at(q4, W->nb / 16, b / 16, &codes, &scales);
     const uint8_t *sb = row + codes;
     memcpy(blk, row + scales + 2 * (b % 16), 2);
     for (int v = 0; v < nv; v++)
         for (int k = 0; k < 4; k++) {
             uint8_t c = sb[64 * v + 4 * (b % 16) + k];
-            blk[2 + 4 * (q4 ? v : sb16_sigma(v)) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
+            blk[2 + 4 * (q4 ? v : kern_sb16_sigma(v)) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
         }
 }
 
@@ -146,7 +133,7 @@ static void qact_dot_layout(KernQAct *a, int t) {
         int8_t *q16 = a->q16 + (size_t)t * nb * QK;
         for (int b = 0; b < nb; b++)
             for (int v = 0; v < 8; v++)
-                memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * sb16_sigma(v), 4);
+                memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
     }
 }
 

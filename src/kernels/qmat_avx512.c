@@ -170,13 +170,13 @@ static inline __attribute__((always_inline)) float dot_sb16(const int q4, const 
     const int8_t *q = x->q16 + o * QK;
     const int32_t *sx = x->s + o;
     const float *dx = x->d + o;
-    const size_t C = q4 ? 256 : 512; /* code bytes a superblock; a pair of them, then their scales */
     const int ns = nb / 16;
     const __m512i m15 = _mm512_set1_epi8(15);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int s = 0; s < ns; s++) {
-        const uint8_t *pair = row + (size_t)(s / 2) * (2 * C + 64);
-        const uint8_t *w = pair + (size_t)(s % 2) * C, *sc = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (s % 2);
+        size_t codes, scales;
+        kern_sb16_at(q4, ns, s, &codes, &scales);
+        const uint8_t *w = row + codes, *sc = row + scales;
         const int8_t *xs = q + (size_t)s * 512;
         __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
         if (q4) {
@@ -261,12 +261,12 @@ static inline void transpose16(__m512i m[16]) {
  * nibble vector v gives codes 4v .. (low) and 16 + 4v .. (high).  [c0, c1) whole superblocks. */
 static void unpack_tile_sb16(const KernQMat *W, int n, int rows, int c0, int c1, uint8_t *wu, float *wd) {
     const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8, ns = W->nb / 16;
-    const size_t stride = kern_qmat_row_bytes(W), C = q4 ? 256 : 512;
+    const size_t stride = kern_qmat_row_bytes(W);
     const uint8_t *base = (const uint8_t *)W->blocks + (size_t)n * stride;
     const __m512i m15 = _mm512_set1_epi8(15);
     for (int s = c0 / 16; s < c1 / 16; s++) {
-        const size_t pair = (size_t)(s / 2) * (2 * C + 64), codes = pair + (size_t)(s % 2) * C;
-        const size_t scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
+        size_t codes, scales;
+        kern_sb16_at(q4, ns, s, &codes, &scales);
         for (int r0 = 0; r0 < GC; r0 += 16) {
             for (int v = 0; v < nv; v++) {
                 __m512i m[16];
@@ -279,7 +279,7 @@ static void unpack_tile_sb16(const KernQMat *W, int n, int rows, int c0, int c1,
                         _mm512_store_si512(dst + v * GC * 4, _mm512_and_si512(m[i], m15));
                         _mm512_store_si512(dst + (v + 4) * GC * 4, _mm512_and_si512(_mm512_srli_epi16(m[i], 4), m15));
                     } else {
-                        _mm512_store_si512(dst + (v % 2 ? 4 + v / 2 : v / 2) * GC * 4, m[i]);
+                        _mm512_store_si512(dst + kern_sb16_sigma(v) * GC * 4, m[i]);
                     }
                 }
             }
