@@ -124,13 +124,14 @@ typedef struct KernQMat {
 
 /* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512
  * decode kernels (qmat_avx512.c says why).  Row n starts at n * kern_qmat_row_bytes(W) from a
- * 64-byte aligned `blocks`; a row is its codes in superblocks of 16 blocks, then its nb f16
- * scales, then zeros up to the next 64 bytes.  A superblock is 16 / 8 vectors of 64 bytes
- * (Q4_0 / Q8_0); lane i (4 bytes) of vector v holds block i's code bytes 4 sigma(v) .. + 3 of
- * its GGUF block, sigma(v) = v / 2 (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored
- * xor 0x80, i.e. q + 128) and sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low,
- * code j + 16 high).  Chosen by the loader only where kern_qmat_sb16_wanted says the kernels
- * that will run read it; every path reads it correctly (the others through
+ * 64-byte aligned `blocks`.  A row is cut into superblocks of 16 blocks, each 4 (Q4_0) or 8
+ * (Q8_0) vectors of 64 bytes of codes; the superblocks go in pairs, each pair's codes followed
+ * by its 2 x 16 f16 scales (64 bytes), a last lone superblock by its 16 scales and 32 zero
+ * bytes.  Lane i (4 bytes) of vector v holds block i's code bytes 4 sigma(v) .. + 3 of its
+ * GGUF block, sigma(v) = v / 2 (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80,
+ * i.e. q + 128) and sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low, code
+ * j + 16 high).  Chosen by the loader only where kern_qmat_sb16_wanted says the kernels that
+ * will run read it; every path reads it correctly (the others through
  * kern_qmat_block_codes). */
 int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
 size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */

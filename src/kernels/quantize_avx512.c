@@ -67,11 +67,11 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_lay
         _mm_storeu_si128((__m128i *)(a->c4 + o * 4), _mm_mullo_epi32(l4, _mm_set1_epi32(-8)));
         _mm256_storeu_si256((__m256i *)(a->c8 + o * 8), _mm256_mullo_epi32(l, _mm256_set1_epi32(-128)));
         _mm_storeu_ps(a->d4 + o * 4, _mm_set1_ps(d));
-        if (nb % 16 == 0) { /* q16 (kernels.h): codes 4j .. 4j + 3 to vector 2j (j < 4) or 2 (j - 4) + 1 */
+        if (nb % 16 == 0) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
             uint32_t w[8];
             _mm256_storeu_si256((__m256i *)w, c);
             int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);
-            for (int j = 0; j < 8; j++) memcpy(q16 + 64 * (j < 4 ? 2 * j : 2 * (j - 4) + 1), &w[j], 4);
+            for (int v = 0; v < 8; v++) memcpy(q16 + 64 * v, &w[kern_sb16_sigma(v)], 4);
         }
     }
 }
