@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "kernels_internal.h"
+#include "transpose_avx512.h"
 
 enum { MR = KERN_GEMM_MR_AVX512, NR = KERN_GEMM_NR_AVX512 };
 
@@ -152,30 +153,13 @@ void kern_gemv_rows_avx512(int n0, int n1, int K, const float *x, const float *W
     }
 }
 
-/* out[k * ld_out + i] = in[i * ld_in + k] for a 16 x 16 block (i rows of in, k its columns):
- * pairs (unpack), quads (shuffle), then 128-bit lanes across four registers. */
+/* out[k * ld_out + i] = in[i * ld_in + k] for a 16 x 16 block (i rows of in, k its columns),
+ * through the registers' transpose (transpose_avx512.h). */
 static inline void transpose16(const float *in, size_t ld_in, float *out, size_t ld_out) {
-    __m512 r[16], t[16], u[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + (size_t)i * ld_in);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    /* u[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-        __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        _mm512_storeu_ps(out + (size_t)(c + 0) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0x88));
-        _mm512_storeu_ps(out + (size_t)(c + 4) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0x88));
-        _mm512_storeu_ps(out + (size_t)(c + 8) * ld_out, _mm512_shuffle_f32x4(x0, y0, 0xDD));
-        _mm512_storeu_ps(out + (size_t)(c + 12) * ld_out, _mm512_shuffle_f32x4(x1, y1, 0xDD));
-    }
+    __m512i m[16];
+    for (int i = 0; i < 16; i++) m[i] = _mm512_castps_si512(_mm512_loadu_ps(in + (size_t)i * ld_in));
+    kern_transpose16_epi32(m);
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(out + (size_t)i * ld_out, _mm512_castsi512_ps(m[i]));
 }
 
 void kern_sgemm_pack_bt_avx512(const float *B, int ldb, int nr, int kc, float *dst) {

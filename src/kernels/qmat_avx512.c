@@ -23,6 +23,7 @@
  * int32 block accumulators, 12 f32 accumulators) reuse each weight load 6 times.  Per block
  * and (token, 16 rows): 8 vpdpbusd, then convert, multiply the scales, fma. */
 #include "qmat_simd.h"
+#include "transpose_avx512.h"
 
 #define VBMI __attribute__((target("avx512vbmi")))
 
@@ -230,32 +231,6 @@ static void unpack_tile(const KernQMat *W, int n, int rows, int c0, int c1, uint
     }
 }
 
-/* 16 x 16 dwords transposed: lane i of m[r] -> lane r of m[i].  Per 128-bit lane, 32-bit then
- * 64-bit interleaves leave m[4k + j]'s lane L holding column 4L + j of rows 4k .. 4k + 3; two
- * rounds of 128-bit lane shuffles put the four row groups of each column together. */
-static inline void transpose16(__m512i m[16]) {
-    __m512i t[16];
-    for (int k = 0; k < 8; k++) {
-        t[2 * k] = _mm512_unpacklo_epi32(m[2 * k], m[2 * k + 1]);
-        t[2 * k + 1] = _mm512_unpackhi_epi32(m[2 * k], m[2 * k + 1]);
-    }
-    for (int k = 0; k < 4; k++) {
-        m[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
-        m[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
-        m[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
-        m[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
-    }
-    for (int j = 0; j < 4; j++) {
-        __m512i ab0 = _mm512_shuffle_i32x4(m[j], m[4 + j], 0x44), ab1 = _mm512_shuffle_i32x4(m[j], m[4 + j], 0xEE);
-        __m512i cd0 = _mm512_shuffle_i32x4(m[8 + j], m[12 + j], 0x44), cd1 = _mm512_shuffle_i32x4(m[8 + j], m[12 + j], 0xEE);
-        t[j] = _mm512_shuffle_i32x4(ab0, cd0, 0x88);
-        t[4 + j] = _mm512_shuffle_i32x4(ab0, cd0, 0xDD);
-        t[8 + j] = _mm512_shuffle_i32x4(ab1, cd1, 0x88);
-        t[12 + j] = _mm512_shuffle_i32x4(ab1, cd1, 0xDD);
-    }
-    for (int i = 0; i < 16; i++) m[i] = t[i];
-}
-
 /* unpack_tile on sb16 rows (kernels.h): a superblock's vector v of 16 rows is 16 x 16 dwords
  * (row x block), which one transpose turns into the tile's [block][k / 4][row] order; Q4_0's
  * nibble vector v gives codes 4v .. (low) and 16 + 4v .. (high).  [c0, c1) whole superblocks. */
@@ -272,7 +247,7 @@ static void unpack_tile_sb16(const KernQMat *W, int n, int rows, int c0, int c1,
                 __m512i m[16];
                 for (int j = 0; j < 16; j++)
                     m[j] = r0 + j < rows ? _mm512_load_si512(base + (size_t)(r0 + j) * stride + codes + 64 * v) : _mm512_setzero_si512();
-                transpose16(m);
+                kern_transpose16_epi32(m);
                 for (int i = 0; i < 16; i++) {
                     uint8_t *dst = wu + (size_t)(16 * s + i - c0) * (8 * GC * 4) + 4 * r0;
                     if (q4) {
