@@ -34,7 +34,7 @@ typedef struct KernGemmChoice {
     KernGemmImpl impl;      /* BLAS or QUANT (never AUTO once resolved) */
     KernGemmIsa isa;        /* quant's kernels: the ISA they run */
     int decode_ours;        /* impl BLAS, but products of 2-4 rows against weights on quant's */
-    int gemv_blas;          /* kern_linear_f32 of one row: tiles over the pool (whatever impl) of */
+    int gemv_tiles;         /* kern_linear_f32 of one row: tiles over the pool (whatever impl) of */
     int gemv_ours;          /*   quant's AVX-512 rows (1) or OpenBLAS's sgemv (0) */
     int cpu_level;          /* vector ISA of this CPU:        0 SSE, 1 AVX, 2 AVX2+FMA, 3 AVX-512 */
     int blas_level;         /* vector ISA of OpenBLAS's core: same scale (-1 unknown name) */

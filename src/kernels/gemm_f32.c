@@ -136,16 +136,16 @@ static void resolve(KernGemmImpl impl, KernGemmIsa cap, const char *forced_by) {
          * pool").  On AVX-512, quant's one-row kernel (kern_gemv_rows_avx512: one stream)
          * reads the classifier's rows, now on cache lines, at 26-28 GB/s a core against
          * sgemv's 21-22 (linear_f32.c); both take linear_f32's tiles over the pool. */
-        c->gemv_blas = c->blas_level >= 2 || c->isa == KERN_GEMM_AVX512;
+        c->gemv_tiles = c->blas_level >= 2 || c->isa == KERN_GEMM_AVX512;
         c->gemv_ours = c->isa == KERN_GEMM_AVX512;
-        if (c->gemv_blas && c->impl == KERN_GEMM_QUANT) {
+        if (c->gemv_tiles && c->impl == KERN_GEMM_QUANT) {
             size_t l = strlen(c->why);
             snprintf(c->why + l, sizeof c->why - l, c->gemv_ours ? "; one-row products on quant's avx512 rows"
                                                                  : "; one-row products on OpenBLAS's sgemv");
         }
     } else {
         c->impl = impl;
-        c->gemv_blas = impl == KERN_GEMM_BLAS;  /* forced: the one implementation throughout */
+        c->gemv_tiles = impl == KERN_GEMM_BLAS;  /* forced: the one implementation throughout */
         if (impl == KERN_GEMM_QUANT)
             snprintf(c->why, sizeof c->why, "quant %s (%s)", isa, forced_by);
         else

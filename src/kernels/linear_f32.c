@@ -33,7 +33,7 @@ void kern_linear_f32(int M, int N, int K, const float *X, const float *W, const 
     if (b)
         for (int i = 0; i < M; i++) memcpy(Y + (size_t)i * N, b, (size_t)N * sizeof(float));
     const KernGemmChoice *c = kern_gemm_choice();
-    if (M == 1 && c->gemv_blas) {
+    if (M == 1 && c->gemv_tiles) {
         /* on AVX-512, quant's one-row kernel: one forward stream (the decode's fp32 classifier,
          * 32000 x 2048, rows on cache lines as the loaders carve them: 26-28 GB/s a core against
          * OpenBLAS sgemv's 21-22 at the same moment; both 21-22 with rows 16 bytes off a line).
