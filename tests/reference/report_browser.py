@@ -6,9 +6,10 @@ W3C HTTP interface: urllib only, no pip packages) and checks what a reader would
 
 For each file: loads it from file://, reads the browser console (any SEVERE entry — a script
 error, console.error, a failed resource — is a failure), the load time (navigation timing, the least of
-up to three loads, must be under 1 s), and takes a screenshot of every plot (svg.plot): a plot passes when at least 0.1%
-of its data area's pixels are coloured (the series; axes, grid and text are grey or black), i.e. data was
-drawn, not only a frame.  The plots are cut out of one full-page screenshot at their data
+up to three loads, must be under 1 s), and takes a screenshot of every plot (svg.plot): a plot passes when at least 30
+pixels of its data area (a marker's worth) are drawn by a series: coloured, or black, with the plots'
+text hidden (grid and frame are grey), i.e. data was drawn, not only a frame.  A count, not a share:
+a scatter of a few markers on a wide plot is sparse but not blank.  The plots are cut out of one full-page screenshot at their data
 area (the frame), so legends and titles do not count.  --shots DIR also saves a full-page PNG per report.  --expect-fail
 inverts the verdict (the checker's own test: a page with a console error and an empty plot)."""
 import base64
@@ -83,10 +84,10 @@ class Driver:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def coloured_share(im):
-    """share of pixels with a hue (series are coloured; axes, grid and text are grey or black)"""
-    n = sum(1 for r, g, b in im.getdata() if max(r, g, b) - min(r, g, b) > 40)
-    return n / max(1, im.width * im.height)
+def drawn_pixels(im):
+    """pixels drawn by a series: with a hue, or black (#000, the fp32 reference line and one
+    marker); the grid (#e4e4e4) and the frame (#444) are neither, and text is hidden"""
+    return sum(1 for r, g, b in im.getdata() if max(r, g, b) - min(r, g, b) > 40 or max(r, g, b) < 40)
 
 
 def check(d, path, shots):
@@ -118,19 +119,26 @@ def check(d, path, shots):
         return Array.from(document.querySelectorAll('svg.plot')).map(s => {
             const f = s.querySelector('rect.frame') || s, r = f.getBoundingClientRect();
             return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; });""", "args": []})
-    page = Image.open(io.BytesIO(base64.b64decode(d.s("GET", "/screenshot")))).convert("RGB")
-    worst = 1.0
-    for k, (x, y, w, h) in enumerate(frames):
-        share = coloured_share(page.crop((int(x) + 2, int(y) + 2, int(x + w) - 2, int(y + h) - 2)))
-        worst = min(worst, share)
-        if w < 200 or h < 60 or share < 0.001:
-            problems.append("plot %d: %dx%d data area, %.2f%% coloured pixels: blank" % (k + 1, w, h, 100 * share))
     if shots:
         os.makedirs(shots, exist_ok=True)
-        page.save(os.path.join(shots, os.path.basename(path) + ".png"))
+        Image.open(io.BytesIO(base64.b64decode(d.s("GET", "/screenshot")))).save(
+            os.path.join(shots, os.path.basename(path) + ".png"))
+    # the measured screenshot without the plots' text: what is left inside a frame is grid
+    # (light grey) and series (coloured, or black like the fp32 reference line)
+    d.s("POST", "/execute/sync", {"script": """
+        const s = document.createElement('style');
+        s.textContent = 'svg.plot text { visibility: hidden !important; }';
+        document.head.appendChild(s);""", "args": []})
+    page = Image.open(io.BytesIO(base64.b64decode(d.s("GET", "/screenshot")))).convert("RGB")
+    worst = None
+    for k, (x, y, w, h) in enumerate(frames):
+        n = drawn_pixels(page.crop((int(x) + 2, int(y) + 2, int(x + w) - 2, int(y + h) - 2)))
+        worst = n if worst is None else min(worst, n)
+        if w < 200 or h < 60 or n < 30:
+            problems.append("plot %d: %dx%d data area, %d pixels drawn: blank" % (k + 1, w, h, n))
     d.s("POST", "/window/rect", {"width": 1100, "height": 900})
-    print("report_browser: %s: %d plots, load %.0f ms, %d console errors, least coloured plot %.1f%%%s" % (
-        path, info["plots"], info["load"], sum(1 for p in problems if p.startswith("console")), 100 * worst,
+    print("report_browser: %s: %d plots, load %.0f ms, %d console errors, fewest pixels drawn in a plot %d%s" % (
+        path, info["plots"], info["load"], sum(1 for p in problems if p.startswith("console")), worst or 0,
         "" if not problems else " -- " + "; ".join(problems)))
     return problems
 
