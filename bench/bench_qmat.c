@@ -28,6 +28,7 @@ static double cpu_now(void) {
 }
 
 static int use_cpu_time;
+static char sb16_name[32]; /* "<best ISA> sb16" */
 
 static double best_of(int trials, int reps, void (*fn)(void *), void *arg) {
     double best = 1e30;
@@ -82,7 +83,7 @@ static int stream_mode(int N, int K) {
             blocks[i * bs] = (uint8_t)d;
             blocks[i * bs + 1] = (uint8_t)(d >> 8);
         }
-        /* the same matrices in the sb16 layout too, where the AVX-512 kernels read it */
+        /* the same matrices in the sb16 layout too, where the SIMD kernels read it */
         KernQMat shape = {(KernQType)type, N, K, nb, NULL, NULL, 1};
         const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
         const size_t rb = kern_qmat_row_bytes(&shape), sbytes = (size_t)N * rb;
@@ -116,7 +117,7 @@ static int stream_mode(int N, int K) {
         for (int v = 0; v < nvar; v++) {
             const int isa = v + 1, lay = isa > (int)kern_isa_best();
             printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", kern_qtype_name((KernQType)type),
-                   lay ? "avx512 sb16" : kern_isa_name((KernIsa)isa), best[v] * 1e3, (double)bytes / best[v] / 1e9, bw / 1e9,
+                   lay ? sb16_name : kern_isa_name((KernIsa)isa), best[v] * 1e3, (double)bytes / best[v] / 1e9, bw / 1e9,
                    100 * (double)bytes / best[v] / bw);
         }
         free(blocks);
@@ -131,6 +132,7 @@ static int stream_mode(int N, int K) {
 int main(int argc, char **argv) {
     int N = argc > 2 ? atoi(argv[1]) : 5632, K = argc > 2 ? atoi(argv[2]) : 2048;
     use_cpu_time = argc > 3 && strcmp(argv[3], "cpu") == 0;
+    snprintf(sb16_name, sizeof sb16_name, "%s sb16", kern_isa_name(kern_isa_best()));
     if (argc > 4 && strcmp(argv[4], "stream") == 0) return stream_mode(N, K);
     int maxT = argc > 4 && strcmp(argv[4], "decode") == 0 ? 1 : 128;
     QRng r;
@@ -156,7 +158,7 @@ int main(int argc, char **argv) {
                 blocks[i * bs + 1] = (uint8_t)(d >> 8);
             }
             KernQMat W = {(KernQType)type, N, K, nb, blocks, NULL, 0}, S = W;
-            /* the last row: the sb16 layout, where the AVX-512 kernels read it */
+            /* the last row: the sb16 layout, where the SIMD kernels read it */
             const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
             S.sb16 = 1;
             uint8_t *sblocks = sb16 ? xmalloc64((size_t)N * kern_qmat_row_bytes(&S)) : NULL;
@@ -169,7 +171,7 @@ int main(int argc, char **argv) {
                 Call q = {lay ? &S : &W, &xa, X, Wf, Y, T, lay ? kern_isa_best() : (KernIsa)isa};
                 dt = best_of(7, T == 1 ? 20 : 2, run_q, &q);
                 printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", kern_qtype_name((KernQType)type),
-                       lay ? "avx512 sb16" : kern_isa_name((KernIsa)isa), T, dt * 1e3, (double)bytes / dt / 1e9,
+                       lay ? sb16_name : kern_isa_name((KernIsa)isa), T, dt * 1e3, (double)bytes / dt / 1e9,
                        2.0 * N * K * T / dt / 1e9);
             }
             free(blocks);

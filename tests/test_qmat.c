@@ -230,13 +230,15 @@ TEST(kernels_vs_reference) {
     KernIsa best = kern_isa_best();
     static const int Ks[] = {32, 64, 172, 200, 1000, 2048, 500, 1536}; /* the last 3: sb16 too (nb 64, 16, 48) */
     static const int Ns[] = {1, 17, 33, 64};
-    static const int Ts[] = {1, 3, 7, 19}; /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles (6-token register tiles and remainders) */
+    /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles: AVX-512's 6-token register tiles and
+     * their remainders (7, 10, 19), AVX2's 4-token ones on sb16 rows (remainders 3, 2, 3) */
+    static const int Ts[] = {1, 3, 7, 10, 19};
     int checked = 0;
     for (int type = 0; type < 4; type++)
         for (int affine = 0; affine < 2; affine++)
             for (int ki = 0; ki < 8; ki++)
                 for (int ni = 0; ni < 4; ni++)
-                    for (int ti = 0; ti < 4; ti++) {
+                    for (int ti = 0; ti < 5; ti++) {
                         int K = Ks[ki], N = Ns[ni], T = Ts[ti];
                         Mat a;
                         mat_make(&a, (KernQType)type, N, K, affine, &r);

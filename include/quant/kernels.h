@@ -122,8 +122,8 @@ typedef struct KernQMat {
     int sb16;                /* 1: the decode layout below (Q8_0 / Q4_0, symmetric, nb % 16 == 0) */
 } KernQMat;
 
-/* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512
- * decode kernels (qmat_avx512.c says why).  Row n starts at n * kern_qmat_row_bytes(W) from a
+/* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512 and
+ * AVX2 kernels (qmat_avx512.c and qmat_avx2.c say why).  Row n starts at n * kern_qmat_row_bytes(W) from a
  * 64-byte aligned `blocks`.  A row is cut into superblocks of 16 blocks, each 4 (Q4_0) or 8
  * (Q8_0) vectors of 64 bytes of codes; the superblocks go in pairs, each pair's codes followed
  * by its 2 x 16 f16 scales (64 bytes), a last lone superblock by its 16 scales and 32 zero
@@ -154,8 +154,8 @@ typedef struct KernQAct {
     int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
     int32_t *c8;             /* [T][nb * 8] -128 l */
     float *d4;               /* [T][nb * 4] each block's scale 4 times */
-    int8_t *q16;             /* [T][nb * 32] when nb % 16 == 0: per 16 blocks, 8 vectors of 64 bytes,
-                              * lane i of vector v = block i's codes 4 sigma(v) .. + 3 (sb16) */
+    int8_t *q16;             /* [T][nb * 32] when nb % 16 == 0 (any T): per 16 blocks, 8 vectors of 64
+                              * bytes, lane i of vector v = block i's codes 4 sigma(v) .. + 3 (sb16) */
 } KernQAct;
 enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);

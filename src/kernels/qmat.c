@@ -27,9 +27,10 @@ const char *kern_qtype_name(KernQType t) {
 /* ------------------------------------------------------------ the sb16 layout (kernels.h) */
 
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
-    /* the AVX-512 kernels read it (qmat.c tile sends them there only with VBMI) */
+    /* the AVX-512 and AVX2 kernels read it (qmat_avx512.c, qmat_avx2.c); the scalar one
+     * through kern_qmat_block_codes, slowly */
     return (type == KERN_Q4_0 || type == KERN_Q8_0) && !affine && K > 0 && qblock_count(K) % 16 == 0 &&
-           isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi");
+           isa != KERN_ISA_SCALAR;
 }
 
 size_t kern_qmat_row_bytes(const KernQMat *W) {
@@ -89,7 +90,7 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->c4 = xmalloc64(nbd * 4 * sizeof(int32_t));
     a->c8 = xmalloc64(nbd * 8 * sizeof(int32_t));
     a->d4 = xmalloc64(nbd * 4 * sizeof(float));
-    a->q16 = xmalloc64(nbd * QK);
+    a->q16 = xmalloc64(nbt * QK);
 }
 
 void kern_qact_free(KernQAct *a) {
@@ -129,12 +130,17 @@ static void qact_dot_layout(KernQAct *a, int t) {
         for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
         for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
     }
-    if (nb % 16 == 0) {
-        int8_t *q16 = a->q16 + (size_t)t * nb * QK;
-        for (int b = 0; b < nb; b++)
-            for (int v = 0; v < 8; v++)
-                memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
-    }
+}
+
+/* Token t's codes in the sb16 order (kernels.h KernQAct.q16), for every T: the AVX2 kernels
+ * read it in prompts too. */
+static void qact_q16(KernQAct *a, int t) {
+    const int nb = a->nb;
+    const int8_t *q = a->q + (size_t)t * nb * QK;
+    int8_t *q16 = a->q16 + (size_t)t * nb * QK;
+    for (int b = 0; b < nb; b++)
+        for (int v = 0; v < 8; v++)
+            memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
 }
 
 void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
@@ -169,6 +175,7 @@ static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
         for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
     }
     if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
+    if (nb % 16 == 0) qact_q16(a, t);
 }
 
 typedef struct QactJob {

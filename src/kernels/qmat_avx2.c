@@ -43,9 +43,106 @@ static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *x
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
+/* sb16 rows (kernels.h) on AVX2: a 64-byte vector of a superblock is two ymm halves, blocks
+ * 0-7 and 8-15 of it, so each int32 lane of a half sums one block and a half's 8 scales take
+ * one conversion; the rows are 64-byte aligned, so no load straddles a cache line.  Q4_0: the
+ * low and high nibbles of each of the 4 vectors against q16's vectors 2v and 2v + 1; the 8
+ * pmaddubsw results of a half add up in int16 (each at most 2 * 15 * 127, 8 of them 30480:
+ * no saturation), one pmaddwd widens them, and 8 (block code sum) comes off per lane (the
+ * stored nibble is q + 8).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
+ * onto the activation as in dot_q8, and each vector's pairs widen at once (two would not fit
+ * int16).
+ *
+ * NT tokens (1..4) share each row's unpacked nibbles: a prompt reads a row's weights once per
+ * 4 tokens from cache, and a decode step (NT = 1) streams each row once.  Accumulation: per
+ * lane (block) in f32, halves in order, then a horizontal sum: another order than the scalar
+ * kernel's, equal to float rounding. */
+#define SB16_Q4(t)                                                                                             \
+    if (NT > t) {                                                                                              \
+        const int8_t *xq = x->q16 + ((size_t)(t0 + t) * nb + 16 * (size_t)s) * QK + 32 * h + 128 * v;           \
+        a##t = _mm256_add_epi16(a##t, _mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)xq)));          \
+        a##t = _mm256_add_epi16(a##t, _mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(xq + 64))));   \
+    }
+#define SB16_Q8(t)                                                                                             \
+    if (NT > t) {                                                                                              \
+        const int8_t *xq = x->q16 + ((size_t)(t0 + t) * nb + 16 * (size_t)s) * QK + 32 * h + 64 * v;            \
+        __m256i p = _mm256_maddubs_epi16(ac, _mm256_sign_epi8(_mm256_load_si256((const __m256i *)xq), c));       \
+        a##t = _mm256_add_epi32(a##t, _mm256_madd_epi16(p, ones));                                              \
+    }
+#define SB16_END(t)                                                                                            \
+    if (NT > t) {                                                                                              \
+        const size_t o = (size_t)(t0 + t) * nb + 16 * (size_t)s + 8 * h;                                       \
+        __m256i i32 = a##t;                                                                                    \
+        if (q4)                                                                                                \
+            i32 = _mm256_sub_epi32(_mm256_madd_epi16(a##t, ones),                                              \
+                                   _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(x->s + o)), 3));      \
+        f##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_loadu_ps(x->d + o)), f##t);     \
+    }
+static inline __attribute__((always_inline)) void sb16_row(const int q4, const int NT, const uint8_t *row, int nb,
+                                                           const KernQAct *x, int t0, float *y, size_t ldy) {
+    const int ns = nb / 16;
+    const __m256i m15 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+    for (int s = 0; s < ns; s++) {
+        size_t codes, scales;
+        kern_sb16_at(q4, ns, s, &codes, &scales);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *w = row + codes + 32 * h;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            if (q4) {
+                _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                    const __m256i u = _mm256_load_si256((const __m256i *)(w + 64 * v));
+                    const __m256i lo = _mm256_and_si256(u, m15), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m15);
+                    SB16_Q4(0) SB16_Q4(1) SB16_Q4(2) SB16_Q4(3)
+                }
+            } else {
+                _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) {
+                    const __m256i c = _mm256_xor_si256(_mm256_load_si256((const __m256i *)(w + 64 * v)), flip);
+                    const __m256i ac = _mm256_sign_epi8(c, c);
+                    SB16_Q8(0) SB16_Q8(1) SB16_Q8(2) SB16_Q8(3)
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(row + scales + 16 * h)));
+            SB16_END(0) SB16_END(1) SB16_END(2) SB16_END(3)
+        }
+    }
+    y[0] = hsum256(f0);
+    if (NT > 1) y[ldy] = hsum256(f1);
+    if (NT > 2) y[2 * ldy] = hsum256(f2);
+    if (NT > 3) y[3 * ldy] = hsum256(f3);
+}
+#undef SB16_Q4
+#undef SB16_Q8
+#undef SB16_END
+
+/* Tokens 4 at a time; within them every row of the tile, so a prompt's 4 tokens of
+ * activations stay in L1 while the tile's rows pass through L2. */
+static void rows_sb16(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    const int nb = W->nb, q4 = W->type == KERN_Q4_0;
+    const size_t stride = kern_qmat_row_bytes(W), ldy = (size_t)W->N;
+    const uint8_t *rows = (const uint8_t *)W->blocks;
+    for (int t0 = 0; t0 < x->T; t0 += 4) {
+        const int nt = x->T - t0 < 4 ? x->T - t0 : 4;
+        for (int n = n0; n < n1; n++) {
+            const uint8_t *row = rows + (size_t)n * stride;
+            float *y = Y + (size_t)t0 * ldy + n;
+            switch (nt * 2 + q4) {
+                case 2: sb16_row(0, 1, row, nb, x, t0, y, ldy); break;
+                case 3: sb16_row(1, 1, row, nb, x, t0, y, ldy); break;
+                case 4: sb16_row(0, 2, row, nb, x, t0, y, ldy); break;
+                case 5: sb16_row(1, 2, row, nb, x, t0, y, ldy); break;
+                case 6: sb16_row(0, 3, row, nb, x, t0, y, ldy); break;
+                case 7: sb16_row(1, 3, row, nb, x, t0, y, ldy); break;
+                case 8: sb16_row(0, 4, row, nb, x, t0, y, ldy); break;
+                default: sb16_row(1, 4, row, nb, x, t0, y, ldy); break;
+            }
+        }
+    }
+}
+
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    if (W->sb16) { /* chosen only where the AVX-512 kernels run (kern_qmat_sb16_wanted): correct here, not fast */
-        kern_qmat_rows_scalar(W, x, n0, n1, Y);
+    if (W->sb16) {
+        rows_sb16(W, x, n0, n1, Y);
         return;
     }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {

@@ -54,19 +54,20 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_lay
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
         a->d[o] = d;
         a->s[o] = _mm_cvtsi128_si32(h);
-        if (!dot_layout) continue;
-        const int quad = b / 4 * 4, i = b % 4;
-        if (quad + 4 <= nb) { /* b's codes 0-15 and 16-31 at their places in the quad */
-            _mm_storeu_si128((__m128i *)(a->qp + ((size_t)t * nb + quad) * 32 + 16 * i), c0);
-            _mm_storeu_si128((__m128i *)(a->qp + ((size_t)t * nb + quad) * 32 + 64 + 16 * i), c1);
-        } else {
-            _mm256_storeu_si256((__m256i *)(a->qp + o * 32), c);
+        if (dot_layout) {
+            const int quad = b / 4 * 4, i = b % 4;
+            if (quad + 4 <= nb) { /* b's codes 0-15 and 16-31 at their places in the quad */
+                _mm_storeu_si128((__m128i *)(a->qp + ((size_t)t * nb + quad) * 32 + 16 * i), c0);
+                _mm_storeu_si128((__m128i *)(a->qp + ((size_t)t * nb + quad) * 32 + 64 + 16 * i), c1);
+            } else {
+                _mm256_storeu_si256((__m256i *)(a->qp + o * 32), c);
+            }
+            /* c4[p] = -8 (l[p] + l[p + 4]), c8 = -128 l, d4 = d 4 times */
+            __m128i l4 = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+            _mm_storeu_si128((__m128i *)(a->c4 + o * 4), _mm_mullo_epi32(l4, _mm_set1_epi32(-8)));
+            _mm256_storeu_si256((__m256i *)(a->c8 + o * 8), _mm256_mullo_epi32(l, _mm256_set1_epi32(-128)));
+            _mm_storeu_ps(a->d4 + o * 4, _mm_set1_ps(d));
         }
-        /* c4[p] = -8 (l[p] + l[p + 4]), c8 = -128 l, d4 = d 4 times */
-        __m128i l4 = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-        _mm_storeu_si128((__m128i *)(a->c4 + o * 4), _mm_mullo_epi32(l4, _mm_set1_epi32(-8)));
-        _mm256_storeu_si256((__m256i *)(a->c8 + o * 8), _mm256_mullo_epi32(l, _mm256_set1_epi32(-128)));
-        _mm_storeu_ps(a->d4 + o * 4, _mm_set1_ps(d));
         if (nb % 16 == 0) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
             uint32_t w[8];
             _mm256_storeu_si256((__m256i *)w, c);
