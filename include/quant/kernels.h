@@ -149,7 +149,8 @@ typedef struct KernQAct {
     int32_t *s;              /* [T][nb] sum of a block's codes (affine weights) */
     int32_t *l;              /* [T][nb * 8] sums of 4 consecutive codes (the SIMD kernels' offsets) */
     /* Decode (T <= KERN_QACT_DOT_T): the same codes laid out for the AVX-512 row-dot kernels,
-     * one token's work done once for all rows (qmat_avx512.c explains the orders). */
+     * one token's work done once for all rows (qmat_avx512.c explains the orders); filled by
+     * the scalar and AVX-512 quantizers, not by the AVX2 one (its kernels never read them). */
     int8_t *qp;              /* [T][nb * 32] codes, per 4 blocks: 16 low halves then 16 high halves */
     int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
     int32_t *c8;             /* [T][nb * 8] -128 l */

@@ -42,10 +42,12 @@ enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
-/* Activation quantization (kern_qact_quantize) on a given ISA, and its AVX-512 row: token t's
- * K values x into a's blocks q, d, s, l with the scalar code's operations (bit-identical). */
+/* Activation quantization (kern_qact_quantize) on a given ISA, and its AVX-512 and AVX2 rows:
+ * token t's K values x into a's blocks q, d, s, l (and q16) with the scalar code's operations
+ * (bit-identical). */
 void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa);
 void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_layout);
+void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K); /* q, d, s, l, q16; no decode orders */
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 /* The sb16 layout (kernels.h): which 4 code bytes of its block lane i of vector v holds

@@ -154,6 +154,10 @@ static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
         kern_qact_row_avx512(a, X + (size_t)t * K, t, K, T <= KERN_QACT_DOT_T);
         return;
     }
+    if (isa == KERN_ISA_AVX2) { /* 8 at a time, same bits; AVX2 kernels never read the decode orders */
+        kern_qact_row_avx2(a, X + (size_t)t * K, t, K);
+        return;
+    }
     const float *x = X + (size_t)t * K;
     for (int b = 0; b < nb; b++) {
         int n = K - b * QK < QK ? K - b * QK : QK;
