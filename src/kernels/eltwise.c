@@ -2,7 +2,7 @@
  * the SwiGLU product and the residual add.  At a 128-token prompt of a 1.1B model these ran
  * serially on the caller while the other core waited: 9% of the prompt (perf).  Each element
  * is computed by the same IEEE operations on every ISA and thread count (no contraction to
- * FMA: the AVX-512 clone gives the baseline's bits), so results do not depend on either. */
+ * FMA: the AVX2 and AVX-512 clones give the baseline's bits), so results do not depend on either. */
 #include "kernels_internal.h"
 #include "quant/core.h"
 
@@ -38,8 +38,10 @@ static inline __attribute__((always_inline)) void add_body(void *arg, int t) {
 
 static void swiglu_tile(void *arg, int t) { swiglu_body(arg, t); }
 __attribute__((target("avx512f"))) static void swiglu_tile_avx512(void *arg, int t) { swiglu_body(arg, t); }
+__attribute__((target("avx2"))) static void swiglu_tile_avx2(void *arg, int t) { swiglu_body(arg, t); }
 static void add_tile(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { add_body(arg, t); }
+__attribute__((target("avx2"))) static void add_tile_avx2(void *arg, int t) { add_body(arg, t); }
 
 int kern_f32_avx512(void) {
     static _Atomic int v = -1;
@@ -50,11 +52,12 @@ int kern_f32_avx512(void) {
     return v;
 }
 
-static void run(size_t n, float *x, const float *y, KernTileFn base, KernTileFn wide) {
+static void run(size_t n, float *x, const float *y, KernTileFn base, KernTileFn mid, KernTileFn wide) {
     Elt e = {n, x, y};
-    kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), kern_f32_avx512() ? wide : base, &e, n >= 4 * ELT_TILE);
+    KernTileFn fn = kern_f32_avx512() ? wide : kern_isa_best() >= KERN_ISA_AVX2 ? mid : base;
+    kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), fn, &e, n >= 4 * ELT_TILE);
 }
 
-void kern_swiglu_f32(size_t n, float *g, const float *u) { run(n, g, u, swiglu_tile, swiglu_tile_avx512); }
+void kern_swiglu_f32(size_t n, float *g, const float *u) { run(n, g, u, swiglu_tile, swiglu_tile_avx2, swiglu_tile_avx512); }
 
-void kern_add_f32(size_t n, float *x, const float *y) { run(n, x, y, add_tile, add_tile_avx512); }
+void kern_add_f32(size_t n, float *x, const float *y) { run(n, x, y, add_tile, add_tile_avx2, add_tile_avx512); }
