@@ -131,8 +131,8 @@ typedef struct KernQMat {
  * GGUF block, sigma(v) = v / 2 (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80,
  * i.e. q + 128) and sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low, code
  * j + 16 high).  Chosen by the loader only where kern_qmat_sb16_wanted says the kernels that
- * will run read it; every path reads it correctly (the others through
- * kern_qmat_block_codes). */
+ * will run read it (the SIMD ones; not when the environment sets QUANT_SB16=0); every path
+ * reads it correctly (the others through kern_qmat_block_codes). */
 int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
 size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */
 /* One row of nb GGUF-order blocks -> the sb16 row at dst (kern_qmat_row_bytes bytes). */

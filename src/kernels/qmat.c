@@ -28,7 +28,10 @@ const char *kern_qtype_name(KernQType t) {
 
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
     /* the AVX-512 and AVX2 kernels read it (qmat_avx512.c, qmat_avx2.c); the scalar one
-     * through kern_qmat_block_codes, slowly */
+     * through kern_qmat_block_codes, slowly.  QUANT_SB16=0 keeps the GGUF order (tests that
+     * set the layouts side by side, benchmarks). */
+    const char *env = getenv("QUANT_SB16");
+    if (env && strcmp(env, "0") == 0) return 0;
     return (type == KERN_Q4_0 || type == KERN_Q8_0) && !affine && K > 0 && qblock_count(K) % 16 == 0 &&
            isa != KERN_ISA_SCALAR;
 }
