@@ -51,7 +51,7 @@ static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) 
 
 /* a's matrix in the sb16 layout (kernels.h) from here on, when its type and width allow it. */
 static int mat_sb16(Mat *a) {
-    if (a->z || (a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb % 16) return 0;
+    if (a->z || (a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb < 16) return 0;
     KernQMat m = a->m;
     m.sb16 = 1;
     size_t rb = kern_qmat_row_bytes(&m), bs = kern_qtype_block_bytes(m.type);
@@ -92,25 +92,33 @@ TEST(blocks_roundtrip) {
         }
     /* the sb16 layout: every block's codes and scale read back; the bytes where kernels.h puts
      * them (superblock s's codes, then after each pair of superblocks (or a last lone one)
-     * their scales; lane i of vector v = block i's code bytes 4 sigma(v) ..) */
+     * their scales; lane i of vector v = block i's code bytes 4 sigma(v) ..; then the tail's
+     * GGUF blocks as they were) */
+    static const int sbK[] = {300, 500, 800, 1536, 1700}; /* nb 10 (none), 16 (ragged last block), 25 (a tail of 9), 48 (a lone third superblock), 54 (3 + 6) */
     for (int type = 0; type < 2; type++)
-        for (int K = 500; K <= 1536; K += 518) { /* nb 16 (ragged tail), 33 (no), 48 (a lone third superblock) */
+        for (int ki = 0; ki < 5; ki++) {
+            const int K = sbK[ki];
             Mat a;
             mat_make(&a, (KernQType)type, 3, K, 0, &r);
             int sb = mat_sb16(&a);
-            CHECK(sb == (a.m.nb % 16 == 0));
+            CHECK(sb == (a.m.nb >= 16));
             if (!sb) {
                 mat_free(&a);
                 continue;
             }
             const size_t C = type == KERN_Q4_0 ? 256 : 512, rb = kern_qmat_row_bytes(&a.m), ns = (size_t)a.m.nb / 16;
-            CHECK(rb == ns / 2 * (2 * C + 64) + ns % 2 * (C + 64) && rb % 64 == 0 && ((uintptr_t)a.m.blocks & 63) == 0);
+            const size_t bs = kern_qtype_block_bytes((KernQType)type), head = ns / 2 * (2 * C + 64) + ns % 2 * (C + 64);
+            CHECK(rb == (head + (size_t)(a.m.nb % 16) * bs + 63) / 64 * 64 && rb % 64 == 0 && ((uintptr_t)a.m.blocks & 63) == 0);
             int bad = 0;
             for (int n = 0; n < 3; n++)
                 for (int b = 0; b < a.m.nb; b++) {
                     size_t k = (size_t)n * a.m.nb + b;
                     bad += block_differs(&a, n, b);
                     const uint8_t *row = a.sb + (size_t)n * rb;
+                    if ((size_t)b >= ns * 16) { /* the tail: the GGUF block's bytes */
+                        bad += memcmp(row + head + (b - ns * 16) * bs, (const uint8_t *)a.blocks + k * bs, bs) != 0;
+                        continue;
+                    }
                     size_t s = (size_t)b / 16, pair = s / 2 * (2 * C + 64), codes = pair + s % 2 * C;
                     size_t scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (s % 2);
                     uint16_t h;
@@ -197,8 +205,8 @@ TEST(act_quantize) {
 TEST(act_quantize_isas) {
     QRng r;
     qrng_seed(&r, 6);
-    static const int Ks[] = {5, 32, 77, 200, 500, 2048, 1000};
-    for (int ki = 0; ki < 7; ki++)
+    static const int Ks[] = {5, 32, 77, 200, 500, 2048, 1000, 800};
+    for (int ki = 0; ki < 8; ki++)
         for (int T = 1; T <= 5; T += 2)
             for (int isa = KERN_ISA_AVX2; isa <= (int)kern_isa_best(); isa++) {
                 int K = Ks[ki];
@@ -215,7 +223,9 @@ TEST(act_quantize_isas) {
                 int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
                            memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
                            memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
-                           memcmp(a.d4, b.d4, nbd * 16) == 0 && (a.nb % 16 || memcmp(a.q16, b.q16, nbt * QK) == 0);
+                           memcmp(a.d4, b.d4, nbd * 16) == 0;
+                for (int t = 0; t < T; t++) /* q16: the blocks of whole superblocks */
+                    same &= memcmp(a.q16 + (size_t)t * a.nb * QK, b.q16 + (size_t)t * a.nb * QK, (size_t)(a.nb / 16 * 16) * QK) == 0;
                 CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
                 kern_qact_free(&a);
                 kern_qact_free(&b);
@@ -229,7 +239,7 @@ TEST(kernels_vs_reference) {
     QRng r;
     qrng_seed(&r, 4);
     KernIsa best = kern_isa_best();
-    static const int Ks[] = {32, 64, 172, 200, 1000, 2048, 500, 1536}; /* the last 3: sb16 too (nb 64, 16, 48) */
+    static const int Ks[] = {32, 64, 172, 200, 1000, 2048, 500, 1536, 800}; /* from 1000: sb16 too (nb 32, 64, 16, 48; 25: a tail) */
     static const int Ns[] = {1, 17, 33, 64};
     /* decode row dots (<= KERN_QACT_DOT_T), prompt tiles: AVX-512's 6-token register tiles and
      * their remainders (7, 10, 19), AVX2's 4-token ones on sb16 rows (remainders 3, 2, 3) */
@@ -237,7 +247,7 @@ TEST(kernels_vs_reference) {
     int checked = 0;
     for (int type = 0; type < 4; type++)
         for (int affine = 0; affine < 2; affine++)
-            for (int ki = 0; ki < 8; ki++)
+            for (int ki = 0; ki < 9; ki++)
                 for (int ni = 0; ni < 4; ni++)
                     for (int ti = 0; ti < 5; ti++) {
                         int K = Ks[ki], N = Ns[ni], T = Ts[ti];

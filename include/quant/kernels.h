@@ -119,20 +119,22 @@ typedef struct KernQMat {
     int N, K, nb;            /* outputs, inputs, blocks per row = ceil(K / 32) */
     const void *blocks;      /* [N][nb] blocks of `type`, or rows in the sb16 layout */
     const int8_t *zero;      /* [N][nb] zero-point per block (affine) or NULL (symmetric) */
-    int sb16;                /* 1: the decode layout below (Q8_0 / Q4_0, symmetric, nb % 16 == 0) */
+    int sb16;                /* 1: the layout below (Q8_0 / Q4_0, symmetric, nb >= 16) */
 } KernQMat;
 
 /* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512 and
- * AVX2 kernels (qmat_avx512.c and qmat_avx2.c say why).  Row n starts at n * kern_qmat_row_bytes(W) from a
- * 64-byte aligned `blocks`.  A row is cut into superblocks of 16 blocks, each 4 (Q4_0) or 8
- * (Q8_0) vectors of 64 bytes of codes; the superblocks go in pairs, each pair's codes followed
- * by its 2 x 16 f16 scales (64 bytes), a last lone superblock by its 16 scales and 32 zero
- * bytes.  Lane i (4 bytes) of vector v holds block i's code bytes 4 sigma(v) .. + 3 of its
- * GGUF block, sigma(v) = v / 2 (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80,
- * i.e. q + 128) and sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low, code
- * j + 16 high).  Chosen by the loader only where kern_qmat_sb16_wanted says the kernels that
- * will run read it (the SIMD ones; not when the environment sets QUANT_SB16=0); every path
- * reads it correctly (the others through kern_qmat_block_codes). */
+ * AVX2 kernels (qmat_avx512.c and qmat_avx2.c say why).  Row n starts at n *
+ * kern_qmat_row_bytes(W) from a 64-byte aligned `blocks`.  A row's first nb / 16 * 16 blocks
+ * form superblocks of 16 blocks, each 4 (Q4_0) or 8 (Q8_0) vectors of 64 bytes of codes; the
+ * superblocks go in pairs, each pair's codes followed by its 2 x 16 f16 scales (64 bytes), a
+ * last lone superblock by its 16 scales and 32 zero bytes.  Lane i (4 bytes) of vector v holds
+ * block i's code bytes 4 sigma(v) .. + 3 of its GGUF block, sigma(v) = v / 2 (v even) or
+ * 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80, i.e. q + 128) and sigma(v) = v for Q4_0
+ * (nibble bytes as in the block: code j low, code j + 16 high).  The other nb % 16 blocks (the
+ * tail) follow as GGUF blocks, unchanged; the row is padded with zeros to 64 bytes.  Chosen by
+ * the loader only where kern_qmat_sb16_wanted says the kernels that will run read it (the SIMD
+ * ones: AVX-512 with VBMI for nb % 16 == 0, AVX2 for nb >= 16; not when the environment sets
+ * QUANT_SB16=0); every path reads it correctly (the others through kern_qmat_block_codes). */
 int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
 size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */
 /* One row of nb GGUF-order blocks -> the sb16 row at dst (kern_qmat_row_bytes bytes). */
@@ -155,8 +157,9 @@ typedef struct KernQAct {
     int32_t *c4;             /* [T][nb * 4] -8 (sum of codes j, j+1, j+2, j+3, j+16..j+19), j = 0, 4, 8, 12 */
     int32_t *c8;             /* [T][nb * 8] -128 l */
     float *d4;               /* [T][nb * 4] each block's scale 4 times */
-    int8_t *q16;             /* [T][nb * 32] when nb % 16 == 0 (any T): per 16 blocks, 8 vectors of 64
-                              * bytes, lane i of vector v = block i's codes 4 sigma(v) .. + 3 (sb16) */
+    int8_t *q16;             /* [T][nb * 32] when nb >= 16 (any T): per 16 blocks, 8 vectors of 64 bytes,
+                              * lane i of vector v = block i's codes 4 sigma(v) .. + 3 (sb16); the
+                              * tail's nb % 16 blocks are not filled (the kernels read them from q) */
 } KernQAct;
 enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);

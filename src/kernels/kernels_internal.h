@@ -51,9 +51,15 @@ void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K); /* q, d, s, 
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 /* The sb16 layout (kernels.h): which 4 code bytes of its block lane i of vector v holds
- * (Q8_0, and q16's activations for both types), and where superblock s of a row of ns keeps
- * its codes and its 16 f16 scales (a pair of superblocks' codes, then their scales). */
+ * (Q8_0, and q16's activations for both types), where superblock s of a row of ns keeps
+ * its codes and its 16 f16 scales (a pair of superblocks' codes, then their scales), and where
+ * the tail begins. */
 static inline int kern_sb16_sigma(int v) { return v % 2 ? 4 + v / 2 : v / 2; }
+/* Bytes of a row's ns superblocks (codes and scales): where its tail of GGUF blocks starts. */
+static inline size_t kern_sb16_head(int q4, int ns) {
+    const size_t C = q4 ? 256 : 512;
+    return (size_t)(ns / 2) * (2 * C + 64) + (size_t)(ns % 2) * (C + 64);
+}
 static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *scales) {
     const size_t C = q4 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
     *codes = pair + (size_t)(s % 2) * C;

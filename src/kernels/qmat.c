@@ -28,28 +28,35 @@ const char *kern_qtype_name(KernQType t) {
 
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
     /* the AVX-512 and AVX2 kernels read it (qmat_avx512.c, qmat_avx2.c); the scalar one
-     * through kern_qmat_block_codes, slowly.  QUANT_SB16=0 keeps the GGUF order (tests that
-     * set the layouts side by side, benchmarks). */
+     * through kern_qmat_block_codes, slowly.  The AVX-512 kernels (with VBMI) take whole
+     * superblocks only; the AVX2 ones also a tail of GGUF blocks.  QUANT_SB16=0 keeps the GGUF
+     * order (tests that set the layouts side by side, benchmarks). */
     const char *env = getenv("QUANT_SB16");
     if (env && strcmp(env, "0") == 0) return 0;
-    return (type == KERN_Q4_0 || type == KERN_Q8_0) && !affine && K > 0 && qblock_count(K) % 16 == 0 &&
-           isa != KERN_ISA_SCALAR;
+    if ((type != KERN_Q4_0 && type != KERN_Q8_0) || affine || K <= 0 || isa == KERN_ISA_SCALAR) return 0;
+    const int64_t nb = qblock_count(K);
+    if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi")) return nb % 16 == 0;
+    return nb >= 16;
 }
 
 size_t kern_qmat_row_bytes(const KernQMat *W) {
-    if (!W->sb16) return (size_t)W->nb * kern_qtype_block_bytes(W->type);
-    const size_t C = W->type == KERN_Q4_0 ? 256 : 512, ns = (size_t)W->nb / 16; /* code bytes a superblock */
-    return ns / 2 * (2 * C + 64) + ns % 2 * (C + 64);
+    const size_t bs = kern_qtype_block_bytes(W->type);
+    if (!W->sb16) return (size_t)W->nb * bs;
+    return (kern_sb16_head(W->type == KERN_Q4_0, W->nb / 16) + (size_t)(W->nb % 16) * bs + 63) / 64 * 64;
 }
 
 void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst) {
     const KernQMat W = {type, 1, nb * QK, nb, NULL, NULL, 1};
-    const int q4 = type == KERN_Q4_0, nv = q4 ? 4 : 8; /* vectors a superblock */
-    const size_t bs = kern_qtype_block_bytes(type);
+    const int q4 = type == KERN_Q4_0, nv = q4 ? 4 : 8, full = nb / 16 * 16; /* vectors a superblock; blocks in superblocks */
+    const size_t bs = kern_qtype_block_bytes(type), head = kern_sb16_head(q4, nb / 16);
     const uint8_t *src = blocks;
     memset(dst, 0, kern_qmat_row_bytes(&W));
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = src + (size_t)b * bs;
+        if (b >= full) { /* the tail: GGUF blocks as they are */
+            memcpy(dst + head + (size_t)(b - full) * bs, blk, bs);
+            continue;
+        }
         size_t codes, scales;
         kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
         for (int v = 0; v < nv; v++)
@@ -63,7 +70,12 @@ void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst
 
 /* Block b of an sb16 row back in GGUF order (blk: kern_qtype_block_bytes bytes). */
 static void sb16_block(const KernQMat *W, const uint8_t *row, int b, uint8_t *blk) {
-    const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8;
+    const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8, full = W->nb / 16 * 16;
+    if (b >= full) {
+        const size_t bs = kern_qtype_block_bytes(W->type);
+        memcpy(blk, row + kern_sb16_head(W->type == KERN_Q4_0, W->nb / 16) + (size_t)(b - full) * bs, bs);
+        return;
+    }
     size_t codes, scales;
     kern_sb16_at(q4, W->nb / 16, b / 16, &codes, &scales);
     const uint8_t *sb = row + codes;
@@ -135,13 +147,13 @@ static void qact_dot_layout(KernQAct *a, int t) {
     }
 }
 
-/* Token t's codes in the sb16 order (kernels.h KernQAct.q16), for every T: the AVX2 kernels
- * read it in prompts too. */
+/* Token t's codes in the sb16 order (kernels.h KernQAct.q16), for every T (the AVX2 kernels
+ * read it in prompts too), the blocks of whole superblocks. */
 static void qact_q16(KernQAct *a, int t) {
     const int nb = a->nb;
     const int8_t *q = a->q + (size_t)t * nb * QK;
     int8_t *q16 = a->q16 + (size_t)t * nb * QK;
-    for (int b = 0; b < nb; b++)
+    for (int b = 0; b < nb / 16 * 16; b++)
         for (int v = 0; v < 8; v++)
             memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
 }
@@ -182,7 +194,7 @@ static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
         for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
     }
     if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
-    if (nb % 16 == 0) qact_q16(a, t);
+    if (nb >= 16) qact_q16(a, t);
 }
 
 typedef struct QactJob {

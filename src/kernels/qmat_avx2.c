@@ -19,9 +19,11 @@ static inline float hsum256(__m256 v) {
  * each other in memory, so past a row's end it fetches the next row's).  On a Zen 3 EPYC (2
  * threads, bench_qmat 5632 2048 wall stream, the layouts taking turns) the hardware prefetcher
  * alone kept sb16 Q4_0 at 70% and Q8_0 at 83% of the read bandwidth; 512 bytes ahead gave
- * 93 / 98%, 1024-2048 95-101%, 4096 95%.  GGUF-order Q8_0: 84 -> 93% (its Q4_0 is bound by
- * its arithmetic, 11 GB/s a core from cache). */
-enum { PF = 2048 };
+ * 93 / 98%, 1024-2048 95-101%, 4096 95%.  Then with 11008-wide rows too (4096 x 11008): sb16
+ * Q8_0 at 2048 bytes 91-95%, 1024 95-97%, 3072 and more 84-92%, so Q8_0 looks half as far
+ * ahead.  GGUF-order Q8_0: 84 -> 93-98% (its Q4_0 is bound by its arithmetic, 11 GB/s a core
+ * from cache). */
+enum { PF = 2048, PF_SB16_Q8 = 1024 };
 
 static float dot_q4(const QBlockQ4_0 *w, int nb, const int8_t *q, const float *xd, const int32_t *xl) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -103,9 +105,10 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
         size_t codes, scales;
         kern_sb16_at(q4, ns, s, &codes, &scales);
         if (NT == 1) { /* a prompt's tokens reuse the row from cache */
-            const char *p = (const char *)row + codes + PF;
+            const int pf = q4 ? PF : PF_SB16_Q8;
+            const char *p = (const char *)row + codes + pf;
             for (int v = 0; v < (q4 ? 4 : 8); v++) _mm_prefetch(p + 64 * v, _MM_HINT_T0);
-            if (s % 2 == 1 || s + 1 == ns) _mm_prefetch((const char *)row + scales + PF, _MM_HINT_T0); /* the pair's scales */
+            if (s % 2 == 1 || s + 1 == ns) _mm_prefetch((const char *)row + scales + pf, _MM_HINT_T0); /* the pair's scales */
         }
         for (int h = 0; h < 2; h++) {
             const uint8_t *w = row + codes + 32 * h;
@@ -127,10 +130,20 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
             SB16_END(0) SB16_END(1) SB16_END(2) SB16_END(3)
         }
     }
-    y[0] = hsum256(f0);
-    if (NT > 1) y[ldy] = hsum256(f1);
-    if (NT > 2) y[2 * ldy] = hsum256(f2);
-    if (NT > 3) y[3 * ldy] = hsum256(f3);
+    float tail[4] = {0, 0, 0, 0}; /* the nb % 16 GGUF blocks after the superblocks */
+    const int full = ns * 16;
+    if (nb > full) {
+        const uint8_t *tb = row + kern_sb16_head(q4, ns);
+        for (int t = 0; t < NT; t++) {
+            const size_t o = (size_t)(t0 + t) * nb + full;
+            tail[t] = q4 ? dot_q4((const QBlockQ4_0 *)tb, nb - full, x->q + o * QK, x->d + o, x->l + o * 8)
+                         : dot_q8((const QBlockQ8_0 *)tb, nb - full, x->q + o * QK, x->d + o);
+        }
+    }
+    y[0] = hsum256(f0) + tail[0];
+    if (NT > 1) y[ldy] = hsum256(f1) + tail[1];
+    if (NT > 2) y[2 * ldy] = hsum256(f2) + tail[2];
+    if (NT > 3) y[3 * ldy] = hsum256(f3) + tail[3];
 }
 #undef SB16_Q4
 #undef SB16_Q8

@@ -353,6 +353,10 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
 }
 
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    if (W->sb16 && W->nb % 16) { /* a tail after the superblocks: the AVX2 kernels' layout (kern_qmat_sb16_wanted) */
+        kern_qmat_rows_avx2(W, x, n0, n1, Y);
+        return;
+    }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
         qs_rows_general(W, x, n0, n1, Y);
         return;

