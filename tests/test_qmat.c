@@ -94,7 +94,8 @@ TEST(blocks_roundtrip) {
      * them (superblock s's codes, then after each pair of superblocks (or a last lone one)
      * their scales; lane i of vector v = block i's code bytes 4 sigma(v) ..; then the tail's
      * GGUF blocks as they were) */
-    static const int sbK[] = {300, 500, 800, 1536, 1700}; /* nb 10 (none), 16 (ragged last block), 25 (a tail of 9), 48 (a lone third superblock), 54 (3 + 6) */
+    /* nb 10 (none), 16 (ragged last block), 25 (a tail of 9), 48 (a lone third superblock), 54 (3 + 6) */
+    static const int sbK[] = {300, 500, 800, 1536, 1700};
     for (int type = 0; type < 2; type++)
         for (int ki = 0; ki < 5; ki++) {
             const int K = sbK[ki];

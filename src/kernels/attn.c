@@ -108,10 +108,10 @@ AVX512 static void head_avx512(void *arg, int h) {
  * time, one accumulator per key (a key's own chain of C dependent fmas left the pipes idle),
  * summed across by a transposing hadd, and every loop over registers unrolled (gcc otherwise
  * kept the arrays on the stack): at 300 positions the attention went from 3.8% to 1.7% of a
- * W8 1.1B decode's perf samples.  The output's C registers take one chain per register (even and odd keys
- * apart would need 2 C of the 16 ymm).  Why a clone at all: the baseline's head_body runs
- * SSE2 code here (the build targets x86-64); on a Zen 3 EPYC the decode step's attention of a
- * W4 1.1B model took 2.5 ms of its 36. */
+ * W8 1.1B decode's perf samples.  The output's C registers take one chain per register (even
+ * and odd keys apart would need 2 C of the 16 ymm).  Why a clone at all: the baseline's
+ * head_body runs SSE2 code here (the build targets x86-64); on a Zen 3 EPYC the decode step's
+ * attention of a W4 1.1B model took 2.5 ms of its 36. */
 #define AVX2 __attribute__((target("avx2,fma")))
 AVX2 static inline __attribute__((always_inline)) float hsum8(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -132,10 +132,12 @@ AVX2 static inline __attribute__((always_inline)) void head_ymm(const AttnJob *j
         int i = 0;
         for (; i + 8 <= n; i += 8) { /* 8 keys: 8 independent chains, then one transposing sum */
             const float *k0 = k + (size_t)i * j->ldkv;
+            const size_t ld = (size_t)j->ldkv;
             __m256 d[8];
-            _Pragma("GCC unroll 16") for (int e = 0; e < 8; e++) d[e] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k0 + (size_t)e * j->ldkv));
+            _Pragma("GCC unroll 16") for (int e = 0; e < 8; e++) d[e] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k0 + e * ld));
             _Pragma("GCC unroll 16") for (int c = 1; c < C; c++)
-                _Pragma("GCC unroll 16") for (int e = 0; e < 8; e++) d[e] = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(k0 + (size_t)e * j->ldkv + 8 * c), d[e]);
+                _Pragma("GCC unroll 16") for (int e = 0; e < 8; e++)
+                    d[e] = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(k0 + e * ld + 8 * c), d[e]);
             /* hadd pairs, then the 128-bit halves: lane e = key e's sum */
             __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(d[0], d[1]), _mm256_hadd_ps(d[2], d[3]));
             __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(d[4], d[5]), _mm256_hadd_ps(d[6], d[7]));

@@ -1,11 +1,13 @@
 /* qmat_avx2.c — group-quantized linear, AVX2 (kernels.h, qmat.c).
  *
- * Fast paths for symmetric Q4_0 and Q8_0, one block (32 weights) per ymm: pmaddubsw multiplies
- * unsigned by signed bytes into int16 pairs, which must not saturate.  Q4_0 goes in as its
- * stored nibble u = q + 8 (15 * 127 * 2 fits) and 8 * (sum of 4 activation codes) is taken
- * off each int32 lane (KernQAct.l); Q8_0 moves the weight's sign onto the activation
- * (|q| <= 128, |x| <= 127: 2 * 128 * 127 fits).  The int32 lanes of a block are converted and
- * multiplied by d_w d_x into an f32 accumulator.  Q3 / Q2 / affine: qmat_simd.h. */
+ * Symmetric Q4_0 and Q8_0 rows in the sb16 layout (what the loader gives these kernels where a
+ * row holds at least one superblock) go through sb16_row below.  On the GGUF order, one block
+ * (32 weights) per ymm: pmaddubsw multiplies unsigned by signed bytes into int16 pairs, which
+ * must not saturate.  Q4_0 goes in as its stored nibble u = q + 8 (15 * 127 * 2 fits) and
+ * 8 * (sum of 4 activation codes) is taken off each int32 lane (KernQAct.l); Q8_0 moves the
+ * weight's sign onto the activation (|q| <= 128, |x| <= 127: 2 * 128 * 127 fits).  The int32
+ * lanes of a block are converted and multiplied by d_w d_x into an f32 accumulator.  Q3 / Q2 /
+ * affine: qmat_simd.h. */
 #include "qmat_simd.h"
 
 static inline float hsum256(__m256 v) {
