@@ -23,12 +23,23 @@ typedef struct AttnJob {
     float *scratch, *out;
 } AttnJob;
 
+/* Head h's key and value columns (its kv head's) and its scores' scratch row. */
+typedef struct HeadAt {
+    const float *k, *v;
+    float *a;
+} HeadAt;
+static inline __attribute__((always_inline)) HeadAt head_at(const AttnJob *j, int h) {
+    const int kvh = h / (j->H / j->Hkv);
+    return (HeadAt){j->k + (size_t)kvh * j->hs, j->v + (size_t)kvh * j->hs, j->scratch + (size_t)h * (j->pos0 + j->T)};
+}
+
 /* One head's attention for every new token (inlined into each ISA's clone below). */
 static inline __attribute__((always_inline)) void head_body(void *arg, int h) {
     const AttnJob *j = arg;
-    const int hs = j->hs, kvh = h / (j->H / j->Hkv);
-    const float *k = j->k + (size_t)kvh * hs, *v = j->v + (size_t)kvh * hs;
-    float *a = j->scratch + (size_t)h * (j->pos0 + j->T);
+    const int hs = j->hs;
+    const HeadAt at = head_at(j, h);
+    const float *k = at.k, *v = at.v;
+    float *a = at.a;
     for (int t = 0; t < j->T; t++) {
         const int n = j->pos0 + t + 1; /* keys up to this token's position */
         const float *q = j->q + (size_t)t * j->ldq + (size_t)h * hs;
@@ -54,9 +65,10 @@ static void head(void *arg, int h) { head_body(arg, h); }
  * 1.1B model (32 heads, 160-190 positions) took 0.75 ms of its 19.5. */
 #define AVX512 __attribute__((target("avx512f")))
 AVX512 static inline __attribute__((always_inline)) void head_wide(const AttnJob *j, int h, const int C) {
-    const int hs = j->hs, kvh = h / (j->H / j->Hkv);
-    const float *k = j->k + (size_t)kvh * hs, *v = j->v + (size_t)kvh * hs;
-    float *a = j->scratch + (size_t)h * (j->pos0 + j->T);
+    const int hs = j->hs;
+    const HeadAt at = head_at(j, h);
+    const float *k = at.k, *v = at.v;
+    float *a = at.a;
     for (int t = 0; t < j->T; t++) {
         const int n = j->pos0 + t + 1;
         const float *qt = j->q + (size_t)t * j->ldq + (size_t)h * hs;
@@ -121,17 +133,15 @@ AVX2 static inline __attribute__((always_inline)) float hsum8(__m256 v) {
 }
 
 AVX2 static inline __attribute__((always_inline)) void head_ymm(const AttnJob *j, int h, const int C) {
-    const int hs = j->hs, kvh = h / (j->H / j->Hkv);
-    const float *k = j->k + (size_t)kvh * hs, *v = j->v + (size_t)kvh * hs;
-    float *a = j->scratch + (size_t)h * (j->pos0 + j->T);
+    const HeadAt at = head_at(j, h); /* scores in at.a */
     for (int t = 0; t < j->T; t++) {
         const int n = j->pos0 + t + 1;
-        const float *qt = j->q + (size_t)t * j->ldq + (size_t)h * hs;
+        const float *qt = j->q + (size_t)t * j->ldq + (size_t)h * j->hs;
         __m256 q[16];
         _Pragma("GCC unroll 16") for (int c = 0; c < C; c++) q[c] = _mm256_loadu_ps(qt + 8 * c);
         int i = 0;
         for (; i + 8 <= n; i += 8) { /* 8 keys: 8 independent chains, then one transposing sum */
-            const float *k0 = k + (size_t)i * j->ldkv;
+            const float *k0 = at.k + (size_t)i * j->ldkv;
             const size_t ld = (size_t)j->ldkv;
             __m256 d[8];
             _Pragma("GCC unroll 16") for (int e = 0; e < 8; e++) d[e] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k0 + e * ld));
@@ -142,23 +152,23 @@ AVX2 static inline __attribute__((always_inline)) void head_ymm(const AttnJob *j
             __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(d[0], d[1]), _mm256_hadd_ps(d[2], d[3]));
             __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(d[4], d[5]), _mm256_hadd_ps(d[6], d[7]));
             __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-            _mm256_storeu_ps(a + i, _mm256_mul_ps(_mm256_set1_ps(j->scale), sum));
+            _mm256_storeu_ps(at.a + i, _mm256_mul_ps(_mm256_set1_ps(j->scale), sum));
         }
         for (; i < n; i++) {
-            const float *ki = k + (size_t)i * j->ldkv;
+            const float *ki = at.k + (size_t)i * j->ldkv;
             __m256 d = _mm256_mul_ps(q[0], _mm256_loadu_ps(ki));
             _Pragma("GCC unroll 16") for (int c = 1; c < C; c++) d = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(ki + 8 * c), d);
-            a[i] = j->scale * hsum8(d);
+            at.a[i] = j->scale * hsum8(d);
         }
-        q_softmax_f32(a, n);
+        q_softmax_f32(at.a, n);
         __m256 o[16];
         _Pragma("GCC unroll 16") for (int c = 0; c < C; c++) o[c] = _mm256_setzero_ps();
         for (i = 0; i < n; i++) {
-            const float *vi = v + (size_t)i * j->ldkv;
-            const __m256 ai = _mm256_set1_ps(a[i]);
+            const float *vi = at.v + (size_t)i * j->ldkv;
+            const __m256 ai = _mm256_set1_ps(at.a[i]);
             _Pragma("GCC unroll 16") for (int c = 0; c < C; c++) o[c] = _mm256_fmadd_ps(ai, _mm256_loadu_ps(vi + 8 * c), o[c]);
         }
-        float *out = j->out + (size_t)t * j->ldo + (size_t)h * hs;
+        float *out = j->out + (size_t)t * j->ldo + (size_t)h * j->hs;
         _Pragma("GCC unroll 16") for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, o[c]);
     }
 }

@@ -82,4 +82,25 @@ static inline void qs_rows_general(const KernQMat *W, const KernQAct *x, int n0,
     }
 }
 
+/* Block b of token t of the integer path's activations (kern_qact_quantize), from its 32 codes
+ * c and their sums of 4 l: the codes, l, the block's sum s, its scale d, and q16 (kernels.h)
+ * where the block lies in a whole superblock.  Shared by the AVX2 and AVX-512 quantizers. */
+static inline void qs_act_store(KernQAct *a, int t, int b, __m256i c, __m256i l, float d) {
+    const int nb = a->nb;
+    const size_t o = (size_t)t * nb + b;
+    _mm256_storeu_si256((__m256i *)(a->q + o * 32), c);
+    _mm256_storeu_si256((__m256i *)(a->l + o * 8), l);
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    a->d[o] = d;
+    a->s[o] = _mm_cvtsi128_si32(h);
+    if (b < nb / 16 * 16) { /* q16: vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
+        uint32_t w[8];
+        _mm256_storeu_si256((__m256i *)w, c);
+        int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);
+        for (int v = 0; v < 8; v++) memcpy(q16 + 64 * v, &w[kern_sb16_sigma(v)], 4);
+    }
+}
+
 #endif

@@ -1,9 +1,6 @@
 /* quantize_avx2.c — quant_code on 8 floats at a time (see quantize.c), and the integer path's
  * activation blocks (qmat.c) a row at a time. */
-#include <immintrin.h>
-#include <string.h>
-
-#include "kernels_internal.h"
+#include "qmat_simd.h"
 
 void kern_quantize_f32_s8_avx2(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
                                int8_t *y) {
@@ -59,21 +56,7 @@ void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K) {
         /* 32 int32 -> 32 int8 in order: packs work within 128-bit lanes, the permute restores it */
         __m256i c16a = _mm256_packs_epi32(c32[0], c32[1]), c16b = _mm256_packs_epi32(c32[2], c32[3]);
         __m256i c = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(c16a, c16b), order);
-        const size_t o = (size_t)t * nb + b;
-        _mm256_storeu_si256((__m256i *)(a->q + o * 32), c);
         /* sums of 4 codes: |code| <= 127, so pairs fit int16 */
-        __m256i l = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c), ones16);
-        _mm256_storeu_si256((__m256i *)(a->l + o * 8), l);
-        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-        a->d[o] = d;
-        a->s[o] = _mm_cvtsi128_si32(h);
-        if (b < nb / 16 * 16) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
-            uint32_t w[8];
-            _mm256_storeu_si256((__m256i *)w, c);
-            int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);
-            for (int k = 0; k < 8; k++) memcpy(q16 + 64 * k, &w[kern_sb16_sigma(k)], 4);
-        }
+        qs_act_store(a, t, b, c, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c), ones16), d);
     }
 }

@@ -1,9 +1,6 @@
 /* quantize_avx512.c — quant_code on 16 floats at a time (see quantize.c), and the integer path's
  * activation blocks (qmat.c) a row at a time. */
-#include <immintrin.h>
-#include <string.h>
-
-#include "kernels_internal.h"
+#include "qmat_simd.h"
 
 void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t zero, int32_t qmin, int32_t qmax,
                                  int8_t *y) {
@@ -45,15 +42,9 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_lay
         v1 = _mm512_sub_ps(_mm512_add_ps(v1, magic), magic);
         __m128i c0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v0)), c1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v1));
         __m256i c = _mm256_inserti128_si256(_mm256_castsi128_si256(c0), c1, 1);
-        size_t o = (size_t)t * nb + b;
-        _mm256_storeu_si256((__m256i *)(a->q + o * 32), c);
+        const size_t o = (size_t)t * nb + b;
         __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, c); /* sums of 4 codes */
-        _mm256_storeu_si256((__m256i *)(a->l + o * 8), l);
-        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-        a->d[o] = d;
-        a->s[o] = _mm_cvtsi128_si32(h);
+        qs_act_store(a, t, b, c, l, d);
         if (dot_layout) {
             const int quad = b / 4 * 4, i = b % 4;
             if (quad + 4 <= nb) { /* b's codes 0-15 and 16-31 at their places in the quad */
@@ -67,12 +58,6 @@ void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_lay
             _mm_storeu_si128((__m128i *)(a->c4 + o * 4), _mm_mullo_epi32(l4, _mm_set1_epi32(-8)));
             _mm256_storeu_si256((__m256i *)(a->c8 + o * 8), _mm256_mullo_epi32(l, _mm256_set1_epi32(-128)));
             _mm_storeu_ps(a->d4 + o * 4, _mm_set1_ps(d));
-        }
-        if (b < nb / 16 * 16) { /* q16 (kernels.h): vector v, lane b % 16 = codes 4 sigma(v) .. + 3 */
-            uint32_t w[8];
-            _mm256_storeu_si256((__m256i *)w, c);
-            int8_t *q16 = a->q16 + ((size_t)t * nb + b / 16 * 16) * 32 + 4 * (b % 16);
-            for (int v = 0; v < 8; v++) memcpy(q16 + 64 * v, &w[kern_sb16_sigma(v)], 4);
         }
     }
 }
