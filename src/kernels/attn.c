@@ -62,7 +62,10 @@ static void head(void *arg, int h) { head_body(arg, h); }
  * registers, even and odd keys apart, added at the end.  Why not head_body compiled for
  * AVX-512: its 8-lane dot is one dependent chain per key, and its output row went through
  * memory for every key (a store and a load per fma); the decode step's attention of a W4
- * 1.1B model (32 heads, 160-190 positions) took 0.75 ms of its 19.5. */
+ * 1.1B model (32 heads, 160-190 positions) took 0.75 ms of its 19.5.  The loops over registers
+ * are unrolled by pragma (session 13): gcc kept o0 / o1 on the stack for some C, a load and a
+ * store per fma, as it did in head_ymm; the same operations in the same order, not measured
+ * here (that session's machine had no AVX-512). */
 #define AVX512 __attribute__((target("avx512f")))
 AVX512 static inline __attribute__((always_inline)) void head_wide(const AttnJob *j, int h, const int C) {
     const int hs = j->hs;
@@ -73,21 +76,21 @@ AVX512 static inline __attribute__((always_inline)) void head_wide(const AttnJob
         const int n = j->pos0 + t + 1;
         const float *qt = j->q + (size_t)t * j->ldq + (size_t)h * hs;
         __m512 q[8];
-        for (int c = 0; c < C; c++) q[c] = _mm512_loadu_ps(qt + 16 * c);
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) q[c] = _mm512_loadu_ps(qt + 16 * c);
         for (int i = 0; i < n; i++) {
             const float *ki = k + (size_t)i * j->ldkv;
             __m512 d = _mm512_mul_ps(q[0], _mm512_loadu_ps(ki));
-            for (int c = 1; c < C; c++) d = _mm512_fmadd_ps(q[c], _mm512_loadu_ps(ki + 16 * c), d);
+            _Pragma("GCC unroll 8") for (int c = 1; c < C; c++) d = _mm512_fmadd_ps(q[c], _mm512_loadu_ps(ki + 16 * c), d);
             a[i] = j->scale * _mm512_reduce_add_ps(d);
         }
         q_softmax_f32(a, n);
         __m512 o0[8], o1[8];
-        for (int c = 0; c < C; c++) o0[c] = o1[c] = _mm512_setzero_ps();
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) o0[c] = o1[c] = _mm512_setzero_ps();
         int i = 0;
         for (; i + 2 <= n; i += 2) {
             const float *v0 = v + (size_t)i * j->ldkv, *v1 = v0 + j->ldkv;
             const __m512 a0 = _mm512_set1_ps(a[i]), a1 = _mm512_set1_ps(a[i + 1]);
-            for (int c = 0; c < C; c++) {
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
                 o0[c] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
                 o1[c] = _mm512_fmadd_ps(a1, _mm512_loadu_ps(v1 + 16 * c), o1[c]);
             }
@@ -95,10 +98,10 @@ AVX512 static inline __attribute__((always_inline)) void head_wide(const AttnJob
         if (i < n) {
             const float *v0 = v + (size_t)i * j->ldkv;
             const __m512 a0 = _mm512_set1_ps(a[i]);
-            for (int c = 0; c < C; c++) o0[c] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) o0[c] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
         }
         float *o = j->out + (size_t)t * j->ldo + (size_t)h * hs;
-        for (int c = 0; c < C; c++) _mm512_storeu_ps(o + 16 * c, _mm512_add_ps(o0[c], o1[c]));
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) _mm512_storeu_ps(o + 16 * c, _mm512_add_ps(o0[c], o1[c]));
     }
 }
 
