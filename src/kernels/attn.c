@@ -192,7 +192,8 @@ void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q,
                         int ldkv, float *scratch, float *out, int ldo) {
     AttnJob j = {T, pos0, H, Hkv, hs, ldq, ldkv, ldo, 1.0f / sqrtf((float)hs), q, k, v, scratch, out};
     KernTileFn fn = head;
-    if (kern_f32_avx512() && hs % 16 == 0 && hs <= 128) fn = head_avx512;
-    else if (kern_isa_best() >= KERN_ISA_AVX2 && hs % 8 == 0 && hs <= 128) fn = head_avx2;
+    const int level = kern_f32_level();
+    if (level == 2 && hs % 16 == 0 && hs <= 128) fn = head_avx512;
+    else if (level >= 1 && hs % 8 == 0 && hs <= 128) fn = head_avx2;
     kern_parallel_tiles(H, fn, &j, (int64_t)T * (pos0 + T) * H * hs >= (1 << 14));
 }

@@ -43,18 +43,20 @@ static void add_tile(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx2"))) static void add_tile_avx2(void *arg, int t) { add_body(arg, t); }
 
-int kern_f32_avx512(void) {
+int kern_f32_level(void) {
     static _Atomic int v = -1;
     if (v < 0) {
         __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") != 0 && kern_isa_best() >= KERN_ISA_AVX512VNNI;
+        const KernIsa isa = kern_isa_best();
+        v = __builtin_cpu_supports("avx512f") && isa >= KERN_ISA_AVX512VNNI ? 2 : isa >= KERN_ISA_AVX2 ? 1 : 0;
     }
     return v;
 }
 
 static void run(size_t n, float *x, const float *y, KernTileFn base, KernTileFn mid, KernTileFn wide) {
     Elt e = {n, x, y};
-    KernTileFn fn = kern_f32_avx512() ? wide : kern_isa_best() >= KERN_ISA_AVX2 ? mid : base;
+    const int level = kern_f32_level();
+    KernTileFn fn = level == 2 ? wide : level == 1 ? mid : base;
     kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), fn, &e, n >= 4 * ELT_TILE);
 }
 

@@ -66,9 +66,10 @@ static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *sc
     *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
 }
 
-/* The fp32 attention and element-wise steps may run their AVX-512 clones: the CPU has AVX-512F
- * and QUANT_ISA does not cap the kernels below AVX-512 (eltwise.c). */
-int kern_f32_avx512(void);
+/* Which clones the fp32 attention and element-wise steps run (eltwise.c; decided once): 2 the
+ * AVX-512 ones (the CPU has AVX-512F and QUANT_ISA does not cap the kernels below AVX-512),
+ * 1 the AVX2 ones (the kernels' ISA is at least AVX2, which includes FMA), 0 the baseline. */
+int kern_f32_level(void);
 
 /* XOR of a buffer read front to back (membw.c): the streaming read of the bandwidth probe. */
 uint64_t kern_read_sum_scalar(const uint8_t *p, size_t n);

@@ -73,7 +73,7 @@ static void sb16_block(const KernQMat *W, const uint8_t *row, int b, uint8_t *bl
     const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8, full = W->nb / 16 * 16;
     if (b >= full) {
         const size_t bs = kern_qtype_block_bytes(W->type);
-        memcpy(blk, row + kern_sb16_head(W->type == KERN_Q4_0, W->nb / 16) + (size_t)(b - full) * bs, bs);
+        memcpy(blk, row + kern_sb16_head(q4, W->nb / 16) + (size_t)(b - full) * bs, bs);
         return;
     }
     size_t codes, scales;
