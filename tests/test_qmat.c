@@ -234,8 +234,8 @@ TEST(act_quantize_isas) {
             }
 }
 
-/* Y of the scalar kernel vs a double sum; every ISA vs the scalar kernel (general paths: bit
- * for bit); threads 1 vs 2 identical. */
+/* Y of the scalar kernel vs a double sum; every ISA vs the scalar kernel (affine decode, the
+ * general path: bit for bit); threads 1 vs 2 identical. */
 TEST(kernels_vs_reference) {
     QRng r;
     qrng_seed(&r, 4);
@@ -281,9 +281,10 @@ TEST(kernels_vs_reference) {
                         CHECK_MSG(bad == 0, "scalar vs double: type %d affine %d K %d N %d T %d: %d bad", type, affine, K, N, T, bad);
                         for (int isa = KERN_ISA_AVX2; isa <= (int)best; isa++) {
                             kern_qmat_linear(&a.m, &xa, b, y1, (KernIsa)isa);
-                            int general = affine || type >= KERN_Q3, diff = 0;
+                            /* affine rows of a decode take the general path: bit for bit */
+                            int exact = affine && T <= KERN_QACT_DOT_T, diff = 0;
                             for (int i = 0; i < T * N; i++) {
-                                double tol = general ? 0 : 2e-5 * (fabs(y0[i]) + 1.0);
+                                double tol = exact ? 0 : 2e-5 * (fabs(y0[i]) + 1.0);
                                 diff += fabs((double)y1[i] - y0[i]) > tol;
                             }
                             CHECK_MSG(diff == 0, "%s vs scalar: type %d affine %d K %d N %d T %d: %d differ", kern_isa_name((KernIsa)isa),
@@ -398,6 +399,86 @@ TEST(linear_n_equals_single) {
         }
 }
 
+/* kern_qmat_recode_avx2 (the prompt's path for Q3 / Q2 / affine rows): every recoded block,
+ * read back through kern_qmat_block_codes (the scalar kernel's reader), holds c - z under the
+ * same scale, in Q4_0 and Q8_0, GGUF order and sb16 (whole superblocks, a lone one, a tail);
+ * it refuses exactly when some c - z leaves the target's codes.  Then whole linears whose
+ * recoding needs the Q8_0 retry or fails (the general path) against the scalar kernel. */
+TEST(recode) {
+    if (kern_isa_best() < KERN_ISA_AVX2) return;
+    QRng r;
+    qrng_seed(&r, 9);
+    static const int Ks[] = {200, 1000, 1536, 800}; /* nb 7; 32 (two superblocks), 48 (a lone third), 25 (a tail) */
+    int recoded = 0, refused = 0;
+    for (int type = 0; type < 4; type++)
+        for (int zk = 0; zk < 6; zk++) /* symmetric; zero-points in the type's codes; all 100, 0, -1 or 1 (Q4_0 / Q8_0: the edges) */
+            for (int ki = 0; ki < 4; ki++)
+                for (int target = 0; target < 2; target++)
+                    for (int sb = 0; sb < 2; sb++) {
+                        const int K = Ks[ki], N = 5;
+                        if (sb && qblock_count(K) < 16) continue;
+                        if (zk == 0 && type <= KERN_Q4_0) continue; /* symmetric Q8_0 / Q4_0 are never recoded */
+                        Mat a;
+                        mat_make(&a, (KernQType)type, N, K, zk > 0, &r);
+                        static const int zfix[6] = {0, 0, 100, 0, -1, 1};
+                        if (zk >= 2) memset(a.z, zfix[zk], (size_t)N * a.m.nb);
+                        KernQMat V = {target ? KERN_Q8_0 : KERN_Q4_0, N, K, a.m.nb, NULL, NULL, sb};
+                        uint8_t *buf = xmalloc64(kern_qmat_row_bytes(&V) * N);
+                        int fits = 1;
+                        for (size_t i = 0; i < (size_t)N * a.m.nb * QK; i++) {
+                            int v = a.c[i] - (a.z ? a.z[i / QK] : 0);
+                            fits &= target ? v >= -128 && v <= 127 : v >= -8 && v <= 7;
+                        }
+                        int ok = kern_qmat_recode_avx2(&a.m, 0, N, &V, buf);
+                        CHECK_MSG(ok == fits, "type %d zeros %d K %d target %d sb16 %d: recode says %d", type, zk, K, target, sb, ok);
+                        if (ok) {
+                            V.blocks = buf;
+                            int bad = 0;
+                            for (int n = 0; n < N; n++)
+                                for (int b = 0; b < a.m.nb; b++) {
+                                    int8_t c[QK];
+                                    float d;
+                                    kern_qmat_block_codes(&V, n, b, c, &d);
+                                    size_t k = (size_t)n * a.m.nb + b;
+                                    for (int j = 0; j < QK; j++) bad += c[j] != a.c[k * QK + j] - (a.z ? a.z[k] : 0);
+                                    bad += d != qf16_to_f32(a.d[k]);
+                                }
+                            CHECK_MSG(bad == 0, "type %d zeros %d K %d target %d sb16 %d: %d codes differ", type, zk, K, target, sb, bad);
+                            recoded++;
+                        } else {
+                            refused++;
+                        }
+                        free(buf);
+                        mat_free(&a);
+                    }
+    CHECK(recoded > 0 && refused > 0);
+    /* Q3 with zero-points 100: recoded into Q8_0 after Q4_0 refuses; Q8_0 with zero-points
+     * -128 against codes up to 127: refused, so the general path runs, bit for bit */
+    for (int type = 0; type < 4; type += 2) {
+        const int K = 1000, N = 40, T = 9;
+        Mat a;
+        mat_make(&a, (KernQType)type, N, K, 1, &r);
+        memset(a.z, type == KERN_Q3 ? 100 : -128, (size_t)N * a.m.nb);
+        float *x = xmalloc((size_t)T * K * 4), *y0 = xmalloc((size_t)T * N * 4), *y1 = xmalloc((size_t)T * N * 4);
+        for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+        KernQAct xa;
+        kern_qact_init(&xa, T, K);
+        kern_qact_quantize(&xa, x, T, K);
+        kern_qmat_linear(&a.m, &xa, NULL, y0, KERN_ISA_SCALAR);
+        for (int isa = KERN_ISA_AVX2; isa <= (int)kern_isa_best(); isa++) {
+            kern_qmat_linear(&a.m, &xa, NULL, y1, (KernIsa)isa);
+            int diff = 0;
+            for (int i = 0; i < T * N; i++) diff += fabs((double)y1[i] - y0[i]) > (type == KERN_Q8_0 ? 0 : 2e-5 * (fabs(y0[i]) + 1.0));
+            CHECK_MSG(diff == 0, "%s type %d: %d differ", kern_isa_name((KernIsa)isa), type, diff);
+        }
+        kern_qact_free(&xa);
+        free(x);
+        free(y0);
+        free(y1);
+        mat_free(&a);
+    }
+}
+
 int main(void) {
     RUN(blocks_roundtrip);
     RUN(dequant_matches_codes);
@@ -405,6 +486,7 @@ int main(void) {
     RUN(act_quantize);
     RUN(kernels_vs_reference);
     RUN(threads_identical);
+    RUN(recode);
     RUN(linear_n_equals_single);
     return test_summary("test_qmat");
 }

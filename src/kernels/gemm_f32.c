@@ -320,22 +320,6 @@ static void dots_tile(void *arg, int tile) {
     d->t->dots(d->M, n0, n1, d->K, d->alpha, d->A, d->lda, d->B, d->ldb, d->beta, d->C, d->ldc);
 }
 
-/* Packed buffers, kept per thread between calls (a fresh 5 MB malloc would fault its pages
- * in again on every product). */
-static _Thread_local void *tl_raw;
-static _Thread_local float *tl_buf; /* tl_raw rounded up to 64 bytes */
-static _Thread_local size_t tl_cap;
-
-static float *workspace(size_t floats) {
-    if (floats > tl_cap) {
-        free(tl_raw);
-        tl_raw = xmalloc(floats * sizeof(float) + 64);
-        tl_buf = (float *)(((uintptr_t)tl_raw + 63) & ~(uintptr_t)63);
-        tl_cap = floats;
-    }
-    return tl_buf;
-}
-
 static void quant_sgemm(const GemmIsaTab *t, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -357,7 +341,7 @@ static void quant_sgemm(const GemmIsaTab *t, int ta, int tb, int M, int N, int K
     const int mbmax = M < GEMM_MB ? M : GEMM_MB, ncmax = N < GEMM_NC ? N : GEMM_NC, kcmax = K < GEMM_KC ? K : GEMM_KC;
     const size_t a_floats = (size_t)((mbmax + MR - 1) / MR) * MR * kcmax;
     const size_t b_floats = (size_t)((ncmax + NR - 1) / NR) * NR * kcmax;
-    float *buf = workspace(a_floats + b_floats);
+    float *buf = kern_thread_scratch(KERN_SCRATCH_GEMM, (a_floats + b_floats) * sizeof(float)); /* packed A and B */
     GemmJob j = {.t = t, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
                  .A = A, .B = B, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc, .Ap = buf, .Bp = buf + a_floats};
     for (j.jc = 0; j.jc < N; j.jc += GEMM_NC) {

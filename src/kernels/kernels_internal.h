@@ -37,11 +37,19 @@ void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t
 
 /* Group-quantized linear (qmat.c): rows [n0, n1) of Y[T, N] (no bias) for every token of x.
  * Q8_0 / Q4_0 symmetric are the SIMD fast paths; Q3 / Q2 and affine weights unpack each block
- * to int8 and sum in the scalar reference's order (bit-identical to it). */
+ * to int8 and sum in the scalar reference's order (bit-identical to it), except in a prompt,
+ * where qmat.c first recodes them (kern_qmat_recode_avx2). */
 enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it */
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+/* Rows [n0, n1) of W (Q3 / Q2, or any type with zero-points; GGUF block order) rewritten as
+ * the rows of V (Q4_0 or Q8_0, symmetric, V->nb == W->nb, GGUF order or sb16 as V->sb16
+ * says) at dst, kern_qmat_row_bytes(V) apart, 64-byte aligned: the same weights, codes c - z
+ * under each block's f16 scale (a padded code 0 becomes -z, against activation codes 0).
+ * Returns 0, dst partly written, when some c - z lies outside V's codes (Q4_0 [-8, 7], Q8_0
+ * [-128, 127]).  So a prompt runs these widths on the Q4_0 / Q8_0 kernels (qmat.c). */
+int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, uint8_t *dst);
 /* Activation quantization (kern_qact_quantize) on a given ISA, and its AVX-512 and AVX2 rows:
  * token t's K values x into a's blocks q, d, s, l (and q16) with the scalar code's operations
  * (bit-identical). */
@@ -65,6 +73,13 @@ static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *sc
     *codes = pair + (size_t)(s % 2) * C;
     *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
 }
+
+/* A buffer of at least `bytes`, 64-byte aligned, kept per thread and per slot between calls
+ * (pool.c): kernels that need scratch inside a pool tile take it here, so a token allocates
+ * nothing once the largest shape has been seen (and a fresh buffer's pages are not faulted in
+ * again on every product). */
+enum { KERN_SCRATCH_GEMM = 0, KERN_SCRATCH_RECODE = 1, KERN_SCRATCH_RECODE_Y = 2, KERN_SCRATCH_SLOTS = 3 };
+void *kern_thread_scratch(int slot, size_t bytes);
 
 /* Which clones the fp32 attention and element-wise steps run (eltwise.c; decided once): 2 the
  * AVX-512 ones (the CPU has AVX-512F and QUANT_ISA does not cap the kernels below AVX-512),

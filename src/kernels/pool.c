@@ -23,7 +23,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include "quant/core.h"
 
 #include "kernels_internal.h"
 
@@ -164,4 +167,20 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     for (int spin = 0; atomic_load(&pool.done) < units; spin++)
         if (spin > 2000) sched_yield();
     pthread_mutex_unlock(&pool.caller);
+}
+
+/* Per-thread scratch (kernels_internal.h).  A pool worker keeps its buffers until the process
+ * ends; they are reachable through its thread-local storage. */
+static _Thread_local struct {
+    void *p;
+    size_t cap;
+} scratch[KERN_SCRATCH_SLOTS];
+
+void *kern_thread_scratch(int slot, size_t bytes) {
+    if (bytes > scratch[slot].cap) {
+        free(scratch[slot].p);
+        scratch[slot].p = xmalloc64(bytes);
+        scratch[slot].cap = bytes;
+    }
+    return scratch[slot].p;
 }

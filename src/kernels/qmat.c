@@ -287,6 +287,46 @@ typedef struct Job {
     int vbmi;         /* the CPU has AVX-512 VBMI */
 } Job;
 
+/* Rows [n0, n1) of Y on the job's ISA (AVX-512's Q4_0 / Q8_0 kernels gather bytes with VBMI's
+ * vpermb; without it the AVX2 ones run). */
+static void rows_isa(const Job *j, const KernQMat *W, int n0, int n1, float *Y) {
+    switch (j->isa) {
+        case KERN_ISA_AVX512VNNI:
+            if (j->vbmi) kern_qmat_rows_avx512(W, j->x, n0, n1, Y);
+            else kern_qmat_rows_avx2(W, j->x, n0, n1, Y);
+            break;
+        case KERN_ISA_AVX2: kern_qmat_rows_avx2(W, j->x, n0, n1, Y); break;
+        default: kern_qmat_rows_scalar(W, j->x, n0, n1, Y); break;
+    }
+}
+
+/* A prompt on Q3 / Q2 or affine rows.  Their general path unpacks every block once per token
+ * and sums it alone (bit-identical to the scalar kernel), which made a 128-token prompt through
+ * a Q3 linear 3.7x slower than fp32 BLAS.  Here the tile's rows are recoded once into Q4_0
+ * (Q3 / Q2, codes c - z within [-8, 7]) or Q8_0 blocks of the same weights, in the sb16 layout
+ * where the ISA's kernels read it, and the Q4_0 / Q8_0 kernels run on them: the same exact
+ * int32 block sums, summed across blocks in those kernels' order.  0 (nothing written to Y) if
+ * some c - z fits neither: the general path runs instead. */
+static int tile_recoded(const Job *j, const KernQMat *W, int n0, int n1, float *Y) {
+    const KernIsa isa = j->isa == KERN_ISA_AVX512VNNI && !j->vbmi ? KERN_ISA_AVX2 : j->isa;
+    const int rows = n1 - n0, T = j->x->T;
+    KernQMat V = {W->type == KERN_Q3 || W->type == KERN_Q2 ? KERN_Q4_0 : KERN_Q8_0, rows, W->K, W->nb, NULL, NULL, 0};
+    for (;;) {
+        V.sb16 = kern_qmat_sb16_wanted(V.type, W->K, 0, isa);
+        uint8_t *buf = kern_thread_scratch(KERN_SCRATCH_RECODE, kern_qmat_row_bytes(&V) * (size_t)rows);
+        if (kern_qmat_recode_avx2(W, n0, n1, &V, buf)) {
+            V.blocks = buf;
+            break;
+        }
+        if (V.type == KERN_Q8_0) return 0;
+        V.type = KERN_Q8_0;
+    }
+    float *y = kern_thread_scratch(KERN_SCRATCH_RECODE_Y, sizeof(float) * (size_t)T * rows); /* [T][rows] */
+    rows_isa(j, &V, 0, rows, y);
+    for (int t = 0; t < T; t++) memcpy(Y + (size_t)t * W->N + n0, y + (size_t)t * rows, sizeof(float) * rows);
+    return 1;
+}
+
 static void tile(void *arg, int i) {
     const Job *j = arg;
     int m = 0;
@@ -294,14 +334,9 @@ static void tile(void *arg, int i) {
     const KernQMat *W = j->W[m];
     float *Y = j->Y[m];
     int n0 = (i - j->first[m]) * j->rows, n1 = n0 + j->rows < W->N ? n0 + j->rows : W->N;
-    switch (j->isa) {
-        case KERN_ISA_AVX512VNNI: /* its Q4_0 / Q8_0 kernels gather bytes with VBMI's vpermb */
-            if (j->vbmi) kern_qmat_rows_avx512(W, j->x, n0, n1, Y);
-            else kern_qmat_rows_avx2(W, j->x, n0, n1, Y);
-            break;
-        case KERN_ISA_AVX2: kern_qmat_rows_avx2(W, j->x, n0, n1, Y); break;
-        default: kern_qmat_rows_scalar(W, j->x, n0, n1, Y); break;
-    }
+    const int general = W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
+    if (!(general && j->isa != KERN_ISA_SCALAR && j->x->T > KERN_QACT_DOT_T && tile_recoded(j, W, n0, n1, Y)))
+        rows_isa(j, W, n0, n1, Y);
     if (j->b[m])
         for (int t = 0; t < j->x->T; t++)
             for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] += j->b[m][n];

@@ -7,15 +7,9 @@
  * 8 * (sum of 4 activation codes) is taken off each int32 lane (KernQAct.l); Q8_0 moves the
  * weight's sign onto the activation (|q| <= 128, |x| <= 127: 2 * 128 * 127 fits).  The int32
  * lanes of a block are converted and multiplied by d_w d_x into an f32 accumulator.  Q3 / Q2 /
- * affine: qmat_simd.h. */
+ * affine: qmat_simd.h, and a prompt on them arrives recoded into Q4_0 / Q8_0 (qmat.c,
+ * kern_qmat_recode_avx2 at the end of this file). */
 #include "qmat_simd.h"
-
-static inline float hsum256(__m256 v) {
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_add_ss(a, _mm_movehdup_ps(a));
-    return _mm_cvtss_f32(a);
-}
 
 /* Decode prefetches the lines PF bytes ahead of the block or superblock it reads (rows follow
  * each other in memory, so past a row's end it fetches the next row's).  On a Zen 3 EPYC (2
@@ -40,7 +34,7 @@ static float dot_q4(const QBlockQ4_0 *w, int nb, const int8_t *q, const float *x
         if (b & 1) acc1 = _mm256_add_ps(acc1, f);
         else acc0 = _mm256_add_ps(acc0, f);
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    return qs_hsum(_mm256_add_ps(acc0, acc1));
 }
 
 static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *xd) {
@@ -54,7 +48,7 @@ static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *x
         if (b & 1) acc1 = _mm256_add_ps(acc1, f);
         else acc0 = _mm256_add_ps(acc0, f);
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    return qs_hsum(_mm256_add_ps(acc0, acc1));
 }
 
 /* sb16 rows (kernels.h) on AVX2: a 64-byte vector of a superblock is two ymm halves, blocks
@@ -142,10 +136,10 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
                          : dot_q8((const QBlockQ8_0 *)tb, nb - full, x->q + o * QK, x->d + o);
         }
     }
-    y[0] = hsum256(f0) + tail[0];
-    if (NT > 1) y[ldy] = hsum256(f1) + tail[1];
-    if (NT > 2) y[2 * ldy] = hsum256(f2) + tail[2];
-    if (NT > 3) y[3 * ldy] = hsum256(f3) + tail[3];
+    y[0] = qs_hsum(f0) + tail[0];
+    if (NT > 1) y[ldy] = qs_hsum(f1) + tail[1];
+    if (NT > 2) y[2 * ldy] = qs_hsum(f2) + tail[2];
+    if (NT > 3) y[3 * ldy] = qs_hsum(f3) + tail[3];
 }
 #undef SB16_Q4
 #undef SB16_Q8
@@ -182,7 +176,8 @@ void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, f
         return;
     }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
-        qs_rows_general(W, x, n0, n1, Y);
+        if (!W->zero) qs_rows_dot(W, x, n0, n1, Y);
+        else qs_rows_general(W, x, n0, n1, Y);
         return;
     }
     const int nb = W->nb;
@@ -195,4 +190,50 @@ void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, f
                                           ? dot_q4((const QBlockQ4_0 *)W->blocks + (size_t)n * nb, nb, q, xd, xl)
                                           : dot_q8((const QBlockQ8_0 *)W->blocks + (size_t)n * nb, nb, q, xd);
         }
+}
+
+/* kernels_internal.h.  Q4_0's nibble bytes: code j + 8 low, code j + 16 + 8 high; Q8_0's codes
+ * as they are in a GGUF block, xor 0x80 in a superblock (kernels.h). */
+int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, uint8_t *dst) {
+    const int nb = W->nb, q4 = V->type == KERN_Q4_0, nv = q4 ? 4 : 8, full = V->sb16 ? nb / 16 * 16 : 0;
+    const size_t bs = kern_qtype_block_bytes(W->type), vbs = kern_qtype_block_bytes(V->type);
+    const size_t stride = kern_qmat_row_bytes(V), head = V->sb16 ? kern_sb16_head(q4, nb / 16) : 0;
+    const __m256i m8 = _mm256_set1_epi8(-8), p7 = _mm256_set1_epi8(7), p8 = _mm256_set1_epi8(8);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * nb * bs;
+        const int8_t *z = W->zero ? W->zero + (size_t)n * nb : NULL;
+        uint8_t *out = dst + (size_t)(n - n0) * stride;
+        if (V->sb16) memset(out, 0, stride); /* the padding after a lone superblock and the row's end */
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = row + (size_t)b * bs;
+            __m256i c = qs_unpack(W->type, blk);
+            if (z) { /* c - z, refused where it wraps (Q8_0) or leaves Q4_0's codes */
+                __m256i zb = _mm256_set1_epi8(z[b]), d = _mm256_subs_epi8(c, zb);
+                if (!q4 && !_mm256_testc_si256(_mm256_cmpeq_epi8(d, _mm256_sub_epi8(c, zb)), _mm256_set1_epi8(-1))) return 0;
+                c = d;
+            }
+            if (q4 && !_mm256_testz_si256(_mm256_or_si256(_mm256_cmpgt_epi8(c, p7), _mm256_cmpgt_epi8(m8, c)),
+                                          _mm256_set1_epi8(-1)))
+                return 0;
+            uint32_t w[8];
+            if (q4) { /* c + 8 in [0, 15]: codes 0-15 low nibbles, 16-31 high (no carry between bytes) */
+                __m256i u = _mm256_add_epi8(c, p8);
+                __m128i p = _mm_or_si128(_mm256_castsi256_si128(u), _mm_slli_epi16(_mm256_extracti128_si256(u, 1), 4));
+                _mm_storeu_si128((__m128i *)w, p);
+            } else {
+                _mm256_storeu_si256((__m256i *)w, b < full ? _mm256_xor_si256(c, _mm256_set1_epi8((char)0x80)) : c);
+            }
+            if (b < full) {
+                size_t codes, scales;
+                kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
+                for (int v = 0; v < nv; v++) memcpy(out + codes + 64 * v + 4 * (b % 16), &w[q4 ? v : kern_sb16_sigma(v)], 4);
+                memcpy(out + scales + 2 * (b % 16), blk, 2);
+            } else {
+                uint8_t *o = out + (V->sb16 ? head + (size_t)(b - full) * vbs : (size_t)b * vbs);
+                memcpy(o, blk, 2);
+                memcpy(o + 2, w, vbs - 2);
+            }
+        }
+    }
+    return 1;
 }

@@ -1,7 +1,9 @@
 /* qmat_simd.h — AVX2-level helpers shared by qmat_avx2.c and qmat_avx512.c (static inline:
  * each file compiles them with its own -m flags).  The general path for every block type:
  * unpack a block to 32 int8 codes, take the exact int32 dot product with the activation codes,
- * and accumulate in the scalar reference's order, so it is bit-identical to it. */
+ * and accumulate in the scalar reference's order, so it is bit-identical to it (what affine
+ * rows of a decode run); the decode dot of symmetric Q3 / Q2 (qs_rows_dot); the activations'
+ * block store of the quantizers. */
 #ifndef QUANT_QMAT_SIMD_H
 #define QUANT_QMAT_SIMD_H
 
@@ -17,14 +19,14 @@ static inline float qs_f16(const void *p) {
     return _cvtsh_ss(h);
 }
 
-/* 32 codes of a block as int8 in a ymm (Q3 / Q2: byte j % 8, shift 2 (j / 8); qblock.h). */
-static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
+/* 32 codes of a block as unsigned bytes u = c + qs_offset (Q4_0 its stored nibbles, Q3 / Q2
+ * byte j % 8 shifted by 2 (j / 8), qblock.h); Q8_0 has no unsigned form (qs_unpack). */
+static inline int qs_offset(KernQType type) { return type == KERN_Q4_0 ? 8 : type == KERN_Q3 ? 4 : 2; }
+static inline __m256i qs_unpack_u(KernQType type, const uint8_t *blk) {
     switch (type) {
-        case KERN_Q8_0: return _mm256_loadu_si256((const __m256i *)(blk + 2));
         case KERN_Q4_0: {
             __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
-            __m256i u = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
-            return _mm256_sub_epi8(u, _mm256_set1_epi8(8));
+            return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
         }
         case KERN_Q3: {
             uint64_t lo;
@@ -39,16 +41,28 @@ static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
                                                               0x0101010101010101LL, 0));
             __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
             h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(4));
-            return _mm256_sub_epi8(_mm256_or_si256(u, h), _mm256_set1_epi8(4));
+            return _mm256_or_si256(u, h);
         }
         default: {
             uint64_t lo;
             memcpy(&lo, blk + 2, 8);
-            __m256i u = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_set_epi64x(6, 4, 2, 0)),
-                                         _mm256_set1_epi8(3));
-            return _mm256_sub_epi8(u, _mm256_set1_epi8(2));
+            return _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_set_epi64x(6, 4, 2, 0)),
+                                    _mm256_set1_epi8(3));
         }
     }
+}
+
+/* 32 codes of a block as int8 in a ymm. */
+static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
+    if (type == KERN_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    return _mm256_sub_epi8(qs_unpack_u(type, blk), _mm256_set1_epi8((char)qs_offset(type)));
+}
+
+static inline float qs_hsum(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
 }
 
 /* sum_j c[j] x[j] exactly: |c| <= 128 as u8, sign moved onto x (|x| <= 127), pairs fit int16. */
@@ -78,6 +92,37 @@ static inline void qs_rows_general(const KernQMat *W, const KernQAct *x, int n0,
                 acc += term;
             }
             Y[(size_t)t * W->N + n] = acc;
+        }
+    }
+}
+
+/* Symmetric Q3 / Q2 rows against a few tokens (decode).  Per block the unsigned codes u = c + o
+ * go against the activation codes (pmaddubsw: 2 * 7 * 127 fits int16), o times each 4 codes'
+ * sum comes off its int32 lane (KernQAct.l), and the 8 lanes, scaled by d_w d_x, add into f32
+ * lanes; one horizontal sum per row and token.  The same exact int32 block sums as the general
+ * path, summed in another f32 order (it ran at a third of this speed: a horizontal sum and a
+ * dependent f32 add per block). */
+static inline void qs_rows_dot(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    const size_t bs = kern_qtype_block_bytes(W->type);
+    const int sh = W->type == KERN_Q3 ? 2 : 1; /* o = 4, 2 */
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
+        for (int t = 0; t < x->T; t++) {
+            const int8_t *q = x->q + (size_t)t * x->nb * QK;
+            const float *xd = x->d + (size_t)t * x->nb;
+            const int32_t *xl = x->l + (size_t)t * x->nb * 8;
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+            for (int b = 0; b < W->nb; b++) {
+                const uint8_t *blk = row + (size_t)b * bs;
+                __m256i u = qs_unpack_u(W->type, blk);
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(q + QK * b))), ones);
+                p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(qs_f16(blk) * xd[b]));
+                if (b & 1) acc1 = _mm256_add_ps(acc1, f);
+                else acc0 = _mm256_add_ps(acc0, f);
+            }
+            Y[(size_t)t * W->N + n] = qs_hsum(_mm256_add_ps(acc0, acc1));
         }
     }
 }
