@@ -1,6 +1,6 @@
 /* bench_qmat.c — speed of the group-quantized linear kernels (kernels.h: kern_qmat_linear)
  * against fp32 BLAS on a TinyLlama FFN shape (N = 5632, K = 2048), decode (T = 1) and prompt
- * (T = 128), every block type, every ISA the CPU has, the thread count of OMP_NUM_THREADS.
+ * (T = 128), every block type and Q4_0 with zero-points ("q4_0+z"), every ISA the CPU has, the thread count of OMP_NUM_THREADS.
  * Not a test: prints a table; nothing here asserts a speed.  Each figure is the best of 7
  * trials (the machine is shared; interference only slows a run down).
  *
@@ -148,8 +148,9 @@ int main(int argc, char **argv) {
         Call c = {&(KernQMat){KERN_Q4_0, N, K, nb, NULL, NULL, 0}, &xa, X, Wf, Y, T, KERN_ISA_SCALAR};
         double dt = best_of(7, T == 1 ? 20 : 2, run_f, &c);
         printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", "f32", "blas", T, dt * 1e3, 4.0 * N * K / dt / 1e9, 2.0 * N * K * T / dt / 1e9);
-        for (int type = 0; type < 4; type++) {
-            size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * bs;
+        for (int v = 0; v < 5; v++) { /* Q8_0, Q4_0, Q3, Q2, then Q4_0 with zero-points (an affine grid) */
+            const int type = v == 4 ? KERN_Q4_0 : v, affine = v == 4;
+            size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * (bs + affine);
             uint8_t *blocks = xmalloc(bytes);
             for (size_t i = 0; i < bytes; i++) blocks[i] = (uint8_t)qrng_u32(&r);
             for (size_t i = 0; i < (size_t)N * nb; i++) { /* sane f16 scales */
@@ -157,9 +158,11 @@ int main(int argc, char **argv) {
                 blocks[i * bs] = (uint8_t)d;
                 blocks[i * bs + 1] = (uint8_t)(d >> 8);
             }
-            KernQMat W = {(KernQType)type, N, K, nb, blocks, NULL, 0}, S = W;
+            int8_t *zero = affine ? xmalloc((size_t)N * nb) : NULL;
+            for (size_t i = 0; affine && i < (size_t)N * nb; i++) zero[i] = (int8_t)(qrng_u32(&r) % 16) - 8;
+            KernQMat W = {(KernQType)type, N, K, nb, blocks, zero, 0}, S = W;
             /* the last row: the sb16 layout, where the SIMD kernels read it */
-            const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
+            const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, affine, kern_isa_best());
             S.sb16 = 1;
             uint8_t *sblocks = sb16 ? xmalloc64((size_t)N * kern_qmat_row_bytes(&S)) : NULL;
             for (int n = 0; sb16 && n < N; n++)
@@ -170,12 +173,13 @@ int main(int argc, char **argv) {
                 const int lay = isa > (int)kern_isa_best();
                 Call q = {lay ? &S : &W, &xa, X, Wf, Y, T, lay ? kern_isa_best() : (KernIsa)isa};
                 dt = best_of(7, T == 1 ? 20 : 2, run_q, &q);
-                printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", kern_qtype_name((KernQType)type),
+                printf("%-8s %-12s %5d %10.3f %9.2f %9.1f\n", affine ? "q4_0+z" : kern_qtype_name((KernQType)type),
                        lay ? sb16_name : kern_isa_name((KernIsa)isa), T, dt * 1e3, (double)bytes / dt / 1e9,
                        2.0 * N * K * T / dt / 1e9);
             }
             free(blocks);
             free(sblocks);
+            free(zero);
         }
     }
     kern_qact_free(&xa);

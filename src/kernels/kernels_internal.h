@@ -36,9 +36,8 @@ void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t
                                  int8_t *y);
 
 /* Group-quantized linear (qmat.c): rows [n0, n1) of Y[T, N] (no bias) for every token of x.
- * Q8_0 / Q4_0 symmetric are the SIMD fast paths; Q3 / Q2 and affine weights unpack each block
- * to int8 and sum in the scalar reference's order (bit-identical to it), except in a prompt,
- * where qmat.c first recodes them (kern_qmat_recode_avx2). */
+ * Q8_0 / Q4_0 symmetric have the SIMD kernels of their own; Q3 / Q2 and affine rows a row dot
+ * (qmat_simd.h), and in a prompt qmat.c first recodes them (kern_qmat_recode_avx2). */
 enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it */
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);

@@ -7,7 +7,7 @@
  * 8 * (sum of 4 activation codes) is taken off each int32 lane (KernQAct.l); Q8_0 moves the
  * weight's sign onto the activation (|q| <= 128, |x| <= 127: 2 * 128 * 127 fits).  The int32
  * lanes of a block are converted and multiplied by d_w d_x into an f32 accumulator.  Q3 / Q2 /
- * affine: qmat_simd.h, and a prompt on them arrives recoded into Q4_0 / Q8_0 (qmat.c,
+ * affine: qs_rows_dot (qmat_simd.h), and a prompt on them arrives recoded into Q4_0 / Q8_0 (qmat.c,
  * kern_qmat_recode_avx2 at the end of this file). */
 #include "qmat_simd.h"
 
@@ -176,8 +176,7 @@ void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, f
         return;
     }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
-        if (!W->zero) qs_rows_dot(W, x, n0, n1, Y);
-        else qs_rows_general(W, x, n0, n1, Y);
+        qs_rows_dot(W, x, n0, n1, Y);
         return;
     }
     const int nb = W->nb;

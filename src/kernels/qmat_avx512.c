@@ -3,9 +3,9 @@
  * Fast paths for symmetric Q4_0 and Q8_0.  VNNI's vpdpbusd multiplies unsigned by signed
  * bytes, so the weights go in unsigned, u = q + o (Q4_0's stored nibble, o = 8; Q8_0's code
  * xor 0x80, o = 128), and o times the activation codes' sum is taken back exactly in int32
- * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 decode on
- * qs_rows_dot, affine decode on the general path (qmat_simd.h); a prompt on those rows
- * arrives recoded into Q4_0 / Q8_0 (qmat.c).
+ * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 and affine
+ * rows of a decode run qs_rows_dot (qmat_simd.h); a prompt on them arrives recoded into
+ * Q4_0 / Q8_0 (qmat.c).
  *
  * Decode (T <= KERN_QACT_DOT_T tokens): rows against one token, streaming the rows' blocks
  * as stored, one row at a time.  Q4_0: per 4 blocks (72 bytes) of a row two loads, one
@@ -359,8 +359,7 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
         return;
     }
     if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
-        if (!W->zero) qs_rows_dot(W, x, n0, n1, Y);
-        else qs_rows_general(W, x, n0, n1, Y);
+        qs_rows_dot(W, x, n0, n1, Y);
         return;
     }
     if (x->T > KERN_QACT_DOT_T) {

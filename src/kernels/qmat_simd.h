@@ -1,9 +1,7 @@
 /* qmat_simd.h — AVX2-level helpers shared by qmat_avx2.c and qmat_avx512.c (static inline:
- * each file compiles them with its own -m flags).  The general path for every block type:
- * unpack a block to 32 int8 codes, take the exact int32 dot product with the activation codes,
- * and accumulate in the scalar reference's order, so it is bit-identical to it (what affine
- * rows of a decode run); the decode dot of symmetric Q3 / Q2 (qs_rows_dot); the activations'
- * block store of the quantizers. */
+ * each file compiles them with its own -m flags): block unpacking, the row dot of the rows
+ * without a dedicated kernel (symmetric Q3 / Q2, affine), and the activations' block store of
+ * the quantizers. */
 #ifndef QUANT_QMAT_SIMD_H
 #define QUANT_QMAT_SIMD_H
 
@@ -65,65 +63,57 @@ static inline float qs_hsum(__m256 v) {
     return _mm_cvtss_f32(a);
 }
 
-/* sum_j c[j] x[j] exactly: |c| <= 128 as u8, sign moved onto x (|x| <= 127), pairs fit int16. */
-static inline int32_t qs_dot(__m256i c, __m256i x) {
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(x, c));
-    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-    __m128i a = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
-    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
-    return _mm_cvtsi128_si32(a);
-}
-
-/* The general path (any type, affine or not), bit-identical to kern_qmat_rows_scalar. */
-static inline void qs_rows_general(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    const size_t bs = kern_qtype_block_bytes(W->type);
-    for (int n = n0; n < n1; n++) {
-        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
-        for (int t = 0; t < x->T; t++) {
-            const int8_t *q = x->q + (size_t)t * x->nb * QK;
-            const float *xd = x->d + (size_t)t * x->nb;
-            float acc = 0;
-            for (int b = 0; b < W->nb; b++) {
-                const uint8_t *blk = row + (size_t)b * bs;
-                int32_t s = qs_dot(qs_unpack(W->type, blk), _mm256_loadu_si256((const __m256i *)(q + b * QK)));
-                if (W->zero) s -= W->zero[(size_t)n * W->nb + b] * x->s[(size_t)t * x->nb + b];
-                float dd = qs_f16(blk) * xd[b], term = dd * (float)s; /* unfused, as the scalar kernel */
-                acc += term;
-            }
-            Y[(size_t)t * W->N + n] = acc;
-        }
-    }
-}
-
-/* Symmetric Q3 / Q2 rows against a few tokens (decode).  Per block the unsigned codes u = c + o
- * go against the activation codes (pmaddubsw: 2 * 7 * 127 fits int16), o times each 4 codes'
- * sum comes off its int32 lane (KernQAct.l), and the 8 lanes, scaled by d_w d_x, add into f32
- * lanes; one horizontal sum per row and token.  The same exact int32 block sums as the general
- * path, summed in another f32 order (it ran at a third of this speed: a horizontal sum and a
- * dependent f32 add per block). */
-static inline void qs_rows_dot(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    const size_t bs = kern_qtype_block_bytes(W->type);
-    const int sh = W->type == KERN_Q3 ? 2 : 1; /* o = 4, 2 */
+/* Rows that no dedicated kernel takes: symmetric Q3 / Q2 and affine rows of every type (a
+ * decode; in a prompt they arrive recoded into Q4_0 / Q8_0, qmat.c, unless their codes c - z
+ * fit neither).  Per block the 8 int32 lanes of the exact products, each over 4 codes: Q4_0 /
+ * Q3 / Q2 as unsigned codes u = c + o (pmaddubsw: 2 * 15 * 127 fits int16) with o times each 4
+ * activation codes' sum taken off its lane (KernQAct.l), Q8_0 with the sign moved onto the
+ * activation (2 * 128 * 127 fits); an affine block takes z times the block's code sum off lane
+ * 0.  The lanes, scaled by d_w d_x, add into f32 lanes; one horizontal sum per row and token:
+ * another f32 order than the scalar kernel's.  (A general path that unpacked to int8, summed
+ * each block horizontally and added it to a scalar in the scalar kernel's order ran a third
+ * as fast; bench_qmat's q3 / q2 rows.) */
+static inline __attribute__((always_inline)) void qs_rows_dot_t(const KernQType type, const KernQMat *W,
+                                                                const KernQAct *x, int n0, int n1, float *Y) {
+    const size_t bs = kern_qtype_block_bytes(type);
+    const int sh = type == KERN_Q4_0 ? 3 : type == KERN_Q3 ? 2 : 1; /* o = 8, 4, 2 */
     const __m256i ones = _mm256_set1_epi16(1);
     for (int n = n0; n < n1; n++) {
         const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
+        const int8_t *z = W->zero ? W->zero + (size_t)n * W->nb : NULL;
         for (int t = 0; t < x->T; t++) {
-            const int8_t *q = x->q + (size_t)t * x->nb * QK;
-            const float *xd = x->d + (size_t)t * x->nb;
-            const int32_t *xl = x->l + (size_t)t * x->nb * 8;
+            const size_t o = (size_t)t * x->nb;
+            const int8_t *q = x->q + o * QK;
+            const float *xd = x->d + o;
+            const int32_t *xl = x->l + o * 8, *xs = x->s + o;
             __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
             for (int b = 0; b < W->nb; b++) {
                 const uint8_t *blk = row + (size_t)b * bs;
-                __m256i u = qs_unpack_u(W->type, blk);
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(q + QK * b))), ones);
-                p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
+                const __m256i xq = _mm256_loadu_si256((const __m256i *)(q + QK * b));
+                __m256i p;
+                if (type == KERN_Q8_0) {
+                    const __m256i c = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                    p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(xq, c)), ones);
+                } else {
+                    p = _mm256_madd_epi16(_mm256_maddubs_epi16(qs_unpack_u(type, blk), xq), ones);
+                    p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
+                }
+                if (z) p = _mm256_sub_epi32(p, _mm256_setr_epi32(z[b] * xs[b], 0, 0, 0, 0, 0, 0, 0));
                 __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(qs_f16(blk) * xd[b]));
                 if (b & 1) acc1 = _mm256_add_ps(acc1, f);
                 else acc0 = _mm256_add_ps(acc0, f);
             }
             Y[(size_t)t * W->N + n] = qs_hsum(_mm256_add_ps(acc0, acc1));
         }
+    }
+}
+
+static inline void qs_rows_dot(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    switch (W->type) {
+        case KERN_Q8_0: qs_rows_dot_t(KERN_Q8_0, W, x, n0, n1, Y); break;
+        case KERN_Q4_0: qs_rows_dot_t(KERN_Q4_0, W, x, n0, n1, Y); break;
+        case KERN_Q3: qs_rows_dot_t(KERN_Q3, W, x, n0, n1, Y); break;
+        default: qs_rows_dot_t(KERN_Q2, W, x, n0, n1, Y); break;
     }
 }
 
