@@ -51,7 +51,7 @@ static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) 
 
 /* a's matrix in the sb16 layout (kernels.h) from here on, when its type and width allow it. */
 static int mat_sb16(Mat *a) {
-    if (a->z || (a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb < 16) return 0;
+    if ((a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb < 16) return 0;
     KernQMat m = a->m;
     m.sb16 = 1;
     size_t rb = kern_qmat_row_bytes(&m), bs = kern_qtype_block_bytes(m.type);
@@ -317,9 +317,9 @@ TEST(threads_identical) {
     KernIsa best = kern_isa_best();
     const int N = 1000, K = 2048;
     for (int T = 1; T <= 9; T += 8) /* row dots and prompt tiles */
-    for (int type = 0; type < 6; type++) { /* 4, 5: Q8_0, Q4_0 in the sb16 layout */
+    for (int type = 0; type < 8; type++) { /* 4, 5: Q8_0, Q4_0 in the sb16 layout; 6, 7: the same, affine */
         Mat a;
-        mat_make(&a, (KernQType)(type % 4), N, K, 0, &r);
+        mat_make(&a, (KernQType)(type < 4 ? type : type % 2), N, K, type >= 6, &r);
         if (type >= 4) CHECK(mat_sb16(&a));
         float *x = xmalloc((size_t)T * K * 4), *y1 = xmalloc((size_t)T * N * 4), *y2 = xmalloc((size_t)T * N * 4);
         for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);

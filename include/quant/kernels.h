@@ -119,7 +119,7 @@ typedef struct KernQMat {
     int N, K, nb;            /* outputs, inputs, blocks per row = ceil(K / 32) */
     const void *blocks;      /* [N][nb] blocks of `type`, or rows in the sb16 layout */
     const int8_t *zero;      /* [N][nb] zero-point per block (affine) or NULL (symmetric) */
-    int sb16;                /* 1: the layout below (Q8_0 / Q4_0, symmetric, nb >= 16) */
+    int sb16;                /* 1: the layout below (Q8_0 / Q4_0, nb >= 16; zero-points stay in `zero`) */
 } KernQMat;
 
 /* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512 and
@@ -133,8 +133,9 @@ typedef struct KernQMat {
  * (nibble bytes as in the block: code j low, code j + 16 high).  The other nb % 16 blocks (the
  * tail) follow as GGUF blocks, unchanged; the row is padded with zeros to 64 bytes.  Chosen by
  * the loader only where kern_qmat_sb16_wanted says the kernels that will run read it (the SIMD
- * ones: AVX-512 with VBMI for nb % 16 == 0, AVX2 for nb >= 16; not when the environment sets
- * QUANT_SB16=0); every path reads it correctly (the others through kern_qmat_block_codes). */
+ * ones: AVX-512 with VBMI for symmetric rows with nb % 16 == 0, AVX2 for nb >= 16, affine
+ * rows too; not when the environment sets QUANT_SB16=0); every path reads it correctly (the
+ * others through kern_qmat_block_codes). */
 int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
 size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */
 /* One row of nb GGUF-order blocks -> the sb16 row at dst (kern_qmat_row_bytes bytes). */

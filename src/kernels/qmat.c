@@ -29,13 +29,14 @@ const char *kern_qtype_name(KernQType t) {
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
     /* the AVX-512 and AVX2 kernels read it (qmat_avx512.c, qmat_avx2.c); the scalar one
      * through kern_qmat_block_codes, slowly.  The AVX-512 kernels (with VBMI) take whole
-     * superblocks only; the AVX2 ones also a tail of GGUF blocks.  QUANT_SB16=0 keeps the GGUF
+     * superblocks of symmetric rows only; the AVX2 ones also a tail of GGUF blocks, and
+     * zero-points (an AVX-512 machine hands those rows to them).  QUANT_SB16=0 keeps the GGUF
      * order (tests that set the layouts side by side, benchmarks). */
     const char *env = getenv("QUANT_SB16");
     if (env && strcmp(env, "0") == 0) return 0;
-    if ((type != KERN_Q4_0 && type != KERN_Q8_0) || affine || K <= 0 || isa == KERN_ISA_SCALAR) return 0;
+    if ((type != KERN_Q4_0 && type != KERN_Q8_0) || K <= 0 || isa == KERN_ISA_SCALAR) return 0;
     const int64_t nb = qblock_count(K);
-    if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi")) return nb % 16 == 0;
+    if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi") && !affine) return nb % 16 == 0;
     return nb >= 16;
 }
 
@@ -334,7 +335,7 @@ static void tile(void *arg, int i) {
     const KernQMat *W = j->W[m];
     float *Y = j->Y[m];
     int n0 = (i - j->first[m]) * j->rows, n1 = n0 + j->rows < W->N ? n0 + j->rows : W->N;
-    const int general = W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
+    const int general = (W->zero && !W->sb16) || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
     if (!(general && j->isa != KERN_ISA_SCALAR && j->x->T > KERN_QACT_DOT_T && tile_recoded(j, W, n0, n1, Y)))
         rows_isa(j, W, n0, n1, Y);
     if (j->b[m])

@@ -1,13 +1,10 @@
 /* qmat_avx2.c — group-quantized linear, AVX2 (kernels.h, qmat.c).
  *
- * Symmetric Q4_0 and Q8_0 rows in the sb16 layout (what the loader gives these kernels where a
- * row holds at least one superblock) go through sb16_row below.  On the GGUF order, one block
- * (32 weights) per ymm: pmaddubsw multiplies unsigned by signed bytes into int16 pairs, which
- * must not saturate.  Q4_0 goes in as its stored nibble u = q + 8 (15 * 127 * 2 fits) and
- * 8 * (sum of 4 activation codes) is taken off each int32 lane (KernQAct.l); Q8_0 moves the
- * weight's sign onto the activation (|q| <= 128, |x| <= 127: 2 * 128 * 127 fits).  The int32
- * lanes of a block are converted and multiplied by d_w d_x into an f32 accumulator.  Q3 / Q2 /
- * affine: qs_rows_dot (qmat_simd.h), and a prompt on them arrives recoded into Q4_0 / Q8_0 (qmat.c,
+ * Q4_0 and Q8_0 rows in the sb16 layout (what the loader gives these kernels where a row holds
+ * at least one superblock; affine rows too) go through sb16_row below.  Rows in the GGUF block
+ * order, of every type, through qs_dot_row (qmat_simd.h): one block (32 weights) per ymm,
+ * pmaddubsw multiplying unsigned by signed bytes into int16 pairs that must not saturate.  A
+ * prompt on Q3 / Q2 or affine GGUF-order rows arrives recoded into Q4_0 / Q8_0 (qmat.c,
  * kern_qmat_recode_avx2 at the end of this file). */
 #include "qmat_simd.h"
 
@@ -21,43 +18,13 @@
  * from cache). */
 enum { PF = 2048, PF_SB16_Q8 = 1024 };
 
-static float dot_q4(const QBlockQ4_0 *w, int nb, const int8_t *q, const float *xd, const int32_t *xl) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int b = 0; b < nb; b++) {
-        if (b % 2 == 0) _mm_prefetch((const char *)(w + b) + PF, _MM_HINT_T0); /* 36 bytes a step: every line */
-        __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)w[b].qs));
-        __m256i u = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(q + QK * b))), ones);
-        p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), 3));
-        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]));
-        if (b & 1) acc1 = _mm256_add_ps(acc1, f);
-        else acc0 = _mm256_add_ps(acc0, f);
-    }
-    return qs_hsum(_mm256_add_ps(acc0, acc1));
-}
-
-static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *xd) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int b = 0; b < nb; b++) {
-        _mm_prefetch((const char *)(w + b) + PF, _MM_HINT_T0);
-        __m256i c = _mm256_loadu_si256((const __m256i *)w[b].qs), x = _mm256_loadu_si256((const __m256i *)(q + QK * b));
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(x, c)), ones);
-        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]));
-        if (b & 1) acc1 = _mm256_add_ps(acc1, f);
-        else acc0 = _mm256_add_ps(acc0, f);
-    }
-    return qs_hsum(_mm256_add_ps(acc0, acc1));
-}
-
 /* sb16 rows (kernels.h) on AVX2: a 64-byte vector of a superblock is two ymm halves, blocks
  * 0-7 and 8-15 of it, so each int32 lane of a half sums one block and a half's 8 scales take
  * one conversion; the rows are 64-byte aligned, so no load straddles a cache line.  Q4_0: the
  * low and high nibbles of each of the 4 vectors against q16's vectors 2v and 2v + 1; the 8
  * pmaddubsw results of a half add up in int16 (each at most 2 * 15 * 127, 8 of them 30480:
  * no saturation), one pmaddwd widens them, and 8 (block code sum) comes off per lane (the
- * stored nibble is q + 8).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
+ * stored nibble is q + 8; affine: 8 + z, by a pmulld per half).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
  * onto the activation as in dot_q8, and each vector's pairs widen at once (two would not fit
  * int16).
  *
@@ -87,13 +54,14 @@ static float dot_q8(const QBlockQ8_0 *w, int nb, const int8_t *q, const float *x
     if (NT > t) {                                                                                              \
         const size_t o = (size_t)(t0 + t) * nb + 16 * (size_t)s + 8 * h;                                       \
         __m256i i32 = a##t;                                                                                    \
-        if (q4)                                                                                                \
-            i32 = _mm256_sub_epi32(_mm256_madd_epi16(a##t, ones),                                              \
-                                   _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(x->s + o)), 3));      \
+        const __m256i xs = _mm256_loadu_si256((const __m256i *)(x->s + o));                                     \
+        if (q4) i32 = _mm256_sub_epi32(_mm256_madd_epi16(a##t, ones), z ? _mm256_mullo_epi32(xs, zo) : _mm256_slli_epi32(xs, 3)); \
+        else if (z) i32 = _mm256_sub_epi32(i32, _mm256_mullo_epi32(xs, zo));                                   \
         f##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_loadu_ps(x->d + o)), f##t);     \
     }
 static inline __attribute__((always_inline)) void sb16_row(const int q4, const int NT, const uint8_t *row, int nb,
-                                                           const KernQAct *x, int t0, float *y, size_t ldy) {
+                                                           const int8_t *z, const KernQAct *x, int t0, float *y,
+                                                           size_t ldy) {
     const int ns = nb / 16;
     const __m256i m15 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
@@ -123,6 +91,10 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
                 }
             }
             const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(row + scales + 16 * h)));
+            /* affine: o + z per block (Q4_0's stored nibble is c + 8), times the block's code sum */
+            const __m256i zo = z ? _mm256_add_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(z + 16 * s + 8 * h))),
+                                                    _mm256_set1_epi32(q4 ? 8 : 0))
+                                 : _mm256_setzero_si256();
             SB16_END(0) SB16_END(1) SB16_END(2) SB16_END(3)
         }
     }
@@ -132,8 +104,8 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
         const uint8_t *tb = row + kern_sb16_head(q4, ns);
         for (int t = 0; t < NT; t++) {
             const size_t o = (size_t)(t0 + t) * nb + full;
-            tail[t] = q4 ? dot_q4((const QBlockQ4_0 *)tb, nb - full, x->q + o * QK, x->d + o, x->l + o * 8)
-                         : dot_q8((const QBlockQ8_0 *)tb, nb - full, x->q + o * QK, x->d + o);
+            tail[t] = qs_dot_row(q4 ? KERN_Q4_0 : KERN_Q8_0, tb, nb - full, x->q + o * QK, x->d + o, x->l + o * 8, x->s + o,
+                                 z ? z + full : NULL, PF);
         }
     }
     y[0] = qs_hsum(f0) + tail[0];
@@ -155,40 +127,25 @@ static void rows_sb16(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
         const int nt = x->T - t0 < 4 ? x->T - t0 : 4;
         for (int n = n0; n < n1; n++) {
             const uint8_t *row = rows + (size_t)n * stride;
+            const int8_t *z = W->zero ? W->zero + (size_t)n * nb : NULL;
             float *y = Y + (size_t)t0 * ldy + n;
             switch (nt * 2 + q4) {
-                case 2: sb16_row(0, 1, row, nb, x, t0, y, ldy); break;
-                case 3: sb16_row(1, 1, row, nb, x, t0, y, ldy); break;
-                case 4: sb16_row(0, 2, row, nb, x, t0, y, ldy); break;
-                case 5: sb16_row(1, 2, row, nb, x, t0, y, ldy); break;
-                case 6: sb16_row(0, 3, row, nb, x, t0, y, ldy); break;
-                case 7: sb16_row(1, 3, row, nb, x, t0, y, ldy); break;
-                case 8: sb16_row(0, 4, row, nb, x, t0, y, ldy); break;
-                default: sb16_row(1, 4, row, nb, x, t0, y, ldy); break;
+                case 2: sb16_row(0, 1, row, nb, z, x, t0, y, ldy); break;
+                case 3: sb16_row(1, 1, row, nb, z, x, t0, y, ldy); break;
+                case 4: sb16_row(0, 2, row, nb, z, x, t0, y, ldy); break;
+                case 5: sb16_row(1, 2, row, nb, z, x, t0, y, ldy); break;
+                case 6: sb16_row(0, 3, row, nb, z, x, t0, y, ldy); break;
+                case 7: sb16_row(1, 3, row, nb, z, x, t0, y, ldy); break;
+                case 8: sb16_row(0, 4, row, nb, z, x, t0, y, ldy); break;
+                default: sb16_row(1, 4, row, nb, z, x, t0, y, ldy); break;
             }
         }
     }
 }
 
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    if (W->sb16) {
-        rows_sb16(W, x, n0, n1, Y);
-        return;
-    }
-    if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
-        qs_rows_dot(W, x, n0, n1, Y);
-        return;
-    }
-    const int nb = W->nb;
-    for (int n = n0; n < n1; n++)
-        for (int t = 0; t < x->T; t++) {
-            const int8_t *q = x->q + (size_t)t * x->nb * QK;
-            const float *xd = x->d + (size_t)t * x->nb;
-            const int32_t *xl = x->l + (size_t)t * x->nb * 8;
-            Y[(size_t)t * W->N + n] = W->type == KERN_Q4_0
-                                          ? dot_q4((const QBlockQ4_0 *)W->blocks + (size_t)n * nb, nb, q, xd, xl)
-                                          : dot_q8((const QBlockQ8_0 *)W->blocks + (size_t)n * nb, nb, q, xd);
-        }
+    if (W->sb16) rows_sb16(W, x, n0, n1, Y);
+    else qs_rows_dot(W, x, n0, n1, Y, PF);
 }
 
 /* kernels_internal.h.  Q4_0's nibble bytes: code j + 8 low, code j + 16 + 8 high; Q8_0's codes

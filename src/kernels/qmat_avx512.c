@@ -4,8 +4,9 @@
  * bytes, so the weights go in unsigned, u = q + o (Q4_0's stored nibble, o = 8; Q8_0's code
  * xor 0x80, o = 128), and o times the activation codes' sum is taken back exactly in int32
  * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 and affine
- * rows of a decode run qs_rows_dot (qmat_simd.h); a prompt on them arrives recoded into
- * Q4_0 / Q8_0 (qmat.c).
+ * rows of a decode run qs_rows_dot (qmat_simd.h), affine rows in the sb16 layout the AVX2
+ * kernels; a prompt on GGUF-order Q3 / Q2 / affine rows arrives recoded into Q4_0 / Q8_0
+ * (qmat.c).
  *
  * Decode (T <= KERN_QACT_DOT_T tokens): rows against one token, streaming the rows' blocks
  * as stored, one row at a time.  Q4_0: per 4 blocks (72 bytes) of a row two loads, one
@@ -354,12 +355,12 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
 }
 
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    if (W->sb16 && W->nb % 16) { /* a tail after the superblocks: the AVX2 kernels' layout (kern_qmat_sb16_wanted) */
+    if (W->sb16 && (W->nb % 16 || W->zero)) { /* a tail after the superblocks, or zero-points: the AVX2 kernels' (kern_qmat_sb16_wanted) */
         kern_qmat_rows_avx2(W, x, n0, n1, Y);
         return;
     }
-    if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) {
-        qs_rows_dot(W, x, n0, n1, Y);
+    if (W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0)) { /* no prefetch: it gained nothing here (qmat_avx2.c) */
+        qs_rows_dot(W, x, n0, n1, Y, 0);
         return;
     }
     if (x->T > KERN_QACT_DOT_T) {

@@ -63,57 +63,65 @@ static inline float qs_hsum(__m256 v) {
     return _mm_cvtss_f32(a);
 }
 
-/* Rows that no dedicated kernel takes: symmetric Q3 / Q2 and affine rows of every type (a
- * decode; in a prompt they arrive recoded into Q4_0 / Q8_0, qmat.c, unless their codes c - z
- * fit neither).  Per block the 8 int32 lanes of the exact products, each over 4 codes: Q4_0 /
- * Q3 / Q2 as unsigned codes u = c + o (pmaddubsw: 2 * 15 * 127 fits int16) with o times each 4
- * activation codes' sum taken off its lane (KernQAct.l), Q8_0 with the sign moved onto the
- * activation (2 * 128 * 127 fits); an affine block takes z times the block's code sum off lane
- * 0.  The lanes, scaled by d_w d_x, add into f32 lanes; one horizontal sum per row and token:
- * another f32 order than the scalar kernel's.  (A general path that unpacked to int8, summed
+/* One row of nb blocks of `type` (GGUF order) against one token's activation blocks (q, d, l,
+ * s at the row's first block), z the row's zero-points or NULL.  Per block the 8 int32 lanes of
+ * the exact products, each over 4 codes: Q4_0 / Q3 / Q2 as unsigned codes u = c + o
+ * (pmaddubsw: 2 * 15 * 127 fits int16) with o times each 4 activation codes' sum taken off its
+ * lane (KernQAct.l), Q8_0 with the sign moved onto the activation (|c| <= 128, |x| <= 127:
+ * 2 * 128 * 127 fits); an affine block takes z times the block's code sum off lane 0.  The
+ * lanes, scaled by d_w d_x, add into two f32 accumulators (even and odd blocks), then one
+ * horizontal sum: another f32 order than the scalar kernel's.  pf > 0 prefetches that many
+ * bytes ahead, once per cache line of blocks.  (A general path that unpacked to int8, summed
  * each block horizontally and added it to a scalar in the scalar kernel's order ran a third
- * as fast; bench_qmat's q3 / q2 rows.) */
-static inline __attribute__((always_inline)) void qs_rows_dot_t(const KernQType type, const KernQMat *W,
-                                                                const KernQAct *x, int n0, int n1, float *Y) {
-    const size_t bs = kern_qtype_block_bytes(type);
+ * as fast; bench_qmat's q3 / q2 / q4_0+z rows.) */
+static inline __attribute__((always_inline)) float qs_dot_row(const KernQType type, const uint8_t *row, int nb,
+                                                              const int8_t *q, const float *xd, const int32_t *xl,
+                                                              const int32_t *xs, const int8_t *z, const int pf) {
+    const int bs = (int)kern_qtype_block_bytes(type), every = 64 / bs; /* blocks per prefetched line */
     const int sh = type == KERN_Q4_0 ? 3 : type == KERN_Q3 ? 2 : 1; /* o = 8, 4, 2 */
     const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = row + (size_t)b * bs;
+        if (pf && b % every == 0) _mm_prefetch((const char *)blk + pf, _MM_HINT_T0);
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)(q + QK * b));
+        __m256i p;
+        if (type == KERN_Q8_0) {
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(blk + 2));
+            p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(xq, c)), ones);
+        } else {
+            p = _mm256_madd_epi16(_mm256_maddubs_epi16(qs_unpack_u(type, blk), xq), ones);
+            p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
+        }
+        if (z) p = _mm256_sub_epi32(p, _mm256_setr_epi32(z[b] * xs[b], 0, 0, 0, 0, 0, 0, 0));
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(qs_f16(blk) * xd[b]));
+        if (b & 1) acc1 = _mm256_add_ps(acc1, f);
+        else acc0 = _mm256_add_ps(acc0, f);
+    }
+    return qs_hsum(_mm256_add_ps(acc0, acc1));
+}
+
+/* Rows [n0, n1) in the GGUF block order, every type, affine or not: qs_dot_row per row and
+ * token (rows outer: a decode streams each row once). */
+static inline __attribute__((always_inline)) void qs_rows_dot_t(const KernQType type, const KernQMat *W,
+                                                                const KernQAct *x, int n0, int n1, float *Y, int pf) {
+    const size_t bs = kern_qtype_block_bytes(type);
     for (int n = n0; n < n1; n++) {
         const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
         const int8_t *z = W->zero ? W->zero + (size_t)n * W->nb : NULL;
         for (int t = 0; t < x->T; t++) {
             const size_t o = (size_t)t * x->nb;
-            const int8_t *q = x->q + o * QK;
-            const float *xd = x->d + o;
-            const int32_t *xl = x->l + o * 8, *xs = x->s + o;
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-            for (int b = 0; b < W->nb; b++) {
-                const uint8_t *blk = row + (size_t)b * bs;
-                const __m256i xq = _mm256_loadu_si256((const __m256i *)(q + QK * b));
-                __m256i p;
-                if (type == KERN_Q8_0) {
-                    const __m256i c = _mm256_loadu_si256((const __m256i *)(blk + 2));
-                    p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(xq, c)), ones);
-                } else {
-                    p = _mm256_madd_epi16(_mm256_maddubs_epi16(qs_unpack_u(type, blk), xq), ones);
-                    p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
-                }
-                if (z) p = _mm256_sub_epi32(p, _mm256_setr_epi32(z[b] * xs[b], 0, 0, 0, 0, 0, 0, 0));
-                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(qs_f16(blk) * xd[b]));
-                if (b & 1) acc1 = _mm256_add_ps(acc1, f);
-                else acc0 = _mm256_add_ps(acc0, f);
-            }
-            Y[(size_t)t * W->N + n] = qs_hsum(_mm256_add_ps(acc0, acc1));
+            Y[(size_t)t * W->N + n] = qs_dot_row(type, row, W->nb, x->q + o * QK, x->d + o, x->l + o * 8, x->s + o, z, pf);
         }
     }
 }
 
-static inline void qs_rows_dot(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+static inline void qs_rows_dot(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y, int pf) {
     switch (W->type) {
-        case KERN_Q8_0: qs_rows_dot_t(KERN_Q8_0, W, x, n0, n1, Y); break;
-        case KERN_Q4_0: qs_rows_dot_t(KERN_Q4_0, W, x, n0, n1, Y); break;
-        case KERN_Q3: qs_rows_dot_t(KERN_Q3, W, x, n0, n1, Y); break;
-        default: qs_rows_dot_t(KERN_Q2, W, x, n0, n1, Y); break;
+        case KERN_Q8_0: qs_rows_dot_t(KERN_Q8_0, W, x, n0, n1, Y, pf); break;
+        case KERN_Q4_0: qs_rows_dot_t(KERN_Q4_0, W, x, n0, n1, Y, pf); break;
+        case KERN_Q3: qs_rows_dot_t(KERN_Q3, W, x, n0, n1, Y, pf); break;
+        default: qs_rows_dot_t(KERN_Q2, W, x, n0, n1, Y, pf); break;
     }
 }
 

