@@ -6,7 +6,7 @@
  *
  *   build/bench/bench_qmat [N K] [cpu|wall] [decode|stream]   (cpu: CPU time / threads instead of
  *   wall time; decode: T = 1 only, e.g. N K large enough that the weights stream from memory;
- *   stream: T = 1 through enough N x K Q4_0 and Q8_0 matrices in turn (512 MB) that every call
+ *   stream: T = 1 through enough N x K Q8_0, Q4_0 and affine Q4_0 matrices in turn (512 MB) that every call
  *   reads its weights from memory, as a model's decode step does)
  * GB/s counts the weight bytes read per call (decode is bound by them); GOP/s 2 N K T. */
 #include <stdio.h>
@@ -73,10 +73,13 @@ static int stream_mode(int N, int K) {
     kern_qact_init(&xa, 1, K);
     printf("N %d K %d, %d threads, weights streamed from memory\n%-8s %-12s %10s %9s %9s %9s\n", N, K, qthreads_get(), "type",
            "isa", "ms/call", "GB/s", "read GB/s", "of read");
-    for (int type = 0; type < 2; type++) {
-        size_t bs = kern_qtype_block_bytes((KernQType)type), bytes = (size_t)N * nb * bs;
-        int mats = (int)((512u << 20) / bytes) + 1;
+    for (int vt = 0; vt < 3; vt++) { /* Q8_0, Q4_0, Q4_0 with zero-points */
+        const int type = vt == 2 ? KERN_Q4_0 : vt, affine = vt == 2;
+        size_t bs = kern_qtype_block_bytes((KernQType)type), zbytes = affine ? (size_t)N * nb : 0, bytes = (size_t)N * nb * bs;
+        int mats = (int)((512u << 20) / (bytes + zbytes)) + 1;
         uint8_t *blocks = xmalloc(bytes * mats);
+        int8_t *zero = affine ? xmalloc(zbytes * mats) : NULL;
+        for (size_t i = 0; i < zbytes * mats; i++) zero[i] = (int8_t)(qrng_u32(&r) % 16) - 8;
         for (size_t i = 0; i < bytes * mats; i++) blocks[i] = (uint8_t)qrng_u32(&r);
         for (size_t i = 0; i < (size_t)N * nb * mats; i++) {
             uint16_t d = qf32_to_f16(0.01f);
@@ -85,7 +88,7 @@ static int stream_mode(int N, int K) {
         }
         /* the same matrices in the sb16 layout too, where the SIMD kernels read it */
         KernQMat shape = {(KernQType)type, N, K, nb, NULL, NULL, 1};
-        const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, 0, kern_isa_best());
+        const int sb16 = kern_qmat_sb16_wanted((KernQType)type, K, affine, kern_isa_best());
         const size_t rb = kern_qmat_row_bytes(&shape), sbytes = (size_t)N * rb;
         uint8_t *sblocks = sb16 ? xmalloc64(sbytes * mats) : NULL;
         for (int m = 0; sb16 && m < mats; m++)
@@ -101,7 +104,8 @@ static int stream_mode(int N, int K) {
                 const int isa = v + 1, lay = isa > (int)kern_isa_best(); /* the last: sb16 */
                 double t0 = use_cpu_time ? cpu_now() : qtime_now();
                 for (int m = 0; m < mats; m++) {
-                    KernQMat W = {(KernQType)type, N, K, nb, lay ? sblocks + sbytes * m : blocks + bytes * m, NULL, lay};
+                    KernQMat W = {(KernQType)type, N, K, nb, lay ? sblocks + sbytes * m : blocks + bytes * m,
+                                  zero ? zero + zbytes * m : NULL, lay};
                     kern_qact_quantize(&xa, X, 1, K);
                     kern_qmat_linear(&W, &xa, NULL, Y, lay ? kern_isa_best() : (KernIsa)isa);
                 }
@@ -116,12 +120,14 @@ static int stream_mode(int N, int K) {
         }
         for (int v = 0; v < nvar; v++) {
             const int isa = v + 1, lay = isa > (int)kern_isa_best();
-            printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", kern_qtype_name((KernQType)type),
-                   lay ? sb16_name : kern_isa_name((KernIsa)isa), best[v] * 1e3, (double)bytes / best[v] / 1e9, bw / 1e9,
-                   100 * (double)bytes / best[v] / bw);
+            const double read = (double)(bytes + zbytes);
+            printf("%-8s %-12s %10.3f %9.2f %9.2f %8.0f%%\n", affine ? "q4_0+z" : kern_qtype_name((KernQType)type),
+                   lay ? sb16_name : kern_isa_name((KernIsa)isa), best[v] * 1e3, read / best[v] / 1e9, bw / 1e9,
+                   100 * read / best[v] / bw);
         }
         free(blocks);
         free(sblocks);
+        free(zero);
     }
     kern_qact_free(&xa);
     free(X);

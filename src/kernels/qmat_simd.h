@@ -56,6 +56,12 @@ static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
     return _mm256_sub_epi8(qs_unpack_u(type, blk), _mm256_set1_epi8((char)qs_offset(type)));
 }
 
+/* kern_qtype_block_bytes as a constant where type is one (the row dots' strides and prefetch). */
+static inline int qs_block_bytes(KernQType type) {
+    return type == KERN_Q8_0 ? (int)sizeof(QBlockQ8_0) : type == KERN_Q4_0 ? (int)sizeof(QBlockQ4_0)
+         : type == KERN_Q3 ? (int)sizeof(QBlockQ3) : (int)sizeof(QBlockQ2);
+}
+
 static inline float qs_hsum(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -68,7 +74,8 @@ static inline float qs_hsum(__m256 v) {
  * the exact products, each over 4 codes: Q4_0 / Q3 / Q2 as unsigned codes u = c + o
  * (pmaddubsw: 2 * 15 * 127 fits int16) with o times each 4 activation codes' sum taken off its
  * lane (KernQAct.l), Q8_0 with the sign moved onto the activation (|c| <= 128, |x| <= 127:
- * 2 * 128 * 127 fits); an affine block takes z times the block's code sum off lane 0.  The
+ * 2 * 128 * 127 fits); an affine block (aff: a constant, so the symmetric loop carries no
+ * test) takes z times the block's code sum off lane 0.  The
  * lanes, scaled by d_w d_x, add into two f32 accumulators (even and odd blocks), then one
  * horizontal sum: another f32 order than the scalar kernel's.  pf > 0 prefetches that many
  * bytes ahead, once per cache line of blocks.  (A general path that unpacked to int8, summed
@@ -76,8 +83,9 @@ static inline float qs_hsum(__m256 v) {
  * as fast; bench_qmat's q3 / q2 / q4_0+z rows.) */
 static inline __attribute__((always_inline)) float qs_dot_row(const KernQType type, const uint8_t *row, int nb,
                                                               const int8_t *q, const float *xd, const int32_t *xl,
-                                                              const int32_t *xs, const int8_t *z, const int pf) {
-    const int bs = (int)kern_qtype_block_bytes(type), every = 64 / bs; /* blocks per prefetched line */
+                                                              const int32_t *xs, const int aff, const int8_t *z,
+                                                              const int pf) {
+    const int bs = qs_block_bytes(type), every = bs > 32 ? 1 : bs > 16 ? 2 : 4; /* blocks per prefetch: <= 64 bytes */
     const int sh = type == KERN_Q4_0 ? 3 : type == KERN_Q3 ? 2 : 1; /* o = 8, 4, 2 */
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -93,7 +101,7 @@ static inline __attribute__((always_inline)) float qs_dot_row(const KernQType ty
             p = _mm256_madd_epi16(_mm256_maddubs_epi16(qs_unpack_u(type, blk), xq), ones);
             p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(xl + 8 * b)), sh));
         }
-        if (z) p = _mm256_sub_epi32(p, _mm256_setr_epi32(z[b] * xs[b], 0, 0, 0, 0, 0, 0, 0));
+        if (aff) p = _mm256_sub_epi32(p, _mm256_setr_epi32(z[b] * xs[b], 0, 0, 0, 0, 0, 0, 0));
         __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(qs_f16(blk) * xd[b]));
         if (b & 1) acc1 = _mm256_add_ps(acc1, f);
         else acc0 = _mm256_add_ps(acc0, f);
@@ -105,13 +113,14 @@ static inline __attribute__((always_inline)) float qs_dot_row(const KernQType ty
  * token (rows outer: a decode streams each row once). */
 static inline __attribute__((always_inline)) void qs_rows_dot_t(const KernQType type, const KernQMat *W,
                                                                 const KernQAct *x, int n0, int n1, float *Y, int pf) {
-    const size_t bs = kern_qtype_block_bytes(type);
+    const size_t bs = (size_t)qs_block_bytes(type);
     for (int n = n0; n < n1; n++) {
         const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * W->nb * bs;
         const int8_t *z = W->zero ? W->zero + (size_t)n * W->nb : NULL;
         for (int t = 0; t < x->T; t++) {
             const size_t o = (size_t)t * x->nb;
-            Y[(size_t)t * W->N + n] = qs_dot_row(type, row, W->nb, x->q + o * QK, x->d + o, x->l + o * 8, x->s + o, z, pf);
+            Y[(size_t)t * W->N + n] = z ? qs_dot_row(type, row, W->nb, x->q + o * QK, x->d + o, x->l + o * 8, x->s + o, 1, z, pf)
+                                        : qs_dot_row(type, row, W->nb, x->q + o * QK, x->d + o, x->l + o * 8, x->s + o, 0, NULL, pf);
         }
     }
 }
