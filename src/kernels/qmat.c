@@ -301,13 +301,13 @@ static void rows_isa(const Job *j, const KernQMat *W, int n0, int n1, float *Y) 
     }
 }
 
-/* A prompt on Q3 / Q2 or affine rows.  Their general path unpacks every block once per token
- * and sums it alone (bit-identical to the scalar kernel), which made a 128-token prompt through
- * a Q3 linear 3.7x slower than fp32 BLAS.  Here the tile's rows are recoded once into Q4_0
- * (Q3 / Q2, codes c - z within [-8, 7]) or Q8_0 blocks of the same weights, in the sb16 layout
- * where the ISA's kernels read it, and the Q4_0 / Q8_0 kernels run on them: the same exact
- * int32 block sums, summed across blocks in those kernels' order.  0 (nothing written to Y) if
- * some c - z fits neither: the general path runs instead. */
+/* A prompt on Q3 / Q2 or affine rows in the GGUF block order.  Their row dot unpacks every
+ * block once per token (a general path that also summed each block alone made a 128-token
+ * prompt through a Q3 linear 3.7-5x slower than fp32 BLAS).  Here the tile's rows are recoded
+ * once into Q4_0 (Q3 / Q2, codes c - z within [-8, 7]) or Q8_0 blocks of the same weights, in
+ * the sb16 layout where the ISA's kernels read it, and the Q4_0 / Q8_0 kernels run on them: the
+ * same exact int32 block sums, summed across blocks in those kernels' order.  0 (nothing
+ * written to Y) if some c - z fits neither: the row dot runs instead. */
 static int tile_recoded(const Job *j, const KernQMat *W, int n0, int n1, float *Y) {
     const KernIsa isa = j->isa == KERN_ISA_AVX512VNNI && !j->vbmi ? KERN_ISA_AVX2 : j->isa;
     const int rows = n1 - n0, T = j->x->T;

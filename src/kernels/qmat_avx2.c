@@ -24,9 +24,10 @@ enum { PF = 2048, PF_SB16_Q8 = 1024 };
  * low and high nibbles of each of the 4 vectors against q16's vectors 2v and 2v + 1; the 8
  * pmaddubsw results of a half add up in int16 (each at most 2 * 15 * 127, 8 of them 30480:
  * no saturation), one pmaddwd widens them, and 8 (block code sum) comes off per lane (the
- * stored nibble is q + 8; affine: 8 + z, by a pmulld per half).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
- * onto the activation as in dot_q8, and each vector's pairs widen at once (two would not fit
- * int16).
+ * stored nibble is q + 8).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
+ * onto the activation as in qs_dot_row, and each vector's pairs widen at once (two would not
+ * fit int16).  Affine rows (zero-points beside the blocks): (o + z) times the block code sum
+ * comes off each lane instead, o = 8 (Q4_0) or 0, by one pmulld per half superblock.
  *
  * NT tokens (1..4) share each row's unpacked nibbles: a prompt reads a row's weights once per
  * 4 tokens from cache, and a decode step (NT = 1) streams each row once.  Accumulation: per

@@ -1,7 +1,7 @@
 /* qmat_simd.h — AVX2-level helpers shared by qmat_avx2.c and qmat_avx512.c (static inline:
- * each file compiles them with its own -m flags): block unpacking, the row dot of the rows
- * without a dedicated kernel (symmetric Q3 / Q2, affine), and the activations' block store of
- * the quantizers. */
+ * each file compiles them with its own -m flags): block unpacking, the row dot of rows in the
+ * GGUF block order (every type on AVX2; on AVX-512 the Q3 / Q2 / affine rows, which have no
+ * kernel of their own there), and the activations' block store of the quantizers. */
 #ifndef QUANT_QMAT_SIMD_H
 #define QUANT_QMAT_SIMD_H
 
@@ -75,12 +75,13 @@ static inline float qs_hsum(__m256 v) {
  * (pmaddubsw: 2 * 15 * 127 fits int16) with o times each 4 activation codes' sum taken off its
  * lane (KernQAct.l), Q8_0 with the sign moved onto the activation (|c| <= 128, |x| <= 127:
  * 2 * 128 * 127 fits); an affine block (aff: a constant, so the symmetric loop carries no
- * test) takes z times the block's code sum off lane 0.  The
- * lanes, scaled by d_w d_x, add into two f32 accumulators (even and odd blocks), then one
- * horizontal sum: another f32 order than the scalar kernel's.  pf > 0 prefetches that many
- * bytes ahead, once per cache line of blocks.  (A general path that unpacked to int8, summed
- * each block horizontally and added it to a scalar in the scalar kernel's order ran a third
- * as fast; bench_qmat's q3 / q2 / q4_0+z rows.) */
+ * test) takes z times the block's code sum off lane 0.  The lanes, scaled by d_w d_x, add into
+ * two f32 accumulators (even and odd blocks), then one horizontal sum: another f32 order than
+ * the scalar kernel's.  pf > 0 prefetches that many bytes ahead, once per cache line of blocks
+ * (the block size must be a constant here: as a function's result the cadence compiled to an
+ * idiv per block).  A general path that unpacked to int8, summed each block horizontally and
+ * added it to a scalar in the scalar kernel's order ran at a third to a half of this speed
+ * (bench_qmat's q3 / q2 / q4_0+z rows). */
 static inline __attribute__((always_inline)) float qs_dot_row(const KernQType type, const uint8_t *row, int nb,
                                                               const int8_t *q, const float *xd, const int32_t *xl,
                                                               const int32_t *xs, const int aff, const int8_t *z,
