@@ -26,6 +26,7 @@ typedef struct LlmBenchResult {
     double bytes_per_token;              /* weights + KV cache a decode step reads (mean over the run) */
     double weight_bytes;                 /* resident weights: packed linears + fp32 tensors */
     double packed_bytes;                 /* of which packed linears */
+    double head_bytes;                   /* what one classifier product reads: fp32 [V, D] or its packed blocks */
     double kv_bytes, act_bytes;          /* KV cache and scratch the state allocates */
     /* with opts.bandwidth: per timed round, the decode's tokens/s, the bandwidth measured
      * before and after it, and decode / (mean of the two / bytes_per_token) */

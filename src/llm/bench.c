@@ -6,12 +6,13 @@
 #include "quant/llm_bench.h"
 #include "quant/llm_eval.h"
 
-/* Bytes of one linear's weights as the model holds them. */
-static double linear_bytes(const LlmLinear *l) {
-    if (!l->packed) return 4.0 * l->in * l->out;
-    const KernQMat *q = l->packed;
+/* Bytes of a packed matrix's blocks and zero-points. */
+static double qmat_bytes(const KernQMat *q) {
     return (double)q->N * q->nb * (double)kern_qtype_block_bytes(q->type) + (q->zero ? (double)q->N * q->nb : 0);
 }
+
+/* Bytes of one linear's weights as the model holds them. */
+static double linear_bytes(const LlmLinear *l) { return l->packed ? qmat_bytes(l->packed) : 4.0 * l->in * l->out; }
 
 /* The decode split (llm_bench.h): `passes` passes over every layer's linears at T = 1, each
  * site's input quantized before its first linear as a decode step does, then the classifier;
@@ -110,7 +111,15 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
             if (ls[k].packed) r->packed_bytes += linear_bytes(&ls[k]);
         }
     }
-    double other = 4.0 * (V * D * (c->shared_head ? 1 : 2) + L * 2 * D + D + (m->pos_emb ? (double)c->max_seq * D : 0));
+    /* the classifier and the embedding as the model holds them: fp32 (one tensor when tied; a
+     * packed classifier dequantized for --kernels ref keeps both kinds), or packed (a quantized
+     * file's untied classifier and lookup-only embedding); llm.h */
+    const double VD = (double)V * D;
+    const double head_mem = (m->head ? 4 * VD : 0) + (m->p_head ? qmat_bytes(m->p_head) : 0);
+    const double emb_mem = m->tok_emb ? (m->tok_emb == m->head ? 0 : 4 * VD) : (m->p_emb ? qmat_bytes(m->p_emb) : 0);
+    r->head_bytes = m->head ? 4 * VD : m->p_head ? qmat_bytes(m->p_head) : 0; /* what a classifier product reads */
+    const double emb_row = m->tok_emb ? 4.0 * D : m->p_emb ? qmat_bytes(m->p_emb) / V : 0;
+    double other = head_mem + emb_mem + 4.0 * (L * 2 * D + D + (m->pos_emb ? (double)c->max_seq * D : 0));
     r->weight_bytes = lin + other;
     r->kv_bytes = 2.0 * L * ctx * kvd * 4;
     int64_t nb = ((F > D ? F : D) + 31) / 32;
@@ -119,7 +128,7 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     /* a decode step reads every linear, the classifier, one embedding row, the norms, and the
      * KV cache up to its position (mean position over the generated tokens) */
     double kv_read = 2.0 * L * kvd * 4 * (o->prompt_tokens + 0.5 * o->gen_tokens);
-    r->bytes_per_token = lin + 4.0 * (V * D + D + L * 2 * D + D) + kv_read;
+    r->bytes_per_token = lin + r->head_bytes + emb_row + 4.0 * (L * 2 * D + D) + kv_read;
 
     LlmState s;
     llm_state_init(&s, m, (int)T);

@@ -133,7 +133,7 @@ int cmd_bench(Args *a, QErr *err) {
         printf(" %s %.2f (%.0f)%s", r.split_names[k], 1e3 * r.split_lin[k], r.split_lin_bytes[k] / r.split_lin[k] / 1e9,
                k + 1 < r.split_n ? "," : ";");
     printf(" int8 inputs %.2f; classifier %.2f (%.0f); rest %.2f (attention, norms, residuals); a step %.2f\n",
-           1e3 * r.split_act, 1e3 * r.split_head, 4.0 * m.c.vocab_size * m.c.dim / r.split_head / 1e9, 1e3 * r.split_rest,
+           1e3 * r.split_act, 1e3 * r.split_head, r.head_bytes / r.split_head / 1e9, 1e3 * r.split_rest,
            1e3 * r.split_step);
     printf("memory      peak RSS %.3f GiB; weights %.3f GiB (packed linears %.3f) + KV cache %.3f (%d positions) + "
            "activations %.3f = %.3f GiB; RSS / that = %.3f\n", rss / GiB, r.weight_bytes / GiB, r.packed_bytes / GiB,
@@ -166,6 +166,7 @@ int cmd_bench(Args *a, QErr *err) {
         cJSON_AddNumberToObject(j, "peak_rss_bytes", rss);
         cJSON_AddNumberToObject(j, "weight_bytes", r.weight_bytes);
         cJSON_AddNumberToObject(j, "packed_bytes", r.packed_bytes);
+        cJSON_AddNumberToObject(j, "classifier_bytes", r.head_bytes);
         cJSON_AddNumberToObject(j, "kv_bytes", r.kv_bytes);
         cJSON_AddNumberToObject(j, "activation_bytes", r.act_bytes);
         cJSON_AddNumberToObject(j, "rss_over_needed", rss / need);
