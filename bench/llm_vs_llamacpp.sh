@@ -60,4 +60,8 @@ for w in widths:
     print("%-6s %-10s %11.2fx %11.2fx   (median of the rounds' ratios: prompt %s, decode %s; RSS / (weights + KV + activations) = %.3f)" % (
           "", "ratio", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd),
           med([x["rss_over_needed"] for x in q])))
+    # both engines read the same bytes a token, so the decode ratio is at most 1 / llama.cpp's
+    # share of the bound: what a decode at the bound itself would reach
+    print("%-6s %-10s %24.2fx   (a decode at 100%% of the bound against llama.cpp: 1 / its share, median of the rounds)" % (
+          "", "at bound", med([1 / f for f in lf if f > 0])))
 PY
