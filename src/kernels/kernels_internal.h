@@ -2,6 +2,8 @@
 #ifndef QUANT_KERNELS_INTERNAL_H
 #define QUANT_KERNELS_INTERNAL_H
 
+#include <string.h>
+
 #include "quant/kernels.h"
 
 /* Packed weights.  Layouts by ISA (N rounded up to the block, K up to kstep, pads are 0):
@@ -71,6 +73,28 @@ static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *sc
     const size_t C = q4 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
     *codes = pair + (size_t)(s % 2) * C;
     *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
+}
+
+/* Block b (its GGUF bytes: f16 scale, then the codes as stored) of a Q4_0 / Q8_0 row of nb
+ * blocks, put where the row's sb16 form keeps it (kernels.h): its code dwords into the
+ * superblock's vectors (Q8_0's xor 0x80) and its scale beside them, or, in the tail, the block
+ * as it is.  The one writer of the layout (kern_qmat_sb16_row, kern_qmat_recode_avx2). */
+static inline void kern_sb16_put(int q4, int nb, int b, const uint8_t *blk, uint8_t *row) {
+    const int full = nb / 16 * 16;
+    const size_t bs = 2 + (q4 ? 16 : 32); /* Q4_0 / Q8_0 blocks (qblock.h asserts them) */
+    if (b >= full) {
+        memcpy(row + kern_sb16_head(q4, nb / 16) + (size_t)(b - full) * bs, blk, bs);
+        return;
+    }
+    size_t codes, scales;
+    kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
+    for (int v = 0; v < (q4 ? 4 : 8); v++) {
+        uint32_t w;
+        memcpy(&w, blk + 2 + 4 * (q4 ? v : kern_sb16_sigma(v)), 4);
+        if (!q4) w ^= 0x80808080u;
+        memcpy(row + codes + 64 * v + 4 * (b % 16), &w, 4);
+    }
+    memcpy(row + scales + 2 * (b % 16), blk, 2);
 }
 
 /* A buffer of at least `bytes`, 64-byte aligned, kept per thread and per slot between calls

@@ -48,25 +48,9 @@ size_t kern_qmat_row_bytes(const KernQMat *W) {
 
 void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst) {
     const KernQMat W = {type, 1, nb * QK, nb, NULL, NULL, 1};
-    const int q4 = type == KERN_Q4_0, nv = q4 ? 4 : 8, full = nb / 16 * 16; /* vectors a superblock; blocks in superblocks */
-    const size_t bs = kern_qtype_block_bytes(type), head = kern_sb16_head(q4, nb / 16);
-    const uint8_t *src = blocks;
+    const size_t bs = kern_qtype_block_bytes(type);
     memset(dst, 0, kern_qmat_row_bytes(&W));
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *blk = src + (size_t)b * bs;
-        if (b >= full) { /* the tail: GGUF blocks as they are */
-            memcpy(dst + head + (size_t)(b - full) * bs, blk, bs);
-            continue;
-        }
-        size_t codes, scales;
-        kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
-        for (int v = 0; v < nv; v++)
-            for (int k = 0; k < 4; k++) {
-                uint8_t c = blk[2 + 4 * (q4 ? v : kern_sb16_sigma(v)) + k];
-                dst[codes + 64 * v + 4 * (b % 16) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
-            }
-        memcpy(dst + scales + 2 * (b % 16), blk, 2); /* the f16 scale */
-    }
+    for (int b = 0; b < nb; b++) kern_sb16_put(type == KERN_Q4_0, nb, b, (const uint8_t *)blocks + (size_t)b * bs, dst);
 }
 
 /* Block b of an sb16 row back in GGUF order (blk: kern_qtype_block_bytes bytes). */

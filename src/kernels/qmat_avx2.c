@@ -108,10 +108,8 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
             const int8_t *q = x->q + o * QK;
             const float *d = x->d + o;
             const int32_t *l = x->l + o * 8, *xs = x->s + o;
-            if (q4) tail[t] = aff ? qs_dot_row(KERN_Q4_0, tb, nb - full, q, d, l, xs, 1, z + full, PF)
-                                  : qs_dot_row(KERN_Q4_0, tb, nb - full, q, d, l, xs, 0, NULL, PF);
-            else tail[t] = aff ? qs_dot_row(KERN_Q8_0, tb, nb - full, q, d, l, xs, 1, z + full, PF)
-                               : qs_dot_row(KERN_Q8_0, tb, nb - full, q, d, l, xs, 0, NULL, PF);
+            /* q4 and aff are constants in each copy of sb16_row: one specialised row dot */
+            tail[t] = qs_dot_row(q4 ? KERN_Q4_0 : KERN_Q8_0, tb, nb - full, q, d, l, xs, aff, aff ? z + full : NULL, PF);
         }
     }
     y[0] = qs_hsum(f0) + tail[0];
@@ -128,33 +126,36 @@ static inline __attribute__((always_inline)) void sb16_row(const int q4, const i
  * copy of sb16_row; the affine rows' copies live in a function of their own, so the symmetric
  * ones compile as they did before zero-points came (with all 16 in one function the symmetric
  * Q8_0 decode ran 5% slower, bench_qmat). */
-#define ROWS_SB16(name, AFF)                                                                                   \
-    static void name(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {                        \
-        const int nb = W->nb, q4 = W->type == KERN_Q4_0;                                                      \
-        const size_t stride = kern_qmat_row_bytes(W), ldy = (size_t)W->N;                                     \
-        const uint8_t *rows = (const uint8_t *)W->blocks;                                                     \
-        for (int t0 = 0; t0 < x->T; t0 += 4) {                                                                \
-            const int nt = x->T - t0 < 4 ? x->T - t0 : 4;                                                     \
-            for (int n = n0; n < n1; n++) {                                                                   \
-                const uint8_t *row = rows + (size_t)n * stride;                                               \
-                const int8_t *z = AFF ? W->zero + (size_t)n * nb : NULL;                                      \
-                float *y = Y + (size_t)t0 * ldy + n;                                                          \
-                switch (nt * 2 + q4) {                                                                        \
-                    case 2: sb16_row(0, 1, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 3: sb16_row(1, 1, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 4: sb16_row(0, 2, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 5: sb16_row(1, 2, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 6: sb16_row(0, 3, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 7: sb16_row(1, 3, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    case 8: sb16_row(0, 4, AFF, row, nb, z, x, t0, y, ldy); break;                            \
-                    default: sb16_row(1, 4, AFF, row, nb, z, x, t0, y, ldy); break;                           \
-                }                                                                                             \
-            }                                                                                                 \
-        }                                                                                                     \
+static inline __attribute__((always_inline)) void rows_sb16_body(const int aff, const KernQMat *W, const KernQAct *x,
+                                                                 int n0, int n1, float *Y) {
+    const int nb = W->nb, q4 = W->type == KERN_Q4_0;
+    const size_t stride = kern_qmat_row_bytes(W), ldy = (size_t)W->N;
+    const uint8_t *rows = (const uint8_t *)W->blocks;
+    for (int t0 = 0; t0 < x->T; t0 += 4) {
+        const int nt = x->T - t0 < 4 ? x->T - t0 : 4;
+        for (int n = n0; n < n1; n++) {
+            const uint8_t *row = rows + (size_t)n * stride;
+            const int8_t *z = aff ? W->zero + (size_t)n * nb : NULL;
+            float *y = Y + (size_t)t0 * ldy + n;
+            switch (nt * 2 + q4) {
+                case 2: sb16_row(0, 1, aff, row, nb, z, x, t0, y, ldy); break;
+                case 3: sb16_row(1, 1, aff, row, nb, z, x, t0, y, ldy); break;
+                case 4: sb16_row(0, 2, aff, row, nb, z, x, t0, y, ldy); break;
+                case 5: sb16_row(1, 2, aff, row, nb, z, x, t0, y, ldy); break;
+                case 6: sb16_row(0, 3, aff, row, nb, z, x, t0, y, ldy); break;
+                case 7: sb16_row(1, 3, aff, row, nb, z, x, t0, y, ldy); break;
+                case 8: sb16_row(0, 4, aff, row, nb, z, x, t0, y, ldy); break;
+                default: sb16_row(1, 4, aff, row, nb, z, x, t0, y, ldy); break;
+            }
+        }
     }
-ROWS_SB16(rows_sb16, 0)
-ROWS_SB16(rows_sb16_affine, 1)
-#undef ROWS_SB16
+}
+__attribute__((noinline)) static void rows_sb16(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    rows_sb16_body(0, W, x, n0, n1, Y);
+}
+__attribute__((noinline)) static void rows_sb16_affine(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    rows_sb16_body(1, W, x, n0, n1, Y);
+}
 
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
     if (W->sb16 && W->zero) rows_sb16_affine(W, x, n0, n1, Y);
@@ -162,12 +163,12 @@ void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, f
     else qs_rows_dot(W, x, n0, n1, Y, PF);
 }
 
-/* kernels_internal.h.  Q4_0's nibble bytes: code j + 8 low, code j + 16 + 8 high; Q8_0's codes
- * as they are in a GGUF block, xor 0x80 in a superblock (kernels.h). */
+/* kernels_internal.h.  Each block is built in its GGUF bytes (Q4_0: code j + 8 low nibble,
+ * code j + 16 + 8 high; Q8_0: the codes) and put into the sb16 row by kern_sb16_put. */
 int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, uint8_t *dst) {
-    const int nb = W->nb, q4 = V->type == KERN_Q4_0, nv = q4 ? 4 : 8, full = V->sb16 ? nb / 16 * 16 : 0;
+    const int nb = W->nb, q4 = V->type == KERN_Q4_0;
     const size_t bs = kern_qtype_block_bytes(W->type), vbs = kern_qtype_block_bytes(V->type);
-    const size_t stride = kern_qmat_row_bytes(V), head = V->sb16 ? kern_sb16_head(q4, nb / 16) : 0;
+    const size_t stride = kern_qmat_row_bytes(V);
     const __m256i m8 = _mm256_set1_epi8(-8), p7 = _mm256_set1_epi8(7), p8 = _mm256_set1_epi8(8);
     for (int n = n0; n < n1; n++) {
         const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * nb * bs;
@@ -185,24 +186,16 @@ int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, 
             if (q4 && !_mm256_testz_si256(_mm256_or_si256(_mm256_cmpgt_epi8(c, p7), _mm256_cmpgt_epi8(m8, c)),
                                           _mm256_set1_epi8(-1)))
                 return 0;
-            uint32_t w[8];
+            uint8_t g[2 + QK]; /* the block's GGUF bytes */
+            memcpy(g, blk, 2);
             if (q4) { /* c + 8 in [0, 15]: codes 0-15 low nibbles, 16-31 high (no carry between bytes) */
                 __m256i u = _mm256_add_epi8(c, p8);
-                __m128i p = _mm_or_si128(_mm256_castsi256_si128(u), _mm_slli_epi16(_mm256_extracti128_si256(u, 1), 4));
-                _mm_storeu_si128((__m128i *)w, p);
+                _mm_storeu_si128((__m128i *)(g + 2), _mm_or_si128(_mm256_castsi256_si128(u), _mm_slli_epi16(_mm256_extracti128_si256(u, 1), 4)));
             } else {
-                _mm256_storeu_si256((__m256i *)w, b < full ? _mm256_xor_si256(c, _mm256_set1_epi8((char)0x80)) : c);
+                _mm256_storeu_si256((__m256i *)(g + 2), c);
             }
-            if (b < full) {
-                size_t codes, scales;
-                kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
-                for (int v = 0; v < nv; v++) memcpy(out + codes + 64 * v + 4 * (b % 16), &w[q4 ? v : kern_sb16_sigma(v)], 4);
-                memcpy(out + scales + 2 * (b % 16), blk, 2);
-            } else {
-                uint8_t *o = out + (V->sb16 ? head + (size_t)(b - full) * vbs : (size_t)b * vbs);
-                memcpy(o, blk, 2);
-                memcpy(o + 2, w, vbs - 2);
-            }
+            if (V->sb16) kern_sb16_put(q4, nb, b, g, out);
+            else memcpy(out + (size_t)b * vbs, g, vbs);
         }
     }
     return 1;

@@ -17,9 +17,9 @@ static inline float qs_f16(const void *p) {
     return _cvtsh_ss(h);
 }
 
-/* 32 codes of a block as unsigned bytes u = c + qs_offset (Q4_0 its stored nibbles, Q3 / Q2
+/* 32 codes of a block as unsigned bytes u = c + (1 << qs_offset_log2) (Q4_0 its stored nibbles, Q3 / Q2
  * byte j % 8 shifted by 2 (j / 8), qblock.h); Q8_0 has no unsigned form (qs_unpack). */
-static inline int qs_offset(KernQType type) { return type == KERN_Q4_0 ? 8 : type == KERN_Q3 ? 4 : 2; }
+static inline int qs_offset_log2(KernQType type) { return type == KERN_Q4_0 ? 3 : type == KERN_Q3 ? 2 : 1; }
 static inline __m256i qs_unpack_u(KernQType type, const uint8_t *blk) {
     switch (type) {
         case KERN_Q4_0: {
@@ -53,7 +53,7 @@ static inline __m256i qs_unpack_u(KernQType type, const uint8_t *blk) {
 /* 32 codes of a block as int8 in a ymm. */
 static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
     if (type == KERN_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
-    return _mm256_sub_epi8(qs_unpack_u(type, blk), _mm256_set1_epi8((char)qs_offset(type)));
+    return _mm256_sub_epi8(qs_unpack_u(type, blk), _mm256_set1_epi8((char)(1 << qs_offset_log2(type))));
 }
 
 /* kern_qtype_block_bytes as a constant where type is one (the row dots' strides and prefetch). */
@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) float qs_dot_row(const KernQType ty
                                                               const int32_t *xs, const int aff, const int8_t *z,
                                                               const int pf) {
     const int bs = qs_block_bytes(type), every = bs > 32 ? 1 : bs > 16 ? 2 : 4; /* blocks per prefetch: <= 64 bytes */
-    const int sh = type == KERN_Q4_0 ? 3 : type == KERN_Q3 ? 2 : 1; /* o = 8, 4, 2 */
+    const int sh = qs_offset_log2(type); /* o = 8, 4, 2 */
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
