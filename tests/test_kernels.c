@@ -2,6 +2,7 @@
  * requantization equals its closed form; fp32 linear equals a naive loop. */
 #include "quant/kernels.h"
 #include "quant/core.h"
+#include "kernels/kernels_internal.h"
 #include "test.h"
 
 #include <omp.h>
@@ -268,23 +269,26 @@ TEST(linear_f32_one_row) {
 }
 
 /* Decode attention against a double-precision softmax(q k / sqrt(hs)) v over the cache, GQA
- * included; 1 and 2 threads agree bit for bit. */
+ * included, in both cache layouts: a position's kv heads side by side (row stride >= Hkv hs,
+ * head stride hs) and each kv head's rows apart (the model's [Hkv][S][hs], padded here); 1 and
+ * 2 threads agree bit for bit. */
 TEST(attention_equals_naive) {
     QRng r;
     qrng_seed(&r, 9);
     static const int cfg[][5] = {/* T, pos0, H, Hkv, hs */ {1, 0, 4, 4, 16}, {1, 37, 8, 2, 64}, {3, 5, 6, 3, 24}, {2, 200, 32, 4, 64}, {1, 1, 2, 1, 7},
                                   {2, 50, 4, 2, 128}, {1, 16, 2, 2, 32}};
-    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-        const int T = cfg[c][0], pos0 = cfg[c][1], H = cfg[c][2], Hkv = cfg[c][3], hs = cfg[c][4], n = pos0 + T;
-        const int ldq = H * hs + 3, ldkv = Hkv * hs + 1, ldo = H * hs + 5;
-        float *q = xmalloc((size_t)T * ldq * 4), *k = xmalloc((size_t)n * ldkv * 4), *v = xmalloc((size_t)n * ldkv * 4);
+    for (size_t c = 0; c < 2 * sizeof cfg / sizeof cfg[0]; c++) {
+        const int T = cfg[c / 2][0], pos0 = cfg[c / 2][1], H = cfg[c / 2][2], Hkv = cfg[c / 2][3], hs = cfg[c / 2][4], n = pos0 + T;
+        const int apart = c % 2, ldq = H * hs + 3, ldkv = apart ? hs + 2 : Hkv * hs + 1, ldo = H * hs + 5;
+        const size_t st = apart ? (size_t)(n + 3) * ldkv : (size_t)hs, cells = apart ? Hkv * st : (size_t)n * ldkv;
+        float *q = xmalloc((size_t)T * ldq * 4), *k = xmalloc(cells * 4), *v = xmalloc(cells * 4);
         float *sc = xmalloc((size_t)H * n * 4), *o1 = xcalloc((size_t)T * ldo, 4), *o2 = xcalloc((size_t)T * ldo, 4);
         for (int i = 0; i < T * ldq; i++) q[i] = 2 * qrng_normal(&r);
-        for (int i = 0; i < n * ldkv; i++) k[i] = qrng_normal(&r), v[i] = qrng_normal(&r);
+        for (size_t i = 0; i < cells; i++) k[i] = qrng_normal(&r), v[i] = qrng_normal(&r);
         omp_set_num_threads(2);
-        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, sc, o2, ldo);
+        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, st, sc, o2, ldo);
         omp_set_num_threads(1);
-        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, sc, o1, ldo);
+        kern_attention_f32(T, pos0, H, Hkv, hs, q, ldq, k, v, ldkv, st, sc, o1, ldo);
         omp_set_num_threads(2);
         CHECK_MSG(memcmp(o1, o2, (size_t)T * ldo * 4) == 0, "config %zu: 1 and 2 threads differ", c);
         int bad = 0;
@@ -295,7 +299,7 @@ TEST(attention_equals_naive) {
                 double mx = -1e300, sum = 0;
                 for (int i = 0; i < len; i++) {
                     double d = 0;
-                    for (int e = 0; e < hs; e++) d += (double)q[t * ldq + h * hs + e] * k[i * ldkv + kvh * hs + e];
+                    for (int e = 0; e < hs; e++) d += (double)q[t * ldq + h * hs + e] * k[i * ldkv + kvh * st + e];
                     a[i] = d / sqrt((double)hs);
                     mx = a[i] > mx ? a[i] : mx;
                 }
@@ -303,8 +307,8 @@ TEST(attention_equals_naive) {
                 for (int e = 0; e < hs; e++) {
                     double ref = 0, mag = 0;
                     for (int i = 0; i < len; i++) {
-                        ref += a[i] / sum * v[i * ldkv + kvh * hs + e];
-                        mag += fabs(a[i] / sum * v[i * ldkv + kvh * hs + e]);
+                        ref += a[i] / sum * v[i * ldkv + kvh * st + e];
+                        mag += fabs(a[i] / sum * v[i * ldkv + kvh * st + e]);
                     }
                     bad += fabs(o1[t * ldo + h * hs + e] - ref) > 1e-5 * (mag + 1);
                 }
@@ -376,6 +380,56 @@ TEST(pool_runs_every_tile_once) {
     omp_set_num_threads(2);
 }
 
+/* An async job (kernels_internal.h) runs on a worker beside the caller, stops once the caller
+ * posts a job, and has ended when that job returns (seen failing with the caller's wait for it
+ * taken out); the job still runs every tile once.  Posted and waited for, and posted just
+ * before a job (it may then never start). */
+static _Atomic int async_started, async_finished;
+static void async_spin(void *arg, int t) {
+    (void)arg;
+    (void)t;
+    atomic_store(&async_started, 1);
+    double t0 = qtime_now();
+    while (!kern_async_superseded() && qtime_now() - t0 < 5.0) {
+    }
+    for (t0 = qtime_now(); qtime_now() - t0 < 2e-4;) { /* a last stretch of work after the job came */
+    }
+    atomic_store(&async_finished, 1);
+}
+
+static void slow_count_tile(void *arg, int t) { /* long enough that the worker joins the job late */
+    for (double t0 = qtime_now(); qtime_now() - t0 < 2e-6;) {
+    }
+    count_tile(arg, t);
+}
+
+TEST(pool_async_job) {
+    omp_set_num_threads(2);
+    _Atomic int *cnt = xcalloc(1000, sizeof *cnt);
+    int never = 0;
+    for (int rep = 0; rep < 100; rep++) {
+        const int wait = rep % 2 == 0;
+        atomic_store(&async_started, 0);
+        atomic_store(&async_finished, 0);
+        char arg[KERN_ASYNC_ARG_MAX] = {0};
+        kern_parallel_async(async_spin, arg, sizeof arg);
+        if (wait) {
+            double t0 = qtime_now();
+            while (!atomic_load(&async_started) && qtime_now() - t0 < 5.0) {
+            }
+            never += !atomic_load(&async_started);
+        }
+        for (int t = 0; t < 1000; t++) atomic_store(&cnt[t], 0);
+        kern_parallel_tiles(1000, slow_count_tile, (void *)cnt, 1);
+        int bad = 0;
+        for (int t = 0; t < 1000; t++) bad += atomic_load(&cnt[t]) != 1;
+        CHECK_MSG(bad == 0, "rep %d: %d tiles not run exactly once", rep, bad);
+        CHECK_MSG(!atomic_load(&async_started) || atomic_load(&async_finished), "rep %d: the async job outlived the next job", rep);
+    }
+    CHECK_MSG(never == 0, "%d async jobs never started", never);
+    free((void *)cnt);
+}
+
 int main(void) {
     RUN(acc_all_isas_equal_naive);
     RUN(quantize_multiplier_reproduces_real_value);
@@ -387,5 +441,6 @@ int main(void) {
     RUN(attention_equals_naive);
     RUN(eltwise_equals_closed_form);
     RUN(pool_runs_every_tile_once);
+    RUN(pool_async_job);
     return test_summary("test_kernels");
 }

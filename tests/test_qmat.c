@@ -398,6 +398,81 @@ TEST(linear_n_equals_single) {
         }
 }
 
+/* Two activation buffers hold the same bytes for T tokens of K (decode orders where isa fills
+ * them: the scalar and AVX-512 quantizers, at most KERN_QACT_DOT_T tokens). */
+static int qact_same(const KernQAct *a, const KernQAct *b, int T, KernIsa isa) {
+    const size_t nbt = (size_t)T * a->nb;
+    const size_t nbd = (size_t)(T <= KERN_QACT_DOT_T && isa != KERN_ISA_AVX2 ? T : 0) * a->nb;
+    int same = a->T == b->T && a->K == b->K && a->nb == b->nb && memcmp(a->q, b->q, nbt * QK) == 0 &&
+               memcmp(a->d, b->d, nbt * 4) == 0 && memcmp(a->s, b->s, nbt * 4) == 0 && memcmp(a->l, b->l, nbt * 32) == 0 &&
+               memcmp(a->qp, b->qp, nbd * QK) == 0 && memcmp(a->c4, b->c4, nbd * 16) == 0 && memcmp(a->c8, b->c8, nbd * 32) == 0 &&
+               memcmp(a->d4, b->d4, nbd * 16) == 0;
+    for (int t = 0; t < T; t++)
+        same &= memcmp(a->q16 + (size_t)t * a->nb * QK, b->q16 + (size_t)t * a->nb * QK, (size_t)(a->nb / 16 * 16) * QK) == 0;
+    return same;
+}
+
+/* The gated FFN's one job (kern_qmat_swiglu) against its parts: kern_qmat_linear_n on gate and
+ * up, kern_swiglu_f32, kern_qact_quantize_isa — the hidden and its int8 blocks bit for bit,
+ * every type and ISA, 1 and 2 threads, widths with a ragged last tile and whole superblocks,
+ * decode (1-3 tokens) and more tokens; a bias on up; no quantizing when hq is NULL. */
+TEST(swiglu_fused) {
+    QRng r;
+    qrng_seed(&r, 12);
+    static const int shapes[][2] = {/* N, K */ {172, 64}, {700, 96}, {1024, 520}, {33, 40}};
+    KernIsa best = kern_isa_best();
+    for (int si = 0; si < 4; si++)
+        for (int T = 1; T <= 5; T += 2)
+            for (int type = 0; type < 4; type++) {
+                const int N = shapes[si][0], K = shapes[si][1];
+                Mat g, u;
+                mat_make(&g, (KernQType)type, N, K, type == KERN_Q2, &r);
+                mat_make(&u, (KernQType)type, N, K, 0, &r);
+                if (si == 2) mat_sb16(&g), mat_sb16(&u);
+                float *x = xmalloc((size_t)T * K * 4), *bu = xmalloc((size_t)N * 4);
+                for (int i = 0; i < T * K; i++) x[i] = 30 * qrng_normal(&r);
+                for (int i = 0; i < N; i++) bu[i] = qrng_normal(&r);
+                float *h1 = xmalloc((size_t)T * N * 4), *u1 = xmalloc((size_t)T * N * 4);
+                float *h2 = xmalloc((size_t)T * N * 4), *u2 = xmalloc((size_t)T * N * 4);
+                KernQAct xa, q1, q2;
+                kern_qact_init(&xa, T, K);
+                kern_qact_init(&q1, T, N);
+                kern_qact_init(&q2, T, N);
+                kern_qact_quantize(&xa, x, T, K);
+                const KernQMat *W[2] = {&g.m, &u.m};
+                const float *b[2] = {NULL, bu};
+                for (int isa = 0; isa <= (int)best; isa++)
+                    for (int th = 1; th <= 2; th++) {
+                        omp_set_num_threads(th);
+                        float *Y[2] = {h1, u1};
+                        kern_qmat_linear_n(2, W, &xa, b, Y, (KernIsa)isa);
+                        kern_swiglu_f32((size_t)T * N, h1, u1);
+                        kern_qact_quantize_isa(&q1, h1, T, N, (KernIsa)isa);
+                        memset(h2, 0xff, (size_t)T * N * 4);
+                        kern_qmat_swiglu(&g.m, &u.m, &xa, NULL, bu, h2, u2, &q2, (KernIsa)isa);
+                        CHECK_MSG(memcmp(h1, h2, (size_t)T * N * 4) == 0 && qact_same(&q1, &q2, T, (KernIsa)isa),
+                                  "type %d isa %s N %d K %d T %d threads %d", type, kern_isa_name((KernIsa)isa), N, K, T, th);
+                        memset(h2, 0xff, (size_t)T * N * 4);
+                        q2.T = -1;
+                        kern_qmat_swiglu(&g.m, &u.m, &xa, NULL, bu, h2, u2, NULL, (KernIsa)isa);
+                        CHECK_MSG(memcmp(h1, h2, (size_t)T * N * 4) == 0 && q2.T == -1, "no hq: type %d isa %s N %d T %d", type,
+                                  kern_isa_name((KernIsa)isa), N, T);
+                    }
+                omp_set_num_threads(2);
+                kern_qact_free(&xa);
+                kern_qact_free(&q1);
+                kern_qact_free(&q2);
+                mat_free(&g);
+                mat_free(&u);
+                free(x);
+                free(bu);
+                free(h1);
+                free(u1);
+                free(h2);
+                free(u2);
+            }
+}
+
 /* kern_qmat_recode_avx2 (the prompt's path for Q3 / Q2 / affine rows): every recoded block,
  * read back through kern_qmat_block_codes (the scalar kernel's reader), holds c - z under the
  * same scale, in Q4_0 and Q8_0, GGUF order and sb16 (whole superblocks, a lone one, a tail);
@@ -487,5 +562,6 @@ int main(void) {
     RUN(threads_identical);
     RUN(recode);
     RUN(linear_n_equals_single);
+    RUN(swiglu_fused);
     return test_summary("test_qmat");
 }

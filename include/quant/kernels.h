@@ -184,6 +184,16 @@ void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, floa
 enum { KERN_QMAT_MULTI = 4 };
 void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
                         KernIsa isa);
+/* Llama's gated FFN hidden in one hand-off: H[T, N] = silu(x Wg^T + bg) * (x Wu^T + bu), U[T, N]
+ * scratch (left holding the up products), Wg and Wu of one shape; and, when hq is not NULL
+ * (hq->max_T >= T, 32 hq->max_nb >= N), H quantized into hq as the down linear's input.  The
+ * same bits as kern_qmat_linear_n on the two, kern_swiglu_f32 and kern_qact_quantize. */
+void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x, const float *bg, const float *bu, float *H,
+                      float *U, KernQAct *hq, KernIsa isa);
+/* Starts a pool worker prefetching (up to `bytes` of) the rows it will take first in the next
+ * job over these n linears (paired: kern_qmat_swiglu's two), while the caller computes alone;
+ * the worker stops as soon as the caller posts anything.  A hint: nothing changes but time. */
+void kern_qmat_prefetch(int n, const KernQMat *const *W, int paired, size_t bytes);
 /* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
 
 /* ------------------------------------------------------------ the worker pool */
@@ -208,7 +218,7 @@ void kern_add_f32(size_t n, float *x, const float *y);
  * scratch: H (pos0 + T) floats.  Heads over the pool, each by one thread: the output does
  * not depend on the thread count. */
 void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q, int ldq, const float *k, const float *v,
-                        int ldkv, float *scratch, float *out, int ldo);
+                        int ldkv, size_t kvh_stride, float *scratch, float *out, int ldo);
 
 /* ------------------------------------------------------------ memory bandwidth */
 /* Read bandwidth in bytes/s: `threads` POSIX threads (not the pool, not OpenMP: safe in a

@@ -136,9 +136,10 @@ typedef struct LlmState {
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h2;  /* scratch, [max_T, ...] */
     float *scores;        /* [H, max_T, S] attention weights */
     float *rope;          /* [S, hs/2, 2] cos, sin */
-    float *kcache, *vcache;  /* [L, S, Hkv*hs] */
+    float *kcache, *vcache;  /* [L, Hkv, S, hs] */
     float *logits;        /* [max_T, V] */
     struct KernQAct *xa;  /* packed linears, integer path: the site's input in int8 blocks */
+    struct KernQAct *xh;  /* the same for the FFN hidden, made by the gated FFN's job (kern_qmat_swiglu) */
     float *wdeq;          /* packed linears, reference path: one dequantized linear [out, in] */
 } LlmState;
 void llm_state_init(LlmState *s, const LlmModel *m, int max_T);

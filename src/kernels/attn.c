@@ -18,6 +18,7 @@
 
 typedef struct AttnJob {
     int T, pos0, H, Hkv, hs, ldq, ldkv, ldo;
+    size_t kvh_stride; /* floats from one kv head's rows to the next's */
     float scale;
     const float *q, *k, *v;
     float *scratch, *out;
@@ -30,7 +31,7 @@ typedef struct HeadAt {
 } HeadAt;
 static inline __attribute__((always_inline)) HeadAt head_at(const AttnJob *j, int h) {
     const int kvh = h / (j->H / j->Hkv);
-    return (HeadAt){j->k + (size_t)kvh * j->hs, j->v + (size_t)kvh * j->hs, j->scratch + (size_t)h * (j->pos0 + j->T)};
+    return (HeadAt){j->k + (size_t)kvh * j->kvh_stride, j->v + (size_t)kvh * j->kvh_stride, j->scratch + (size_t)h * (j->pos0 + j->T)};
 }
 
 /* One head's attention for every new token (inlined into each ISA's clone below). */
@@ -189,8 +190,8 @@ AVX2 static void head_avx2(void *arg, int h) {
 }
 
 void kern_attention_f32(int T, int pos0, int H, int Hkv, int hs, const float *q, int ldq, const float *k, const float *v,
-                        int ldkv, float *scratch, float *out, int ldo) {
-    AttnJob j = {T, pos0, H, Hkv, hs, ldq, ldkv, ldo, 1.0f / sqrtf((float)hs), q, k, v, scratch, out};
+                        int ldkv, size_t kvh_stride, float *scratch, float *out, int ldo) {
+    AttnJob j = {T, pos0, H, Hkv, hs, ldq, ldkv, ldo, kvh_stride, 1.0f / sqrtf((float)hs), q, k, v, scratch, out};
     KernTileFn fn = head;
     const int level = kern_f32_level();
     if (level == 2 && hs % 16 == 0 && hs <= 128) fn = head_avx512;

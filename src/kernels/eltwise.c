@@ -18,15 +18,20 @@ typedef struct Elt {
     const float *y;
 } Elt;
 
-/* Tile t of the element-wise steps (inlined into each ISA's clone below). */
+/* SwiGLU on x [n] (the gate's products, overwritten) and y [n] (the up's), and tile t of the
+ * element-wise steps (inlined into each ISA's clone below). */
+static inline __attribute__((always_inline)) void swiglu_span(float *x, const float *y, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float a = x[i];
+        x[i] = a / (1.0f + q_expf(-a)) * y[i];
+    }
+}
+
 static inline __attribute__((always_inline)) void swiglu_body(void *arg, int t) {
     const Elt *e = arg;
     size_t i0 = (size_t)t * ELT_TILE, i1 = i0 + ELT_TILE < e->n ? i0 + ELT_TILE : e->n;
-#pragma omp simd
-    for (size_t i = i0; i < i1; i++) {
-        float a = e->x[i];
-        e->x[i] = a / (1.0f + q_expf(-a)) * e->y[i];
-    }
+    swiglu_span(e->x + i0, e->y + i0, i1 - i0);
 }
 
 static inline __attribute__((always_inline)) void add_body(void *arg, int t) {
@@ -39,6 +44,9 @@ static inline __attribute__((always_inline)) void add_body(void *arg, int t) {
 static void swiglu_tile(void *arg, int t) { swiglu_body(arg, t); }
 __attribute__((target("avx512f"))) static void swiglu_tile_avx512(void *arg, int t) { swiglu_body(arg, t); }
 __attribute__((target("avx2"))) static void swiglu_tile_avx2(void *arg, int t) { swiglu_body(arg, t); }
+static void swiglu_span_base(float *x, const float *y, size_t n) { swiglu_span(x, y, n); }
+__attribute__((target("avx512f"))) static void swiglu_span_avx512(float *x, const float *y, size_t n) { swiglu_span(x, y, n); }
+__attribute__((target("avx2"))) static void swiglu_span_avx2(float *x, const float *y, size_t n) { swiglu_span(x, y, n); }
 static void add_tile(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx512f"))) static void add_tile_avx512(void *arg, int t) { add_body(arg, t); }
 __attribute__((target("avx2"))) static void add_tile_avx2(void *arg, int t) { add_body(arg, t); }
@@ -58,6 +66,11 @@ static void run(size_t n, float *x, const float *y, KernTileFn base, KernTileFn 
     const int level = kern_f32_level();
     KernTileFn fn = level == 2 ? wide : level == 1 ? mid : base;
     kern_parallel_tiles((int)((n + ELT_TILE - 1) / ELT_TILE), fn, &e, n >= 4 * ELT_TILE);
+}
+
+void kern_swiglu_span(float *g, const float *u, size_t n) { /* kernels_internal.h */
+    const int level = kern_f32_level();
+    (level == 2 ? swiglu_span_avx512 : level == 1 ? swiglu_span_avx2 : swiglu_span_base)(g, u, n);
 }
 
 void kern_swiglu_f32(size_t n, float *g, const float *u) { run(n, g, u, swiglu_tile, swiglu_tile_avx2, swiglu_tile_avx512); }

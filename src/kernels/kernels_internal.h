@@ -55,8 +55,15 @@ int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, 
  * token t's K values x into a's blocks q, d, s, l (and q16) with the scalar code's operations
  * (bit-identical). */
 void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa);
-void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_layout);
-void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K); /* q, d, s, l, q16; no decode orders */
+/* kern_swiglu_f32 on g [n], u [n] on this thread: the same bits, for a job's own part */
+void kern_swiglu_span(float *g, const float *u, size_t n);
+
+/* Blocks b0 .. b1 - 1 of token t's row x [K] (a->T, K, nb already set) */
+void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int b0, int b1, int dot_layout);
+void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K, int b0, int b1); /* q, d, s, l, q16; no decode orders */
+/* The same for any ISA (the scalar loop when isa is KERN_ISA_SCALAR): what kern_qact_quantize
+ * writes for these blocks, so a job may quantize its own blocks of an output as it makes them */
+void kern_qact_blocks(KernQAct *a, const float *x, int t, int b0, int b1, KernIsa isa);
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 /* The sb16 layout (kernels.h): which 4 code bytes of its block lane i of vector v holds
@@ -101,6 +108,17 @@ static inline void kern_sb16_put(int q4, int nb, int b, const uint8_t *blk, uint
  * (pool.c): kernels that need scratch inside a pool tile take it here, so a token allocates
  * nothing once the largest shape has been seen (and a fresh buffer's pages are not faulted in
  * again on every product). */
+/* fn(arg copy, 0) on one pool worker while the caller goes on (nothing when there is no
+ * worker, or another job is being posted); never waited for.  For work that only helps, such
+ * as prefetching the next job's weights while the caller computes alone: fn should poll
+ * kern_async_superseded() and return once the caller has posted anything else. */
+enum { KERN_ASYNC_ARG_MAX = 64 };
+void kern_parallel_async(KernTileFn fn, const void *arg, size_t size);
+int kern_async_superseded(void);
+/* The first tile of worker w's range in a kern_parallel_tiles job of ntiles tiles (ntiles if
+ * w takes no part) */
+int kern_pool_first_tile(int ntiles, int worker);
+
 enum { KERN_SCRATCH_GEMM = 0, KERN_SCRATCH_RECODE = 1, KERN_SCRATCH_RECODE_Y = 2, KERN_SCRATCH_SLOTS = 3 };
 void *kern_thread_scratch(int slot, size_t bytes);
 

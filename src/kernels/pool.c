@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "quant/core.h"
@@ -42,11 +43,14 @@ typedef struct Pool {
     void *arg;
     int nranges;               /* threads taking part: the caller and workers 1 .. nranges - 1 */
     int ntiles, per;           /* the job's tiles, and tiles per unit of the ranges */
+    int counted;               /* 0: an async job (kern_parallel_async), not counted in done */
+    _Alignas(16) unsigned char async_arg[KERN_ASYNC_ARG_MAX]; /* an async job's argument, copied */
     int nworkers;
     struct {
         _Alignas(64) _Atomic uint64_t v; /* gen << 32 | front << 16 | back; a cache line each */
     } range[POOL_MAX_WORKERS + 1];
     _Alignas(64) _Atomic int done; /* units finished in the current generation */
+    _Atomic int async_busy;        /* a worker is inside an async job */
 } Pool;
 
 static Pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
@@ -70,7 +74,7 @@ static int claim(int i, uint32_t gen, int front) {
  * at the end: an atomic add per unit on the line the caller polls cost a cache-line transfer
  * between the cores each time (perf, W4 1.1B decode: that `lock add` was 2.2% of the samples,
  * 5% of the Q4_0 kernel's, at ~100 units per linear). */
-static void run_tiles(int self, uint32_t gen, KernTileFn fn, void *arg, int nranges, int ntiles, int per) {
+static void run_tiles(int self, uint32_t gen, KernTileFn fn, void *arg, int nranges, int ntiles, int per, int counted) {
     int ran = 0;
     for (int k = 0; k < nranges; k++) {
         int i = (self + k) % nranges, u;
@@ -79,8 +83,10 @@ static void run_tiles(int self, uint32_t gen, KernTileFn fn, void *arg, int nran
             ran++;
         }
     }
-    if (ran) atomic_fetch_add(&pool.done, ran);
+    if (ran && counted) atomic_fetch_add(&pool.done, ran);
 }
+
+static _Thread_local uint32_t running_gen; /* the generation a worker is running */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -111,9 +117,17 @@ static void *worker(void *index) {
         seen = pool.gen;
         KernTileFn fn = pool.fn;
         void *arg = pool.arg;
-        int nranges = pool.nranges, ntiles = pool.ntiles, per = pool.per;
+        int nranges = pool.nranges, ntiles = pool.ntiles, per = pool.per, counted = pool.counted;
+        _Alignas(16) unsigned char own[KERN_ASYNC_ARG_MAX];
+        if (!counted) { /* the caller has moved on: its argument only in the pool's copy, read now */
+            memcpy(own, pool.async_arg, sizeof own);
+            arg = own;
+            atomic_store(&pool.async_busy, 1); /* under the mutex: a job posted after this sees it */
+        }
         pthread_mutex_unlock(&pool.mu);
-        if (self < nranges) run_tiles(self, seen, fn, arg, nranges, ntiles, per);
+        running_gen = seen;
+        if (self < nranges) run_tiles(self, seen, fn, arg, nranges, ntiles, per, counted);
+        if (!counted) atomic_store(&pool.async_busy, 0);
     }
     return NULL;
 }
@@ -155,6 +169,7 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     pool.nranges = nr;
     pool.ntiles = ntiles;
     pool.per = per;
+    pool.counted = 1;
     atomic_store(&pool.done, 0);
     for (int i = 0; i < nr; i++) {
         uint64_t f = (uint64_t)units * i / nr, b = (uint64_t)units * (i + 1) / nr;
@@ -162,12 +177,51 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     }
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
-    run_tiles(0, gen, fn, arg, nr, ntiles, per);
-    /* wait only for units a worker claimed and is still running */
-    for (int spin = 0; atomic_load(&pool.done) < units; spin++)
+    run_tiles(0, gen, fn, arg, nr, ntiles, per, 1);
+    /* wait only for units a worker claimed and is still running, and for an async job still
+     * running (it stops within microseconds of this job's posting): once this returns, no
+     * worker touches what an earlier async job was given */
+    for (int spin = 0; atomic_load(&pool.done) < units || atomic_load(&pool.async_busy); spin++)
         if (spin > 2000) sched_yield();
     pthread_mutex_unlock(&pool.caller);
 }
+
+/* kernels_internal.h.  An async job is a generation of its own whose one unit is in worker 1's
+ * range; the caller neither runs nor waits for it, and the unit is not counted in `done` (a
+ * worker finishing it late would otherwise count towards the next job).  Its argument is copied
+ * into the pool, where the worker copies it again under the mutex as it picks the job up. */
+void kern_parallel_async(KernTileFn fn, const void *arg, size_t size) {
+    if (size > KERN_ASYNC_ARG_MAX || omp_get_max_threads() < 2 || omp_in_parallel()) return;
+    pthread_once(&pool_once, pool_start);
+    if (pool.nworkers == 0 || pthread_mutex_trylock(&pool.caller) != 0) return;
+    pthread_mutex_lock(&pool.mu);
+    uint32_t gen = ++pool.gen;
+    if (gen == 0) gen = ++pool.gen;
+    atomic_store(&pool.pub, gen);
+    pool.fn = fn;
+    pool.arg = NULL;
+    memcpy(pool.async_arg, arg, size);
+    pool.nranges = 2;
+    pool.ntiles = 1;
+    pool.per = 1;
+    pool.counted = 0;
+    atomic_store(&pool.range[0].v, (uint64_t)gen << 32);          /* the caller's: empty */
+    atomic_store(&pool.range[1].v, (uint64_t)gen << 32 | 1);      /* worker 1's: the one unit */
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.caller);
+}
+
+int kern_pool_first_tile(int ntiles, int worker) {
+    pthread_once(&pool_once, pool_start);
+    const int per = (ntiles + POOL_MAX_TILES - 1) / POOL_MAX_TILES, units = (ntiles + per - 1) / per;
+    int nr = pool.nworkers + 1 < omp_get_max_threads() ? pool.nworkers + 1 : omp_get_max_threads();
+    if (nr > units) nr = units;
+    if (worker >= nr) return ntiles;
+    return (int)((uint64_t)units * worker / nr) * per;
+}
+
+int kern_async_superseded(void) { return atomic_load(&pool.pub) != running_gen; }
 
 /* Per-thread scratch (kernels_internal.h).  A pool worker keeps its buffers until the process
  * ends; they are reachable through its thread-local storage. */

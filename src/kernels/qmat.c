@@ -106,13 +106,13 @@ void kern_qact_free(KernQAct *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* Token t's codes again in the orders of the AVX-512 decode kernels (qmat_avx512.c): for every
+/* Token t's block b again in the orders of the AVX-512 decode kernels (qmat_avx512.c): for every
  * 4 blocks b0..b3, qp holds b0..b3's codes 0-15 then b0..b3's codes 16-31, so that one 64-byte
  * load of low nibbles and one of high nibbles meet their activations; c4 / c8 are the exact
  * offsets of the unsigned weights (stored nibble = q + 8, Q8_0 code xor 0x80 = q + 128) per
  * int32 lane; d4 the scales repeated per lane.  Blocks past the last full 4 keep the
  * plain order (the kernels take them one at a time from q and l). */
-static void qact_dot_layout(KernQAct *a, int t) {
+static void qact_dot_layout(KernQAct *a, int t, int b) {
     const int nb = a->nb;
     const int8_t *q = a->q + (size_t)t * nb * QK;
     const int32_t *l = a->l + (size_t)t * nb * 8;
@@ -120,46 +120,43 @@ static void qact_dot_layout(KernQAct *a, int t) {
     int32_t *c4 = a->c4 + (size_t)t * nb * 4, *c8 = a->c8 + (size_t)t * nb * 8;
     float *d4 = a->d4 + (size_t)t * nb * 4;
     const float *d = a->d + (size_t)t * nb;
-    for (int b = 0; b < nb; b++) {
-        int quad = b / 4 * 4, i = b % 4;
-        if (quad + 4 <= nb)
-            for (int j = 0; j < QK; j++) qp[(size_t)quad * QK + (j < 16 ? 16 * i + j : 64 + 16 * i + j - 16)] = q[(size_t)b * QK + j];
-        else
-            memcpy(qp + (size_t)b * QK, q + (size_t)b * QK, QK);
-        for (int p = 0; p < 4; p++) c4[4 * b + p] = -8 * (l[8 * b + p] + l[8 * b + p + 4]);
-        for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
-        for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
-    }
+    int quad = b / 4 * 4, i = b % 4;
+    if (quad + 4 <= nb)
+        for (int j = 0; j < QK; j++) qp[(size_t)quad * QK + (j < 16 ? 16 * i + j : 64 + 16 * i + j - 16)] = q[(size_t)b * QK + j];
+    else
+        memcpy(qp + (size_t)b * QK, q + (size_t)b * QK, QK);
+    for (int p = 0; p < 4; p++) c4[4 * b + p] = -8 * (l[8 * b + p] + l[8 * b + p + 4]);
+    for (int p = 0; p < 8; p++) c8[8 * b + p] = -128 * l[8 * b + p];
+    for (int p = 0; p < 4; p++) d4[4 * b + p] = d[b];
 }
 
-/* Token t's codes in the sb16 order (kernels.h KernQAct.q16), for every T (the AVX2 kernels
- * read it in prompts too), the blocks of whole superblocks. */
-static void qact_q16(KernQAct *a, int t) {
+/* Token t's block b in the sb16 order (kernels.h KernQAct.q16), for every T (the AVX2 kernels
+ * read it in prompts too), the blocks of whole superblocks only. */
+static void qact_q16(KernQAct *a, int t, int b) {
     const int nb = a->nb;
+    if (b >= nb / 16 * 16) return;
     const int8_t *q = a->q + (size_t)t * nb * QK;
     int8_t *q16 = a->q16 + (size_t)t * nb * QK;
-    for (int b = 0; b < nb / 16 * 16; b++)
-        for (int v = 0; v < 8; v++)
-            memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
+    for (int v = 0; v < 8; v++)
+        memcpy(q16 + (size_t)(b / 16) * 512 + 64 * v + 4 * (b % 16), q + (size_t)b * QK + 4 * kern_sb16_sigma(v), 4);
 }
 
 void kern_qact_quantize(KernQAct *a, const float *X, int T, int K) {
     kern_qact_quantize_isa(a, X, T, K, kern_isa_best());
 }
 
-/* Token t of X into a's blocks (and the decode orders when a holds few tokens). */
-static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
+/* Blocks b0 .. b1 - 1 of token t, x its row (and the decode orders when a holds few tokens). */
+void kern_qact_blocks(KernQAct *a, const float *x, int t, int b0, int b1, KernIsa isa) {
     const int K = a->K, nb = a->nb, T = a->T;
     if (isa == KERN_ISA_AVX512VNNI) { /* the same IEEE operations 16 at a time: same bits */
-        kern_qact_row_avx512(a, X + (size_t)t * K, t, K, T <= KERN_QACT_DOT_T);
+        kern_qact_row_avx512(a, x, t, K, b0, b1, T <= KERN_QACT_DOT_T);
         return;
     }
     if (isa == KERN_ISA_AVX2) { /* 8 at a time, same bits; AVX2 kernels never read the decode orders */
-        kern_qact_row_avx2(a, X + (size_t)t * K, t, K);
+        kern_qact_row_avx2(a, x, t, K, b0, b1);
         return;
     }
-    const float *x = X + (size_t)t * K;
-    for (int b = 0; b < nb; b++) {
+    for (int b = b0; b < b1; b++) {
         int n = K - b * QK < QK ? K - b * QK : QK;
         float amax = 0;
         for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[b * QK + j]));
@@ -177,9 +174,9 @@ static void qact_token(KernQAct *a, const float *X, int t, KernIsa isa) {
         a->s[(size_t)t * nb + b] = s;
         int32_t *l = a->l + ((size_t)t * nb + b) * 8;
         for (int i = 0; i < 8; i++) l[i] = q[4 * i] + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3];
+        if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t, b);
+        qact_q16(a, t, b);
     }
-    if (T <= KERN_QACT_DOT_T) qact_dot_layout(a, t);
-    if (nb >= 16) qact_q16(a, t);
 }
 
 typedef struct QactJob {
@@ -190,7 +187,7 @@ typedef struct QactJob {
 
 static void qact_tile(void *arg, int i) {
     const QactJob *j = arg;
-    for (int t = i * 8; t < j->a->T && t < i * 8 + 8; t++) qact_token(j->a, j->X, t, j->isa);
+    for (int t = i * 8; t < j->a->T && t < i * 8 + 8; t++) kern_qact_blocks(j->a, j->X + (size_t)t * j->a->K, t, 0, j->a->nb, j->isa);
 }
 
 void kern_qact_quantize_isa(KernQAct *a, const float *X, int T, int K, KernIsa isa) {
@@ -312,35 +309,43 @@ static int tile_recoded(const Job *j, const KernQMat *W, int n0, int n1, float *
     return 1;
 }
 
+/* Rows [n0, n1) of linear W into Y, bias b added (b may be NULL). */
+static void tile_rows(const Job *j, const KernQMat *W, const float *b, float *Y, int n0, int n1) {
+    const int general = (W->zero && !W->sb16) || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
+    if (!(general && j->isa != KERN_ISA_SCALAR && j->x->T > KERN_QACT_DOT_T && tile_recoded(j, W, n0, n1, Y)))
+        rows_isa(j, W, n0, n1, Y);
+    if (b)
+        for (int t = 0; t < j->x->T; t++)
+            for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] += b[n];
+}
+
 static void tile(void *arg, int i) {
     const Job *j = arg;
     int m = 0;
     while (i >= j->first[m + 1]) m++;
     const KernQMat *W = j->W[m];
-    float *Y = j->Y[m];
-    int n0 = (i - j->first[m]) * j->rows, n1 = n0 + j->rows < W->N ? n0 + j->rows : W->N;
-    const int general = (W->zero && !W->sb16) || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
-    if (!(general && j->isa != KERN_ISA_SCALAR && j->x->T > KERN_QACT_DOT_T && tile_recoded(j, W, n0, n1, Y)))
-        rows_isa(j, W, n0, n1, Y);
-    if (j->b[m])
-        for (int t = 0; t < j->x->T; t++)
-            for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] += j->b[m][n];
+    const int n0 = (i - j->first[m]) * j->rows, n1 = n0 + j->rows < W->N ? n0 + j->rows : W->N;
+    tile_rows(j, W, j->b[m], j->Y[m], n0, n1);
+}
+
+static int cpu_vbmi(void) {
+    static _Atomic int vbmi = -1;
+    if (vbmi < 0) {
+        __builtin_cpu_init();
+        vbmi = __builtin_cpu_supports("avx512vbmi") != 0;
+    }
+    return vbmi;
 }
 
 void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
                         KernIsa isa) {
     /* Tiles of 32 rows: fine enough that a busy core costs little (a decode tile of a
      * 2048-wide Q4_0 row block is 37 KB), and the width of the AVX-512 prompt kernel's tile. */
-    static _Atomic int vbmi = -1;
-    if (vbmi < 0) {
-        __builtin_cpu_init();
-        vbmi = __builtin_cpu_supports("avx512vbmi") != 0;
-    }
     if (n > KERN_QMAT_MULTI) { /* more than a job holds: the rest in a job of its own */
         kern_qmat_linear_n(n - KERN_QMAT_MULTI, W + KERN_QMAT_MULTI, x, b ? b + KERN_QMAT_MULTI : NULL, Y + KERN_QMAT_MULTI, isa);
         n = KERN_QMAT_MULTI;
     }
-    Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = vbmi};
+    Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()};
     int64_t work = 0;
     for (int m = 0; m < n; m++) {
         j.W[m] = W[m];
@@ -354,4 +359,94 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
 
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa) {
     kern_qmat_linear_n(1, &W, x, &b, &Y, isa);
+}
+
+/* The gated FFN in one job (kernels.h).  A tile makes its 32 rows of the gate's and the up's
+ * products, combines them, and quantizes the one activation block they form (KERN_QMAT_TILE_ROWS
+ * = QK: tile i is block i of each token's hidden row).  Separately, the SwiGLU and the
+ * quantizing ran on the caller after the job, over products half of which the other core had
+ * just written: 20 us a layer of a W4 1.1B decode step (5632 wide), the bus idle meanwhile;
+ * alone on hot data the SwiGLU takes 5 us.  Every element and block is computed by the same
+ * operations as kern_swiglu_f32 and kern_qact_quantize, so the bits are theirs. */
+typedef struct GluJob {
+    Job j;        /* j.W[0] gate, j.W[1] up; j.Y[0] = H, j.Y[1] = U */
+    KernQAct *hq; /* NULL: no quantizing */
+} GluJob;
+
+/* The first 2 KB of row n on: a decode's row dots prefetch that far ahead of what they read,
+ * so a tile that turns from one matrix to the other would start each turn with a wait. */
+static void prefetch_rows(const KernQMat *W, int n) {
+    const char *p = (const char *)W->blocks + (size_t)n * kern_qmat_row_bytes(W);
+    for (int k = 0; k < 2048; k += 64) __builtin_prefetch(p + k);
+}
+
+static void glu_tile(void *arg, int i) {
+    const GluJob *g = arg;
+    const Job *j = &g->j;
+    const int N = j->W[0]->N, T = j->x->T, n0 = i * KERN_QMAT_TILE_ROWS;
+    const int n1 = n0 + KERN_QMAT_TILE_ROWS < N ? n0 + KERN_QMAT_TILE_ROWS : N;
+    if (T <= KERN_QACT_DOT_T) prefetch_rows(j->W[1], n0);
+    tile_rows(j, j->W[0], j->b[0], j->Y[0], n0, n1);
+    if (T <= KERN_QACT_DOT_T && n1 < N) prefetch_rows(j->W[0], n1);
+    tile_rows(j, j->W[1], j->b[1], j->Y[1], n0, n1);
+    for (int t = 0; t < T; t++) {
+        float *h = j->Y[0] + (size_t)t * N;
+        kern_swiglu_span(h + n0, j->Y[1] + (size_t)t * N + n0, (size_t)(n1 - n0));
+        if (g->hq) kern_qact_blocks(g->hq, h, t, i, i + 1, j->isa);
+    }
+}
+
+void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x, const float *bg, const float *bu, float *H,
+                      float *U, KernQAct *hq, KernIsa isa) {
+    _Static_assert(KERN_QMAT_TILE_ROWS == QK, "a tile of the gated FFN is one activation block");
+    const int N = Wg->N;
+    GluJob g = {{.W = {Wg, Wu}, .b = {bg, bu}, .Y = {H, U}, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()},
+                hq};
+    if (hq) {
+        hq->T = x->T;
+        hq->K = N;
+        hq->nb = (int)qblock_count(N);
+    }
+    kern_parallel_tiles((N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS, glu_tile, &g,
+                        2 * (int64_t)N * Wg->K * x->T > (1 << 18));
+}
+
+/* kern_qmat_prefetch's worker job: touches one byte of every line of two ranges (loads, not
+ * prefetch instructions: with those the worker issued 330 KB a gap, most of them dropped for
+ * want of miss buffers, and the next job found 75 KB of it in cache, what loads bring), until
+ * the caller posts the next job. */
+typedef struct PrefetchArg {
+    const char *p[2];
+    size_t n[2];
+} PrefetchArg;
+
+static void prefetch_async(void *arg, int t) {
+    (void)t;
+    const PrefetchArg *a = arg;
+    unsigned acc = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t o = 0; o < a->n[k]; o += 64) {
+            if (o % 4096 == 0 && kern_async_superseded()) return;
+            acc += *(const volatile unsigned char *)(a->p[k] + o);
+        }
+    (void)acc;
+}
+
+void kern_qmat_prefetch(int n, const KernQMat *const *W, int paired, size_t bytes) {
+    int tiles[KERN_QMAT_MULTI + 1] = {0};
+    n = n < KERN_QMAT_MULTI ? n : KERN_QMAT_MULTI;
+    for (int m = 0; m < n; m++) tiles[m + 1] = tiles[m] + (W[m]->N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS;
+    PrefetchArg a = {{NULL, NULL}, {0, 0}};
+    const int first = kern_pool_first_tile(tiles[paired ? 1 : n], 1); /* worker 1's first tile */
+    if (first >= tiles[paired ? 1 : n]) return;
+    for (int k = 0; k < (paired ? 2 : 1); k++) {
+        int m = k;
+        if (!paired)
+            while (first >= tiles[m + 1]) m++;
+        const size_t rb = kern_qmat_row_bytes(W[m]), r0 = (size_t)(first - tiles[paired ? 0 : m]) * KERN_QMAT_TILE_ROWS;
+        const size_t left = ((size_t)W[m]->N - r0) * rb, want = paired ? bytes / 2 : bytes;
+        a.p[k] = (const char *)W[m]->blocks + r0 * rb;
+        a.n[k] = want < left ? want : left;
+    }
+    kern_parallel_async(prefetch_async, &a, sizeof a);
 }

@@ -21,19 +21,19 @@ void kern_quantize_f32_s8_avx2(int64_t n, const float *x, float scale, int32_t z
     if (i < n) kern_quantize_f32_s8_scalar(n - i, x + i, scale, zero, qmin, qmax, y + i);
 }
 
-/* One token's row of the integer path's activations (qmat.c kern_qact_quantize) with AVX2: the
+/* Blocks b0 .. b1 - 1 of one token's row of the integer path's activations (qmat.c
+ * kern_qact_quantize; x is the row's start) with AVX2: the
  * scalar loop's IEEE operations 8 lanes at a time (same bytes), plus q16 for the blocks of
  * whole superblocks.
  * Not the AVX-512 decode orders (qp, c4, c8, d4): no kernel this ISA runs reads them.  The
  * scalar loop took 1.6 ms of a 36 ms W4 1.1B decode step on a Zen 3 EPYC. */
-void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K) {
-    const int nb = a->nb;
+void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K, int b0, int b1) {
     const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes packs' lane interleave */
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int b = 0; b < nb; b++) {
+    for (int b = b0; b < b1; b++) {
         const int n = K - b * 32 < 32 ? K - b * 32 : 32;
         __m256 v[4];
         for (int i = 0; i < 4; i++) { /* lanes past K read as 0 */

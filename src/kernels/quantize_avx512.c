@@ -18,17 +18,18 @@ void kern_quantize_f32_s8_avx512(int64_t n, const float *x, float scale, int32_t
     }
 }
 
-/* One token's row of the integer path's activations (qmat.c kern_qact_quantize): per block
+/* Blocks b0 .. b1 - 1 of one token's row of the integer path's activations (qmat.c
+ * kern_qact_quantize; x is the row's start): per block
  * of 32, d = max|x| / 127, codes round_half_even(x * (127 / max|x|)) clamped to +-127, and the
  * codes' sums (all 32, and each 4) — the scalar loop's IEEE operations lane by lane.  With
  * dot_layout, also the decode kernels' orders (qmat.c qact_dot_layout says what they hold),
  * from the same registers: a separate pass over the codes took half of a decode step's 0.4 ms
  * of activation quantizing (W4 1.1B). */
-void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int dot_layout) {
+void kern_qact_row_avx512(KernQAct *a, const float *x, int t, int K, int b0, int b1, int dot_layout) {
     const int nb = a->nb;
     const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), magic = _mm512_set1_ps(12582912.0f);
     const __m256i ones = _mm256_set1_epi8(1);
-    for (int b = 0; b < nb; b++) {
+    for (int b = b0; b < b1; b++) {
         int n = K - b * 32 < 32 ? K - b * 32 : 32;
         __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
         __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;

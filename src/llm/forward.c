@@ -10,6 +10,10 @@
 #include "quant/kernels.h"
 #include "quant/llm.h"
 
+/* How much of the next linear's rows a pool worker may load while the caller computes alone
+ * between two jobs (decode): more than a gap lasts; the worker stops when the job comes. */
+enum { PREFETCH_BYTES = 1 << 20 };
+
 void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
     const LlmConfig *c = &m->c;
     int D = c->dim, hs = D / c->n_heads, kvd = c->n_kv_heads * hs, F = c->hidden_dim;
@@ -35,6 +39,8 @@ void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
         } else {
             s->xa = xmalloc(sizeof *s->xa);
             kern_qact_init(s->xa, max_T, F > D ? F : D);
+            s->xh = xmalloc(sizeof *s->xh);
+            kern_qact_init(s->xh, max_T, F);
         }
     }
     for (int p = 0; p < c->max_seq; p++)
@@ -62,6 +68,8 @@ void llm_state_free(LlmState *s) {
     free(s->wdeq);
     if (s->xa) kern_qact_free(s->xa);
     free(s->xa);
+    if (s->xh) kern_qact_free(s->xh);
+    free(s->xh);
     memset(s, 0, sizeof *s);
 }
 
@@ -186,13 +194,14 @@ static void attend_head(const float *q, int ldq, const float *k, const float *v,
 typedef struct HeadsJob {
     const float *q, *kc, *vc;
     float *scores, *out;
-    int D, kvd, hs, T, pos0, S, group; /* group: query heads per key/value head */
+    size_t kvh_stride;
+    int D, ldkv, hs, T, pos0, S, group; /* group: query heads per key/value head */
 } HeadsJob;
 
 static void prompt_head(void *arg, int h) {
     const HeadsJob *j = arg;
     const int kvh = h / j->group;
-    attend_head(j->q + (size_t)h * j->hs, j->D, j->kc + (size_t)kvh * j->hs, j->vc + (size_t)kvh * j->hs, j->kvd, j->hs, j->T,
+    attend_head(j->q + (size_t)h * j->hs, j->D, j->kc + kvh * j->kvh_stride, j->vc + kvh * j->kvh_stride, j->ldkv, j->hs, j->T,
                 j->pos0, j->scores + (size_t)h * j->T * j->S, j->out + (size_t)h * j->hs, j->D);
 }
 
@@ -212,54 +221,72 @@ static void attn_in(const LlmModel *m, LlmState *s, int layer, const float *x, i
         const float *b[3] = {l->bq, l->bk, l->bv};
         float *Y[3] = {s->q, s->k, s->v};
         kern_qmat_linear_n(3, W, s->xa, b, Y, m->isa);
+        if (T <= KERN_QACT_DOT_T && l->po) kern_qmat_prefetch(1, &l->po, 0, PREFETCH_BYTES);
     } else {
         linear_forward(m, s, l->wq, l->pq, l->bq, T, D, D, s->xb, s->q);
         linear_forward(m, s, l->wk, l->pk, l->bk, T, kvd, D, s->xb, s->k);
         linear_forward(m, s, l->wv, l->pv, l->bv, T, kvd, D, s->xb, s->v);
     }
+    const int ldkv = hs;                        /* the cache [L][Hkv][S][hs]: a kv head's rows */
+    const size_t kvh_stride = (size_t)S * hs;  /* contiguous, read as one stream */
     for (int t = 0; t < T; t++) {
         if (c->arch == LLM_ARCH_LLAMA) {
             rope(c, s->rope, s->q + (size_t)t * D, H, hs, pos0 + t);
             rope(c, s->rope, s->k + (size_t)t * kvd, Hkv, hs, pos0 + t);
         }
-        memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
-        memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+        for (int h = 0; h < Hkv; h++) {
+            const size_t at = h * kvh_stride + (size_t)(pos0 + t) * ldkv;
+            memcpy(kc + at, s->k + (size_t)t * kvd + (size_t)h * hs, (size_t)hs * sizeof(float));
+            memcpy(vc + at, s->v + (size_t)t * kvd + (size_t)h * hs, (size_t)hs * sizeof(float));
+        }
     }
     if (T <= KERN_QACT_DOT_T) { /* decode: a few tokens against the cache, heads over the pool */
-        kern_attention_f32(T, pos0, H, Hkv, hs, s->q, D, kc, vc, kvd, s->scores, s->att_out, D);
+        kern_attention_f32(T, pos0, H, Hkv, hs, s->q, D, kc, vc, ldkv, kvh_stride, s->scores, s->att_out, D);
         return;
     }
     /* a prompt: heads over the kernels' pool, each head's products on one BLAS thread.  BLAS
      * threads inside the pool's would oversubscribe the cores and spin (a 128-token prompt of
      * a 1.1B model spent as long in OpenBLAS's spin-wait as in its linears); an OpenMP team
      * here left its threads spinning after the region, beside the pool's (9% of a prompt). */
-    HeadsJob j = {s->q, kc, vc, s->scores, s->att_out, D, kvd, hs, T, pos0, S, H / Hkv};
+    HeadsJob j = {s->q, kc, vc, s->scores, s->att_out, kvh_stride, D, ldkv, hs, T, pos0, S, H / Hkv};
     const int blas_old = qblas_threads_swap(1);
     kern_parallel_tiles(H, prompt_head, &j, (int64_t)T * (pos0 + T) * D > (1 << 22));
     qblas_threads_swap(blas_old);
 }
 
-/* s->h1 [T, F] = the FFN hidden of norm(x) (the down linear's input); hooks at UP. */
-static void ffn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, LlmHook hook, void *ctx) {
+/* s->h1 [T, F] = the FFN hidden of norm(x) (the down linear's input); hooks at UP.  Returns
+ * the down linear's input already quantized (s->xh) when the gated FFN's job made it, else NULL. */
+static KernQAct *ffn_in(const LlmModel *m, LlmState *s, int layer, const float *x, int T, LlmHook hook, void *ctx) {
     const LlmLayer *l = &m->layers[layer];
     const int D = m->c.dim, F = m->c.hidden_dim;
     norm(m, s->xb, x, l->ffn_norm, l->ffn_norm_b, T);
     if (hook) hook(ctx, layer, LLM_SITE_UP, s->xb, T, D);
     site_input(s, s->xb, T, D);
-    if (l->p_gate && l->p_up && s->xa) { /* one hand-off to the pool for the two */
+    if (l->p_gate && l->p_up && s->xa && T <= KERN_QACT_DOT_T) {
+        /* decode: one hand-off for gate, up, SwiGLU and the down's int8 input; not with a hook
+         * (at DOWN it may change h1 before h1 is quantized) or an fp32 down */
+        KernQAct *hq = hook || !l->p_down ? NULL : s->xh;
+        kern_qmat_swiglu(l->p_gate, l->p_up, s->xa, NULL, l->b_up, s->h1, s->h2, hq, m->isa);
+        if (l->p_down) kern_qmat_prefetch(1, &l->p_down, 0, PREFETCH_BYTES);
+        return hq;
+    }
+    if (l->p_gate && l->p_up && s->xa) { /* a prompt: one hand-off for the two, then the SwiGLU in
+                                           * one pass (per tile, its 32-wide pieces cost 2%) */
         const KernQMat *W[2] = {l->p_gate, l->p_up};
         const float *b[2] = {NULL, l->b_up};
         float *Y[2] = {s->h1, s->h2};
         kern_qmat_linear_n(2, W, s->xa, b, Y, m->isa);
-    } else {
-        linear_forward(m, s, l->w_up, l->p_up, l->b_up, T, F, D, s->xb, s->h2);
-        if (l->w_gate || l->p_gate) linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
+        kern_swiglu_f32((size_t)T * F, s->h1, s->h2);
+        return NULL;
     }
+    linear_forward(m, s, l->w_up, l->p_up, l->b_up, T, F, D, s->xb, s->h2);
     if (l->w_gate || l->p_gate) {
+        linear_forward(m, s, l->w_gate, l->p_gate, NULL, T, F, D, s->xb, s->h1);
         kern_swiglu_f32((size_t)T * F, s->h1, s->h2);
     } else {
         for (size_t i = 0; i < (size_t)T * F; i++) s->h1[i] = gelu_tanh(s->h2[i]);
     }
+    return NULL;
 }
 
 void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int T, int pos0, LlmHook hook, void *ctx) {
@@ -269,12 +296,27 @@ void llm_block_forward(const LlmModel *m, LlmState *s, int layer, float *x, int 
     if (hook) hook(ctx, layer, LLM_SITE_O, s->att_out, T, D);
     site_input(s, s->att_out, T, D);
     linear_forward(m, s, l->wo, l->po, l->bo, T, D, D, s->att_out, s->xb);
+    if (T <= KERN_QACT_DOT_T && s->xa && l->p_gate && l->p_up) {
+        const KernQMat *W[2] = {l->p_gate, l->p_up};
+        kern_qmat_prefetch(2, W, 1, PREFETCH_BYTES);
+    }
     kern_add_f32((size_t)T * D, x, s->xb);
 
-    ffn_in(m, s, layer, x, T, hook, ctx);
+    KernQAct *hq = ffn_in(m, s, layer, x, T, hook, ctx);
     if (hook) hook(ctx, layer, LLM_SITE_DOWN, s->h1, T, F);
-    site_input(s, s->h1, T, F);
-    linear_forward(m, s, l->w_down, l->p_down, l->b_down, T, D, F, s->h1, s->xb);
+    if (hq) {
+        kern_qmat_linear(l->p_down, hq, l->b_down, s->xb, m->isa);
+        if (T <= KERN_QACT_DOT_T && layer + 1 < m->c.n_layers) {
+            const LlmLayer *n = &m->layers[layer + 1];
+            if (n->pq && n->pk && n->pv) {
+                const KernQMat *W[3] = {n->pq, n->pk, n->pv};
+                kern_qmat_prefetch(3, W, 0, PREFETCH_BYTES);
+            }
+        }
+    } else {
+        site_input(s, s->h1, T, F);
+        linear_forward(m, s, l->w_down, l->p_down, l->b_down, T, D, F, s->h1, s->xb);
+    }
     kern_add_f32((size_t)T * D, x, s->xb);
 }
 
