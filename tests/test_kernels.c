@@ -381,8 +381,8 @@ TEST(pool_runs_every_tile_once) {
 }
 
 /* An async job (kernels_internal.h) runs on a worker beside the caller, stops once the caller
- * posts a job, and has ended when that job returns (seen failing with the caller's wait for it
- * taken out); the job still runs every tile once.  Posted and waited for, and posted just
+ * posts a job (or calls kern_async_stop), and has ended when that job (or the stop) returns
+ * (seen failing with the caller's wait for it taken out); the job still runs every tile once.  Posted and waited for, and posted just
  * before a job (it may then never start). */
 static _Atomic int async_started, async_finished;
 static void async_spin(void *arg, int t) {
@@ -418,6 +418,11 @@ TEST(pool_async_job) {
             while (!atomic_load(&async_started) && qtime_now() - t0 < 5.0) {
             }
             never += !atomic_load(&async_started);
+        }
+        if (rep % 3 == 2) { /* ended by kern_async_stop instead of a job */
+            kern_async_stop();
+            CHECK_MSG(!atomic_load(&async_started) || atomic_load(&async_finished), "rep %d: the async job outlived the stop", rep);
+            continue;
         }
         for (int t = 0; t < 1000; t++) atomic_store(&cnt[t], 0);
         kern_parallel_tiles(1000, slow_count_tile, (void *)cnt, 1);

@@ -190,10 +190,13 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
  * same bits as kern_qmat_linear_n on the two, kern_swiglu_f32 and kern_qact_quantize. */
 void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x, const float *bg, const float *bu, float *H,
                       float *U, KernQAct *hq, KernIsa isa);
-/* Starts a pool worker prefetching (up to `bytes` of) the rows it will take first in the next
- * job over these n linears (paired: kern_qmat_swiglu's two), while the caller computes alone;
- * the worker stops as soon as the caller posts anything.  A hint: nothing changes but time. */
+/* Starts a pool worker loading (up to `bytes` of) the rows it will take first in the next job
+ * over these n linears (paired: kern_qmat_swiglu's two), while the caller computes alone; the
+ * worker stops when the caller hands the pool anything.  Nothing changes but time; the
+ * matrices must stay alive until that next job, or kern_async_stop(), returns. */
 void kern_qmat_prefetch(int n, const KernQMat *const *W, int paired, size_t bytes);
+/* Ends a prefetch still running (returns when it has). */
+void kern_async_stop(void);
 /* (isa: one this CPU runs, e.g. kern_isa_best(); the loader stores it in LlmModel.isa.) */
 
 /* ------------------------------------------------------------ the worker pool */

@@ -57,6 +57,9 @@ void llm_ptq_opts_default(LlmPtqOpts *o);
  * Default (emb_bits -1): 8 bits per row when the head is tied to it (it is also the
  * classifier), else the weights' width (at least 4) in groups of 32, a lookup table only. */
 int  llm_ptq_emb_scheme(const LlmPtqOpts *o, const LlmConfig *c, int bits, LlmWQuant *w);
+/* A variant's file name: <stem>-w<bits>[g<group>]-<method>[-affine]<ext> (affine grids get
+ * their own name: a run with --affine next to one without kept only the last one's file). */
+void llm_ptq_file_name(char *buf, size_t n, const char *stem, const LlmWQuant *s, const char *ext);
 
 typedef struct LlmPtqRow {
     char method[24];

@@ -109,9 +109,11 @@ static inline void kern_sb16_put(int q4, int nb, int b, const uint8_t *blk, uint
  * nothing once the largest shape has been seen (and a fresh buffer's pages are not faulted in
  * again on every product). */
 /* fn(arg copy, 0) on one pool worker while the caller goes on (nothing when there is no
- * worker, or another job is being posted); never waited for.  For work that only helps, such
- * as prefetching the next job's weights while the caller computes alone: fn should poll
- * kern_async_superseded() and return once the caller has posted anything else. */
+ * worker, or another job is being posted).  For work that only helps, such as loading the next
+ * job's weights while the caller computes alone: fn polls kern_async_superseded() and returns
+ * once the caller has posted anything else or called kern_async_stop.  What fn reads must stay
+ * valid until a job handed to the pool (kern_parallel_tiles on more than one thread) returns
+ * or kern_async_stop() does: both wait for it to end. */
 enum { KERN_ASYNC_ARG_MAX = 64 };
 void kern_parallel_async(KernTileFn fn, const void *arg, size_t size);
 int kern_async_superseded(void);

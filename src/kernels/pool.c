@@ -51,6 +51,7 @@ typedef struct Pool {
     } range[POOL_MAX_WORKERS + 1];
     _Alignas(64) _Atomic int done; /* units finished in the current generation */
     _Atomic int async_busy;        /* a worker is inside an async job */
+    _Atomic int async_stop;        /* kern_async_stop asks it to end (until the next is posted) */
 } Pool;
 
 static Pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
@@ -205,6 +206,7 @@ void kern_parallel_async(KernTileFn fn, const void *arg, size_t size) {
     pool.ntiles = 1;
     pool.per = 1;
     pool.counted = 0;
+    atomic_store(&pool.async_stop, 0);
     atomic_store(&pool.range[0].v, (uint64_t)gen << 32);          /* the caller's: empty */
     atomic_store(&pool.range[1].v, (uint64_t)gen << 32 | 1);      /* worker 1's: the one unit */
     pthread_cond_broadcast(&pool.cv);
@@ -221,7 +223,15 @@ int kern_pool_first_tile(int ntiles, int worker) {
     return (int)((uint64_t)units * worker / nr) * per;
 }
 
-int kern_async_superseded(void) { return atomic_load(&pool.pub) != running_gen; }
+int kern_async_superseded(void) { return atomic_load(&pool.pub) != running_gen || atomic_load(&pool.async_stop); }
+
+/* The stop is sticky and set before busy is read, and the worker sets busy before its first
+ * check (all sequentially consistent): either this sees the worker busy and waits, or the
+ * worker sees the stop before it touches anything. */
+void kern_async_stop(void) {
+    atomic_store(&pool.async_stop, 1);
+    while (atomic_load(&pool.async_busy)) cpu_relax();
+}
 
 /* Per-thread scratch (kernels_internal.h).  A pool worker keeps its buffers until the process
  * ends; they are reachable through its thread-local storage. */

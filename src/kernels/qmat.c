@@ -434,8 +434,13 @@ static void prefetch_async(void *arg, int t) {
 
 void kern_qmat_prefetch(int n, const KernQMat *const *W, int paired, size_t bytes) {
     int tiles[KERN_QMAT_MULTI + 1] = {0};
+    int64_t work = 0;
     n = n < KERN_QMAT_MULTI ? n : KERN_QMAT_MULTI;
-    for (int m = 0; m < n; m++) tiles[m + 1] = tiles[m] + (W[m]->N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS;
+    for (int m = 0; m < n; m++) {
+        tiles[m + 1] = tiles[m] + (W[m]->N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS;
+        work += (int64_t)W[m]->N * W[m]->K;
+    }
+    if (work <= (1 << 18)) return; /* a job that small runs on the caller alone (kern_qmat_linear_n) */
     PrefetchArg a = {{NULL, NULL}, {0, 0}};
     const int first = kern_pool_first_tile(tiles[paired ? 1 : n], 1); /* worker 1's first tile */
     if (first >= tiles[paired ? 1 : n]) return;

@@ -42,6 +42,7 @@ int llm_kernels_set(LlmModel *m, const char *name, QErr *err) {
 }
 
 void llm_free(LlmModel *m) {
+    kern_async_stop(); /* a decode step may leave a worker loading the next layer's weights */
     qmap_close(&m->map);
     free(m->owned);
     free(m->layers);

@@ -164,6 +164,6 @@ printf 'GGUF\004\000\000\000' > "$T/v4.gguf"; head -c 100 "$T/f32.gguf" | tail -
 check_fails "GGUF version 4" "$QUANT" eval --model "$T/v4.gguf" --text "$TXT"
 check "ptq-llm affine" "$QUANT" ptq-llm --model "$M" --tokenizer "$TOK" --eval-text "$TXT" --method rtn --bits 4 --group-size 32 \
     --affine --act-bits 0 --max-windows 2 --calib-samples 4 --gen-samples 0 --save "$T/a"
-check_fails "affine refused" "$QUANT" export --model "$T/a/stories260K-w4g32-rtn.safetensors" --format gguf --out "$T/aff.gguf"
+check_fails "affine refused" "$QUANT" export --model "$T/a/stories260K-w4g32-rtn-affine.safetensors" --format gguf --out "$T/aff.gguf"
 grep -q "affine" "$T/err" && [ ! -e "$T/aff.gguf" ] && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL affine message / partial output"; }
 summary

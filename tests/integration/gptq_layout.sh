@@ -66,6 +66,6 @@ fi
 if [ -f "$T/s/stories260K-w4g32-gptq.safetensors" ]; then
     check "ptq-llm affine" "$QUANT" ptq-llm --model "$M" --tokenizer "$TOK" --eval-text "$TXT" --method rtn --bits 4 --group-size 32 \
         --affine --act-bits 0 --max-windows 2 --calib-samples 4 --gen-samples 0 --save "$T/a"
-    check_fails "affine refused" "$QUANT" export --model "$T/a/stories260K-w4g32-rtn.safetensors" --format gptq --out "$T/aff"
+    check_fails "affine refused" "$QUANT" export --model "$T/a/stories260K-w4g32-rtn-affine.safetensors" --format gptq --out "$T/aff"
 fi
 summary

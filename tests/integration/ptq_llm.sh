@@ -122,7 +122,7 @@ if "$PY" -c "import numpy" 2>/dev/null && [ -f "$LL" ] && [ -f "$DATA/wiki.test.
         --save "$T/sbq" --json "$T/sb.json"
     check sb16_ptq_affine "$QUANT" ptq-llm --model "$T/sb" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --method rtn --bits 4 \
         --group-size 32 --affine --act-bits 0 --max-windows 4 --save "$T/sba"
-    cp "$T/sba/sb-w4g32-rtn.safetensors" "$T/sbq/sb-w4ag32-rtn.safetensors"
+    cp "$T/sba/sb-w4g32-rtn-affine.safetensors" "$T/sbq/sb-w4ag32-rtn.safetensors"
     for w in 8 4 4a; do
         f=$T/sbq/sb-w${w}g32-rtn.safetensors
         for sl in 64 3; do

@@ -90,6 +90,12 @@ static int save_export(const char *path, int gptq, const LlmModel *m, const Toke
     return rc;
 }
 
+void llm_ptq_file_name(char *buf, size_t n, const char *stem, const LlmWQuant *s, const char *ext) {
+    char group[32] = "";
+    if (s->group_size > 0) snprintf(group, sizeof group, "g%lld", (long long)s->group_size);
+    snprintf(buf, n, "%s-w%d%s-%s%s%s", stem, s->bits, group, llm_qmethod_name(s->method), s->symmetric ? "" : "-affine", ext);
+}
+
 int llm_ptq_emb_scheme(const LlmPtqOpts *o, const LlmConfig *c, int bits, LlmWQuant *w) {
     w->head_bits = o->head_bits;
     w->emb_group = 0;
@@ -380,8 +386,7 @@ int llm_ptq_run(const LlmPtqOpts *o_in, LlmPtqReport *r, QErr *err) {
         row->seconds = qtime_now() - t0;
         char path[4096], fname[128];
         const char *ext = o->save_format == 1 ? ".gguf" : o->save_format == 2 ? "" : ".safetensors";
-        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s%s", stem, s->bits, (long long)s->group_size, row->method, ext);
-        else snprintf(fname, sizeof fname, "%s-w%d-%s%s", stem, s->bits, row->method, ext);
+        llm_ptq_file_name(fname, sizeof fname, stem, s, ext);
         if (o->save_dir) snprintf(path, sizeof path, "%s/%s", o->save_dir, fname);
         else snprintf(path, sizeof path, "%s/quant-ptq-%ld-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), fname);
         int saved = 0;

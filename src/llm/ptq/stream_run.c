@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "quant/llm_ptq_run.h"
 #include "quant/llm_qfile.h"
 #include "quant/llm_source.h"
 #include "quant/llm_stream.h"
@@ -126,8 +127,7 @@ int llm_ptq_run_stream(const LlmPtqOpts *o, LlmSource *src, LlmModel *m, Tokeniz
         row->abits = 32;
         row->group = s->group_size;
         char path[4096], fname[128];
-        if (s->group_size > 0) snprintf(fname, sizeof fname, "%s-w%dg%lld-%s.safetensors", stem, s->bits, (long long)s->group_size, row->method);
-        else snprintf(fname, sizeof fname, "%s-w%d-%s.safetensors", stem, s->bits, row->method);
+        llm_ptq_file_name(fname, sizeof fname, stem, s, ".safetensors");
         if (o->save_dir) snprintf(path, sizeof path, "%s/%s", o->save_dir, fname);
         else snprintf(path, sizeof path, "%s/quant-ptq-%ld-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), fname);
         LlmStreamResult sr;
