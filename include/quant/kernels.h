@@ -187,7 +187,8 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
 /* Llama's gated FFN hidden in one hand-off: H[T, N] = silu(x Wg^T + bg) * (x Wu^T + bu), U[T, N]
  * scratch (left holding the up products), Wg and Wu of one shape; and, when hq is not NULL
  * (hq->max_T >= T, 32 hq->max_nb >= N), H quantized into hq as the down linear's input.  The
- * same bits as kern_qmat_linear_n on the two, kern_swiglu_f32 and kern_qact_quantize. */
+ * same bits as kern_qmat_linear_n on the two, kern_swiglu_f32 and kern_qact_quantize.  Made for
+ * decode: with many tokens its 32-wide pieces per tile cost more than one pass over H. */
 void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x, const float *bg, const float *bu, float *H,
                       float *U, KernQAct *hq, KernIsa isa);
 /* Starts a pool worker loading (up to `bytes` of) the rows it will take first in the next job

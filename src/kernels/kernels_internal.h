@@ -104,10 +104,6 @@ static inline void kern_sb16_put(int q4, int nb, int b, const uint8_t *blk, uint
     memcpy(row + scales + 2 * (b % 16), blk, 2);
 }
 
-/* A buffer of at least `bytes`, 64-byte aligned, kept per thread and per slot between calls
- * (pool.c): kernels that need scratch inside a pool tile take it here, so a token allocates
- * nothing once the largest shape has been seen (and a fresh buffer's pages are not faulted in
- * again on every product). */
 /* fn(arg copy, 0) on one pool worker while the caller goes on (nothing when there is no
  * worker, or another job is being posted).  For work that only helps, such as loading the next
  * job's weights while the caller computes alone: fn polls kern_async_superseded() and returns
@@ -121,6 +117,10 @@ int kern_async_superseded(void);
  * w takes no part) */
 int kern_pool_first_tile(int ntiles, int worker);
 
+/* A buffer of at least `bytes`, 64-byte aligned, kept per thread and per slot between calls
+ * (pool.c): kernels that need scratch inside a pool tile take it here, so a token allocates
+ * nothing once the largest shape has been seen (and a fresh buffer's pages are not faulted in
+ * again on every product). */
 enum { KERN_SCRATCH_GEMM = 0, KERN_SCRATCH_RECODE = 1, KERN_SCRATCH_RECODE_Y = 2, KERN_SCRATCH_SLOTS = 3 };
 void *kern_thread_scratch(int slot, size_t bytes);
 

@@ -120,7 +120,8 @@ static void *worker(void *index) {
         void *arg = pool.arg;
         int nranges = pool.nranges, ntiles = pool.ntiles, per = pool.per, counted = pool.counted;
         _Alignas(16) unsigned char own[KERN_ASYNC_ARG_MAX];
-        if (!counted) { /* the caller has moved on: its argument only in the pool's copy, read now */
+        const int async = !counted && self < nranges; /* worker 1 only: the others have no unit */
+        if (async) { /* the caller has moved on: its argument only in the pool's copy, read now */
             memcpy(own, pool.async_arg, sizeof own);
             arg = own;
             atomic_store(&pool.async_busy, 1); /* under the mutex: a job posted after this sees it */
@@ -128,7 +129,7 @@ static void *worker(void *index) {
         pthread_mutex_unlock(&pool.mu);
         running_gen = seen;
         if (self < nranges) run_tiles(self, seen, fn, arg, nranges, ntiles, per, counted);
-        if (!counted) atomic_store(&pool.async_busy, 0);
+        if (async) atomic_store(&pool.async_busy, 0);
     }
     return NULL;
 }

@@ -411,10 +411,10 @@ void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x,
                         2 * (int64_t)N * Wg->K * x->T > (1 << 18));
 }
 
-/* kern_qmat_prefetch's worker job: touches one byte of every line of two ranges (loads, not
- * prefetch instructions: with those the worker issued 330 KB a gap, most of them dropped for
- * want of miss buffers, and the next job found 75 KB of it in cache, what loads bring), until
- * the caller posts the next job. */
+/* kern_qmat_prefetch's worker job: touches one byte of every line of two ranges until the
+ * caller posts the next job.  Loads, not prefetch instructions: those return at once, and the
+ * worker issued 330 KB of them a gap (W4 1.1B decode), where loads, which wait for their lines,
+ * got through 75 KB: most of the prefetches could only have been dropped. */
 typedef struct PrefetchArg {
     const char *p[2];
     size_t n[2];

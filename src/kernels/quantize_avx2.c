@@ -22,9 +22,8 @@ void kern_quantize_f32_s8_avx2(int64_t n, const float *x, float scale, int32_t z
 }
 
 /* Blocks b0 .. b1 - 1 of one token's row of the integer path's activations (qmat.c
- * kern_qact_quantize; x is the row's start) with AVX2: the
- * scalar loop's IEEE operations 8 lanes at a time (same bytes), plus q16 for the blocks of
- * whole superblocks.
+ * kern_qact_quantize; x is the row's start) with AVX2: the scalar loop's IEEE operations 8
+ * lanes at a time (same bytes), plus q16 for the blocks of whole superblocks.
  * Not the AVX-512 decode orders (qp, c4, c8, d4): no kernel this ISA runs reads them.  The
  * scalar loop took 1.6 ms of a 36 ms W4 1.1B decode step on a Zen 3 EPYC. */
 void kern_qact_row_avx2(KernQAct *a, const float *x, int t, int K, int b0, int b1) {
