@@ -11,6 +11,12 @@
 #include "kernels_internal.h"
 #include "quant/qblock.h"
 
+static inline int qs_u16(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
 static inline float qs_f16(const void *p) {
     uint16_t h;
     memcpy(&h, p, 2);
@@ -119,12 +125,16 @@ static inline __attribute__((always_inline)) float qs_dot_row(const KernQType ty
         const __m256i s8 = _mm256_loadu_si256((const __m256i *)(xs + b)); /* the activations' block code sums */
         if (type != KERN_Q8_0) sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(s8, sh));
         if (aff) sum = _mm256_sub_epi32(sum, _mm256_mullo_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(z + b))), s8));
-        __m128i h = _mm_setzero_si128(); /* the 8 blocks' f16 scales */
-        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-            uint16_t v;
-            memcpy(&v, row + (size_t)(b + k) * bs, 2);
-            h = _mm_insert_epi16(h, v, k);
-        }
+        /* the 8 blocks' f16 scales (the lane an immediate: no loop, which -O1 would not unroll) */
+        const uint8_t *d0 = row + (size_t)b * bs;
+        __m128i h = _mm_cvtsi32_si128(qs_u16(d0));
+        h = _mm_insert_epi16(h, qs_u16(d0 + bs), 1);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 2 * bs), 2);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 3 * bs), 3);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 4 * bs), 4);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 5 * bs), 5);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 6 * bs), 6);
+        h = _mm_insert_epi16(h, qs_u16(d0 + 7 * bs), 7);
         const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(xd + b));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
     }

@@ -122,7 +122,8 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     double other = head_mem + emb_mem + 4.0 * (L * 2 * D + D + (m->pos_emb ? (double)c->max_seq * D : 0));
     r->weight_bytes = lin + other;
     r->kv_bytes = 2.0 * L * ctx * kvd * 4;
-    int64_t nb = ((F > D ? F : D) + 31) / 32;
+    /* int8 activations: a site's input (the wider of D and F) and the FFN hidden's (forward.c) */
+    int64_t nb = ((F > D ? F : D) + 31) / 32 + (F + 31) / 32;
     r->act_bytes = 4.0 * (T * (4 * D + 2 * kvd + 2 * F + V) + H * T * ctx + ctx * hs) +
                    (llm_has_packed(m) ? (m->kernels == LLM_KERNELS_REF ? 4.0 * (F > D ? F : D) * D : (double)T * nb * 72) : 0);
     /* a decode step reads every linear, the classifier, one embedding row, the norms, and the
