@@ -147,6 +147,25 @@ static void pool_start(void) {
     }
 }
 
+/* Tiles per unit of the ranges: 1 unless there are more tiles than a range's 16-bit fields
+ * count. */
+static int tiles_per_unit(int ntiles) { return (ntiles + POOL_MAX_TILES - 1) / POOL_MAX_TILES; }
+
+/* Threads taking part in a job of `units` units (the caller and workers 1 ..): at most the
+ * OpenMP thread count, at most one per unit.  kern_pool_first_tile reads the same split. */
+static int ranges_for(int units) {
+    int nr = pool.nworkers + 1 < omp_get_max_threads() ? pool.nworkers + 1 : omp_get_max_threads();
+    return nr > units ? units : nr;
+}
+
+/* A new generation, published for spinning workers (pool.mu held). */
+static uint32_t post_locked(void) {
+    uint32_t gen = ++pool.gen;
+    if (gen == 0) gen = ++pool.gen; /* 0 is every worker's initial "seen" */
+    atomic_store(&pool.pub, gen);
+    return gen;
+}
+
 void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
     /* serial: small work, one thread wanted, already inside a parallel region, or the
      * pool busy with another caller */
@@ -160,12 +179,8 @@ void kern_parallel_tiles(int ntiles, KernTileFn fn, void *arg, int big) {
         return;
     }
     pthread_mutex_lock(&pool.mu);
-    uint32_t gen = ++pool.gen;
-    if (gen == 0) gen = ++pool.gen; /* 0 is every worker's initial "seen" */
-    atomic_store(&pool.pub, gen);
-    const int per = (ntiles + POOL_MAX_TILES - 1) / POOL_MAX_TILES, units = (ntiles + per - 1) / per;
-    int nr = pool.nworkers + 1 < omp_get_max_threads() ? pool.nworkers + 1 : omp_get_max_threads();
-    if (nr > units) nr = units;
+    const uint32_t gen = post_locked();
+    const int per = tiles_per_unit(ntiles), units = (ntiles + per - 1) / per, nr = ranges_for(units);
     pool.fn = fn;
     pool.arg = arg;
     pool.nranges = nr;
@@ -197,9 +212,7 @@ void kern_parallel_async(KernTileFn fn, const void *arg, size_t size) {
     pthread_once(&pool_once, pool_start);
     if (pool.nworkers == 0 || pthread_mutex_trylock(&pool.caller) != 0) return;
     pthread_mutex_lock(&pool.mu);
-    uint32_t gen = ++pool.gen;
-    if (gen == 0) gen = ++pool.gen;
-    atomic_store(&pool.pub, gen);
+    const uint32_t gen = post_locked();
     pool.fn = fn;
     pool.arg = NULL;
     memcpy(pool.async_arg, arg, size);
@@ -217,9 +230,7 @@ void kern_parallel_async(KernTileFn fn, const void *arg, size_t size) {
 
 int kern_pool_first_tile(int ntiles, int worker) {
     pthread_once(&pool_once, pool_start);
-    const int per = (ntiles + POOL_MAX_TILES - 1) / POOL_MAX_TILES, units = (ntiles + per - 1) / per;
-    int nr = pool.nworkers + 1 < omp_get_max_threads() ? pool.nworkers + 1 : omp_get_max_threads();
-    if (nr > units) nr = units;
+    const int per = tiles_per_unit(ntiles), units = (ntiles + per - 1) / per, nr = ranges_for(units);
     if (worker >= nr) return ntiles;
     return (int)((uint64_t)units * worker / nr) * per;
 }

@@ -319,6 +319,22 @@ static void tile_rows(const Job *j, const KernQMat *W, const float *b, float *Y,
             for (int n = n0; n < n1; n++) Y[(size_t)t * W->N + n] += b[n];
 }
 
+/* first[m] = the first tile of linear m in a job over n linears (first[n]: all its tiles);
+ * returns the job's work per token, sum N K. */
+static int64_t job_tiles(int n, const KernQMat *const *W, int first[KERN_QMAT_MULTI + 1]) {
+    int64_t work = 0;
+    first[0] = 0;
+    for (int m = 0; m < n; m++) {
+        first[m + 1] = first[m] + (W[m]->N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS;
+        work += (int64_t)W[m]->N * W[m]->K;
+    }
+    return work;
+}
+
+/* Whether a job of this much work (multiply-adds) goes to the pool; smaller ones run on the
+ * caller alone. */
+static int job_big(int64_t work) { return work > (1 << 18); }
+
 static void tile(void *arg, int i) {
     const Job *j = arg;
     int m = 0;
@@ -346,15 +362,13 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
         n = KERN_QMAT_MULTI;
     }
     Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()};
-    int64_t work = 0;
     for (int m = 0; m < n; m++) {
         j.W[m] = W[m];
         j.b[m] = b ? b[m] : NULL;
         j.Y[m] = Y[m];
-        j.first[m + 1] = j.first[m] + (W[m]->N + j.rows - 1) / j.rows;
-        work += (int64_t)W[m]->N * W[m]->K * x->T;
     }
-    kern_parallel_tiles(j.first[n], tile, &j, work > (1 << 18));
+    const int64_t work = job_tiles(n, W, j.first) * x->T;
+    kern_parallel_tiles(j.first[n], tile, &j, job_big(work));
 }
 
 void kern_qmat_linear(const KernQMat *W, const KernQAct *x, const float *b, float *Y, KernIsa isa) {
@@ -408,7 +422,7 @@ void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x,
         hq->nb = (int)qblock_count(N);
     }
     kern_parallel_tiles((N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS, glu_tile, &g,
-                        2 * (int64_t)N * Wg->K * x->T > (1 << 18));
+                        job_big(2 * (int64_t)N * Wg->K * x->T));
 }
 
 /* kern_qmat_prefetch's worker job: touches one byte of every line of two ranges until the
@@ -433,14 +447,9 @@ static void prefetch_async(void *arg, int t) {
 }
 
 void kern_qmat_prefetch(int n, const KernQMat *const *W, int paired, size_t bytes) {
-    int tiles[KERN_QMAT_MULTI + 1] = {0};
-    int64_t work = 0;
+    int tiles[KERN_QMAT_MULTI + 1];
     n = n < KERN_QMAT_MULTI ? n : KERN_QMAT_MULTI;
-    for (int m = 0; m < n; m++) {
-        tiles[m + 1] = tiles[m] + (W[m]->N + KERN_QMAT_TILE_ROWS - 1) / KERN_QMAT_TILE_ROWS;
-        work += (int64_t)W[m]->N * W[m]->K;
-    }
-    if (work <= (1 << 18)) return; /* a job that small runs on the caller alone (kern_qmat_linear_n) */
+    if (!job_big(job_tiles(n, W, tiles))) return; /* the caller runs that job alone */
     PrefetchArg a = {{NULL, NULL}, {0, 0}};
     const int first = kern_pool_first_tile(tiles[paired ? 1 : n], 1); /* worker 1's first tile */
     if (first >= tiles[paired ? 1 : n]) return;

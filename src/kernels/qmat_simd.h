@@ -17,11 +17,7 @@ static inline int qs_u16(const void *p) {
     return h;
 }
 
-static inline float qs_f16(const void *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
+static inline float qs_f16(const void *p) { return _cvtsh_ss((unsigned short)qs_u16(p)); }
 
 /* 32 codes of a block as unsigned bytes u = c + (1 << qs_offset_log2) (Q4_0 its stored nibbles, Q3 / Q2
  * byte j % 8 shifted by 2 (j / 8), qblock.h); Q8_0 has no unsigned form (qs_unpack). */
@@ -97,12 +93,12 @@ static inline __attribute__((always_inline)) __m256i qs_block_lanes(const KernQT
  * accumulator: one conversion, one offset, one scale load per 8 blocks instead of per block
  * (per block these took most of the arithmetic of a Q3 / Q2 decode, which ran at 12 GB/s on a
  * Zen 3 core pair).  The nb % 8 blocks after them one at a time as before, the offset taken off
- * lane by lane (KernQAct.l), even and odd blocks in two accumulators.  Another f32 order than the scalar kernel's.  pf > 0 prefetches that many
- * bytes ahead, once per cache line of blocks (the block size must be a constant here: as a
- * function's result the cadence compiled to an idiv per block).  A general path that unpacked
- * to int8, summed each block horizontally and added it to a scalar in the scalar kernel's
- * order ran at a third to a half of the per-block version of this (bench_qmat's q3 / q2 /
- * q4_0+z rows). */
+ * lane by lane (KernQAct.l), even and odd blocks in two accumulators.  Another f32 order than
+ * the scalar kernel's.  pf > 0 prefetches that many bytes ahead, once per cache line of blocks
+ * (the block size must be a constant here: as a function's result the cadence compiled to an
+ * idiv per block).  A general path that unpacked to int8, summed each block horizontally and
+ * added it to a scalar in the scalar kernel's order ran at a third to a half of the per-block
+ * version of this (bench_qmat's q3 / q2 / q4_0+z rows). */
 static inline __attribute__((always_inline)) float qs_dot_row(const KernQType type, const uint8_t *row, int nb,
                                                               const int8_t *q, const float *xd, const int32_t *xl,
                                                               const int32_t *xs, const int aff, const int8_t *z,
