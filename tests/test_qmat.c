@@ -201,6 +201,20 @@ TEST(act_quantize) {
     free(x);
 }
 
+/* Two activation buffers hold the same bytes for T tokens of K (decode orders where isa fills
+ * them: the scalar and AVX-512 quantizers, at most KERN_QACT_DOT_T tokens). */
+static int qact_same(const KernQAct *a, const KernQAct *b, int T, KernIsa isa) {
+    const size_t nbt = (size_t)T * a->nb;
+    const size_t nbd = (size_t)(T <= KERN_QACT_DOT_T && isa != KERN_ISA_AVX2 ? T : 0) * a->nb;
+    int same = a->T == b->T && a->K == b->K && a->nb == b->nb && memcmp(a->q, b->q, nbt * QK) == 0 &&
+               memcmp(a->d, b->d, nbt * 4) == 0 && memcmp(a->s, b->s, nbt * 4) == 0 && memcmp(a->l, b->l, nbt * 32) == 0 &&
+               memcmp(a->qp, b->qp, nbd * QK) == 0 && memcmp(a->c4, b->c4, nbd * 16) == 0 && memcmp(a->c8, b->c8, nbd * 32) == 0 &&
+               memcmp(a->d4, b->d4, nbd * 16) == 0;
+    for (int t = 0; t < T; t++)
+        same &= memcmp(a->q16 + (size_t)t * a->nb * QK, b->q16 + (size_t)t * a->nb * QK, (size_t)(a->nb / 16 * 16) * QK) == 0;
+    return same;
+}
+
 /* Every ISA's activation quantizer gives the scalar loop's bytes (codes, scales, sums, q16,
  * and the AVX-512 decode layouts where it fills them), ragged K included. */
 TEST(act_quantize_isas) {
@@ -219,15 +233,8 @@ TEST(act_quantize_isas) {
                 kern_qact_init(&b, T, K);
                 kern_qact_quantize_isa(&a, x, T, K, KERN_ISA_SCALAR);
                 kern_qact_quantize_isa(&b, x, T, K, (KernIsa)isa);
-                /* the decode orders: where the AVX-512 kernels read them (kernels.h) */
-                size_t nbt = (size_t)T * a.nb, nbd = (size_t)(T <= KERN_QACT_DOT_T && isa >= KERN_ISA_AVX512VNNI ? T : 0) * a.nb;
-                int same = memcmp(a.q, b.q, nbt * QK) == 0 && memcmp(a.d, b.d, nbt * 4) == 0 && memcmp(a.s, b.s, nbt * 4) == 0 &&
-                           memcmp(a.l, b.l, nbt * 32) == 0 && memcmp(a.qp, b.qp, nbd * QK) == 0 &&
-                           memcmp(a.c4, b.c4, nbd * 16) == 0 && memcmp(a.c8, b.c8, nbd * 32) == 0 &&
-                           memcmp(a.d4, b.d4, nbd * 16) == 0;
-                for (int t = 0; t < T; t++) /* q16: the blocks of whole superblocks */
-                    same &= memcmp(a.q16 + (size_t)t * a.nb * QK, b.q16 + (size_t)t * a.nb * QK, (size_t)(a.nb / 16 * 16) * QK) == 0;
-                CHECK_MSG(same, "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
+                /* the decode orders where the AVX-512 kernels read them (kernels.h), q16's whole superblocks */
+                CHECK_MSG(qact_same(&a, &b, T, (KernIsa)isa), "%s K %d T %d", kern_isa_name((KernIsa)isa), K, T);
                 kern_qact_free(&a);
                 kern_qact_free(&b);
                 free(x);
@@ -396,20 +403,6 @@ TEST(linear_n_equals_single) {
             }
             free(x);
         }
-}
-
-/* Two activation buffers hold the same bytes for T tokens of K (decode orders where isa fills
- * them: the scalar and AVX-512 quantizers, at most KERN_QACT_DOT_T tokens). */
-static int qact_same(const KernQAct *a, const KernQAct *b, int T, KernIsa isa) {
-    const size_t nbt = (size_t)T * a->nb;
-    const size_t nbd = (size_t)(T <= KERN_QACT_DOT_T && isa != KERN_ISA_AVX2 ? T : 0) * a->nb;
-    int same = a->T == b->T && a->K == b->K && a->nb == b->nb && memcmp(a->q, b->q, nbt * QK) == 0 &&
-               memcmp(a->d, b->d, nbt * 4) == 0 && memcmp(a->s, b->s, nbt * 4) == 0 && memcmp(a->l, b->l, nbt * 32) == 0 &&
-               memcmp(a->qp, b->qp, nbd * QK) == 0 && memcmp(a->c4, b->c4, nbd * 16) == 0 && memcmp(a->c8, b->c8, nbd * 32) == 0 &&
-               memcmp(a->d4, b->d4, nbd * 16) == 0;
-    for (int t = 0; t < T; t++)
-        same &= memcmp(a->q16 + (size_t)t * a->nb * QK, b->q16 + (size_t)t * a->nb * QK, (size_t)(a->nb / 16 * 16) * QK) == 0;
-    return same;
 }
 
 /* The gated FFN's one job (kern_qmat_swiglu) against its parts: kern_qmat_linear_n on gate and
