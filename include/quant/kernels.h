@@ -165,6 +165,7 @@ typedef struct KernQAct {
 enum { KERN_QACT_DOT_T = 3 }; /* up to this many tokens: row dots; more: the tiled product */
 void kern_qact_init(KernQAct *a, int max_T, int max_K);
 void kern_qact_free(KernQAct *a);
+size_t kern_qact_bytes(const KernQAct *a); /* what kern_qact_init allocated */
 /* X[T, K] -> a; T <= max_T, K <= 32 * max_nb.  Scalar and deterministic (every ISA shares it). */
 void kern_qact_quantize(KernQAct *a, const float *X, int T, int K);
 

@@ -139,7 +139,8 @@ typedef struct LlmState {
     float *kcache, *vcache;  /* [L, Hkv, S, hs] */
     float *logits;        /* [max_T, V] */
     struct KernQAct *xa;  /* packed linears, integer path: the site's input in int8 blocks */
-    struct KernQAct *xh;  /* the same for the FFN hidden, made by the gated FFN's job (kern_qmat_swiglu) */
+    struct KernQAct *xh;  /* the same for the FFN hidden, made by the gated FFN's job (kern_qmat_swiglu) in a
+                           * decode step: up to KERN_QACT_DOT_T tokens; NULL without a packed gate and up */
     float *wdeq;          /* packed linears, reference path: one dequantized linear [out, in] */
 } LlmState;
 void llm_state_init(LlmState *s, const LlmModel *m, int max_T);

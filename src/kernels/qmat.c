@@ -1,6 +1,7 @@
 /* qmat.c — group-quantized linear layers on packed blocks (kernels.h): activation
  * quantization, the reference dequantizer, the scalar integer kernel (the reference the SIMD
  * kernels are tested against) and the driver that splits output rows over the worker pool. */
+#include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -91,6 +92,13 @@ void kern_qact_init(KernQAct *a, int max_T, int max_K) {
     a->c8 = xmalloc64(nbd * 8 * sizeof(int32_t));
     a->d4 = xmalloc64(nbd * 4 * sizeof(float));
     a->q16 = xmalloc64(nbt * QK);
+}
+
+size_t kern_qact_bytes(const KernQAct *a) {
+    size_t nbt = (size_t)a->max_T * a->max_nb;
+    size_t nbd = (size_t)(a->max_T < KERN_QACT_DOT_T ? a->max_T : KERN_QACT_DOT_T) * a->max_nb;
+    return nbt * (QK + sizeof(float) + sizeof(int32_t) + 8 * sizeof(int32_t) + QK) +
+           nbd * (QK + 4 * sizeof(int32_t) + 8 * sizeof(int32_t) + 4 * sizeof(float));
 }
 
 void kern_qact_free(KernQAct *a) {
@@ -417,6 +425,7 @@ void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x,
     GluJob g = {{.W = {Wg, Wu}, .b = {bg, bu}, .Y = {H, U}, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()},
                 hq};
     if (hq) {
+        assert(x->T <= hq->max_T && qblock_count(N) <= hq->max_nb); /* the caller's buffer: not input */
         hq->T = x->T;
         hq->K = N;
         hq->nb = (int)qblock_count(N);

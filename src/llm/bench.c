@@ -122,10 +122,6 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
     double other = head_mem + emb_mem + 4.0 * (L * 2 * D + D + (m->pos_emb ? (double)c->max_seq * D : 0));
     r->weight_bytes = lin + other;
     r->kv_bytes = 2.0 * L * ctx * kvd * 4;
-    /* int8 activations: a site's input (the wider of D and F) and the FFN hidden's (forward.c) */
-    int64_t nb = ((F > D ? F : D) + 31) / 32 + (F + 31) / 32;
-    r->act_bytes = 4.0 * (T * (4 * D + 2 * kvd + 2 * F + V) + H * T * ctx + ctx * hs) +
-                   (llm_has_packed(m) ? (m->kernels == LLM_KERNELS_REF ? 4.0 * (F > D ? F : D) * D : (double)T * nb * 72) : 0);
     /* a decode step reads every linear, the classifier, one embedding row, the norms, and the
      * KV cache up to its position (mean position over the generated tokens) */
     double kv_read = 2.0 * L * kvd * 4 * (o->prompt_tokens + 0.5 * o->gen_tokens);
@@ -133,6 +129,11 @@ int llm_bench(LlmModel *m, const LlmBenchOpts *o, LlmBenchResult *r, QErr *err) 
 
     LlmState s;
     llm_state_init(&s, m, (int)T);
+    /* the state's fp32 scratch, and the packed linears' (forward.c: int8 activation blocks, or
+     * one dequantized linear for --kernels ref) as allocated */
+    r->act_bytes = 4.0 * (T * (4 * D + 2 * kvd + 2 * F + V) + H * T * ctx + ctx * hs) +
+                   (s.xa ? (double)kern_qact_bytes(s.xa) : 0) + (s.xh ? (double)kern_qact_bytes(s.xh) : 0) +
+                   (s.wdeq ? 4.0 * (F > D ? F : D) * D : 0);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
     QRng rng;
     qrng_seed(&rng, o->seed);

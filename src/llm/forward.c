@@ -39,8 +39,13 @@ void llm_state_init(LlmState *s, const LlmModel *m, int max_T) {
         } else {
             s->xa = xmalloc(sizeof *s->xa);
             kern_qact_init(s->xa, max_T, F > D ? F : D);
-            s->xh = xmalloc(sizeof *s->xh);
-            kern_qact_init(s->xh, max_T, F);
+            /* the gated FFN's int8 output: decode steps only (ffn_in), and only a packed gate and up make it */
+            int gated = 0;
+            for (int l = 0; l < c->n_layers; l++) gated |= m->layers[l].p_gate && m->layers[l].p_up;
+            if (gated) {
+                s->xh = xmalloc(sizeof *s->xh);
+                kern_qact_init(s->xh, max_T < KERN_QACT_DOT_T ? max_T : KERN_QACT_DOT_T, F);
+            }
         }
     }
     for (int p = 0; p < c->max_seq; p++)
