@@ -8,10 +8,12 @@ import struct
 import sys
 
 SIZES = {0: 1, 1: 1, 2: 1, 3: 1, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # scalar value types
-BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34)}
+# tensor types: (elements, bytes) per block; 14 = Q6_K, llama-quantize's classifier in a Q4_0 file
+BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 14: (256, 210)}
 
 
-def read(path):
+def tensors(path):
+    """(open file, [(name, type, ne, absolute offset, bytes)]) from a GGUF v3 header."""
     f = open(path, "rb")
     magic, ver, nt, nkv = struct.unpack("<4sIQQ", f.read(24))
     assert magic == b"GGUF" and ver == 3, path
@@ -43,14 +45,21 @@ def read(path):
         typ, off = struct.unpack("<IQ", f.read(12))
         infos.append((name, typ, ne, off))
     base = (f.tell() + align - 1) // align * align
-    out = {}
+    out = []
     for name, typ, ne, off in infos:
         be, bb = BLOCK[typ]
         n = 1
         for d in ne[1:]:
             n *= d
-        nbytes = ne[0] // be * bb * n
-        f.seek(base + off)
+        out.append((name, typ, ne, base + off, ne[0] // be * bb * n))
+    return f, out
+
+
+def read(path):
+    f, infos = tensors(path)
+    out = {}
+    for name, typ, ne, off, nbytes in infos:
+        f.seek(off)
         h = hashlib.sha256()
         left = nbytes
         while left:
