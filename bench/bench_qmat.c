@@ -6,7 +6,7 @@
  *
  *   build/bench/bench_qmat [N K] [cpu|wall] [decode|stream]   (cpu: CPU time / threads instead of
  *   wall time; decode: T = 1 only, e.g. N K large enough that the weights stream from memory;
- *   stream: T = 1 through enough N x K Q8_0, Q4_0 and affine Q4_0 matrices in turn (512 MB) that every call
+ *   stream: T = 1 through enough N x K Q8_0, Q4_0, Q3, Q2 and affine Q4_0 matrices in turn (512 MB) that every call
  *   reads its weights from memory, as a model's decode step does)
  * GB/s counts the weight bytes read per call (decode is bound by them); GOP/s 2 N K T. */
 #include <stdio.h>
@@ -62,7 +62,7 @@ static void run_f(void *a) {
     kern_linear_f32(c->T, c->W->N, c->W->K, c->X, c->Wf, NULL, c->Y);
 }
 
-/* Decode through ~512 MB of N x K matrices of each fast type, one call per matrix in turn. */
+/* Decode through ~512 MB of N x K matrices of each type, one call per matrix in turn. */
 static int stream_mode(int N, int K) {
     int nb = (int)qblock_count(K);
     QRng r;
@@ -73,8 +73,8 @@ static int stream_mode(int N, int K) {
     kern_qact_init(&xa, 1, K);
     printf("N %d K %d, %d threads, weights streamed from memory\n%-8s %-12s %10s %9s %9s %9s\n", N, K, qthreads_get(), "type",
            "isa", "ms/call", "GB/s", "read GB/s", "of read");
-    for (int vt = 0; vt < 3; vt++) { /* Q8_0, Q4_0, Q4_0 with zero-points */
-        const int type = vt == 2 ? KERN_Q4_0 : vt, affine = vt == 2;
+    for (int vt = 0; vt < 5; vt++) { /* Q8_0, Q4_0, Q3, Q2, Q4_0 with zero-points */
+        const int type = vt == 4 ? KERN_Q4_0 : vt, affine = vt == 4;
         size_t bs = kern_qtype_block_bytes((KernQType)type), zbytes = affine ? (size_t)N * nb : 0, bytes = (size_t)N * nb * bs;
         int mats = (int)((512u << 20) / (bytes + zbytes)) + 1;
         uint8_t *blocks = xmalloc(bytes * mats);

@@ -51,7 +51,7 @@ static void mat_make(Mat *a, KernQType type, int N, int K, int affine, QRng *r) 
 
 /* a's matrix in the sb16 layout (kernels.h) from here on, when its type and width allow it. */
 static int mat_sb16(Mat *a) {
-    if ((a->m.type != KERN_Q4_0 && a->m.type != KERN_Q8_0) || a->m.nb < 16) return 0;
+    if (a->m.nb < 16) return 0;
     KernQMat m = a->m;
     m.sb16 = 1;
     size_t rb = kern_qmat_row_bytes(&m), bs = kern_qtype_block_bytes(m.type);
@@ -92,11 +92,11 @@ TEST(blocks_roundtrip) {
         }
     /* the sb16 layout: every block's codes and scale read back; the bytes where kernels.h puts
      * them (superblock s's codes, then after each pair of superblocks (or a last lone one)
-     * their scales; lane i of vector v = block i's code bytes 4 sigma(v) ..; then the tail's
-     * GGUF blocks as they were) */
+     * their scales; lane i of vector v = block i's code bytes 4 sigma(v) .., or for Q3 / Q2 its
+     * codes in bit planes (kernels.h); then the tail's GGUF blocks as they were) */
     /* nb 10 (none), 16 (ragged last block), 25 (a tail of 9), 48 (a lone third superblock), 54 (3 + 6) */
     static const int sbK[] = {300, 500, 800, 1536, 1700};
-    for (int type = 0; type < 2; type++)
+    for (int type = 0; type < 4; type++)
         for (int ki = 0; ki < 5; ki++) {
             const int K = sbK[ki];
             Mat a;
@@ -107,7 +107,8 @@ TEST(blocks_roundtrip) {
                 mat_free(&a);
                 continue;
             }
-            const size_t C = type == KERN_Q4_0 ? 256 : 512, rb = kern_qmat_row_bytes(&a.m), ns = (size_t)a.m.nb / 16;
+            static const size_t Cs[4] = {512, 256, 192, 128}; /* code bytes a superblock: 8, 4, 3, 2 vectors */
+            const size_t C = Cs[type], rb = kern_qmat_row_bytes(&a.m), ns = (size_t)a.m.nb / 16;
             const size_t bs = kern_qtype_block_bytes((KernQType)type), head = ns / 2 * (2 * C + 64) + ns % 2 * (C + 64);
             CHECK(rb == (head + (size_t)(a.m.nb % 16) * bs + 63) / 64 * 64 && rb % 64 == 0 && ((uintptr_t)a.m.blocks & 63) == 0);
             int bad = 0;
@@ -125,6 +126,22 @@ TEST(blocks_roundtrip) {
                     uint16_t h;
                     memcpy(&h, row + scales + 2 * (b % 16), 2);
                     bad += h != a.d[k];
+                    if (type >= KERN_Q3) { /* Q3 / Q2: u = c + 4 / c + 2 in two 2-bit planes and (Q3) a 1-bit one */
+                        const int o = type == KERN_Q3 ? 4 : 2;
+                        static const int sig[8] = {0, 4, 1, 5, 2, 6, 3, 7}; /* sigma(v) written out */
+                        for (int j = 0; j < 4; j++) {
+                            for (int V = 0; V < 2; V++)
+                                for (int m = 0; m < 4; m++) {
+                                    int e = 4 * sig[4 * V + m] + j;
+                                    bad += ((row[codes + 64 * V + 4 * (b % 16) + j] >> (2 * m)) & 3) != ((a.c[k * QK + e] + o) & 3);
+                                }
+                            for (int w = 0; type == KERN_Q3 && w < 8; w++) {
+                                int e = 4 * sig[w] + j;
+                                bad += ((row[codes + 128 + 4 * (b % 16) + j] >> w) & 1) != (a.c[k * QK + e] + o) >> 2;
+                            }
+                        }
+                        continue;
+                    }
                     for (int v = 0; v < (type == KERN_Q4_0 ? 4 : 8); v++)
                         for (int j = 0; j < 4; j++) {
                             uint8_t got = row[codes + 64 * v + 4 * (b % 16) + j];
@@ -324,9 +341,9 @@ TEST(threads_identical) {
     KernIsa best = kern_isa_best();
     const int N = 1000, K = 2048;
     for (int T = 1; T <= 9; T += 8) /* row dots and prompt tiles */
-    for (int type = 0; type < 8; type++) { /* 4, 5: Q8_0, Q4_0 in the sb16 layout; 6, 7: the same, affine */
+    for (int type = 0; type < 12; type++) { /* 4-7: the four in the sb16 layout; 8-11: the same, affine */
         Mat a;
-        mat_make(&a, (KernQType)(type < 4 ? type : type % 2), N, K, type >= 6, &r);
+        mat_make(&a, (KernQType)(type % 4), N, K, type >= 8, &r);
         if (type >= 4) CHECK(mat_sb16(&a));
         float *x = xmalloc((size_t)T * K * 4), *y1 = xmalloc((size_t)T * N * 4), *y2 = xmalloc((size_t)T * N * 4);
         for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
@@ -468,9 +485,10 @@ TEST(swiglu_fused) {
 
 /* kern_qmat_recode_avx2 (the prompt's path for Q3 / Q2 / affine rows): every recoded block,
  * read back through kern_qmat_block_codes (the scalar kernel's reader), holds c - z under the
- * same scale, in Q4_0 and Q8_0, GGUF order and sb16 (whole superblocks, a lone one, a tail);
- * it refuses exactly when some c - z leaves the target's codes.  Then whole linears whose
- * recoding needs the Q8_0 retry or fails (the general path) against the scalar kernel. */
+ * same scale, in Q4_0 and Q8_0, GGUF order and sb16 (whole superblocks, a lone one, a tail),
+ * from rows of W in either layout; it refuses exactly when some c - z leaves the target's
+ * codes.  Then whole linears whose recoding needs the Q8_0 retry or fails (the general path)
+ * against the scalar kernel. */
 TEST(recode) {
     if (kern_isa_best() < KERN_ISA_AVX2) return;
     QRng r;
@@ -481,15 +499,16 @@ TEST(recode) {
         for (int zk = 0; zk < 6; zk++) /* symmetric; zero-points in the type's codes; all 100, 0, -1 or 1 (Q4_0 / Q8_0: the edges) */
             for (int ki = 0; ki < 4; ki++)
                 for (int target = 0; target < 2; target++)
-                    for (int sb = 0; sb < 2; sb++) {
+                    for (int sb = 0; sb < 4; sb++) { /* bit 0: V in sb16; bit 1: W in sb16 */
                         const int K = Ks[ki], N = 5;
                         if (sb && qblock_count(K) < 16) continue;
                         if (zk == 0 && type <= KERN_Q4_0) continue; /* symmetric Q8_0 / Q4_0 are never recoded */
                         Mat a;
                         mat_make(&a, (KernQType)type, N, K, zk > 0, &r);
+                        if (sb & 2) CHECK(mat_sb16(&a));
                         static const int zfix[6] = {0, 0, 100, 0, -1, 1};
                         if (zk >= 2) memset(a.z, zfix[zk], (size_t)N * a.m.nb);
-                        KernQMat V = {target ? KERN_Q8_0 : KERN_Q4_0, N, K, a.m.nb, NULL, NULL, sb};
+                        KernQMat V = {target ? KERN_Q8_0 : KERN_Q4_0, N, K, a.m.nb, NULL, NULL, sb & 1};
                         uint8_t *buf = xmalloc64(kern_qmat_row_bytes(&V) * N);
                         int fits = 1;
                         for (size_t i = 0; i < (size_t)N * a.m.nb * QK; i++) {

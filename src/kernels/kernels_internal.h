@@ -44,7 +44,8 @@ enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
-/* Rows [n0, n1) of W (Q3 / Q2, or any type with zero-points; GGUF block order) rewritten as
+/* Rows [n0, n1) of W (Q3 / Q2, or any type with zero-points; GGUF block order, or sb16 for
+ * Q3 / Q2) rewritten as
  * the rows of V (Q4_0 or Q8_0, symmetric, V->nb == W->nb, GGUF order or sb16 as V->sb16
  * says) at dst, kern_qmat_row_bytes(V) apart, 64-byte aligned: the same weights, codes c - z
  * under each block's f16 scale (a padded code 0 becomes -z, against activation codes 0).
@@ -67,34 +68,50 @@ void kern_qact_blocks(KernQAct *a, const float *x, int t, int b0, int b1, KernIs
 /* The 32 codes (padding included) and the f32 scale of block b of row n. */
 void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[32], float *d);
 /* The sb16 layout (kernels.h): which 4 code bytes of its block lane i of vector v holds
- * (Q8_0, and q16's activations for both types), where superblock s of a row of ns keeps
- * its codes and its 16 f16 scales (a pair of superblocks' codes, then their scales), and where
- * the tail begins. */
+ * (Q8_0, Q3 / Q2's planes, and q16's activations for every type), where superblock s of a row
+ * of ns keeps its codes and its 16 f16 scales (a pair of superblocks' codes, then their
+ * scales), and where the tail begins. */
 static inline int kern_sb16_sigma(int v) { return v % 2 ? 4 + v / 2 : v / 2; }
+/* Bytes of codes in a superblock: 8, 4, 3 or 2 vectors of 64 (Q8_0, Q4_0, Q3, Q2). */
+static inline size_t kern_sb16_codes(KernQType t) {
+    return 64 * (size_t)(t == KERN_Q8_0 ? 8 : t == KERN_Q4_0 ? 4 : t == KERN_Q3 ? 3 : 2);
+}
 /* Bytes of a row's ns superblocks (codes and scales): where its tail of GGUF blocks starts. */
-static inline size_t kern_sb16_head(int q4, int ns) {
-    const size_t C = q4 ? 256 : 512;
+static inline size_t kern_sb16_head(KernQType t, int ns) {
+    const size_t C = kern_sb16_codes(t);
     return (size_t)(ns / 2) * (2 * C + 64) + (size_t)(ns % 2) * (C + 64);
 }
-static inline void kern_sb16_at(int q4, int ns, int s, size_t *codes, size_t *scales) {
-    const size_t C = q4 ? 256 : 512, pair = (size_t)(s / 2) * (2 * C + 64);
+static inline void kern_sb16_at(KernQType t, int ns, int s, size_t *codes, size_t *scales) {
+    const size_t C = kern_sb16_codes(t), pair = (size_t)(s / 2) * (2 * C + 64);
     *codes = pair + (size_t)(s % 2) * C;
     *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
 }
 
-/* Block b (its GGUF bytes: f16 scale, then the codes as stored) of a Q4_0 / Q8_0 row of nb
- * blocks, put where the row's sb16 form keeps it (kernels.h): its code dwords into the
- * superblock's vectors (Q8_0's xor 0x80) and its scale beside them, or, in the tail, the block
- * as it is.  The one writer of the layout (kern_qmat_sb16_row, kern_qmat_recode_avx2). */
-static inline void kern_sb16_put(int q4, int nb, int b, const uint8_t *blk, uint8_t *row) {
-    const int full = nb / 16 * 16;
+/* Q3 / Q2 blocks into and out of their sb16 planes (qmat.c): kern_sb16_put's and
+ * kern_sb16_get's work for those types. */
+void kern_sb16_put_low(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row);
+/* Block b (its GGUF bytes, kern_qtype_block_bytes of them) of a row of nb blocks in the sb16
+ * layout, every type. */
+void kern_sb16_get(KernQType t, int nb, const uint8_t *row, int b, uint8_t *blk);
+
+/* Block b (its GGUF bytes: f16 scale, then the codes as stored) of a row of nb blocks, put
+ * where the row's sb16 form keeps it (kernels.h): Q4_0 / Q8_0 code dwords into the
+ * superblock's vectors (Q8_0's xor 0x80), Q3 / Q2 codes into their planes, and its scale
+ * beside them, or, in the tail, the block as it is.  The one writer of the layout
+ * (kern_qmat_sb16_row, kern_qmat_recode_avx2). */
+static inline void kern_sb16_put(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row) {
+    const int full = nb / 16 * 16, q4 = t == KERN_Q4_0;
+    if (t == KERN_Q3 || t == KERN_Q2) {
+        kern_sb16_put_low(t, nb, b, blk, row);
+        return;
+    }
     const size_t bs = 2 + (q4 ? 16 : 32); /* Q4_0 / Q8_0 blocks (qblock.h asserts them) */
     if (b >= full) {
-        memcpy(row + kern_sb16_head(q4, nb / 16) + (size_t)(b - full) * bs, blk, bs);
+        memcpy(row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, blk, bs);
         return;
     }
     size_t codes, scales;
-    kern_sb16_at(q4, nb / 16, b / 16, &codes, &scales);
+    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
     for (int v = 0; v < (q4 ? 4 : 8); v++) {
         uint32_t w;
         memcpy(&w, blk + 2 + 4 * (q4 ? v : kern_sb16_sigma(v)), 4);

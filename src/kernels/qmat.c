@@ -30,45 +30,97 @@ const char *kern_qtype_name(KernQType t) {
 int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
     /* the AVX-512 and AVX2 kernels read it (qmat_avx512.c, qmat_avx2.c); the scalar one
      * through kern_qmat_block_codes, slowly.  The AVX-512 kernels (with VBMI) take whole
-     * superblocks of symmetric rows only; the AVX2 ones also a tail of GGUF blocks, and
-     * zero-points (an AVX-512 machine hands those rows to them).  QUANT_SB16=0 keeps the GGUF
-     * order (tests that set the layouts side by side, benchmarks). */
+     * superblocks of symmetric Q4_0 / Q8_0 rows only; the AVX2 ones also a tail of GGUF
+     * blocks, zero-points and Q3 / Q2 (an AVX-512 machine hands those rows to them).
+     * QUANT_SB16=0 keeps the GGUF order (tests that set the layouts side by side, benchmarks). */
     const char *env = getenv("QUANT_SB16");
     if (env && strcmp(env, "0") == 0) return 0;
-    if ((type != KERN_Q4_0 && type != KERN_Q8_0) || K <= 0 || isa == KERN_ISA_SCALAR) return 0;
+    if (K <= 0 || isa == KERN_ISA_SCALAR) return 0;
     const int64_t nb = qblock_count(K);
-    if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi") && !affine) return nb % 16 == 0;
+    if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi") && !affine && (type == KERN_Q4_0 || type == KERN_Q8_0))
+        return nb % 16 == 0;
     return nb >= 16;
 }
 
 size_t kern_qmat_row_bytes(const KernQMat *W) {
     const size_t bs = kern_qtype_block_bytes(W->type);
     if (!W->sb16) return (size_t)W->nb * bs;
-    return (kern_sb16_head(W->type == KERN_Q4_0, W->nb / 16) + (size_t)(W->nb % 16) * bs + 63) / 64 * 64;
+    return (kern_sb16_head(W->type, W->nb / 16) + (size_t)(W->nb % 16) * bs + 63) / 64 * 64;
 }
 
 void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst) {
     const KernQMat W = {type, 1, nb * QK, nb, NULL, NULL, 1};
     const size_t bs = kern_qtype_block_bytes(type);
     memset(dst, 0, kern_qmat_row_bytes(&W));
-    for (int b = 0; b < nb; b++) kern_sb16_put(type == KERN_Q4_0, nb, b, (const uint8_t *)blocks + (size_t)b * bs, dst);
+    for (int b = 0; b < nb; b++) kern_sb16_put(type, nb, b, (const uint8_t *)blocks + (size_t)b * bs, dst);
 }
 
-/* Block b of an sb16 row back in GGUF order (blk: kern_qtype_block_bytes bytes). */
-static void sb16_block(const KernQMat *W, const uint8_t *row, int b, uint8_t *blk) {
-    const int q4 = W->type == KERN_Q4_0, nv = q4 ? 4 : 8, full = W->nb / 16 * 16;
+/* Q3 / Q2 in sb16 (kernels.h): a block's unsigned codes u = c + 4 (Q3) or c + 2 (Q2) as two
+ * 2-bit planes, lo vector V (0, 1) byte 4 i + k bits 2 m, 2 m + 1 = u & 3 of code
+ * 4 sigma(4 V + m) + k, and for Q3 a 1-bit plane, vector 2 byte 4 i + k bit w = u >> 2 of code
+ * 4 sigma(w) + k: shifted and masked, each of the 8 (V, m) or w gives the codes of q16's
+ * vector 4 V + m or w, lane for lane (qmat_avx2.c). */
+static int sb16_code(int V, int m, int k) { return 4 * kern_sb16_sigma(4 * V + m) + k; }
+
+void kern_sb16_put_low(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row) {
+    const int full = nb / 16 * 16;
+    const size_t bs = kern_qtype_block_bytes(t);
     if (b >= full) {
-        const size_t bs = kern_qtype_block_bytes(W->type);
-        memcpy(blk, row + kern_sb16_head(q4, W->nb / 16) + (size_t)(b - full) * bs, bs);
+        memcpy(row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, blk, bs);
+        return;
+    }
+    int8_t c[QK];
+    if (t == KERN_Q3) qblock_q3_unpack((const QBlockQ3 *)blk, c);
+    else qblock_q2_unpack((const QBlockQ2 *)blk, c);
+    const int o = t == KERN_Q3 ? 4 : 2;
+    size_t codes, scales;
+    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
+    uint8_t *lane = row + codes + 4 * (b % 16);
+    for (int k = 0; k < 4; k++) {
+        for (int V = 0; V < 2; V++) {
+            uint8_t byte = 0;
+            for (int m = 0; m < 4; m++) byte |= (uint8_t)(((c[sb16_code(V, m, k)] + o) & 3) << (2 * m));
+            lane[64 * V + k] = byte;
+        }
+        if (t == KERN_Q3) {
+            uint8_t byte = 0;
+            for (int w = 0; w < 8; w++) byte |= (uint8_t)(((c[4 * kern_sb16_sigma(w) + k] + o) >> 2) << w);
+            lane[128 + k] = byte;
+        }
+    }
+    memcpy(row + scales + 2 * (b % 16), blk, 2);
+}
+
+void kern_sb16_get(KernQType t, int nb, const uint8_t *row, int b, uint8_t *blk) {
+    const int q4 = t == KERN_Q4_0, full = nb / 16 * 16;
+    const size_t bs = kern_qtype_block_bytes(t);
+    if (b >= full) {
+        memcpy(blk, row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, bs);
         return;
     }
     size_t codes, scales;
-    kern_sb16_at(q4, W->nb / 16, b / 16, &codes, &scales);
-    const uint8_t *sb = row + codes;
-    memcpy(blk, row + scales + 2 * (b % 16), 2);
-    for (int v = 0; v < nv; v++)
+    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
+    const uint8_t *lane = row + codes + 4 * (b % 16);
+    uint16_t d;
+    memcpy(&d, row + scales + 2 * (b % 16), 2);
+    if (t == KERN_Q3 || t == KERN_Q2) {
+        const int o = t == KERN_Q3 ? 4 : 2;
+        int8_t c[QK];
         for (int k = 0; k < 4; k++) {
-            uint8_t c = sb[64 * v + 4 * (b % 16) + k];
+            for (int V = 0; V < 2; V++)
+                for (int m = 0; m < 4; m++) c[sb16_code(V, m, k)] = (int8_t)((lane[64 * V + k] >> (2 * m)) & 3);
+            if (t == KERN_Q3)
+                for (int w = 0; w < 8; w++) c[4 * kern_sb16_sigma(w) + k] |= (int8_t)(((lane[128 + k] >> w) & 1) << 2);
+        }
+        for (int j = 0; j < QK; j++) c[j] = (int8_t)(c[j] - o);
+        if (t == KERN_Q3) qblock_q3_pack(c, QK, d, (QBlockQ3 *)blk);
+        else qblock_q2_pack(c, QK, d, (QBlockQ2 *)blk);
+        return;
+    }
+    memcpy(blk, &d, 2);
+    for (int v = 0; v < (q4 ? 4 : 8); v++)
+        for (int k = 0; k < 4; k++) {
+            uint8_t c = lane[64 * v + k];
             blk[2 + 4 * (q4 ? v : kern_sb16_sigma(v)) + k] = q4 ? c : (uint8_t)(c ^ 0x80);
         }
 }
@@ -212,7 +264,7 @@ void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[QK]
     const uint8_t *p = (const uint8_t *)W->blocks + ((size_t)n * W->nb + b) * kern_qtype_block_bytes(W->type);
     uint8_t tmp[sizeof(QBlockQ8_0)];
     if (W->sb16) {
-        sb16_block(W, (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W), (int)b, tmp);
+        kern_sb16_get(W->type, W->nb, (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W), (int)b, tmp);
         p = tmp;
     }
     uint16_t h;
@@ -302,7 +354,9 @@ static int tile_recoded(const Job *j, const KernQMat *W, int n0, int n1, float *
     const int rows = n1 - n0, T = j->x->T;
     KernQMat V = {W->type == KERN_Q3 || W->type == KERN_Q2 ? KERN_Q4_0 : KERN_Q8_0, rows, W->K, W->nb, NULL, NULL, 0};
     for (;;) {
-        V.sb16 = kern_qmat_sb16_wanted(V.type, W->K, 0, isa);
+        /* from Q3 / Q2 sb16 rows always sb16 (their superblocks recode directly; with a tail
+         * after them, an AVX-512 machine runs V on the AVX2 kernels) */
+        V.sb16 = W->sb16 || kern_qmat_sb16_wanted(V.type, W->K, 0, isa);
         uint8_t *buf = kern_thread_scratch(KERN_SCRATCH_RECODE, kern_qmat_row_bytes(&V) * (size_t)rows);
         if (kern_qmat_recode_avx2(W, n0, n1, &V, buf)) {
             V.blocks = buf;

@@ -4,9 +4,9 @@
  * bytes, so the weights go in unsigned, u = q + o (Q4_0's stored nibble, o = 8; Q8_0's code
  * xor 0x80, o = 128), and o times the activation codes' sum is taken back exactly in int32
  * before the block's int32 sum is scaled by d_w d_x and added in f32.  Q3 / Q2 and affine
- * rows of a decode run qs_rows_dot (qmat_simd.h), affine rows in the sb16 layout the AVX2
- * kernels; a prompt on GGUF-order Q3 / Q2 / affine rows arrives recoded into Q4_0 / Q8_0
- * (qmat.c).
+ * rows of a decode run qs_rows_dot (qmat_simd.h), or, in the sb16 layout, the AVX2 kernels;
+ * a prompt on Q3 / Q2 / affine GGUF-order rows and on Q3 / Q2 sb16 rows arrives recoded into
+ * Q4_0 / Q8_0 (qmat.c).
  *
  * Decode (T <= KERN_QACT_DOT_T tokens): rows against one token, streaming the rows' blocks
  * as stored, one row at a time.  Q4_0: per 4 blocks (72 bytes) of a row two loads, one
@@ -178,7 +178,7 @@ static inline __attribute__((always_inline)) float dot_sb16(const int q4, const 
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int s = 0; s < ns; s++) {
         size_t codes, scales;
-        kern_sb16_at(q4, ns, s, &codes, &scales);
+        kern_sb16_at(q4 ? KERN_Q4_0 : KERN_Q8_0, ns, s, &codes, &scales);
         const uint8_t *w = row + codes, *sc = row + scales;
         const int8_t *xs = q + (size_t)s * 512;
         __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
@@ -243,7 +243,7 @@ static void unpack_tile_sb16(const KernQMat *W, int n, int rows, int c0, int c1,
     const __m512i m15 = _mm512_set1_epi8(15);
     for (int s = c0 / 16; s < c1 / 16; s++) {
         size_t codes, scales;
-        kern_sb16_at(q4, ns, s, &codes, &scales);
+        kern_sb16_at(q4 ? KERN_Q4_0 : KERN_Q8_0, ns, s, &codes, &scales);
         for (int r0 = 0; r0 < GC; r0 += 16) {
             for (int v = 0; v < nv; v++) {
                 __m512i m[16];
@@ -355,7 +355,8 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
 }
 
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
-    if (W->sb16 && (W->nb % 16 || W->zero)) { /* a tail after the superblocks, or zero-points: the AVX2 kernels' (kern_qmat_sb16_wanted) */
+    if (W->sb16 && (W->nb % 16 || W->zero || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0))) {
+        /* a tail after the superblocks, zero-points, Q3 / Q2: the AVX2 kernels' (kern_qmat_sb16_wanted) */
         kern_qmat_rows_avx2(W, x, n0, n1, Y);
         return;
     }

@@ -52,6 +52,20 @@ static inline __m256i qs_unpack_u(KernQType type, const uint8_t *blk) {
     }
 }
 
+/* Q3 / Q2 in the sb16 layout (kernels.h), one 32-byte half of a superblock: the unsigned codes
+ * u = c + 4 (Q3) or c + 2 (Q2) that meet q16's vector v (0..7), lane for lane, from the half's
+ * lo planes l0 (vector 0), l1 (vector 1) and, for Q3, its high plane hv (vector 2): plane v / 4
+ * shifted by 2 (v % 4), and the high plane's bit v moved to bit 2.  The 16-bit shifts bring no
+ * bit of one byte into the 2 (or 1) bits kept of another. */
+static inline __attribute__((always_inline)) __m256i qs_sb16_low_u(const KernQType type, __m256i l0, __m256i l1, __m256i hv,
+                                                                    const int v) {
+    __m256i u = _mm256_and_si256(_mm256_srli_epi16(v < 4 ? l0 : l1, 2 * (v % 4)), _mm256_set1_epi8(3));
+    if (type == KERN_Q3)
+        u = _mm256_or_si256(u, _mm256_and_si256(v >= 2 ? _mm256_srli_epi16(hv, v - 2) : _mm256_slli_epi16(hv, 2 - v),
+                                                _mm256_set1_epi8(4)));
+    return u;
+}
+
 /* 32 codes of a block as int8 in a ymm. */
 static inline __m256i qs_unpack(KernQType type, const uint8_t *blk) {
     if (type == KERN_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
