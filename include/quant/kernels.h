@@ -119,22 +119,25 @@ typedef struct KernQMat {
     int N, K, nb;            /* outputs, inputs, blocks per row = ceil(K / 32) */
     const void *blocks;      /* [N][nb] blocks of `type`, or rows in the sb16 layout */
     const int8_t *zero;      /* [N][nb] zero-point per block (affine) or NULL (symmetric) */
-    int sb16;                /* 1: the layout below (Q8_0 / Q4_0, nb >= 16; zero-points stay in `zero`) */
+    int sb16;                /* 1: the layout below (nb >= 16; zero-points stay in `zero`) */
 } KernQMat;
 
 /* The sb16 layout: the same codes and f16 scales as the blocks, arranged for the AVX-512 and
  * AVX2 kernels (qmat_avx512.c and qmat_avx2.c say why).  Row n starts at n *
  * kern_qmat_row_bytes(W) from a 64-byte aligned `blocks`.  A row's first nb / 16 * 16 blocks
- * form superblocks of 16 blocks, each 4 (Q4_0) or 8 (Q8_0) vectors of 64 bytes of codes; the
- * superblocks go in pairs, each pair's codes followed by its 2 x 16 f16 scales (64 bytes), a
- * last lone superblock by its 16 scales and 32 zero bytes.  Lane i (4 bytes) of vector v holds
- * block i's code bytes 4 sigma(v) .. + 3 of its GGUF block, sigma(v) = v / 2 (v even) or
- * 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80, i.e. q + 128) and sigma(v) = v for Q4_0
- * (nibble bytes as in the block: code j low, code j + 16 high).  The other nb % 16 blocks (the
- * tail) follow as GGUF blocks, unchanged; the row is padded with zeros to 64 bytes.  Chosen by
- * the loader only where kern_qmat_sb16_wanted says the kernels that will run read it (the SIMD
- * ones: AVX-512 with VBMI for symmetric rows with nb % 16 == 0, AVX2 for nb >= 16, affine
- * rows too; not when the environment sets QUANT_SB16=0); every path reads it correctly (the
+ * form superblocks of 16 blocks, each 8 (Q8_0), 4 (Q4_0), 3 (Q3) or 2 (Q2) vectors of 64 bytes
+ * of codes; the superblocks go in pairs, each pair's codes followed by its 2 x 16 f16 scales
+ * (64 bytes), a last lone superblock by its 16 scales and 32 zero bytes.  Lane i (4 bytes) of
+ * vector v holds block i's code bytes 4 sigma(v) .. + 3 of its GGUF block, sigma(v) = v / 2
+ * (v even) or 4 + v / 2 (v odd) for Q8_0 (codes stored xor 0x80, i.e. q + 128) and
+ * sigma(v) = v for Q4_0 (nibble bytes as in the block: code j low, code j + 16 high).  Q3 / Q2
+ * hold u = q + 4 / q + 2 in bit planes: byte k of lane i of vector V (0, 1) has in bits 2 m,
+ * 2 m + 1 the low 2 bits of code 4 sigma(4 V + m) + k, and Q3's vector 2 in bit w the high bit
+ * of code 4 sigma(w) + k.  The other nb % 16 blocks (the tail) follow as GGUF blocks,
+ * unchanged; the row is padded with zeros to 64 bytes.  Chosen by the loader only where
+ * kern_qmat_sb16_wanted says the kernels that will run read it (the SIMD ones: AVX-512 with
+ * VBMI for symmetric Q4_0 / Q8_0 rows with nb % 16 == 0, AVX2 for nb >= 16, affine rows and
+ * Q3 / Q2 too; not when the environment sets QUANT_SB16=0); every path reads it correctly (the
  * others through kern_qmat_block_codes). */
 int    kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa);
 size_t kern_qmat_row_bytes(const KernQMat *W);  /* distance between rows in `blocks` */

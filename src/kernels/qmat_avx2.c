@@ -1,11 +1,11 @@
 /* qmat_avx2.c — group-quantized linear, AVX2 (kernels.h, qmat.c).
  *
- * Q4_0 and Q8_0 rows in the sb16 layout (what the loader gives these kernels where a row holds
- * at least one superblock; affine rows too) go through sb16_row below.  Rows in the GGUF block
+ * Rows in the sb16 layout (what the loader gives these kernels where a row holds at least one
+ * superblock; every type, affine rows too) go through sb16_row below.  Rows in the GGUF block
  * order, of every type, through qs_dot_row (qmat_simd.h): one block (32 weights) per ymm,
  * pmaddubsw multiplying unsigned by signed bytes into int16 pairs that must not saturate.  A
- * prompt on Q3 / Q2 or affine GGUF-order rows arrives recoded into Q4_0 / Q8_0 (qmat.c,
- * kern_qmat_recode_avx2 at the end of this file). */
+ * prompt on Q3 / Q2 rows (either layout) or affine GGUF-order rows arrives recoded into Q4_0 /
+ * Q8_0 (qmat.c, kern_qmat_recode_avx2 at the end of this file). */
 #include "qmat_simd.h"
 
 /* Decode prefetches the lines PF bytes ahead of the block or superblock it reads (rows follow
@@ -26,8 +26,13 @@ enum { PF = 2048, PF_SB16_Q8 = 1024 };
  * no saturation), one pmaddwd widens them, and 8 (block code sum) comes off per lane (the
  * stored nibble is q + 8).  Q8_0: the codes are stored xor 0x80; flipped back, the sign moves
  * onto the activation as in qs_dot_row, and each vector's pairs widen at once (two would not
- * fit int16).  Affine rows (zero-points beside the blocks): (o + z) times the block code sum
- * comes off each lane instead, o = 8 (Q4_0) or 0, by one pmulld per half superblock.
+ * fit int16).  Q3 / Q2: the planes' shifts (qs_sb16_low_u) give, for each of q16's 8 vectors,
+ * the unsigned codes u = q + o (o = 4, 2) of that vector's lanes, so the 8 pmaddubsw of a half
+ * add up in int16 as Q4_0's (at most 8 x 2 x 7 x 127) and o times the block code sum comes off;
+ * the unpacking is 2 (Q2) or 5 (Q3) operations per 32 codes where the GGUF order took 3 and 11
+ * per block, which held these widths to about half the memory's speed.  Affine rows
+ * (zero-points beside the blocks): (o + z) times the block code sum comes off each lane
+ * instead, o = 8 (Q4_0), 4, 2 or 0, by one pmulld per half superblock.
  *
  * NT tokens (1..4) share each row's unpacked nibbles: a prompt reads a row's weights once per
  * 4 tokens from cache, and a decode step (NT = 1) streams each row once.  Accumulation: per
