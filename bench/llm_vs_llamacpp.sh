@@ -48,17 +48,17 @@ ptq)
             # two evaluation windows of 64: ptq-llm needs a text; the benchmark only needs the file
             "$QUANT" ptq-llm --model "$DIR/f16" --eval-text "$DATA/wiki.test.raw" --seq-len 64 --max-windows 2 \
                 --calib-samples 2 --method rtn --bits "$w" --group-size 32 --act-bits 0 --tune-epochs 0 --e2e-epochs 0 \
-                --save "$DIR/ptq-w$w" > "$DIR/ptq-w$w.log"
+                --save "$DIR/ptq-w$w" > "$DIR/ptq-w$w.log" 2>&1 || { tail -3 "$DIR/ptq-w$w.log" >&2; exit 1; }
         fi
         [ -f "${GF[$w]}" ] || "$QUANT" export --model "${QF[$w]}" --tokenizer "$DIR/f16/tokenizer.json" --format gguf \
-            --out "${GF[$w]}" > "$DIR/ptq-w$w-export.log"
+            --out "${GF[$w]}" > "$DIR/ptq-w$w-export.log" 2>&1 || { tail -3 "$DIR/ptq-w$w-export.log" >&2; exit 1; }
     done
     if [ "$OWN" = 1 ] && [ ! -f "$DIR/llama-q4_0.gguf" ]; then
         # the same F16 values again (same seed), now with the F16 GGUF llama_model_quantize reads
         [ -f "$DIR/f16/model-f16.gguf" ] || /usr/bin/python3 bench/llm_f16_files.py "$DIR/f16" --shape 1b
         [ -x build/bench/llama_quantize ] || make -s build/bench/llama_quantize
         LD_LIBRARY_PATH="$LIB" build/bench/llama_quantize "$LIB/libllama.v0.4.0.so" "$DIR/f16/model-f16.gguf" \
-            "$DIR/llama-q4_0.gguf" 2 "$THREADS" > "$DIR/llama-q4_0.log"
+            "$DIR/llama-q4_0.gguf" 2 "$THREADS" > "$DIR/llama-q4_0.log" 2>&1 || { tail -3 "$DIR/llama-q4_0.log" >&2; exit 1; }
     fi ;;
 numpy)
     [ -f "$DIR/w4g32.gguf" ] && [ -f "$DIR/w8g32.safetensors" ] || /usr/bin/python3 bench/llm_1b_files.py "$DIR"
