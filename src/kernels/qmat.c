@@ -62,6 +62,18 @@ void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst
  * vector 4 V + m or w, lane for lane (qmat_avx2.c). */
 static int sb16_code(int V, int m, int k) { return 4 * kern_sb16_sigma(4 * V + m) + k; }
 
+/* The 32 codes c (u - o) of the Q3 / Q2 block whose lane starts at `lane` in a superblock. */
+static void sb16_low_codes(KernQType t, const uint8_t *lane, int8_t c[QK]) {
+    const int o = t == KERN_Q3 ? 4 : 2;
+    for (int k = 0; k < 4; k++) {
+        for (int V = 0; V < 2; V++)
+            for (int m = 0; m < 4; m++) c[sb16_code(V, m, k)] = (int8_t)((lane[64 * V + k] >> (2 * m)) & 3);
+        if (t == KERN_Q3)
+            for (int w = 0; w < 8; w++) c[4 * kern_sb16_sigma(w) + k] |= (int8_t)(((lane[128 + k] >> w) & 1) << 2);
+    }
+    for (int j = 0; j < QK; j++) c[j] = (int8_t)(c[j] - o);
+}
+
 void kern_sb16_put_low(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row) {
     const int full = nb / 16 * 16;
     const size_t bs = kern_qtype_block_bytes(t);
@@ -104,15 +116,8 @@ void kern_sb16_get(KernQType t, int nb, const uint8_t *row, int b, uint8_t *blk)
     uint16_t d;
     memcpy(&d, row + scales + 2 * (b % 16), 2);
     if (t == KERN_Q3 || t == KERN_Q2) {
-        const int o = t == KERN_Q3 ? 4 : 2;
         int8_t c[QK];
-        for (int k = 0; k < 4; k++) {
-            for (int V = 0; V < 2; V++)
-                for (int m = 0; m < 4; m++) c[sb16_code(V, m, k)] = (int8_t)((lane[64 * V + k] >> (2 * m)) & 3);
-            if (t == KERN_Q3)
-                for (int w = 0; w < 8; w++) c[4 * kern_sb16_sigma(w) + k] |= (int8_t)(((lane[128 + k] >> w) & 1) << 2);
-        }
-        for (int j = 0; j < QK; j++) c[j] = (int8_t)(c[j] - o);
+        sb16_low_codes(t, lane, c);
         if (t == KERN_Q3) qblock_q3_pack(c, QK, d, (QBlockQ3 *)blk);
         else qblock_q2_pack(c, QK, d, (QBlockQ2 *)blk);
         return;
@@ -264,7 +269,17 @@ void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[QK]
     const uint8_t *p = (const uint8_t *)W->blocks + ((size_t)n * W->nb + b) * kern_qtype_block_bytes(W->type);
     uint8_t tmp[sizeof(QBlockQ8_0)];
     if (W->sb16) {
-        kern_sb16_get(W->type, W->nb, (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W), (int)b, tmp);
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W);
+        if ((W->type == KERN_Q3 || W->type == KERN_Q2) && b < W->nb / 16 * 16) { /* the planes' codes as they are */
+            size_t codes, scales;
+            kern_sb16_at(W->type, W->nb / 16, (int)(b / 16), &codes, &scales);
+            uint16_t h;
+            memcpy(&h, row + scales + 2 * (b % 16), 2);
+            *d = qf16_to_f32(h);
+            sb16_low_codes(W->type, row + codes + 4 * (b % 16), c);
+            return;
+        }
+        kern_sb16_get(W->type, W->nb, row, (int)b, tmp);
         p = tmp;
     }
     uint16_t h;
