@@ -59,6 +59,9 @@ typedef enum KernIsa {
 } KernIsa;
 KernIsa     kern_isa_best(void);               /* best the CPU supports */
 const char *kern_isa_name(KernIsa isa);
+/* 1 when the CPU has AMX tiles with int8 products.  No kernel uses them (none could be run
+ * where quant is developed); the benchmarks say so on such a machine. */
+int         kern_cpu_amx_int8(void);
 
 /* Weights W[N, K] int8 codes, pre-packed once into whatever layout the ISA's kernel wants,
  * with the per-row sums sum_k W[n,k] precomputed (needed for activation zero-points).

@@ -1,5 +1,6 @@
 /* qgemm.c — int8 quantized linear: ISA choice, weight packing, the scalar reference,
  * and fixed-point requantization (kernels.h). */
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,13 @@ KernIsa kern_isa_best(void) {
     if (env && strcmp(env, "scalar") == 0) cap = KERN_ISA_SCALAR;
     if (env && strcmp(env, "avx2") == 0) cap = KERN_ISA_AVX2;
     return isa_cpu(cap);
+}
+
+int kern_cpu_amx_int8(void) {
+    /* CPUID leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8 (no compiler names them portably) */
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (d >> 24 & 1) && (d >> 25 & 1);
 }
 
 const char *kern_isa_name(KernIsa isa) {

@@ -23,6 +23,10 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
                  q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa), q->sb16 ? ", rows in the sb16 layout" : "",
                  m->p_head ? "" : ", embeddings, classifier",
                  m->p_head ? "; classifier packed q8_0, embedding rows dequantized on lookup" : "");
+    if (kern_cpu_amx_int8()) { /* said where it applies: prompts would run faster on the tiles */
+        size_t n = strlen(buf);
+        snprintf(buf + n, (size_t)size - n, "; this CPU has AMX int8 tiles, which quant does not use");
+    }
 }
 
 int llm_kernels_set(LlmModel *m, const char *name, QErr *err) {
