@@ -249,10 +249,18 @@ static void roundtrip(Fix *f, Tokenizer *tok, const char *file, uint32_t want_ty
     CHECK_MSG(rc == 0, "%s", e.msg);
     if (rc) return;
     CHECK(quantized == 1 && m2.c.hidden_dim == Fp && m2.c.rope_interleaved == 1);
+    /* every linear stays packed (GPT-2's attn_qkv as three); the reference kernels dequantize
+     * them exactly, the integer kernels (int8 activations) come close */
+    CHECK_MSG(m2.n_packed == m2.c.n_layers * (gpt2 ? 6 : 7), "%d packed linears", m2.n_packed);
     int32_t ids[12] = {1, 5, 17, 260, 33, 200, 7, 7, 99, 150, 3, 44};
     float *a = logits_of(&f->m, ids, 12), *b = logits_of(&m2, ids, 12);
+    double rd_int = max_rel_diff(a, b, 12 * 300);
+    CHECK_MSG(rd_int < 0.06, "integer kernels: logits differ by %.3g (relative to the largest)", rd_int);
+    free(b);
+    CHECK(llm_kernels_set(&m2, "ref", &e) == 0);
+    b = logits_of(&m2, ids, 12);
     double rd = max_rel_diff(a, b, 12 * 300);
-    CHECK_MSG(rd < 2e-5, "logits differ by %.3g (relative to the largest)", rd);
+    CHECK_MSG(rd < 2e-5, "reference kernels: logits differ by %.3g (relative to the largest)", rd);
     free(a);
     free(b);
     llm_free(&m2);
@@ -422,6 +430,29 @@ TEST(bad_files) {
     v32 = 77;
     memcpy(b + ka, &v32, 4);
     expect_error("value type", b, good_len, "value type 77");
+    /* a Q4_0 block whose scale is not finite: a sound container, refused by the loader (which
+     * keeps the blocks packed) with the file, the tensor and the block named */
+    char gp[1024];
+    snprintf(gp, sizeof gp, "%s", tmp("good.gguf")); /* (tmp's buffer is reused) */
+    write_bytes(gp, good, good_len);
+    Gguf g0;
+    CHECK(gguf_open(&g0, gp, &e) == 0);
+    const GgufTensor *tq = gguf_tensor(&g0, "blk.0.attn_q.weight");
+    CHECK(tq && tq->type == GGML_TYPE_Q4_0);
+    size_t qoff = tq ? (size_t)(tq->data - (const uint8_t *)g0.map.data) : 0;
+    gguf_close(&g0);
+    memcpy(b, good, good_len);
+    uint16_t inf = 0x7c00;
+    memcpy(b + qoff + 18 * 3, &inf, 2); /* the 4th block: 64 columns are 2 blocks a row */
+    char bp[1024];
+    snprintf(bp, sizeof bp, "%s", tmp("bad.gguf"));
+    write_bytes(bp, b, good_len);
+    LlmModel m;
+    int q;
+    QErr e3 = {{0}};
+    CHECK(llm_load_gguf(&m, bp, &q, &e3) == -1);
+    CHECK_MSG(strstr(e3.msg, bp) && strstr(e3.msg, "blk.0.attn_q.weight") && strstr(e3.msg, "row 1, block 1 has a non-finite scale"),
+              "%s", e3.msg);
     free(b);
     free(good);
     tokenizer_free(tok);

@@ -89,9 +89,13 @@ static inline int llm_export_emb_slot(const LlmConfig *c) { return c->n_layers *
 void llm_export_hold_free(LlmExportHold *h);
 
 
-/* GGUF -> fp32 LlmModel (llm_load calls this for files with the GGUF magic); *quantized is
- * set to 1 when any tensor was stored in a quantized type. */
+/* GGUF -> LlmModel (llm_load calls this for files with the GGUF magic): Q4_0 / Q8_0 linears,
+ * and an untied Q4_0 / Q8_0 classifier and embedding beside them, packed for the integer
+ * kernels (sb16 where this CPU's kernels read it); every other tensor widened to fp32.
+ * *quantized is set to 1 when any tensor was stored in a quantized type. */
 int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err);
+/* The same with every tensor widened to fp32 (exporters, ptq-llm: they need the weights). */
+int llm_load_gguf_fp32(LlmModel *m, const char *path, int *quantized, QErr *err);
 /* Tensors of a GGUF file stored in a quantized type (0 for fp files and non-GGUF paths);
  * *types lists them ("Q4_0 x35, Q8_0 x1"). */
 int llm_gguf_quantized_tensors(const char *path, char *types, size_t n);

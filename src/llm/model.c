@@ -12,17 +12,23 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
         snprintf(buf, (size_t)size, "fp32 (BLAS) throughout");
         return;
     }
-    const KernQMat *q = m->layers[0].pq;
+    const KernQMat *q = NULL; /* the first packed linear (a GGUF file may keep some in fp32) */
+    for (int l = 0; l < m->c.n_layers && !q; l++) {
+        const LlmLayer *y = &m->layers[l];
+        const KernQMat *p[7] = {y->pq, y->pk, y->pv, y->po, y->p_gate, y->p_up, y->p_down};
+        for (int k = 0; k < 7 && !q; k++) q = p[k];
+    }
     if (m->kernels == LLM_KERNELS_REF)
         snprintf(buf, (size_t)size, "%d linears packed %s%s, reference kernels (dequantized to fp32 per call, BLAS); "
                  "attention, norms, KV cache, embeddings, classifier: fp32", m->n_packed, kern_qtype_name(q->type),
                  q->zero ? " + zero-points" : "");
     else
         snprintf(buf, (size_t)size, "%d linears packed %s%s, integer kernels (%s%s, int8 activations per 32-block); "
-                 "attention, norms, KV cache%s: fp32%s", m->n_packed, kern_qtype_name(q->type),
+                 "attention, norms, KV cache%s: fp32%s%s%s", m->n_packed, kern_qtype_name(q->type),
                  q->zero ? " + zero-points" : "", kern_isa_name((KernIsa)m->isa), q->sb16 ? ", rows in the sb16 layout" : "",
-                 m->p_head ? "" : ", embeddings, classifier",
-                 m->p_head ? "; classifier packed q8_0, embedding rows dequantized on lookup" : "");
+                 m->p_head ? "" : m->p_emb ? ", classifier" : ", embeddings, classifier",
+                 m->p_head ? "; classifier packed " : "", m->p_head ? kern_qtype_name(m->p_head->type) : "",
+                 m->p_emb ? ", embedding rows dequantized on lookup" : "");
     if (kern_cpu_amx_int8()) { /* said where it applies: prompts would run faster on the tiles */
         size_t n = strlen(buf);
         snprintf(buf + n, (size_t)size - n, "; this CPU has AMX int8 tiles, which quant does not use");

@@ -37,15 +37,37 @@ grep -q "ffn_down *Q4_0 *5 *yes" "$T/out" && grep -q "172 -> 192" "$T/out" && _p
 check "export Q8_0" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --out "$T/w8.gguf"
 check "export Q8_0, embedding as F32" "$QUANT" export --model "$T/q/stories260K-w8g32-rtn.safetensors" --format gguf --emb-f32 --out "$T/w8ef.gguf"
 grep -q "token_embd *F32 *1 *yes" "$T/out" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL --emb-f32 summary"; cat "$T/out"; }
-check "eval w8 --emb-f32 GGUF" "$QUANT" eval --model "$T/w8ef.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+check "eval w8 --emb-f32 GGUF" "$QUANT" eval --kernels ref --model "$T/w8ef.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
 cp "$T/out" "$T/eval_w8ef"
+# a Q4_0 / Q8_0 GGUF runs packed, as the quant file it came from: the same perplexity to the last
+# digit on the reference kernels (the weights dequantized) and on the integer kernels
 for w in w4 w8; do
     check "eval $w file" "$QUANT" eval --kernels ref --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     cp "$T/out" "$T/eval_${w}_q"
-    check "eval $w GGUF" "$QUANT" eval --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+    check "eval $w GGUF" "$QUANT" eval --kernels ref --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
     check "$w: GGUF reads back to the identical perplexity" test "$(ppl_of "$T/eval_${w}_q")" = "$(ppl_of "$T/out")"
+    check "eval $w file, integer kernels" "$QUANT" eval --model "$T/q/stories260K-${w}g32-rtn.safetensors" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+    cp "$T/out" "$T/eval_${w}_qi"
+    check "eval $w GGUF, integer kernels" "$QUANT" eval --model "$T/$w.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+    cp "$T/out" "$T/eval_${w}_gi"
+    check "$w: the GGUF runs packed" grep -q "linears packed" "$T/eval_${w}_gi"
+    check "$w: GGUF on the integer kernels: the identical perplexity" test "$(ppl_of "$T/eval_${w}_qi")" = "$(ppl_of "$T/eval_${w}_gi")"
 done
 check "w8 --emb-f32: the identical perplexity too" test "$(ppl_of "$T/eval_w8_q")" = "$(ppl_of "$T/eval_w8ef")"
+# the tools that need fp32 weights widen a packed GGUF, as they did before it ran packed
+check "export from a Q4_0 GGUF: widened to F32" "$QUANT" export --model "$T/w4.gguf" --format gguf --out "$T/w4f.gguf"
+check "eval of that F32 GGUF" "$QUANT" eval --model "$T/w4f.gguf" --text "$TXT" --seq-len 256 --ppl-protocol llama.cpp --max-windows 4
+check "w4 widened: the reference kernels' perplexity" test "$(ppl_of "$T/eval_w4_q")" = "$(ppl_of "$T/out")"
+check "ptq-llm from a Q4_0 GGUF (in memory, widened)" "$QUANT" ptq-llm --model "$T/w4.gguf" --eval-text "$TXT" --method rtn \
+    --bits 8 --group-size 32 --act-bits 0 --max-windows 4
+cp "$T/out" "$T/ptq_w4g"
+# its fp32 row is the dequantized Q4_0 model: the reference kernels' perplexity of the file (the
+# command it prints to reproduce the row says --kernels ref)
+fp32row=$(awk '$1 == "fp32" && $2 == "fp32" {print $8}' "$T/ptq_w4g")
+check "ptq-llm from a GGUF: its fp32 row" test -n "$fp32row"
+check "the command it prints for the fp32 row" "$QUANT" eval --model "$T/w4.gguf" --kernels ref --text "$TXT" --seq-len 256 --max-windows 4
+check "ptq-llm from a GGUF: the fp32 row is the reference perplexity" within "$fp32row" "$(ppl_of "$T/out")" 0.0001
+grep -q "quant eval --model $T/w4.gguf --kernels ref" "$T/ptq_w4g" && _p=$((_p + 1)) || { _f=$((_f + 1)); echo "  FAIL ptq-llm from a GGUF: the reproduce line lacks --kernels ref"; }
 
 if [ $have_node = 0 ]; then
     skip "llama.cpp" "node-llama-cpp missing: run 'bash scripts/setup.sh --test'"

@@ -271,13 +271,15 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     printf("evaluation   %s: %s; %lld windows, %lld tokens scored\n", o.eval_text, r->eval_desc, (long long)r->eval_windows,
            (long long)r->eval_tokens_scored);
+    /* a GGUF runs its Q4_0 / Q8_0 linears packed in eval; ptq-llm's fp32 row is their exact dequantization */
+    const char *ref = o.model && gguf_detect(o.model) ? " --kernels ref" : "";
     if (ds_eval)
         printf("             (reproduce the fp32 row: quant download --dataset %s --dataset-config %s --dataset-revision %s --split test "
-               "--dataset-join %s --text-out T; quant eval --model %s --text T --seq-len %d --max-windows %lld)\n",
-               da.repo, da.config, dt[0].split.commit, da.join_s, o.model, o.seq_len, (long long)r->eval_windows);
+               "--dataset-join %s --text-out T; quant eval --model %s%s --text T --seq-len %d --max-windows %lld)\n",
+               da.repo, da.config, dt[0].split.commit, da.join_s, o.model, ref, o.seq_len, (long long)r->eval_windows);
     else
-        printf("             (reproduce the fp32 row: quant eval --model %s --text %s --seq-len %d --max-windows %lld)\n", o.model,
-               o.eval_text, o.seq_len, (long long)r->eval_windows);
+        printf("             (reproduce the fp32 row: quant eval --model %s%s --text %s --seq-len %d --max-windows %lld)\n", o.model,
+               ref, o.eval_text, o.seq_len, (long long)r->eval_windows);
     for (int k = 0; k < 2; k++)
         if (dt[k].text) {
             char line[2048];

@@ -1,24 +1,38 @@
-/* gguf_load.c — GGUF files (llama and gpt2 architectures) into an fp32 LlmModel, and the
+/* gguf_load.c — GGUF files (llama and gpt2 architectures) into an LlmModel, and the
  * tokenizer from their tokenizer.ggml.* metadata (llm_gguf.h).  Every tensor is checked
- * against the shape the metadata implies before it is read; quantized types are widened
- * to fp32 with qblock.h's reference dequantizers; non-finite weights are refused. */
+ * against the shape the metadata implies before it is read.  Q4_0 / Q8_0 linears (and an
+ * untied Q4_0 / Q8_0 classifier and embedding beside them) stay packed for the integer kernels,
+ * as a quant-llm file's do (qfile_read.c); every other type is widened to fp32 with qblock.h's
+ * reference dequantizers.  Non-finite weights and block scales are refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels.h"
 #include "quant/llm_gguf.h"
 #include "quant/qblock.h"
 
-/* tensor `name` [rows, cols] (cols innermost; rows == 0: 1-D of cols) widened into dst */
-static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, float *dst, int *quantized, QErr *err) {
+/* tensor `name`, checked to be [rows, cols] (cols innermost; rows == 0: 1-D of cols) */
+static const GgufTensor *shaped(const Gguf *g, const char *name, int64_t rows, int64_t cols, QErr *err) {
     const GgufTensor *t = gguf_tensor(g, name);
-    if (!t) return qerr_set(err, "%s: tensor %s is missing", g->path, name);
+    if (!t) {
+        qerr_set(err, "%s: tensor %s is missing", g->path, name);
+        return NULL;
+    }
     int ok = rows == 0 ? (t->n_dims == 1 && t->ne[0] == cols)
                        : (t->n_dims == 2 && t->ne[0] == cols && t->ne[1] == rows);
-    if (!ok)
-        return qerr_set(err, "%s: tensor %s has shape [%lld, %lld] (innermost first), the metadata implies [%lld, %lld]",
-                        g->path, name, (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1), (long long)cols,
-                        (long long)(rows ? rows : 1));
+    if (!ok) {
+        qerr_set(err, "%s: tensor %s has shape [%lld, %lld] (innermost first), the metadata implies [%lld, %lld]", g->path,
+                 name, (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1), (long long)cols, (long long)(rows ? rows : 1));
+        return NULL;
+    }
+    return t;
+}
+
+/* tensor `name` [rows, cols] widened into dst */
+static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, float *dst, int *quantized, QErr *err) {
+    const GgufTensor *t = shaped(g, name, rows, cols, err);
+    if (!t) return -1;
     int64_t n = t->nelem;
     const uint8_t *p = t->data;
     switch (t->type) {
@@ -101,7 +115,104 @@ static int key_u32(const Gguf *g, const char *arch, const char *k, uint32_t lo, 
     return 0;
 }
 
-int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
+/* ------------------------------------------------------------ packed tensors */
+/* Where the packed tensors go: the next KernQMat of the table and the next 64-aligned bytes. */
+typedef struct Packer {
+    KernQMat *table;
+    uint8_t *mem;
+    int isa;
+    int widen; /* 1: nothing packed (llm_load_gguf_fp32) */
+} Packer;
+
+/* Whether tensor `name` runs packed: a 2-D Q4_0 or Q8_0 tensor (its shape is checked when it
+ * is read), unless everything is widened. */
+static int packable(const Packer *pk, const Gguf *g, const char *name) {
+    const GgufTensor *t = gguf_tensor(g, name);
+    return !pk->widen && t && t->n_dims == 2 && (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) && t->ne[0] % QK == 0;
+}
+
+/* The bytes `rows` rows of `name` take packed (sb16 where the kernels read it; an embedding,
+ * only looked up, stays in the GGUF order), 64-aligned. */
+static int64_t packed_size(const Gguf *g, const char *name, int64_t rows, int lookup, int isa) {
+    const GgufTensor *t = gguf_tensor(g, name);
+    const KernQType type = t->type == GGML_TYPE_Q4_0 ? KERN_Q4_0 : KERN_Q8_0;
+    KernQMat q = {type, (int)rows, (int)t->ne[0], (int)(t->ne[0] / QK), NULL, NULL,
+                  !lookup && kern_qmat_sb16_wanted(type, (int)t->ne[0], 0, (KernIsa)isa)};
+    return (rows * (int64_t)kern_qmat_row_bytes(&q) + 63) / 64 * 64;
+}
+
+/* Rows [r0, r0 + rows) of the Q4_0 / Q8_0 tensor t (its shape checked) as the packer's next
+ * KernQMat: the GGUF blocks as they are, or their sb16 rows.  Every block's f16 scale must be
+ * finite (the codes are finite by construction). */
+static const KernQMat *pack_rows(const Gguf *g, const GgufTensor *t, int64_t r0, int64_t rows, int lookup, Packer *pk,
+                                 QErr *err) {
+    const KernQType type = t->type == GGML_TYPE_Q4_0 ? KERN_Q4_0 : KERN_Q8_0;
+    const int64_t cols = t->ne[0], nb = cols / QK;
+    const size_t bs = kern_qtype_block_bytes(type);
+    KernQMat *q = pk->table++;
+    *q = (KernQMat){type, (int)rows, (int)cols, (int)nb, pk->mem, NULL,
+                    !lookup && kern_qmat_sb16_wanted(type, (int)cols, 0, (KernIsa)pk->isa)};
+    const size_t stride = kern_qmat_row_bytes(q);
+    int64_t done = 0; /* rows whose file pages were released */
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = t->data + (size_t)((r0 + r) * nb) * bs;
+        for (int64_t b = 0; b < nb; b++) {
+            uint16_t h;
+            memcpy(&h, src + b * bs, 2);
+            if (!isfinite(qf16_to_f32(h))) {
+                qerr_set(err, "%s: tensor %s: row %lld, block %lld has a non-finite scale", g->path, t->name, (long long)(r0 + r),
+                         (long long)b);
+                return NULL;
+            }
+        }
+        if (q->sb16) kern_qmat_sb16_row(type, (int)nb, src, pk->mem + (size_t)r * stride);
+        else memcpy(pk->mem + (size_t)r * stride, src, (size_t)nb * bs);
+        if (r + 1 - done == 256 || r + 1 == rows) { /* copied: these rows' pages leave RSS (not the page cache) */
+            qmap_release(t->data + (size_t)((r0 + done) * nb) * bs, (size_t)((r + 1 - done) * nb) * bs);
+            done = r + 1;
+        }
+    }
+    pk->mem += (rows * (int64_t)stride + 63) / 64 * 64;
+    return q;
+}
+
+/* A linear [rows, cols]: packed when its type allows (*p set), else carved from the fp32
+ * buffer and widened (*w set). */
+static int linear(const Gguf *g, const char *name, int64_t rows, int64_t cols, Packer *pk, float **buf, float **w,
+                  const KernQMat **p, int *quantized, QErr *err) {
+    if (packable(pk, g, name)) {
+        const GgufTensor *t = shaped(g, name, rows, cols, err);
+        if (!t || !(*p = pack_rows(g, t, 0, rows, 0, pk, err))) return -1;
+        *quantized = 1;
+        return 0;
+    }
+    return get(g, name, rows, cols, *w = llm_carve(buf, rows * cols), quantized, err);
+}
+
+/* A layer's linears as the file names them: [rows, cols]. */
+typedef struct GgufLinear {
+    const char *name;
+    int64_t rows, cols;
+} GgufLinear;
+static int layer_linears(int gpt2, int64_t D, int64_t F, int64_t kvd, GgufLinear out[7]) {
+    if (gpt2) {
+        out[0] = (GgufLinear){"attn_qkv", D + 2 * kvd, D};
+        out[1] = (GgufLinear){"attn_output", D, D};
+        out[2] = (GgufLinear){"ffn_up", F, D};
+        out[3] = (GgufLinear){"ffn_down", D, F};
+        return 4;
+    }
+    out[0] = (GgufLinear){"attn_q", D, D};
+    out[1] = (GgufLinear){"attn_k", kvd, D};
+    out[2] = (GgufLinear){"attn_v", kvd, D};
+    out[3] = (GgufLinear){"attn_output", D, D};
+    out[4] = (GgufLinear){"ffn_gate", F, D};
+    out[5] = (GgufLinear){"ffn_up", F, D};
+    out[6] = (GgufLinear){"ffn_down", D, F};
+    return 7;
+}
+
+static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, QErr *err) {
     memset(m, 0, sizeof *m);
     *quantized = 0;
     Gguf g;
@@ -169,31 +280,67 @@ int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
         qerr_set(err, "%s: the metadata implies %lld weights, more than a file of %zu bytes holds", path, (long long)total, g.map.len);
         goto out;
     }
-    float *w = xmalloc64((size_t)(total + LLM_CARVE_PAD(L)) * sizeof(float)); /* tensors on 64 bytes (llm_carve) */
+    /* Which tensors stay packed: Q4_0 / Q8_0 linears, and beside them an untied Q4_0 / Q8_0
+     * classifier (run on the integer kernels) and embedding (rows dequantized on lookup); a
+     * tied head is the embedding, widened to fp32 for the classifier. */
+    Packer pk = {NULL, NULL, (int)kern_isa_best(), widen};
+    char name[96];
+    GgufLinear lin[7];
+    const int nl = layer_linears(gpt2, D, F, kvd, lin);
+    int64_t packed_w = 0, pbytes = 0;
+    int nmat = 0, nlin = 0;
+    for (int64_t l = 0; l < L; l++)
+        for (int k = 0; k < nl; k++) {
+            snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, lin[k].name);
+            if (!packable(&pk, &g, name)) continue;
+            const int parts = gpt2 && k == 0 ? 3 : 1; /* q | k | v: three linears of one tensor */
+            for (int i = 0; i < parts; i++) {
+                int64_t rows = parts == 1 ? lin[k].rows : i == 0 ? D : kvd;
+                pbytes += packed_size(&g, name, rows, 0, pk.isa);
+            }
+            nmat += parts;
+            nlin += parts;
+            packed_w += lin[k].rows * lin[k].cols;
+        }
+    const int pack_head = nlin > 0 && !c->shared_head && packable(&pk, &g, "output.weight");
+    const int pack_emb = nlin > 0 && !c->shared_head && packable(&pk, &g, "token_embd.weight");
+    if (pack_head) pbytes += packed_size(&g, "output.weight", V, 0, pk.isa), packed_w += V * D, nmat++;
+    if (pack_emb) pbytes += packed_size(&g, "token_embd.weight", V, 1, pk.isa), packed_w += V * D, nmat++;
+    if (nmat) { /* the KernQMat table, then the 64-aligned blocks (each bounded by its tensor's bytes in the file) */
+        int64_t head = ((int64_t)nmat * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
+        m->packed = xmalloc64((size_t)(head + pbytes));
+        pk.table = (KernQMat *)m->packed;
+        pk.mem = (uint8_t *)m->packed + head;
+        m->n_packed = nlin;
+        m->isa = pk.isa;
+    }
+    float *w = xmalloc64((size_t)(total - packed_w + LLM_CARVE_PAD(L)) * sizeof(float)); /* tensors on 64 bytes (llm_carve) */
     m->owned = w;
     m->layers = xcalloc((size_t)L, sizeof(LlmLayer));
     int *qz = quantized;
-    if (get(&g, "token_embd.weight", V, D, llm_carve(&w, V * D), qz, err)) goto out;
-    m->tok_emb = m->owned;
+    const GgufTensor *t;
+    if (pack_emb) {
+        if (!(t = shaped(&g, "token_embd.weight", V, D, err)) || !(m->p_emb = pack_rows(&g, t, 0, V, 1, &pk, err))) goto out;
+        *qz = 1;
+    } else if (get(&g, "token_embd.weight", V, D, m->tok_emb = llm_carve(&w, V * D), qz, err)) {
+        goto out;
+    }
     if (c->shared_head) m->head = m->tok_emb;
-    else if (get(&g, "output.weight", V, D, m->head = llm_carve(&w, V * D), qz, err)) goto out;
+    else if (pack_head) {
+        if (!(t = shaped(&g, "output.weight", V, D, err)) || !(m->p_head = pack_rows(&g, t, 0, V, 0, &pk, err))) goto out;
+        *qz = 1;
+    } else if (get(&g, "output.weight", V, D, m->head = llm_carve(&w, V * D), qz, err)) {
+        goto out;
+    }
     if (gpt2 && get(&g, "position_embd.weight", S, D, m->pos_emb = llm_carve(&w, S * D), qz, err)) goto out;
     if (get(&g, "output_norm.weight", 0, D, m->final_norm = llm_carve(&w, D), qz, err)) goto out;
     if (gpt2 && get(&g, "output_norm.bias", 0, D, m->final_norm_b = llm_carve(&w, D), qz, err)) goto out;
-    char name[96];
 #define T(fmt) (snprintf(name, sizeof name, "blk.%lld." fmt, (long long)l), name)
     for (int64_t l = 0; l < L; l++) {
         LlmLayer *y = &m->layers[l];
         if (get(&g, T("attn_norm.weight"), 0, D, y->attn_norm = llm_carve(&w, D), qz, err) ||
             get(&g, T("ffn_norm.weight"), 0, D, y->ffn_norm = llm_carve(&w, D), qz, err))
             goto out;
-        y->wq = llm_carve(&w, D * D);
-        y->wk = llm_carve(&w, kvd * D);
-        y->wv = llm_carve(&w, kvd * D);
-        y->wo = llm_carve(&w, D * D);
-        if (!gpt2) y->w_gate = llm_carve(&w, F * D);
-        y->w_up = llm_carve(&w, F * D);
-        y->w_down = llm_carve(&w, D * F);
         if (gpt2) {
             y->bq = llm_carve(&w, D);
             y->bk = llm_carve(&w, kvd);
@@ -203,20 +350,36 @@ int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) {
             y->b_down = llm_carve(&w, D);
             y->attn_norm_b = llm_carve(&w, D);
             y->ffn_norm_b = llm_carve(&w, D);
-            /* q, k, v are consecutive in the buffer, as attn_qkv stacks them */
+            /* q, k, v: consecutive rows of attn_qkv, three packed linears or three consecutive
+             * fp32 tensors (as are their biases) */
+            if (packable(&pk, &g, T("attn_qkv.weight"))) {
+                if (!(t = shaped(&g, name, D + 2 * kvd, D, err)) || !(y->pq = pack_rows(&g, t, 0, D, 0, &pk, err)) ||
+                    !(y->pk = pack_rows(&g, t, D, kvd, 0, &pk, err)) || !(y->pv = pack_rows(&g, t, D + kvd, kvd, 0, &pk, err)))
+                    goto out;
+                *qz = 1;
+            } else {
+                y->wq = llm_carve(&w, D * D);
+                y->wk = llm_carve(&w, kvd * D);
+                y->wv = llm_carve(&w, kvd * D);
+                if (get(&g, name, D + 2 * kvd, D, y->wq, qz, err)) goto out;
+            }
             if (get(&g, T("attn_norm.bias"), 0, D, y->attn_norm_b, qz, err) ||
                 get(&g, T("ffn_norm.bias"), 0, D, y->ffn_norm_b, qz, err) ||
-                get(&g, T("attn_qkv.weight"), D + 2 * kvd, D, y->wq, qz, err) ||
                 get(&g, T("attn_qkv.bias"), 0, D + 2 * kvd, y->bq, qz, err) ||
-                get(&g, T("attn_output.weight"), D, D, y->wo, qz, err) || get(&g, T("attn_output.bias"), 0, D, y->bo, qz, err) ||
-                get(&g, T("ffn_up.weight"), F, D, y->w_up, qz, err) || get(&g, T("ffn_up.bias"), 0, F, y->b_up, qz, err) ||
-                get(&g, T("ffn_down.weight"), D, F, y->w_down, qz, err) || get(&g, T("ffn_down.bias"), 0, D, y->b_down, qz, err))
+                linear(&g, T("attn_output.weight"), D, D, &pk, &w, &y->wo, &y->po, qz, err) ||
+                get(&g, T("attn_output.bias"), 0, D, y->bo, qz, err) ||
+                linear(&g, T("ffn_up.weight"), F, D, &pk, &w, &y->w_up, &y->p_up, qz, err) ||
+                get(&g, T("ffn_up.bias"), 0, F, y->b_up, qz, err) ||
+                linear(&g, T("ffn_down.weight"), D, F, &pk, &w, &y->w_down, &y->p_down, qz, err) ||
+                get(&g, T("ffn_down.bias"), 0, D, y->b_down, qz, err))
                 goto out;
-        } else if (get(&g, T("attn_q.weight"), D, D, y->wq, qz, err) || get(&g, T("attn_k.weight"), kvd, D, y->wk, qz, err) ||
-                   get(&g, T("attn_v.weight"), kvd, D, y->wv, qz, err) ||
-                   get(&g, T("attn_output.weight"), D, D, y->wo, qz, err) ||
-                   get(&g, T("ffn_gate.weight"), F, D, y->w_gate, qz, err) ||
-                   get(&g, T("ffn_up.weight"), F, D, y->w_up, qz, err) || get(&g, T("ffn_down.weight"), D, F, y->w_down, qz, err)) {
+        } else if (linear(&g, T("attn_q.weight"), D, D, &pk, &w, &y->wq, &y->pq, qz, err) ||
+                   linear(&g, T("attn_k.weight"), kvd, D, &pk, &w, &y->wk, &y->pk, qz, err) ||
+                   linear(&g, T("attn_v.weight"), kvd, D, &pk, &w, &y->wv, &y->pv, qz, err) ||
+                   linear(&g, T("attn_output.weight"), D, D, &pk, &w, &y->wo, &y->po, qz, err) ||
+                   linear(&g, T("ffn_gate.weight"), F, D, &pk, &w, &y->w_gate, &y->p_gate, qz, err) ||
+                   linear(&g, T("ffn_up.weight"), F, D, &pk, &w, &y->w_up, &y->p_up, qz, err) ||
+                   linear(&g, T("ffn_down.weight"), D, F, &pk, &w, &y->w_down, &y->p_down, qz, err)) {
             goto out;
         }
     }
@@ -227,6 +390,12 @@ out:
     gguf_close(&g);
     if (rc) llm_free(m);
     return rc;
+}
+
+int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err) { return load_gguf(m, path, quantized, 0, err); }
+
+int llm_load_gguf_fp32(LlmModel *m, const char *path, int *quantized, QErr *err) {
+    return load_gguf(m, path, quantized, 1, err);
 }
 
 int tokenizer_load_gguf(Tokenizer **t, const char *path, QErr *err) {

@@ -36,7 +36,16 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
 /* Every copy of the model goes through here: the outlier fixture, when asked for, is the same
  * fp32 function, so it is applied to each copy as it is opened. */
 static int open_model(const LlmPtqOpts *o, LlmModel *m, Tokenizer **tok, LlmPtqReport *r, QErr *err) {
-    if (llm_open(o->model, o->tokenizer, m, tok, err)) return -1;
+    int quantized;
+    if (gguf_detect(o->model)) { /* a GGUF widened to fp32, whatever its types (ptq-llm requantizes its weights) */
+        if (llm_load_gguf_fp32(m, o->model, &quantized, err)) return -1;
+        if (llm_open_tokenizer(o->model, o->tokenizer, m, tok, err)) {
+            llm_free(m);
+            return -1;
+        }
+    } else if (llm_open(o->model, o->tokenizer, m, tok, err)) {
+        return -1;
+    }
     if (llm_has_packed(m)) {
         qerr_set(err, "%s: already quantized (a quant-llm file); ptq-llm starts from an fp32/f16 model", o->model);
         tokenizer_free(*tok);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "quant/llm_gguf.h"
 #include "quant/llm_ptq_run.h"
 #include "quant/llm_qfile.h"
 #include "quant/llm_source.h"
@@ -86,6 +87,7 @@ int llm_ptq_stream_plan(const LlmPtqOpts *o, char *why, size_t n) {
     if (o->act_bits > 0) no = "W8A8 rows (--act-bits 8) need the fp32 model";
     else if (o->outlier_channels > 0) no = "the outlier fixture changes the fp32 model";
     else if (o->save_format != 0) no = "GGUF / GPTQ-layout export works from the in-memory model";
+    else if (o->model && gguf_detect(o->model)) no = "the streamed reader takes Hugging Face directories and llama2.c checkpoints, not GGUF";
     for (int v = 0; v < o->n_variants && !no; v++)
         if (o->emb_bits != 0 && llm_qmethod_gptq(o->variants[v].method) && o->variants[v].bits >= 8)
             no = "8-bit GPTQ chooses a tied head's codes on the final hidden states of the whole model";
