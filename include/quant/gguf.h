@@ -41,6 +41,7 @@ typedef enum GgmlType {
     GGML_TYPE_Q5_0 = 6,
     GGML_TYPE_Q5_1 = 7,
     GGML_TYPE_Q8_0 = 8,
+    GGML_TYPE_Q6_K = 14, /* read only: llama-quantize's classifier in its Q4_0 files */
     GGML_TYPE_BF16 = 30
 } GgmlType;
 

@@ -149,6 +149,29 @@ else
     skip "untied Llama in llama.cpp" "node-llama-cpp, the llama2 tokenizer.json, numpy or wiki.test.raw missing"
 fi
 
+# the files llama-quantize makes, at widths of 256 so its K-quants apply (a random Llama, dim 256,
+# ffn 512, the Llama-2 tokenizer): Q4_0 (linears and embedding Q4_0, the classifier Q6_K) runs
+# its linears packed beside a widened Q6_K classifier, and a Q6_K file is widened; quant's
+# perplexity within 0.5% of llama.cpp's on the same file (a nibble or scale misplaced in Q6_K
+# moved it by 50-65%)
+if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUANT_PYTHON:-/usr/bin/python3}" -c "import numpy, ctypes" 2>/dev/null; then
+    "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llm_ref.py make "$T/k6" --arch llama --seed 7 --vocab 32000 --llama-shape 256,2,4,2,512 >/dev/null
+    cp "$LLT" "$T/k6/tokenizer.json"
+    head -c 12000 "$DATA/wiki.test.raw" > "$T/wk.txt"
+    check "k6 F32 export" "$QUANT" export --model "$T/k6" --format gguf --out "$T/k6.gguf"
+    for ty in Q4_0 Q6_K; do
+        check "llama.cpp quantizes k6 $ty" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llamacpp_quantize.py "$T/k6.gguf" "$T/k6_$ty.gguf" $ty
+        check "quant reads llama.cpp's $ty" "$QUANT" eval --model "$T/k6_$ty.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        cp "$T/out" "$T/eval_k6_$ty"
+        check "llama.cpp k6 $ty" node tests/npm/gguf_ppl.mjs "$T/k6_$ty.gguf" "$T/wk.txt" --ctx 64 --out "$T/ll_k6_$ty.json"
+        check "k6 $ty: quant's perplexity within 0.5% of llama.cpp's" within "$(ppl_of "$T/eval_k6_$ty")" "$(field "$T/ll_k6_$ty.json" ppl)" 0.005
+        cat "$T/out"
+    done
+    check "llama-quantize's Q4_0: linears packed, the Q6_K classifier widened" grep -q "14 linears packed q4_0.*classifier: fp32" "$T/eval_k6_Q4_0"
+else
+    skip "llama-quantize's Q4_0 / Q6_K files" "node-llama-cpp, the llama2 tokenizer.json, numpy or wiki.test.raw missing"
+fi
+
 # tokenizer.json models (tests/reference/tok_fixtures.py; no real checkpoint can be downloaded
 # here): a SentencePiece BPE as transformers saves Llama 2 / TinyLlama / Mistral (GGUF "llama":
 # pieces + scores), Llama 3's byte-level BPE (GGUF "gpt2", pre "llama-bpe") and GPT-2's, each

@@ -10,7 +10,7 @@ import glob
 import os
 import sys
 
-FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q6_K": 18}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
 
 
 class Params(ctypes.Structure):
