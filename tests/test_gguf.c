@@ -453,6 +453,18 @@ TEST(bad_files) {
     CHECK(llm_load_gguf(&m, bp, &q, &e3) == -1);
     CHECK_MSG(strstr(e3.msg, bp) && strstr(e3.msg, "blk.0.attn_q.weight") && strstr(e3.msg, "row 1, block 1 has a non-finite scale"),
               "%s", e3.msg);
+    /* a packed linear's rows folded into one (the same elements and bytes: a sound container):
+     * refused on its shape before anything is sized from it */
+    memcpy(b, good, good_len);
+    int64_t ne[2];
+    memcpy(ne, b + tn + 4, 16);
+    int64_t folded[2] = {ne[0] * ne[1], 1};
+    memcpy(b + tn + 4, folded, 16);
+    write_bytes(bp, b, good_len);
+    QErr e4 = {{0}};
+    CHECK(llm_load_gguf(&m, bp, &q, &e4) == -1);
+    CHECK_MSG(strstr(e4.msg, bp) && strstr(e4.msg, "blk.1.ffn_down.weight has shape") && strstr(e4.msg, "the metadata implies"), "%s",
+              e4.msg);
     free(b);
     free(good);
     tokenizer_free(tok);

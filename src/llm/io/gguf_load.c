@@ -316,6 +316,8 @@ static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, Q
         for (int k = 0; k < nl; k++) {
             snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, lin[k].name);
             if (!packable(&pk, &g, name)) continue;
+            /* the shape first: the bytes below are then bounded by the tensor's own in the file */
+            if (!shaped(&g, name, lin[k].rows, lin[k].cols, err)) goto out;
             const int parts = gpt2 && k == 0 ? 3 : 1; /* q | k | v: three linears of one tensor */
             for (int i = 0; i < parts; i++) {
                 int64_t rows = parts == 1 ? lin[k].rows : i == 0 ? D : kvd;
@@ -327,6 +329,8 @@ static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, Q
         }
     const int pack_head = nlin > 0 && !c->shared_head && packable(&pk, &g, "output.weight");
     const int pack_emb = nlin > 0 && !c->shared_head && packable(&pk, &g, "token_embd.weight");
+    if ((pack_head && !shaped(&g, "output.weight", V, D, err)) || (pack_emb && !shaped(&g, "token_embd.weight", V, D, err)))
+        goto out;
     if (pack_head) pbytes += packed_size(&g, "output.weight", V, 0, pk.isa), packed_w += V * D, nmat++;
     if (pack_emb) pbytes += packed_size(&g, "token_embd.weight", V, 1, pk.isa), packed_w += V * D, nmat++;
     if (nmat) { /* the KernQMat table, then the 64-aligned blocks (each bounded by its tensor's bytes in the file) */
