@@ -400,14 +400,13 @@ static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, Q
                 linear(&g, T("ffn_down.weight"), D, F, &pk, &w, &y->w_down, &y->p_down, qz, err) ||
                 get(&g, T("ffn_down.bias"), 0, D, y->b_down, qz, err))
                 goto out;
-        } else if (linear(&g, T("attn_q.weight"), D, D, &pk, &w, &y->wq, &y->pq, qz, err) ||
-                   linear(&g, T("attn_k.weight"), kvd, D, &pk, &w, &y->wk, &y->pk, qz, err) ||
-                   linear(&g, T("attn_v.weight"), kvd, D, &pk, &w, &y->wv, &y->pv, qz, err) ||
-                   linear(&g, T("attn_output.weight"), D, D, &pk, &w, &y->wo, &y->po, qz, err) ||
-                   linear(&g, T("ffn_gate.weight"), F, D, &pk, &w, &y->w_gate, &y->p_gate, qz, err) ||
-                   linear(&g, T("ffn_up.weight"), F, D, &pk, &w, &y->w_up, &y->p_up, qz, err) ||
-                   linear(&g, T("ffn_down.weight"), D, F, &pk, &w, &y->w_down, &y->p_down, qz, err)) {
-            goto out;
+        } else { /* layer_linears' order */
+            float **ws[7] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+            const KernQMat **ps[7] = {&y->pq, &y->pk, &y->pv, &y->po, &y->p_gate, &y->p_up, &y->p_down};
+            for (int k = 0; k < nl; k++) {
+                snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, lin[k].name);
+                if (linear(&g, name, lin[k].rows, lin[k].cols, &pk, &w, ws[k], ps[k], qz, err)) goto out;
+            }
         }
     }
 #undef T
