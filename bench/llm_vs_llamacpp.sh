@@ -14,7 +14,9 @@
 #          bench/export_1b.sh).  With OWN=1, a third engine: llama.cpp's own Q4_0 of the same F16
 #          weights (llama_model_quantize, what llama-quantize runs, through build/bench/llama_quantize
 #          from an F16 GGUF: linears and embedding Q4_0, the classifier Q6_K): not the same codes,
-#          and 16 MB less classifier a token, but the file a llama.cpp user makes.
+#          and 16 MB less classifier a token, but the file a llama.cpp user makes.  quant runs that
+#          file too (its Q4_0 linears packed, the Q6_K classifier widened to fp32: 209 MB more a
+#          token than llama.cpp reads), so the two engines also meet on one file.
 #   numpy  bench/llm_1b_files.py DIR: the codes written by numpy into both formats, with the
 #          token embedding and the classifier in F32 in both (262 MB more read per token than
 #          ptq's 8-bit classifier; the comparison of sessions 11-15).
@@ -78,6 +80,8 @@ for r in $(seq 1 "$ROUNDS"); do
             "$MEMBW" 1024 "$THREADS" > "$OUT/own-w$w-$r.bw0"
             node bench/llamacpp_bench.mjs "$DIR/llama-q4_0.gguf" "$THREADS" "$P" "$G" 1 "$OUT/own-w$w-$r.json" | sed "s/^/  round $r: /"
             "$MEMBW" 1024 "$THREADS" > "$OUT/own-w$w-$r.bw1"
+            "$QUANT" bench --model "$DIR/llama-q4_0.gguf" --threads "$THREADS" --prompt-tokens "$P" --gen-tokens "$G" \
+                --rounds 1 --json "$OUT/qown-w$w-$r.json" | grep -E "^(prompt|decode )" | sed "s/^/  quant on llama.cpp's file, round $r: /"
         fi
     done
 done
@@ -135,4 +139,15 @@ for w in widths:
         rd = [q[i]["decode_tokens_per_s"] / o[i]["decode_tokens_per_s"] for i in range(n)]
         print("%-6s %-10s %11.2fx %11.2fx   (quant / llama own, median of the rounds' ratios: prompt %s, decode %s)" % (
               "", "ratio own", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd)))
+        qo = [json.load(open(x)) for x in sorted(glob.glob(f"{out}/qown-w{w}-*.json"))]
+        if qo:  # quant on llama.cpp's own file: the same file for both engines
+            print("%-6s %-10s %12.2f %12.2f %10.3f %12.2f %9.0f%%   (quant on llama-quantize's file: its Q6_K classifier widened, %.1f MB a token)" % (
+                  "", "quant own", med([x["prompt_tokens_per_s"] for x in qo]), med([x["decode_tokens_per_s"] for x in qo]),
+                  med([x["peak_rss_bytes"] for x in qo]) / 2**30, med([x["decode_bound_tokens_per_s"] for x in qo]),
+                  100 * med([x["decode_fraction_of_bound"] for x in qo]), qo[0]["bytes_per_token"] / 1e6))
+            n = min(len(o), len(qo))
+            rp = [qo[i]["prompt_tokens_per_s"] / o[i]["prompt_tokens_per_s"] for i in range(n)]
+            rd = [qo[i]["decode_tokens_per_s"] / o[i]["decode_tokens_per_s"] for i in range(n)]
+            print("%-6s %-10s %11.2fx %11.2fx   (one file, both engines: median of the rounds' ratios: prompt %s, decode %s)" % (
+                  "", "same file", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd)))
 PY
