@@ -87,8 +87,8 @@ static inline void kern_sb16_at(KernQType t, int ns, int s, size_t *codes, size_
     *scales = pair + (s / 2 * 2 + 1 < ns ? 2 : 1) * C + 32 * (size_t)(s % 2);
 }
 
-/* Q3 / Q2 blocks into and out of their sb16 planes (qmat.c): kern_sb16_put's and
- * kern_sb16_get's work for those types. */
+/* A Q3 / Q2 block of a whole superblock into its sb16 planes (qmat.c): kern_sb16_put's work
+ * for those types. */
 void kern_sb16_put_low(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row);
 /* Block b (its GGUF bytes, kern_qtype_block_bytes of them) of a row of nb blocks in the sb16
  * layout, every type. */
@@ -101,13 +101,13 @@ void kern_sb16_get(KernQType t, int nb, const uint8_t *row, int b, uint8_t *blk)
  * (kern_qmat_sb16_row, kern_qmat_recode_avx2). */
 static inline void kern_sb16_put(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row) {
     const int full = nb / 16 * 16, q4 = t == KERN_Q4_0;
-    if (t == KERN_Q3 || t == KERN_Q2) {
-        kern_sb16_put_low(t, nb, b, blk, row);
+    if (b >= full) {
+        const size_t bs = kern_qtype_block_bytes(t);
+        memcpy(row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, blk, bs);
         return;
     }
-    const size_t bs = 2 + (q4 ? 16 : 32); /* Q4_0 / Q8_0 blocks (qblock.h asserts them) */
-    if (b >= full) {
-        memcpy(row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, blk, bs);
+    if (t == KERN_Q3 || t == KERN_Q2) {
+        kern_sb16_put_low(t, nb, b, blk, row);
         return;
     }
     size_t codes, scales;

@@ -62,9 +62,15 @@ void kern_qmat_sb16_row(KernQType type, int nb, const void *blocks, uint8_t *dst
  * vector 4 V + m or w, lane for lane (qmat_avx2.c). */
 static int sb16_code(int V, int m, int k) { return 4 * kern_sb16_sigma(4 * V + m) + k; }
 
-/* The 32 codes c (u - o) of the Q3 / Q2 block whose lane starts at `lane` in a superblock. */
-static void sb16_low_codes(KernQType t, const uint8_t *lane, int8_t c[QK]) {
+/* The 32 codes c (u - o) of block b (of a whole superblock) of a Q3 / Q2 sb16 row, and its f16
+ * scale. */
+static uint16_t sb16_low_block(KernQType t, int nb, const uint8_t *row, int b, int8_t c[QK]) {
     const int o = t == KERN_Q3 ? 4 : 2;
+    size_t codes, scales;
+    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
+    const uint8_t *lane = row + codes + 4 * (b % 16);
+    uint16_t d;
+    memcpy(&d, row + scales + 2 * (b % 16), 2);
     for (int k = 0; k < 4; k++) {
         for (int V = 0; V < 2; V++)
             for (int m = 0; m < 4; m++) c[sb16_code(V, m, k)] = (int8_t)((lane[64 * V + k] >> (2 * m)) & 3);
@@ -72,15 +78,10 @@ static void sb16_low_codes(KernQType t, const uint8_t *lane, int8_t c[QK]) {
             for (int w = 0; w < 8; w++) c[4 * kern_sb16_sigma(w) + k] |= (int8_t)(((lane[128 + k] >> w) & 1) << 2);
     }
     for (int j = 0; j < QK; j++) c[j] = (int8_t)(c[j] - o);
+    return d;
 }
 
 void kern_sb16_put_low(KernQType t, int nb, int b, const uint8_t *blk, uint8_t *row) {
-    const int full = nb / 16 * 16;
-    const size_t bs = kern_qtype_block_bytes(t);
-    if (b >= full) {
-        memcpy(row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, blk, bs);
-        return;
-    }
     int8_t c[QK];
     if (t == KERN_Q3) qblock_q3_unpack((const QBlockQ3 *)blk, c);
     else qblock_q2_unpack((const QBlockQ2 *)blk, c);
@@ -110,19 +111,17 @@ void kern_sb16_get(KernQType t, int nb, const uint8_t *row, int b, uint8_t *blk)
         memcpy(blk, row + kern_sb16_head(t, nb / 16) + (size_t)(b - full) * bs, bs);
         return;
     }
-    size_t codes, scales;
-    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
-    const uint8_t *lane = row + codes + 4 * (b % 16);
-    uint16_t d;
-    memcpy(&d, row + scales + 2 * (b % 16), 2);
     if (t == KERN_Q3 || t == KERN_Q2) {
         int8_t c[QK];
-        sb16_low_codes(t, lane, c);
+        const uint16_t d = sb16_low_block(t, nb, row, b, c);
         if (t == KERN_Q3) qblock_q3_pack(c, QK, d, (QBlockQ3 *)blk);
         else qblock_q2_pack(c, QK, d, (QBlockQ2 *)blk);
         return;
     }
-    memcpy(blk, &d, 2);
+    size_t codes, scales;
+    kern_sb16_at(t, nb / 16, b / 16, &codes, &scales);
+    const uint8_t *lane = row + codes + 4 * (b % 16);
+    memcpy(blk, row + scales + 2 * (b % 16), 2);
     for (int v = 0; v < (q4 ? 4 : 8); v++)
         for (int k = 0; k < 4; k++) {
             uint8_t c = lane[64 * v + k];
@@ -271,12 +270,7 @@ void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[QK]
     if (W->sb16) {
         const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W);
         if ((W->type == KERN_Q3 || W->type == KERN_Q2) && b < W->nb / 16 * 16) { /* the planes' codes as they are */
-            size_t codes, scales;
-            kern_sb16_at(W->type, W->nb / 16, (int)(b / 16), &codes, &scales);
-            uint16_t h;
-            memcpy(&h, row + scales + 2 * (b % 16), 2);
-            *d = qf16_to_f32(h);
-            sb16_low_codes(W->type, row + codes + 4 * (b % 16), c);
+            *d = qf16_to_f32(sb16_low_block(W->type, W->nb, row, (int)b, c));
             return;
         }
         kern_sb16_get(W->type, W->nb, row, (int)b, tmp);

@@ -149,26 +149,21 @@ static inline __attribute__((always_inline)) void sb16_row(const KernQType type,
  * Q8_0 decode ran 5% slower, bench_qmat). */
 static inline __attribute__((always_inline)) void rows_sb16_body(const int aff, const KernQMat *W, const KernQAct *x,
                                                                  int n0, int n1, float *Y) {
-    const int nb = W->nb, q4 = W->type == KERN_Q4_0;
+    const int nb = W->nb, q4 = W->type == KERN_Q4_0, low = W->type == KERN_Q3 || W->type == KERN_Q2;
+    const int step = low ? 1 : 4; /* Q3 / Q2 one token at a time: a prompt comes recoded (qmat.c) */
     const size_t stride = kern_qmat_row_bytes(W), ldy = (size_t)W->N;
     const uint8_t *rows = (const uint8_t *)W->blocks;
-    if (W->type == KERN_Q3 || W->type == KERN_Q2) { /* one token at a time: a prompt comes recoded (qmat.c) */
-        for (int t = 0; t < x->T; t++)
-            for (int n = n0; n < n1; n++) {
-                const uint8_t *row = rows + (size_t)n * stride;
-                const int8_t *z = aff ? W->zero + (size_t)n * nb : NULL;
-                float *y = Y + (size_t)t * ldy + n;
-                if (W->type == KERN_Q3) sb16_row(KERN_Q3, 1, aff, row, nb, z, x, t, y, ldy);
-                else sb16_row(KERN_Q2, 1, aff, row, nb, z, x, t, y, ldy);
-            }
-        return;
-    }
-    for (int t0 = 0; t0 < x->T; t0 += 4) {
-        const int nt = x->T - t0 < 4 ? x->T - t0 : 4;
+    for (int t0 = 0; t0 < x->T; t0 += step) {
+        const int nt = x->T - t0 < step ? x->T - t0 : step;
         for (int n = n0; n < n1; n++) {
             const uint8_t *row = rows + (size_t)n * stride;
             const int8_t *z = aff ? W->zero + (size_t)n * nb : NULL;
             float *y = Y + (size_t)t0 * ldy + n;
+            if (low) {
+                if (W->type == KERN_Q3) sb16_row(KERN_Q3, 1, aff, row, nb, z, x, t0, y, ldy);
+                else sb16_row(KERN_Q2, 1, aff, row, nb, z, x, t0, y, ldy);
+                continue;
+            }
             switch (nt * 2 + q4) {
                 case 2: sb16_row(KERN_Q8_0, 1, aff, row, nb, z, x, t0, y, ldy); break;
                 case 3: sb16_row(KERN_Q4_0, 1, aff, row, nb, z, x, t0, y, ldy); break;
