@@ -76,6 +76,9 @@ int  llm_load_hf(LlmModel *m, const char *dir, QErr *err);
 /* Any supported path: a llama2.c .bin or (when present) other formats registered in
  * llm_load.c. */
 int  llm_load(LlmModel *m, const char *path, QErr *err);
+/* The same with a GGUF's quantized tensors widened to fp32 instead of packed, for the tools
+ * that need the weights (the exporters, ptq-llm); a quant-llm file still loads packed. */
+int  llm_load_fp32(LlmModel *m, const char *path, QErr *err);
 void llm_free(LlmModel *m);
 /* A linear of a model loaded from a file, whatever its kind: 1 when any linear is packed. */
 static inline int llm_has_packed(const LlmModel *m) { return m->n_packed > 0; }

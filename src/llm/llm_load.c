@@ -6,7 +6,7 @@
 #include "quant/llm_qfile.h"
 #include "quant/llm_open.h"
 
-int llm_load(LlmModel *m, const char *path, QErr *err) {
+static int load(LlmModel *m, const char *path, int widen, QErr *err) {
     if (qpath_is_dir(path)) return llm_load_hf(m, path, err);
     if (!qpath_exists(path)) {
         memset(m, 0, sizeof *m);
@@ -15,7 +15,7 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
     if (llm_qfile_detect(path)) return llm_load_qfile(m, path, err);
     if (gguf_detect(path)) {
         int quantized;
-        return llm_load_gguf(m, path, &quantized, err);
+        return widen ? llm_load_gguf_fp32(m, path, &quantized, err) : llm_load_gguf(m, path, &quantized, err);
     }
     size_t n = strlen(path);
     if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) {
@@ -26,6 +26,10 @@ int llm_load(LlmModel *m, const char *path, QErr *err) {
     }
     return llm_load_llama2c(m, path, err);
 }
+
+int llm_load(LlmModel *m, const char *path, QErr *err) { return load(m, path, 0, err); }
+
+int llm_load_fp32(LlmModel *m, const char *path, QErr *err) { return load(m, path, 1, err); }
 
 int llm_tokenizer_is_hf(const char *p) {
     size_t n = strlen(p);

@@ -13,11 +13,9 @@ int llm_export_hold_open(LlmExportHold *h, const char *model, const char *tokeni
     memset(h, 0, sizeof *h);
     /* quant's own files: the linears' codes are taken as they are, so their fp32 values are
      * not needed (dequantizing a 1B model would be most of the export's time) */
-    int qfile = llm_qfile_detect(model), quantized;
+    int qfile = llm_qfile_detect(model);
     /* a GGUF's tensors widened (the exporters read fp32 weights where there are no codes) */
-    if (qfile ? llm_load_qfile_ex(&h->m, model, 1, err)
-              : gguf_detect(model) ? llm_load_gguf_fp32(&h->m, model, &quantized, err) : llm_load(&h->m, model, err))
-        return -1;
+    if (qfile ? llm_load_qfile_ex(&h->m, model, 1, err) : llm_load_fp32(&h->m, model, err)) return -1;
     if (llm_open_tokenizer(model, tokenizer, &h->m, &h->tok, err)) {
         llm_free(&h->m);
         return -1;

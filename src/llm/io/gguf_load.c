@@ -154,13 +154,17 @@ static int packable(const Packer *pk, const Gguf *g, const char *name) {
     return !pk->widen && t && t->n_dims == 2 && (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) && t->ne[0] % QK == 0;
 }
 
-/* The bytes `rows` rows of `name` take packed (sb16 where the kernels read it; an embedding,
- * only looked up, stays in the GGUF order), 64-aligned. */
-static int64_t packed_size(const Gguf *g, const char *name, int64_t rows, int lookup, int isa) {
-    const GgufTensor *t = gguf_tensor(g, name);
+/* `rows` rows of the Q4_0 / Q8_0 tensor t as packed here, blocks not yet placed: in sb16 where
+ * the kernels read it (an embedding, only looked up, stays in the GGUF order). */
+static KernQMat packed_shape(const GgufTensor *t, int64_t rows, int lookup, int isa) {
     const KernQType type = t->type == GGML_TYPE_Q4_0 ? KERN_Q4_0 : KERN_Q8_0;
-    KernQMat q = {type, (int)rows, (int)t->ne[0], (int)(t->ne[0] / QK), NULL, NULL,
-                  !lookup && kern_qmat_sb16_wanted(type, (int)t->ne[0], 0, (KernIsa)isa)};
+    return (KernQMat){type, (int)rows, (int)t->ne[0], (int)(t->ne[0] / QK), NULL, NULL,
+                      !lookup && kern_qmat_sb16_wanted(type, (int)t->ne[0], 0, (KernIsa)isa)};
+}
+
+/* The bytes such rows take, 64-aligned. */
+static int64_t packed_size(const Gguf *g, const char *name, int64_t rows, int lookup, int isa) {
+    const KernQMat q = packed_shape(gguf_tensor(g, name), rows, lookup, isa);
     return (rows * (int64_t)kern_qmat_row_bytes(&q) + 63) / 64 * 64;
 }
 
@@ -169,13 +173,12 @@ static int64_t packed_size(const Gguf *g, const char *name, int64_t rows, int lo
  * finite (the codes are finite by construction). */
 static const KernQMat *pack_rows(const Gguf *g, const GgufTensor *t, int64_t r0, int64_t rows, int lookup, Packer *pk,
                                  QErr *err) {
-    const KernQType type = t->type == GGML_TYPE_Q4_0 ? KERN_Q4_0 : KERN_Q8_0;
-    const int64_t cols = t->ne[0], nb = cols / QK;
-    const size_t bs = kern_qtype_block_bytes(type);
     KernQMat *q = pk->table++;
-    *q = (KernQMat){type, (int)rows, (int)cols, (int)nb, pk->mem, NULL,
-                    !lookup && kern_qmat_sb16_wanted(type, (int)cols, 0, (KernIsa)pk->isa)};
-    const size_t stride = kern_qmat_row_bytes(q);
+    *q = packed_shape(t, rows, lookup, pk->isa);
+    q->blocks = pk->mem;
+    const KernQType type = q->type;
+    const int64_t nb = q->nb;
+    const size_t bs = kern_qtype_block_bytes(type), stride = kern_qmat_row_bytes(q);
     int64_t done = 0; /* rows whose file pages were released */
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = t->data + (size_t)((r0 + r) * nb) * bs;
@@ -195,7 +198,7 @@ static const KernQMat *pack_rows(const Gguf *g, const GgufTensor *t, int64_t r0,
             done = r + 1;
         }
     }
-    pk->mem += (rows * (int64_t)stride + 63) / 64 * 64;
+    pk->mem += (rows * (int64_t)stride + 63) / 64 * 64; /* packed_size */
     return q;
 }
 

@@ -36,14 +36,10 @@ void llm_ptq_opts_default(LlmPtqOpts *o) {
 /* Every copy of the model goes through here: the outlier fixture, when asked for, is the same
  * fp32 function, so it is applied to each copy as it is opened. */
 static int open_model(const LlmPtqOpts *o, LlmModel *m, Tokenizer **tok, LlmPtqReport *r, QErr *err) {
-    int quantized;
-    if (gguf_detect(o->model)) { /* a GGUF widened to fp32, whatever its types (ptq-llm requantizes its weights) */
-        if (llm_load_gguf_fp32(m, o->model, &quantized, err)) return -1;
-        if (llm_open_tokenizer(o->model, o->tokenizer, m, tok, err)) {
-            llm_free(m);
-            return -1;
-        }
-    } else if (llm_open(o->model, o->tokenizer, m, tok, err)) {
+    /* a GGUF widened to fp32, whatever its types: ptq-llm requantizes the weights */
+    if (llm_load_fp32(m, o->model, err)) return -1;
+    if (llm_open_tokenizer(o->model, o->tokenizer, m, tok, err)) {
+        llm_free(m);
         return -1;
     }
     if (llm_has_packed(m)) {
