@@ -92,6 +92,16 @@ sys.path.insert(0, "bench")
 from gguf_tensors_equal import tensors
 out, widths, own_file = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 med = lambda v: st.median(v) if v else float("nan")
+bw = lambda stem: 0.5 * sum(float(open(stem + ".bw%d" % i).read()) for i in (0, 1))  # before and after a llama.cpp run
+
+
+def ratio_line(label, a, b, note, tail=""):
+    """medians of the rounds' prompt and decode ratios a / b (rounds paired in order)"""
+    rp = [x["prompt_tokens_per_s"] / y["prompt_tokens_per_s"] for x, y in zip(a, b)]
+    rd = [x["decode_tokens_per_s"] / y["decode_tokens_per_s"] for x, y in zip(a, b)]
+    print("%-6s %-10s %11.2fx %11.2fx   (%s: prompt %s, decode %s%s)" % ("", label, med(rp), med(rd), note,
+          " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd), tail))
+
 print("%-6s %-10s %12s %12s %10s %12s %10s %s" % ("width", "engine", "prompt t/s", "decode t/s", "RSS GiB", "bound t/s", "% bound",
       "% bound by round (GB/s)"))
 for w in widths:
@@ -100,7 +110,7 @@ for w in widths:
         r = f[len(f"{out}/quant-w{w}-"):-5]
         q.append(json.load(open(f)))
         l.append(json.load(open(f"{out}/llama-w{w}-{r}.json")))
-        lbw.append(0.5 * sum(float(open(f"{out}/llama-w{w}-{r}.bw{i}").read()) for i in (0, 1)))
+        lbw.append(bw(f"{out}/llama-w{w}-{r}"))
     bpt = q[0]["bytes_per_token"]
     qf = [x["decode_fraction_of_bound"] for x in q]
     lf = [x["decode_tokens_per_s"] * bpt / b for x, b in zip(l, lbw)]
@@ -111,11 +121,8 @@ for w in widths:
           " ".join("%.0f%% (%.1f)" % (100 * f, x["read_bandwidth_bytes_per_s"] / 1e9) for f, x in zip(qf, q))))
     print("%-6s %-10s %12.2f %12.2f %10.3f %12.2f %9.0f%% %s" % ("", "llama.cpp", lp, ld, med([x["peak_rss_bytes"] for x in l]) / 2**30,
           med([b / bpt for b in lbw]), 100 * med(lf), " ".join("%.0f%% (%.1f)" % (100 * f, b / 1e9) for f, b in zip(lf, lbw))))
-    rp = [a["prompt_tokens_per_s"] / b["prompt_tokens_per_s"] for a, b in zip(q, l)]
-    rd = [a["decode_tokens_per_s"] / b["decode_tokens_per_s"] for a, b in zip(q, l)]
-    print("%-6s %-10s %11.2fx %11.2fx   (median of the rounds' ratios: prompt %s, decode %s; RSS / (weights + KV + activations) = %.3f)" % (
-          "", "ratio", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd),
-          med([x["rss_over_needed"] for x in q])))
+    ratio_line("ratio", q, l, "median of the rounds' ratios",
+               "; RSS / (weights + KV + activations) = %.3f" % med([x["rss_over_needed"] for x in q]))
     # both engines read the same bytes a token, so the decode ratio is at most 1 / llama.cpp's
     # share of the bound: what a decode at the bound itself would reach
     print("%-6s %-10s %24.2fx   (a decode at 100%% of the bound against llama.cpp: 1 / its share, median of the rounds)" % (
@@ -128,26 +135,18 @@ for w in widths:
         f.close()
         obpt = bpt - q[0]["classifier_bytes"] + cls
         o = [json.load(open(x)) for x in own]
-        obw = [0.5 * sum(float(open(x[:-5] + ".bw%d" % i).read()) for i in (0, 1)) for x in own]
+        obw = [bw(x[:-5]) for x in own]
         of = [x["decode_tokens_per_s"] * obpt / b for x, b in zip(o, obw)]
         print("%-6s %-10s %12.2f %12.2f %10.3f %12.2f %9.0f%% %s   (llama-quantize Q4_0, %.1f MB a token)" % (
               "", "llama own", med([x["prompt_tokens_per_s"] for x in o]), med([x["decode_tokens_per_s"] for x in o]),
               med([x["peak_rss_bytes"] for x in o]) / 2**30, med([b / obpt for b in obw]), 100 * med(of),
               " ".join("%.0f%% (%.1f)" % (100 * f, b / 1e9) for f, b in zip(of, obw)), obpt / 1e6))
-        n = min(len(o), len(q))
-        rp = [q[i]["prompt_tokens_per_s"] / o[i]["prompt_tokens_per_s"] for i in range(n)]
-        rd = [q[i]["decode_tokens_per_s"] / o[i]["decode_tokens_per_s"] for i in range(n)]
-        print("%-6s %-10s %11.2fx %11.2fx   (quant / llama own, median of the rounds' ratios: prompt %s, decode %s)" % (
-              "", "ratio own", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd)))
+        ratio_line("ratio own", q, o, "quant / llama own, median of the rounds' ratios")
         qo = [json.load(open(x)) for x in sorted(glob.glob(f"{out}/qown-w{w}-*.json"))]
         if qo:  # quant on llama.cpp's own file: the same file for both engines
             print("%-6s %-10s %12.2f %12.2f %10.3f %12.2f %9.0f%%   (quant on llama-quantize's file: its Q6_K classifier widened, %.1f MB a token)" % (
                   "", "quant own", med([x["prompt_tokens_per_s"] for x in qo]), med([x["decode_tokens_per_s"] for x in qo]),
                   med([x["peak_rss_bytes"] for x in qo]) / 2**30, med([x["decode_bound_tokens_per_s"] for x in qo]),
                   100 * med([x["decode_fraction_of_bound"] for x in qo]), qo[0]["bytes_per_token"] / 1e6))
-            n = min(len(o), len(qo))
-            rp = [qo[i]["prompt_tokens_per_s"] / o[i]["prompt_tokens_per_s"] for i in range(n)]
-            rd = [qo[i]["decode_tokens_per_s"] / o[i]["decode_tokens_per_s"] for i in range(n)]
-            print("%-6s %-10s %11.2fx %11.2fx   (one file, both engines: median of the rounds' ratios: prompt %s, decode %s)" % (
-                  "", "same file", med(rp), med(rd), " ".join("%.2f" % x for x in rp), " ".join("%.2f" % x for x in rd)))
+            ratio_line("same file", qo, o, "one file, both engines: median of the rounds' ratios")
 PY
