@@ -8,7 +8,7 @@
 #
 # Sources are found by wildcard: a new .c file under src/ joins the library, a new
 # tools/quant/*.c joins the program, a new tests/test_*.c becomes a test binary.
-# Files named *_avx2.c / *_avx512.c get the matching -m flags (runtime dispatch picks them).
+# Files named *_avx2.c / *_avx512.c / *_amx.c get the matching -m flags (runtime dispatch picks them).
 
 ifeq ($(origin CC),default)
 CC      = gcc
@@ -41,6 +41,9 @@ bench: $(BIN_BENCH)
 
 $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+# the AMX kernel: AVX-512 for its f32 step, 512-bit vectors wherever the compiler vectorizes it
+$(BUILD)/obj/%_amx.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni \
+                               -mamx-tile -mamx-int8 -mprefer-vector-width=512
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

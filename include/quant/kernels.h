@@ -59,9 +59,14 @@ typedef enum KernIsa {
 } KernIsa;
 KernIsa     kern_isa_best(void);               /* best the CPU supports */
 const char *kern_isa_name(KernIsa isa);
-/* 1 when the CPU has AMX tiles with int8 products.  No kernel uses them (none could be run
- * where quant is developed); the benchmarks say so on such a machine. */
+/* 1 when the CPU has AMX tiles with int8 products (CPUID alone). */
 int         kern_cpu_amx_int8(void);
+/* Whether prompts (16 tokens and more) of the group-quantized kernels run on the AMX int8 tiles,
+ * and why not: "none on this CPU", "on (...)", "off (reason)".  The first call decides (amx.c:
+ * CPU, OS, permission, a self-test); QUANT_AMX=0 turns the tiles off.  kern_amx_force_off(1)
+ * turns them off for later products (tests, benchmarks: the AVX-512 VNNI kernel alone), 0 back. */
+const char *kern_amx_status(void);
+void        kern_amx_force_off(int off);
 
 /* Weights W[N, K] int8 codes, pre-packed once into whatever layout the ISA's kernel wants,
  * with the per-row sums sum_k W[n,k] precomputed (needed for activation zero-points).

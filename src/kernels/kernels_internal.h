@@ -52,6 +52,20 @@ void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1,
  * Returns 0, dst partly written, when some c - z lies outside V's codes (Q4_0 [-8, 7], Q8_0
  * [-128, 127]).  So a prompt runs these widths on the Q4_0 / Q8_0 kernels (qmat.c). */
 int kern_qmat_recode_avx2(const KernQMat *W, int n0, int n1, const KernQMat *V, uint8_t *dst);
+/* AMX (amx.c, qmat_amx.c, qmat_amx_tile.h).  kern_amx_init decides once whether the tiles run
+ * (call it on the caller's thread before a job that may use them); kern_amx_on says so, cheaply,
+ * on any thread after that.  kern_qmat_amx_tokens: the tile kernel on the real instructions
+ * (qmat_amx_tile.h's amx_tokens); kern_qmat_amx_selftest: 0 when it computed a fixed product
+ * right. */
+void kern_amx_init(void);
+int kern_amx_on(void);
+void kern_qmat_amx_tokens(const uint8_t *wu, const float *wd, int nbc, const KernQAct *x, int T16, int c0, int32_t o,
+                          int first, float *Y, int N, int n, int rows);
+int kern_qmat_amx_selftest(void);
+/* fn() in a forked child that has `seconds` to finish (no malloc in fn: the parent may have
+ * threads): 0 when it returned 0, 1 when it returned anything else, -signal when a signal ended
+ * it, INT_MIN when no child could be run. */
+int kern_run_in_child(int (*fn)(void), unsigned seconds);
 /* Activation quantization (kern_qact_quantize) on a given ISA, and its AVX-512 and AVX2 rows:
  * token t's K values x into a's blocks q, d, s, l (and q16) with the scalar code's operations
  * (bit-identical). */

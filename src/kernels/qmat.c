@@ -433,6 +433,7 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
         n = KERN_QMAT_MULTI;
     }
     Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()};
+    if (isa == KERN_ISA_AVX512VNNI && x->T >= 16) kern_amx_init(); /* here, before the pool: it may fork */
     for (int m = 0; m < n; m++) {
         j.W[m] = W[m];
         j.b[m] = b ? b[m] : NULL;
@@ -487,6 +488,7 @@ void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x,
     const int N = Wg->N;
     GluJob g = {{.W = {Wg, Wu}, .b = {bg, bu}, .Y = {H, U}, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()},
                 hq};
+    if (isa == KERN_ISA_AVX512VNNI && x->T >= 16) kern_amx_init();
     if (hq) {
         assert(x->T <= hq->max_T && qblock_count(N) <= hq->max_nb); /* the caller's buffer: not input */
         hq->T = x->T;

@@ -23,7 +23,9 @@
  * u8 in the [block][k / 4][32 rows][4] order, so that each vpdpbusd multiplies 16 rows by 4
  * codes of one token broadcast from memory; register tiles of up to 6 tokens x 32 rows (12
  * int32 block accumulators, 12 f32 accumulators) reuse each weight load 6 times.  Per block
- * and (token, 16 rows): 8 vpdpbusd, then convert, multiply the scales, fma. */
+ * and (token, 16 rows): 8 vpdpbusd, then convert, multiply the scales, fma.  Where the AMX int8
+ * tiles run (kern_amx_on), each group of 16 tokens goes to them instead (qmat_amx_tile.h), on the
+ * same unpacked tile, with the same bits; the tokens past the last 16 stay here. */
 #include "qmat_simd.h"
 #include "transpose_avx512.h"
 
@@ -340,6 +342,7 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
     _Alignas(64) uint8_t wu[KCB * 8 * GC * 4]; /* 64 KB: stays in L2 while every token passes */
     _Alignas(64) float wd[KCB * GC];
     const int32_t o = W->type == KERN_Q4_0 ? 8 : 128;
+    const int t16 = kern_amx_on() ? x->T / 16 * 16 : 0; /* tokens for the AMX tiles; the rest here */
     for (int n = n0; n < n1; n += GC) {
         int rows = n1 - n < GC ? n1 - n : GC;
         __mmask16 m0 = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1);
@@ -348,7 +351,8 @@ static void tile_rows(const KernQMat *W, const KernQAct *x, int n0, int n1, floa
             int c1 = W->nb - c0 < KCB ? W->nb : c0 + KCB;
             if (W->sb16) unpack_tile_sb16(W, n, rows, c0, c1, wu, wd);
             else unpack_tile(W, n, rows, c0, c1, wu, wd);
-            for (int t = 0; t < x->T; t += GR)
+            if (t16) kern_qmat_amx_tokens(wu, wd, c1 - c0, x, t16, c0, o, c0 == 0, Y, W->N, n, rows);
+            for (int t = t16; t < x->T; t += GR)
                 micro_any(x->T - t < GR ? x->T - t : GR, wu, wd, c1 - c0, x, t, c0, o, c0 == 0, Y, W->N, n, m0, m1);
         }
     }

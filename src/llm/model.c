@@ -29,9 +29,9 @@ void llm_kernels_describe(const LlmModel *m, char *buf, int size) {
                  m->p_head ? "" : m->p_emb ? ", classifier" : ", embeddings, classifier",
                  m->p_head ? "; classifier packed " : "", m->p_head ? kern_qtype_name(m->p_head->type) : "",
                  m->p_emb ? ", embedding rows dequantized on lookup" : "");
-    if (kern_cpu_amx_int8()) { /* said where it applies: prompts would run faster on the tiles */
+    if (kern_cpu_amx_int8() && m->kernels != LLM_KERNELS_REF) { /* where they exist: whether prompts use them */
         size_t n = strlen(buf);
-        snprintf(buf + n, (size_t)size - n, "; this CPU has AMX int8 tiles, which quant does not use");
+        snprintf(buf + n, (size_t)size - n, "; AMX int8 tiles %s", kern_amx_status());
     }
 }
 

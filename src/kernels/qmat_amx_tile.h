@@ -1,0 +1,108 @@
+/* qmat_amx_tile.h — a prompt tile's products on AMX int8 tiles (Intel AMX-TILE + AMX-INT8),
+ * written once over six macros so that two builds share every line of it:
+ *   - qmat_amx.c maps them to the instructions (the library);
+ *   - tests/test_amx.c maps them to an emulator of the instructions' documented semantics
+ *     (tests/amx_emu.h), so the kernel's addressing, tile shapes and arithmetic are tested on
+ *     machines without AMX, which so far are all the machines quant has been developed on.
+ *
+ * The includer defines, before including:
+ *   AMX_CFG(cfg)        ldtilecfg from a 64-byte AmxTileCfg
+ *   AMX_RELEASE()       tilerelease
+ *   AMX_ZERO(t)         tilezero tmm t
+ *   AMX_LOAD(t, p, s)   tileloadd tmm t from p, s bytes between rows
+ *   AMX_STORE(t, p, s)  tilestored tmm t to p, s bytes between rows
+ *   AMX_DPBSUD(c, a, b) tdpbsud: c[m][n] += sum_{k < a.colsb/4} sum_{i < 4} a[m][4k + i] * b[k][4n + i],
+ *                       a's bytes signed, b's unsigned, c int32
+ *   AMX_FN              attributes of the functions below
+ *
+ * What it computes is what the AVX-512 prompt kernel's micro() computes (qmat_avx512.c), on the
+ * same unpacked tile: 32 rows (KERN_QMAT_TILE_ROWS) of Q4_0 / Q8_0 weights as unsigned codes
+ * u = q + o in the order wu[block][k / 4][row][k % 4] with scales wd[block][row], against 16
+ * tokens at a time.  Per block, one tile load of the 16 tokens' activation codes (straight from
+ * KernQAct.q: 16 rows of 32 bytes, a token's row apart), two of the weights (rows 0-15 and
+ * 16-31: 8 rows of 64 bytes, the [k / 4][row][4] order being exactly the "VNNI" order the
+ * instruction wants for its second operand), two tdpbsud into two 16 x 16 int32 tiles, and two
+ * tile stores that side by side form C[token][row] for the 32 rows.  Then, per token and row,
+ * the exact int32 sum less o times the token's code sum (the unsigned offset, as micro() takes
+ * it off) is converted and added in f32 with one fma under d_w d_x, blocks in order: the same
+ * operations on the same values as micro(), so the two give the same bits.
+ *
+ * Why the per-block f32 step is not avoided: every 32-block has its own weight scale and its
+ * own activation scale, so the int32 sums of two blocks cannot be added before scaling (what
+ * a tile's K of 64 bytes would do).  The tiles do the 16 x 32 x 32 multiply-adds of a block in
+ * two instructions; the f32 step, 32 vector fmas a block, is the cost that stays. */
+#ifndef QUANT_QMAT_AMX_TILE_H
+#define QUANT_QMAT_AMX_TILE_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels_internal.h"
+#include "quant/qblock.h"
+
+enum { AMX_T = 16, AMX_GC = KERN_QMAT_TILE_ROWS }; /* tokens per tile (C's rows); weight rows per pool tile */
+
+/* The 64-byte operand of ldtilecfg (Intel SDM, LDTILECFG: byte 0 palette, 1 start_row, 2-15
+ * zero, 16 + 2i tile i's bytes per row, 32-47 zero, 48 + i tile i's rows, 56-63 zero). */
+typedef struct AmxTileCfg {
+    uint8_t palette, start_row, zero0[14];
+    uint16_t colsb[8];
+    uint8_t zero1[16];
+    uint8_t rows[8];
+    uint8_t zero2[8];
+} AmxTileCfg;
+
+/* tmm0, tmm1: C for rows 0-15 / 16-31 (16 tokens x 16 int32); tmm2: A, 16 tokens x 32 codes;
+ * tmm3, tmm4: B for rows 0-15 / 16-31 (8 rows of k / 4, 16 rows x 4 codes each). */
+static inline void amx_cfg_fill(AmxTileCfg *c) {
+    memset(c, 0, sizeof *c);
+    c->palette = 1;
+    c->colsb[0] = c->colsb[1] = 64, c->rows[0] = c->rows[1] = AMX_T;
+    c->colsb[2] = QK, c->rows[2] = AMX_T;
+    c->colsb[3] = c->colsb[4] = 64, c->rows[3] = c->rows[4] = QK / 4;
+}
+
+/* acc[t][r] += (C[t][r] - o s_t) d_w[r] d_x[t] for the 16 tokens of C, block blk of x. */
+AMX_FN static inline void amx_scale(const int32_t (*restrict cb)[AMX_GC], const float *restrict wd, const KernQAct *x,
+                                    int t0, int blk, int32_t o, float (*restrict acc)[AMX_GC]) {
+    for (int t = 0; t < AMX_T; t++) {
+        const size_t i = (size_t)(t0 + t) * x->nb + blk;
+        const float dx = x->d[i];
+        const int32_t corr = o * x->s[i];
+        for (int r = 0; r < AMX_GC; r++) acc[t][r] = fmaf((float)(cb[t][r] - corr), wd[r] * dx, acc[t][r]);
+    }
+}
+
+/* Y[t][n + r] (+)= the tile's nbc blocks (from block c0 of x) for tokens t < T16 (a multiple of
+ * 16) and rows r < rows (<= 32): first, Y is not read.  o: the codes' offset (8 Q4_0, 128 Q8_0). */
+AMX_FN static void amx_tokens(const uint8_t *wu, const float *wd, int nbc, const KernQAct *x, int T16, int c0, int32_t o,
+                              int first, float *Y, int N, int n, int rows) {
+    AmxTileCfg cfg;
+    amx_cfg_fill(&cfg);
+    AMX_CFG(&cfg);
+    _Alignas(64) int32_t c[2][AMX_T][AMX_GC]; /* two, so that a block's stores need not wait for the last one's reads */
+    _Alignas(64) float acc[AMX_T][AMX_GC];
+    const size_t xrow = (size_t)x->nb * QK, wblk = (size_t)(QK / 4) * AMX_GC * 4;
+    for (int t0 = 0; t0 < T16; t0 += AMX_T) {
+        for (int t = 0; t < AMX_T; t++)
+            for (int r = 0; r < AMX_GC; r++) acc[t][r] = first || r >= rows ? 0.0f : Y[(size_t)(t0 + t) * N + n + r];
+        for (int b = 0; b < nbc; b++) {
+            int32_t (*cb)[AMX_GC] = c[b & 1];
+            AMX_ZERO(0);
+            AMX_ZERO(1);
+            AMX_LOAD(2, x->q + (size_t)t0 * xrow + (size_t)(c0 + b) * QK, xrow);
+            AMX_LOAD(3, wu + (size_t)b * wblk, AMX_GC * 4);
+            AMX_LOAD(4, wu + (size_t)b * wblk + 64, AMX_GC * 4);
+            AMX_DPBSUD(0, 2, 3);
+            AMX_DPBSUD(1, 2, 4);
+            AMX_STORE(0, &cb[0][0], AMX_GC * 4);
+            AMX_STORE(1, &cb[0][16], AMX_GC * 4);
+            amx_scale((const int32_t (*)[AMX_GC])cb, wd + (size_t)b * AMX_GC, x, t0, c0 + b, o, acc);
+        }
+        for (int t = 0; t < AMX_T; t++) memcpy(Y + (size_t)(t0 + t) * N + n, acc[t], sizeof(float) * (size_t)rows);
+    }
+    AMX_RELEASE();
+}
+
+#endif
