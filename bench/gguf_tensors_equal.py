@@ -8,8 +8,9 @@ import struct
 import sys
 
 SIZES = {0: 1, 1: 1, 2: 1, 3: 1, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # scalar value types
-# tensor types: (elements, bytes) per block; 14 = Q6_K, llama-quantize's classifier in a Q4_0 file
-BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 14: (256, 210)}
+# tensor types: (elements, bytes) per block; 10-14 = Q2_K .. Q6_K (llama-quantize's K types)
+BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+         10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
 
 
 def tensors(path):

@@ -41,9 +41,17 @@ typedef enum GgmlType {
     GGML_TYPE_Q5_0 = 6,
     GGML_TYPE_Q5_1 = 7,
     GGML_TYPE_Q8_0 = 8,
-    GGML_TYPE_Q6_K = 14, /* read only: llama-quantize's classifier in its Q4_0 files */
+    GGML_TYPE_Q2_K = 10, /* the K types are read only (widened): llama-quantize's Q*_K_* files, */
+    GGML_TYPE_Q3_K = 11, /* and the Q6_K classifier of its Q4_0 files */
+    GGML_TYPE_Q4_K = 12,
+    GGML_TYPE_Q5_K = 13,
+    GGML_TYPE_Q6_K = 14,
     GGML_TYPE_BF16 = 30
 } GgmlType;
+/* n weights (a multiple of 256) of a Q2_K .. Q6_K tensor at p (any alignment) into dst
+ * (gguf_kquant.c); -1 for any other type.  Every byte pattern is a number (finite unless an f16
+ * scale is not): the caller checks dst. */
+int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst);
 
 #define GGUF_VERSION 3
 #define GGUF_DEFAULT_ALIGNMENT 32

@@ -2,7 +2,7 @@
 """llamacpp_quantize.py IN.gguf OUT.gguf TYPE [THREADS] — llama.cpp's own quantizer
 (llama_model_quantize in the libllama that node-llama-cpp 3.21.1 ships, tests/npm), on a GGUF
 file quant exported in F32: the peer's figure beside quant's exported codes, and files of the types quant reads (TYPE: Q8_0, Q4_0,
-Q4_1, Q5_0, Q5_1).  Only the two leading fields of llama_model_quantize_params are set
+Q4_1, Q5_0, Q5_1, and llama-quantize's K mixes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K).  Only the two leading fields of llama_model_quantize_params are set
 (nthread, ftype); the rest keep llama_model_quantize_default_params().  A benchmark helper,
 used by tests/integration/gguf.sh (GGUF types quant reads, written by llama.cpp)."""
 import ctypes
@@ -10,7 +10,8 @@ import glob
 import os
 import sys
 
-FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q6_K": 18}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10, "Q3_K_M": 12, "Q4_K_M": 15,
+          "Q5_K_M": 17, "Q6_K": 18}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
 
 
 class Params(ctypes.Structure):

@@ -97,27 +97,12 @@ static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, floa
             *quantized = 1;
             break;
         }
+        case GGML_TYPE_Q2_K:
+        case GGML_TYPE_Q3_K:
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K:
         case GGML_TYPE_Q6_K:
-            /* 210-byte superblocks of 256: ql[128] (low 4 bits), qh[64] (high 2 bits), 16 int8
-             * scales (one per 16), f16 d; each half of 128 takes 64 ql, 32 qh and 8 scales:
-             * element l + 32 i (l < 32, i < 4) has the low (i < 2) or high (i >= 2) nibble of
-             * ql[l + 32 (i % 2)], bits 2 i, 2 i + 1 of qh[l], and scale l / 16 + 2 i;
-             * w = d sc (q - 32) */
-            for (int64_t b = 0; b < n / 256; b++) {
-                const uint8_t *blk = p + b * 210, *ql = blk, *qh = blk + 128;
-                const int8_t *sc = (const int8_t *)(blk + 192);
-                uint16_t hd;
-                memcpy(&hd, blk + 208, 2);
-                const float d = qf16_to_f32(hd);
-                float *y = dst + b * 256;
-                for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 128)
-                    for (int l = 0; l < 32; l++)
-                        for (int i = 0; i < 4; i++) {
-                            const uint8_t b4 = ql[l + 32 * (i % 2)];
-                            int q = ((i < 2 ? b4 & 15 : b4 >> 4) | ((qh[l] >> (2 * i)) & 3) << 4) - 32;
-                            y[l + 32 * i] = d * (float)sc[l / 16 + 2 * i] * (float)q;
-                        }
-            }
+            ggml_dequant_k(t->type, p, n, dst); /* llama-quantize's superblocks (gguf_kquant.c) */
             *quantized = 1;
             break;
         default: return qerr_set(err, "%s: tensor %s: ggml type %u is not read", g->path, name, t->type);

@@ -16,6 +16,10 @@ const char *ggml_type_name(uint32_t type) {
         case GGML_TYPE_Q5_0: return "Q5_0";
         case GGML_TYPE_Q5_1: return "Q5_1";
         case GGML_TYPE_Q8_0: return "Q8_0";
+        case GGML_TYPE_Q2_K: return "Q2_K";
+        case GGML_TYPE_Q3_K: return "Q3_K";
+        case GGML_TYPE_Q4_K: return "Q4_K";
+        case GGML_TYPE_Q5_K: return "Q5_K";
         case GGML_TYPE_Q6_K: return "Q6_K";
         case GGML_TYPE_BF16: return "BF16";
         default: return NULL;
@@ -32,6 +36,10 @@ int ggml_type_block(uint32_t type, int64_t *be, int64_t *bb) {
         case GGML_TYPE_Q5_0: *be = 32, *bb = 22; return 0;
         case GGML_TYPE_Q5_1: *be = 32, *bb = 24; return 0;
         case GGML_TYPE_Q8_0: *be = 32, *bb = 34; return 0;
+        case GGML_TYPE_Q2_K: *be = 256, *bb = 84; return 0;
+        case GGML_TYPE_Q3_K: *be = 256, *bb = 110; return 0;
+        case GGML_TYPE_Q4_K: *be = 256, *bb = 144; return 0;
+        case GGML_TYPE_Q5_K: *be = 256, *bb = 176; return 0;
         case GGML_TYPE_Q6_K: *be = 256, *bb = 210; return 0;
         default: return -1;
     }
@@ -220,7 +228,7 @@ int gguf_open(Gguf *g, const char *path, QErr *err) {
         if (rd_u32(&c, &t->type, "a tensor type") || rd_u64(&c, &t->offset, "a tensor offset")) goto fail;
         int64_t be, bb;
         if (ggml_type_block(t->type, &be, &bb)) {
-            qerr_set(err, "%s: tensor %s has ggml type %u, which quant does not read (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q6_K)", path,
+            qerr_set(err, "%s: tensor %s has ggml type %u, which quant does not read (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K)", path,
                      t->name, t->type);
             goto fail;
         }
