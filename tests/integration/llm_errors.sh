@@ -29,6 +29,29 @@ if "$PY" -c 'import numpy' 2>/dev/null; then
     "$PY" $REF make "$T/huge" --arch llama
     sed -i 's/"hidden_size": 48/"hidden_size": 48000/' "$T/huge/config.json"
     fails_with eval_absurd_dims "implies .* weights but the safetensors hold only" "$QUANT" eval --model "$T/huge" --text "$TXT"
+    # a GGUF whose weights fit its file but not the machine once widened to fp32 (Q2_K, 70B
+    # Llama-shaped, a sparse file: 2.6 bits a weight on disk, 32 in memory): one line naming the
+    # sizes, before anything is allocated (was: malloc of 260 GiB, then an abort or the OOM killer)
+    "$PY" - "$T/huge.gguf" <<'PYEOF'
+import struct, sys
+D, F, L, H, KV, V = 8192, 28672, 80, 64, 8, 32000
+def s(b): return struct.pack("<Q", len(b)) + b
+kv = [(b"general.architecture", 8, s(b"llama"))]
+for k, v in ((b"embedding_length", D), (b"feed_forward_length", F), (b"block_count", L),
+             (b"attention.head_count", H), (b"attention.head_count_kv", KV), (b"context_length", 4096)):
+    kv.append((b"llama." + k, 4, struct.pack("<I", v)))
+kv.append((b"llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)))
+head = b"GGUF" + struct.pack("<IQQ", 3, 1, len(kv)) + b"".join(s(k) + struct.pack("<I", t) + v for k, t, v in kv)
+head += s(b"token_embd.weight") + struct.pack("<IQQIQ", 2, D, V, 10, 0)  # Q2_K
+off = (len(head) + 31) // 32 * 32
+total = V * D * 2 + L * (2 * D * D + 2 * D * D // 8 + 3 * D * F)
+with open(sys.argv[1], "wb") as f:
+    f.write(head + bytes(off - len(head)))
+    f.truncate(off + total * 21 // 64)  # Q2_K: 84 bytes a 256
+PYEOF
+    fails_with eval_gguf_too_big_widened "needs .* GiB in memory (.* GiB of it weights widened to fp32.*available" \
+        "$QUANT" eval --model "$T/huge.gguf" --text "$TXT"
+    rm -f "$T/huge.gguf"
     # a valid model without any tokenizer files
     "$PY" $REF make "$T/notok" --arch llama
     fails_with eval_missing_tokenizer "no tokenizer found" "$QUANT" eval --model "$T/notok" --text "$TXT" --seq-len 8

@@ -321,6 +321,17 @@ static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, Q
         goto out;
     if (pack_head) pbytes += packed_size(&g, "output.weight", V, 0, pk.isa), packed_w += V * D, nmat++;
     if (pack_emb) pbytes += packed_size(&g, "token_embd.weight", V, 1, pk.isa), packed_w += V * D, nmat++;
+    { /* what the model takes in memory, before any of it is allocated: a widened file (K types, or
+       * any file for export / ptq-llm) takes 4 bytes a weight, which may be more than the machine
+       * has; one clear line beats the OOM killer halfway through */
+        const int64_t need = (total - packed_w) * 4 + pbytes, avail = qmem_available_bytes();
+        if (avail > 0 && need > avail) {
+            qerr_set(err, "%s: the model needs %.2f GiB in memory (%.2f GiB of it weights widened to fp32: types the integer "
+                          "kernels do not run, or a tool that needs fp32), %.2f GiB are available", path, need / 1073741824.0,
+                     (total - packed_w) * 4 / 1073741824.0, avail / 1073741824.0);
+            goto out;
+        }
+    }
     if (nmat) { /* the KernQMat table, then the 64-aligned blocks (each bounded by its tensor's bytes in the file) */
         int64_t head = ((int64_t)nmat * (int64_t)sizeof(KernQMat) + 63) / 64 * 64;
         m->packed = xmalloc64((size_t)(head + pbytes));
