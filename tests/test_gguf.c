@@ -6,6 +6,7 @@
  * kind of damaged file gets its one error. */
 #include <unistd.h>
 
+#include "quant/gguf.h"
 #include "quant/llm_gguf.h"
 #include "quant/qblock.h"
 #include "test.h"
@@ -525,6 +526,60 @@ TEST(container) {
     gguf_close(&g);
 }
 
+/* llama.cpp's K superblocks, one element at a time, worked out by hand from the layouts that
+ * gguf_kquant.c writes down (the 6-bit scales whose high bits sit in other bytes included).
+ * gguf.sh holds whole files to ggml's own dequantization; this runs under ASan. */
+TEST(k_superblocks) {
+    uint8_t b[210];
+    float y[256];
+    const uint16_t one = 0x3C00, half = 0x3800; /* f16 1.0, 0.5 */
+    /* Q4_K: d, dmin, scales[12], qs[128]; sub-block 1 = the high nibbles of qs[0..31]
+     * (scale b[1] & 63 = 3, min b[5] & 63 = 2); sub-block 5 = the high nibbles of qs[64..95]
+     * (scale (b[9] & 15) | (b[1] >> 6) << 4 = 49, min (b[9] >> 4) | (b[5] >> 6) << 4 = 39) */
+    memset(b, 0, sizeof b);
+    memcpy(b, &one, 2);
+    memcpy(b + 2, &half, 2);
+    b[4 + 1] = 0xC3, b[4 + 5] = 0x82, b[4 + 9] = 0x71;
+    b[16 + 3] = 0xA0;      /* element 32 + 3: q 10 */
+    b[16 + 64 + 7] = 0xF0; /* element 160 + 7: q 15 */
+    CHECK(ggml_dequant_k(GGML_TYPE_Q4_K, b, 256, y) == 0);
+    CHECK(y[35] == 3.0f * 10 - 0.5f * 2);     /* 29 */
+    CHECK(y[167] == 49.0f * 15 - 0.5f * 39);  /* 715.5 */
+    CHECK(y[36] == -1.0f);                    /* q 0: -dmin m */
+    /* Q5_K: the same with qh[32] before qs: bit s of qh[l] adds 16 to element l of sub-block s */
+    memset(b, 0, sizeof b);
+    memcpy(b, &one, 2);
+    memcpy(b + 2, &half, 2);
+    b[4 + 1] = 0xC3, b[4 + 5] = 0x82, b[4 + 9] = 0x71;
+    b[16 + 3] = 1 << 1;  /* qh[3], sub-block 1 */
+    b[48 + 3] = 0xA0;
+    CHECK(ggml_dequant_k(GGML_TYPE_Q5_K, b, 256, y) == 0);
+    CHECK(y[35] == 3.0f * 26 - 0.5f * 2);     /* 77 */
+    CHECK(y[3] == -0.0f - 0.0f);              /* sub-block 0: scale and min 0 */
+    /* Q3_K: hmask[32], qs[64], scales[12], d.  Sub-block 9 (elements 144-159): low 4 bits of
+     * its scale scales[1] >> 4 = 5, high 2 bits (scales[8 + 9 % 4] >> 2 (9 / 4)) & 3 = 3: 53,
+     * factor 53 - 32 = 21; element 148 (half 1, i = 20): 2 bits of qs[32 + 20], its high bit
+     * (hmask[20] bit 4) set: q = 2; element 149: the high bit clear: q = 2 - 4 */
+    memset(b, 0, sizeof b);
+    memcpy(b + 108, &one, 2);
+    b[96 + 1] = 0x50, b[96 + 9] = 0x30;
+    b[32 + 32 + 20] = 0x02, b[32 + 32 + 21] = 0x02;
+    b[20] = 0x10;
+    CHECK(ggml_dequant_k(GGML_TYPE_Q3_K, b, 256, y) == 0);
+    CHECK(y[148] == 42.0f);
+    CHECK(y[149] == -42.0f);
+    /* Q2_K: scales[16] (low nibble scale, high nibble min), qs[64], d, dmin.  Element 200: half
+     * 1, i = 72: sub-block 12, 2 bits at shift 4 of qs[32 + 8] */
+    memset(b, 0, sizeof b);
+    memcpy(b + 80, &one, 2);
+    memcpy(b + 82, &half, 2);
+    b[12] = 0x35, b[16 + 40] = 0x30;
+    CHECK(ggml_dequant_k(GGML_TYPE_Q2_K, b, 256, y) == 0);
+    CHECK(y[200] == 5.0f * 3 - 0.5f * 3); /* 13.5 */
+    CHECK(y[201] == -1.5f);
+    CHECK(ggml_dequant_k(GGML_TYPE_Q4_0, b, 256, y) == -1);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/quant_test_gguf_%d", (int)getpid());
     QErr e;
@@ -535,6 +590,7 @@ int main(void) {
     RUN(gpt2_w4);
     RUN(refusals);
     RUN(bad_files);
+    RUN(k_superblocks);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) {
