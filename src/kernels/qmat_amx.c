@@ -37,7 +37,7 @@ void kern_qmat_amx_tokens(const uint8_t *wu, const float *wd, int nbc, const Ker
 
 /* A fixed product of 32 rows x 3 blocks against 16 tokens, Q4_0-like (o = 8), every array on the
  * stack (it runs in a forked child of a threaded process: no malloc), against the same sums
- * done in plain C in the same order. */
+ * done in plain C with the scalar kernel's operations: the same bits. */
 int kern_qmat_amx_selftest(void) {
     enum { NB = 3, T = AMX_T, R = AMX_GC };
     _Alignas(64) uint8_t wu[NB * (QK / 4) * R * 4];
@@ -62,7 +62,8 @@ int kern_qmat_amx_selftest(void) {
             for (int b = 0; b < NB; b++) {
                 int32_t sum = 0;
                 for (int k = 0; k < QK; k++) sum += (wu[(size_t)b * (QK / 4) * R * 4 + (k / 4) * R * 4 + r * 4 + k % 4] - 8) * q[(t * NB + b) * QK + k];
-                acc = fmaf((float)sum, wd[b * R + r] * d[t * NB + b], acc);
+                const float dd = wd[b * R + r] * d[t * NB + b], term = dd * (float)sum; /* the scalar kernel's order */
+                acc += term;
             }
             ref[t * R + r] = acc;
         }

@@ -15,17 +15,19 @@
  *                       a's bytes signed, b's unsigned, c int32
  *   AMX_FN              attributes of the functions below
  *
- * What it computes is what the AVX-512 prompt kernel's micro() computes (qmat_avx512.c), on the
- * same unpacked tile: 32 rows (KERN_QMAT_TILE_ROWS) of Q4_0 / Q8_0 weights as unsigned codes
- * u = q + o in the order wu[block][k / 4][row][k % 4] with scales wd[block][row], against 16
- * tokens at a time.  Per block, one tile load of the 16 tokens' activation codes (straight from
- * KernQAct.q: 16 rows of 32 bytes, a token's row apart), two of the weights (rows 0-15 and
- * 16-31: 8 rows of 64 bytes, the [k / 4][row][4] order being exactly the "VNNI" order the
- * instruction wants for its second operand), two tdpbsud into two 16 x 16 int32 tiles, and two
- * tile stores that side by side form C[token][row] for the 32 rows.  Then, per token and row,
- * the exact int32 sum less o times the token's code sum (the unsigned offset, as micro() takes
- * it off) is converted and added in f32 with one fma under d_w d_x, blocks in order: the same
- * operations on the same values as micro(), so the two give the same bits.
+ * What it computes: the products of one 32-row pool tile of Q4_0 / Q8_0 weights, as the AVX-512
+ * prompt kernel (qmat_avx512.c) has unpacked it, unsigned codes u = q + o in the order
+ * wu[block][k / 4][row][k % 4] with scales wd[block][row], against 16 tokens at a time.  Per
+ * block and half of the rows: one tile load of the 16 tokens' activation codes (straight from
+ * KernQAct.q: 16 rows of 32 bytes, a token's row apart), one of the 16 rows' weights (8 rows of
+ * 64 bytes: the [k / 4][row][4] order is exactly the "VNNI" order the instruction wants for its
+ * second operand), one tdpbsud into a 16 x 16 int32 tile, one tile store.  Then, per token, the
+ * exact int32 sums less o times the token's code sum (the unsigned offset) go into f32 with the
+ * scalar kernel's operations in its order (kern_qmat_rows_scalar: d_w d_x, times the sum, then
+ * added; no fused multiply-add), so the tiles give the scalar kernel's bits.  The 16
+ * accumulators (16 rows each) stay in registers across the blocks: per token and block, one
+ * load, a subtraction and a multiplication with broadcast operands, a conversion, a
+ * multiplication and an addition.
  *
  * Why the per-block f32 step is not avoided: every 32-block has its own weight scale and its
  * own activation scale, so the int32 sums of two blocks cannot be added before scaling (what
@@ -63,44 +65,64 @@ static inline void amx_cfg_fill(AmxTileCfg *c) {
     c->colsb[3] = c->colsb[4] = 64, c->rows[3] = c->rows[4] = QK / 4;
 }
 
-/* acc[t][r] += (C[t][r] - o s_t) d_w[r] d_x[t] for the 16 tokens of C, block blk of x. */
-AMX_FN static inline void amx_scale(const int32_t (*restrict cb)[AMX_GC], const float *restrict wd, const KernQAct *x,
-                                    int t0, int blk, int32_t o, float (*restrict acc)[AMX_GC]) {
-    for (int t = 0; t < AMX_T; t++) {
-        const size_t i = (size_t)(t0 + t) * x->nb + blk;
-        const float dx = x->d[i];
-        const int32_t corr = o * x->s[i];
-        for (int r = 0; r < AMX_GC; r++) acc[t][r] = fmaf((float)(cb[t][r] - corr), wd[r] * dx, acc[t][r]);
-    }
-}
+typedef float AmxF32 __attribute__((vector_size(64)));   /* 16 lanes: one zmm where AVX-512 is on */
+typedef int32_t AmxI32 __attribute__((vector_size(64)));
 
 /* Y[t][n + r] (+)= the tile's nbc blocks (from block c0 of x) for tokens t < T16 (a multiple of
- * 16) and rows r < rows (<= 32): first, Y is not read.  o: the codes' offset (8 Q4_0, 128 Q8_0). */
+ * 16) and rows r < rows (<= 32): first, Y is not read.  o: the codes' offset (8 Q4_0, 128 Q8_0).
+ * Per group of 16 tokens and half of the rows, 16 accumulators of 16 rows stay in registers
+ * across the blocks (vector types, so the emulated build runs the same source). */
 AMX_FN static void amx_tokens(const uint8_t *wu, const float *wd, int nbc, const KernQAct *x, int T16, int c0, int32_t o,
                               int first, float *Y, int N, int n, int rows) {
     AmxTileCfg cfg;
     amx_cfg_fill(&cfg);
     AMX_CFG(&cfg);
-    _Alignas(64) int32_t c[2][AMX_T][AMX_GC]; /* two, so that a block's stores need not wait for the last one's reads */
-    _Alignas(64) float acc[AMX_T][AMX_GC];
+    _Alignas(64) int32_t c[AMX_T][16];
+    int32_t corr[64][AMX_T]; /* per block of the chunk (nbc <= 64) and token: o times its code sum */
+    float dxs[64][AMX_T];    /* and its scale */
     const size_t xrow = (size_t)x->nb * QK, wblk = (size_t)(QK / 4) * AMX_GC * 4;
     for (int t0 = 0; t0 < T16; t0 += AMX_T) {
-        for (int t = 0; t < AMX_T; t++)
-            for (int r = 0; r < AMX_GC; r++) acc[t][r] = first || r >= rows ? 0.0f : Y[(size_t)(t0 + t) * N + n + r];
-        for (int b = 0; b < nbc; b++) {
-            int32_t (*cb)[AMX_GC] = c[b & 1];
-            AMX_ZERO(0);
-            AMX_ZERO(1);
-            AMX_LOAD(2, x->q + (size_t)t0 * xrow + (size_t)(c0 + b) * QK, xrow);
-            AMX_LOAD(3, wu + (size_t)b * wblk, AMX_GC * 4);
-            AMX_LOAD(4, wu + (size_t)b * wblk + 64, AMX_GC * 4);
-            AMX_DPBSUD(0, 2, 3);
-            AMX_DPBSUD(1, 2, 4);
-            AMX_STORE(0, &cb[0][0], AMX_GC * 4);
-            AMX_STORE(1, &cb[0][16], AMX_GC * 4);
-            amx_scale((const int32_t (*)[AMX_GC])cb, wd + (size_t)b * AMX_GC, x, t0, c0 + b, o, acc);
+        for (int b = 0; b < nbc; b++)
+            for (int t = 0; t < AMX_T; t++) {
+                const size_t i = (size_t)(t0 + t) * x->nb + c0 + b;
+                corr[b][t] = o * x->s[i];
+                dxs[b][t] = x->d[i];
+            }
+        for (int h = 0; h < 2 && 16 * h < rows; h++) {
+            const int nr = rows - 16 * h < 16 ? rows - 16 * h : 16; /* this half's rows */
+            AmxF32 acc[AMX_T];
+            _Pragma("GCC unroll 16") for (int t = 0; t < AMX_T; t++) {
+                float a[16] = {0};
+                if (!first) memcpy(a, Y + (size_t)(t0 + t) * N + n + 16 * h, sizeof(float) * (size_t)nr);
+                AmxF32 v;
+                memcpy(&v, a, sizeof v);
+                acc[t] = v;
+            }
+            for (int b = 0; b < nbc; b++) {
+                AMX_ZERO(0);
+                AMX_LOAD(2, x->q + (size_t)t0 * xrow + (size_t)(c0 + b) * QK, xrow);
+                AMX_LOAD(3, wu + (size_t)b * wblk + 64 * h, AMX_GC * 4);
+                AMX_DPBSUD(0, 2, 3);
+                AMX_STORE(0, &c[0][0], 64);
+                AmxF32 w;
+                memcpy(&w, wd + (size_t)b * AMX_GC + 16 * h, sizeof w);
+                _Pragma("GCC unroll 16") for (int t = 0; t < AMX_T; t++) {
+                    /* the scalar kernel's operations, in its order: d_w d_x, times the exact
+                     * block sum, added (separate statements: no fused multiply-add) */
+                    AmxI32 ci;
+                    memcpy(&ci, c[t], sizeof ci);
+                    const AmxF32 dd = w * dxs[b][t];
+                    const AmxF32 term = dd * __builtin_convertvector(ci - corr[b][t], AmxF32);
+                    acc[t] = acc[t] + term;
+                }
+            }
+            _Pragma("GCC unroll 16") for (int t = 0; t < AMX_T; t++) {
+                float a[16];
+                const AmxF32 v = acc[t];
+                memcpy(a, &v, sizeof a);
+                memcpy(Y + (size_t)(t0 + t) * N + n + 16 * h, a, sizeof(float) * (size_t)nr);
+            }
         }
-        for (int t = 0; t < AMX_T; t++) memcpy(Y + (size_t)(t0 + t) * N + n, acc[t], sizeof(float) * (size_t)rows);
     }
     AMX_RELEASE();
 }

@@ -25,7 +25,8 @@
  * int32 block accumulators, 12 f32 accumulators) reuse each weight load 6 times.  Per block
  * and (token, 16 rows): 8 vpdpbusd, then convert, multiply the scales, fma.  Where the AMX int8
  * tiles run (kern_amx_on), each group of 16 tokens goes to them instead (qmat_amx_tile.h), on the
- * same unpacked tile, with the same bits; the tokens past the last 16 stay here. */
+ * same unpacked tile (their results are the scalar kernel's bits); the tokens past the last 16
+ * stay here. */
 #include "qmat_simd.h"
 #include "transpose_avx512.h"
 
