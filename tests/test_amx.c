@@ -17,13 +17,13 @@
 #include "quant/qblock.h"
 #include "test.h"
 
-/* The SDM's LDTILECFG table filled in for the kernel's five tiles, byte by byte. */
+/* The SDM's LDTILECFG table filled in for the kernel's six tiles, byte by byte. */
 TEST(config_bytes) {
     uint8_t want[64] = {0};
-    want[0] = 1;                                  /* palette 1 */
-    const int colsb[5] = {64, 64, 32, 64, 64};    /* C0, C1, A, B0, B1 */
-    const int rows[5] = {16, 16, 16, 8, 8};
-    for (int i = 0; i < 5; i++) {
+    want[0] = 1;                                    /* palette 1 */
+    const int colsb[6] = {64, 32, 64, 64, 32, 64};  /* C, A, B twice */
+    const int rows[6] = {16, 16, 8, 16, 16, 8};
+    for (int i = 0; i < 6; i++) {
         want[16 + 2 * i] = (uint8_t)colsb[i];
         want[48 + i] = (uint8_t)rows[i];
     }

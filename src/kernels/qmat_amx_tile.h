@@ -31,8 +31,9 @@
  *
  * Why the per-block f32 step is not avoided: every 32-block has its own weight scale and its
  * own activation scale, so the int32 sums of two blocks cannot be added before scaling (what
- * a tile's K of 64 bytes would do).  The tiles do the 16 x 32 x 32 multiply-adds of a block in
- * two instructions; the f32 step, 32 vector fmas a block, is the cost that stays. */
+ * a tile's K of 64 bytes would do).  The tiles do a block's 16 x 32 x 32 multiply-adds in two
+ * instructions; the f32 step, 6 vector instructions per token and 16 rows, is the cost that
+ * stays. */
 #ifndef QUANT_QMAT_AMX_TILE_H
 #define QUANT_QMAT_AMX_TILE_H
 
@@ -55,15 +56,29 @@ typedef struct AmxTileCfg {
     uint8_t zero2[8];
 } AmxTileCfg;
 
-/* tmm0, tmm1: C for rows 0-15 / 16-31 (16 tokens x 16 int32); tmm2: A, 16 tokens x 32 codes;
- * tmm3, tmm4: B for rows 0-15 / 16-31 (8 rows of k / 4, 16 rows x 4 codes each). */
+/* Two sets of three tiles, for alternate blocks (so that one block's product can run while the
+ * last one's sums are scaled): tmm0 / tmm3: C, 16 tokens x 16 rows of int32; tmm1 / tmm4: A,
+ * 16 tokens x 32 codes; tmm2 / tmm5: B, 8 rows of k / 4, each 16 rows x 4 codes. */
 static inline void amx_cfg_fill(AmxTileCfg *c) {
     memset(c, 0, sizeof *c);
     c->palette = 1;
-    c->colsb[0] = c->colsb[1] = 64, c->rows[0] = c->rows[1] = AMX_T;
-    c->colsb[2] = QK, c->rows[2] = AMX_T;
-    c->colsb[3] = c->colsb[4] = 64, c->rows[3] = c->rows[4] = QK / 4;
+    for (int set = 0; set < 6; set += 3) {
+        c->colsb[set] = 64, c->rows[set] = AMX_T;
+        c->colsb[set + 1] = QK, c->rows[set + 1] = AMX_T;
+        c->colsb[set + 2] = 64, c->rows[set + 2] = QK / 4;
+    }
 }
+
+/* Block b's product for tokens t0.. and rows 16 h.. into buf ([16 tokens][16 rows] int32), on
+ * the tile set C, A, B. */
+#define AMX_BLOCK(C, A, B, b, buf)                                                      \
+    do {                                                                                \
+        AMX_ZERO(C);                                                                    \
+        AMX_LOAD(A, x->q + (size_t)t0 * xrow + (size_t)(c0 + (b)) * QK, xrow);          \
+        AMX_LOAD(B, wu + (size_t)(b) * wblk + 64 * h, AMX_GC * 4);                      \
+        AMX_DPBSUD(C, A, B);                                                            \
+        AMX_STORE(C, buf, 64);                                                          \
+    } while (0)
 
 typedef float AmxF32 __attribute__((vector_size(64)));   /* 16 lanes: one zmm where AVX-512 is on */
 typedef int32_t AmxI32 __attribute__((vector_size(64)));
@@ -77,7 +92,7 @@ AMX_FN static void amx_tokens(const uint8_t *wu, const float *wd, int nbc, const
     AmxTileCfg cfg;
     amx_cfg_fill(&cfg);
     AMX_CFG(&cfg);
-    _Alignas(64) int32_t c[AMX_T][16];
+    _Alignas(64) int32_t c[2][AMX_T][16]; /* the products of alternate blocks */
     int32_t corr[64][AMX_T]; /* per block of the chunk (nbc <= 64) and token: o times its code sum */
     float dxs[64][AMX_T];    /* and its scale */
     const size_t xrow = (size_t)x->nb * QK, wblk = (size_t)(QK / 4) * AMX_GC * 4;
@@ -98,19 +113,19 @@ AMX_FN static void amx_tokens(const uint8_t *wu, const float *wd, int nbc, const
                 memcpy(&v, a, sizeof v);
                 acc[t] = v;
             }
+            AMX_BLOCK(0, 1, 2, 0, &c[0][0][0]);
             for (int b = 0; b < nbc; b++) {
-                AMX_ZERO(0);
-                AMX_LOAD(2, x->q + (size_t)t0 * xrow + (size_t)(c0 + b) * QK, xrow);
-                AMX_LOAD(3, wu + (size_t)b * wblk + 64 * h, AMX_GC * 4);
-                AMX_DPBSUD(0, 2, 3);
-                AMX_STORE(0, &c[0][0], 64);
+                if (b + 1 < nbc) { /* the next block's product first, on the other tiles */
+                    if (b & 1) AMX_BLOCK(0, 1, 2, b + 1, &c[0][0][0]);
+                    else AMX_BLOCK(3, 4, 5, b + 1, &c[1][0][0]);
+                }
                 AmxF32 w;
                 memcpy(&w, wd + (size_t)b * AMX_GC + 16 * h, sizeof w);
                 _Pragma("GCC unroll 16") for (int t = 0; t < AMX_T; t++) {
                     /* the scalar kernel's operations, in its order: d_w d_x, times the exact
                      * block sum, added (separate statements: no fused multiply-add) */
                     AmxI32 ci;
-                    memcpy(&ci, c[t], sizeof ci);
+                    memcpy(&ci, c[b & 1][t], sizeof ci);
                     const AmxF32 dd = w * dxs[b][t];
                     const AmxF32 term = dd * __builtin_convertvector(ci - corr[b][t], AmxF32);
                     acc[t] = acc[t] + term;
@@ -126,5 +141,7 @@ AMX_FN static void amx_tokens(const uint8_t *wu, const float *wd, int nbc, const
     }
     AMX_RELEASE();
 }
+
+#undef AMX_BLOCK
 
 #endif
