@@ -527,7 +527,7 @@ TEST(container) {
 }
 
 /* llama.cpp's K superblocks, one element at a time, worked out by hand from the layouts that
- * gguf_kquant.c writes down (the 6-bit scales whose high bits sit in other bytes included).
+ * qblock_k.c writes down (the 6-bit scales whose high bits sit in other bytes included).
  * gguf.sh holds whole files to ggml's own dequantization; this runs under ASan. */
 TEST(k_superblocks) {
     uint8_t b[210];

@@ -565,6 +565,118 @@ TEST(recode) {
     }
 }
 
+/* llama.cpp's Q4_K / Q6_K superblocks as packed linears (qmat_k.c, qmat_k_avx2.c): random
+ * superblocks (every byte random but the f16 scales, kept small and finite); the scalar kernel
+ * against a double sum over the dequantized weights (qblock_k_dequant, which gguf.sh holds to
+ * ggml's own) times the activation codes; every ISA against the scalar kernel; 1 and 2 threads
+ * bit for bit; and the K rows inside one job with Q4_0 rows (kern_qmat_linear_n). */
+static void *k_rows(KernQType type, int N, int K, QRng *r) {
+    const KernQMat shape = {type, N, K, K / QK, NULL, NULL, 0};
+    const size_t rb = kern_qmat_row_bytes(&shape), sbb = kern_qtype_block_bytes(type);
+    uint8_t *p = xmalloc64((size_t)N * rb);
+    for (size_t i = 0; i < (size_t)N * rb; i++) p[i] = (uint8_t)qrng_u32(r);
+    for (size_t sb = 0; sb < (size_t)N * rb / sbb; sb++) {
+        uint8_t *b = p + sb * sbb;
+        const uint16_t d = qf32_to_f16(0.0005f + 0.002f * qrng_uniform(r)), dmin = qf32_to_f16(0.002f * qrng_uniform(r));
+        if (type == KERN_Q4_K) {
+            memcpy(b, &d, 2);
+            memcpy(b + 2, &dmin, 2);
+        } else {
+            memcpy(b + 208, &d, 2);
+        }
+    }
+    return p;
+}
+
+TEST(k_types) {
+    QRng r;
+    qrng_seed(&r, 17);
+    KernIsa best = kern_isa_best();
+    static const int Ks[] = {256, 512, 2048, 1280}, Ns[] = {1, 17, 33, 64}, Ts[] = {1, 3, 7};
+    int checked = 0;
+    for (int ty = 0; ty < 2; ty++)
+        for (int ki = 0; ki < 4; ki++)
+            for (int ni = 0; ni < 4; ni++)
+                for (int ti = 0; ti < 3; ti++) {
+                    const KernQType type = ty ? KERN_Q6_K : KERN_Q4_K;
+                    const int K = Ks[ki], N = Ns[ni], T = Ts[ti];
+                    void *blocks = k_rows(type, N, K, &r);
+                    const KernQMat W = {type, N, K, K / QK, blocks, NULL, 0};
+                    float *w = xmalloc((size_t)N * K * 4), *x = xmalloc((size_t)T * K * 4);
+                    float *y0 = xmalloc((size_t)T * N * 4), *y1 = xmalloc((size_t)T * N * 4), *y2 = xmalloc((size_t)T * N * 4);
+                    kern_qmat_dequant(&W, w);
+                    for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+                    KernQAct xa;
+                    kern_qact_init(&xa, T, K);
+                    kern_qact_quantize(&xa, x, T, K);
+                    kern_qmat_linear(&W, &xa, NULL, y0, KERN_ISA_SCALAR);
+                    double *mags = xmalloc((size_t)T * N * sizeof(double));
+                    int bad = 0;
+                    for (int t = 0; t < T; t++)
+                        for (int n = 0; n < N; n++) {
+                            double ref = 0, mag = 0;
+                            for (int b = 0; b < K / QK; b++) {
+                                double s = 0;
+                                for (int k = 0; k < QK; k++)
+                                    s += (double)w[(size_t)n * K + b * QK + k] * xa.q[((size_t)t * xa.nb + b) * QK + k];
+                                ref += s * xa.d[(size_t)t * xa.nb + b];
+                                mag += fabs(s * xa.d[(size_t)t * xa.nb + b]);
+                            }
+                            bad += fabs(y0[(size_t)t * N + n] - ref) > 1e-5 * mag + 1e-30;
+                            mags[(size_t)t * N + n] = mag;
+                        }
+                    CHECK_MSG(bad == 0, "%s scalar vs double: K %d N %d T %d: %d bad", kern_qtype_name(type), K, N, T, bad);
+                    for (int isa = KERN_ISA_AVX2; isa <= (int)best; isa++) {
+                        omp_set_num_threads(2);
+                        kern_qmat_linear(&W, &xa, NULL, y1, (KernIsa)isa);
+                        omp_set_num_threads(1);
+                        kern_qmat_linear(&W, &xa, NULL, y2, (KernIsa)isa);
+                        omp_set_num_threads(2);
+                        int diff = 0;
+                        for (int i = 0; i < T * N; i++) diff += fabs((double)y1[i] - y0[i]) > 1e-5 * mags[i] + 1e-30;
+                        CHECK_MSG(diff == 0, "%s %s vs scalar: K %d N %d T %d: %d differ", kern_qtype_name(type),
+                                  kern_isa_name((KernIsa)isa), K, N, T, diff);
+                        CHECK_MSG(memcmp(y1, y2, (size_t)T * N * 4) == 0, "%s %s: 1 and 2 threads differ", kern_qtype_name(type),
+                                  kern_isa_name((KernIsa)isa));
+                        checked++;
+                    }
+                    kern_qact_free(&xa);
+                    free(mags);
+                    free(blocks);
+                    free(w);
+                    free(x);
+                    free(y0);
+                    free(y1);
+                    free(y2);
+                }
+    CHECK(best < KERN_ISA_AVX2 || checked > 0);
+    /* in one job beside a Q4_0 matrix (q, k, v of a K file are often two types) */
+    const int K = 512, N = 40, T = 2;
+    void *b4 = k_rows(KERN_Q4_K, N, K, &r), *b6 = k_rows(KERN_Q6_K, N, K, &r);
+    Mat a;
+    mat_make(&a, KERN_Q4_0, N, K, 0, &r);
+    const KernQMat W4 = {KERN_Q4_K, N, K, K / QK, b4, NULL, 0}, W6 = {KERN_Q6_K, N, K, K / QK, b6, NULL, 0};
+    const KernQMat *Ws[3] = {&W4, &a.m, &W6};
+    float *x = xmalloc((size_t)T * K * 4), *ys[3], *one = xmalloc((size_t)T * N * 4);
+    for (int i = 0; i < T * K; i++) x[i] = qrng_normal(&r);
+    KernQAct xa;
+    kern_qact_init(&xa, T, K);
+    kern_qact_quantize(&xa, x, T, K);
+    for (int m = 0; m < 3; m++) ys[m] = xmalloc((size_t)T * N * 4);
+    kern_qmat_linear_n(3, Ws, &xa, NULL, ys, best);
+    for (int m = 0; m < 3; m++) {
+        kern_qmat_linear(Ws[m], &xa, NULL, one, best);
+        CHECK_MSG(memcmp(one, ys[m], (size_t)T * N * 4) == 0, "linear %d of the job differs", m);
+        free(ys[m]);
+    }
+    kern_qact_free(&xa);
+    mat_free(&a);
+    free(b4);
+    free(b6);
+    free(x);
+    free(one);
+}
+
 int main(void) {
     RUN(blocks_roundtrip);
     RUN(dequant_matches_codes);
@@ -573,6 +685,7 @@ int main(void) {
     RUN(kernels_vs_reference);
     RUN(threads_identical);
     RUN(recode);
+    RUN(k_types);
     RUN(linear_n_equals_single);
     RUN(swiglu_fused);
     return test_summary("test_qmat");

@@ -49,7 +49,7 @@ typedef enum GgmlType {
     GGML_TYPE_BF16 = 30
 } GgmlType;
 /* n weights (a multiple of 256) of a Q2_K .. Q6_K tensor at p (any alignment) into dst
- * (gguf_kquant.c); -1 for any other type.  Every byte pattern is a number (finite unless an f16
+ * (qblock_k_dequant); -1 for any other type.  Every byte pattern is a number (finite unless an f16
  * scale is not): the caller checks dst. */
 int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst);
 

@@ -117,9 +117,15 @@ void kern_quantize_f32_s8(int64_t n, const float *x, float scale, int32_t zero, 
  * (qblock.h: GGUF Q8_0 / Q4_0, quant's Q3 / Q2); a group wider than 32 repeats its scale in
  * each of its blocks, a row's last block is padded with code 0.  Optional per-block
  * zero-points for affine grids: w = d * (q - z). */
-typedef enum KernQType { KERN_Q8_0 = 0, KERN_Q4_0 = 1, KERN_Q3 = 2, KERN_Q2 = 3 } KernQType;
-size_t      kern_qtype_block_bytes(KernQType t);   /* 34, 18, 14, 10 */
-const char *kern_qtype_name(KernQType t);          /* "q8_0", "q4_0", "q3", "q2" */
+/* KERN_Q4_K / KERN_Q6_K: llama.cpp's superblocks of 256 as a GGUF file stores them (qblock.h;
+ * K a multiple of 256, never sb16 or zero-points): rows of K / 256 superblocks of 144 / 210
+ * bytes; nb still counts the activations' blocks of 32, each of which is one Q4_K sub-block
+ * (d sc q - dmin m) or two Q6_K halves of 16 (d sc (q - 32)).  Their kernels are row dots for
+ * any number of tokens (qmat_k.c, qmat_k_avx2.c). */
+typedef enum KernQType { KERN_Q8_0 = 0, KERN_Q4_0 = 1, KERN_Q3 = 2, KERN_Q2 = 3, KERN_Q4_K = 4, KERN_Q6_K = 5 } KernQType;
+size_t      kern_qtype_block_bytes(KernQType t);   /* 34, 18, 14, 10; a K type's superblock: 144, 210 */
+const char *kern_qtype_name(KernQType t);          /* "q8_0", "q4_0", "q3", "q2", "q4_K", "q6_K" */
+static inline int kern_qtype_is_k(KernQType t) { return t == KERN_Q4_K || t == KERN_Q6_K; }
 KernQType   kern_qtype_for_bits(int bits);         /* 5..8 -> Q8_0, 4 -> Q4_0, 3 -> Q3, 2 -> Q2 */
 
 typedef struct KernQMat {

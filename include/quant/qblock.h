@@ -16,6 +16,7 @@
 #define QUANT_QBLOCK_H
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define QK 32
@@ -77,5 +78,18 @@ void qblock_q2_unpack(const QBlockQ2 *b, int8_t codes[QK]);
 /* A row of k weights from ceil(k / 32) blocks: w[i] = d * code (the reference dequantizer). */
 void qblock_q4_0_dequant_row(const QBlockQ4_0 *b, int64_t k, float *w);
 void qblock_q8_0_dequant_row(const QBlockQ8_0 *b, int64_t k, float *w);
+
+/* llama.cpp's "K" superblocks (qblock_k.c gives each layout byte by byte): 256 weights of one
+ * row with an f16 scale d (and for the affine types an f16 dmin), in sub-blocks of 16 or 32
+ * whose scales (and mins) are quantized against them.  Read, never written, by quant: the
+ * types of llama-quantize's Q*_K_M files. */
+enum { QK_K = 256 };
+typedef enum QBlockKType { QBLOCK_Q2_K, QBLOCK_Q3_K, QBLOCK_Q4_K, QBLOCK_Q5_K, QBLOCK_Q6_K } QBlockKType;
+size_t qblock_k_bytes(QBlockKType t); /* a superblock's: 84, 110, 144, 176, 210 */
+/* n weights (a multiple of 256) from the superblocks at p (any alignment) into w: llama.cpp's
+ * dequantization, to the bit (tests/reference/ggml_dequant_check.py). */
+void qblock_k_dequant(QBlockKType t, const uint8_t *p, int64_t n, float *w);
+/* Q4_K / Q5_K: sub-block s's (0..7) 6-bit scale and min, from the superblock's 12 bytes of them. */
+void qblock_k4_scale_min(const uint8_t *scales, int s, int *sc, int *m);
 
 #endif

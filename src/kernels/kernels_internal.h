@@ -44,6 +44,9 @@ enum { KERN_QMAT_TILE_ROWS = 32 }; /* rows per pool tile; n0 is a multiple of it
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 void kern_qmat_rows_avx512(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+/* The same for KERN_Q4_K / KERN_Q6_K rows (qmat_k.c, qmat_k_avx2.c): row dots, any T. */
+void kern_qmat_rows_k_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
+void kern_qmat_rows_k_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y);
 /* Rows [n0, n1) of W (Q3 / Q2, or any type with zero-points; GGUF block order, or sb16 for
  * Q3 / Q2) rewritten as
  * the rows of V (Q4_0 or Q8_0, symmetric, V->nb == W->nb, GGUF order or sb16 as V->sb16

@@ -16,12 +16,14 @@ size_t kern_qtype_block_bytes(KernQType t) {
         case KERN_Q8_0: return sizeof(QBlockQ8_0);
         case KERN_Q4_0: return sizeof(QBlockQ4_0);
         case KERN_Q3: return sizeof(QBlockQ3);
+        case KERN_Q4_K: return qblock_k_bytes(QBLOCK_Q4_K);
+        case KERN_Q6_K: return qblock_k_bytes(QBLOCK_Q6_K);
         default: return sizeof(QBlockQ2);
     }
 }
 
 const char *kern_qtype_name(KernQType t) {
-    static const char *names[] = {"q8_0", "q4_0", "q3", "q2"};
+    static const char *names[] = {"q8_0", "q4_0", "q3", "q2", "q4_K", "q6_K"};
     return names[t];
 }
 
@@ -35,7 +37,7 @@ int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
      * QUANT_SB16=0 keeps the GGUF order (tests that set the layouts side by side, benchmarks). */
     const char *env = getenv("QUANT_SB16");
     if (env && strcmp(env, "0") == 0) return 0;
-    if (K <= 0 || isa == KERN_ISA_SCALAR) return 0;
+    if (K <= 0 || isa == KERN_ISA_SCALAR || kern_qtype_is_k(type)) return 0;
     const int64_t nb = qblock_count(K);
     if (isa == KERN_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi") && !affine && (type == KERN_Q4_0 || type == KERN_Q8_0))
         return nb % 16 == 0;
@@ -44,6 +46,7 @@ int kern_qmat_sb16_wanted(KernQType type, int K, int affine, KernIsa isa) {
 
 size_t kern_qmat_row_bytes(const KernQMat *W) {
     const size_t bs = kern_qtype_block_bytes(W->type);
+    if (kern_qtype_is_k(W->type)) return (size_t)(W->K / QK_K) * bs;
     if (!W->sb16) return (size_t)W->nb * bs;
     return (kern_sb16_head(W->type, W->nb / 16) + (size_t)(W->nb % 16) * bs + 63) / 64 * 64;
 }
@@ -288,6 +291,12 @@ void kern_qmat_block_codes(const KernQMat *W, int64_t n, int64_t b, int8_t c[QK]
 }
 
 void kern_qmat_dequant_rows(const KernQMat *W, int n0, int n1, float *w) {
+    if (kern_qtype_is_k(W->type)) {
+        for (int64_t n = n0; n < n1; n++)
+            qblock_k_dequant(W->type == KERN_Q4_K ? QBLOCK_Q4_K : QBLOCK_Q6_K,
+                             (const uint8_t *)W->blocks + (size_t)n * kern_qmat_row_bytes(W), W->K, w + (size_t)(n - n0) * W->K);
+        return;
+    }
     int8_t c[QK];
     float d;
     for (int64_t n = n0; n < n1; n++) {
@@ -305,6 +314,10 @@ void kern_qmat_dequant(const KernQMat *W, float *w) { kern_qmat_dequant_rows(W, 
 /* The scalar reference: per block the exact int32 sum_j (q_w - z) q_x, then
  * acc += (d_w d_x) * sum in f32, blocks in order. */
 void kern_qmat_rows_scalar(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    if (kern_qtype_is_k(W->type)) {
+        kern_qmat_rows_k_scalar(W, x, n0, n1, Y);
+        return;
+    }
     int8_t c[QK];
     float d;
     for (int n = n0; n < n1; n++)
@@ -341,6 +354,10 @@ typedef struct Job {
 /* Rows [n0, n1) of Y on the job's ISA (AVX-512's Q4_0 / Q8_0 kernels gather bytes with VBMI's
  * vpermb; without it the AVX2 ones run). */
 static void rows_isa(const Job *j, const KernQMat *W, int n0, int n1, float *Y) {
+    if (kern_qtype_is_k(W->type) && j->isa != KERN_ISA_SCALAR) { /* AVX2's row dots on AVX-512 machines too */
+        kern_qmat_rows_k_avx2(W, j->x, n0, n1, Y);
+        return;
+    }
     switch (j->isa) {
         case KERN_ISA_AVX512VNNI:
             if (j->vbmi) kern_qmat_rows_avx512(W, j->x, n0, n1, Y);
@@ -382,7 +399,7 @@ static int tile_recoded(const Job *j, const KernQMat *W, int n0, int n1, float *
 
 /* Rows [n0, n1) of linear W into Y, bias b added (b may be NULL). */
 static void tile_rows(const Job *j, const KernQMat *W, const float *b, float *Y, int n0, int n1) {
-    const int general = (W->zero && !W->sb16) || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0);
+    const int general = !kern_qtype_is_k(W->type) && ((W->zero && !W->sb16) || (W->type != KERN_Q4_0 && W->type != KERN_Q8_0));
     if (!(general && j->isa != KERN_ISA_SCALAR && j->x->T > KERN_QACT_DOT_T && tile_recoded(j, W, n0, n1, Y)))
         rows_isa(j, W, n0, n1, Y);
     if (b)

@@ -8,6 +8,7 @@
 
 /* Bytes of a packed matrix's blocks and zero-points. */
 static double qmat_bytes(const KernQMat *q) {
+    if (kern_qtype_is_k(q->type)) return (double)q->N * (double)kern_qmat_row_bytes(q); /* superblocks as stored */
     return (double)q->N * q->nb * (double)kern_qtype_block_bytes(q->type) + (q->zero ? (double)q->N * q->nb : 0);
 }
 

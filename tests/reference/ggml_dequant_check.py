@@ -2,7 +2,7 @@
 """ggml_dequant_check.py K.gguf F32.gguf — the K-type tensors (Q2_K .. Q6_K) of a file that
 llama.cpp's quantizer wrote, dequantized by ggml itself (dequantize_row_q*_K in the libggml-base
 that node-llama-cpp 3.21.1 ships, tests/npm), against the same tensors in the F32 GGUF that
-`quant export` wrote from that file (quant's own dequantization, src/llm/io/gguf_kquant.c).
+`quant export` wrote from that file (quant's own dequantization, src/quant/qblock_k.c).
 Prints, per type, the tensors compared and the largest difference relative to the tensor's
 largest weight; fails above 1e-6 (the two may round d sc q - dmin m differently by an ulp) or
 when a K tensor is missing.  Used by tests/integration/gguf.sh."""

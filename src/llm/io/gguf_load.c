@@ -102,7 +102,7 @@ static int get(const Gguf *g, const char *name, int64_t rows, int64_t cols, floa
         case GGML_TYPE_Q4_K:
         case GGML_TYPE_Q5_K:
         case GGML_TYPE_Q6_K:
-            ggml_dequant_k(t->type, p, n, dst); /* llama-quantize's superblocks (gguf_kquant.c) */
+            ggml_dequant_k(t->type, p, n, dst); /* llama-quantize's superblocks (qblock_k.c) */
             *quantized = 1;
             break;
         default: return qerr_set(err, "%s: tensor %s: ggml type %u is not read", g->path, name, t->type);
@@ -132,19 +132,39 @@ typedef struct Packer {
     int widen; /* 1: nothing packed (llm_load_gguf_fp32) */
 } Packer;
 
-/* Whether tensor `name` runs packed: a 2-D Q4_0 or Q8_0 tensor (its shape is checked when it
- * is read), unless everything is widened. */
-static int packable(const Packer *pk, const Gguf *g, const char *name) {
-    const GgufTensor *t = gguf_tensor(g, name);
-    return !pk->widen && t && t->n_dims == 2 && (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) && t->ne[0] % QK == 0;
+/* The kernel type a packable ggml type runs as (-1: widened). */
+static int packed_type(uint32_t ggml) {
+    switch (ggml) {
+        case GGML_TYPE_Q4_0: return KERN_Q4_0;
+        case GGML_TYPE_Q8_0: return KERN_Q8_0;
+        case GGML_TYPE_Q4_K: return KERN_Q4_K;
+        case GGML_TYPE_Q6_K: return KERN_Q6_K;
+        default: return -1;
+    }
 }
 
-/* `rows` rows of the Q4_0 / Q8_0 tensor t as packed here, blocks not yet placed: in sb16 where
- * the kernels read it (an embedding, only looked up, stays in the GGUF order). */
+/* Whether tensor `name` runs packed: a 2-D Q4_0, Q8_0, Q4_K or Q6_K tensor (its shape is checked
+ * when it is read; a K type's rows are whole superblocks, as the reader checked), unless
+ * everything is widened. */
+static int packable(const Packer *pk, const Gguf *g, const char *name) {
+    const GgufTensor *t = gguf_tensor(g, name);
+    return !pk->widen && t && t->n_dims == 2 && packed_type(t->type) >= 0 && t->ne[0] % QK == 0;
+}
+
+/* `rows` rows of the packable tensor t as packed here, blocks not yet placed: in sb16 where the
+ * kernels read it (an embedding, only looked up, stays in the GGUF order; K types always do). */
 static KernQMat packed_shape(const GgufTensor *t, int64_t rows, int lookup, int isa) {
-    const KernQType type = t->type == GGML_TYPE_Q4_0 ? KERN_Q4_0 : KERN_Q8_0;
+    const KernQType type = (KernQType)packed_type(t->type);
     return (KernQMat){type, (int)rows, (int)t->ne[0], (int)(t->ne[0] / QK), NULL, NULL,
                       !lookup && kern_qmat_sb16_wanted(type, (int)t->ne[0], 0, (KernIsa)isa)};
+}
+
+/* Where block (or K superblock) b of a row of t keeps its f16 scales: one (Q4_0, Q8_0: at 0;
+ * Q6_K: at 208) or two (Q4_K: d at 0, dmin at 2); returns their count. */
+static int scale_offsets(uint32_t ggml, size_t off[2]) {
+    off[0] = ggml == GGML_TYPE_Q6_K ? 208 : 0;
+    off[1] = 2;
+    return ggml == GGML_TYPE_Q4_K ? 2 : 1;
 }
 
 /* The bytes such rows take, 64-aligned. */
@@ -153,33 +173,36 @@ static int64_t packed_size(const Gguf *g, const char *name, int64_t rows, int lo
     return (rows * (int64_t)kern_qmat_row_bytes(&q) + 63) / 64 * 64;
 }
 
-/* Rows [r0, r0 + rows) of the Q4_0 / Q8_0 tensor t (its shape checked) as the packer's next
- * KernQMat: the GGUF blocks as they are, or their sb16 rows.  Every block's f16 scale must be
- * finite (the codes are finite by construction). */
+/* Rows [r0, r0 + rows) of the packable tensor t (its shape checked) as the packer's next
+ * KernQMat: the GGUF blocks as they are, or their sb16 rows.  Every block's (or superblock's)
+ * f16 scales must be finite (the codes are finite by construction). */
 static const KernQMat *pack_rows(const Gguf *g, const GgufTensor *t, int64_t r0, int64_t rows, int lookup, Packer *pk,
                                  QErr *err) {
     KernQMat *q = pk->table++;
     *q = packed_shape(t, rows, lookup, pk->isa);
     q->blocks = pk->mem;
     const KernQType type = q->type;
-    const int64_t nb = q->nb;
-    const size_t bs = kern_qtype_block_bytes(type), stride = kern_qmat_row_bytes(q);
+    const int64_t nb = kern_qtype_is_k(type) ? q->K / QK_K : q->nb; /* blocks in the file's row */
+    const size_t bs = kern_qtype_block_bytes(type), stride = kern_qmat_row_bytes(q), frow = (size_t)nb * bs;
+    size_t off[2];
+    const int nsc = scale_offsets(t->type, off);
     int64_t done = 0; /* rows whose file pages were released */
     for (int64_t r = 0; r < rows; r++) {
-        const uint8_t *src = t->data + (size_t)((r0 + r) * nb) * bs;
-        for (int64_t b = 0; b < nb; b++) {
-            uint16_t h;
-            memcpy(&h, src + b * bs, 2);
-            if (!isfinite(qf16_to_f32(h))) {
-                qerr_set(err, "%s: tensor %s: row %lld, block %lld has a non-finite scale", g->path, t->name, (long long)(r0 + r),
-                         (long long)b);
-                return NULL;
+        const uint8_t *src = t->data + (size_t)(r0 + r) * frow;
+        for (int64_t b = 0; b < nb; b++)
+            for (int k = 0; k < nsc; k++) {
+                uint16_t h;
+                memcpy(&h, src + b * bs + off[k], 2);
+                if (!isfinite(qf16_to_f32(h))) {
+                    qerr_set(err, "%s: tensor %s: row %lld, block %lld has a non-finite scale", g->path, t->name,
+                             (long long)(r0 + r), (long long)b);
+                    return NULL;
+                }
             }
-        }
         if (q->sb16) kern_qmat_sb16_row(type, (int)nb, src, pk->mem + (size_t)r * stride);
-        else memcpy(pk->mem + (size_t)r * stride, src, (size_t)nb * bs);
+        else memcpy(pk->mem + (size_t)r * stride, src, frow);
         if (r + 1 - done == 256 || r + 1 == rows) { /* copied: these rows' pages leave RSS (not the page cache) */
-            qmap_release(t->data + (size_t)((r0 + done) * nb) * bs, (size_t)((r + 1 - done) * nb) * bs);
+            qmap_release(t->data + (size_t)(r0 + done) * frow, (size_t)(r + 1 - done) * frow);
             done = r + 1;
         }
     }

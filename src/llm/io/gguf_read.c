@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "quant/gguf.h"
+#include "quant/qblock.h"
 
 const char *ggml_type_name(uint32_t type) {
     switch (type) {
@@ -24,6 +25,12 @@ const char *ggml_type_name(uint32_t type) {
         case GGML_TYPE_BF16: return "BF16";
         default: return NULL;
     }
+}
+
+int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
+    if (type < GGML_TYPE_Q2_K || type > GGML_TYPE_Q6_K) return -1;
+    qblock_k_dequant((QBlockKType)(type - GGML_TYPE_Q2_K), p, n, dst); /* the same order */
+    return 0;
 }
 
 int ggml_type_block(uint32_t type, int64_t *be, int64_t *bb) {

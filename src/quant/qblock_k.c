@@ -1,4 +1,4 @@
-/* gguf_kquant.c — llama.cpp's "K" superblock types, widened to f32 (gguf.h: ggml_dequant_k).
+/* qblock_k.c — llama.cpp's "K" superblocks, widened to f32 (qblock.h).
  *
  * Each superblock holds 256 weights of one row and an f16 scale d (and, for the affine types,
  * an f16 dmin); its sub-blocks of 16 or 32 weights have scales (and mins) quantized against
@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "quant/core.h"
-#include "quant/gguf.h"
+#include "quant/qblock.h"
 
 static float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -33,8 +33,12 @@ static float f16_at(const uint8_t *p) {
     return qf16_to_f32(h);
 }
 
-/* Q4_K / Q5_K: sub-block s's 6-bit scale and min */
-static void k4_scale_min(const uint8_t *b, int s, int *sc, int *m) {
+size_t qblock_k_bytes(QBlockKType t) {
+    static const size_t bytes[] = {84, 110, 144, 176, 210};
+    return bytes[t];
+}
+
+void qblock_k4_scale_min(const uint8_t *b, int s, int *sc, int *m) {
     if (s < 4) {
         *sc = b[s] & 63;
         *m = b[s + 4] & 63;
@@ -52,11 +56,11 @@ static int k3_scale(const uint8_t *b, int s) {
     return lo | hi << 4;
 }
 
-int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
+void qblock_k_dequant(QBlockKType type, const uint8_t *p, int64_t n, float *dst) {
     for (int64_t sb = 0; sb < n / 256; sb++) {
         float *y = dst + sb * 256;
         switch (type) {
-            case GGML_TYPE_Q2_K: {
+            case QBLOCK_Q2_K: {
                 const uint8_t *blk = p + sb * 84, *sc = blk, *qs = blk + 16;
                 const float d = f16_at(blk + 80), dmin = f16_at(blk + 82);
                 for (int j = 0; j < 256; j++) {
@@ -66,7 +70,7 @@ int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
                 }
                 break;
             }
-            case GGML_TYPE_Q3_K: {
+            case QBLOCK_Q3_K: {
                 const uint8_t *blk = p + sb * 110, *hm = blk, *qs = blk + 32, *sc = blk + 96;
                 const float d = f16_at(blk + 108);
                 for (int j = 0; j < 256; j++) {
@@ -77,9 +81,9 @@ int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
                 }
                 break;
             }
-            case GGML_TYPE_Q4_K:
-            case GGML_TYPE_Q5_K: {
-                const int q5 = type == GGML_TYPE_Q5_K;
+            case QBLOCK_Q4_K:
+            case QBLOCK_Q5_K: {
+                const int q5 = type == QBLOCK_Q5_K;
                 const uint8_t *blk = p + sb * (q5 ? 176 : 144), *sc = blk + 4, *qh = blk + 16;
                 const uint8_t *qs = blk + (q5 ? 48 : 16);
                 const float d = f16_at(blk), dmin = f16_at(blk + 2);
@@ -88,12 +92,12 @@ int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
                     int q = hi ? qs[32 * pair + l] >> 4 : qs[32 * pair + l] & 15;
                     if (q5) q |= ((qh[l] >> s) & 1) << 4;
                     int scale, min;
-                    k4_scale_min(sc, s, &scale, &min);
+                    qblock_k4_scale_min(sc, s, &scale, &min);
                     y[j] = d * (float)scale * (float)q - dmin * (float)min;
                 }
                 break;
             }
-            case GGML_TYPE_Q6_K: {
+            case QBLOCK_Q6_K: {
                 const uint8_t *blk = p + sb * 210, *ql = blk, *qh = blk + 128;
                 const int8_t *sc = (const int8_t *)(blk + 192);
                 const float d = f16_at(blk + 208);
@@ -106,8 +110,6 @@ int ggml_dequant_k(uint32_t type, const uint8_t *p, int64_t n, float *dst) {
                         }
                 break;
             }
-            default: return -1;
         }
     }
-    return 0;
 }

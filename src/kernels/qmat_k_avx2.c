@@ -1,0 +1,108 @@
+/* qmat_k_avx2.c — Q4_K / Q6_K rows on AVX2 (kernels.h KERN_Q4_K, KERN_Q6_K; the arithmetic and
+ * the scalar reference: qmat_k.c).  AVX-512 machines run these too.
+ *
+ * A row dot per token, a superblock (8 activation blocks) per step, the superblock's bytes as
+ * the GGUF file stores them:
+ *   Q4_K  4 loads of 32 nibble bytes; their low nibbles are block 2p's 32 codes in element
+ *         order, the high nibbles block 2p + 1's, so each meets its activation block with one
+ *         pmaddubsw (unsigned codes 0..15 against signed ones: pairs at most 2 x 15 x 127) and
+ *         one pmaddwd.  The 8 scales and 8 mins come out of their 12 bytes with 32-bit masks
+ *         and shifts, one conversion each.
+ *   Q6_K  per half of 128: 2 loads of low nibbles and 1 of high bits make the 4 blocks' codes
+ *         u (0..63; pmaddubsw pairs at most 2 x 63 x 127); 32 times the activations' 4-sums
+ *         (one more pmaddubsw) come off, and pmulld applies the two halves' int8 scales to
+ *         lanes 0-3 and 4-7.
+ * Eight blocks' int32 lanes reduce to one vector of 8 block sums (3 levels of phaddd and a
+ * lane swap); the f32 step is then the scalar kernel's, lane for lane (each block's term has
+ * its bits), summed per lane across superblocks and across lanes at the end: another order
+ * than the scalar kernel's, equal to float rounding. */
+#include "qmat_simd.h"
+
+enum { PF_K = 2048 }; /* bytes ahead that a decode prefetches (qmat_avx2.c's measurements) */
+
+/* s[j]: 8 int32 partial sums of block j -> lane j: block j's sum. */
+static inline __m256i sum8(const __m256i s[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* A Q4_K row of nsb superblocks against one token (q, s, d: its blocks' codes, code sums and
+ * scales from block 0). */
+static float dot_q4k(const uint8_t *row, int nsb, const int8_t *q, const int32_t *sx, const float *dx) {
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++) {
+        const uint8_t *blk = row + (size_t)sb * 144;
+        for (int k = 0; k < 192; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
+        /* 8 scales (bytes 0-7 of u) and 8 mins (bytes 8-15): qblock_k4_scale_min, 4 at a time */
+        uint32_t u[4];
+        memcpy(u, blk + 4, 12);
+        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        const uint32_t m03 = u[1] & 0x3f3f3f3fu;
+        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+        u[2] = m03;
+        u[0] &= 0x3f3f3f3fu;
+        const __m256 D = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)u))));
+        const __m256 M = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 2)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(u + 2)))));
+        const int8_t *xq = q + (size_t)sb * 8 * QK;
+        __m256i s[8];
+        for (int p = 0; p < 4; p++) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * p));
+            const __m256i lo = _mm256_and_si256(qs, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
+            s[2 * p] = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * p))), ones);
+            s[2 * p + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * p + 32))), ones);
+        }
+        const __m256 t1 = _mm256_mul_ps(D, _mm256_cvtepi32_ps(sum8(s)));
+        const __m256 t2 = _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sx + 8 * sb))));
+        const __m256 term = _mm256_mul_ps(_mm256_sub_ps(t1, t2), _mm256_loadu_ps(dx + 8 * sb));
+        acc = _mm256_add_ps(acc, term);
+    }
+    return qs_hsum(acc);
+}
+
+/* A Q6_K row against one token. */
+static float dot_q6k(const uint8_t *row, int nsb, const int8_t *q, const float *dx) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), c32 = _mm256_set1_epi8(32),
+                  ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++) {
+        const uint8_t *blk = row + (size_t)sb * 210;
+        for (int k = 0; k < 256; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
+        const int8_t *sc = (const int8_t *)(blk + 192), *xq = q + (size_t)sb * 8 * QK;
+        __m256i s[8];
+        for (int half = 0; half < 2; half++) {
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(blk + 64 * half));
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)(blk + 64 * half + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
+            for (int i = 0; i < 4; i++) {
+                const __m256i ql = i % 2 ? qb : qa;
+                const __m256i nib = i < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+                const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * i)), m2);
+                const __m256i uq = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)); /* 0..63: no bit leaves its byte */
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)(4 * half + i) * QK));
+                const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(uq, xv), ones),
+                                                     _mm256_madd_epi16(_mm256_maddubs_epi16(c32, xv), ones));
+                const int a = sc[8 * half + 2 * i], b = sc[8 * half + 2 * i + 1];
+                s[4 * half + i] = _mm256_mullo_epi32(dot, _mm256_setr_epi32(a, a, a, a, b, b, b, b));
+            }
+        }
+        const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 208)), _mm256_loadu_ps(dx + 8 * sb));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(sum8(s))));
+    }
+    return qs_hsum(acc);
+}
+
+void kern_qmat_rows_k_avx2(const KernQMat *W, const KernQAct *x, int n0, int n1, float *Y) {
+    const size_t stride = kern_qmat_row_bytes(W);
+    const int nsb = W->K / QK_K, q4 = W->type == KERN_Q4_K;
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)W->blocks + (size_t)n * stride;
+        for (int t = 0; t < x->T; t++) {
+            const size_t o = (size_t)t * x->nb;
+            Y[(size_t)t * W->N + n] = q4 ? dot_q4k(row, nsb, x->q + o * QK, x->s + o, x->d + o) : dot_q6k(row, nsb, x->q + o * QK, x->d + o);
+        }
+    }
+}
