@@ -27,6 +27,22 @@ static inline __m256i sum8(const __m256i s[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
+/* A Q4_K superblock's 8 sub-block factors D = d sc and M = dmin m, lane j for sub-block j: the
+ * 12 bytes of 6-bit scales and mins (qblock_k4_scale_min) unpacked 4 at a time with 32-bit masks
+ * and shifts, scales into bytes 0-7 of u and mins into bytes 8-15. */
+static inline void q4k_scales(const uint8_t *blk, __m256 *D, __m256 *M) {
+    uint32_t u[4];
+    memcpy(u, blk + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t m03 = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = m03;
+    u[0] &= 0x3f3f3f3fu;
+    *D = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)u))));
+    *M = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 2)),
+                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(u + 2)))));
+}
+
 /* A Q4_K row of nsb superblocks against one token (q, s, d: its blocks' codes, code sums and
  * scales from block 0). */
 static float dot_q4k(const uint8_t *row, int nsb, const int8_t *q, const int32_t *sx, const float *dx) {
@@ -35,18 +51,8 @@ static float dot_q4k(const uint8_t *row, int nsb, const int8_t *q, const int32_t
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = row + (size_t)sb * 144;
         for (int k = 0; k < 192; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
-        /* 8 scales (bytes 0-7 of u) and 8 mins (bytes 8-15): qblock_k4_scale_min, 4 at a time */
-        uint32_t u[4];
-        memcpy(u, blk + 4, 12);
-        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-        const uint32_t m03 = u[1] & 0x3f3f3f3fu;
-        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-        u[2] = m03;
-        u[0] &= 0x3f3f3f3fu;
-        const __m256 D = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk)),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)u))));
-        const __m256 M = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 2)),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(u + 2)))));
+        __m256 D, M;
+        q4k_scales(blk, &D, &M);
         const int8_t *xq = q + (size_t)sb * 8 * QK;
         __m256i s[8];
         for (int p = 0; p < 4; p++) {
@@ -63,32 +69,49 @@ static float dot_q4k(const uint8_t *row, int nsb, const int8_t *q, const int32_t
     return qs_hsum(acc);
 }
 
+/* Blocks 4 half .. 4 half + 3 of a Q6_K superblock: their 32 codes u (0..63) each, in element
+ * order, from the low or high nibbles of ql's bytes and 2 bits of qh's (qblock_k.c's layout):
+ * three loads for the four. */
+static inline void q6k_codes(const uint8_t *blk, int half, __m256i uq[4]) {
+    const __m256i qa = _mm256_loadu_si256((const __m256i *)(blk + 64 * half));
+    const __m256i qb = _mm256_loadu_si256((const __m256i *)(blk + 64 * half + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    for (int i = 0; i < 4; i++) {
+        const __m256i ql = i % 2 ? qb : qa;
+        const __m256i nib = i < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+        const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * i)), m2);
+        uq[i] = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)); /* 0..63: no bit leaves its byte */
+    }
+}
+
+/* Block j's two int8 scales: lanes 0-3 (codes 0-15) and 4-7 (16-31). */
+static inline __m256i q6k_scales(const int8_t *sc, int j) {
+    const int a = sc[2 * j], b = sc[2 * j + 1]; /* sc[8 half + 2 i (+ 1)], j = 4 half + i */
+    return _mm256_setr_epi32(a, a, a, a, b, b, b, b);
+}
+
+/* 8 int32 lanes whose sum is a S_lo + b S_hi: the 4-sums of (u - 32) x (pmaddubsw on the unsigned
+ * codes, less 32 times the activations' 4-sums), times the halves' scales. */
+static inline __m256i q6k_dot(__m256i uq, __m256i xv, __m256i scv) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(uq, xv), ones),
+                                         _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(32), xv), ones));
+    return _mm256_mullo_epi32(dot, scv);
+}
+
 /* A Q6_K row against one token. */
 static float dot_q6k(const uint8_t *row, int nsb, const int8_t *q, const float *dx) {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), c32 = _mm256_set1_epi8(32),
-                  ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = row + (size_t)sb * 210;
         for (int k = 0; k < 256; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(blk + 192), *xq = q + (size_t)sb * 8 * QK;
-        __m256i s[8];
-        for (int half = 0; half < 2; half++) {
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(blk + 64 * half));
-            const __m256i qb = _mm256_loadu_si256((const __m256i *)(blk + 64 * half + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
-            for (int i = 0; i < 4; i++) {
-                const __m256i ql = i % 2 ? qb : qa;
-                const __m256i nib = i < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * i)), m2);
-                const __m256i uq = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)); /* 0..63: no bit leaves its byte */
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)(4 * half + i) * QK));
-                const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(uq, xv), ones),
-                                                     _mm256_madd_epi16(_mm256_maddubs_epi16(c32, xv), ones));
-                const int a = sc[8 * half + 2 * i], b = sc[8 * half + 2 * i + 1];
-                s[4 * half + i] = _mm256_mullo_epi32(dot, _mm256_setr_epi32(a, a, a, a, b, b, b, b));
-            }
-        }
+        __m256i s[8], uq[8];
+        q6k_codes(blk, 0, uq);
+        q6k_codes(blk, 1, uq + 4);
+        for (int j = 0; j < 8; j++)
+            s[j] = q6k_dot(uq[j], _mm256_loadu_si256((const __m256i *)(xq + (size_t)j * QK)), q6k_scales(sc, j));
         const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 208)), _mm256_loadu_ps(dx + 8 * sb));
         acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(sum8(s))));
     }
@@ -108,18 +131,8 @@ static inline __attribute__((always_inline)) void rows_q4k(const int NT, const u
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = row + (size_t)sb * 144;
         for (int k = 0; k < 192; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
-        /* 8 scales (bytes 0-7 of u) and 8 mins (bytes 8-15): qblock_k4_scale_min, 4 at a time */
-        uint32_t u[4];
-        memcpy(u, blk + 4, 12);
-        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-        const uint32_t m03 = u[1] & 0x3f3f3f3fu;
-        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-        u[2] = m03;
-        u[0] &= 0x3f3f3f3fu;
-        const __m256 D = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk)),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)u))));
-        const __m256 M = _mm256_mul_ps(_mm256_set1_ps(qs_f16(blk + 2)),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(u + 2)))));
+        __m256 D, M;
+        q4k_scales(blk, &D, &M);
         __m256i c[8]; /* block j's 32 codes in element order */
         for (int p = 0; p < 4; p++) {
             const __m256i qs = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * p));
@@ -145,8 +158,6 @@ static inline __attribute__((always_inline)) void rows_q4k(const int NT, const u
  * once for them. */
 static inline __attribute__((always_inline)) void rows_q6k(const int NT, const uint8_t *row, int nsb, const KernQAct *x,
                                                            int t0, float *y, size_t ldy) {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), c32 = _mm256_set1_epi8(32),
-                  ones = _mm256_set1_epi16(1);
     __m256 acc[NT_MAX];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
@@ -154,25 +165,14 @@ static inline __attribute__((always_inline)) void rows_q6k(const int NT, const u
         for (int k = 0; k < 256; k += 64) _mm_prefetch((const char *)blk + PF_K + k, _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(blk + 192);
         const float d = qs_f16(blk + 208);
-        __m256i s[NT_MAX][8];
-        for (int half = 0; half < 2; half++) {
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(blk + 64 * half));
-            const __m256i qb = _mm256_loadu_si256((const __m256i *)(blk + 64 * half + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
-            for (int i = 0; i < 4; i++) {
-                const __m256i ql = i % 2 ? qb : qa;
-                const __m256i nib = i < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * i)), m2);
-                const __m256i uq = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)); /* 0..63: no bit leaves its byte */
-                const int a = sc[8 * half + 2 * i], b = sc[8 * half + 2 * i + 1];
-                const __m256i scv = _mm256_setr_epi32(a, a, a, a, b, b, b, b);
-                for (int t = 0; t < NT; t++) {
-                    const int8_t *xq = x->q + ((size_t)(t0 + t) * x->nb + 8 * (size_t)sb + 4 * half + i) * QK;
-                    const __m256i xv = _mm256_loadu_si256((const __m256i *)xq);
-                    const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(uq, xv), ones),
-                                                         _mm256_madd_epi16(_mm256_maddubs_epi16(c32, xv), ones));
-                    s[t][4 * half + i] = _mm256_mullo_epi32(dot, scv);
-                }
+        __m256i s[NT_MAX][8], uq[8];
+        q6k_codes(blk, 0, uq);
+        q6k_codes(blk, 1, uq + 4);
+        for (int j = 0; j < 8; j++) {
+            const __m256i scv = q6k_scales(sc, j);
+            for (int t = 0; t < NT; t++) {
+                const int8_t *xq = x->q + ((size_t)(t0 + t) * x->nb + 8 * (size_t)sb + j) * QK;
+                s[t][j] = q6k_dot(uq[j], _mm256_loadu_si256((const __m256i *)xq), scv);
             }
         }
         for (int t = 0; t < NT; t++) {
