@@ -122,7 +122,7 @@ enum { NT_MAX = 4 }; /* tokens that share a superblock's unpacking */
 
 /* A Q4_K row of nsb superblocks against tokens t0 .. t0 + NT - 1 (y[t * ldy]): each superblock's
  * codes, scales and mins are unpacked once for the NT tokens (a prompt reads the row from cache
- * once per NT tokens; a decode step has NT = 1). */
+ * once per NT tokens; a single token takes dot_q4k). */
 static inline __attribute__((always_inline)) void rows_q4k(const int NT, const uint8_t *row, int nsb, const KernQAct *x,
                                                            int t0, float *y, size_t ldy) {
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
