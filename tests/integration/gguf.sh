@@ -200,6 +200,26 @@ if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUA
         echo "  $ty: quant $(ppl_of "$T/eval_k6_$ty") (reference kernels $(ppl_of "$T/eval_k6_${ty}_ref")), llama.cpp $(field "$T/ll_k6_$ty.json" ppl)"
     done
     check "Q4_K_M: Q4_K and Q6_K linears packed" grep -q "14 linears packed q4_K" "$T/eval_k6_Q4_K_M"
+    # GPT-2 in Q4_K_M (width 256): its fused attn_qkv, a Q4_K tensor, runs as three packed
+    # linears cut at whole superblock rows; the reference kernels equal the widened export, the
+    # integer kernels and llama.cpp come within 3% and 0.5% of them
+    if [ -f "$ENC/encoder.json" ]; then
+        "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llm_ref.py make "$T/g2k" --arch gpt2 --seed 3 --vocab 50257 --gpt2-shape 256,2,4,128 >/dev/null
+        cp "$ENC/encoder.json" "$T/g2k/vocab.json" && cp "$ENC/vocab.bpe" "$T/g2k/merges.txt"
+        check "gpt2 k F32 export" "$QUANT" export --model "$T/g2k" --format gguf --out "$T/g2k.gguf"
+        check "llama.cpp quantizes gpt2 Q4_K_M" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llamacpp_quantize.py "$T/g2k.gguf" "$T/g2k_q.gguf" Q4_K_M
+        check "gpt2 Q4_K_M, integer kernels" "$QUANT" eval --model "$T/g2k_q.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        cp "$T/out" "$T/eval_g2k"
+        check "gpt2 Q4_K_M: q, k, v packed" grep -q "12 linears packed q4_K" "$T/eval_g2k"
+        check "gpt2 Q4_K_M, reference kernels" "$QUANT" eval --kernels ref --model "$T/g2k_q.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        cp "$T/out" "$T/eval_g2k_ref"
+        check "gpt2 Q4_K_M widened" "$QUANT" export --model "$T/g2k_q.gguf" --format gguf --out "$T/g2k_f32.gguf"
+        check "gpt2 Q4_K_M widened, eval" "$QUANT" eval --model "$T/g2k_f32.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        check "gpt2 Q4_K_M: reference kernels = the widened file" test "$(ppl_of "$T/eval_g2k_ref")" = "$(ppl_of "$T/out")"
+        check "gpt2 Q4_K_M: integer kernels within 3%" within "$(ppl_of "$T/eval_g2k")" "$(ppl_of "$T/eval_g2k_ref")" 0.03
+        check "llama.cpp gpt2 Q4_K_M" node tests/npm/gguf_ppl.mjs "$T/g2k_q.gguf" "$T/wk.txt" --ctx 64 --out "$T/ll_g2k.json"
+        check "gpt2 Q4_K_M: llama.cpp within 0.5% of quant's reference kernels" within "$(field "$T/ll_g2k.json" ppl)" "$(ppl_of "$T/eval_g2k_ref")" 0.005
+    fi
 else
     skip "llama-quantize's Q4_0 / Q6_K / K-mix files" "node-llama-cpp, the llama2 tokenizer.json, numpy or wiki.test.raw missing"
 fi
