@@ -56,44 +56,53 @@ static int k3_scale(const uint8_t *b, int s) {
     return lo | hi << 4;
 }
 
+/* Each case walks its sub-blocks, their scale (and min) decoded once for the sub-block's weights;
+ * the products are llama.cpp's, (d sc) q - dmin m, in its order. */
 void qblock_k_dequant(QBlockKType type, const uint8_t *p, int64_t n, float *dst) {
     for (int64_t sb = 0; sb < n / 256; sb++) {
         float *y = dst + sb * 256;
         switch (type) {
-            case QBLOCK_Q2_K: {
+            case QBLOCK_Q2_K: { /* 16 sub-blocks of 16: sub-block s is weights 16 s .. of half s / 8 */
                 const uint8_t *blk = p + sb * 84, *sc = blk, *qs = blk + 16;
                 const float d = f16_at(blk + 80), dmin = f16_at(blk + 82);
-                for (int j = 0; j < 256; j++) {
-                    const int h = j / 128, i = j % 128, s = 8 * h + i / 16;
-                    const int q = (qs[32 * h + i % 32] >> (2 * (i / 32))) & 3;
-                    y[j] = d * (float)(sc[s] & 15) * (float)q - dmin * (float)(sc[s] >> 4);
+                for (int s = 0; s < 16; s++) {
+                    const int h = s / 8;
+                    const float dl = d * (float)(sc[s] & 15), ml = dmin * (float)(sc[s] >> 4);
+                    for (int i = s % 8 * 16; i < s % 8 * 16 + 16; i++)
+                        y[128 * h + i] = dl * (float)((qs[32 * h + i % 32] >> (2 * (i / 32))) & 3) - ml;
                 }
                 break;
             }
-            case QBLOCK_Q3_K: {
+            case QBLOCK_Q3_K: { /* the same sub-blocks, a third bit from hmask */
                 const uint8_t *blk = p + sb * 110, *hm = blk, *qs = blk + 32, *sc = blk + 96;
                 const float d = f16_at(blk + 108);
-                for (int j = 0; j < 256; j++) {
-                    const int h = j / 128, i = j % 128, s = 8 * h + i / 16;
-                    const int lo = (qs[32 * h + i % 32] >> (2 * (i / 32))) & 3;
-                    const int hbit = (hm[i % 32] >> (4 * h + i / 32)) & 1;
-                    y[j] = d * (float)(k3_scale(sc, s) - 32) * (float)(lo - (hbit ? 0 : 4));
+                for (int s = 0; s < 16; s++) {
+                    const int h = s / 8;
+                    const float dl = d * (float)(k3_scale(sc, s) - 32);
+                    for (int i = s % 8 * 16; i < s % 8 * 16 + 16; i++) {
+                        const int lo = (qs[32 * h + i % 32] >> (2 * (i / 32))) & 3;
+                        const int hbit = (hm[i % 32] >> (4 * h + i / 32)) & 1;
+                        y[128 * h + i] = dl * (float)(lo - (hbit ? 0 : 4));
+                    }
                 }
                 break;
             }
             case QBLOCK_Q4_K:
-            case QBLOCK_Q5_K: {
+            case QBLOCK_Q5_K: { /* 8 sub-blocks of 32: s = 2 pair + (high nibbles) */
                 const int q5 = type == QBLOCK_Q5_K;
                 const uint8_t *blk = p + sb * (q5 ? 176 : 144), *sc = blk + 4, *qh = blk + 16;
                 const uint8_t *qs = blk + (q5 ? 48 : 16);
                 const float d = f16_at(blk), dmin = f16_at(blk + 2);
-                for (int j = 0; j < 256; j++) {
-                    const int pair = j / 64, hi = j % 64 / 32, l = j % 32, s = 2 * pair + hi;
-                    int q = hi ? qs[32 * pair + l] >> 4 : qs[32 * pair + l] & 15;
-                    if (q5) q |= ((qh[l] >> s) & 1) << 4;
+                for (int s = 0; s < 8; s++) {
                     int scale, min;
                     qblock_k4_scale_min(sc, s, &scale, &min);
-                    y[j] = d * (float)scale * (float)q - dmin * (float)min;
+                    const float dl = d * (float)scale, ml = dmin * (float)min;
+                    const uint8_t *q4 = qs + 32 * (s / 2);
+                    for (int l = 0; l < 32; l++) {
+                        int q = s % 2 ? q4[l] >> 4 : q4[l] & 15;
+                        if (q5) q |= ((qh[l] >> s) & 1) << 4;
+                        y[32 * s + l] = dl * (float)q - ml;
+                    }
                 }
                 break;
             }
