@@ -41,7 +41,7 @@ typedef enum GgmlType {
     GGML_TYPE_Q5_0 = 6,
     GGML_TYPE_Q5_1 = 7,
     GGML_TYPE_Q8_0 = 8,
-    GGML_TYPE_Q2_K = 10, /* the K types are read only (widened): llama-quantize's Q*_K_* files, */
+    GGML_TYPE_Q2_K = 10, /* the K types are read, never written: llama-quantize's Q*_K_* files, */
     GGML_TYPE_Q3_K = 11, /* and the Q6_K classifier of its Q4_0 files */
     GGML_TYPE_Q4_K = 12,
     GGML_TYPE_Q5_K = 13,

@@ -89,9 +89,10 @@ static inline int llm_export_emb_slot(const LlmConfig *c) { return c->n_layers *
 void llm_export_hold_free(LlmExportHold *h);
 
 
-/* GGUF -> LlmModel (llm_load calls this for files with the GGUF magic): Q4_0 / Q8_0 linears,
- * and an untied Q4_0 / Q8_0 classifier and embedding beside them, packed for the integer
- * kernels (sb16 where this CPU's kernels read it); every other tensor widened to fp32.
+/* GGUF -> LlmModel (llm_load calls this for files with the GGUF magic): Q4_0, Q8_0, Q4_K and
+ * Q6_K linears, and an untied classifier and embedding of those types beside them, packed for
+ * the integer kernels (Q4_0 / Q8_0 in sb16 where this CPU's kernels read it); every other
+ * tensor widened to fp32.
  * *quantized is set to 1 when any tensor was stored in a quantized type. */
 int llm_load_gguf(LlmModel *m, const char *path, int *quantized, QErr *err);
 /* The same with every tensor widened to fp32 (exporters, ptq-llm: they need the weights). */

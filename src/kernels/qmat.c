@@ -441,6 +441,12 @@ static int cpu_vbmi(void) {
     return vbmi;
 }
 
+/* Before a job whose AVX-512 prompt tiles may go to AMX (16 tokens and more): the once-only
+ * decision (amx.c), on the caller's thread, before the pool runs, since it may fork. */
+static void amx_prepare(KernIsa isa, const KernQAct *x) {
+    if (isa == KERN_ISA_AVX512VNNI && x->T >= 16) kern_amx_init();
+}
+
 void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, const float *const *b, float *const *Y,
                         KernIsa isa) {
     /* Tiles of 32 rows: fine enough that a busy core costs little (a decode tile of a
@@ -450,7 +456,7 @@ void kern_qmat_linear_n(int n, const KernQMat *const *W, const KernQAct *x, cons
         n = KERN_QMAT_MULTI;
     }
     Job j = {.x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()};
-    if (isa == KERN_ISA_AVX512VNNI && x->T >= 16) kern_amx_init(); /* here, before the pool: it may fork */
+    amx_prepare(isa, x);
     for (int m = 0; m < n; m++) {
         j.W[m] = W[m];
         j.b[m] = b ? b[m] : NULL;
@@ -505,7 +511,7 @@ void kern_qmat_swiglu(const KernQMat *Wg, const KernQMat *Wu, const KernQAct *x,
     const int N = Wg->N;
     GluJob g = {{.W = {Wg, Wu}, .b = {bg, bu}, .Y = {H, U}, .x = x, .rows = KERN_QMAT_TILE_ROWS, .isa = isa, .vbmi = cpu_vbmi()},
                 hq};
-    if (isa == KERN_ISA_AVX512VNNI && x->T >= 16) kern_amx_init();
+    amx_prepare(isa, x);
     if (hq) {
         assert(x->T <= hq->max_T && qblock_count(N) <= hq->max_nb); /* the caller's buffer: not input */
         hq->T = x->T;

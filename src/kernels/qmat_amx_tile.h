@@ -37,7 +37,6 @@
 #ifndef QUANT_QMAT_AMX_TILE_H
 #define QUANT_QMAT_AMX_TILE_H
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 

@@ -271,7 +271,8 @@ int cmd_ptq_llm(Args *a, QErr *err) {
     }
     printf("evaluation   %s: %s; %lld windows, %lld tokens scored\n", o.eval_text, r->eval_desc, (long long)r->eval_windows,
            (long long)r->eval_tokens_scored);
-    /* a GGUF runs its Q4_0 / Q8_0 linears packed in eval; ptq-llm's fp32 row is their exact dequantization */
+    /* a GGUF runs its Q4_0 / Q8_0 / Q4_K / Q6_K linears packed in eval; ptq-llm's fp32 row is
+     * their exact dequantization */
     const char *ref = o.model && gguf_detect(o.model) ? " --kernels ref" : "";
     if (ds_eval)
         printf("             (reproduce the fp32 row: quant download --dataset %s --dataset-config %s --dataset-revision %s --split test "

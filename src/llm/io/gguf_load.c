@@ -1,9 +1,9 @@
 /* gguf_load.c — GGUF files (llama and gpt2 architectures) into an LlmModel, and the
  * tokenizer from their tokenizer.ggml.* metadata (llm_gguf.h).  Every tensor is checked
- * against the shape the metadata implies before it is read.  Q4_0 / Q8_0 linears (and an
- * untied Q4_0 / Q8_0 classifier and embedding beside them) stay packed for the integer kernels,
- * as a quant-llm file's do (qfile_read.c); every other type is widened to fp32 with qblock.h's
- * reference dequantizers.  Non-finite weights and block scales are refused. */
+ * against the shape the metadata implies before it is read.  Q4_0, Q8_0, Q4_K and Q6_K linears
+ * (and an untied classifier and embedding of those types beside them) stay packed for the
+ * integer kernels, as a quant-llm file's do (qfile_read.c); every other type is widened to fp32
+ * with qblock.h's reference dequantizers.  Non-finite weights and block scales are refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,9 +314,9 @@ static int load_gguf(LlmModel *m, const char *path, int *quantized, int widen, Q
         qerr_set(err, "%s: the metadata implies %lld weights, more than a file of %zu bytes holds", path, (long long)total, g.map.len);
         goto out;
     }
-    /* Which tensors stay packed: Q4_0 / Q8_0 linears, and beside them an untied Q4_0 / Q8_0
-     * classifier (run on the integer kernels) and embedding (rows dequantized on lookup); a
-     * tied head is the embedding, widened to fp32 for the classifier. */
+    /* Which tensors stay packed (packable): linears, and beside them an untied classifier (run
+     * on the integer kernels) and embedding (rows dequantized on lookup); a tied head is the
+     * embedding, widened to fp32 for the classifier. */
     Packer pk = {NULL, NULL, (int)kern_isa_best(), widen};
     char name[96];
     GgufLinear lin[7];
